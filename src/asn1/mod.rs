@@ -1,0 +1,6 @@
+//! Wire layer 1: DER/BER codecs, with no protocol logic.
+//!
+//! Planned contents (issue "Certificate and CMS codecs"): object identifiers, Names,
+//! SubjectPublicKeyInfo, a borrowed X.509 certificate view with chain checks, a PKCS#10
+//! builder, and CMS ContentInfo / SignedData / EnvelopedData / certs-only. Not yet
+//! implemented: this module is empty in this release.

@@ -1,0 +1,26 @@
+//! Thin, allocation-free adapters over the RustCrypto primitives.
+//!
+//! Everything here works on caller-provided buffers and returns [`CryptoError`] on bad input;
+//! nothing panics. The crates underneath are of one generation (the one embedded-tls 0.19
+//! uses: digest 0.10, cipher 0.4, p256 0.13, crypto-bigint 0.5), so firmware that also links
+//! embedded-tls carries one copy of each.
+//!
+//! | module | primitives |
+//! |---|---|
+//! | [`digest`] | SHA-1, SHA-256, SHA-384, SHA-512 |
+//! | [`cbc`] | AES-128/192/256-CBC; 3DES-CBC and DES-CBC (decrypt only) behind `legacy-crypto` |
+//! | [`keywrap`] | AES key wrap (RFC 3394) |
+//! | [`kdf`] | ANSI X9.63 KDF (SHA-1/256/384), PBKDF2 (HMAC-SHA1/SHA256) |
+//! | [`p256`] | ECDSA verify, ECDH, signature encodings on P-256 |
+//! | [`rsa`] | RSA 2048..=4096 on fixed-size integers: PKCS#1 v1.5 and PSS verify, PKCS#1 v1.5 encrypt; private-key operations for software keys |
+//!
+//! [`CryptoError`]: crate::CryptoError
+
+pub mod cbc;
+pub mod digest;
+pub mod kdf;
+pub mod keywrap;
+pub mod p256;
+pub mod rsa;
+
+pub use digest::{Digest, HashAlgorithm};

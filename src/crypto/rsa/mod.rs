@@ -1,0 +1,271 @@
+//! RSA with 2048- to 4096-bit moduli on fixed-size integers (crypto-bigint `Uint`), without
+//! allocation.
+//!
+//! - [`RsaPublicKey`]: PKCS#1 v1.5 signature verification (SHA-256/384/512; SHA-1 only with
+//!   `legacy-crypto`), RSASSA-PSS verification, and PKCS#1 v1.5 encryption (CMS key transport
+//!   to a SCEP CA).
+//! - [`RsaPrivateKey`] (feature `soft-keys`): signing and decryption with the CRT, blinding,
+//!   a fault check, and implicit rejection for PKCS#1 v1.5 decryption.
+//!
+//! The `rsa` crate is not used because it needs `alloc`.
+
+mod arith;
+pub mod padding;
+#[cfg(feature = "soft-keys")]
+mod private;
+
+pub use arith::{MAX_MODULUS_LEN, MIN_MODULUS_BITS};
+pub use padding::PssParams;
+#[cfg(feature = "soft-keys")]
+pub use private::{RsaPrivateKey, RsaPrivateKey2048, RsaPrivateKey3072, RsaPrivateKey4096};
+
+use crate::CryptoError;
+use crate::crypto::digest::HashAlgorithm;
+use arith::with_size;
+use rand_core::CryptoRngCore;
+
+/// `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }` (RFC 8017 A.1.1).
+#[derive(der::Sequence)]
+struct RsaPublicKeyAsn1<'a> {
+    modulus: der::asn1::UintRef<'a>,
+    public_exponent: der::asn1::UintRef<'a>,
+}
+
+/// A borrowed RSA public key: big-endian modulus and exponent without leading zeros.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RsaPublicKey<'a> {
+    n: &'a [u8],
+    e: &'a [u8],
+}
+
+impl<'a> RsaPublicKey<'a> {
+    /// Checks and wraps a modulus and exponent (big-endian; leading zeros are ignored).
+    ///
+    /// The modulus must be odd and 2048..=4096 bits; the exponent odd, at least 3 and below
+    /// the modulus.
+    pub fn new(modulus: &'a [u8], exponent: &'a [u8]) -> Result<Self, CryptoError> {
+        let n = strip_zeros(modulus);
+        let e = strip_zeros(exponent);
+        let bits = bit_len(n);
+        if !(MIN_MODULUS_BITS..=MAX_MODULUS_LEN * 8).contains(&bits) {
+            return Err(CryptoError::UnsupportedKeySize {
+                bits: u16::try_from(bits).unwrap_or(u16::MAX),
+            });
+        }
+        let odd = |x: &[u8]| x.last().is_some_and(|b| b & 1 == 1);
+        if !odd(n)
+            || !odd(e)
+            || (e.len() == 1 && e.first() == Some(&1))
+            || e.len() > n.len()
+            || (e.len() == n.len() && e >= n)
+        {
+            return Err(CryptoError::InvalidKey);
+        }
+        Ok(Self { n, e })
+    }
+
+    /// Parses a DER `RSAPublicKey` (the contents of an RSA SubjectPublicKeyInfo bit string).
+    pub fn from_pkcs1_der(der_bytes: &'a [u8]) -> Result<Self, CryptoError> {
+        use der::Decode;
+        let k = RsaPublicKeyAsn1::from_der(der_bytes).map_err(|_| CryptoError::InvalidKey)?;
+        Self::new(k.modulus.as_bytes(), k.public_exponent.as_bytes())
+    }
+
+    /// Writes the DER `RSAPublicKey` into `out`.
+    pub fn to_pkcs1_der<'o>(&self, out: &'o mut [u8]) -> Result<&'o [u8], CryptoError> {
+        use der::Encode;
+        let k = RsaPublicKeyAsn1 {
+            modulus: der::asn1::UintRef::new(self.n).map_err(|_| CryptoError::InvalidKey)?,
+            public_exponent: der::asn1::UintRef::new(self.e)
+                .map_err(|_| CryptoError::InvalidKey)?,
+        };
+        let needed = k
+            .encoded_len()
+            .and_then(usize::try_from)
+            .map_err(|_| CryptoError::InvalidKey)?;
+        let out = out
+            .get_mut(..needed)
+            .ok_or(CryptoError::BufferTooSmall { needed })?;
+        k.encode_to_slice(out)
+            .map_err(|_| CryptoError::BufferTooSmall { needed })
+    }
+
+    /// The modulus, big-endian, no leading zeros.
+    pub fn modulus(&self) -> &'a [u8] {
+        self.n
+    }
+
+    /// The public exponent, big-endian, no leading zeros.
+    pub fn exponent(&self) -> &'a [u8] {
+        self.e
+    }
+
+    /// The modulus length in bytes (`k` in RFC 8017): the length of signatures and ciphertexts.
+    pub fn modulus_len(&self) -> usize {
+        self.n.len()
+    }
+
+    /// The modulus size in bits.
+    pub fn bits(&self) -> u16 {
+        u16::try_from(bit_len(self.n)).unwrap_or(u16::MAX)
+    }
+
+    /// RSAVP1: `signature^e mod n` into `em` (`k` bytes). A signature of the wrong length or
+    /// not below the modulus is [`CryptoError::SignatureInvalid`].
+    fn open_signature<'b>(
+        &self,
+        signature: &[u8],
+        em: &'b mut [u8; MAX_MODULUS_LEN],
+    ) -> Result<&'b [u8], CryptoError> {
+        let k = self.modulus_len();
+        if signature.len() != k {
+            return Err(CryptoError::SignatureInvalid);
+        }
+        let em = em.get_mut(..k).ok_or(CryptoError::SignatureInvalid)?;
+        with_size!(
+            k,
+            |L| arith::public_op::<L>(self.n, self.e, signature, em),
+            Err(CryptoError::InvalidKey)
+        )
+        .map_err(|_| CryptoError::SignatureInvalid)?;
+        Ok(em)
+    }
+
+    /// Verifies an RSASSA-PKCS1-v1_5 signature over `digest` (RFC 8017 section 8.2.2).
+    ///
+    /// SHA-1 is refused with [`CryptoError::UnsupportedAlgorithm`] unless `legacy-crypto` is
+    /// enabled.
+    pub fn verify_pkcs1v15(
+        &self,
+        hash: HashAlgorithm,
+        digest: &[u8],
+        signature: &[u8],
+    ) -> Result<(), CryptoError> {
+        check_signature_hash(hash)?;
+        if digest.len() != hash.output_len() {
+            return Err(CryptoError::InvalidLength { what: "digest" });
+        }
+        let mut em = [0u8; MAX_MODULUS_LEN];
+        let em = self.open_signature(signature, &mut em)?;
+        padding::emsa_pkcs1v15_verify(hash, digest, em)
+    }
+
+    /// Verifies an RSASSA-PSS signature over `digest` (RFC 8017 section 8.1.2).
+    pub fn verify_pss(
+        &self,
+        params: PssParams,
+        digest: &[u8],
+        signature: &[u8],
+    ) -> Result<(), CryptoError> {
+        check_signature_hash(params.hash)?;
+        let mut em = [0u8; MAX_MODULUS_LEN];
+        let em = self.open_signature(signature, &mut em)?;
+        padding::emsa_pss_verify(params, digest, em, bit_len(self.n))
+    }
+
+    /// RSAES-PKCS1-v1_5 encryption of `msg` (at most `k - 11` bytes) into `out` (`k` bytes).
+    pub fn encrypt_pkcs1v15<'o>(
+        &self,
+        rng: &mut impl CryptoRngCore,
+        msg: &[u8],
+        out: &'o mut [u8],
+    ) -> Result<&'o [u8], CryptoError> {
+        let k = self.modulus_len();
+        let out = out
+            .get_mut(..k)
+            .ok_or(CryptoError::BufferTooSmall { needed: k })?;
+        let mut em = zeroize::Zeroizing::new([0u8; MAX_MODULUS_LEN]);
+        let em = em.get_mut(..k).ok_or(CryptoError::InvalidKey)?;
+        padding::eme_pkcs1v15_encode(rng, msg, em)?;
+        with_size!(
+            k,
+            |L| arith::public_op::<L>(self.n, self.e, em, out),
+            Err(CryptoError::InvalidKey)
+        )?;
+        Ok(out)
+    }
+}
+
+/// Refuses SHA-1 signatures unless `legacy-crypto` is on.
+pub(crate) fn check_signature_hash(hash: HashAlgorithm) -> Result<(), CryptoError> {
+    if hash == HashAlgorithm::Sha1 && !cfg!(feature = "legacy-crypto") {
+        return Err(CryptoError::UnsupportedAlgorithm);
+    }
+    Ok(())
+}
+
+fn strip_zeros(x: &[u8]) -> &[u8] {
+    let first = x.iter().position(|b| *b != 0).unwrap_or(x.len());
+    x.get(first..).unwrap_or(&[])
+}
+
+fn bit_len(x: &[u8]) -> usize {
+    match x.first() {
+        Some(b) => x.len() * 8 - b.leading_zeros() as usize,
+        None => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_checks_reject_weak_or_malformed_keys() {
+        let mut n = [0xffu8; 256];
+        assert!(RsaPublicKey::new(&n, &[1, 0, 1]).is_ok());
+        assert_eq!(
+            RsaPublicKey::new(&n[..128], &[1, 0, 1]),
+            Err(CryptoError::UnsupportedKeySize { bits: 1024 })
+        );
+        assert_eq!(
+            RsaPublicKey::new(&[0xffu8; 513], &[3]),
+            Err(CryptoError::UnsupportedKeySize { bits: 4104 })
+        );
+        assert_eq!(RsaPublicKey::new(&n, &[1]), Err(CryptoError::InvalidKey));
+        assert_eq!(RsaPublicKey::new(&n, &[2]), Err(CryptoError::InvalidKey));
+        assert_eq!(RsaPublicKey::new(&n, &[]), Err(CryptoError::InvalidKey));
+        assert_eq!(RsaPublicKey::new(&n, &n), Err(CryptoError::InvalidKey));
+        n[255] = 0xfe;
+        assert_eq!(RsaPublicKey::new(&n, &[3]), Err(CryptoError::InvalidKey));
+        let mut padded = [0u8; 258];
+        padded[2..].fill(0xff);
+        assert_eq!(
+            RsaPublicKey::new(&padded, &[0, 3]).unwrap().modulus_len(),
+            256
+        );
+        assert!(RsaPublicKey::from_pkcs1_der(&[0x30, 0x03, 0x02, 0x01, 0x01]).is_err());
+    }
+
+    #[test]
+    fn wrong_length_signatures_fail_without_panicking() {
+        let n = [0xffu8; 256];
+        let k = RsaPublicKey::new(&n, &[1, 0, 1]).unwrap();
+        let d = [0u8; 32];
+        assert_eq!(
+            k.verify_pkcs1v15(HashAlgorithm::Sha256, &d, &[1u8; 255]),
+            Err(CryptoError::SignatureInvalid)
+        );
+        assert_eq!(
+            k.verify_pkcs1v15(HashAlgorithm::Sha256, &d, &[0xffu8; 256]),
+            Err(CryptoError::SignatureInvalid)
+        );
+        assert_eq!(
+            k.verify_pkcs1v15(HashAlgorithm::Sha256, &d, &[1u8; 256]),
+            Err(CryptoError::SignatureInvalid)
+        );
+        assert_eq!(
+            k.verify_pkcs1v15(HashAlgorithm::Sha256, &d[..5], &[1u8; 256]),
+            Err(CryptoError::InvalidLength { what: "digest" })
+        );
+        assert_eq!(
+            k.verify_pss(PssParams::new(HashAlgorithm::Sha256), &d, &[1u8; 256]),
+            Err(CryptoError::SignatureInvalid)
+        );
+        #[cfg(not(feature = "legacy-crypto"))]
+        assert_eq!(
+            k.verify_pkcs1v15(HashAlgorithm::Sha1, &[0; 20], &[1u8; 256]),
+            Err(CryptoError::UnsupportedAlgorithm)
+        );
+    }
+}

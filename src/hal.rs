@@ -1,0 +1,409 @@
+//! The hardware-abstraction layer: what a port implements so the protocols can use a key,
+//! a clock and storage they never own.
+//!
+//! Small traits, one concern each, all `&mut self`, all implemented for `&mut T` too, with an
+//! error type per implementation that maps to an [`ErrorKind`] (the embedded-hal pattern):
+//!
+//! | trait | what it does | needed for |
+//! |---|---|---|
+//! | [`Signer`] | public key + `sign_prehash` (ECDSA P-256, RSA PKCS#1 v1.5 2048..=4096) | CSRs, SCEP requests, TLS client auth |
+//! | [`KeyAgreement`] | ECDH on the device's P-256 key | CMS KeyAgreeRecipientInfo (EC devices) |
+//! | [`Decrypter`] | RSA PKCS#1 v1.5 decryption of a content-encryption key | CMS KeyTransRecipientInfo (RSA devices) |
+//! | [`Clock`] | trusted wall-clock time, if any | validity checks, renewal timing |
+//! | [`StateStore`] | load/store small records in numbered slots | resuming transactions across reboots |
+//!
+//! Randomness is `rand_core::CryptoRngCore`, not a trait of ours. The private key never
+//! enters the crate: a key operation is asked for with small owned values (a [`Digest`], a
+//! peer public key, a ciphertext) and answered with bytes.
+//!
+//! With the `soft-keys` feature, [`soft`] has software implementations for tests, examples
+//! and boards without a secure element.
+
+use crate::CryptoError;
+use crate::crypto::digest::{Digest, HashAlgorithm};
+use crate::time::UnixTime;
+
+#[cfg(feature = "soft-keys")]
+pub mod soft;
+
+/// What went wrong in a hardware implementation, in terms the protocol layer can act on.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ErrorKind {
+    /// The device is busy; the same call may succeed later.
+    Busy,
+    /// An output buffer was too small.
+    BufferTooSmall,
+    /// The device cannot do this operation or algorithm (e.g. SHA-1, or RSA on an EC key).
+    Unsupported,
+    /// No key (or no record) in the addressed slot.
+    NotFound,
+    /// An input was rejected (a malformed peer key, a ciphertext of the wrong size).
+    InvalidInput,
+    /// A storage read or write failed.
+    Storage,
+    /// Any other failure.
+    Other,
+}
+
+/// An implementation's error type.
+pub trait Error: core::fmt::Debug {
+    /// The kind of failure.
+    fn kind(&self) -> ErrorKind;
+}
+
+impl Error for ErrorKind {
+    fn kind(&self) -> ErrorKind {
+        *self
+    }
+}
+
+impl Error for core::convert::Infallible {
+    fn kind(&self) -> ErrorKind {
+        match *self {}
+    }
+}
+
+impl Error for CryptoError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            CryptoError::BufferTooSmall { .. } => ErrorKind::BufferTooSmall,
+            CryptoError::UnsupportedAlgorithm | CryptoError::UnsupportedKeySize { .. } => {
+                ErrorKind::Unsupported
+            }
+            CryptoError::InvalidLength { .. }
+            | CryptoError::InvalidKey
+            | CryptoError::MessageTooLong => ErrorKind::InvalidInput,
+            _ => ErrorKind::Other,
+        }
+    }
+}
+
+/// Names the error type of an implementation.
+pub trait ErrorType {
+    /// The error type.
+    type Error: Error;
+}
+
+impl<T: ErrorType + ?Sized> ErrorType for &mut T {
+    type Error = T::Error;
+}
+
+/// The type and size of a device key.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum KeyType {
+    /// ECDSA / ECDH on NIST P-256.
+    EcP256,
+    /// RSA with a modulus of `bits` bits (2048..=4096).
+    Rsa {
+        /// Modulus size in bits.
+        bits: u16,
+    },
+}
+
+impl KeyType {
+    /// The length of what [`Signer::sign_prehash`] writes: 64 for P-256 (raw `r || s`), the
+    /// modulus length for RSA.
+    pub const fn signature_len(self) -> usize {
+        match self {
+            Self::EcP256 => crate::crypto::p256::RAW_SIGNATURE_LEN,
+            Self::Rsa { bits } => (bits as usize).div_ceil(8),
+        }
+    }
+}
+
+/// A private key that can sign a digest: a secure element, a TPM, an HSM or a software key.
+pub trait Signer: ErrorType {
+    /// The key's type and size.
+    fn key_type(&self) -> KeyType;
+
+    /// Writes the public key as a DER `SubjectPublicKeyInfo` (RFC 5280 section 4.1.2.7) into
+    /// `out` and returns its length (91 bytes for P-256; about 294 for RSA-2048).
+    fn public_key_der(&mut self, out: &mut [u8]) -> Result<usize, Self::Error>;
+
+    /// Signs an already-computed digest and returns the signature length:
+    /// - P-256: ECDSA over `digest`, written **raw** as `r || s` (64 bytes, big-endian, as
+    ///   secure elements produce it); the crate DER-encodes it where a format needs that.
+    /// - RSA: RSASSA-PKCS1-v1_5 with the DigestInfo of `digest.algorithm()`, `k` bytes.
+    ///
+    /// `out` has at least [`KeyType::signature_len`] bytes.
+    fn sign_prehash(&mut self, digest: &Digest, out: &mut [u8]) -> Result<usize, Self::Error>;
+}
+
+impl<T: Signer + ?Sized> Signer for &mut T {
+    fn key_type(&self) -> KeyType {
+        T::key_type(self)
+    }
+    fn public_key_der(&mut self, out: &mut [u8]) -> Result<usize, Self::Error> {
+        T::public_key_der(self, out)
+    }
+    fn sign_prehash(&mut self, digest: &Digest, out: &mut [u8]) -> Result<usize, Self::Error> {
+        T::sign_prehash(self, digest, out)
+    }
+}
+
+/// ECDH with the device's P-256 key (CMS KeyAgreeRecipientInfo, RFC 5753).
+pub trait KeyAgreement: ErrorType {
+    /// Computes the shared secret (the x-coordinate, 32 bytes) with `peer_public_key`, a SEC1
+    /// point (65-byte uncompressed form). The implementation must reject points that are not on
+    /// the curve. The caller wipes `shared_secret` after use.
+    fn agree(
+        &mut self,
+        peer_public_key: &[u8],
+        shared_secret: &mut [u8; 32],
+    ) -> Result<(), Self::Error>;
+}
+
+impl<T: KeyAgreement + ?Sized> KeyAgreement for &mut T {
+    fn agree(
+        &mut self,
+        peer_public_key: &[u8],
+        shared_secret: &mut [u8; 32],
+    ) -> Result<(), Self::Error> {
+        T::agree(self, peer_public_key, shared_secret)
+    }
+}
+
+/// RSA PKCS#1 v1.5 decryption with the device's RSA key (CMS KeyTransRecipientInfo).
+pub trait Decrypter: ErrorType {
+    /// Decrypts `ciphertext` (modulus length) expecting a message of exactly
+    /// `plaintext.len()` bytes (a content-encryption key).
+    ///
+    /// **Implicit rejection is required**: if the padding is invalid or the message has
+    /// another length, the implementation writes pseudo-random bytes (deterministic for the
+    /// key and ciphertext) and returns `Ok`, taking the same time. Returning an error or taking
+    /// a different path on bad padding is a padding oracle (Bleichenbacher; the Marvin attack).
+    /// Errors are only for public facts: wrong ciphertext length, hardware failure.
+    fn decrypt_pkcs1v15(
+        &mut self,
+        ciphertext: &[u8],
+        plaintext: &mut [u8],
+    ) -> Result<(), Self::Error>;
+}
+
+impl<T: Decrypter + ?Sized> Decrypter for &mut T {
+    fn decrypt_pkcs1v15(
+        &mut self,
+        ciphertext: &[u8],
+        plaintext: &mut [u8],
+    ) -> Result<(), Self::Error> {
+        T::decrypt_pkcs1v15(self, ciphertext, plaintext)
+    }
+}
+
+/// Trusted wall-clock time.
+pub trait Clock {
+    /// Now, or `None` while the device has no trusted time (before NTP or a battery-backed RTC
+    /// answers). Validity checks that need time are then deferred and reported, not skipped.
+    fn now(&mut self) -> Option<UnixTime>;
+}
+
+impl<T: Clock + ?Sized> Clock for &mut T {
+    fn now(&mut self) -> Option<UnixTime> {
+        T::now(self)
+    }
+}
+
+/// Persistent storage for small records (client snapshots, lifecycle state) in numbered
+/// slots. Each `store` replaces one slot's whole record; a store interrupted by power loss may
+/// leave that slot torn, which is why the lifecycle layer writes two slots alternately and
+/// checksums them.
+pub trait StateStore: ErrorType {
+    /// How many slots there are (at least 2 for A/B writes).
+    fn slots(&self) -> u8;
+
+    /// The largest record one slot holds, in bytes.
+    fn capacity(&self) -> usize;
+
+    /// Reads slot `slot` into `out` and returns the record length; 0 means the slot is empty.
+    fn load(&mut self, slot: u8, out: &mut [u8]) -> Result<usize, Self::Error>;
+
+    /// Replaces the record in slot `slot`.
+    fn store(&mut self, slot: u8, record: &[u8]) -> Result<(), Self::Error>;
+}
+
+impl<T: StateStore + ?Sized> StateStore for &mut T {
+    fn slots(&self) -> u8 {
+        T::slots(self)
+    }
+    fn capacity(&self) -> usize {
+        T::capacity(self)
+    }
+    fn load(&mut self, slot: u8, out: &mut [u8]) -> Result<usize, Self::Error> {
+        T::load(self, slot, out)
+    }
+    fn store(&mut self, slot: u8, record: &[u8]) -> Result<(), Self::Error> {
+        T::store(self, slot, record)
+    }
+}
+
+/// A [`StateStore`] in RAM: `SLOTS` slots of up to `N` bytes. For tests, hosts, and devices
+/// that keep state in retained RAM.
+#[derive(Debug, Clone)]
+pub struct RamStore<const SLOTS: usize, const N: usize> {
+    records: [heapless::Vec<u8, N>; SLOTS],
+}
+
+impl<const SLOTS: usize, const N: usize> RamStore<SLOTS, N> {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self {
+            records: core::array::from_fn(|_| heapless::Vec::new()),
+        }
+    }
+}
+
+impl<const SLOTS: usize, const N: usize> Default for RamStore<SLOTS, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const SLOTS: usize, const N: usize> ErrorType for RamStore<SLOTS, N> {
+    type Error = ErrorKind;
+}
+
+impl<const SLOTS: usize, const N: usize> StateStore for RamStore<SLOTS, N> {
+    fn slots(&self) -> u8 {
+        u8::try_from(SLOTS).unwrap_or(u8::MAX)
+    }
+    fn capacity(&self) -> usize {
+        N
+    }
+    fn load(&mut self, slot: u8, out: &mut [u8]) -> Result<usize, ErrorKind> {
+        let rec = self
+            .records
+            .get(usize::from(slot))
+            .ok_or(ErrorKind::NotFound)?;
+        out.get_mut(..rec.len())
+            .ok_or(ErrorKind::BufferTooSmall)?
+            .copy_from_slice(rec);
+        Ok(rec.len())
+    }
+    fn store(&mut self, slot: u8, record: &[u8]) -> Result<(), ErrorKind> {
+        let rec = self
+            .records
+            .get_mut(usize::from(slot))
+            .ok_or(ErrorKind::NotFound)?;
+        rec.clear();
+        rec.extend_from_slice(record)
+            .map_err(|_| ErrorKind::BufferTooSmall)
+    }
+}
+
+/// A signature as the `signature` crate carries it: DER `ECDSA-Sig-Value` for P-256, the
+/// `k`-byte block for RSA (the encodings TLS and X.509 use).
+#[derive(Clone)]
+pub struct SignatureBytes {
+    bytes: [u8; crate::crypto::rsa::MAX_MODULUS_LEN],
+    len: usize,
+}
+
+impl AsRef<[u8]> for SignatureBytes {
+    fn as_ref(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or(&[])
+    }
+}
+
+impl core::fmt::Debug for SignatureBytes {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "SignatureBytes({} bytes)", self.len)
+    }
+}
+
+/// Adapts a [`Signer`] to `signature::SignerMut` (signature 2.x, the version embedded-tls
+/// 0.19 uses), hashing the message with `hash` first. This is how the device key
+/// authenticates a TLS client: embedded-tls' `CryptoProvider::signer` can return it.
+#[derive(Debug)]
+pub struct MessageSigner<S> {
+    signer: S,
+    hash: HashAlgorithm,
+}
+
+impl<S: Signer> MessageSigner<S> {
+    /// Wraps `signer`; messages are hashed with `hash` (SHA-256 for
+    /// `ecdsa_secp256r1_sha256` and `rsa_pkcs1_sha256`).
+    pub fn new(signer: S, hash: HashAlgorithm) -> Self {
+        Self { signer, hash }
+    }
+
+    /// Gives the signer back.
+    pub fn into_inner(self) -> S {
+        self.signer
+    }
+}
+
+impl<S: Signer> signature::SignerMut<SignatureBytes> for MessageSigner<S> {
+    fn try_sign(&mut self, msg: &[u8]) -> Result<SignatureBytes, signature::Error> {
+        let digest = self.hash.digest(msg);
+        let mut raw = [0u8; crate::crypto::rsa::MAX_MODULUS_LEN];
+        let n = self
+            .signer
+            .sign_prehash(&digest, &mut raw)
+            .map_err(|_| signature::Error::new())?;
+        let raw = raw.get(..n).ok_or_else(signature::Error::new)?;
+        let mut out = SignatureBytes {
+            bytes: [0; crate::crypto::rsa::MAX_MODULUS_LEN],
+            len: 0,
+        };
+        out.len = match self.signer.key_type() {
+            KeyType::EcP256 => crate::crypto::p256::signature_raw_to_der(raw, &mut out.bytes)
+                .map_err(|_| signature::Error::new())?
+                .len(),
+            KeyType::Rsa { .. } => {
+                out.bytes
+                    .get_mut(..n)
+                    .ok_or_else(signature::Error::new)?
+                    .copy_from_slice(raw);
+                n
+            }
+        };
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ram_store_round_trips_and_bounds_slots_and_sizes() {
+        let mut s = RamStore::<2, 8>::new();
+        let mut buf = [0u8; 8];
+        assert_eq!(s.load(0, &mut buf), Ok(0));
+        s.store(1, b"abc").unwrap();
+        assert_eq!(s.load(1, &mut buf), Ok(3));
+        assert_eq!(&buf[..3], b"abc");
+        assert_eq!(s.store(2, b"x"), Err(ErrorKind::NotFound));
+        assert_eq!(s.store(0, &[0; 9]), Err(ErrorKind::BufferTooSmall));
+        assert_eq!(s.load(1, &mut buf[..2]), Err(ErrorKind::BufferTooSmall));
+        let mut by_ref = &mut s;
+        assert_eq!(by_ref.slots(), 2);
+        assert_eq!(StateStore::capacity(&by_ref), 8);
+        assert_eq!(by_ref.load(1, &mut buf), Ok(3));
+    }
+
+    #[test]
+    fn crypto_errors_map_to_kinds() {
+        assert_eq!(
+            CryptoError::BufferTooSmall { needed: 3 }.kind(),
+            ErrorKind::BufferTooSmall
+        );
+        assert_eq!(
+            CryptoError::UnsupportedAlgorithm.kind(),
+            ErrorKind::Unsupported
+        );
+        assert_eq!(CryptoError::InvalidKey.kind(), ErrorKind::InvalidInput);
+        assert_eq!(CryptoError::SignatureInvalid.kind(), ErrorKind::Other);
+    }
+
+    #[test]
+    fn key_type_signature_lengths() {
+        assert_eq!(KeyType::EcP256.signature_len(), 64);
+        assert_eq!(KeyType::Rsa { bits: 2048 }.signature_len(), 256);
+        assert_eq!(KeyType::Rsa { bits: 3071 }.signature_len(), 384);
+    }
+}

@@ -1,0 +1,245 @@
+//! Software keys (feature `soft-keys`): the private key lives in RAM, in this crate.
+//!
+//! Meant for tests, examples, host tools and boards without a secure element. Key material is
+//! zeroized on drop, and every private operation is constant-time with respect to the key
+//! as far as the underlying crates are (p256's scalar arithmetic; crypto-bigint's Montgomery
+//! exponentiation, plus RSA blinding). A secure element remains the better place for a key.
+
+use super::{Decrypter, ErrorType, KeyAgreement, KeyType, Signer};
+use crate::CryptoError;
+use crate::crypto::digest::Digest;
+use crate::crypto::rsa::{RsaPrivateKey, check_signature_hash};
+use der::Encode;
+use p256::ecdsa::SigningKey;
+use p256::ecdsa::signature::hazmat::PrehashSigner;
+use p256::elliptic_curve::sec1::ToEncodedPoint;
+use rand_core::CryptoRngCore;
+
+pub use crate::crypto::rsa::{
+    RsaPrivateKey2048 as SoftRsaKey2048, RsaPrivateKey3072 as SoftRsaKey3072,
+    RsaPrivateKey4096 as SoftRsaKey4096,
+};
+
+/// A software RSA key; see the size aliases [`SoftRsaKey2048`], [`SoftRsaKey3072`],
+/// [`SoftRsaKey4096`].
+pub type SoftRsaKey<const L: usize, const H: usize> = RsaPrivateKey<L, H>;
+
+/// The DER header of a P-256 SubjectPublicKeyInfo (RFC 5480): SEQUENCE { SEQUENCE {
+/// id-ecPublicKey, prime256v1 }, BIT STRING (0 unused bits) }, followed by the 65-byte point.
+const P256_SPKI_HEADER: [u8; 26] = [
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+];
+
+/// Length of a P-256 SubjectPublicKeyInfo.
+pub const P256_SPKI_LEN: usize = P256_SPKI_HEADER.len() + crate::crypto::p256::PUBLIC_KEY_LEN;
+
+/// A software ECDSA/ECDH key on P-256. Signatures are deterministic (RFC 6979).
+#[derive(Clone)]
+pub struct SoftP256Key {
+    secret: p256::SecretKey,
+}
+
+impl core::fmt::Debug for SoftP256Key {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("SoftP256Key(secret not shown)")
+    }
+}
+
+impl SoftP256Key {
+    /// Generates a fresh key.
+    pub fn generate(rng: &mut impl CryptoRngCore) -> Self {
+        Self {
+            secret: p256::SecretKey::random(rng),
+        }
+    }
+
+    /// A key from its 32-byte big-endian scalar (must be in `1..n`).
+    pub fn from_bytes(scalar: &[u8]) -> Result<Self, CryptoError> {
+        p256::SecretKey::from_slice(scalar)
+            .map(|secret| Self { secret })
+            .map_err(|_| CryptoError::InvalidKey)
+    }
+
+    /// A key from an unencrypted DER PKCS#8 `PrivateKeyInfo` (what `openssl genpkey` writes).
+    pub fn from_pkcs8_der(der_bytes: &[u8]) -> Result<Self, CryptoError> {
+        use p256::pkcs8::DecodePrivateKey;
+        p256::SecretKey::from_pkcs8_der(der_bytes)
+            .map(|secret| Self { secret })
+            .map_err(|_| CryptoError::InvalidKey)
+    }
+
+    /// A key from a DER SEC1 `ECPrivateKey` (what `openssl ecparam -genkey` writes).
+    pub fn from_sec1_der(der_bytes: &[u8]) -> Result<Self, CryptoError> {
+        p256::SecretKey::from_sec1_der(der_bytes)
+            .map(|secret| Self { secret })
+            .map_err(|_| CryptoError::InvalidKey)
+    }
+
+    /// The public key as an uncompressed SEC1 point.
+    pub fn public_key_sec1(&self) -> [u8; crate::crypto::p256::PUBLIC_KEY_LEN] {
+        let mut out = [0u8; crate::crypto::p256::PUBLIC_KEY_LEN];
+        let point = self.secret.public_key().to_encoded_point(false);
+        for (d, s) in out.iter_mut().zip(point.as_bytes()) {
+            *d = *s;
+        }
+        out
+    }
+}
+
+impl ErrorType for SoftP256Key {
+    type Error = CryptoError;
+}
+
+impl Signer for SoftP256Key {
+    fn key_type(&self) -> KeyType {
+        KeyType::EcP256
+    }
+
+    fn public_key_der(&mut self, out: &mut [u8]) -> Result<usize, CryptoError> {
+        let out = out
+            .get_mut(..P256_SPKI_LEN)
+            .ok_or(CryptoError::BufferTooSmall {
+                needed: P256_SPKI_LEN,
+            })?;
+        let (head, point) = out.split_at_mut(P256_SPKI_HEADER.len());
+        head.copy_from_slice(&P256_SPKI_HEADER);
+        point.copy_from_slice(&self.public_key_sec1());
+        Ok(P256_SPKI_LEN)
+    }
+
+    fn sign_prehash(&mut self, digest: &Digest, out: &mut [u8]) -> Result<usize, CryptoError> {
+        check_signature_hash(digest.algorithm())?;
+        let out = out
+            .get_mut(..crate::crypto::p256::RAW_SIGNATURE_LEN)
+            .ok_or(CryptoError::BufferTooSmall {
+                needed: crate::crypto::p256::RAW_SIGNATURE_LEN,
+            })?;
+        let sig: p256::ecdsa::Signature = SigningKey::from(&self.secret)
+            .sign_prehash(digest.as_bytes())
+            .map_err(|_| CryptoError::InvalidLength { what: "digest" })?;
+        out.copy_from_slice(&sig.to_bytes());
+        Ok(out.len())
+    }
+}
+
+impl KeyAgreement for SoftP256Key {
+    fn agree(
+        &mut self,
+        peer_public_key: &[u8],
+        shared_secret: &mut [u8; 32],
+    ) -> Result<(), CryptoError> {
+        crate::crypto::p256::ecdh(&self.secret, peer_public_key, shared_secret)
+    }
+}
+
+impl<const L: usize, const H: usize> ErrorType for RsaPrivateKey<L, H> {
+    type Error = CryptoError;
+}
+
+impl<const L: usize, const H: usize> Signer for RsaPrivateKey<L, H> {
+    fn key_type(&self) -> KeyType {
+        KeyType::Rsa { bits: self.bits() }
+    }
+
+    fn public_key_der(&mut self, out: &mut [u8]) -> Result<usize, CryptoError> {
+        let mut pkcs1 = [0u8; crate::crypto::rsa::MAX_MODULUS_LEN + 32];
+        let pkcs1 = self.public_key_pkcs1_der(&mut pkcs1)?;
+        let spki = spki::SubjectPublicKeyInfo {
+            algorithm: spki::AlgorithmIdentifierRef {
+                oid: RSA_ENCRYPTION,
+                parameters: Some(der::asn1::AnyRef::NULL),
+            },
+            subject_public_key: der::asn1::BitStringRef::from_bytes(pkcs1)
+                .map_err(|_| CryptoError::InvalidKey)?,
+        };
+        let needed = spki
+            .encoded_len()
+            .and_then(usize::try_from)
+            .map_err(|_| CryptoError::InvalidKey)?;
+        let out = out
+            .get_mut(..needed)
+            .ok_or(CryptoError::BufferTooSmall { needed })?;
+        spki.encode_to_slice(out)
+            .map_err(|_| CryptoError::BufferTooSmall { needed })?;
+        Ok(needed)
+    }
+
+    fn sign_prehash(&mut self, digest: &Digest, out: &mut [u8]) -> Result<usize, CryptoError> {
+        self.sign_pkcs1v15(digest.algorithm(), digest.as_bytes(), out)
+            .map(|s| s.len())
+    }
+}
+
+impl<const L: usize, const H: usize> Decrypter for RsaPrivateKey<L, H> {
+    fn decrypt_pkcs1v15(
+        &mut self,
+        ciphertext: &[u8],
+        plaintext: &mut [u8],
+    ) -> Result<(), CryptoError> {
+        self.decrypt_pkcs1v15_implicit(ciphertext, plaintext)
+    }
+}
+
+/// rsaEncryption (RFC 8017 appendix C).
+const RSA_ENCRYPTION: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::HashAlgorithm;
+    use crate::hal::{MessageSigner, SignatureBytes};
+    use rand::SeedableRng;
+    use signature::SignerMut;
+
+    #[test]
+    fn p256_soft_key_signs_verifiably_and_exports_spki() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let mut key = SoftP256Key::generate(&mut rng);
+        let mut spki = [0u8; 100];
+        let n = key.public_key_der(&mut spki).unwrap();
+        assert_eq!(n, 91);
+        assert_eq!(&spki[26..91], &key.public_key_sec1()[..]);
+        let d = HashAlgorithm::Sha256.digest(b"msg");
+        let mut sig = [0u8; 64];
+        assert_eq!(key.sign_prehash(&d, &mut sig).unwrap(), 64);
+        crate::crypto::p256::verify_prehash_raw(&key.public_key_sec1(), d.as_bytes(), &sig)
+            .unwrap();
+        assert_eq!(
+            key.sign_prehash(&d, &mut sig[..63]),
+            Err(CryptoError::BufferTooSmall { needed: 64 })
+        );
+        assert_eq!(
+            key.public_key_der(&mut spki[..90]),
+            Err(CryptoError::BufferTooSmall { needed: 91 })
+        );
+        assert!(SoftP256Key::from_bytes(&[0u8; 32]).is_err());
+        assert!(SoftP256Key::from_pkcs8_der(&[0x30, 0x00]).is_err());
+        assert!(SoftP256Key::from_sec1_der(&[]).is_err());
+    }
+
+    #[test]
+    fn message_signer_gives_der_ecdsa_for_the_signature_crate() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+        let mut key = SoftP256Key::generate(&mut rng);
+        let public = key.public_key_sec1();
+        let mut signer = MessageSigner::new(&mut key, HashAlgorithm::Sha256);
+        let sig: SignatureBytes = signer.try_sign(b"tls transcript").unwrap();
+        let d = HashAlgorithm::Sha256.digest(b"tls transcript");
+        crate::crypto::p256::verify_prehash(&public, d.as_bytes(), sig.as_ref()).unwrap();
+        assert_eq!(sig.as_ref()[0], 0x30, "DER SEQUENCE");
+    }
+
+    #[test]
+    fn soft_keys_agree_on_ecdh() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let mut a = SoftP256Key::generate(&mut rng);
+        let mut b = SoftP256Key::generate(&mut rng);
+        let (mut s1, mut s2) = ([0u8; 32], [0u8; 32]);
+        a.agree(&b.public_key_sec1(), &mut s1).unwrap();
+        b.agree(&a.public_key_sec1(), &mut s2).unwrap();
+        assert_eq!(s1, s2);
+        assert_eq!(a.agree(&[4u8; 65], &mut s1), Err(CryptoError::InvalidKey));
+    }
+}

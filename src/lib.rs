@@ -1,0 +1,77 @@
+//! # embedded-enroll
+//!
+//! A `#![no_std]`, allocation-free library that lets firmware obtain and renew X.509
+//! certificates by itself over **SCEP** (RFC 8894) and **EST** (RFC 7030, RFC 8951), with the
+//! private key held in hardware (secure element, TPM, HSM) or in software.
+//!
+//! The protocol code is Sans-IO: it never opens a socket, reads a clock or touches a private
+//! key. Bytes and time come in as arguments; requests, key operations and deadlines go out as
+//! values (see [`hal`] for the hardware traits a port implements).
+//!
+//! ## Layers
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`time`] | `Instant`, `Duration` and `UnixTime` newtypes; the caller always passes `now` |
+//! | [`error`] | small `Copy` error types, one per layer |
+//! | [`hal`] | hardware traits: [`hal::Signer`], [`hal::KeyAgreement`], [`hal::Decrypter`], [`hal::Clock`], [`hal::StateStore`] (+ software keys behind `soft-keys`) |
+//! | [`crypto`] | thin, allocation-free adapters over RustCrypto primitives (digests, CBC ciphers, AES key wrap, KDFs, P-256, RSA) |
+//! | [`asn1`] | DER/BER codecs (X.509, PKCS#10, CMS) |
+//! | [`http`] | Sans-IO HTTP/1.1 |
+//! | `scep`, `est` | the protocol state machines (features `scep`, `est`) |
+//! | [`lifecycle`] | profiles, renewal, key slots, CA rollover, persistence |
+//! | [`transport`] | the only code that does I/O (feature-gated) |
+//!
+//! ## Features
+//!
+//! | feature | effect |
+//! |---|---|
+//! | `scep`, `est` | the protocol clients |
+//! | `legacy-crypto` | DES/3DES and SHA-1 signatures, needed by real SCEP servers; off by default |
+//! | `soft-keys` | [`hal::soft`]: software P-256 and RSA keys for tests and boards without a secure element |
+//! | `defmt` xor `log` | logging; nothing secret is ever logged |
+//! | `std` | `std::error::Error` for the error types (host builds) |
+//!
+//! The crate never links `alloc`: a `#![no_std]` binary without a global allocator that uses
+//! every feature is built for thumbv6m, thumbv7em and riscv32imac in CI.
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+#[macro_use]
+mod fmt;
+
+pub mod asn1;
+pub mod crypto;
+pub mod error;
+pub mod hal;
+pub mod http;
+pub mod lifecycle;
+pub mod time;
+pub mod transport;
+
+#[cfg(feature = "est")]
+pub mod est;
+#[cfg(feature = "scep")]
+pub mod scep;
+
+pub use error::CryptoError;
+pub use time::{Duration, Instant, UnixTime};
