@@ -54,18 +54,11 @@ impl fmt::Display for CryptoError {
             Self::InvalidPadding => f.write_str("invalid CBC padding"),
             Self::IntegrityCheckFailed => f.write_str("integrity check failed"),
             Self::InvalidKey => f.write_str("malformed key"),
-            Self::UnsupportedKeySize { bits } => write!(
-                f,
-                "unsupported RSA key size: {bits} bits (2048..=4096 supported)"
-            ),
-            Self::UnsupportedAlgorithm => {
-                f.write_str("algorithm not supported in this build or for this operation")
-            }
+            Self::UnsupportedKeySize { bits } => write!(f, "unsupported RSA key size: {bits} bits (2048..=4096 supported)"),
+            Self::UnsupportedAlgorithm => f.write_str("algorithm not supported in this build or for this operation"),
             Self::SignatureInvalid => f.write_str("signature does not verify"),
             Self::MessageTooLong => f.write_str("message too long for the RSA modulus"),
-            Self::KeyGenerationFailed => {
-                f.write_str("key generation gave up after its bounded attempts")
-            }
+            Self::KeyGenerationFailed => f.write_str("key generation gave up after its bounded attempts"),
         }
     }
 }

@@ -69,12 +69,8 @@ impl Error for CryptoError {
     fn kind(&self) -> ErrorKind {
         match self {
             CryptoError::BufferTooSmall { .. } => ErrorKind::BufferTooSmall,
-            CryptoError::UnsupportedAlgorithm | CryptoError::UnsupportedKeySize { .. } => {
-                ErrorKind::Unsupported
-            }
-            CryptoError::InvalidLength { .. }
-            | CryptoError::InvalidKey
-            | CryptoError::MessageTooLong => ErrorKind::InvalidInput,
+            CryptoError::UnsupportedAlgorithm | CryptoError::UnsupportedKeySize { .. } => ErrorKind::Unsupported,
+            CryptoError::InvalidLength { .. } | CryptoError::InvalidKey | CryptoError::MessageTooLong => ErrorKind::InvalidInput,
             _ => ErrorKind::Other,
         }
     }
@@ -150,19 +146,11 @@ pub trait KeyAgreement: ErrorType {
     /// Computes the shared secret (the x-coordinate, 32 bytes) with `peer_public_key`, a SEC1
     /// point (65-byte uncompressed form). The implementation must reject points that are not on
     /// the curve. The caller wipes `shared_secret` after use.
-    fn agree(
-        &mut self,
-        peer_public_key: &[u8],
-        shared_secret: &mut [u8; 32],
-    ) -> Result<(), Self::Error>;
+    fn agree(&mut self, peer_public_key: &[u8], shared_secret: &mut [u8; 32]) -> Result<(), Self::Error>;
 }
 
 impl<T: KeyAgreement + ?Sized> KeyAgreement for &mut T {
-    fn agree(
-        &mut self,
-        peer_public_key: &[u8],
-        shared_secret: &mut [u8; 32],
-    ) -> Result<(), Self::Error> {
+    fn agree(&mut self, peer_public_key: &[u8], shared_secret: &mut [u8; 32]) -> Result<(), Self::Error> {
         T::agree(self, peer_public_key, shared_secret)
     }
 }
@@ -177,19 +165,11 @@ pub trait Decrypter: ErrorType {
     /// key and ciphertext) and returns `Ok`, taking the same time. Returning an error or taking
     /// a different path on bad padding is a padding oracle (Bleichenbacher; the Marvin attack).
     /// Errors are only for public facts: wrong ciphertext length, hardware failure.
-    fn decrypt_pkcs1v15(
-        &mut self,
-        ciphertext: &[u8],
-        plaintext: &mut [u8],
-    ) -> Result<(), Self::Error>;
+    fn decrypt_pkcs1v15(&mut self, ciphertext: &[u8], plaintext: &mut [u8]) -> Result<(), Self::Error>;
 }
 
 impl<T: Decrypter + ?Sized> Decrypter for &mut T {
-    fn decrypt_pkcs1v15(
-        &mut self,
-        ciphertext: &[u8],
-        plaintext: &mut [u8],
-    ) -> Result<(), Self::Error> {
+    fn decrypt_pkcs1v15(&mut self, ciphertext: &[u8], plaintext: &mut [u8]) -> Result<(), Self::Error> {
         T::decrypt_pkcs1v15(self, ciphertext, plaintext)
     }
 }
@@ -250,9 +230,7 @@ pub struct RamStore<const SLOTS: usize, const N: usize> {
 impl<const SLOTS: usize, const N: usize> RamStore<SLOTS, N> {
     /// An empty store.
     pub fn new() -> Self {
-        Self {
-            records: core::array::from_fn(|_| heapless::Vec::new()),
-        }
+        Self { records: core::array::from_fn(|_| heapless::Vec::new()) }
     }
 }
 
@@ -274,23 +252,14 @@ impl<const SLOTS: usize, const N: usize> StateStore for RamStore<SLOTS, N> {
         N
     }
     fn load(&mut self, slot: u8, out: &mut [u8]) -> Result<usize, ErrorKind> {
-        let rec = self
-            .records
-            .get(usize::from(slot))
-            .ok_or(ErrorKind::NotFound)?;
-        out.get_mut(..rec.len())
-            .ok_or(ErrorKind::BufferTooSmall)?
-            .copy_from_slice(rec);
+        let rec = self.records.get(usize::from(slot)).ok_or(ErrorKind::NotFound)?;
+        out.get_mut(..rec.len()).ok_or(ErrorKind::BufferTooSmall)?.copy_from_slice(rec);
         Ok(rec.len())
     }
     fn store(&mut self, slot: u8, record: &[u8]) -> Result<(), ErrorKind> {
-        let rec = self
-            .records
-            .get_mut(usize::from(slot))
-            .ok_or(ErrorKind::NotFound)?;
+        let rec = self.records.get_mut(usize::from(slot)).ok_or(ErrorKind::NotFound)?;
         rec.clear();
-        rec.extend_from_slice(record)
-            .map_err(|_| ErrorKind::BufferTooSmall)
+        rec.extend_from_slice(record).map_err(|_| ErrorKind::BufferTooSmall)
     }
 }
 
@@ -340,24 +309,13 @@ impl<S: Signer> signature::SignerMut<SignatureBytes> for MessageSigner<S> {
     fn try_sign(&mut self, msg: &[u8]) -> Result<SignatureBytes, signature::Error> {
         let digest = self.hash.digest(msg);
         let mut raw = [0u8; crate::crypto::rsa::MAX_MODULUS_LEN];
-        let n = self
-            .signer
-            .sign_prehash(&digest, &mut raw)
-            .map_err(|_| signature::Error::new())?;
+        let n = self.signer.sign_prehash(&digest, &mut raw).map_err(|_| signature::Error::new())?;
         let raw = raw.get(..n).ok_or_else(signature::Error::new)?;
-        let mut out = SignatureBytes {
-            bytes: [0; crate::crypto::rsa::MAX_MODULUS_LEN],
-            len: 0,
-        };
+        let mut out = SignatureBytes { bytes: [0; crate::crypto::rsa::MAX_MODULUS_LEN], len: 0 };
         out.len = match self.signer.key_type() {
-            KeyType::EcP256 => crate::crypto::p256::signature_raw_to_der(raw, &mut out.bytes)
-                .map_err(|_| signature::Error::new())?
-                .len(),
+            KeyType::EcP256 => crate::crypto::p256::signature_raw_to_der(raw, &mut out.bytes).map_err(|_| signature::Error::new())?.len(),
             KeyType::Rsa { .. } => {
-                out.bytes
-                    .get_mut(..n)
-                    .ok_or_else(signature::Error::new)?
-                    .copy_from_slice(raw);
+                out.bytes.get_mut(..n).ok_or_else(signature::Error::new)?.copy_from_slice(raw);
                 n
             }
         };
@@ -380,7 +338,7 @@ mod tests {
         assert_eq!(s.store(2, b"x"), Err(ErrorKind::NotFound));
         assert_eq!(s.store(0, &[0; 9]), Err(ErrorKind::BufferTooSmall));
         assert_eq!(s.load(1, &mut buf[..2]), Err(ErrorKind::BufferTooSmall));
-        let mut by_ref = &mut s;
+        let by_ref = &mut s;
         assert_eq!(by_ref.slots(), 2);
         assert_eq!(StateStore::capacity(&by_ref), 8);
         assert_eq!(by_ref.load(1, &mut buf), Ok(3));
@@ -388,14 +346,8 @@ mod tests {
 
     #[test]
     fn crypto_errors_map_to_kinds() {
-        assert_eq!(
-            CryptoError::BufferTooSmall { needed: 3 }.kind(),
-            ErrorKind::BufferTooSmall
-        );
-        assert_eq!(
-            CryptoError::UnsupportedAlgorithm.kind(),
-            ErrorKind::Unsupported
-        );
+        assert_eq!(CryptoError::BufferTooSmall { needed: 3 }.kind(), ErrorKind::BufferTooSmall);
+        assert_eq!(CryptoError::UnsupportedAlgorithm.kind(), ErrorKind::Unsupported);
         assert_eq!(CryptoError::InvalidKey.kind(), ErrorKind::InvalidInput);
         assert_eq!(CryptoError::SignatureInvalid.kind(), ErrorKind::Other);
     }

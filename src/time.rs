@@ -28,9 +28,7 @@ impl Duration {
 
     /// A span of `secs` seconds (saturating at [`Duration::MAX`]).
     pub const fn from_secs(secs: u64) -> Self {
-        Self {
-            millis: secs.saturating_mul(1000),
-        }
+        Self { millis: secs.saturating_mul(1000) }
     }
 
     /// The span in milliseconds.
@@ -45,16 +43,12 @@ impl Duration {
 
     /// `self + rhs`, saturating at [`Duration::MAX`].
     pub const fn saturating_add(self, rhs: Self) -> Self {
-        Self {
-            millis: self.millis.saturating_add(rhs.millis),
-        }
+        Self { millis: self.millis.saturating_add(rhs.millis) }
     }
 
     /// `self * factor`, saturating at [`Duration::MAX`].
     pub const fn saturating_mul(self, factor: u32) -> Self {
-        Self {
-            millis: self.millis.saturating_mul(factor as u64),
-        }
+        Self { millis: self.millis.saturating_mul(factor as u64) }
     }
 
     /// The smaller of two spans.
@@ -81,9 +75,7 @@ impl Instant {
 
     /// The instant `secs` seconds after the origin (saturating).
     pub const fn from_secs(secs: u64) -> Self {
-        Self {
-            millis: secs.saturating_mul(1000),
-        }
+        Self { millis: secs.saturating_mul(1000) }
     }
 
     /// Milliseconds since the origin.
@@ -98,9 +90,7 @@ impl Instant {
 
     /// `self + d`, saturating at the end of representable time.
     pub const fn saturating_add(self, d: Duration) -> Self {
-        Self {
-            millis: self.millis.saturating_add(d.as_millis()),
-        }
+        Self { millis: self.millis.saturating_add(d.as_millis()) }
     }
 }
 
@@ -140,14 +130,8 @@ impl UnixTime {
 
     /// `self + d`, saturating.
     pub const fn saturating_add(self, d: Duration) -> Self {
-        let add = if d.as_secs() > i64::MAX as u64 {
-            i64::MAX
-        } else {
-            d.as_secs() as i64
-        };
-        Self {
-            secs: self.secs.saturating_add(add),
-        }
+        let add = if d.as_secs() > i64::MAX as u64 { i64::MAX } else { d.as_secs() as i64 };
+        Self { secs: self.secs.saturating_add(add) }
     }
 }
 
@@ -167,15 +151,7 @@ mod tests {
     fn duration_conversions_round_down_and_saturate() {
         assert_eq!(Duration::from_millis(1999).as_secs(), 1);
         assert_eq!(Duration::from_secs(u64::MAX), Duration::MAX);
-        assert_eq!(
-            Duration::from_secs(3).saturating_mul(u32::MAX).as_secs(),
-            3 * u32::MAX as u64
-        );
-        assert_eq!(
-            UnixTime::from_secs(i64::MAX - 1)
-                .saturating_add(Duration::from_secs(10))
-                .as_secs(),
-            i64::MAX
-        );
+        assert_eq!(Duration::from_secs(3).saturating_mul(u32::MAX).as_secs(), 3 * u32::MAX as u64);
+        assert_eq!(UnixTime::from_secs(i64::MAX - 1).saturating_add(Duration::from_secs(10)).as_secs(), i64::MAX);
     }
 }

@@ -68,10 +68,7 @@ pub struct Digest {
 impl Digest {
     /// Wraps a digest computed elsewhere; `bytes` must have the algorithm's output length.
     pub fn from_bytes(algorithm: HashAlgorithm, bytes: &[u8]) -> Result<Self, crate::CryptoError> {
-        let mut d = Self {
-            algorithm,
-            bytes: [0; 64],
-        };
+        let mut d = Self { algorithm, bytes: [0; 64] };
         d.bytes
             .get_mut(..algorithm.output_len())
             .filter(|dst| dst.len() == bytes.len())
@@ -184,19 +181,14 @@ mod tests {
     // FIPS 180-4 example "abc" digests (NIST CSRC examples).
     #[test]
     fn sha_family_matches_fips_180_4_abc_vectors() {
-        assert_eq!(
-            HashAlgorithm::Sha1.digest(b"abc").as_bytes(),
-            hex!("a9993e364706816aba3e25717850c26c9cd0d89d")
-        );
+        assert_eq!(HashAlgorithm::Sha1.digest(b"abc").as_bytes(), hex!("a9993e364706816aba3e25717850c26c9cd0d89d"));
         assert_eq!(
             HashAlgorithm::Sha256.digest(b"abc").as_bytes(),
             hex!("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         );
         assert_eq!(
             HashAlgorithm::Sha384.digest(b"abc").as_bytes(),
-            hex!(
-                "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed8086072ba1e7cc2358baeca134c825a7"
-            )
+            hex!("cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed8086072ba1e7cc2358baeca134c825a7")
         );
         assert_eq!(
             HashAlgorithm::Sha512.digest(b"abc").as_bytes(),
@@ -208,12 +200,7 @@ mod tests {
 
     #[test]
     fn incremental_and_parts_agree_with_one_shot() {
-        for alg in [
-            HashAlgorithm::Sha1,
-            HashAlgorithm::Sha256,
-            HashAlgorithm::Sha384,
-            HashAlgorithm::Sha512,
-        ] {
+        for alg in [HashAlgorithm::Sha1, HashAlgorithm::Sha256, HashAlgorithm::Sha384, HashAlgorithm::Sha512] {
             assert_eq!(alg.digest_parts(&[b"a", b"", b"bc"]), alg.digest(b"abc"));
             assert_eq!(alg.digest(b"").as_bytes().len(), alg.output_len());
         }

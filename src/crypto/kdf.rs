@@ -14,22 +14,13 @@ use crate::crypto::digest::{HashAlgorithm, Hasher};
 /// big-endian counter starting at 1.
 ///
 /// `hash` may be SHA-1, SHA-256 or SHA-384 (the RFC 5753 schemes) or SHA-512.
-pub fn x963_kdf(
-    hash: HashAlgorithm,
-    shared_secret: &[u8],
-    shared_info: &[u8],
-    out: &mut [u8],
-) -> Result<(), CryptoError> {
+pub fn x963_kdf(hash: HashAlgorithm, shared_secret: &[u8], shared_info: &[u8], out: &mut [u8]) -> Result<(), CryptoError> {
     if out.is_empty() {
-        return Err(CryptoError::InvalidLength {
-            what: "derived key",
-        });
+        return Err(CryptoError::InvalidLength { what: "derived key" });
     }
     for (i, chunk) in out.chunks_mut(hash.output_len()).enumerate() {
         // `out` is a slice, so the block count is far below 2^32 - 1.
-        let counter = u32::try_from(i + 1).map_err(|_| CryptoError::InvalidLength {
-            what: "derived key",
-        })?;
+        let counter = u32::try_from(i + 1).map_err(|_| CryptoError::InvalidLength { what: "derived key" })?;
         let mut h = Hasher::new(hash);
         h.update(shared_secret);
         h.update(&counter.to_be_bytes());
@@ -47,28 +38,16 @@ pub fn x963_kdf(
 ///
 /// The work is proportional to `iterations`: a caller taking the count from a message must
 /// cap it first.
-pub fn pbkdf2_hmac(
-    hash: HashAlgorithm,
-    password: &[u8],
-    salt: &[u8],
-    iterations: u32,
-    out: &mut [u8],
-) -> Result<(), CryptoError> {
+pub fn pbkdf2_hmac(hash: HashAlgorithm, password: &[u8], salt: &[u8], iterations: u32, out: &mut [u8]) -> Result<(), CryptoError> {
     if iterations == 0 {
-        return Err(CryptoError::InvalidLength {
-            what: "PBKDF2 iteration count",
-        });
+        return Err(CryptoError::InvalidLength { what: "PBKDF2 iteration count" });
     }
     if out.is_empty() {
-        return Err(CryptoError::InvalidLength {
-            what: "derived key",
-        });
+        return Err(CryptoError::InvalidLength { what: "derived key" });
     }
     match hash {
         HashAlgorithm::Sha1 => pbkdf2::pbkdf2_hmac::<sha1::Sha1>(password, salt, iterations, out),
-        HashAlgorithm::Sha256 => {
-            pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password, salt, iterations, out)
-        }
+        HashAlgorithm::Sha256 => pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password, salt, iterations, out),
         _ => return Err(CryptoError::UnsupportedAlgorithm),
     }
     Ok(())
@@ -83,21 +62,9 @@ mod tests {
     #[test]
     fn x963_matches_nist_cavs_sha256_vectors() {
         let mut out = [0u8; 16];
-        x963_kdf(
-            HashAlgorithm::Sha256,
-            &hex!("96c05619d56c328ab95fe84b18264b08725b85e33fd34f08"),
-            &[],
-            &mut out,
-        )
-        .unwrap();
+        x963_kdf(HashAlgorithm::Sha256, &hex!("96c05619d56c328ab95fe84b18264b08725b85e33fd34f08"), &[], &mut out).unwrap();
         assert_eq!(out, hex!("443024c3dae66b95e6f5670601558f71"));
-        x963_kdf(
-            HashAlgorithm::Sha256,
-            &hex!("96f600b73ad6ac5629577eced51743dd2c24c21b1ac83ee4"),
-            &[],
-            &mut out,
-        )
-        .unwrap();
+        x963_kdf(HashAlgorithm::Sha256, &hex!("96f600b73ad6ac5629577eced51743dd2c24c21b1ac83ee4"), &[], &mut out).unwrap();
         assert_eq!(out, hex!("b6295162a7804f5667ba9070f82fa522"));
     }
 
@@ -107,13 +74,7 @@ mod tests {
     #[test]
     fn x963_multi_block_output_with_shared_info() {
         let mut out = [0u8; 99];
-        x963_kdf(
-            HashAlgorithm::Sha256,
-            b"input key",
-            b"ANSI X9.63 Example",
-            &mut out,
-        )
-        .unwrap();
+        x963_kdf(HashAlgorithm::Sha256, b"input key", b"ANSI X9.63 Example", &mut out).unwrap();
         assert_eq!(
             out,
             hex!(
@@ -135,18 +96,8 @@ mod tests {
             assert_eq!(out, expect, "c = {c}");
         }
         let mut out = [0u8; 25];
-        pbkdf2_hmac(
-            HashAlgorithm::Sha1,
-            b"passwordPASSWORDpassword",
-            b"saltSALTsaltSALTsaltSALTsaltSALTsalt",
-            4096,
-            &mut out,
-        )
-        .unwrap();
-        assert_eq!(
-            out,
-            hex!("3d2eec4fe41c849b80c8d83662c0e44a8b291a964cf2f07038")
-        );
+        pbkdf2_hmac(HashAlgorithm::Sha1, b"passwordPASSWORDpassword", b"saltSALTsaltSALTsaltSALTsaltSALTsalt", 4096, &mut out).unwrap();
+        assert_eq!(out, hex!("3d2eec4fe41c849b80c8d83662c0e44a8b291a964cf2f07038"));
     }
 
     /// RFC 7914 section 11, PBKDF2-HMAC-SHA256 with P = "passwd", S = "salt", c = 1.
@@ -166,10 +117,7 @@ mod tests {
     fn bad_parameters_are_typed_errors() {
         let mut out = [0u8; 16];
         assert!(pbkdf2_hmac(HashAlgorithm::Sha256, b"p", b"s", 0, &mut out).is_err());
-        assert_eq!(
-            pbkdf2_hmac(HashAlgorithm::Sha384, b"p", b"s", 1, &mut out),
-            Err(CryptoError::UnsupportedAlgorithm)
-        );
+        assert_eq!(pbkdf2_hmac(HashAlgorithm::Sha384, b"p", b"s", 1, &mut out), Err(CryptoError::UnsupportedAlgorithm));
         assert!(pbkdf2_hmac(HashAlgorithm::Sha256, b"p", b"s", 1, &mut []).is_err());
         assert!(x963_kdf(HashAlgorithm::Sha1, b"z", b"", &mut []).is_err());
     }

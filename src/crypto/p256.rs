@@ -21,33 +21,23 @@ pub const SHARED_SECRET_LEN: usize = 32;
 
 /// Verifies a DER `ECDSA-Sig-Value` over a message digest (any SHA-2 length; SHA-1 only with
 /// `legacy-crypto`, checked by the caller that knows the algorithm identifier).
-pub fn verify_prehash(
-    public_key_sec1: &[u8],
-    digest: &[u8],
-    signature_der: &[u8],
-) -> Result<(), CryptoError> {
+pub fn verify_prehash(public_key_sec1: &[u8], digest: &[u8], signature_der: &[u8]) -> Result<(), CryptoError> {
     let sig = Signature::from_der(signature_der).map_err(|_| CryptoError::SignatureInvalid)?;
     verify(public_key_sec1, digest, &sig)
 }
 
 /// Verifies a raw `r || s` signature over a message digest.
-pub fn verify_prehash_raw(
-    public_key_sec1: &[u8],
-    digest: &[u8],
-    signature_raw: &[u8],
-) -> Result<(), CryptoError> {
+pub fn verify_prehash_raw(public_key_sec1: &[u8], digest: &[u8], signature_raw: &[u8]) -> Result<(), CryptoError> {
     let sig = Signature::from_slice(signature_raw).map_err(|_| CryptoError::SignatureInvalid)?;
     verify(public_key_sec1, digest, &sig)
 }
 
 fn verify(public_key_sec1: &[u8], digest: &[u8], sig: &Signature) -> Result<(), CryptoError> {
-    let key =
-        VerifyingKey::from_sec1_bytes(public_key_sec1).map_err(|_| CryptoError::InvalidKey)?;
+    let key = VerifyingKey::from_sec1_bytes(public_key_sec1).map_err(|_| CryptoError::InvalidKey)?;
     if digest.len() < 20 || digest.len() > 64 {
         return Err(CryptoError::InvalidLength { what: "digest" });
     }
-    key.verify_prehash(digest, sig)
-        .map_err(|_| CryptoError::SignatureInvalid)
+    key.verify_prehash(digest, sig).map_err(|_| CryptoError::SignatureInvalid)
 }
 
 /// Converts a raw `r || s` signature to DER, written into `out` (at most
@@ -56,11 +46,7 @@ pub fn signature_raw_to_der<'o>(raw: &[u8], out: &'o mut [u8]) -> Result<&'o [u8
     let sig = Signature::from_slice(raw).map_err(|_| CryptoError::SignatureInvalid)?;
     let der = sig.to_der();
     let bytes = der.as_bytes();
-    let dst = out
-        .get_mut(..bytes.len())
-        .ok_or(CryptoError::BufferTooSmall {
-            needed: bytes.len(),
-        })?;
+    let dst = out.get_mut(..bytes.len()).ok_or(CryptoError::BufferTooSmall { needed: bytes.len() })?;
     dst.copy_from_slice(bytes);
     Ok(dst)
 }
@@ -77,27 +63,19 @@ pub fn signature_der_to_raw(der: &[u8]) -> Result<[u8; RAW_SIGNATURE_LEN], Crypt
 /// uncompressed form into `out`.
 pub fn normalize_public_key(public_key_sec1: &[u8]) -> Result<[u8; PUBLIC_KEY_LEN], CryptoError> {
     use p256::elliptic_curve::sec1::ToEncodedPoint;
-    let key =
-        p256::PublicKey::from_sec1_bytes(public_key_sec1).map_err(|_| CryptoError::InvalidKey)?;
+    let key = p256::PublicKey::from_sec1_bytes(public_key_sec1).map_err(|_| CryptoError::InvalidKey)?;
     let point = key.to_encoded_point(false);
     let mut out = [0u8; PUBLIC_KEY_LEN];
     let bytes = point.as_bytes();
-    out.get_mut(..bytes.len())
-        .ok_or(CryptoError::InvalidKey)?
-        .copy_from_slice(bytes);
+    out.get_mut(..bytes.len()).ok_or(CryptoError::InvalidKey)?.copy_from_slice(bytes);
     Ok(out)
 }
 
 /// ECDH with a P-256 secret scalar held in software: writes the shared x-coordinate.
 ///
 /// Hardware keys implement [`KeyAgreement`](crate::hal::KeyAgreement) instead.
-pub fn ecdh(
-    secret: &p256::SecretKey,
-    peer_public_sec1: &[u8],
-    out: &mut [u8; SHARED_SECRET_LEN],
-) -> Result<(), CryptoError> {
-    let peer =
-        p256::PublicKey::from_sec1_bytes(peer_public_sec1).map_err(|_| CryptoError::InvalidKey)?;
+pub fn ecdh(secret: &p256::SecretKey, peer_public_sec1: &[u8], out: &mut [u8; SHARED_SECRET_LEN]) -> Result<(), CryptoError> {
+    let peer = p256::PublicKey::from_sec1_bytes(peer_public_sec1).map_err(|_| CryptoError::InvalidKey)?;
     let shared = p256::ecdh::diffie_hellman(secret.to_nonzero_scalar(), peer.as_affine());
     out.copy_from_slice(shared.raw_secret_bytes());
     Ok(())
@@ -113,10 +91,8 @@ mod tests {
     const PUB: [u8; 65] = hex!(
         "04 60FED4BA255A9D31C961EB74C6356D68C049B8923B61FA6CE669622E60F29FB6 7903FE1008B8BC99A41AE9E95628BC64F2F1B20C2D7E9F5177A3C294D4462299"
     );
-    const SIG_R: [u8; 32] =
-        hex!("EFD48B2AACB6A8FD1140DD9CD45E81D69D2C877B56AAF991C34D0EA84EAF3716");
-    const SIG_S: [u8; 32] =
-        hex!("F7CB1C942D657C41D436C7A1B6E29F65F3E900DBB9AFF4064DC4AB2F843ACDA8");
+    const SIG_R: [u8; 32] = hex!("EFD48B2AACB6A8FD1140DD9CD45E81D69D2C877B56AAF991C34D0EA84EAF3716");
+    const SIG_S: [u8; 32] = hex!("F7CB1C942D657C41D436C7A1B6E29F65F3E900DBB9AFF4064DC4AB2F843ACDA8");
 
     fn raw_sig() -> [u8; 64] {
         let mut s = [0u8; 64];
@@ -134,10 +110,7 @@ mod tests {
         verify_prehash(&PUB, digest.as_bytes(), der).unwrap();
         assert_eq!(signature_der_to_raw(der).unwrap(), raw_sig());
         let other = crate::crypto::HashAlgorithm::Sha256.digest(b"samplf");
-        assert_eq!(
-            verify_prehash(&PUB, other.as_bytes(), der),
-            Err(CryptoError::SignatureInvalid)
-        );
+        assert_eq!(verify_prehash(&PUB, other.as_bytes(), der), Err(CryptoError::SignatureInvalid));
     }
 
     #[test]
@@ -151,24 +124,11 @@ mod tests {
     #[test]
     fn ecdh_agrees_both_ways() {
         let a = p256::SecretKey::from_slice(&X).unwrap();
-        let b = p256::SecretKey::from_slice(&hex!(
-            "0F56DB78CA460B055C500064824BED999A25AAF48EBB519AC201537B85479813"
-        ))
-        .unwrap();
+        let b = p256::SecretKey::from_slice(&hex!("0F56DB78CA460B055C500064824BED999A25AAF48EBB519AC201537B85479813")).unwrap();
         use p256::elliptic_curve::sec1::ToEncodedPoint;
         let (mut s1, mut s2) = ([0u8; 32], [0u8; 32]);
-        ecdh(
-            &a,
-            b.public_key().to_encoded_point(false).as_bytes(),
-            &mut s1,
-        )
-        .unwrap();
-        ecdh(
-            &b,
-            a.public_key().to_encoded_point(true).as_bytes(),
-            &mut s2,
-        )
-        .unwrap();
+        ecdh(&a, b.public_key().to_encoded_point(false).as_bytes(), &mut s1).unwrap();
+        ecdh(&b, a.public_key().to_encoded_point(true).as_bytes(), &mut s2).unwrap();
         assert_eq!(s1, s2);
         assert_ne!(s1, [0; 32]);
     }
@@ -178,41 +138,17 @@ mod tests {
         let d = [0u8; 32];
         let mut bad_point = PUB;
         bad_point[64] ^= 1;
-        assert_eq!(
-            verify_prehash_raw(&bad_point, &d, &raw_sig()),
-            Err(CryptoError::InvalidKey)
-        );
-        assert_eq!(
-            verify_prehash_raw(&PUB[..64], &d, &raw_sig()),
-            Err(CryptoError::InvalidKey)
-        );
-        assert_eq!(
-            verify_prehash_raw(&PUB, &d, &raw_sig()[..63]),
-            Err(CryptoError::SignatureInvalid)
-        );
-        assert_eq!(
-            verify_prehash(&PUB, &d, &[0x30, 0x02, 0x02, 0x00]),
-            Err(CryptoError::SignatureInvalid)
-        );
-        assert_eq!(
-            verify_prehash_raw(&PUB, &d[..10], &raw_sig()),
-            Err(CryptoError::InvalidLength { what: "digest" })
-        );
-        assert_eq!(
-            verify_prehash_raw(&PUB, &d, &[0u8; 64]),
-            Err(CryptoError::SignatureInvalid)
-        );
+        assert_eq!(verify_prehash_raw(&bad_point, &d, &raw_sig()), Err(CryptoError::InvalidKey));
+        assert_eq!(verify_prehash_raw(&PUB[..64], &d, &raw_sig()), Err(CryptoError::InvalidKey));
+        assert_eq!(verify_prehash_raw(&PUB, &d, &raw_sig()[..63]), Err(CryptoError::SignatureInvalid));
+        assert_eq!(verify_prehash(&PUB, &d, &[0x30, 0x02, 0x02, 0x00]), Err(CryptoError::SignatureInvalid));
+        assert_eq!(verify_prehash_raw(&PUB, &d[..10], &raw_sig()), Err(CryptoError::InvalidLength { what: "digest" }));
+        assert_eq!(verify_prehash_raw(&PUB, &d, &[0u8; 64]), Err(CryptoError::SignatureInvalid));
         let mut out = [0u8; 8];
-        assert!(matches!(
-            signature_raw_to_der(&raw_sig(), &mut out),
-            Err(CryptoError::BufferTooSmall { .. })
-        ));
+        assert!(matches!(signature_raw_to_der(&raw_sig(), &mut out), Err(CryptoError::BufferTooSmall { .. })));
         let a = p256::SecretKey::from_slice(&X).unwrap();
         let mut s = [0u8; 32];
         assert_eq!(ecdh(&a, &[0u8], &mut s), Err(CryptoError::InvalidKey));
-        assert_eq!(
-            normalize_public_key(&[4u8; 65]),
-            Err(CryptoError::InvalidKey)
-        );
+        assert_eq!(normalize_public_key(&[4u8; 65]), Err(CryptoError::InvalidKey));
     }
 }

@@ -16,8 +16,7 @@ use p256::elliptic_curve::sec1::ToEncodedPoint;
 use rand_core::CryptoRngCore;
 
 pub use crate::crypto::rsa::{
-    RsaPrivateKey2048 as SoftRsaKey2048, RsaPrivateKey3072 as SoftRsaKey3072,
-    RsaPrivateKey4096 as SoftRsaKey4096,
+    RsaPrivateKey2048 as SoftRsaKey2048, RsaPrivateKey3072 as SoftRsaKey3072, RsaPrivateKey4096 as SoftRsaKey4096,
 };
 
 /// A software RSA key; see the size aliases [`SoftRsaKey2048`], [`SoftRsaKey3072`],
@@ -27,8 +26,8 @@ pub type SoftRsaKey<const L: usize, const H: usize> = RsaPrivateKey<L, H>;
 /// The DER header of a P-256 SubjectPublicKeyInfo (RFC 5480): SEQUENCE { SEQUENCE {
 /// id-ecPublicKey, prime256v1 }, BIT STRING (0 unused bits) }, followed by the 65-byte point.
 const P256_SPKI_HEADER: [u8; 26] = [
-    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
-    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01,
+    0x07, 0x03, 0x42, 0x00,
 ];
 
 /// Length of a P-256 SubjectPublicKeyInfo.
@@ -49,31 +48,23 @@ impl core::fmt::Debug for SoftP256Key {
 impl SoftP256Key {
     /// Generates a fresh key.
     pub fn generate(rng: &mut impl CryptoRngCore) -> Self {
-        Self {
-            secret: p256::SecretKey::random(rng),
-        }
+        Self { secret: p256::SecretKey::random(rng) }
     }
 
     /// A key from its 32-byte big-endian scalar (must be in `1..n`).
     pub fn from_bytes(scalar: &[u8]) -> Result<Self, CryptoError> {
-        p256::SecretKey::from_slice(scalar)
-            .map(|secret| Self { secret })
-            .map_err(|_| CryptoError::InvalidKey)
+        p256::SecretKey::from_slice(scalar).map(|secret| Self { secret }).map_err(|_| CryptoError::InvalidKey)
     }
 
     /// A key from an unencrypted DER PKCS#8 `PrivateKeyInfo` (what `openssl genpkey` writes).
     pub fn from_pkcs8_der(der_bytes: &[u8]) -> Result<Self, CryptoError> {
         use p256::pkcs8::DecodePrivateKey;
-        p256::SecretKey::from_pkcs8_der(der_bytes)
-            .map(|secret| Self { secret })
-            .map_err(|_| CryptoError::InvalidKey)
+        p256::SecretKey::from_pkcs8_der(der_bytes).map(|secret| Self { secret }).map_err(|_| CryptoError::InvalidKey)
     }
 
     /// A key from a DER SEC1 `ECPrivateKey` (what `openssl ecparam -genkey` writes).
     pub fn from_sec1_der(der_bytes: &[u8]) -> Result<Self, CryptoError> {
-        p256::SecretKey::from_sec1_der(der_bytes)
-            .map(|secret| Self { secret })
-            .map_err(|_| CryptoError::InvalidKey)
+        p256::SecretKey::from_sec1_der(der_bytes).map(|secret| Self { secret }).map_err(|_| CryptoError::InvalidKey)
     }
 
     /// The public key as an uncompressed SEC1 point.
@@ -97,11 +88,7 @@ impl Signer for SoftP256Key {
     }
 
     fn public_key_der(&mut self, out: &mut [u8]) -> Result<usize, CryptoError> {
-        let out = out
-            .get_mut(..P256_SPKI_LEN)
-            .ok_or(CryptoError::BufferTooSmall {
-                needed: P256_SPKI_LEN,
-            })?;
+        let out = out.get_mut(..P256_SPKI_LEN).ok_or(CryptoError::BufferTooSmall { needed: P256_SPKI_LEN })?;
         let (head, point) = out.split_at_mut(P256_SPKI_HEADER.len());
         head.copy_from_slice(&P256_SPKI_HEADER);
         point.copy_from_slice(&self.public_key_sec1());
@@ -112,23 +99,16 @@ impl Signer for SoftP256Key {
         check_signature_hash(digest.algorithm())?;
         let out = out
             .get_mut(..crate::crypto::p256::RAW_SIGNATURE_LEN)
-            .ok_or(CryptoError::BufferTooSmall {
-                needed: crate::crypto::p256::RAW_SIGNATURE_LEN,
-            })?;
-        let sig: p256::ecdsa::Signature = SigningKey::from(&self.secret)
-            .sign_prehash(digest.as_bytes())
-            .map_err(|_| CryptoError::InvalidLength { what: "digest" })?;
+            .ok_or(CryptoError::BufferTooSmall { needed: crate::crypto::p256::RAW_SIGNATURE_LEN })?;
+        let sig: p256::ecdsa::Signature =
+            SigningKey::from(&self.secret).sign_prehash(digest.as_bytes()).map_err(|_| CryptoError::InvalidLength { what: "digest" })?;
         out.copy_from_slice(&sig.to_bytes());
         Ok(out.len())
     }
 }
 
 impl KeyAgreement for SoftP256Key {
-    fn agree(
-        &mut self,
-        peer_public_key: &[u8],
-        shared_secret: &mut [u8; 32],
-    ) -> Result<(), CryptoError> {
+    fn agree(&mut self, peer_public_key: &[u8], shared_secret: &mut [u8; 32]) -> Result<(), CryptoError> {
         crate::crypto::p256::ecdh(&self.secret, peer_public_key, shared_secret)
     }
 }
@@ -146,44 +126,28 @@ impl<const L: usize, const H: usize> Signer for RsaPrivateKey<L, H> {
         let mut pkcs1 = [0u8; crate::crypto::rsa::MAX_MODULUS_LEN + 32];
         let pkcs1 = self.public_key_pkcs1_der(&mut pkcs1)?;
         let spki = spki::SubjectPublicKeyInfo {
-            algorithm: spki::AlgorithmIdentifierRef {
-                oid: RSA_ENCRYPTION,
-                parameters: Some(der::asn1::AnyRef::NULL),
-            },
-            subject_public_key: der::asn1::BitStringRef::from_bytes(pkcs1)
-                .map_err(|_| CryptoError::InvalidKey)?,
+            algorithm: spki::AlgorithmIdentifierRef { oid: RSA_ENCRYPTION, parameters: Some(der::asn1::AnyRef::NULL) },
+            subject_public_key: der::asn1::BitStringRef::from_bytes(pkcs1).map_err(|_| CryptoError::InvalidKey)?,
         };
-        let needed = spki
-            .encoded_len()
-            .and_then(usize::try_from)
-            .map_err(|_| CryptoError::InvalidKey)?;
-        let out = out
-            .get_mut(..needed)
-            .ok_or(CryptoError::BufferTooSmall { needed })?;
-        spki.encode_to_slice(out)
-            .map_err(|_| CryptoError::BufferTooSmall { needed })?;
+        let needed = spki.encoded_len().and_then(usize::try_from).map_err(|_| CryptoError::InvalidKey)?;
+        let out = out.get_mut(..needed).ok_or(CryptoError::BufferTooSmall { needed })?;
+        spki.encode_to_slice(out).map_err(|_| CryptoError::BufferTooSmall { needed })?;
         Ok(needed)
     }
 
     fn sign_prehash(&mut self, digest: &Digest, out: &mut [u8]) -> Result<usize, CryptoError> {
-        self.sign_pkcs1v15(digest.algorithm(), digest.as_bytes(), out)
-            .map(|s| s.len())
+        self.sign_pkcs1v15(digest.algorithm(), digest.as_bytes(), out).map(|s| s.len())
     }
 }
 
 impl<const L: usize, const H: usize> Decrypter for RsaPrivateKey<L, H> {
-    fn decrypt_pkcs1v15(
-        &mut self,
-        ciphertext: &[u8],
-        plaintext: &mut [u8],
-    ) -> Result<(), CryptoError> {
+    fn decrypt_pkcs1v15(&mut self, ciphertext: &[u8], plaintext: &mut [u8]) -> Result<(), CryptoError> {
         self.decrypt_pkcs1v15_implicit(ciphertext, plaintext)
     }
 }
 
 /// rsaEncryption (RFC 8017 appendix C).
-const RSA_ENCRYPTION: der::asn1::ObjectIdentifier =
-    der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const RSA_ENCRYPTION: der::asn1::ObjectIdentifier = der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 
 #[cfg(test)]
 mod tests {
@@ -204,16 +168,9 @@ mod tests {
         let d = HashAlgorithm::Sha256.digest(b"msg");
         let mut sig = [0u8; 64];
         assert_eq!(key.sign_prehash(&d, &mut sig).unwrap(), 64);
-        crate::crypto::p256::verify_prehash_raw(&key.public_key_sec1(), d.as_bytes(), &sig)
-            .unwrap();
-        assert_eq!(
-            key.sign_prehash(&d, &mut sig[..63]),
-            Err(CryptoError::BufferTooSmall { needed: 64 })
-        );
-        assert_eq!(
-            key.public_key_der(&mut spki[..90]),
-            Err(CryptoError::BufferTooSmall { needed: 91 })
-        );
+        crate::crypto::p256::verify_prehash_raw(&key.public_key_sec1(), d.as_bytes(), &sig).unwrap();
+        assert_eq!(key.sign_prehash(&d, &mut sig[..63]), Err(CryptoError::BufferTooSmall { needed: 64 }));
+        assert_eq!(key.public_key_der(&mut spki[..90]), Err(CryptoError::BufferTooSmall { needed: 91 }));
         assert!(SoftP256Key::from_bytes(&[0u8; 32]).is_err());
         assert!(SoftP256Key::from_pkcs8_der(&[0x30, 0x00]).is_err());
         assert!(SoftP256Key::from_sec1_der(&[]).is_err());

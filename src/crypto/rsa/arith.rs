@@ -64,24 +64,12 @@ pub fn uint_to_be<const LIMBS: usize>(x: &Uint<LIMBS>, out: &mut [u8]) -> Result
         };
     }
     // Any remaining non-zero byte means truncation.
-    let fits = (n..LIMBS * Limb::BYTES).all(|i| {
-        words
-            .get(i / Limb::BYTES)
-            .is_none_or(|w| (*w >> (8 * (i % Limb::BYTES))) as u8 == 0)
-    });
-    if fits {
-        Ok(())
-    } else {
-        Err(CryptoError::BufferTooSmall {
-            needed: x.bits().div_ceil(8),
-        })
-    }
+    let fits = (n..LIMBS * Limb::BYTES).all(|i| words.get(i / Limb::BYTES).is_none_or(|w| (*w >> (8 * (i % Limb::BYTES))) as u8 == 0));
+    if fits { Ok(()) } else { Err(CryptoError::BufferTooSmall { needed: x.bits().div_ceil(8) }) }
 }
 
 /// Montgomery parameters for an odd modulus, without the panic of `DynResidueParams::new`.
-pub fn params<const LIMBS: usize>(
-    modulus: &Uint<LIMBS>,
-) -> Result<DynResidueParams<LIMBS>, CryptoError> {
+pub fn params<const LIMBS: usize>(modulus: &Uint<LIMBS>) -> Result<DynResidueParams<LIMBS>, CryptoError> {
     if !bool::from(modulus.is_odd()) {
         return Err(CryptoError::InvalidKey);
     }
@@ -90,24 +78,15 @@ pub fn params<const LIMBS: usize>(
 
 /// `x^e mod n` for public values (time may depend on the bit length of `e`).
 /// `x` must be below `n`; the result is written as `out.len()` big-endian bytes.
-pub fn public_op<const LIMBS: usize>(
-    n: &[u8],
-    e: &[u8],
-    x: &[u8],
-    out: &mut [u8],
-) -> Result<(), CryptoError> {
+pub fn public_op<const LIMBS: usize>(n: &[u8], e: &[u8], x: &[u8], out: &mut [u8]) -> Result<(), CryptoError> {
     let n = uint_from_be::<LIMBS>(n)?;
     let e = uint_from_be::<LIMBS>(e)?;
     let x = uint_from_be::<LIMBS>(x)?;
     if x >= n {
-        return Err(CryptoError::InvalidLength {
-            what: "RSA input not below the modulus",
-        });
+        return Err(CryptoError::InvalidLength { what: "RSA input not below the modulus" });
     }
     let p = params(&n)?;
-    let y = DynResidue::new(&x, p)
-        .pow_bounded_exp(&e, e.bits_vartime())
-        .retrieve();
+    let y = DynResidue::new(&x, p).pow_bounded_exp(&e, e.bits_vartime()).retrieve();
     uint_to_be(&y, out)
 }
 
@@ -126,10 +105,7 @@ mod tests {
         uint_to_be(&x, &mut back).unwrap();
         assert_eq!(back, bytes);
         let mut short = [0u8; 255];
-        assert!(matches!(
-            uint_to_be(&x, &mut short),
-            Err(CryptoError::BufferTooSmall { needed: 256 })
-        ));
+        assert!(matches!(uint_to_be(&x, &mut short), Err(CryptoError::BufferTooSmall { needed: 256 })));
         let mut long = [0u8; 258];
         long[2] = 0x80;
         assert!(uint_from_be::<{ U2048::LIMBS }>(&long).is_ok());
@@ -144,10 +120,7 @@ mod tests {
         let mut out = [0u8; 1];
         public_op::<{ U2048::LIMBS }>(&[35], &[3], &[3], &mut out).unwrap();
         assert_eq!(out, [27]);
-        assert_eq!(
-            public_op::<{ U2048::LIMBS }>(&[34], &[3], &[3], &mut out),
-            Err(CryptoError::InvalidKey)
-        );
+        assert_eq!(public_op::<{ U2048::LIMBS }>(&[34], &[3], &[3], &mut out), Err(CryptoError::InvalidKey));
         assert!(public_op::<{ U2048::LIMBS }>(&[35], &[3], &[35], &mut out).is_err());
     }
 }

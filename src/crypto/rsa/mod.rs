@@ -12,6 +12,8 @@
 mod arith;
 pub mod padding;
 #[cfg(feature = "soft-keys")]
+mod prime;
+#[cfg(feature = "soft-keys")]
 mod private;
 
 pub use arith::{MAX_MODULUS_LEN, MIN_MODULUS_BITS};
@@ -48,17 +50,10 @@ impl<'a> RsaPublicKey<'a> {
         let e = strip_zeros(exponent);
         let bits = bit_len(n);
         if !(MIN_MODULUS_BITS..=MAX_MODULUS_LEN * 8).contains(&bits) {
-            return Err(CryptoError::UnsupportedKeySize {
-                bits: u16::try_from(bits).unwrap_or(u16::MAX),
-            });
+            return Err(CryptoError::UnsupportedKeySize { bits: u16::try_from(bits).unwrap_or(u16::MAX) });
         }
         let odd = |x: &[u8]| x.last().is_some_and(|b| b & 1 == 1);
-        if !odd(n)
-            || !odd(e)
-            || (e.len() == 1 && e.first() == Some(&1))
-            || e.len() > n.len()
-            || (e.len() == n.len() && e >= n)
-        {
+        if !odd(n) || !odd(e) || (e.len() == 1 && e.first() == Some(&1)) || e.len() > n.len() || (e.len() == n.len() && e >= n) {
             return Err(CryptoError::InvalidKey);
         }
         Ok(Self { n, e })
@@ -76,18 +71,11 @@ impl<'a> RsaPublicKey<'a> {
         use der::Encode;
         let k = RsaPublicKeyAsn1 {
             modulus: der::asn1::UintRef::new(self.n).map_err(|_| CryptoError::InvalidKey)?,
-            public_exponent: der::asn1::UintRef::new(self.e)
-                .map_err(|_| CryptoError::InvalidKey)?,
+            public_exponent: der::asn1::UintRef::new(self.e).map_err(|_| CryptoError::InvalidKey)?,
         };
-        let needed = k
-            .encoded_len()
-            .and_then(usize::try_from)
-            .map_err(|_| CryptoError::InvalidKey)?;
-        let out = out
-            .get_mut(..needed)
-            .ok_or(CryptoError::BufferTooSmall { needed })?;
-        k.encode_to_slice(out)
-            .map_err(|_| CryptoError::BufferTooSmall { needed })
+        let needed = k.encoded_len().and_then(usize::try_from).map_err(|_| CryptoError::InvalidKey)?;
+        let out = out.get_mut(..needed).ok_or(CryptoError::BufferTooSmall { needed })?;
+        k.encode_to_slice(out).map_err(|_| CryptoError::BufferTooSmall { needed })
     }
 
     /// The modulus, big-endian, no leading zeros.
@@ -112,22 +100,14 @@ impl<'a> RsaPublicKey<'a> {
 
     /// RSAVP1: `signature^e mod n` into `em` (`k` bytes). A signature of the wrong length or
     /// not below the modulus is [`CryptoError::SignatureInvalid`].
-    fn open_signature<'b>(
-        &self,
-        signature: &[u8],
-        em: &'b mut [u8; MAX_MODULUS_LEN],
-    ) -> Result<&'b [u8], CryptoError> {
+    fn open_signature<'b>(&self, signature: &[u8], em: &'b mut [u8; MAX_MODULUS_LEN]) -> Result<&'b [u8], CryptoError> {
         let k = self.modulus_len();
         if signature.len() != k {
             return Err(CryptoError::SignatureInvalid);
         }
         let em = em.get_mut(..k).ok_or(CryptoError::SignatureInvalid)?;
-        with_size!(
-            k,
-            |L| arith::public_op::<L>(self.n, self.e, signature, em),
-            Err(CryptoError::InvalidKey)
-        )
-        .map_err(|_| CryptoError::SignatureInvalid)?;
+        with_size!(k, |L| arith::public_op::<L>(self.n, self.e, signature, em), Err(CryptoError::InvalidKey))
+            .map_err(|_| CryptoError::SignatureInvalid)?;
         Ok(em)
     }
 
@@ -135,12 +115,7 @@ impl<'a> RsaPublicKey<'a> {
     ///
     /// SHA-1 is refused with [`CryptoError::UnsupportedAlgorithm`] unless `legacy-crypto` is
     /// enabled.
-    pub fn verify_pkcs1v15(
-        &self,
-        hash: HashAlgorithm,
-        digest: &[u8],
-        signature: &[u8],
-    ) -> Result<(), CryptoError> {
+    pub fn verify_pkcs1v15(&self, hash: HashAlgorithm, digest: &[u8], signature: &[u8]) -> Result<(), CryptoError> {
         check_signature_hash(hash)?;
         if digest.len() != hash.output_len() {
             return Err(CryptoError::InvalidLength { what: "digest" });
@@ -151,12 +126,7 @@ impl<'a> RsaPublicKey<'a> {
     }
 
     /// Verifies an RSASSA-PSS signature over `digest` (RFC 8017 section 8.1.2).
-    pub fn verify_pss(
-        &self,
-        params: PssParams,
-        digest: &[u8],
-        signature: &[u8],
-    ) -> Result<(), CryptoError> {
+    pub fn verify_pss(&self, params: PssParams, digest: &[u8], signature: &[u8]) -> Result<(), CryptoError> {
         check_signature_hash(params.hash)?;
         let mut em = [0u8; MAX_MODULUS_LEN];
         let em = self.open_signature(signature, &mut em)?;
@@ -164,24 +134,13 @@ impl<'a> RsaPublicKey<'a> {
     }
 
     /// RSAES-PKCS1-v1_5 encryption of `msg` (at most `k - 11` bytes) into `out` (`k` bytes).
-    pub fn encrypt_pkcs1v15<'o>(
-        &self,
-        rng: &mut impl CryptoRngCore,
-        msg: &[u8],
-        out: &'o mut [u8],
-    ) -> Result<&'o [u8], CryptoError> {
+    pub fn encrypt_pkcs1v15<'o>(&self, rng: &mut impl CryptoRngCore, msg: &[u8], out: &'o mut [u8]) -> Result<&'o [u8], CryptoError> {
         let k = self.modulus_len();
-        let out = out
-            .get_mut(..k)
-            .ok_or(CryptoError::BufferTooSmall { needed: k })?;
+        let out = out.get_mut(..k).ok_or(CryptoError::BufferTooSmall { needed: k })?;
         let mut em = zeroize::Zeroizing::new([0u8; MAX_MODULUS_LEN]);
         let em = em.get_mut(..k).ok_or(CryptoError::InvalidKey)?;
         padding::eme_pkcs1v15_encode(rng, msg, em)?;
-        with_size!(
-            k,
-            |L| arith::public_op::<L>(self.n, self.e, em, out),
-            Err(CryptoError::InvalidKey)
-        )?;
+        with_size!(k, |L| arith::public_op::<L>(self.n, self.e, em, out), Err(CryptoError::InvalidKey))?;
         Ok(out)
     }
 }
@@ -214,14 +173,8 @@ mod tests {
     fn key_checks_reject_weak_or_malformed_keys() {
         let mut n = [0xffu8; 256];
         assert!(RsaPublicKey::new(&n, &[1, 0, 1]).is_ok());
-        assert_eq!(
-            RsaPublicKey::new(&n[..128], &[1, 0, 1]),
-            Err(CryptoError::UnsupportedKeySize { bits: 1024 })
-        );
-        assert_eq!(
-            RsaPublicKey::new(&[0xffu8; 513], &[3]),
-            Err(CryptoError::UnsupportedKeySize { bits: 4104 })
-        );
+        assert_eq!(RsaPublicKey::new(&n[..128], &[1, 0, 1]), Err(CryptoError::UnsupportedKeySize { bits: 1024 }));
+        assert_eq!(RsaPublicKey::new(&[0xffu8; 513], &[3]), Err(CryptoError::UnsupportedKeySize { bits: 4104 }));
         assert_eq!(RsaPublicKey::new(&n, &[1]), Err(CryptoError::InvalidKey));
         assert_eq!(RsaPublicKey::new(&n, &[2]), Err(CryptoError::InvalidKey));
         assert_eq!(RsaPublicKey::new(&n, &[]), Err(CryptoError::InvalidKey));
@@ -230,10 +183,7 @@ mod tests {
         assert_eq!(RsaPublicKey::new(&n, &[3]), Err(CryptoError::InvalidKey));
         let mut padded = [0u8; 258];
         padded[2..].fill(0xff);
-        assert_eq!(
-            RsaPublicKey::new(&padded, &[0, 3]).unwrap().modulus_len(),
-            256
-        );
+        assert_eq!(RsaPublicKey::new(&padded, &[0, 3]).unwrap().modulus_len(), 256);
         assert!(RsaPublicKey::from_pkcs1_der(&[0x30, 0x03, 0x02, 0x01, 0x01]).is_err());
     }
 
@@ -242,30 +192,12 @@ mod tests {
         let n = [0xffu8; 256];
         let k = RsaPublicKey::new(&n, &[1, 0, 1]).unwrap();
         let d = [0u8; 32];
-        assert_eq!(
-            k.verify_pkcs1v15(HashAlgorithm::Sha256, &d, &[1u8; 255]),
-            Err(CryptoError::SignatureInvalid)
-        );
-        assert_eq!(
-            k.verify_pkcs1v15(HashAlgorithm::Sha256, &d, &[0xffu8; 256]),
-            Err(CryptoError::SignatureInvalid)
-        );
-        assert_eq!(
-            k.verify_pkcs1v15(HashAlgorithm::Sha256, &d, &[1u8; 256]),
-            Err(CryptoError::SignatureInvalid)
-        );
-        assert_eq!(
-            k.verify_pkcs1v15(HashAlgorithm::Sha256, &d[..5], &[1u8; 256]),
-            Err(CryptoError::InvalidLength { what: "digest" })
-        );
-        assert_eq!(
-            k.verify_pss(PssParams::new(HashAlgorithm::Sha256), &d, &[1u8; 256]),
-            Err(CryptoError::SignatureInvalid)
-        );
+        assert_eq!(k.verify_pkcs1v15(HashAlgorithm::Sha256, &d, &[1u8; 255]), Err(CryptoError::SignatureInvalid));
+        assert_eq!(k.verify_pkcs1v15(HashAlgorithm::Sha256, &d, &[0xffu8; 256]), Err(CryptoError::SignatureInvalid));
+        assert_eq!(k.verify_pkcs1v15(HashAlgorithm::Sha256, &d, &[1u8; 256]), Err(CryptoError::SignatureInvalid));
+        assert_eq!(k.verify_pkcs1v15(HashAlgorithm::Sha256, &d[..5], &[1u8; 256]), Err(CryptoError::InvalidLength { what: "digest" }));
+        assert_eq!(k.verify_pss(PssParams::new(HashAlgorithm::Sha256), &d, &[1u8; 256]), Err(CryptoError::SignatureInvalid));
         #[cfg(not(feature = "legacy-crypto"))]
-        assert_eq!(
-            k.verify_pkcs1v15(HashAlgorithm::Sha1, &[0; 20], &[1u8; 256]),
-            Err(CryptoError::UnsupportedAlgorithm)
-        );
+        assert_eq!(k.verify_pkcs1v15(HashAlgorithm::Sha1, &[0; 20], &[1u8; 256]), Err(CryptoError::UnsupportedAlgorithm));
     }
 }

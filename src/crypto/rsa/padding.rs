@@ -10,22 +10,16 @@ use subtle::{ConditionallySelectable, ConstantTimeEq};
 /// The DER `DigestInfo` prefix (RFC 8017 section 9.2, note 1), with the NULL parameters.
 fn digest_info_prefix(hash: HashAlgorithm) -> &'static [u8] {
     match hash {
-        HashAlgorithm::Sha1 => &[
-            0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04,
-            0x14,
-        ],
-        HashAlgorithm::Sha256 => &[
-            0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-            0x01, 0x05, 0x00, 0x04, 0x20,
-        ],
-        HashAlgorithm::Sha384 => &[
-            0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-            0x02, 0x05, 0x00, 0x04, 0x30,
-        ],
-        HashAlgorithm::Sha512 => &[
-            0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-            0x03, 0x05, 0x00, 0x04, 0x40,
-        ],
+        HashAlgorithm::Sha1 => &[0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14],
+        HashAlgorithm::Sha256 => {
+            &[0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20]
+        }
+        HashAlgorithm::Sha384 => {
+            &[0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00, 0x04, 0x30]
+        }
+        HashAlgorithm::Sha512 => {
+            &[0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40]
+        }
     }
 }
 
@@ -35,11 +29,7 @@ fn digest_info_prefix_no_null(hash: HashAlgorithm, out: &mut [u8; 19]) -> &[u8] 
     let full = digest_info_prefix(hash);
     // Drop the `05 00` before the final OCTET STRING header and shrink both SEQUENCE lengths.
     let n = full.len() - 2;
-    for (i, (d, s)) in out
-        .iter_mut()
-        .zip(full.iter().take(n - 2).chain(full.iter().skip(n)))
-        .enumerate()
-    {
+    for (i, (d, s)) in out.iter_mut().zip(full.iter().take(n - 2).chain(full.iter().skip(n))).enumerate() {
         *d = match i {
             1 | 3 => s.wrapping_sub(2),
             _ => *s,
@@ -49,20 +39,11 @@ fn digest_info_prefix_no_null(hash: HashAlgorithm, out: &mut [u8; 19]) -> &[u8] 
 }
 
 /// EMSA-PKCS1-v1_5-ENCODE into `em` (the modulus length), with NULL parameters.
-pub fn emsa_pkcs1v15_encode(
-    hash: HashAlgorithm,
-    digest: &[u8],
-    em: &mut [u8],
-) -> Result<(), CryptoError> {
+pub fn emsa_pkcs1v15_encode(hash: HashAlgorithm, digest: &[u8], em: &mut [u8]) -> Result<(), CryptoError> {
     encode_with_prefix(digest_info_prefix(hash), hash, digest, em)
 }
 
-fn encode_with_prefix(
-    prefix: &[u8],
-    hash: HashAlgorithm,
-    digest: &[u8],
-    em: &mut [u8],
-) -> Result<(), CryptoError> {
+fn encode_with_prefix(prefix: &[u8], hash: HashAlgorithm, digest: &[u8], em: &mut [u8]) -> Result<(), CryptoError> {
     if digest.len() != hash.output_len() {
         return Err(CryptoError::InvalidLength { what: "digest" });
     }
@@ -85,15 +66,9 @@ fn encode_with_prefix(
 }
 
 /// Checks an EMSA-PKCS1-v1_5 block against `digest`, accepting both DigestInfo spellings.
-pub fn emsa_pkcs1v15_verify(
-    hash: HashAlgorithm,
-    digest: &[u8],
-    em: &[u8],
-) -> Result<(), CryptoError> {
+pub fn emsa_pkcs1v15_verify(hash: HashAlgorithm, digest: &[u8], em: &[u8]) -> Result<(), CryptoError> {
     let mut expected = [0u8; super::arith::MAX_MODULUS_LEN];
-    let expected = expected
-        .get_mut(..em.len())
-        .ok_or(CryptoError::SignatureInvalid)?;
+    let expected = expected.get_mut(..em.len()).ok_or(CryptoError::SignatureInvalid)?;
     emsa_pkcs1v15_encode(hash, digest, expected)?;
     if bool::from(expected.ct_eq(em)) {
         return Ok(());
@@ -101,11 +76,7 @@ pub fn emsa_pkcs1v15_verify(
     let mut prefix = [0u8; 19];
     let prefix = digest_info_prefix_no_null(hash, &mut prefix);
     encode_with_prefix(prefix, hash, digest, expected)?;
-    if bool::from(expected.ct_eq(em)) {
-        Ok(())
-    } else {
-        Err(CryptoError::SignatureInvalid)
-    }
+    if bool::from(expected.ct_eq(em)) { Ok(()) } else { Err(CryptoError::SignatureInvalid) }
 }
 
 /// MGF1 (RFC 8017 appendix B.2.1): XORs the mask generated from `seed` into `out`.
@@ -135,28 +106,17 @@ pub struct PssParams {
 impl PssParams {
     /// The usual parameters: MGF1 with the same hash, salt as long as the digest.
     pub const fn new(hash: HashAlgorithm) -> Self {
-        Self {
-            hash,
-            mgf_hash: hash,
-            salt_len: hash.output_len(),
-        }
+        Self { hash, mgf_hash: hash, salt_len: hash.output_len() }
     }
 }
 
 /// EMSA-PSS-VERIFY. `em` is the full `k`-byte RSA output; `mod_bits` the modulus size.
-pub fn emsa_pss_verify(
-    params: PssParams,
-    digest: &[u8],
-    em: &[u8],
-    mod_bits: usize,
-) -> Result<(), CryptoError> {
+pub fn emsa_pss_verify(params: PssParams, digest: &[u8], em: &[u8], mod_bits: usize) -> Result<(), CryptoError> {
     let h_len = params.hash.output_len();
     if digest.len() != h_len {
         return Err(CryptoError::InvalidLength { what: "digest" });
     }
-    let em_bits = mod_bits
-        .checked_sub(1)
-        .ok_or(CryptoError::SignatureInvalid)?;
+    let em_bits = mod_bits.checked_sub(1).ok_or(CryptoError::SignatureInvalid)?;
     let em_len = em_bits.div_ceil(8);
     // When emLen < k the RSA output has one extra leading byte, which must be zero.
     let em = match em.len().checked_sub(em_len) {
@@ -176,9 +136,7 @@ pub fn emsa_pss_verify(
         return Err(CryptoError::SignatureInvalid);
     }
     let mut db_buf = [0u8; super::arith::MAX_MODULUS_LEN];
-    let db = db_buf
-        .get_mut(..db_len)
-        .ok_or(CryptoError::SignatureInvalid)?;
+    let db = db_buf.get_mut(..db_len).ok_or(CryptoError::SignatureInvalid)?;
     db.copy_from_slice(masked_db);
     mgf1_xor(params.mgf_hash, h, db);
     if let Some(first) = db.first_mut() {
@@ -194,19 +152,11 @@ pub fn emsa_pss_verify(
     hh.update(&[0u8; 8]);
     hh.update(digest);
     hh.update(salt);
-    if bool::from(hh.finalize().as_bytes().ct_eq(h)) {
-        Ok(())
-    } else {
-        Err(CryptoError::SignatureInvalid)
-    }
+    if bool::from(hh.finalize().as_bytes().ct_eq(h)) { Ok(()) } else { Err(CryptoError::SignatureInvalid) }
 }
 
 /// EME-PKCS1-v1_5 encoding (RFC 8017 section 7.2.1 step 2) of `msg` into `em`.
-pub fn eme_pkcs1v15_encode(
-    rng: &mut impl CryptoRngCore,
-    msg: &[u8],
-    em: &mut [u8],
-) -> Result<(), CryptoError> {
+pub fn eme_pkcs1v15_encode(rng: &mut impl CryptoRngCore, msg: &[u8], em: &mut [u8]) -> Result<(), CryptoError> {
     let k = em.len();
     if msg.len() + 11 > k {
         return Err(CryptoError::MessageTooLong);
@@ -240,21 +190,14 @@ pub fn eme_pkcs1v15_encode(
 /// is a valid encoding of an `out.len()`-byte message, otherwise `synthetic` (which must be
 /// `out.len()` bytes derived from the secret key and the ciphertext). No branch or memory
 /// access depends on the padding's validity, and no error tells it apart.
-pub fn eme_pkcs1v15_decode_implicit(
-    em: &[u8],
-    synthetic: &[u8],
-    out: &mut [u8],
-) -> Result<(), CryptoError> {
+pub fn eme_pkcs1v15_decode_implicit(em: &[u8], synthetic: &[u8], out: &mut [u8]) -> Result<(), CryptoError> {
     let k = em.len();
     let m_len = out.len();
     if synthetic.len() != m_len || m_len + 11 > k {
-        return Err(CryptoError::InvalidLength {
-            what: "expected plaintext",
-        });
+        return Err(CryptoError::InvalidLength { what: "expected plaintext" });
     }
     let sep = k - m_len - 1;
-    let mut good =
-        em.first().map_or(0u8, |b| *b).ct_eq(&0) & em.get(1).map_or(0u8, |b| *b).ct_eq(&2);
+    let mut good = em.first().map_or(0u8, |b| *b).ct_eq(&0) & em.get(1).map_or(0u8, |b| *b).ct_eq(&2);
     for b in em.iter().take(sep).skip(2) {
         good &= !b.ct_eq(&0);
     }
@@ -274,16 +217,11 @@ mod tests {
         let mut buf = [0u8; 19];
         assert_eq!(
             digest_info_prefix_no_null(HashAlgorithm::Sha256, &mut buf),
-            &[
-                0x30, 0x2f, 0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-                0x01, 0x04, 0x20
-            ]
+            &[0x30, 0x2f, 0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x04, 0x20]
         );
         assert_eq!(
             digest_info_prefix_no_null(HashAlgorithm::Sha1, &mut buf),
-            &[
-                0x30, 0x1f, 0x30, 0x07, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x04, 0x14
-            ]
+            &[0x30, 0x1f, 0x30, 0x07, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x04, 0x14]
         );
     }
 
@@ -299,10 +237,7 @@ mod tests {
         emsa_pkcs1v15_verify(HashAlgorithm::Sha256, &d, &em).unwrap();
         assert!(emsa_pkcs1v15_verify(HashAlgorithm::Sha384, &[0xab; 48], &em).is_err());
         assert!(emsa_pkcs1v15_encode(HashAlgorithm::Sha256, &d[..31], &mut em).is_err());
-        assert_eq!(
-            emsa_pkcs1v15_encode(HashAlgorithm::Sha512, &[0; 64], &mut em[..80]),
-            Err(CryptoError::MessageTooLong)
-        );
+        assert_eq!(emsa_pkcs1v15_encode(HashAlgorithm::Sha512, &[0; 64], &mut em[..80]), Err(CryptoError::MessageTooLong));
     }
 
     #[test]

@@ -70,11 +70,7 @@ impl<const L: usize, const H: usize> Drop for RsaPrivateKey<L, H> {
 
 impl<const L: usize, const H: usize> core::fmt::Debug for RsaPrivateKey<L, H> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(
-            f,
-            "RsaPrivateKey({} bits, secret parts not shown)",
-            self.n.bits_vartime()
-        )
+        write!(f, "RsaPrivateKey({} bits, secret parts not shown)", self.n.bits_vartime())
     }
 }
 
@@ -91,8 +87,8 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
         let e = Uint::<L>::from_u32(65537);
         let e_half = Uint::<H>::from_u32(65537);
         for _ in 0..KEYGEN_ATTEMPTS {
-            let p: Uint<H> = crypto_primes::generate_prime_with_rng(rng, Some(Uint::<H>::BITS));
-            let q: Uint<H> = crypto_primes::generate_prime_with_rng(rng, Some(Uint::<H>::BITS));
+            let p: Uint<H> = super::prime::generate_prime(rng)?;
+            let q: Uint<H> = super::prime::generate_prime(rng)?;
             if p == q {
                 continue;
             }
@@ -117,21 +113,12 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
 
     /// Builds a key from its big-endian components. The CRT values are recomputed from `d`,
     /// and the key is checked: `n = p * q`, and a test value survives sign-then-verify.
-    pub fn from_components(
-        n: &[u8],
-        e: &[u8],
-        d: &[u8],
-        p: &[u8],
-        q: &[u8],
-        rng: &mut impl CryptoRngCore,
-    ) -> Result<Self, CryptoError> {
+    pub fn from_components(n: &[u8], e: &[u8], d: &[u8], p: &[u8], q: &[u8], rng: &mut impl CryptoRngCore) -> Result<Self, CryptoError> {
         let () = Self::SIZE_CHECK;
         let bad = |_| CryptoError::InvalidKey;
         let public = RsaPublicKey::new(n, e)?;
         if public.modulus_len() > L * crypto_bigint::Limb::BYTES {
-            return Err(CryptoError::UnsupportedKeySize {
-                bits: public.bits(),
-            });
+            return Err(CryptoError::UnsupportedKeySize { bits: public.bits() });
         }
         let n = uint_from_be::<L>(public.modulus()).map_err(bad)?;
         let e = uint_from_be::<L>(public.exponent()).map_err(bad)?;
@@ -145,10 +132,7 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
     }
 
     /// Parses a DER `RSAPrivateKey` (PKCS#1, RFC 8017 appendix A.1.2; two-prime keys only).
-    pub fn from_pkcs1_der(
-        der_bytes: &[u8],
-        rng: &mut impl CryptoRngCore,
-    ) -> Result<Self, CryptoError> {
+    pub fn from_pkcs1_der(der_bytes: &[u8], rng: &mut impl CryptoRngCore) -> Result<Self, CryptoError> {
         use der::Decode;
         let k = pkcs1::RsaPrivateKey::from_der(der_bytes).map_err(|_| CryptoError::InvalidKey)?;
         if k.other_prime_infos.is_some() {
@@ -165,29 +149,16 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
     }
 
     /// Parses an unencrypted DER PKCS#8 `PrivateKeyInfo` holding an rsaEncryption key.
-    pub fn from_pkcs8_der(
-        der_bytes: &[u8],
-        rng: &mut impl CryptoRngCore,
-    ) -> Result<Self, CryptoError> {
-        let info =
-            pkcs8::PrivateKeyInfo::try_from(der_bytes).map_err(|_| CryptoError::InvalidKey)?;
+    pub fn from_pkcs8_der(der_bytes: &[u8], rng: &mut impl CryptoRngCore) -> Result<Self, CryptoError> {
+        let info = pkcs8::PrivateKeyInfo::try_from(der_bytes).map_err(|_| CryptoError::InvalidKey)?;
         if info.algorithm.oid != pkcs1::ALGORITHM_OID {
             return Err(CryptoError::InvalidKey);
         }
         Self::from_pkcs1_der(info.private_key, rng)
     }
 
-    fn assemble(
-        n: Uint<L>,
-        e: Uint<L>,
-        d: Uint<L>,
-        p: Uint<H>,
-        q: Uint<H>,
-        rng: &mut impl CryptoRngCore,
-    ) -> Result<Self, CryptoError> {
-        let nz = |x: Uint<H>| {
-            Option::<NonZero<Uint<H>>>::from(NonZero::new(x)).ok_or(CryptoError::InvalidKey)
-        };
+    fn assemble(n: Uint<L>, e: Uint<L>, d: Uint<L>, p: Uint<H>, q: Uint<H>, rng: &mut impl CryptoRngCore) -> Result<Self, CryptoError> {
+        let nz = |x: Uint<H>| Option::<NonZero<Uint<H>>>::from(NonZero::new(x)).ok_or(CryptoError::InvalidKey);
         let p1 = nz(p.wrapping_sub(&Uint::ONE))?;
         let q1 = nz(q.wrapping_sub(&Uint::ONE))?;
         // d mod (p-1), d mod (q-1), on the wide value reduced through the widened modulus.
@@ -205,22 +176,9 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
         kdk.copy_from_slice(HashAlgorithm::Sha256.digest(d_be).as_bytes());
         let mut seed = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(seed.as_mut());
-        let mut key = Self {
-            n,
-            e,
-            d,
-            p,
-            q,
-            dp,
-            dq,
-            qinv,
-            k,
-            kdk,
-            blinding: ChaCha20Rng::from_seed(*seed),
-        };
+        let mut key = Self { n, e, d, p, q, dp, dq, qinv, k, kdk, blinding: ChaCha20Rng::from_seed(*seed) };
         // Pairwise consistency: the private operation's fault check (`m^e == c`) must pass.
-        key.raw_private(&Uint::<L>::from_u32(0x5eed_cafe))
-            .map_err(|_| CryptoError::InvalidKey)?;
+        key.raw_private(&Uint::<L>::from_u32(0x5eed_cafe)).map_err(|_| CryptoError::InvalidKey)?;
         Ok(key)
     }
 
@@ -248,17 +206,10 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
 
     /// RSASSA-PKCS1-v1_5 signature over `digest` into `out` (`k` bytes). SHA-1 needs
     /// `legacy-crypto`.
-    pub fn sign_pkcs1v15<'o>(
-        &mut self,
-        hash: HashAlgorithm,
-        digest: &[u8],
-        out: &'o mut [u8],
-    ) -> Result<&'o [u8], CryptoError> {
+    pub fn sign_pkcs1v15<'o>(&mut self, hash: HashAlgorithm, digest: &[u8], out: &'o mut [u8]) -> Result<&'o [u8], CryptoError> {
         check_signature_hash(hash)?;
         let k = self.k;
-        let out = out
-            .get_mut(..k)
-            .ok_or(CryptoError::BufferTooSmall { needed: k })?;
+        let out = out.get_mut(..k).ok_or(CryptoError::BufferTooSmall { needed: k })?;
         let mut em = [0u8; MAX_MODULUS_LEN];
         let em = em.get_mut(..k).ok_or(CryptoError::InvalidKey)?;
         padding::emsa_pkcs1v15_encode(hash, digest, em)?;
@@ -273,25 +224,17 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
     /// `out` receives pseudo-random bytes derived from the key and the ciphertext, and the call
     /// still succeeds. Errors come only from public facts (ciphertext length, value not below
     /// the modulus, `out` too long for the modulus).
-    pub fn decrypt_pkcs1v15_implicit(
-        &mut self,
-        ciphertext: &[u8],
-        out: &mut [u8],
-    ) -> Result<(), CryptoError> {
+    pub fn decrypt_pkcs1v15_implicit(&mut self, ciphertext: &[u8], out: &mut [u8]) -> Result<(), CryptoError> {
         let k = self.k;
         if ciphertext.len() != k {
             return Err(CryptoError::InvalidLength { what: "ciphertext" });
         }
         if out.len() + 11 > k || out.len() > 255 {
-            return Err(CryptoError::InvalidLength {
-                what: "expected plaintext",
-            });
+            return Err(CryptoError::InvalidLength { what: "expected plaintext" });
         }
         let c = uint_from_be::<L>(ciphertext)?;
         if c >= self.n {
-            return Err(CryptoError::InvalidLength {
-                what: "RSA input not below the modulus",
-            });
+            return Err(CryptoError::InvalidLength { what: "RSA input not below the modulus" });
         }
         let mut m = self.raw_private(&c)?;
         let mut em = Zeroizing::new([0u8; MAX_MODULUS_LEN]);
@@ -300,9 +243,7 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
         m.zeroize();
         written?;
         let mut synthetic = Zeroizing::new([0u8; 255]);
-        let synthetic = synthetic
-            .get_mut(..out.len())
-            .ok_or(CryptoError::InvalidKey)?;
+        let synthetic = synthetic.get_mut(..out.len()).ok_or(CryptoError::InvalidKey)?;
         self.synthetic_message(ciphertext, synthetic)?;
         padding::eme_pkcs1v15_decode_implicit(em, synthetic, out)
     }
@@ -310,16 +251,12 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
     /// The implicit-rejection message: `KDK' = HMAC-SHA256(SHA-256(d), C)`, then
     /// `HMAC-SHA256(KDK', i || "message" || bitlen)` blocks.
     fn synthetic_message(&self, ciphertext: &[u8], out: &mut [u8]) -> Result<(), CryptoError> {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.kdk)
-            .map_err(|_| CryptoError::InvalidKey)?;
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.kdk).map_err(|_| CryptoError::InvalidKey)?;
         mac.update(ciphertext);
         let kdk = Zeroizing::new(mac.finalize().into_bytes());
-        let bitlen = u16::try_from(out.len() * 8).map_err(|_| CryptoError::InvalidLength {
-            what: "expected plaintext",
-        })?;
+        let bitlen = u16::try_from(out.len() * 8).map_err(|_| CryptoError::InvalidLength { what: "expected plaintext" })?;
         for (i, chunk) in (0u16..).zip(out.chunks_mut(32)) {
-            let mut mac =
-                <Hmac<Sha256> as Mac>::new_from_slice(&kdk).map_err(|_| CryptoError::InvalidKey)?;
+            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&kdk).map_err(|_| CryptoError::InvalidKey)?;
             mac.update(&i.to_be_bytes());
             mac.update(b"message");
             mac.update(&bitlen.to_be_bytes());
@@ -334,18 +271,14 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
     /// `c^d mod n`, blinded, by the CRT, fault-checked. `c` must be below `n`.
     fn raw_private(&mut self, c: &Uint<L>) -> Result<Uint<L>, CryptoError> {
         let pn = params(&self.n)?;
-        let n_nz = Option::<NonZero<Uint<L>>>::from(NonZero::new(self.n))
-            .ok_or(CryptoError::InvalidKey)?;
+        let n_nz = Option::<NonZero<Uint<L>>>::from(NonZero::new(self.n)).ok_or(CryptoError::InvalidKey)?;
         let e_bits = self.e.bits_vartime();
         let mut blind = None;
         for _ in 0..BLINDING_ATTEMPTS {
             let r = Uint::<L>::random_mod(&mut self.blinding, &n_nz);
             let (r_inv, ok) = DynResidue::new(&r, pn).invert();
             if bool::from(ok) && r != Uint::ZERO {
-                blind = Some((
-                    DynResidue::new(&r, pn).pow_bounded_exp(&self.e, e_bits),
-                    r_inv,
-                ));
+                blind = Some((DynResidue::new(&r, pn).pow_bounded_exp(&self.e, e_bits), r_inv));
                 break;
             }
         }
@@ -353,9 +286,7 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
         let blinded = (DynResidue::new(c, pn) * r_e).retrieve();
         let m_blinded = self.crt(&blinded)?;
         let m = (DynResidue::new(&m_blinded, pn) * r_inv).retrieve();
-        let check = DynResidue::new(&m, pn)
-            .pow_bounded_exp(&self.e, e_bits)
-            .retrieve();
+        let check = DynResidue::new(&m, pn).pow_bounded_exp(&self.e, e_bits).retrieve();
         if check != *c {
             return Err(CryptoError::IntegrityCheckFailed);
         }
@@ -366,21 +297,14 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
     fn crt(&self, c: &Uint<L>) -> Result<Uint<L>, CryptoError> {
         let pp = params(&self.p)?;
         let pq = params(&self.q)?;
-        let p_wide = widen_nz(
-            &Option::<NonZero<Uint<H>>>::from(NonZero::new(self.p))
-                .ok_or(CryptoError::InvalidKey)?,
-        )?;
-        let q_wide = widen_nz(
-            &Option::<NonZero<Uint<H>>>::from(NonZero::new(self.q))
-                .ok_or(CryptoError::InvalidKey)?,
-        )?;
+        let p_wide = widen_nz(&Option::<NonZero<Uint<H>>>::from(NonZero::new(self.p)).ok_or(CryptoError::InvalidKey)?)?;
+        let q_wide = widen_nz(&Option::<NonZero<Uint<H>>>::from(NonZero::new(self.q)).ok_or(CryptoError::InvalidKey)?)?;
         let cp = c.rem(&p_wide).resize::<H>();
         let cq = c.rem(&q_wide).resize::<H>();
         let m1 = DynResidue::new(&cp, pp).pow(&self.dp);
         let m2 = DynResidue::new(&cq, pq).pow(&self.dq).retrieve();
         let m2_mod_p = m2.resize::<L>().rem(&p_wide).resize::<H>();
-        let h =
-            ((m1 - DynResidue::new(&m2_mod_p, pp)) * DynResidue::new(&self.qinv, pp)).retrieve();
+        let h = ((m1 - DynResidue::new(&m2_mod_p, pp)) * DynResidue::new(&self.qinv, pp)).retrieve();
         Ok(wide_mul(&h, &self.q).wrapping_add(&m2.resize::<L>()))
     }
 }
@@ -388,14 +312,10 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
 /// The full product of two half-size integers.
 fn wide_mul<const L: usize, const H: usize>(a: &Uint<H>, b: &Uint<H>) -> Uint<L> {
     let (lo, hi) = a.mul_wide(b);
-    hi.resize::<L>()
-        .shl_vartime(Uint::<H>::BITS)
-        .bitor(&lo.resize::<L>())
+    hi.resize::<L>().shl_vartime(Uint::<H>::BITS).bitor(&lo.resize::<L>())
 }
 
-fn widen_nz<const L: usize, const H: usize>(
-    x: &NonZero<Uint<H>>,
-) -> Result<NonZero<Uint<L>>, CryptoError> {
+fn widen_nz<const L: usize, const H: usize>(x: &NonZero<Uint<H>>) -> Result<NonZero<Uint<L>>, CryptoError> {
     Option::from(NonZero::new(x.as_ref().resize::<L>())).ok_or(CryptoError::InvalidKey)
 }
 
@@ -416,16 +336,10 @@ mod tests {
         let public = RsaPublicKey::from_pkcs1_der(&der_copy[..der.len()]).unwrap();
         let digest = HashAlgorithm::Sha256.digest(b"hello");
         let mut sig = [0u8; 256];
-        key.sign_pkcs1v15(HashAlgorithm::Sha256, digest.as_bytes(), &mut sig)
-            .unwrap();
-        public
-            .verify_pkcs1v15(HashAlgorithm::Sha256, digest.as_bytes(), &sig)
-            .unwrap();
+        key.sign_pkcs1v15(HashAlgorithm::Sha256, digest.as_bytes(), &mut sig).unwrap();
+        public.verify_pkcs1v15(HashAlgorithm::Sha256, digest.as_bytes(), &sig).unwrap();
         sig[100] ^= 1;
-        assert_eq!(
-            public.verify_pkcs1v15(HashAlgorithm::Sha256, digest.as_bytes(), &sig),
-            Err(CryptoError::SignatureInvalid)
-        );
+        assert_eq!(public.verify_pkcs1v15(HashAlgorithm::Sha256, digest.as_bytes(), &sig), Err(CryptoError::SignatureInvalid));
 
         let cek = [0x5au8; 32];
         let mut ct = [0u8; 256];
@@ -448,23 +362,10 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(2);
         // p = 61, q = 53 are far too small for the size check, which comes first.
         assert!(matches!(
-            RsaPrivateKey2048::from_components(
-                &[0x0c, 0xa1],
-                &[0x11],
-                &[0x0a, 0xc1],
-                &[61],
-                &[53],
-                &mut rng
-            ),
+            RsaPrivateKey2048::from_components(&[0x0c, 0xa1], &[0x11], &[0x0a, 0xc1], &[61], &[53], &mut rng),
             Err(CryptoError::UnsupportedKeySize { .. })
         ));
-        assert_eq!(
-            RsaPrivateKey2048::from_pkcs1_der(&[0x30, 0x00], &mut rng).unwrap_err(),
-            CryptoError::InvalidKey
-        );
-        assert_eq!(
-            RsaPrivateKey2048::from_pkcs8_der(&[0x30, 0x00], &mut rng).unwrap_err(),
-            CryptoError::InvalidKey
-        );
+        assert_eq!(RsaPrivateKey2048::from_pkcs1_der(&[0x30, 0x00], &mut rng).unwrap_err(), CryptoError::InvalidKey);
+        assert_eq!(RsaPrivateKey2048::from_pkcs8_der(&[0x30, 0x00], &mut rng).unwrap_err(), CryptoError::InvalidKey);
     }
 }

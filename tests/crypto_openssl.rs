@@ -1,0 +1,445 @@
+//! Known-answer and oracle tests of the crypto adapters against the OpenSSL CLI.
+//!
+//! Every key here is made fresh by `openssl genpkey` in a temporary directory, so the tests
+//! check behaviour, not stored answers. They need `openssl` (3.x) on the PATH; `.ci/run`
+//! installs it. Run with `--features soft-keys,legacy-crypto`.
+#![cfg(all(feature = "soft-keys", feature = "legacy-crypto"))]
+
+use embedded_enroll::CryptoError;
+use embedded_enroll::crypto::cbc::CbcCipher;
+use embedded_enroll::crypto::kdf::{pbkdf2_hmac, x963_kdf};
+use embedded_enroll::crypto::rsa::{PssParams, RsaPrivateKey2048, RsaPrivateKey3072, RsaPrivateKey4096, RsaPublicKey};
+use embedded_enroll::crypto::{HashAlgorithm, p256 as ec};
+use embedded_enroll::hal::soft::SoftP256Key;
+use embedded_enroll::hal::{Decrypter, KeyAgreement, Signer};
+use rand::SeedableRng;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+struct Dir(tempfile::TempDir);
+
+impl Dir {
+    fn new() -> Self {
+        Self(tempfile::tempdir().expect("temp dir"))
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.path().join(name)
+    }
+    fn write(&self, name: &str, data: &[u8]) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, data).unwrap();
+        p
+    }
+}
+
+/// Runs `openssl` with `args`; panics with its stderr if it fails.
+fn openssl(args: &[&str]) -> Vec<u8> {
+    let out = Command::new("openssl").args(args).output().expect("the openssl CLI must be installed (apt-get install openssl)");
+    assert!(out.status.success(), "openssl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+/// Runs `openssl` and reports only whether it succeeded.
+fn openssl_ok(args: &[&str]) -> bool {
+    Command::new("openssl").args(args).output().expect("openssl CLI").status.success()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn rng(seed: u64) -> rand::rngs::StdRng {
+    rand::rngs::StdRng::seed_from_u64(seed)
+}
+
+/// An RSA key made by OpenSSL: its PKCS#8 DER, PKCS#1 DER, and the public PKCS#1 DER.
+struct OpensslRsa {
+    pem: PathBuf,
+    pub_pem: PathBuf,
+    pkcs8: Vec<u8>,
+    pkcs1: Vec<u8>,
+    public_pkcs1: Vec<u8>,
+}
+
+fn openssl_rsa(dir: &Dir, bits: u32) -> OpensslRsa {
+    let pem = dir.path(&format!("rsa{bits}.pem"));
+    openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", &format!("rsa_keygen_bits:{bits}"), "-out", s(&pem)]);
+    let pub_pem = dir.path(&format!("rsa{bits}.pub.pem"));
+    openssl(&["pkey", "-in", s(&pem), "-pubout", "-out", s(&pub_pem)]);
+    let pkcs8 = openssl(&["pkcs8", "-topk8", "-nocrypt", "-in", s(&pem), "-outform", "DER"]);
+    let pkcs1 = openssl(&["rsa", "-in", s(&pem), "-outform", "DER", "-traditional"]);
+    let public_pkcs1 = openssl(&["rsa", "-in", s(&pem), "-outform", "DER", "-RSAPublicKey_out"]);
+    OpensslRsa { pem, pub_pem, pkcs8, pkcs1, public_pkcs1 }
+}
+
+fn dgst_flag(h: HashAlgorithm) -> &'static str {
+    match h {
+        HashAlgorithm::Sha1 => "-sha1",
+        HashAlgorithm::Sha256 => "-sha256",
+        HashAlgorithm::Sha384 => "-sha384",
+        HashAlgorithm::Sha512 => "-sha512",
+        _ => unreachable!(),
+    }
+}
+
+const HASHES: [HashAlgorithm; 4] = [HashAlgorithm::Sha1, HashAlgorithm::Sha256, HashAlgorithm::Sha384, HashAlgorithm::Sha512];
+
+#[test]
+fn openssl_pkcs1v15_and_pss_signatures_verify_for_2048_3072_4096() {
+    let dir = Dir::new();
+    let msg = dir.write("msg.bin", b"a message signed by openssl dgst");
+    for bits in [2048u32, 3072, 4096] {
+        let key = openssl_rsa(&dir, bits);
+        let public = RsaPublicKey::from_pkcs1_der(&key.public_pkcs1).unwrap();
+        assert_eq!(u32::from(public.bits()), bits);
+        for h in HASHES {
+            let sig_path = dir.path("sig.bin");
+            openssl(&["dgst", dgst_flag(h), "-sign", s(&key.pem), "-out", s(&sig_path), s(&msg)]);
+            let sig = std::fs::read(&sig_path).unwrap();
+            let digest = h.digest(&std::fs::read(&msg).unwrap());
+            public.verify_pkcs1v15(h, digest.as_bytes(), &sig).unwrap_or_else(|e| panic!("{bits} {h:?}: {e}"));
+            // The same signature must not verify for another message or hash.
+            let other = h.digest(b"another message");
+            assert_eq!(public.verify_pkcs1v15(h, other.as_bytes(), &sig), Err(CryptoError::SignatureInvalid));
+            let mut bad = sig.clone();
+            let mid = bad.len() / 2;
+            bad[mid] ^= 0x40;
+            assert_eq!(public.verify_pkcs1v15(h, digest.as_bytes(), &bad), Err(CryptoError::SignatureInvalid));
+        }
+        for h in [HashAlgorithm::Sha256, HashAlgorithm::Sha384] {
+            let sig_path = dir.path("pss.bin");
+            openssl(&[
+                "dgst",
+                dgst_flag(h),
+                "-sign",
+                s(&key.pem),
+                "-sigopt",
+                "rsa_padding_mode:pss",
+                "-sigopt",
+                "rsa_pss_saltlen:digest",
+                "-out",
+                s(&sig_path),
+                s(&msg),
+            ]);
+            let sig = std::fs::read(&sig_path).unwrap();
+            let digest = h.digest(&std::fs::read(&msg).unwrap());
+            public.verify_pss(PssParams::new(h), digest.as_bytes(), &sig).unwrap_or_else(|e| panic!("PSS {bits} {h:?}: {e}"));
+            let other = h.digest(b"x");
+            assert_eq!(public.verify_pss(PssParams::new(h), other.as_bytes(), &sig), Err(CryptoError::SignatureInvalid));
+            // A PKCS#1 v1.5 check of a PSS signature fails, and vice versa.
+            assert_eq!(public.verify_pkcs1v15(h, digest.as_bytes(), &sig), Err(CryptoError::SignatureInvalid));
+        }
+    }
+}
+
+#[test]
+fn pss_with_non_default_salt_and_mgf_hash_verifies() {
+    let dir = Dir::new();
+    let key = openssl_rsa(&dir, 2048);
+    let public = RsaPublicKey::from_pkcs1_der(&key.public_pkcs1).unwrap();
+    let msg = dir.write("m", b"pss with salt 20 and mgf1-sha1");
+    let sig_path = dir.path("sig");
+    openssl(&[
+        "dgst",
+        "-sha256",
+        "-sign",
+        s(&key.pem),
+        "-sigopt",
+        "rsa_padding_mode:pss",
+        "-sigopt",
+        "rsa_pss_saltlen:20",
+        "-sigopt",
+        "rsa_mgf1_md:sha1",
+        "-out",
+        s(&sig_path),
+        s(&msg),
+    ]);
+    let sig = std::fs::read(&sig_path).unwrap();
+    let digest = HashAlgorithm::Sha256.digest(&std::fs::read(&msg).unwrap());
+    let params = PssParams { hash: HashAlgorithm::Sha256, mgf_hash: HashAlgorithm::Sha1, salt_len: 20 };
+    public.verify_pss(params, digest.as_bytes(), &sig).unwrap();
+    assert!(public.verify_pss(PssParams::new(HashAlgorithm::Sha256), digest.as_bytes(), &sig).is_err());
+}
+
+#[test]
+fn our_rsa_signatures_verify_with_openssl_for_imported_and_generated_keys() {
+    let dir = Dir::new();
+    let msg_bytes = b"signed by embedded-enroll";
+    let msg = dir.write("msg", msg_bytes);
+    // Imported from OpenSSL, PKCS#8 and PKCS#1, three sizes.
+    let k2 = openssl_rsa(&dir, 2048);
+    let k3 = openssl_rsa(&dir, 3072);
+    let k4 = openssl_rsa(&dir, 4096);
+    let mut r = rng(10);
+    let mut keys: Vec<(Box<dyn Signer<Error = CryptoError>>, PathBuf)> = vec![
+        (Box::new(RsaPrivateKey2048::from_pkcs8_der(&k2.pkcs8, &mut r).unwrap()), k2.pub_pem.clone()),
+        (Box::new(RsaPrivateKey3072::from_pkcs1_der(&k3.pkcs1, &mut r).unwrap()), k3.pub_pem.clone()),
+        (Box::new(RsaPrivateKey4096::from_pkcs8_der(&k4.pkcs8, &mut r).unwrap()), k4.pub_pem.clone()),
+    ];
+    for (key, pub_pem) in keys.iter_mut() {
+        for h in HASHES {
+            let mut sig = [0u8; 512];
+            let n = key.sign_prehash(&h.digest(msg_bytes), &mut sig).unwrap();
+            let sig_path = dir.write("sig", &sig[..n]);
+            assert!(
+                openssl_ok(&["dgst", dgst_flag(h), "-verify", s(pub_pem), "-signature", s(&sig_path), s(&msg)]),
+                "openssl rejects our {h:?} signature"
+            );
+            let wrong = dir.write("wrong", b"other");
+            assert!(!openssl_ok(&["dgst", dgst_flag(h), "-verify", s(pub_pem), "-signature", s(&sig_path), s(&wrong)]));
+        }
+    }
+    // Generated by us: openssl checks the signature against the SPKI we export.
+    let mut key = RsaPrivateKey2048::generate(&mut r).unwrap();
+    let mut spki = [0u8; 600];
+    let n = key.public_key_der(&mut spki).unwrap();
+    let spki_path = dir.write("gen.spki.der", &spki[..n]);
+    let text = String::from_utf8(openssl(&["pkey", "-pubin", "-inform", "DER", "-in", s(&spki_path), "-text", "-noout"])).unwrap();
+    assert!(text.contains("Public-Key: (2048 bit)"), "{text}");
+    let pem_path = dir.path("gen.pub.pem");
+    openssl(&["pkey", "-pubin", "-inform", "DER", "-in", s(&spki_path), "-out", s(&pem_path)]);
+    let mut sig = [0u8; 256];
+    let d = HashAlgorithm::Sha256.digest(msg_bytes);
+    key.sign_prehash(&d, &mut sig).unwrap();
+    let sig_path = dir.write("gensig", &sig);
+    assert!(openssl_ok(&["dgst", "-sha256", "-verify", s(&pem_path), "-signature", s(&sig_path), s(&msg)]));
+}
+
+#[test]
+fn openssl_decrypts_what_we_encrypt_and_we_decrypt_what_openssl_encrypts() {
+    let dir = Dir::new();
+    let mut r = rng(11);
+    for bits in [2048u32, 3072, 4096] {
+        let key = openssl_rsa(&dir, bits);
+        let public = RsaPublicKey::from_pkcs1_der(&key.public_pkcs1).unwrap();
+        // Us -> OpenSSL.
+        let cek = [0x3cu8; 32];
+        let mut ct = [0u8; 512];
+        let ct = public.encrypt_pkcs1v15(&mut r, &cek, &mut ct).unwrap();
+        assert_eq!(ct.len() * 8, bits as usize);
+        let ct_path = dir.write("ct", ct);
+        let pt = openssl(&["pkeyutl", "-decrypt", "-inkey", s(&key.pem), "-in", s(&ct_path), "-pkeyopt", "rsa_padding_mode:pkcs1"]);
+        assert_eq!(pt, cek);
+        // OpenSSL -> us, for each CEK size CMS uses.
+        for len in [8usize, 16, 24, 32] {
+            let cek: Vec<u8> = (0..len as u8).map(|i| i.wrapping_mul(37).wrapping_add(1)).collect();
+            let pt_path = dir.write("cek", &cek);
+            let ct_path = dir.path("ct2");
+            openssl(&["pkeyutl", "-encrypt", "-pubin", "-inkey", s(&key.pub_pem), "-in", s(&pt_path), "-out", s(&ct_path)]);
+            let ct = std::fs::read(&ct_path).unwrap();
+            let mut out = vec![0u8; len];
+            match bits {
+                2048 => RsaPrivateKey2048::from_pkcs8_der(&key.pkcs8, &mut r).unwrap().decrypt_pkcs1v15(&ct, &mut out),
+                3072 => RsaPrivateKey3072::from_pkcs8_der(&key.pkcs8, &mut r).unwrap().decrypt_pkcs1v15(&ct, &mut out),
+                _ => RsaPrivateKey4096::from_pkcs8_der(&key.pkcs8, &mut r).unwrap().decrypt_pkcs1v15(&ct, &mut out),
+            }
+            .unwrap();
+            assert_eq!(out, cek, "{bits}-bit, {len}-byte CEK");
+        }
+    }
+}
+
+/// A ciphertext whose padding is wrong must take the same path as a good one: `Ok`, the
+/// expected length, a value that does not depend on anything but the key and ciphertext.
+#[test]
+fn bad_padding_ciphertexts_are_implicitly_rejected() {
+    let dir = Dir::new();
+    let key = openssl_rsa(&dir, 2048);
+    let mut r = rng(12);
+    let mut ours = RsaPrivateKey2048::from_pkcs8_der(&key.pkcs8, &mut r).unwrap();
+    // Raw blocks encrypted with no padding: each breaks PKCS#1 v1.5 in its own way.
+    let mut good = vec![0u8; 256];
+    good[1] = 2;
+    good[2..256 - 17].fill(0x55);
+    good[256 - 16..].copy_from_slice(&[0xaa; 16]);
+    let mut wrong_type = good.clone();
+    wrong_type[1] = 1;
+    let mut short_ps = good.clone();
+    short_ps[5] = 0;
+    let mut no_separator = good.clone();
+    no_separator[256 - 17] = 0x55;
+    let mut wrong_len = good.clone();
+    wrong_len[256 - 25] = 0;
+    let mut results = Vec::new();
+    for (name, block) in
+        [("good", &good), ("type 1", &wrong_type), ("short PS", &short_ps), ("no separator", &no_separator), ("24-byte msg", &wrong_len)]
+    {
+        let pt = dir.write("raw", block);
+        let ct_path = dir.path("raw.ct");
+        openssl(&[
+            "pkeyutl",
+            "-encrypt",
+            "-pubin",
+            "-inkey",
+            s(&key.pub_pem),
+            "-pkeyopt",
+            "rsa_padding_mode:none",
+            "-in",
+            s(&pt),
+            "-out",
+            s(&ct_path),
+        ]);
+        let ct = std::fs::read(&ct_path).unwrap();
+        let mut out = [0u8; 16];
+        let r1 = ours.decrypt_pkcs1v15(&ct, &mut out);
+        let mut again = [0u8; 16];
+        let r2 = ours.decrypt_pkcs1v15(&ct, &mut again);
+        assert_eq!(r1, Ok(()), "{name}: no distinguishable error");
+        assert_eq!(r2, Ok(()));
+        assert_eq!(out, again, "{name}: deterministic for the same ciphertext");
+        results.push((name, out));
+    }
+    assert_eq!(results[0].1, [0xaa; 16], "the well-formed block decrypts");
+    for (name, out) in &results[1..] {
+        assert_ne!(*out, [0xaa; 16], "{name}: substitute, not the embedded message");
+    }
+    // Different bad ciphertexts give different substitutes.
+    assert_ne!(results[1].1, results[2].1);
+}
+
+#[test]
+fn cbc_ciphers_match_openssl_enc_both_ways() {
+    let dir = Dir::new();
+    let cases: [(CbcCipher, &str, &[&str]); 5] = [
+        (CbcCipher::Aes128, "-aes-128-cbc", &[]),
+        (CbcCipher::Aes192, "-aes-192-cbc", &[]),
+        (CbcCipher::Aes256, "-aes-256-cbc", &[]),
+        (CbcCipher::DesEde3, "-des-ede3-cbc", &[]),
+        (CbcCipher::Des, "-des-cbc", &["-provider", "legacy", "-provider", "default"]),
+    ];
+    for (cipher, name, extra) in cases {
+        let key: Vec<u8> = (0..cipher.key_len() as u8).map(|i| i ^ 0xa5).collect();
+        let iv: Vec<u8> = (0..cipher.block_len() as u8).map(|i| i.wrapping_mul(7)).collect();
+        for len in [0usize, 1, 15, 16, 17, 100] {
+            let msg: Vec<u8> = (0..len).map(|i| (i * 13) as u8).collect();
+            let pt_path = dir.write("pt", &msg);
+            let ct_path = dir.path("ct");
+            let mut args = vec!["enc", name, "-K", &*Box::leak(hex(&key).into_boxed_str()), "-iv", &*Box::leak(hex(&iv).into_boxed_str())];
+            args.extend_from_slice(extra);
+            let mut enc_args = args.clone();
+            enc_args.extend_from_slice(&["-in", s(&pt_path), "-out", s(&ct_path)]);
+            openssl(&enc_args);
+            let theirs = std::fs::read(&ct_path).unwrap();
+            let mut buf = theirs.clone();
+            assert_eq!(cipher.decrypt(&key, &iv, &mut buf).unwrap(), &msg[..], "{name} decrypt, {len} bytes");
+            if cipher.can_encrypt() {
+                let mut buf = vec![0u8; cipher.padded_len(len)];
+                buf[..len].copy_from_slice(&msg);
+                let ours = cipher.encrypt(&key, &iv, &mut buf, len).unwrap().to_vec();
+                assert_eq!(ours, theirs, "{name} encrypt, {len} bytes");
+            }
+        }
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[test]
+fn x963_kdf_matches_openssl_for_sha1_sha256_sha384() {
+    for (h, name) in [(HashAlgorithm::Sha1, "SHA1"), (HashAlgorithm::Sha256, "SHA256"), (HashAlgorithm::Sha384, "SHA384")] {
+        for (secret, info, len) in [
+            (&[0x11u8; 32][..], &b""[..], 16usize),
+            (&[0x22u8; 32][..], &b"\x30\x0a shared info"[..], 32),
+            (&[0x33u8; 32][..], &b"info"[..], 75),
+        ] {
+            let out = openssl(&[
+                "kdf",
+                "-keylen",
+                &len.to_string(),
+                "-kdfopt",
+                &format!("digest:{name}"),
+                "-kdfopt",
+                &format!("hexsecret:{}", hex(secret)),
+                "-kdfopt",
+                &format!("hexinfo:{}", hex(info)),
+                "X963KDF",
+            ]);
+            let expected = String::from_utf8(out).unwrap().trim().replace(':', "").to_lowercase();
+            let mut ours = vec![0u8; len];
+            x963_kdf(h, secret, info, &mut ours).unwrap();
+            assert_eq!(hex(&ours), expected, "{name} {len}");
+        }
+    }
+}
+
+#[test]
+fn pbkdf2_matches_openssl() {
+    for (h, name) in [(HashAlgorithm::Sha1, "SHA1"), (HashAlgorithm::Sha256, "SHA256")] {
+        for (iters, len) in [(1u32, 16usize), (2048, 24), (5, 40)] {
+            let out = openssl(&[
+                "kdf",
+                "-keylen",
+                &len.to_string(),
+                "-kdfopt",
+                &format!("digest:{name}"),
+                "-kdfopt",
+                "pass:device challenge",
+                "-kdfopt",
+                "hexsalt:0102030405060708",
+                "-kdfopt",
+                &format!("iter:{iters}"),
+                "PBKDF2",
+            ]);
+            let expected = String::from_utf8(out).unwrap().trim().replace(':', "").to_lowercase();
+            let mut ours = vec![0u8; len];
+            pbkdf2_hmac(h, b"device challenge", &[1, 2, 3, 4, 5, 6, 7, 8], iters, &mut ours).unwrap();
+            assert_eq!(hex(&ours), expected, "{name} iter {iters}");
+        }
+    }
+}
+
+#[test]
+fn ecdsa_p256_interoperates_with_openssl_both_ways() {
+    let dir = Dir::new();
+    let pem = dir.path("ec.pem");
+    openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", s(&pem)]);
+    let pkcs8 = openssl(&["pkcs8", "-topk8", "-nocrypt", "-in", s(&pem), "-outform", "DER"]);
+    let sec1 = openssl(&["ec", "-in", s(&pem), "-outform", "DER"]);
+    let pub_pem = dir.path("ec.pub.pem");
+    openssl(&["pkey", "-in", s(&pem), "-pubout", "-out", s(&pub_pem)]);
+    let spki = openssl(&["pkey", "-in", s(&pem), "-pubout", "-outform", "DER"]);
+    let mut key = SoftP256Key::from_pkcs8_der(&pkcs8).unwrap();
+    assert_eq!(key.public_key_sec1(), SoftP256Key::from_sec1_der(&sec1).unwrap().public_key_sec1());
+    let mut our_spki = [0u8; 91];
+    key.public_key_der(&mut our_spki).unwrap();
+    assert_eq!(&our_spki[..], &spki[..], "our SPKI is byte-identical to OpenSSL's");
+
+    let msg_bytes = b"ecdsa between us and openssl";
+    let msg = dir.write("msg", msg_bytes);
+    for (h, flag) in [(HashAlgorithm::Sha256, "-sha256"), (HashAlgorithm::Sha384, "-sha384")] {
+        // OpenSSL signs, we verify.
+        let sig_path = dir.path("sig.der");
+        openssl(&["dgst", flag, "-sign", s(&pem), "-out", s(&sig_path), s(&msg)]);
+        let sig = std::fs::read(&sig_path).unwrap();
+        let d = h.digest(msg_bytes);
+        ec::verify_prehash(&key.public_key_sec1(), d.as_bytes(), &sig).unwrap();
+        assert!(ec::verify_prehash(&key.public_key_sec1(), h.digest(b"other").as_bytes(), &sig).is_err());
+        // We sign, OpenSSL verifies.
+        let mut raw = [0u8; 64];
+        key.sign_prehash(&d, &mut raw).unwrap();
+        let mut der = [0u8; 72];
+        let der = ec::signature_raw_to_der(&raw, &mut der).unwrap();
+        let ours = dir.write("ours.der", der);
+        assert!(openssl_ok(&["dgst", flag, "-verify", s(&pub_pem), "-signature", s(&ours), s(&msg)]));
+    }
+}
+
+#[test]
+fn ecdh_matches_openssl_pkeyutl_derive() {
+    let dir = Dir::new();
+    let ours_pem = dir.path("a.pem");
+    let peer_pem = dir.path("b.pem");
+    for p in [&ours_pem, &peer_pem] {
+        openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", s(p)]);
+    }
+    let peer_pub = dir.path("b.pub.pem");
+    openssl(&["pkey", "-in", s(&peer_pem), "-pubout", "-out", s(&peer_pub)]);
+    let expected = openssl(&["pkeyutl", "-derive", "-inkey", s(&ours_pem), "-peerkey", s(&peer_pub)]);
+    let mut key = SoftP256Key::from_pkcs8_der(&openssl(&["pkcs8", "-topk8", "-nocrypt", "-in", s(&ours_pem), "-outform", "DER"])).unwrap();
+    let peer_spki = openssl(&["pkey", "-in", s(&peer_pem), "-pubout", "-outform", "DER"]);
+    let mut shared = [0u8; 32];
+    key.agree(&peer_spki[26..], &mut shared).unwrap();
+    assert_eq!(&shared[..], &expected[..]);
+}
