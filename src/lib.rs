@@ -32,6 +32,28 @@
 //! | `defmt` xor `log` | logging; nothing secret is ever logged |
 //! | `std` | `std::error::Error` for the error types (host builds) |
 //!
+//! ## Example
+//!
+//! A key behind the [`hal::Signer`] trait signs a digest; the crate never sees the private key,
+//! only the signature that comes back:
+//!
+//! ```
+//! # #[cfg(feature = "soft-keys")] {
+//! use embedded_enroll::crypto::{HashAlgorithm, p256};
+//! use embedded_enroll::hal::{KeyType, Signer, soft::SoftP256Key};
+//!
+//! // On a device this would be a secure element; here it is a software key.
+//! let mut key = SoftP256Key::from_bytes(&[0x42; 32])?;
+//! assert_eq!(key.key_type(), KeyType::EcP256);
+//!
+//! let digest = HashAlgorithm::Sha256.digest(b"to be signed");
+//! let mut signature = [0u8; 64];
+//! let len = key.sign_prehash(&digest, &mut signature)?;
+//! p256::verify_prehash_raw(&key.public_key_sec1(), digest.as_bytes(), &signature[..len])?;
+//! # }
+//! # Ok::<(), embedded_enroll::CryptoError>(())
+//! ```
+//!
 //! The crate never links `alloc`: a `#![no_std]` binary without a global allocator that uses
 //! every feature is built for thumbv6m, thumbv7em and riscv32imac in CI.
 #![no_std]

@@ -10,6 +10,17 @@ use crate::CryptoError;
 use cbc::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit, block_padding::NoPadding, block_padding::Pkcs7};
 
 /// A CBC content-encryption algorithm.
+///
+/// ```
+/// use embedded_enroll::crypto::cbc::CbcCipher;
+/// let (key, iv) = ([7u8; 16], [9u8; 16]);
+/// let mut buf = [0u8; 32];
+/// buf[..5].copy_from_slice(b"hello");
+/// let n = CbcCipher::Aes128.encrypt(&key, &iv, &mut buf, 5)?.len();
+/// assert_eq!(n, 16);
+/// assert_eq!(CbcCipher::Aes128.decrypt(&key, &iv, &mut buf[..n])?, b"hello");
+/// # Ok::<(), embedded_enroll::CryptoError>(())
+/// ```
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
