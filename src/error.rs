@@ -64,3 +64,121 @@ impl fmt::Display for CryptoError {
 }
 
 impl core::error::Error for CryptoError {}
+
+/// An error while decoding DER or BER input ([`crate::asn1`]).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum DecodeError {
+    /// The input ends inside an element.
+    Truncated,
+    /// Bytes follow the outermost element.
+    TrailingData,
+    /// A length is malformed: reserved, longer than 4 bytes, not minimal in DER, or an
+    /// element claims more than its container holds.
+    InvalidLength,
+    /// An indefinite length where DER is required, or on a primitive element.
+    IndefiniteLength,
+    /// Elements nest deeper than the decoder's limit.
+    TooDeep,
+    /// An element has another tag than the schema requires.
+    UnexpectedTag {
+        /// The tag byte the schema wants (first identifier octet).
+        expected: u8,
+        /// The tag byte found.
+        found: u8,
+    },
+    /// A field's content is malformed or out of range.
+    InvalidValue {
+        /// Which field.
+        what: &'static str,
+    },
+    /// A version, algorithm or structure this crate does not handle.
+    Unsupported {
+        /// What is not supported.
+        what: &'static str,
+    },
+    /// The caller's output buffer is too small; `needed` bytes are required.
+    OutputTooSmall {
+        /// Bytes needed.
+        needed: usize,
+    },
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Truncated => f.write_str("input ends inside an element"),
+            Self::TrailingData => f.write_str("trailing data after the element"),
+            Self::InvalidLength => f.write_str("malformed length"),
+            Self::IndefiniteLength => f.write_str("indefinite length not allowed here"),
+            Self::TooDeep => f.write_str("elements nest too deep"),
+            Self::UnexpectedTag { expected, found } => write!(f, "unexpected tag 0x{found:02x}, expected 0x{expected:02x}"),
+            Self::InvalidValue { what } => write!(f, "invalid {what}"),
+            Self::Unsupported { what } => write!(f, "unsupported {what}"),
+            Self::OutputTooSmall { needed } => write!(f, "output buffer too small: {needed} bytes needed"),
+        }
+    }
+}
+
+impl core::error::Error for DecodeError {}
+
+impl From<der::Error> for DecodeError {
+    fn from(e: der::Error) -> Self {
+        use der::ErrorKind as K;
+        match e.kind() {
+            K::Incomplete { .. } => Self::Truncated,
+            K::TrailingData { .. } => Self::TrailingData,
+            K::Length { .. } | K::Overlength | K::Overflow => Self::InvalidLength,
+            K::IndefiniteLength => Self::IndefiniteLength,
+            K::TagUnexpected { expected, actual } => {
+                Self::UnexpectedTag { expected: expected.map(|t| t.octet()).unwrap_or(0), found: actual.octet() }
+            }
+            K::OidUnknown { .. } => Self::Unsupported { what: "object identifier" },
+            _ => Self::InvalidValue { what: "DER element" },
+        }
+    }
+}
+
+/// An error while encoding DER output.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum EncodeError {
+    /// The output buffer is too small; `needed` bytes are required. Nothing was written.
+    BufferTooSmall {
+        /// Bytes needed.
+        needed: usize,
+    },
+    /// A value cannot be encoded (too long, out of range, empty where content is required).
+    InvalidValue {
+        /// Which field.
+        what: &'static str,
+    },
+    /// A key operation needed for the encoding failed (e.g. the signer).
+    KeyOperation {
+        /// The hardware error kind.
+        kind: crate::hal::ErrorKind,
+    },
+    /// A cryptographic operation failed.
+    Crypto(CryptoError),
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BufferTooSmall { needed } => write!(f, "output buffer too small: {needed} bytes needed"),
+            Self::InvalidValue { what } => write!(f, "cannot encode {what}"),
+            Self::KeyOperation { kind } => write!(f, "key operation failed: {kind:?}"),
+            Self::Crypto(e) => write!(f, "crypto: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for EncodeError {}
+
+impl From<CryptoError> for EncodeError {
+    fn from(e: CryptoError) -> Self {
+        Self::Crypto(e)
+    }
+}

@@ -3,4 +3,6 @@
 //! Planned contents (issue "Certificate and CMS codecs"): object identifiers, Names,
 //! SubjectPublicKeyInfo, a borrowed X.509 certificate view with chain checks, a PKCS#10
 //! builder, and CMS ContentInfo / SignedData / EnvelopedData / certs-only. Not yet
-//! implemented: this module is empty in this release.
+//! implemented yet: the BER normalizer is the first piece.
+
+pub mod ber;
