@@ -182,3 +182,60 @@ impl From<CryptoError> for EncodeError {
         Self::Crypto(e)
     }
 }
+
+/// Why a certificate chain was not accepted ([`crate::asn1::chain`]).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ChainError {
+    /// No certificate among those given (or the trust anchor) names and signs the
+    /// certificate at `depth` (0 = the leaf).
+    IssuerNotFound {
+        /// Position in the path.
+        depth: u8,
+    },
+    /// The certificate at `depth` is signed with a scheme or key this build cannot check.
+    UnsupportedSignature {
+        /// Position in the path.
+        depth: u8,
+    },
+    /// An issuer below the anchor is not a CA (no basicConstraints cA, or keyUsage without
+    /// keyCertSign).
+    NotACa {
+        /// Position in the path of the issuer.
+        depth: u8,
+    },
+    /// The certificate at `depth` is not valid yet at the given time.
+    NotYetValid {
+        /// Position in the path.
+        depth: u8,
+    },
+    /// The certificate at `depth` has expired at the given time.
+    Expired {
+        /// Position in the path.
+        depth: u8,
+    },
+    /// The certificate at `depth` has a critical extension this crate does not process.
+    UnknownCriticalExtension {
+        /// Position in the path.
+        depth: u8,
+    },
+    /// The path is longer than the intermediates allow.
+    TooLong,
+}
+
+impl fmt::Display for ChainError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::IssuerNotFound { depth } => write!(f, "no issuer found for the certificate at depth {depth}"),
+            Self::UnsupportedSignature { depth } => write!(f, "unsupported signature at depth {depth}"),
+            Self::NotACa { depth } => write!(f, "issuer at depth {depth} is not a CA"),
+            Self::NotYetValid { depth } => write!(f, "certificate at depth {depth} is not valid yet"),
+            Self::Expired { depth } => write!(f, "certificate at depth {depth} has expired"),
+            Self::UnknownCriticalExtension { depth } => write!(f, "unknown critical extension at depth {depth}"),
+            Self::TooLong => f.write_str("certificate path too long"),
+        }
+    }
+}
+
+impl core::error::Error for ChainError {}

@@ -1,8 +1,25 @@
 //! Wire layer 1: DER/BER codecs, with no protocol logic.
 //!
-//! Planned contents (issue "Certificate and CMS codecs"): object identifiers, Names,
-//! SubjectPublicKeyInfo, a borrowed X.509 certificate view with chain checks, a PKCS#10
-//! builder, and CMS ContentInfo / SignedData / EnvelopedData / certs-only. Not yet
-//! implemented yet: the BER normalizer is the first piece.
+//! Parsed input is held in borrowed views (`*Ref<'a>`) that never copy and never panic;
+//! strict DER is required except where [`ber::normalize`] is applied first (CMS replies
+//! from real servers).
+//!
+//! | module | what |
+//! |---|---|
+//! | [`tlv`] | strict DER tag-length-value walker |
+//! | [`ber`] | BER to definite-length rewriting |
+//! | [`oid`] | object identifiers |
+//! | [`algorithm`] | AlgorithmIdentifier, signature schemes |
+//! | [`name`] | X.501 Name view and display |
+//! | [`spki`] | SubjectPublicKeyInfo, signature verification |
+//! | [`cert`] | X.509 certificate view, extensions, fingerprints |
+//! | [`chain`] | path check against a trust anchor |
 
+pub mod algorithm;
 pub mod ber;
+pub mod cert;
+pub mod chain;
+pub mod name;
+pub mod oid;
+pub mod spki;
+pub mod tlv;
