@@ -14,12 +14,16 @@
 //! | [`spki`] | SubjectPublicKeyInfo, signature verification |
 //! | [`cert`] | X.509 certificate view, extensions, fingerprints |
 //! | [`chain`] | path check against a trust anchor |
+//! | [`csr`] | PKCS#10 and self-signed certificate builders |
+//! | [`writer`] | two-pass DER writer for everything emitted |
 
 pub mod algorithm;
 pub mod ber;
 pub mod cert;
 pub mod chain;
+pub mod csr;
 pub mod name;
 pub mod oid;
 pub mod spki;
 pub mod tlv;
+pub mod writer;
