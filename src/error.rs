@@ -239,3 +239,63 @@ impl fmt::Display for ChainError {
 }
 
 impl core::error::Error for ChainError {}
+
+/// Why a CMS message was not accepted or could not be opened ([`crate::asn1::cms`]).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum CmsError {
+    /// The encoding is malformed or unsupported.
+    Decode(DecodeError),
+    /// No SignerInfo names a certificate in the message or the one given.
+    SignerNotFound,
+    /// The message has no SignerInfo (a certs-only message where a signed one was expected).
+    NotSigned,
+    /// Signed attributes are missing where RFC 5652 requires them, or lack content-type or
+    /// message-digest.
+    MissingSignedAttribute,
+    /// The message-digest attribute does not match the content.
+    DigestMismatch,
+    /// The content-type attribute does not match the encapsulated content type.
+    ContentTypeMismatch,
+    /// The signature does not verify (or its algorithm is unavailable).
+    Signature(CryptoError),
+    /// No RecipientInfo of the kind asked for matches the given certificate or password.
+    RecipientNotFound,
+    /// A key-management or content decryption step failed (wrong key, wrong password,
+    /// tampered message: CMS does not tell these apart).
+    Decrypt(CryptoError),
+    /// The device key operation failed.
+    KeyOperation(crate::hal::ErrorKind),
+    /// The caller's output buffer is too small; `needed` bytes are required.
+    BufferTooSmall {
+        /// Bytes needed.
+        needed: usize,
+    },
+}
+
+impl fmt::Display for CmsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Decode(e) => write!(f, "malformed CMS: {e}"),
+            Self::SignerNotFound => f.write_str("signer certificate not found"),
+            Self::NotSigned => f.write_str("message has no signer"),
+            Self::MissingSignedAttribute => f.write_str("required signed attribute missing"),
+            Self::DigestMismatch => f.write_str("message digest does not match the content"),
+            Self::ContentTypeMismatch => f.write_str("content-type attribute does not match the content"),
+            Self::Signature(e) => write!(f, "signature: {e}"),
+            Self::RecipientNotFound => f.write_str("no matching recipient"),
+            Self::Decrypt(e) => write!(f, "decryption failed: {e}"),
+            Self::KeyOperation(k) => write!(f, "key operation failed: {k:?}"),
+            Self::BufferTooSmall { needed } => write!(f, "output buffer too small: {needed} bytes needed"),
+        }
+    }
+}
+
+impl core::error::Error for CmsError {}
+
+impl From<DecodeError> for CmsError {
+    fn from(e: DecodeError) -> Self {
+        Self::Decode(e)
+    }
+}

@@ -148,9 +148,10 @@ impl<'a> CertificateRef<'a> {
             None => 1,
         };
         let serial = t.expect_next(tag::INTEGER)?;
-        // Serial numbers are positive (RFC 5280 4.1.2.2); some CAs emit negative ones: keep
-        // the raw contents and only check the encoding is non-empty.
-        if serial.value.is_empty() || serial.value.len() > 21 {
+        // RFC 5280 4.1.2.2 asks for at most 20 octets, positive; real issuers break both
+        // (certmonger's self-signed SCEP signers carry 33 octets), so keep the raw contents
+        // and only bound the size.
+        if serial.value.is_empty() || serial.value.len() > 64 {
             return Err(DecodeError::InvalidValue { what: "serial number" });
         }
         let signature_algorithm = AlgorithmIdentifierRef::from_tlv(t.expect_next(tag::SEQUENCE)?)?;

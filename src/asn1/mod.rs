@@ -15,12 +15,14 @@
 //! | [`cert`] | X.509 certificate view, extensions, fingerprints |
 //! | [`chain`] | path check against a trust anchor |
 //! | [`csr`] | PKCS#10 and self-signed certificate builders |
+//! | [`cms`] | CMS SignedData, certs-only, EnvelopedData (KTRI, KARI, PWRI) |
 //! | [`writer`] | two-pass DER writer for everything emitted |
 
 pub mod algorithm;
 pub mod ber;
 pub mod cert;
 pub mod chain;
+pub mod cms;
 pub mod csr;
 pub mod name;
 pub mod oid;

@@ -79,6 +79,19 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// Advances over `len` bytes without writing them (the caller fills them in after the
+    /// encoding is done, e.g. with ciphertext made in place).
+    pub fn skip(&mut self, len: usize) -> Result<(), EncodeError> {
+        let end = self.pos.checked_add(len).ok_or(EncodeError::InvalidValue { what: "length" })?;
+        if let Some(buf) = self.buf.as_deref_mut()
+            && buf.len() < end
+        {
+            return Err(EncodeError::BufferTooSmall { needed: end });
+        }
+        self.pos = end;
+        Ok(())
+    }
+
     /// Writes a tag and a DER length.
     pub fn header(&mut self, t: u8, len: usize) -> Result<(), EncodeError> {
         self.raw(&[t])?;

@@ -1,0 +1,435 @@
+//! EnvelopedData (RFC 5652 section 6):
+//!
+//! ```text
+//! EnvelopedData ::= SEQUENCE {
+//!   version CMSVersion, originatorInfo [0] IMPLICIT OriginatorInfo OPTIONAL,
+//!   recipientInfos RecipientInfos, encryptedContentInfo EncryptedContentInfo,
+//!   unprotectedAttrs [1] IMPLICIT UnprotectedAttributes OPTIONAL }
+//! RecipientInfo ::= CHOICE {
+//!   ktri KeyTransRecipientInfo, kari [1] KeyAgreeRecipientInfo,
+//!   kekri [2] KEKRecipientInfo, pwri [3] PasswordRecipientInfo, ori [4] OtherRecipientInfo }
+//! EncryptedContentInfo ::= SEQUENCE {
+//!   contentType ContentType, contentEncryptionAlgorithm ContentEncryptionAlgorithmIdentifier,
+//!   encryptedContent [0] IMPLICIT EncryptedContent OPTIONAL }
+//! ```
+//!
+//! Opening: KTRI (RSA PKCS#1 v1.5 through [`Decrypter`], with implicit rejection), KARI
+//! (RFC 5753 ephemeral-static ECDH on P-256 through [`KeyAgreement`], X9.63 KDF with SHA-1,
+//! SHA-256 or SHA-384, AES key wrap) and PWRI (RFC 3211: PBKDF2, then the id-alg-PWRI-KEK
+//! double-CBC unwrap). Content: AES-128/192/256-CBC; 3DES-CBC and DES-CBC with
+//! `legacy-crypto`. A constructed `encryptedContent` (BER segments, as micromdm sends) is
+//! joined while it is copied into the caller's buffer.
+//!
+//! Building: KTRI to an RSA certificate, the way SCEP requests are encrypted to the CA.
+
+use super::{Identifier, write_content_info, write_issuer_and_serial};
+use crate::CryptoError;
+use crate::asn1::algorithm::AlgorithmIdentifierRef;
+use crate::asn1::cert::CertificateRef;
+use crate::asn1::oid;
+use crate::asn1::spki::PublicKey;
+use crate::asn1::tlv::{Cursor, Tlv, tag};
+use crate::asn1::writer::{Writer, encode};
+use crate::crypto::cbc::CbcCipher;
+use crate::crypto::{HashAlgorithm, kdf, keywrap};
+use crate::error::{CmsError, DecodeError, EncodeError};
+use crate::hal::{Decrypter, Error as _, KeyAgreement};
+use der::asn1::ObjectIdentifier;
+use rand_core::CryptoRngCore;
+use zeroize::Zeroizing;
+
+/// The most PBKDF2 iterations a PasswordRecipientInfo may ask for: the sender chooses the
+/// count, and each iteration costs the device two HMACs.
+pub const MAX_PWRI_ITERATIONS: u32 = 100_000;
+
+/// A parsed EnvelopedData (inside its ContentInfo).
+#[derive(Debug, Clone, Copy)]
+pub struct EnvelopedDataRef<'a> {
+    recipient_infos: &'a [u8],
+    content_type: ObjectIdentifier,
+    cipher: CbcCipher,
+    iv: &'a [u8],
+    encrypted: Option<Tlv<'a>>,
+}
+
+/// The content-encryption algorithm an OID names.
+pub fn cipher_from_oid(o: &ObjectIdentifier) -> Option<CbcCipher> {
+    Some(match *o {
+        oid::AES128_CBC => CbcCipher::Aes128,
+        oid::AES192_CBC => CbcCipher::Aes192,
+        oid::AES256_CBC => CbcCipher::Aes256,
+        oid::DES_EDE3_CBC => CbcCipher::DesEde3,
+        oid::DES_CBC => CbcCipher::Des,
+        _ => return None,
+    })
+}
+
+/// The OID of a content-encryption algorithm.
+pub fn cipher_oid(c: CbcCipher) -> ObjectIdentifier {
+    match c {
+        CbcCipher::Aes128 => oid::AES128_CBC,
+        CbcCipher::Aes192 => oid::AES192_CBC,
+        CbcCipher::Aes256 => oid::AES256_CBC,
+        CbcCipher::DesEde3 => oid::DES_EDE3_CBC,
+        CbcCipher::Des => oid::DES_CBC,
+    }
+}
+
+/// Reads a CBC `AlgorithmIdentifier` whose parameters are the IV.
+fn cbc_algorithm<'a>(a: &AlgorithmIdentifierRef<'a>) -> Result<(CbcCipher, &'a [u8]), DecodeError> {
+    let cipher = cipher_from_oid(&a.oid).ok_or(DecodeError::Unsupported { what: "content-encryption algorithm" })?;
+    let iv = a.parameters.ok_or(DecodeError::InvalidValue { what: "missing IV" })?.expect(tag::OCTET_STRING)?.value;
+    if iv.len() != cipher.block_len() {
+        return Err(DecodeError::InvalidValue { what: "IV length" });
+    }
+    Ok((cipher, iv))
+}
+
+impl<'a> EnvelopedDataRef<'a> {
+    /// Parses a DER ContentInfo holding EnvelopedData.
+    pub fn parse(der_bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        let (ct, content) = super::content_info(der_bytes)?;
+        if ct != oid::ENVELOPED_DATA {
+            return Err(DecodeError::Unsupported { what: "content type (expected envelopedData)" });
+        }
+        let mut c = content.expect(tag::SEQUENCE)?.children();
+        let version = c.expect_next(tag::INTEGER)?.small_integer()?;
+        if version > 4 {
+            return Err(DecodeError::Unsupported { what: "EnvelopedData version" });
+        }
+        c.optional(tag::context(0))?;
+        let recipient_infos = c.expect_next(tag::SET)?.value;
+        if recipient_infos.is_empty() {
+            return Err(DecodeError::InvalidValue { what: "no RecipientInfo" });
+        }
+        for r in Cursor::new(recipient_infos) {
+            r?;
+        }
+        let mut eci = c.expect_next(tag::SEQUENCE)?.children();
+        let content_type = eci.expect_next(tag::OID)?.oid()?;
+        let (cipher, iv) = cbc_algorithm(&AlgorithmIdentifierRef::from_tlv(eci.expect_next(tag::SEQUENCE)?)?)?;
+        let encrypted = match eci.peek_tag() {
+            Some(0x80) | Some(0xa0) => Some(eci.next_any()?),
+            _ => None,
+        };
+        eci.finish()?;
+        c.optional(tag::context(1))?;
+        c.finish()?;
+        if let Some(e) = encrypted
+            && e.tag == 0xa0
+        {
+            for seg in e.children() {
+                seg?.expect(tag::OCTET_STRING)?;
+            }
+        }
+        Ok(Self { recipient_infos, content_type, cipher, iv, encrypted })
+    }
+
+    /// The type of the encrypted content (usually id-data).
+    pub fn content_type(&self) -> ObjectIdentifier {
+        self.content_type
+    }
+
+    /// The content-encryption algorithm.
+    pub fn cipher(&self) -> CbcCipher {
+        self.cipher
+    }
+
+    /// The length of the encrypted content (an upper bound of the plaintext's).
+    pub fn encrypted_len(&self) -> usize {
+        match self.encrypted {
+            Some(e) if e.tag == 0xa0 => e.children().filter_map(Result::ok).map(|s| s.value.len()).sum(),
+            Some(e) => e.value.len(),
+            None => 0,
+        }
+    }
+
+    /// Opens the envelope with the RSA key of `recipient` (KeyTransRecipientInfo); writes the
+    /// plaintext into `out` (which needs [`encrypted_len`](Self::encrypted_len) bytes).
+    pub fn decrypt_with_key_transport<'o, D: Decrypter>(
+        &self,
+        recipient: &CertificateRef<'_>,
+        key: &mut D,
+        out: &'o mut [u8],
+    ) -> Result<&'o [u8], CmsError> {
+        let mut cek = Zeroizing::new([0u8; 32]);
+        let cek = cek.get_mut(..self.cipher.key_len()).ok_or(CmsError::Decrypt(CryptoError::UnsupportedAlgorithm))?;
+        let mut found = false;
+        for ri in Cursor::new(self.recipient_infos).filter_map(Result::ok).filter(|r| r.tag == tag::SEQUENCE) {
+            let mut c = ri.children();
+            c.expect_next(tag::INTEGER)?;
+            let rid = Identifier::from_tlv(c.next_any()?)?;
+            let alg = AlgorithmIdentifierRef::from_tlv(c.expect_next(tag::SEQUENCE)?)?;
+            let encrypted_key = c.expect_next(tag::OCTET_STRING)?.value;
+            if !rid.matches(recipient) {
+                continue;
+            }
+            if alg.oid != oid::RSA_ENCRYPTION {
+                return Err(DecodeError::Unsupported { what: "key transport algorithm (only rsaEncryption)" }.into());
+            }
+            key.decrypt_pkcs1v15(encrypted_key, cek).map_err(|e| CmsError::KeyOperation(e.kind()))?;
+            found = true;
+            break;
+        }
+        if !found {
+            return Err(CmsError::RecipientNotFound);
+        }
+        self.decrypt_content(cek, out)
+    }
+
+    /// Opens the envelope with the P-256 key of `recipient` (KeyAgreeRecipientInfo, RFC
+    /// 5753 ephemeral-static ECDH).
+    pub fn decrypt_with_key_agreement<'o, K: KeyAgreement>(
+        &self,
+        recipient: &CertificateRef<'_>,
+        key: &mut K,
+        out: &'o mut [u8],
+    ) -> Result<&'o [u8], CmsError> {
+        for ri in Cursor::new(self.recipient_infos).filter_map(Result::ok).filter(|r| r.tag == tag::context(1)) {
+            let mut c = ri.children();
+            if c.expect_next(tag::INTEGER)?.small_integer()? != 3 {
+                return Err(DecodeError::Unsupported { what: "KeyAgreeRecipientInfo version" }.into());
+            }
+            let originator = Tlv::parse_exact(c.expect_next(tag::context(0))?.value)?;
+            let ukm =
+                c.optional(tag::context(1))?.map(|t| Tlv::parse_exact(t.value).and_then(|o| o.expect(tag::OCTET_STRING))).transpose()?;
+            let kea = AlgorithmIdentifierRef::from_tlv(c.expect_next(tag::SEQUENCE)?)?;
+            let keys = c.expect_next(tag::SEQUENCE)?;
+            c.finish()?;
+            let mut encrypted_key = None;
+            for rek in keys.children() {
+                let mut rc = rek?.expect(tag::SEQUENCE)?.children();
+                let rid = rc.next_any()?;
+                let ek = rc.expect_next(tag::OCTET_STRING)?.value;
+                let matches = match rid.tag {
+                    tag::SEQUENCE => Identifier::from_tlv(rid)?.matches(recipient),
+                    // [0] IMPLICIT RecipientKeyIdentifier { subjectKeyIdentifier, date, other }
+                    0xa0 => {
+                        let ski = rid.children().expect_next(tag::OCTET_STRING)?.value;
+                        recipient.subject_key_identifier() == Some(ski)
+                    }
+                    _ => false,
+                };
+                if matches {
+                    encrypted_key = Some(ek);
+                }
+            }
+            let Some(encrypted_key) = encrypted_key else { continue };
+            // originator [0] EXPLICIT OriginatorIdentifierOrKey: originatorKey [1] IMPLICIT
+            // OriginatorPublicKey ::= SEQUENCE { algorithm, publicKey BIT STRING }.
+            if originator.tag != tag::context(1) {
+                return Err(DecodeError::Unsupported { what: "KARI originator (only an ephemeral key)" }.into());
+            }
+            let mut oc = originator.children();
+            oc.expect_next(tag::SEQUENCE)?;
+            let point = oc.expect_next(tag::BIT_STRING)?.bit_string_octets()?;
+            let kdf_hash = match kea.oid {
+                oid::ECDH_SHA1_KDF => HashAlgorithm::Sha1,
+                oid::ECDH_SHA256_KDF => HashAlgorithm::Sha256,
+                oid::ECDH_SHA384_KDF => HashAlgorithm::Sha384,
+                _ => return Err(DecodeError::Unsupported { what: "key agreement scheme" }.into()),
+            };
+            let wrap_tlv = kea.parameters.ok_or(DecodeError::InvalidValue { what: "key wrap algorithm" })?;
+            let wrap = AlgorithmIdentifierRef::from_tlv(wrap_tlv)?;
+            let kek_len = match wrap.oid {
+                oid::AES128_WRAP => 16,
+                oid::AES192_WRAP => 24,
+                oid::AES256_WRAP => 32,
+                _ => return Err(DecodeError::Unsupported { what: "key wrap algorithm (AES key wrap only)" }.into()),
+            };
+            let mut z = Zeroizing::new([0u8; 32]);
+            key.agree(point, &mut z).map_err(|e| CmsError::KeyOperation(e.kind()))?;
+            // ECC-CMS-SharedInfo ::= SEQUENCE { keyInfo AlgorithmIdentifier,
+            //   entityUInfo [0] EXPLICIT OCTET STRING OPTIONAL, suppPubInfo [2] EXPLICIT OCTET STRING }
+            let mut shared_info = [0u8; 128];
+            let bits = ((kek_len * 8) as u32).to_be_bytes();
+            let ukm_value = ukm.map(|u| u.value);
+            let si = encode(&mut shared_info, |w| {
+                w.sequence(|w| {
+                    w.raw(wrap_tlv.raw)?;
+                    if let Some(u) = ukm_value {
+                        w.tlv(tag::context(0), |w| w.octet_string(u))?;
+                    }
+                    w.tlv(tag::context(2), |w| w.octet_string(&bits))
+                })
+            })
+            .map_err(|_| DecodeError::InvalidValue { what: "user keying material too long" })?;
+            let mut kek = Zeroizing::new([0u8; 32]);
+            let kek = kek.get_mut(..kek_len).ok_or(CmsError::Decrypt(CryptoError::UnsupportedAlgorithm))?;
+            kdf::x963_kdf(kdf_hash, z.as_ref(), si, kek).map_err(CmsError::Decrypt)?;
+            let mut cek = Zeroizing::new([0u8; 64]);
+            let cek = keywrap::unwrap(kek, encrypted_key, cek.as_mut()).map_err(CmsError::Decrypt)?;
+            if cek.len() != self.cipher.key_len() {
+                return Err(CmsError::Decrypt(CryptoError::InvalidLength { what: "content-encryption key" }));
+            }
+            return self.decrypt_content(cek, out);
+        }
+        Err(CmsError::RecipientNotFound)
+    }
+
+    /// Opens the envelope with a password (PasswordRecipientInfo, RFC 3211). Iteration counts
+    /// above [`MAX_PWRI_ITERATIONS`] are refused.
+    pub fn decrypt_with_password<'o>(&self, password: &[u8], out: &'o mut [u8]) -> Result<&'o [u8], CmsError> {
+        let ri = Cursor::new(self.recipient_infos)
+            .filter_map(Result::ok)
+            .find(|r| r.tag == tag::context(3))
+            .ok_or(CmsError::RecipientNotFound)?;
+        let mut c = ri.children();
+        if c.expect_next(tag::INTEGER)?.small_integer()? != 0 {
+            return Err(DecodeError::Unsupported { what: "PasswordRecipientInfo version" }.into());
+        }
+        // keyDerivationAlgorithm [0] IMPLICIT AlgorithmIdentifier: PBKDF2.
+        let kd = c.expect_next(tag::context(0))?;
+        let mut kdc = kd.children();
+        if kdc.expect_next(tag::OID)?.oid()? != oid::PBKDF2 {
+            return Err(DecodeError::Unsupported { what: "key derivation (PBKDF2 only)" }.into());
+        }
+        let mut p = kdc.expect_next(tag::SEQUENCE)?.children();
+        let salt = p.expect_next(tag::OCTET_STRING)?.value;
+        let iterations = p.expect_next(tag::INTEGER)?.small_integer()?;
+        let key_length = p.optional(tag::INTEGER)?.map(|t| t.small_integer()).transpose()?;
+        let prf = match p.optional(tag::SEQUENCE)? {
+            Some(a) => match AlgorithmIdentifierRef::from_tlv(a)?.oid {
+                oid::HMAC_WITH_SHA1 => HashAlgorithm::Sha1,
+                oid::HMAC_WITH_SHA256 => HashAlgorithm::Sha256,
+                _ => return Err(DecodeError::Unsupported { what: "PBKDF2 PRF" }.into()),
+            },
+            None => HashAlgorithm::Sha1,
+        };
+        if iterations == 0 || iterations > MAX_PWRI_ITERATIONS {
+            return Err(DecodeError::InvalidValue { what: "PBKDF2 iteration count" }.into());
+        }
+        let kea = AlgorithmIdentifierRef::from_tlv(c.expect_next(tag::SEQUENCE)?)?;
+        if kea.oid != oid::PWRI_KEK {
+            return Err(DecodeError::Unsupported { what: "password key encryption (id-alg-PWRI-KEK only)" }.into());
+        }
+        let (kek_cipher, kek_iv) = cbc_algorithm(&AlgorithmIdentifierRef::from_tlv(
+            kea.parameters.ok_or(DecodeError::InvalidValue { what: "PWRI-KEK parameters" })?,
+        )?)?;
+        let encrypted_key = c.expect_next(tag::OCTET_STRING)?.value;
+        c.finish()?;
+        if key_length.is_some_and(|l| l as usize != kek_cipher.key_len()) {
+            return Err(DecodeError::InvalidValue { what: "PBKDF2 key length" }.into());
+        }
+        let mut kek = Zeroizing::new([0u8; 32]);
+        let kek = kek.get_mut(..kek_cipher.key_len()).ok_or(CmsError::Decrypt(CryptoError::UnsupportedAlgorithm))?;
+        kdf::pbkdf2_hmac(prf, password, salt, iterations, kek).map_err(CmsError::Decrypt)?;
+        let mut cek = Zeroizing::new([0u8; 64]);
+        let cek = pwri_unwrap(kek_cipher, kek, kek_iv, encrypted_key, cek.as_mut())?;
+        if cek.len() != self.cipher.key_len() {
+            return Err(CmsError::Decrypt(CryptoError::InvalidLength { what: "content-encryption key" }));
+        }
+        self.decrypt_content(cek, out)
+    }
+
+    fn decrypt_content<'o>(&self, cek: &[u8], out: &'o mut [u8]) -> Result<&'o [u8], CmsError> {
+        let len = self.encrypted_len();
+        let dst = out.get_mut(..len).ok_or(CmsError::BufferTooSmall { needed: len })?;
+        match self.encrypted {
+            Some(e) if e.tag == 0xa0 => {
+                let mut at = 0;
+                for seg in e.children().filter_map(Result::ok) {
+                    dst.get_mut(at..at + seg.value.len()).ok_or(CmsError::BufferTooSmall { needed: len })?.copy_from_slice(seg.value);
+                    at += seg.value.len();
+                }
+            }
+            Some(e) => dst.copy_from_slice(e.value),
+            None => return Err(DecodeError::InvalidValue { what: "detached encrypted content" }.into()),
+        }
+        self.cipher.decrypt(cek, self.iv, dst).map_err(CmsError::Decrypt)
+    }
+}
+
+/// The id-alg-PWRI-KEK unwrap (RFC 3211 section 2.3.2): two CBC passes, then the length and
+/// check bytes of the wrapped key.
+fn pwri_unwrap<'o>(cipher: CbcCipher, kek: &[u8], iv: &[u8], wrapped: &[u8], out: &'o mut [u8]) -> Result<&'o [u8], CmsError> {
+    let b = cipher.block_len();
+    let n = wrapped.len();
+    if n < 2 * b || !n.is_multiple_of(b) || n > 64 {
+        return Err(CmsError::Decrypt(CryptoError::InvalidLength { what: "wrapped key" }));
+    }
+    let mut tmp = Zeroizing::new([0u8; 64]);
+    let tmp = tmp.get_mut(..n).ok_or(CmsError::Decrypt(CryptoError::InvalidLength { what: "wrapped key" }))?;
+    tmp.copy_from_slice(wrapped);
+    let d = CmsError::Decrypt;
+    // 1. Decrypt the last block with the one before it as IV.
+    let mut prev_last = [0u8; 16];
+    let prev = prev_last.get_mut(..b).ok_or(d(CryptoError::UnsupportedAlgorithm))?;
+    prev.copy_from_slice(wrapped.get(n - 2 * b..n - b).unwrap_or(&[]));
+    let (head, last) = tmp.split_at_mut(n - b);
+    cipher.decrypt_blocks(kek, prev, last).map_err(d)?;
+    // 2. Decrypt the other blocks with the decrypted last block as IV.
+    cipher.decrypt_blocks(kek, last, head).map_err(d)?;
+    // 3. Decrypt the whole with the KEK's own IV.
+    cipher.decrypt_blocks(kek, iv, tmp).map_err(d)?;
+    let (len, rest) = tmp.split_first().ok_or(d(CryptoError::IntegrityCheckFailed))?;
+    let len = usize::from(*len);
+    let check = rest.get(..3).ok_or(d(CryptoError::IntegrityCheckFailed))?;
+    let key = rest.get(3..3 + len).ok_or(d(CryptoError::IntegrityCheckFailed))?;
+    let ok = len >= 3 && key.get(..3).is_some_and(|k| k.iter().zip(check).all(|(a, c)| a ^ c == 0xff));
+    if !ok {
+        return Err(d(CryptoError::IntegrityCheckFailed));
+    }
+    let dst = out.get_mut(..len).ok_or(CmsError::BufferTooSmall { needed: len })?;
+    dst.copy_from_slice(key);
+    Ok(dst)
+}
+
+/// Encrypts `content` for the RSA key of `recipient` (KeyTransRecipientInfo v0, identified
+/// by issuer and serial) with a fresh content-encryption key and IV, and writes the
+/// ContentInfo into `out`.
+pub fn build_for_rsa_recipient<'o>(
+    recipient: &CertificateRef<'_>,
+    cipher: CbcCipher,
+    content: &[u8],
+    rng: &mut impl CryptoRngCore,
+    out: &'o mut [u8],
+) -> Result<&'o [u8], EncodeError> {
+    let PublicKey::Rsa(rsa) = recipient.spki().key() else { return Err(EncodeError::InvalidValue { what: "recipient key is not RSA" }) };
+    if !cipher.can_encrypt() {
+        return Err(EncodeError::Crypto(CryptoError::UnsupportedAlgorithm));
+    }
+    let mut cek = Zeroizing::new([0u8; 32]);
+    let cek = cek.get_mut(..cipher.key_len()).ok_or(EncodeError::InvalidValue { what: "cipher" })?;
+    rng.fill_bytes(cek);
+    let mut iv = [0u8; 16];
+    let iv = iv.get_mut(..cipher.block_len()).ok_or(EncodeError::InvalidValue { what: "cipher" })?;
+    rng.fill_bytes(iv);
+    let mut ek = [0u8; crate::crypto::rsa::MAX_MODULUS_LEN];
+    let ek = rsa.encrypt_pkcs1v15(rng, cek, &mut ek)?;
+    let ct_len = cipher.padded_len(content.len());
+    let write = |w: &mut Writer<'_>| {
+        write_content_info(w, &oid::ENVELOPED_DATA, |w| {
+            w.sequence(|w| {
+                w.small_integer(0)?;
+                w.set_of(tag::SET, |w| {
+                    w.sequence(|w| {
+                        w.small_integer(0)?;
+                        write_issuer_and_serial(w, recipient)?;
+                        w.sequence(|w| {
+                            w.oid(&oid::RSA_ENCRYPTION)?;
+                            w.null()
+                        })?;
+                        w.octet_string(ek)
+                    })
+                })?;
+                w.sequence(|w| {
+                    w.oid(&oid::DATA)?;
+                    w.sequence(|w| {
+                        w.oid(&cipher_oid(cipher))?;
+                        w.octet_string(iv)
+                    })?;
+                    // [0] IMPLICIT OCTET STRING, filled in below.
+                    w.header(tag::context_primitive(0), ct_len)?;
+                    w.skip(ct_len)
+                })
+            })
+        })
+    };
+    let total = encode(out, write)?.len();
+    // The ciphertext is the last thing in the encoding: encrypt the content in place there.
+    let region = out.get_mut(total - ct_len..total).ok_or(EncodeError::BufferTooSmall { needed: total })?;
+    region.get_mut(..content.len()).ok_or(EncodeError::BufferTooSmall { needed: total })?.copy_from_slice(content);
+    cipher.encrypt(cek, iv, region, content.len())?;
+    out.get(..total).ok_or(EncodeError::BufferTooSmall { needed: total })
+}
