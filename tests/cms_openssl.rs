@@ -4,7 +4,7 @@
 use embedded_enroll::asn1::ber;
 use embedded_enroll::asn1::cert::CertificateRef;
 use embedded_enroll::asn1::cms::enveloped_data::{EnvelopedDataRef, build_for_rsa_recipient};
-use embedded_enroll::asn1::cms::signed_data::{Attribute, SignedDataBuilder, SignedDataRef, build_certs_only};
+use embedded_enroll::asn1::cms::signed_data::{Attribute, SignedDataBuilder, SignedDataRef, SignerIdKind, build_certs_only};
 use embedded_enroll::asn1::oid;
 use embedded_enroll::crypto::HashAlgorithm;
 use embedded_enroll::crypto::cbc::CbcCipher;
@@ -72,7 +72,12 @@ fn our_signed_data_passes_openssl_cms_verify_for_rsa_and_ecdsa() {
     let attrs = [Attribute { oid: der::asn1::ObjectIdentifier::new_unwrap("2.16.840.1.113733.1.9.7"), value: &txid }];
     for (p, digest) in [(&rsa, HashAlgorithm::Sha256), (&ec, HashAlgorithm::Sha256), (&rsa, HashAlgorithm::Sha512)] {
         let cert = CertificateRef::parse(&p.cert_der).unwrap();
-        let builder = SignedDataBuilder { content_type: oid::DATA, content, signer_certificate: cert, digest, attributes: &attrs };
+        let mut builder = SignedDataBuilder::new(oid::DATA, content, cert, digest);
+        builder.attributes = &attrs;
+        if digest == HashAlgorithm::Sha512 {
+            builder.signer_id = SignerIdKind::SubjectKeyId;
+            builder.signing_time = Some(embedded_enroll::time::UnixTime::from_secs(1_795_910_400));
+        }
         let mut out = vec![0u8; 4096];
         let msg = if p.key_pem.to_str().unwrap().contains("rsa") {
             let mut key = RsaPrivateKey2048::from_pkcs8_der(&p.pkcs8, &mut rng(1)).unwrap();
@@ -91,6 +96,27 @@ fn our_signed_data_passes_openssl_cms_verify_for_rsa_and_ecdsa() {
         assert_eq!(signer.as_der(), &p.cert_der[..]);
         assert_eq!(si.signed_attribute(&attrs[0].oid).unwrap().raw, &txid);
         assert_eq!(sd.content(), Some(&content[..]));
+        if builder.signer_id == SignerIdKind::SubjectKeyId {
+            assert!(matches!(si.sid, embedded_enroll::asn1::cms::Identifier::SubjectKeyId(_)));
+            assert_eq!(si.signed_attribute(&oid::SIGNING_TIME).unwrap().value, b"261129000000Z");
+        }
+        // One byte short of the (upper-bound) size: an error naming it, nothing written.
+        let mut tiny = [0u8; 16];
+        let r = if p.key_pem.to_str().unwrap().contains("rsa") {
+            builder.sign(&mut RsaPrivateKey2048::from_pkcs8_der(&p.pkcs8, &mut rng(1)).unwrap(), &mut tiny).map(|_| ())
+        } else {
+            builder.sign(&mut SoftP256Key::from_pkcs8_der(&p.pkcs8).unwrap(), &mut tiny).map(|_| ())
+        };
+        let Err(embedded_enroll::error::EncodeError::BufferTooSmall { needed }) = r else { panic!("expected BufferTooSmall, got {r:?}") };
+        assert!(needed >= msg.len());
+        let mut small = vec![0x33u8; needed - 1];
+        let r = if p.key_pem.to_str().unwrap().contains("rsa") {
+            builder.sign(&mut RsaPrivateKey2048::from_pkcs8_der(&p.pkcs8, &mut rng(1)).unwrap(), &mut small).map(|_| ())
+        } else {
+            builder.sign(&mut SoftP256Key::from_pkcs8_der(&p.pkcs8).unwrap(), &mut small).map(|_| ())
+        };
+        assert_eq!(r, Err(embedded_enroll::error::EncodeError::BufferTooSmall { needed }));
+        assert!(small.iter().all(|b| *b == 0x33));
     }
 }
 

@@ -432,7 +432,7 @@ where
 }
 
 /// UTCTime through 2049, GeneralizedTime after (RFC 5280 section 4.1.2.5).
-fn encode_time(t: UnixTime, out: &mut [u8; 17]) -> Result<&[u8], EncodeError> {
+pub(crate) fn encode_time(t: UnixTime, out: &mut [u8; 17]) -> Result<&[u8], EncodeError> {
     let secs = u64::try_from(t.as_secs()).map_err(|_| EncodeError::InvalidValue { what: "time before 1970" })?;
     let dt =
         der::DateTime::from_unix_duration(core::time::Duration::from_secs(secs)).map_err(|_| EncodeError::InvalidValue { what: "time" })?;

@@ -26,6 +26,7 @@ use crate::asn1::writer::{Writer, encode, measure};
 use crate::crypto::{Digest, HashAlgorithm};
 use crate::error::{CmsError, DecodeError, EncodeError};
 use crate::hal::{Error as _, KeyType, Signer};
+use crate::time::UnixTime;
 use der::asn1::ObjectIdentifier;
 
 /// A parsed SignedData (inside its ContentInfo), borrowing the DER.
@@ -246,8 +247,39 @@ pub struct SignedDataBuilder<'a> {
     pub signer_certificate: CertificateRef<'a>,
     /// The digest algorithm.
     pub digest: HashAlgorithm,
-    /// Signed attributes besides content-type and message-digest (SCEP's).
+    /// Signed attributes besides content-type, message-digest and signing-time (SCEP's).
     pub attributes: &'a [Attribute<'a>],
+    /// How the SignerInfo names the signer.
+    pub signer_id: SignerIdKind,
+    /// A signing-time attribute (RFC 5652 section 11.3), when the device knows the time.
+    pub signing_time: Option<UnixTime>,
+}
+
+/// How a built SignerInfo identifies its signer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum SignerIdKind {
+    /// IssuerAndSerialNumber (SignerInfo version 1): what SCEP servers expect.
+    #[default]
+    IssuerAndSerial,
+    /// `[0] SubjectKeyIdentifier` (version 3); the certificate must carry the extension.
+    SubjectKeyId,
+}
+
+impl<'a> SignedDataBuilder<'a> {
+    /// A builder with the defaults: IssuerAndSerialNumber, no signing-time, no extra
+    /// attributes.
+    pub fn new(content_type: ObjectIdentifier, content: &'a [u8], signer_certificate: CertificateRef<'a>, digest: HashAlgorithm) -> Self {
+        Self {
+            content_type,
+            content,
+            signer_certificate,
+            digest,
+            attributes: &[],
+            signer_id: SignerIdKind::IssuerAndSerial,
+            signing_time: None,
+        }
+    }
 }
 
 impl SignedDataBuilder<'_> {
@@ -256,11 +288,19 @@ impl SignedDataBuilder<'_> {
     /// lengths vary).
     pub fn sign<'o, S: Signer>(&self, signer: &mut S, out: &'o mut [u8]) -> Result<&'o [u8], EncodeError> {
         let key = signer.key_type();
+        if self.signer_id == SignerIdKind::SubjectKeyId && self.signer_certificate.subject_key_identifier().is_none() {
+            return Err(EncodeError::InvalidValue { what: "signer certificate has no subject key identifier" });
+        }
         let content_digest = self.digest.digest(self.content);
+        let mut time_buf = [0u8; 17];
+        let signing_time = self.signing_time.map(|t| crate::asn1::csr::encode_time(t, &mut time_buf)).transpose()?;
         let attrs = |w: &mut Writer<'_>, t: u8| {
             w.set_of(t, |w| {
                 write_attribute(w, &oid::CONTENT_TYPE, |w| w.oid(&self.content_type))?;
                 write_attribute(w, &oid::MESSAGE_DIGEST, |w| w.octet_string(content_digest.as_bytes()))?;
+                if let Some(st) = signing_time {
+                    write_attribute(w, &oid::SIGNING_TIME, |w| w.raw(st))?;
+                }
                 for a in self.attributes {
                     write_attribute(w, &a.oid, |w| w.raw(a.value))?;
                 }
@@ -302,7 +342,8 @@ impl SignedDataBuilder<'_> {
     ) -> Result<(), EncodeError> {
         write_content_info(w, &oid::SIGNED_DATA, |w| {
             w.sequence(|w| {
-                w.small_integer(1)?;
+                // RFC 5652 5.1: version 3 when a SignerInfo is version 3.
+                w.small_integer(if self.signer_id == SignerIdKind::SubjectKeyId { 3 } else { 1 })?;
                 w.set_of(tag::SET, |w| write_digest_algorithm(w, self.digest))?;
                 w.sequence(|w| {
                     w.oid(&self.content_type)?;
@@ -311,8 +352,16 @@ impl SignedDataBuilder<'_> {
                 w.set_of(tag::context(0), |w| w.raw(self.signer_certificate.as_der()))?;
                 w.set_of(tag::SET, |w| {
                     w.sequence(|w| {
-                        w.small_integer(1)?;
-                        write_issuer_and_serial(w, &self.signer_certificate)?;
+                        match self.signer_id {
+                            SignerIdKind::IssuerAndSerial => {
+                                w.small_integer(1)?;
+                                write_issuer_and_serial(w, &self.signer_certificate)?;
+                            }
+                            SignerIdKind::SubjectKeyId => {
+                                w.small_integer(3)?;
+                                w.primitive(tag::context_primitive(0), self.signer_certificate.subject_key_identifier().unwrap_or(&[]))?;
+                            }
+                        }
                         write_digest_algorithm(w, self.digest)?;
                         signed_attrs(w)?;
                         match key {
