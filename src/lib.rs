@@ -29,6 +29,7 @@
 //! | `scep`, `est` | the protocol clients |
 //! | `legacy-crypto` | DES/3DES and SHA-1 signatures, needed by real SCEP servers; off by default |
 //! | `soft-keys` | [`hal::soft`]: software P-256 and RSA keys for tests and boards without a secure element |
+//! | `p384` | ECDSA P-384 verification (about 100 KiB of flash on Cortex-M) |
 //! | `defmt` xor `log` | logging; nothing secret is ever logged |
 //! | `std` | `std::error::Error` for the error types (host builds) |
 //!

@@ -225,6 +225,7 @@ fn p256_pki_made_by_openssl_parses_and_chains() {
     check_pki(&Pki::new("EC", "ec_paramgen_curve:P-256", "-sha256"));
 }
 
+#[cfg(feature = "p384")]
 #[test]
 fn p384_pki_made_by_openssl_parses_and_chains() {
     check_pki(&Pki::new("EC", "ec_paramgen_curve:P-384", "-sha384"));
@@ -339,4 +340,16 @@ fn every_truncation_and_bit_flip_of_a_certificate_is_a_typed_error_or_detected()
             assert!(c.verify_signed_by(&good.spki()).is_err(), "flip at {i} went unnoticed");
         }
     }
+}
+
+#[cfg(not(feature = "p384"))]
+#[test]
+fn p384_signatures_are_refused_with_a_typed_error_without_the_feature() {
+    let pki = Pki::new("EC", "ec_paramgen_curve:P-384", "-sha384");
+    let (ca, inter) = (pki.der("ca"), pki.der("inter"));
+    let ca = CertificateRef::parse(&ca).unwrap();
+    let inter = CertificateRef::parse(&inter).unwrap();
+    assert!(matches!(ca.spki().key(), PublicKey::EcP384(_)));
+    assert_eq!(inter.verify_signed_by(&ca.spki()), Err(embedded_enroll::CryptoError::UnsupportedAlgorithm));
+    assert_eq!(verify_chain(&inter, &[], &ca, Some(now())), Err(ChainError::UnsupportedSignature { depth: 0 }));
 }

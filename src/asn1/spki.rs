@@ -76,7 +76,8 @@ impl<'a> SpkiRef<'a> {
     /// Verifies `signature` over `digest` (computed with `alg.hash()`) under this key.
     ///
     /// `signature` is the raw value: the `k`-byte block for RSA, the DER `ECDSA-Sig-Value` for
-    /// ECDSA. SHA-1 is refused without `legacy-crypto`.
+    /// ECDSA. SHA-1 is refused without `legacy-crypto`, P-384 without `p384`
+    /// ([`CryptoError::UnsupportedAlgorithm`]).
     pub fn verify_digest(&self, alg: SignatureAlgorithm, digest: &Digest, signature: &[u8]) -> Result<(), CryptoError> {
         if digest.algorithm() != alg.hash() {
             return Err(CryptoError::InvalidLength { what: "digest of another algorithm" });
@@ -99,6 +100,12 @@ impl<'a> SpkiRef<'a> {
     }
 }
 
+#[cfg(not(feature = "p384"))]
+fn verify_p384(_point: &[u8], _digest: &[u8], _signature_der: &[u8]) -> Result<(), CryptoError> {
+    Err(CryptoError::UnsupportedAlgorithm)
+}
+
+#[cfg(feature = "p384")]
 fn verify_p384(point: &[u8], digest: &[u8], signature_der: &[u8]) -> Result<(), CryptoError> {
     use p384::ecdsa::signature::hazmat::PrehashVerifier;
     let key = p384::ecdsa::VerifyingKey::from_sec1_bytes(point).map_err(|_| CryptoError::InvalidKey)?;
