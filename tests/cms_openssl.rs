@@ -435,3 +435,75 @@ fn captured_failure_reply_and_getcacert_parse() {
     let getca = vector("micromdm-scepclient-rsa/GetCACert-response.der");
     assert_eq!(CertificateRef::parse(&getca).unwrap().as_der(), ca.as_der());
 }
+
+#[test]
+fn certs_only_carries_crls_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = party(dir.path(), "crl-ca", "EC", "ec_paramgen_curve:P-256");
+    let d = |n: &str| dir.path().join(n);
+    std::fs::write(d("index.txt"), b"").unwrap();
+    std::fs::write(d("crlnumber"), b"01\n").unwrap();
+    std::fs::write(
+        d("ca.cnf"),
+        format!(
+            "[ca]\ndefault_ca=c\n[c]\ndatabase={}\ncrlnumber={}\ndefault_md=sha256\ndefault_crl_days=30\n",
+            s(&d("index.txt")),
+            s(&d("crlnumber"))
+        ),
+    )
+    .unwrap();
+    openssl(&["ca", "-gencrl", "-config", s(&d("ca.cnf")), "-keyfile", s(&ca.key_pem), "-cert", s(&ca.cert_pem), "-out", s(&d("crl.pem"))]);
+    let crl = openssl(&["crl", "-in", s(&d("crl.pem")), "-outform", "DER"]);
+    // Ours -> OpenSSL.
+    let mut out = vec![0u8; 4096];
+    let p7 = build_certs_only(&[&ca.cert_der], &[&crl], &mut out).unwrap().to_vec();
+    std::fs::write(d("ours.p7b"), &p7).unwrap();
+    let printed = String::from_utf8(openssl(&["pkcs7", "-inform", "DER", "-in", s(&d("ours.p7b")), "-print_certs", "-noout"])).unwrap();
+    assert!(printed.contains("Certificate Revocation List") || printed.contains("Last Update"), "{printed}");
+    let sd = SignedDataRef::parse(&p7).unwrap();
+    assert_eq!(sd.crls().collect::<Vec<_>>(), vec![&crl[..]]);
+    assert_eq!(sd.certificates().count(), 1);
+    // OpenSSL -> ours.
+    let theirs = openssl(&["crl2pkcs7", "-in", s(&d("crl.pem")), "-certfile", s(&ca.cert_pem), "-outform", "DER"]);
+    let sd = SignedDataRef::parse(&theirs).unwrap();
+    assert_eq!(sd.crls().collect::<Vec<_>>(), vec![&crl[..]]);
+    assert_eq!(sd.certificates().next().unwrap().as_der(), &ca.cert_der[..]);
+    assert!(build_certs_only(&[&[0x30, 0x01]], &[], &mut out).is_err(), "a malformed certificate is refused");
+}
+
+#[test]
+fn envelope_and_self_signed_builders_report_the_size_needed() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = party(dir.path(), "size", "RSA", "rsa_keygen_bits:2048");
+    let cert = CertificateRef::parse(&p.cert_der).unwrap();
+    let content = [0xabu8; 100];
+    let mut big = vec![0u8; 2048];
+    let len = build_for_rsa_recipient(&cert, CbcCipher::Aes128, &content, &mut rng(8), &mut big).unwrap().len();
+    let mut small = vec![0x44u8; len - 1];
+    assert_eq!(
+        build_for_rsa_recipient(&cert, CbcCipher::Aes128, &content, &mut rng(8), &mut small),
+        Err(embedded_enroll::error::EncodeError::BufferTooSmall { needed: len })
+    );
+    assert!(small.iter().all(|b| *b == 0x44));
+
+    use embedded_enroll::asn1::csr::{NameAttribute, SelfSignedCertificate};
+    let subject = [NameAttribute::common_name("x")];
+    let mut key = SoftP256Key::generate(&mut rng(9));
+    let c = SelfSignedCertificate {
+        subject: &subject,
+        serial: &[1],
+        not_before: embedded_enroll::time::UnixTime::from_secs(0),
+        not_after: embedded_enroll::time::UnixTime::from_secs(10),
+    };
+    let Err(embedded_enroll::error::EncodeError::BufferTooSmall { needed }) = c.sign(&mut key, HashAlgorithm::Sha256, &mut [0u8; 8]) else {
+        panic!()
+    };
+    let mut small = vec![0x44u8; needed - 1];
+    assert_eq!(c.sign(&mut key, HashAlgorithm::Sha256, &mut small), Err(embedded_enroll::error::EncodeError::BufferTooSmall { needed }));
+    assert!(small.iter().all(|b| *b == 0x44));
+    let mut enough = vec![0u8; needed];
+    let der = c.sign(&mut key, HashAlgorithm::Sha256, &mut enough).unwrap();
+    assert!(der.len() <= needed && der.len() + 3 >= needed, "the bound is tight: {} vs {needed}", der.len());
+    let zero_serial = SelfSignedCertificate { serial: &[0, 0], ..c };
+    assert!(zero_serial.sign(&mut key, HashAlgorithm::Sha256, &mut enough).is_err());
+}
