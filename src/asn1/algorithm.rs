@@ -19,7 +19,7 @@ pub struct AlgorithmIdentifierRef<'a> {
 impl<'a> AlgorithmIdentifierRef<'a> {
     /// Parses from an element.
     pub fn from_tlv(t: Tlv<'a>) -> Result<Self, DecodeError> {
-        let mut c = t.expect(tag::SEQUENCE)?.children();
+        let mut c = t.with_tag(tag::SEQUENCE)?.children();
         let oid = c.expect_next(tag::OID)?.oid()?;
         let parameters = if c.is_empty() { None } else { Some(c.next_any()?) };
         c.finish()?;
@@ -126,7 +126,7 @@ impl SignatureAlgorithm {
 fn parse_pss_params(params: Option<Tlv<'_>>) -> Result<PssParams, DecodeError> {
     let mut p = PssParams { hash: HashAlgorithm::Sha1, mgf_hash: HashAlgorithm::Sha1, salt_len: 20 };
     let Some(params) = params else { return Err(DecodeError::InvalidValue { what: "RSASSA-PSS parameters" }) };
-    let mut c = params.expect(tag::SEQUENCE)?.children();
+    let mut c = params.with_tag(tag::SEQUENCE)?.children();
     if let Some(h) = c.optional(tag::context(0))? {
         let a = AlgorithmIdentifierRef::from_tlv(Tlv::parse_exact(h.value)?)?;
         p.hash = hash_from_oid(&a.oid).ok_or(DecodeError::Unsupported { what: "PSS hash" })?;

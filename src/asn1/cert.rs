@@ -133,7 +133,7 @@ impl<'a> CertificateRef<'a> {
 
     /// Parses a certificate element.
     pub fn from_tlv(cert: Tlv<'a>) -> Result<Self, DecodeError> {
-        let mut c = cert.expect(tag::SEQUENCE)?.children();
+        let mut c = cert.with_tag(tag::SEQUENCE)?.children();
         let tbs = c.expect_next(tag::SEQUENCE)?;
         let outer_alg = AlgorithmIdentifierRef::from_tlv(c.expect_next(tag::SEQUENCE)?)?;
         let signature = c.expect_next(tag::BIT_STRING)?.bit_string_octets()?;
@@ -168,7 +168,7 @@ impl<'a> CertificateRef<'a> {
         t.optional(tag::context_primitive(1))?;
         t.optional(tag::context_primitive(2))?;
         let extensions = match t.optional(tag::context(3))? {
-            Some(e) if version == 3 => Tlv::parse_exact(e.value)?.expect(tag::SEQUENCE)?.value,
+            Some(e) if version == 3 => Tlv::parse_exact(e.value)?.with_tag(tag::SEQUENCE)?.value,
             Some(_) => return Err(DecodeError::InvalidValue { what: "extensions in a v1/v2 certificate" }),
             None => &[],
         };
@@ -278,7 +278,7 @@ impl<'a> CertificateRef<'a> {
     /// basicConstraints, if present.
     pub fn basic_constraints(&self) -> Result<Option<BasicConstraints>, DecodeError> {
         let Some(e) = self.extension(&oid::BASIC_CONSTRAINTS) else { return Ok(None) };
-        let mut c = Tlv::parse_exact(e.value)?.expect(tag::SEQUENCE)?.children();
+        let mut c = Tlv::parse_exact(e.value)?.with_tag(tag::SEQUENCE)?.children();
         let ca = match c.optional(tag::BOOLEAN)? {
             Some(b) => b.boolean()?,
             None => false,
@@ -291,7 +291,7 @@ impl<'a> CertificateRef<'a> {
     /// keyUsage, if present.
     pub fn key_usage(&self) -> Result<Option<KeyUsage>, DecodeError> {
         let Some(e) = self.extension(&oid::KEY_USAGE) else { return Ok(None) };
-        let bits = Tlv::parse_exact(e.value)?.expect(tag::BIT_STRING)?;
+        let bits = Tlv::parse_exact(e.value)?.with_tag(tag::BIT_STRING)?;
         let (unused, octets) = bits.value.split_first().ok_or(DecodeError::InvalidValue { what: "key usage" })?;
         if *unused > 7 || octets.len() > 2 {
             return Err(DecodeError::InvalidValue { what: "key usage" });
@@ -362,7 +362,7 @@ fn time(t: Tlv<'_>) -> Result<UnixTime, DecodeError> {
 }
 
 fn extension(t: Tlv<'_>) -> Result<ExtensionRef<'_>, DecodeError> {
-    let mut c = t.expect(tag::SEQUENCE)?.children();
+    let mut c = t.with_tag(tag::SEQUENCE)?.children();
     let oid = c.expect_next(tag::OID)?.oid()?;
     let critical = match c.optional(tag::BOOLEAN)? {
         // DER: DEFAULT FALSE is never encoded, but real CAs do encode it; accept it.

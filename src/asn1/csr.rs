@@ -486,7 +486,7 @@ impl<'a> CsrRef<'a> {
     /// Parses one DER CertificationRequest.
     pub fn parse(der_bytes: &'a [u8]) -> Result<Self, crate::error::DecodeError> {
         use super::tlv::Tlv;
-        let mut c = Tlv::parse_exact(der_bytes)?.expect(tag::SEQUENCE)?.children();
+        let mut c = Tlv::parse_exact(der_bytes)?.with_tag(tag::SEQUENCE)?.children();
         let info = c.expect_next(tag::SEQUENCE)?;
         let signature_algorithm = super::algorithm::AlgorithmIdentifierRef::from_tlv(c.expect_next(tag::SEQUENCE)?)?;
         let signature = c.expect_next(tag::BIT_STRING)?.bit_string_octets()?;
@@ -500,7 +500,7 @@ impl<'a> CsrRef<'a> {
         let attributes = i.expect_next(tag::context(0))?.value;
         i.finish()?;
         for a in super::tlv::Cursor::new(attributes) {
-            let mut ac = a?.expect(tag::SEQUENCE)?.children();
+            let mut ac = a?.with_tag(tag::SEQUENCE)?.children();
             ac.expect_next(tag::OID)?.oid()?;
             ac.expect_next(tag::SET)?;
             ac.finish()?;

@@ -36,14 +36,14 @@ impl<'a> AttributeRef<'a> {
 impl<'a> NameRef<'a> {
     /// Parses and checks a Name element.
     pub fn from_tlv(t: Tlv<'a>) -> Result<Self, DecodeError> {
-        let t = t.expect(tag::SEQUENCE)?;
+        let t = t.with_tag(tag::SEQUENCE)?;
         for rdn in t.children() {
-            let rdn = rdn?.expect(tag::SET)?;
+            let rdn = rdn?.with_tag(tag::SET)?;
             if rdn.value.is_empty() {
                 return Err(DecodeError::InvalidValue { what: "empty relative distinguished name" });
             }
             for atv in rdn.children() {
-                let mut c = atv?.expect(tag::SEQUENCE)?.children();
+                let mut c = atv?.with_tag(tag::SEQUENCE)?.children();
                 c.expect_next(tag::OID)?.oid()?;
                 c.next_any()?;
                 c.finish()?;

@@ -36,7 +36,7 @@ impl<'a> SpkiRef<'a> {
 
     /// Parses from an element.
     pub fn from_tlv(t: Tlv<'a>) -> Result<Self, DecodeError> {
-        let mut c = t.expect(tag::SEQUENCE)?.children();
+        let mut c = t.with_tag(tag::SEQUENCE)?.children();
         let alg = AlgorithmIdentifierRef::from_tlv(c.expect_next(tag::SEQUENCE)?)?;
         let bits = c.expect_next(tag::BIT_STRING)?.bit_string_octets()?;
         c.finish()?;

@@ -101,7 +101,7 @@ impl<'a> Tlv<'a> {
     }
 
     /// Fails unless the tag is `expected`.
-    pub fn expect(self, expected: u8) -> Result<Self, DecodeError> {
+    pub fn with_tag(self, expected: u8) -> Result<Self, DecodeError> {
         if self.tag == expected { Ok(self) } else { Err(DecodeError::UnexpectedTag { expected, found: self.tag }) }
     }
 
@@ -188,7 +188,7 @@ impl<'a> Cursor<'a> {
 
     /// The next element, which must have tag `expected`.
     pub fn expect_next(&mut self, expected: u8) -> Result<Tlv<'a>, DecodeError> {
-        self.next_any()?.expect(expected)
+        self.next_any()?.with_tag(expected)
     }
 
     /// The next element if it has tag `t`, else `None` (nothing consumed).

@@ -78,7 +78,7 @@ pub fn cipher_oid(c: CbcCipher) -> ObjectIdentifier {
 /// Reads a CBC `AlgorithmIdentifier` whose parameters are the IV.
 fn cbc_algorithm<'a>(a: &AlgorithmIdentifierRef<'a>) -> Result<(CbcCipher, &'a [u8]), DecodeError> {
     let cipher = cipher_from_oid(&a.oid).ok_or(DecodeError::Unsupported { what: "content-encryption algorithm" })?;
-    let iv = a.parameters.ok_or(DecodeError::InvalidValue { what: "missing IV" })?.expect(tag::OCTET_STRING)?.value;
+    let iv = a.parameters.ok_or(DecodeError::InvalidValue { what: "missing IV" })?.with_tag(tag::OCTET_STRING)?.value;
     if iv.len() != cipher.block_len() {
         return Err(DecodeError::InvalidValue { what: "IV length" });
     }
@@ -92,7 +92,7 @@ impl<'a> EnvelopedDataRef<'a> {
         if ct != oid::ENVELOPED_DATA {
             return Err(DecodeError::Unsupported { what: "content type (expected envelopedData)" });
         }
-        let mut c = content.expect(tag::SEQUENCE)?.children();
+        let mut c = content.with_tag(tag::SEQUENCE)?.children();
         let version = c.expect_next(tag::INTEGER)?.small_integer()?;
         if version > 4 {
             return Err(DecodeError::Unsupported { what: "EnvelopedData version" });
@@ -119,7 +119,7 @@ impl<'a> EnvelopedDataRef<'a> {
             && e.tag == 0xa0
         {
             for seg in e.children() {
-                seg?.expect(tag::OCTET_STRING)?;
+                seg?.with_tag(tag::OCTET_STRING)?;
             }
         }
         Ok(Self { recipient_infos, content_type, cipher, iv, encrypted })
@@ -192,13 +192,13 @@ impl<'a> EnvelopedDataRef<'a> {
             }
             let originator = Tlv::parse_exact(c.expect_next(tag::context(0))?.value)?;
             let ukm =
-                c.optional(tag::context(1))?.map(|t| Tlv::parse_exact(t.value).and_then(|o| o.expect(tag::OCTET_STRING))).transpose()?;
+                c.optional(tag::context(1))?.map(|t| Tlv::parse_exact(t.value).and_then(|o| o.with_tag(tag::OCTET_STRING))).transpose()?;
             let kea = AlgorithmIdentifierRef::from_tlv(c.expect_next(tag::SEQUENCE)?)?;
             let keys = c.expect_next(tag::SEQUENCE)?;
             c.finish()?;
             let mut encrypted_key = None;
             for rek in keys.children() {
-                let mut rc = rek?.expect(tag::SEQUENCE)?.children();
+                let mut rc = rek?.with_tag(tag::SEQUENCE)?.children();
                 let rid = rc.next_any()?;
                 let ek = rc.expect_next(tag::OCTET_STRING)?.value;
                 let matches = match rid.tag {

@@ -26,7 +26,7 @@ use der::asn1::ObjectIdentifier;
 
 /// Reads `ContentInfo` and returns its type and the `[0]` content element.
 pub fn content_info(der_bytes: &[u8]) -> Result<(ObjectIdentifier, Tlv<'_>), DecodeError> {
-    let mut c = Tlv::parse_exact(der_bytes)?.expect(tag::SEQUENCE)?.children();
+    let mut c = Tlv::parse_exact(der_bytes)?.with_tag(tag::SEQUENCE)?.children();
     let content_type = c.expect_next(tag::OID)?.oid()?;
     let explicit = c.expect_next(tag::context(0))?;
     c.finish()?;

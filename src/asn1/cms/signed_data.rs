@@ -58,7 +58,7 @@ impl<'a> SignedDataRef<'a> {
         if ct != oid::SIGNED_DATA {
             return Err(DecodeError::Unsupported { what: "content type (expected signedData)" });
         }
-        let mut c = content.expect(tag::SEQUENCE)?.children();
+        let mut c = content.with_tag(tag::SEQUENCE)?.children();
         let version = c.expect_next(tag::INTEGER)?.small_integer()?;
         if !(1..=5).contains(&version) {
             return Err(DecodeError::Unsupported { what: "SignedData version" });
@@ -70,7 +70,7 @@ impl<'a> SignedDataRef<'a> {
         let mut eci = c.expect_next(tag::SEQUENCE)?.children();
         let content_type = eci.expect_next(tag::OID)?.oid()?;
         let content = match eci.optional(tag::context(0))? {
-            Some(explicit) => Some(Tlv::parse_exact(explicit.value)?.expect(tag::OCTET_STRING)?.value),
+            Some(explicit) => Some(Tlv::parse_exact(explicit.value)?.with_tag(tag::OCTET_STRING)?.value),
             None => None,
         };
         eci.finish()?;
@@ -151,7 +151,7 @@ impl<'a> SignedDataRef<'a> {
 
 impl<'a> SignerInfoRef<'a> {
     fn from_tlv(t: Tlv<'a>) -> Result<Self, DecodeError> {
-        let mut c = t.expect(tag::SEQUENCE)?.children();
+        let mut c = t.with_tag(tag::SEQUENCE)?.children();
         let version = c.expect_next(tag::INTEGER)?.small_integer()?;
         let sid = Identifier::from_tlv(c.next_any()?)?;
         match (version, &sid) {
@@ -162,7 +162,7 @@ impl<'a> SignerInfoRef<'a> {
         let signed_attrs = c.optional(tag::context(0))?;
         if let Some(attrs) = signed_attrs {
             for a in attrs.children() {
-                let mut ac = a?.expect(tag::SEQUENCE)?.children();
+                let mut ac = a?.with_tag(tag::SEQUENCE)?.children();
                 ac.expect_next(tag::OID)?.oid()?;
                 ac.expect_next(tag::SET)?;
                 ac.finish()?;
@@ -204,7 +204,7 @@ impl<'a> SignerInfoRef<'a> {
                     return Err(CmsError::ContentTypeMismatch);
                 }
                 let md = self.signed_attribute(&oid::MESSAGE_DIGEST).ok_or(CmsError::MissingSignedAttribute)?;
-                if md.expect(tag::OCTET_STRING)?.value != content_digest.as_bytes() {
+                if md.with_tag(tag::OCTET_STRING)?.value != content_digest.as_bytes() {
                     return Err(CmsError::DigestMismatch);
                 }
                 // The signature covers the DER of the attributes with the SET OF tag
