@@ -1,6 +1,9 @@
 //! CMS against the OpenSSL CLI both ways, and against the captured SCEP messages.
 #![cfg(all(feature = "soft-keys", feature = "legacy-crypto"))]
 
+mod common;
+
+use common::{openssl, rng, s};
 use embedded_enroll::asn1::ber;
 use embedded_enroll::asn1::cert::CertificateRef;
 use embedded_enroll::asn1::cms::enveloped_data::{EnvelopedDataRef, build_for_rsa_recipient};
@@ -11,23 +14,7 @@ use embedded_enroll::crypto::cbc::CbcCipher;
 use embedded_enroll::crypto::rsa::{RsaPrivateKey2048, RsaPrivateKey4096};
 use embedded_enroll::error::CmsError;
 use embedded_enroll::hal::soft::SoftP256Key;
-use rand::SeedableRng;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn openssl(args: &[&str]) -> Vec<u8> {
-    let out = Command::new("openssl").args(args).output().expect("the openssl CLI must be installed");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    out.stdout
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn rng(seed: u64) -> rand::rngs::StdRng {
-    rand::rngs::StdRng::seed_from_u64(seed)
-}
 
 /// A self-signed certificate and its key, made by OpenSSL.
 struct Party {

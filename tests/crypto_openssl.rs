@@ -5,6 +5,9 @@
 //! installs it. Run with `--features soft-keys,legacy-crypto`.
 #![cfg(all(feature = "soft-keys", feature = "legacy-crypto"))]
 
+mod common;
+
+use common::{hex, openssl, openssl_ok, rng, s};
 use embedded_enroll::CryptoError;
 use embedded_enroll::crypto::cbc::CbcCipher;
 use embedded_enroll::crypto::kdf::{pbkdf2_hmac, x963_kdf};
@@ -12,9 +15,7 @@ use embedded_enroll::crypto::rsa::{PssParams, RsaPrivateKey2048, RsaPrivateKey30
 use embedded_enroll::crypto::{HashAlgorithm, p256 as ec};
 use embedded_enroll::hal::soft::SoftP256Key;
 use embedded_enroll::hal::{Decrypter, KeyAgreement, Signer};
-use rand::SeedableRng;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 struct Dir(tempfile::TempDir);
 
@@ -30,26 +31,6 @@ impl Dir {
         std::fs::write(&p, data).unwrap();
         p
     }
-}
-
-/// Runs `openssl` with `args`; panics with its stderr if it fails.
-fn openssl(args: &[&str]) -> Vec<u8> {
-    let out = Command::new("openssl").args(args).output().expect("the openssl CLI must be installed (apt-get install openssl)");
-    assert!(out.status.success(), "openssl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    out.stdout
-}
-
-/// Runs `openssl` and reports only whether it succeeded.
-fn openssl_ok(args: &[&str]) -> bool {
-    Command::new("openssl").args(args).output().expect("openssl CLI").status.success()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn rng(seed: u64) -> rand::rngs::StdRng {
-    rand::rngs::StdRng::seed_from_u64(seed)
 }
 
 /// An RSA key made by OpenSSL: its PKCS#8 DER, PKCS#1 DER, and the public PKCS#1 DER.
@@ -330,10 +311,6 @@ fn cbc_ciphers_match_openssl_enc_both_ways() {
             }
         }
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 #[test]

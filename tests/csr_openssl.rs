@@ -2,6 +2,9 @@
 //! (`openssl req -verify`, `openssl x509`, `openssl verify`) and parsed back by our views.
 #![cfg(feature = "soft-keys")]
 
+mod common;
+
+use common::openssl_stdin;
 use embedded_enroll::asn1::cert::{CertificateRef, GeneralName, KeyUsage};
 use embedded_enroll::asn1::csr::{ChallengePassword, CsrBuilder, CsrRef, Extension, NameAttribute, SelfSignedCertificate, SubjectAltName};
 use embedded_enroll::asn1::oid;
@@ -12,21 +15,6 @@ use embedded_enroll::hal::Signer;
 use embedded_enroll::hal::soft::SoftP256Key;
 use embedded_enroll::time::UnixTime;
 use rand::SeedableRng;
-use std::process::Command;
-
-fn openssl_stdin(args: &[&str], input: &[u8]) -> (bool, String) {
-    use std::io::Write;
-    let mut child = Command::new("openssl")
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("the openssl CLI must be installed");
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    let out = child.wait_with_output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
-}
 
 const SUBJECT: [NameAttribute<'static>; 8] = [
     NameAttribute::country("US"),

@@ -2,6 +2,9 @@
 //! for each run) and against the captured third-party vectors in `tests/vectors/`.
 #![cfg(feature = "legacy-crypto")]
 
+mod common;
+
+use common::{openssl, s};
 use embedded_enroll::asn1::cert::{CertificateRef, GeneralName, KeyUsage};
 use embedded_enroll::asn1::chain::verify_chain;
 use embedded_enroll::asn1::oid;
@@ -9,17 +12,6 @@ use embedded_enroll::asn1::spki::PublicKey;
 use embedded_enroll::error::{ChainError, DecodeError};
 use embedded_enroll::time::UnixTime;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn openssl(args: &[&str]) -> Vec<u8> {
-    let out = Command::new("openssl").args(args).output().expect("the openssl CLI must be installed");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    out.stdout
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 fn pem_to_der(pem: &Path) -> Vec<u8> {
     openssl(&["x509", "-in", s(pem), "-outform", "DER"])

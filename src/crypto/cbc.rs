@@ -7,7 +7,27 @@
 //! functions work on whole blocks without padding, for the RFC 3211 key wrap.
 
 use crate::CryptoError;
-use cbc::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit, block_padding::NoPadding, block_padding::Pkcs7};
+use cbc::cipher::block_padding::{NoPadding, Padding, Pkcs7};
+use cbc::cipher::consts::{U8, U16};
+use cbc::cipher::{BlockCipher, BlockDecryptMut, BlockEncryptMut, KeyInit, KeyIvInit};
+
+fn cbc_encrypt<C, P>(key: &[u8], iv: &[u8], buf: &mut [u8], msg_len: usize) -> Result<Option<usize>, CryptoError>
+where
+    C: BlockEncryptMut + BlockCipher + KeyInit,
+    P: Padding<C::BlockSize>,
+{
+    let enc = cbc::Encryptor::<C>::new_from_slices(key, iv).map_err(|_| CryptoError::InvalidLength { what: "key or IV" })?;
+    Ok(enc.encrypt_padded_mut::<P>(buf, msg_len).ok().map(|c| c.len()))
+}
+
+fn cbc_decrypt<C, P>(key: &[u8], iv: &[u8], buf: &mut [u8]) -> Result<Option<usize>, CryptoError>
+where
+    C: BlockDecryptMut + BlockCipher + KeyInit,
+    P: Padding<C::BlockSize>,
+{
+    let dec = cbc::Decryptor::<C>::new_from_slices(key, iv).map_err(|_| CryptoError::InvalidLength { what: "key or IV" })?;
+    Ok(dec.decrypt_padded_mut::<P>(buf).ok().map(|p| p.len()))
+}
 
 /// A CBC content-encryption algorithm.
 ///
@@ -87,23 +107,8 @@ impl CbcCipher {
         if buf.len() < needed || msg_len > buf.len() {
             return Err(CryptoError::BufferTooSmall { needed });
         }
-        macro_rules! enc {
-            ($c:ty) => {
-                cbc::Encryptor::<$c>::new_from_slices(key, iv)
-                    .map_err(|_| CryptoError::InvalidLength { what: "key or IV" })?
-                    .encrypt_padded_mut::<Pkcs7>(buf, msg_len)
-                    .map(|c| &*c)
-                    .map_err(|_| CryptoError::BufferTooSmall { needed })
-            };
-        }
-        match self {
-            Self::Aes128 => enc!(aes::Aes128),
-            Self::Aes192 => enc!(aes::Aes192),
-            Self::Aes256 => enc!(aes::Aes256),
-            #[cfg(feature = "legacy-crypto")]
-            Self::DesEde3 => enc!(des::TdesEde3),
-            _ => Err(CryptoError::UnsupportedAlgorithm),
-        }
+        let n = self.encrypt_with::<Pkcs7>(key, iv, buf, msg_len)?.ok_or(CryptoError::BufferTooSmall { needed })?;
+        buf.get(..n).ok_or(CryptoError::BufferTooSmall { needed })
     }
 
     /// Decrypts `buf` in place and removes PKCS#7 padding. Returns the plaintext.
@@ -112,26 +117,8 @@ impl CbcCipher {
         if buf.is_empty() || !buf.len().is_multiple_of(self.block_len()) {
             return Err(CryptoError::InvalidLength { what: "ciphertext" });
         }
-        macro_rules! dec {
-            ($c:ty) => {
-                cbc::Decryptor::<$c>::new_from_slices(key, iv)
-                    .map_err(|_| CryptoError::InvalidLength { what: "key or IV" })?
-                    .decrypt_padded_mut::<Pkcs7>(buf)
-                    .map(|p| &*p)
-                    .map_err(|_| CryptoError::InvalidPadding)
-            };
-        }
-        match self {
-            Self::Aes128 => dec!(aes::Aes128),
-            Self::Aes192 => dec!(aes::Aes192),
-            Self::Aes256 => dec!(aes::Aes256),
-            #[cfg(feature = "legacy-crypto")]
-            Self::DesEde3 => dec!(des::TdesEde3),
-            #[cfg(feature = "legacy-crypto")]
-            Self::Des => dec!(des::Des),
-            #[cfg(not(feature = "legacy-crypto"))]
-            _ => Err(CryptoError::UnsupportedAlgorithm),
-        }
+        let n = self.decrypt_with::<Pkcs7>(key, iv, buf)?.ok_or(CryptoError::InvalidPadding)?;
+        buf.get(..n).ok_or(CryptoError::InvalidPadding)
     }
 
     /// Encrypts whole blocks in place, without padding (`buf.len()` a multiple of the block).
@@ -139,46 +126,46 @@ impl CbcCipher {
         self.check(key, iv, true)?;
         self.check_blocks(buf)?;
         let len = buf.len();
-        macro_rules! enc {
-            ($c:ty) => {
-                cbc::Encryptor::<$c>::new_from_slices(key, iv)
-                    .map_err(|_| CryptoError::InvalidLength { what: "key or IV" })?
-                    .encrypt_padded_mut::<NoPadding>(buf, len)
-                    .map(|_| ())
-                    .map_err(|_| CryptoError::InvalidLength { what: "blocks" })
-            };
-        }
-        match self {
-            Self::Aes128 => enc!(aes::Aes128),
-            Self::Aes192 => enc!(aes::Aes192),
-            Self::Aes256 => enc!(aes::Aes256),
-            #[cfg(feature = "legacy-crypto")]
-            Self::DesEde3 => enc!(des::TdesEde3),
-            _ => Err(CryptoError::UnsupportedAlgorithm),
-        }
+        self.encrypt_with::<NoPadding>(key, iv, buf, len)?.map(|_| ()).ok_or(CryptoError::InvalidLength { what: "blocks" })
     }
 
     /// Decrypts whole blocks in place, without removing padding.
     pub fn decrypt_blocks(self, key: &[u8], iv: &[u8], buf: &mut [u8]) -> Result<(), CryptoError> {
         self.check(key, iv, false)?;
         self.check_blocks(buf)?;
-        macro_rules! dec {
-            ($c:ty) => {
-                cbc::Decryptor::<$c>::new_from_slices(key, iv)
-                    .map_err(|_| CryptoError::InvalidLength { what: "key or IV" })?
-                    .decrypt_padded_mut::<NoPadding>(buf)
-                    .map(|_| ())
-                    .map_err(|_| CryptoError::InvalidLength { what: "blocks" })
-            };
-        }
+        self.decrypt_with::<NoPadding>(key, iv, buf)?.map(|_| ()).ok_or(CryptoError::InvalidLength { what: "blocks" })
+    }
+
+    /// Runs CBC encryption with padding `P` for this cipher; `Ok(None)` when the padding
+    /// step fails. Returns the ciphertext length.
+    fn encrypt_with<P: Padding<U16> + Padding<U8>>(
+        self,
+        key: &[u8],
+        iv: &[u8],
+        buf: &mut [u8],
+        msg_len: usize,
+    ) -> Result<Option<usize>, CryptoError> {
         match self {
-            Self::Aes128 => dec!(aes::Aes128),
-            Self::Aes192 => dec!(aes::Aes192),
-            Self::Aes256 => dec!(aes::Aes256),
+            Self::Aes128 => cbc_encrypt::<aes::Aes128, P>(key, iv, buf, msg_len),
+            Self::Aes192 => cbc_encrypt::<aes::Aes192, P>(key, iv, buf, msg_len),
+            Self::Aes256 => cbc_encrypt::<aes::Aes256, P>(key, iv, buf, msg_len),
             #[cfg(feature = "legacy-crypto")]
-            Self::DesEde3 => dec!(des::TdesEde3),
+            Self::DesEde3 => cbc_encrypt::<des::TdesEde3, P>(key, iv, buf, msg_len),
+            _ => Err(CryptoError::UnsupportedAlgorithm),
+        }
+    }
+
+    /// Runs CBC decryption with padding `P`; `Ok(None)` when the padding does not check out.
+    /// Returns the plaintext length.
+    fn decrypt_with<P: Padding<U16> + Padding<U8>>(self, key: &[u8], iv: &[u8], buf: &mut [u8]) -> Result<Option<usize>, CryptoError> {
+        match self {
+            Self::Aes128 => cbc_decrypt::<aes::Aes128, P>(key, iv, buf),
+            Self::Aes192 => cbc_decrypt::<aes::Aes192, P>(key, iv, buf),
+            Self::Aes256 => cbc_decrypt::<aes::Aes256, P>(key, iv, buf),
             #[cfg(feature = "legacy-crypto")]
-            Self::Des => dec!(des::Des),
+            Self::DesEde3 => cbc_decrypt::<des::TdesEde3, P>(key, iv, buf),
+            #[cfg(feature = "legacy-crypto")]
+            Self::Des => cbc_decrypt::<des::Des, P>(key, iv, buf),
             #[cfg(not(feature = "legacy-crypto"))]
             _ => Err(CryptoError::UnsupportedAlgorithm),
         }
