@@ -299,3 +299,47 @@ impl From<DecodeError> for CmsError {
         Self::Decode(e)
     }
 }
+
+/// An HTTP response that cannot be read ([`crate::http`]).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum HttpError {
+    /// The status line or a header is malformed.
+    MalformedHead,
+    /// The head does not fit the caller's buffer (or has more than the supported 32 headers).
+    HeadTooLarge {
+        /// The buffer size.
+        limit: usize,
+    },
+    /// The body does not fit the caller's buffer.
+    BodyTooLarge {
+        /// The buffer size.
+        limit: usize,
+    },
+    /// Content-Length is malformed, repeated with different values, or combined with
+    /// Transfer-Encoding (a request-smuggling sign, refused).
+    InvalidContentLength,
+    /// A Transfer-Encoding other than `chunked`.
+    UnsupportedTransferEncoding,
+    /// The chunked framing is malformed.
+    MalformedChunk,
+    /// The connection ended before the body was complete.
+    UnexpectedEof,
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MalformedHead => f.write_str("malformed HTTP response head"),
+            Self::HeadTooLarge { limit } => write!(f, "HTTP response head larger than the {limit}-byte buffer"),
+            Self::BodyTooLarge { limit } => write!(f, "HTTP response body larger than the {limit}-byte buffer"),
+            Self::InvalidContentLength => f.write_str("invalid Content-Length"),
+            Self::UnsupportedTransferEncoding => f.write_str("unsupported Transfer-Encoding"),
+            Self::MalformedChunk => f.write_str("malformed chunked body"),
+            Self::UnexpectedEof => f.write_str("connection closed before the body was complete"),
+        }
+    }
+}
+
+impl core::error::Error for HttpError {}

@@ -1,3 +1,16 @@
-//! Wire layer 2: Sans-IO HTTP/1.1 (request writer, response head and body parser).
+//! Wire layer 2: Sans-IO HTTP/1.1 for SCEP (RFC 8894 section 4.1) and EST (RFC 7030
+//! section 3.2).
 //!
-//! Not yet implemented: arrives with the SCEP and EST clients.
+//! - [`request`]: writes a request head (and body) into a caller buffer; query values are
+//!   percent-escaped, binary ones as standard base64 first (what SCEP GET needs).
+//! - [`response`]: a push parser: feed it the bytes as they arrive, in any split; it parses the
+//!   status line and headers (names case-insensitive), then a Content-Length, chunked or
+//!   close-delimited body into the caller's buffer. Every limit is the buffer's size.
+//!
+//! One request per connection (`Connection: close`), as SCEP and EST servers expect.
+
+pub mod request;
+pub mod response;
+
+pub use request::{Method, QueryValue, RequestHead, write_request};
+pub use response::{ResponseHead, ResponseParser};

@@ -1,0 +1,488 @@
+//! HTTP/1.1 response parser (RFC 9112), push-style and bounded by the caller's buffer.
+//!
+//! ```text
+//! let mut parser = ResponseParser::new(&mut buffer);
+//! while !parser.is_done() {
+//!     let n = socket.read(&mut chunk)?;
+//!     if n == 0 { parser.finish()?; break; }      // EOF: ends a close-delimited body
+//!     parser.feed(&chunk[..n])?;
+//! }
+//! let head = parser.head();  let body = parser.body();
+//! ```
+//!
+//! The buffer first collects the head; once it is parsed, only the headers the protocols use
+//! are kept (status, Content-Type, Retry-After, WWW-Authenticate, Content-Transfer-Encoding,
+//! Location) and the buffer then holds the de-chunked body.
+
+use crate::error::HttpError;
+use heapless::String;
+
+/// Headers read from a response head (the rest are skipped).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResponseHead {
+    /// The status code.
+    pub status: u16,
+    /// Content-Type, as sent (truncated to 96 bytes).
+    pub content_type: String<96>,
+    /// Retry-After, as sent (delay-seconds or an HTTP-date).
+    pub retry_after: String<40>,
+    /// WWW-Authenticate (the first one), as sent (truncated to 320 bytes).
+    pub www_authenticate: String<320>,
+    /// Content-Transfer-Encoding, as sent.
+    pub content_transfer_encoding: String<24>,
+    /// Location, as sent (truncated to 160 bytes).
+    pub location: String<160>,
+    /// Content-Length, if given.
+    pub content_length: Option<usize>,
+    /// Whether the body is chunked.
+    pub chunked: bool,
+}
+
+impl ResponseHead {
+    /// The media type without parameters, lower-cased comparison helper: whether it is `ty`.
+    pub fn content_type_is(&self, ty: &str) -> bool {
+        let main = self.content_type.split(';').next().unwrap_or("").trim();
+        main.eq_ignore_ascii_case(ty)
+    }
+
+    /// Retry-After in delay-seconds form, if it is one.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        let v = self.retry_after.trim();
+        if v.is_empty() || v.len() > 10 || !v.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        v.parse().ok()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunk {
+    /// Reading the hex size; `digits` so far; `ext` inside a chunk extension.
+    Size {
+        value: usize,
+        digits: u8,
+        ext: bool,
+        cr: bool,
+    },
+    Data {
+        remaining: usize,
+    },
+    DataCr,
+    DataLf,
+    /// Trailer section: `line` bytes seen on the current line.
+    Trailer {
+        line: usize,
+        cr: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Head,
+    Length { remaining: usize },
+    Chunked(Chunk),
+    UntilClose,
+    Done,
+}
+
+/// The push parser. See the module documentation.
+#[derive(Debug)]
+pub struct ResponseParser<'b> {
+    buf: &'b mut [u8],
+    len: usize,
+    state: State,
+    head: ResponseHead,
+}
+
+const MAX_HEADERS: usize = 32;
+
+impl<'b> ResponseParser<'b> {
+    /// A parser that keeps the head, then the body, in `buf`.
+    pub fn new(buf: &'b mut [u8]) -> Self {
+        Self { buf, len: 0, state: State::Head, head: ResponseHead::default() }
+    }
+
+    /// Whether the whole response was read.
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// The head, once parsed.
+    pub fn head(&self) -> Option<&ResponseHead> {
+        (self.state != State::Head).then_some(&self.head)
+    }
+
+    /// The body read so far (all of it once [`is_done`](Self::is_done)).
+    pub fn body(&self) -> &[u8] {
+        if self.state == State::Head { &[] } else { self.buf.get(..self.len).unwrap_or(&[]) }
+    }
+
+    /// Feeds bytes from the connection. Returns how many were used: all of them, unless the
+    /// response ended inside `data` (the rest belongs to nobody and is ignored).
+    pub fn feed(&mut self, data: &[u8]) -> Result<usize, HttpError> {
+        match self.state {
+            State::Head => self.feed_head(data),
+            State::Done => Ok(0),
+            _ => self.feed_body(data),
+        }
+    }
+
+    /// Reports the end of the connection: completes a close-delimited body, and is an error
+    /// anywhere else but after a complete response.
+    pub fn finish(&mut self) -> Result<(), HttpError> {
+        match self.state {
+            State::UntilClose | State::Done => {
+                self.state = State::Done;
+                Ok(())
+            }
+            _ => Err(HttpError::UnexpectedEof),
+        }
+    }
+
+    fn feed_head(&mut self, data: &[u8]) -> Result<usize, HttpError> {
+        let limit = self.buf.len();
+        // Copy as much as fits; look for the end of the head in what is buffered.
+        let room = limit - self.len;
+        let take = data.len().min(room);
+        self.buf
+            .get_mut(self.len..self.len + take)
+            .ok_or(HttpError::HeadTooLarge { limit })?
+            .copy_from_slice(data.get(..take).unwrap_or(&[]));
+        let before = self.len;
+        self.len += take;
+        // Only the new bytes (and three before them) can complete the blank line.
+        let from = before.saturating_sub(3);
+        let buffered = self.buf.get(from..self.len).unwrap_or(&[]);
+        let Some(end) = find_head_end(buffered).map(|e| e + from) else {
+            if self.len == limit {
+                return Err(HttpError::HeadTooLarge { limit });
+            }
+            return Ok(take);
+        };
+        self.parse_head(end)?;
+        // Body bytes already buffered: move them out of the way, then run them through the
+        // body decoder as if they had just arrived.
+        let used_of_data = end.saturating_sub(before);
+        let leftover = self.len - end;
+        self.len = 0;
+        let mut tmp_start = end;
+        // Decode in place: the decoder writes at `self.len`, which stays behind `tmp_start`.
+        while tmp_start < end + leftover && self.state != State::Done {
+            let byte_end = (end + leftover).min(tmp_start + 64);
+            let mut chunk = [0u8; 64];
+            let n = byte_end - tmp_start;
+            chunk.get_mut(..n).ok_or(HttpError::MalformedHead)?.copy_from_slice(self.buf.get(tmp_start..byte_end).unwrap_or(&[]));
+            self.feed_body(chunk.get(..n).unwrap_or(&[]))?;
+            tmp_start = byte_end;
+        }
+        if self.state == State::Done {
+            return Ok(used_of_data.min(data.len()));
+        }
+        // Whatever of `data` did not fit in the head buffer goes to the body decoder.
+        let rest = data.get(take..).unwrap_or(&[]);
+        if rest.is_empty() {
+            return Ok(data.len());
+        }
+        Ok(take + self.feed_body(rest)?)
+    }
+
+    fn parse_head(&mut self, end: usize) -> Result<(), HttpError> {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut resp = httparse::Response::new(&mut headers);
+        let head = self.buf.get(..end).ok_or(HttpError::MalformedHead)?;
+        match resp.parse(head) {
+            Ok(httparse::Status::Complete(_)) => {}
+            Ok(httparse::Status::Partial) => return Err(HttpError::MalformedHead),
+            Err(httparse::Error::TooManyHeaders) => return Err(HttpError::HeadTooLarge { limit: self.buf.len() }),
+            Err(_) => return Err(HttpError::MalformedHead),
+        }
+        let mut h = ResponseHead { status: resp.code.ok_or(HttpError::MalformedHead)?, ..ResponseHead::default() };
+        let mut transfer_encoding = false;
+        for hdr in resp.headers.iter() {
+            let value = core::str::from_utf8(hdr.value).unwrap_or("").trim();
+            let name = hdr.name;
+            let keep = |dst: &mut dyn FnMut(&str)| dst(value);
+            if name.eq_ignore_ascii_case("content-length") {
+                let v: usize = value.parse().map_err(|_| HttpError::InvalidContentLength)?;
+                if h.content_length.is_some_and(|old| old != v) {
+                    return Err(HttpError::InvalidContentLength);
+                }
+                h.content_length = Some(v);
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                transfer_encoding = true;
+                if value.eq_ignore_ascii_case("chunked") {
+                    h.chunked = true;
+                } else {
+                    return Err(HttpError::UnsupportedTransferEncoding);
+                }
+            } else if name.eq_ignore_ascii_case("content-type") {
+                keep(&mut |v| set_truncated(&mut h.content_type, v));
+            } else if name.eq_ignore_ascii_case("retry-after") {
+                keep(&mut |v| set_truncated(&mut h.retry_after, v));
+            } else if name.eq_ignore_ascii_case("www-authenticate") && h.www_authenticate.is_empty() {
+                keep(&mut |v| set_truncated(&mut h.www_authenticate, v));
+            } else if name.eq_ignore_ascii_case("content-transfer-encoding") {
+                keep(&mut |v| set_truncated(&mut h.content_transfer_encoding, v));
+            } else if name.eq_ignore_ascii_case("location") {
+                keep(&mut |v| set_truncated(&mut h.location, v));
+            }
+        }
+        if transfer_encoding && h.content_length.is_some() {
+            return Err(HttpError::InvalidContentLength);
+        }
+        // 1xx, 204 and 304 have no body (RFC 9112 section 6.3).
+        self.state = if (100..200).contains(&h.status) || h.status == 204 || h.status == 304 {
+            State::Done
+        } else if h.chunked {
+            State::Chunked(Chunk::Size { value: 0, digits: 0, ext: false, cr: false })
+        } else if let Some(n) = h.content_length {
+            if n > self.buf.len() {
+                return Err(HttpError::BodyTooLarge { limit: self.buf.len() });
+            }
+            if n == 0 { State::Done } else { State::Length { remaining: n } }
+        } else {
+            State::UntilClose
+        };
+        self.head = h;
+        Ok(())
+    }
+
+    fn push_body(&mut self, bytes: &[u8]) -> Result<(), HttpError> {
+        let limit = self.buf.len();
+        let end = self.len.checked_add(bytes.len()).ok_or(HttpError::BodyTooLarge { limit })?;
+        self.buf.get_mut(self.len..end).ok_or(HttpError::BodyTooLarge { limit })?.copy_from_slice(bytes);
+        self.len = end;
+        Ok(())
+    }
+
+    fn feed_body(&mut self, data: &[u8]) -> Result<usize, HttpError> {
+        let mut i = 0;
+        while i < data.len() {
+            match self.state {
+                State::Head | State::Done => return Ok(i),
+                State::UntilClose => {
+                    self.push_body(data.get(i..).unwrap_or(&[]))?;
+                    return Ok(data.len());
+                }
+                State::Length { remaining } => {
+                    let n = remaining.min(data.len() - i);
+                    self.push_body(data.get(i..i + n).unwrap_or(&[]))?;
+                    i += n;
+                    self.state = if remaining == n { State::Done } else { State::Length { remaining: remaining - n } };
+                }
+                State::Chunked(Chunk::Data { remaining }) => {
+                    let n = remaining.min(data.len() - i);
+                    self.push_body(data.get(i..i + n).unwrap_or(&[]))?;
+                    i += n;
+                    self.state = State::Chunked(if remaining == n { Chunk::DataCr } else { Chunk::Data { remaining: remaining - n } });
+                }
+                State::Chunked(c) => {
+                    let b = *data.get(i).ok_or(HttpError::MalformedChunk)?;
+                    i += 1;
+                    self.state = self.chunk_step(c, b)?;
+                }
+            }
+        }
+        Ok(i)
+    }
+
+    fn chunk_step(&self, c: Chunk, b: u8) -> Result<State, HttpError> {
+        let bad = Err(HttpError::MalformedChunk);
+        Ok(match c {
+            Chunk::Size { value, digits, ext, cr } => match (b, cr) {
+                (b'\n', true) | (b'\n', false) if digits > 0 => {
+                    if value == 0 {
+                        State::Chunked(Chunk::Trailer { line: 0, cr: false })
+                    } else if value > self.buf.len() - self.len {
+                        return Err(HttpError::BodyTooLarge { limit: self.buf.len() });
+                    } else {
+                        State::Chunked(Chunk::Data { remaining: value })
+                    }
+                }
+                (_, true) => return bad,
+                (b'\r', false) if digits > 0 => State::Chunked(Chunk::Size { value, digits, ext, cr: true }),
+                (_, false) if ext => State::Chunked(Chunk::Size { value, digits, ext, cr }),
+                (b';', false) | (b' ', false) | (b'\t', false) if digits > 0 => {
+                    State::Chunked(Chunk::Size { value, digits, ext: true, cr })
+                }
+                (h, false) => {
+                    let d = (h as char).to_digit(16).ok_or(HttpError::MalformedChunk)? as usize;
+                    if digits >= 8 {
+                        return bad;
+                    }
+                    State::Chunked(Chunk::Size { value: value * 16 + d, digits: digits + 1, ext, cr })
+                }
+            },
+            Chunk::Data { .. } => return bad,
+            Chunk::DataCr => match b {
+                b'\r' => State::Chunked(Chunk::DataLf),
+                b'\n' => State::Chunked(Chunk::Size { value: 0, digits: 0, ext: false, cr: false }),
+                _ => return bad,
+            },
+            Chunk::DataLf => match b {
+                b'\n' => State::Chunked(Chunk::Size { value: 0, digits: 0, ext: false, cr: false }),
+                _ => return bad,
+            },
+            Chunk::Trailer { line, cr } => match b {
+                b'\n' if line == 0 => State::Done,
+                b'\n' => State::Chunked(Chunk::Trailer { line: 0, cr: false }),
+                b'\r' if !cr => State::Chunked(Chunk::Trailer { line, cr: true }),
+                _ if line > 1024 => return bad,
+                _ => State::Chunked(Chunk::Trailer { line: line + 1, cr: false }),
+            },
+        })
+    }
+}
+
+fn set_truncated<const N: usize>(dst: &mut String<N>, v: &str) {
+    dst.clear();
+    for ch in v.chars() {
+        if dst.push(ch).is_err() {
+            break;
+        }
+    }
+}
+
+/// The offset just past the first empty line: `\n` followed by `\n` or `\r\n` (so
+/// `\r\n\r\n`, and the bare-LF forms httparse also accepts). The earliest one wins, so the
+/// answer does not depend on how much of the input has arrived.
+fn find_head_end(buf: &[u8]) -> Option<usize> {
+    buf.iter().enumerate().find_map(|(i, b)| match (b, buf.get(i + 1), buf.get(i + 2)) {
+        (b'\n', Some(b'\n'), _) => Some(i + 2),
+        (b'\n', Some(b'\r'), Some(b'\n')) => Some(i + 3),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    fn parse_split(resp: &[u8], split: usize, buf_len: usize) -> Result<(u16, Vec<u8>), HttpError> {
+        let mut buf = std::vec![0u8; buf_len];
+        let mut p = ResponseParser::new(&mut buf);
+        let (a, b) = resp.split_at(split);
+        p.feed(a)?;
+        if !p.is_done() {
+            p.feed(b)?;
+        }
+        if !p.is_done() {
+            p.finish()?;
+        }
+        Ok((p.head().map(|h| h.status).unwrap_or(0), p.body().to_vec()))
+    }
+
+    fn parse_bytewise(resp: &[u8], buf_len: usize) -> Result<(ResponseHead, Vec<u8>), HttpError> {
+        let mut buf = std::vec![0u8; buf_len];
+        let mut p = ResponseParser::new(&mut buf);
+        for b in resp {
+            if p.is_done() {
+                break;
+            }
+            p.feed(core::slice::from_ref(b))?;
+        }
+        if !p.is_done() {
+            p.finish()?;
+        }
+        Ok((p.head().cloned().unwrap_or_default(), p.body().to_vec()))
+    }
+
+    const CL: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: application/x-pki-message\r\nContent-Length: 11\r\n\r\nhello world";
+    const CHUNKED: &[u8] =
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5;name=val\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n";
+    const CLOSE: &[u8] = b"HTTP/1.1 202 Accepted\r\nRetry-After: 60\r\n\r\n";
+
+    #[test]
+    fn every_split_of_a_content_length_response_gives_the_same_body() {
+        for split in 0..=CL.len() {
+            assert_eq!(parse_split(CL, split, 256).unwrap(), (200, b"hello world".to_vec()), "split {split}");
+        }
+        let (h, body) = parse_bytewise(CL, 256).unwrap();
+        assert!(h.content_type_is("application/x-pki-message"));
+        assert_eq!(body, b"hello world");
+    }
+
+    #[test]
+    fn chunked_bodies_with_extensions_and_trailers_decode_in_any_split() {
+        for split in 0..=CHUNKED.len() {
+            assert_eq!(parse_split(CHUNKED, split, 256).unwrap(), (200, b"hello world".to_vec()), "split {split}");
+        }
+        assert_eq!(parse_bytewise(CHUNKED, 256).unwrap().1, b"hello world");
+    }
+
+    #[test]
+    fn close_delimited_bodies_end_at_eof() {
+        let (h, body) = parse_bytewise(CLOSE, 64).unwrap();
+        assert_eq!(h.status, 202);
+        assert_eq!(h.retry_after_secs(), Some(60));
+        assert!(body.is_empty());
+        let mut with_body = CLOSE.to_vec();
+        with_body.extend_from_slice(b"abc");
+        assert_eq!(parse_split(&with_body, 10, 64).unwrap().1, b"abc");
+    }
+
+    #[test]
+    fn malformed_and_oversized_responses_give_typed_errors() {
+        let cases: &[(&[u8], usize, HttpError)] = &[
+            (b"HTTP/1.1 abc OK\r\n\r\n", 128, HttpError::MalformedHead),
+            (b"HTTX/1.1 200 OK\r\n\r\n", 128, HttpError::MalformedHead),
+            (b"HTTP/1.1 200 OK\r\nNoColon\r\n\r\n", 128, HttpError::MalformedHead),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", 128, HttpError::InvalidContentLength),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 128, HttpError::InvalidContentLength),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 128, HttpError::InvalidContentLength),
+            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", 128, HttpError::UnsupportedTransferEncoding),
+            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 128, HttpError::MalformedChunk),
+            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX", 128, HttpError::MalformedChunk),
+            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n123456789\r\n", 128, HttpError::MalformedChunk),
+            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nff\r\n", 128, HttpError::BodyTooLarge { limit: 128 }),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 200\r\n\r\n", 128, HttpError::BodyTooLarge { limit: 128 }),
+            (
+                b"HTTP/1.1 200 OK\r\nX-Long: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n",
+                32,
+                HttpError::HeadTooLarge { limit: 32 },
+            ),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nabc", 128, HttpError::UnexpectedEof),
+            (b"HTTP/1.1 200 OK\r\nContent-Len", 128, HttpError::UnexpectedEof),
+            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n", 128, HttpError::UnexpectedEof),
+        ];
+        for (resp, buf, err) in cases {
+            assert_eq!(parse_bytewise(resp, *buf).unwrap_err(), *err, "{}", String::from_utf8_lossy(resp));
+            for split in [0, resp.len() / 2, resp.len()] {
+                assert!(parse_split(resp, split, *buf).is_err(), "split {split}");
+            }
+        }
+    }
+
+    #[test]
+    fn status_204_and_304_have_no_body_and_bytes_after_the_end_are_ignored() {
+        let r = b"HTTP/1.1 204 No Content\r\n\r\n";
+        assert_eq!(parse_bytewise(r, 64).unwrap().1, b"");
+        let mut buf = [0u8; 128];
+        let mut p = ResponseParser::new(&mut buf);
+        let mut two = CL.to_vec();
+        two.extend_from_slice(b"GARBAGE");
+        let used = p.feed(&two).unwrap();
+        assert!(p.is_done());
+        assert!(used <= CL.len());
+        assert_eq!(p.feed(b"more").unwrap(), 0);
+        assert_eq!(p.body(), b"hello world");
+    }
+
+    /// Found by the `http_response` fuzz target: a bare-LF blank line before a CRLF one
+    /// used to end the head at different places depending on how the bytes were split.
+    #[test]
+    fn the_first_blank_line_ends_the_head_whatever_the_split() {
+        let r = b"HTTP/1.1 202 Accepted\nX: 1\n\nbody\r\n\r\nmore";
+        let whole = parse_split(r, r.len(), 128).unwrap();
+        assert_eq!(whole, (202, b"body\r\n\r\nmore".to_vec()));
+        for split in 0..r.len() {
+            assert_eq!(parse_split(r, split, 128).unwrap(), whole, "split {split}");
+        }
+        assert_eq!(find_head_end(b"a\n\r\nb"), Some(4));
+        assert_eq!(find_head_end(b"a\r\n\r\nb"), Some(5));
+        assert_eq!(find_head_end(b"a\r\nb\r\n"), None);
+    }
+
+    use std::string::String;
+}
