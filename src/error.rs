@@ -343,3 +343,27 @@ impl fmt::Display for HttpError {
 }
 
 impl core::error::Error for HttpError {}
+
+/// Why a SCEP exchange could not go on ([`crate::scep`]).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ScepError {
+    /// The server offers no content-encryption algorithm this configuration allows (AES,
+    /// or 3DES with `legacy-crypto` and the policy allowing it). DES is never sent.
+    NoAcceptableCipher,
+    /// The server offers no digest this configuration allows (SHA-256/512, or SHA-1 with
+    /// `legacy-crypto` and the policy allowing it). MD5 is never used.
+    NoAcceptableDigest,
+}
+
+impl fmt::Display for ScepError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoAcceptableCipher => f.write_str("the SCEP server offers no acceptable content-encryption algorithm"),
+            Self::NoAcceptableDigest => f.write_str("the SCEP server offers no acceptable digest algorithm"),
+        }
+    }
+}
+
+impl core::error::Error for ScepError {}

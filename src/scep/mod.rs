@@ -1,4 +1,9 @@
 //! SCEP client (RFC 8894): GetCACaps, GetCACert, PKCSReq, RenewalReq, CertPoll, GetCert,
 //! GetCRL, as a Sans-IO state machine.
 //!
-//! Not yet implemented: this module is a placeholder in this release.
+//! Built so far: [`caps`] (GetCACaps parsing and the algorithm policy). The message layer
+//! and the client state machine are next.
+
+pub mod caps;
+
+pub use caps::{AlgorithmChoice, AlgorithmPolicy, CaCaps, Capability};

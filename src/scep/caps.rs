@@ -1,0 +1,228 @@
+//! GetCACaps (RFC 8894 section 3.5.2) and the choice of algorithms it leads to.
+//!
+//! The reply is a list of keywords, one per line; real servers also separate them with
+//! spaces (micromdm: `Renewal SHA-1 SHA-256 AES DES3 SCEPStandard POSTPKIOperation`, no
+//! newline). Matching is case-insensitive, unknown keywords are ignored, and an empty or
+//! failed reply means no capabilities.
+
+use crate::crypto::HashAlgorithm;
+use crate::crypto::cbc::CbcCipher;
+use crate::error::ScepError;
+
+/// One GetCACaps keyword.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Capability {
+    /// `AES`: AES-128-CBC content encryption (RFC 8894 allows any AES key size).
+    Aes,
+    /// `DES3`: triple-DES content encryption.
+    Des3,
+    /// `GetNextCACert`: CA rollover support.
+    GetNextCaCert,
+    /// `POSTPKIOperation`: PKIOperation by HTTP POST.
+    PostPkiOperation,
+    /// `Renewal`: RenewalReq.
+    Renewal,
+    /// `SHA-1`
+    Sha1,
+    /// `SHA-256`
+    Sha256,
+    /// `SHA-512`
+    Sha512,
+    /// `SCEPStandard`: AES, POSTPKIOperation and SHA-256 at least (RFC 8894 section 3.5.2).
+    ScepStandard,
+}
+
+impl Capability {
+    const ALL: [(Capability, &'static str); 9] = [
+        (Capability::Aes, "AES"),
+        (Capability::Des3, "DES3"),
+        (Capability::GetNextCaCert, "GetNextCACert"),
+        (Capability::PostPkiOperation, "POSTPKIOperation"),
+        (Capability::Renewal, "Renewal"),
+        (Capability::Sha1, "SHA-1"),
+        (Capability::Sha256, "SHA-256"),
+        (Capability::Sha512, "SHA-512"),
+        (Capability::ScepStandard, "SCEPStandard"),
+    ];
+
+    const fn bit(self) -> u16 {
+        1 << (self as u16)
+    }
+
+    /// The keyword as RFC 8894 spells it.
+    pub fn keyword(self) -> &'static str {
+        Self::ALL.iter().find(|(c, _)| *c == self).map(|(_, k)| *k).unwrap_or("")
+    }
+}
+
+/// The capabilities a server announced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct CaCaps {
+    bits: u16,
+}
+
+impl CaCaps {
+    /// No capabilities (an empty or failed GetCACaps).
+    pub const NONE: Self = Self { bits: 0 };
+
+    /// Parses a GetCACaps reply body.
+    pub fn parse(body: &[u8]) -> Self {
+        let mut bits = 0;
+        for token in body.split(|b| b.is_ascii_whitespace() || *b == b',' || *b == 0) {
+            if let Some((cap, _)) = Capability::ALL.iter().find(|(_, k)| k.as_bytes().eq_ignore_ascii_case(token)) {
+                bits |= cap.bit();
+            }
+        }
+        Self { bits }
+    }
+
+    /// Whether the server announced `cap` (SCEPStandard implies AES, POSTPKIOperation and
+    /// SHA-256).
+    pub fn has(&self, cap: Capability) -> bool {
+        let implied = matches!(cap, Capability::Aes | Capability::PostPkiOperation | Capability::Sha256)
+            && self.bits & Capability::ScepStandard.bit() != 0;
+        self.bits & cap.bit() != 0 || implied
+    }
+
+    /// Chooses the algorithms for a PKIOperation under `policy`: AES (the policy's key size),
+    /// SHA-256 (or SHA-512 if that is all), POST; 3DES, SHA-1 and GET only when the server
+    /// offers nothing better and the policy (with `legacy-crypto`) allows them. DES and MD5
+    /// are never chosen.
+    pub fn choose(&self, policy: &AlgorithmPolicy) -> Result<AlgorithmChoice, ScepError> {
+        let legacy = cfg!(feature = "legacy-crypto") && policy.allow_legacy;
+        let cipher = if self.has(Capability::Aes) {
+            policy.aes
+        } else if legacy && (self.has(Capability::Des3) || self.bits == 0) {
+            // RFC 8894 section 3.5.2: with no capabilities a client falls back; 3DES is the
+            // strongest legacy cipher and single DES is never sent.
+            CbcCipher::DesEde3
+        } else {
+            return Err(ScepError::NoAcceptableCipher);
+        };
+        let hash = if self.has(Capability::Sha256) {
+            HashAlgorithm::Sha256
+        } else if self.has(Capability::Sha512) {
+            HashAlgorithm::Sha512
+        } else if legacy && (self.has(Capability::Sha1) || self.bits == 0) {
+            HashAlgorithm::Sha1
+        } else {
+            return Err(ScepError::NoAcceptableDigest);
+        };
+        Ok(AlgorithmChoice { cipher, hash, post: self.has(Capability::PostPkiOperation) })
+    }
+}
+
+/// What the client may use.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct AlgorithmPolicy {
+    /// The AES key size to send when the server offers AES (AES-128 by default).
+    pub aes: CbcCipher,
+    /// Allow 3DES and SHA-1 when the server offers nothing better (needs `legacy-crypto`).
+    pub allow_legacy: bool,
+}
+
+impl Default for AlgorithmPolicy {
+    fn default() -> Self {
+        Self { aes: CbcCipher::Aes128, allow_legacy: cfg!(feature = "legacy-crypto") }
+    }
+}
+
+impl AlgorithmPolicy {
+    /// AES-256 instead of AES-128.
+    pub fn with_aes256(mut self) -> Self {
+        self.aes = CbcCipher::Aes256;
+        self
+    }
+
+    /// Never fall back to 3DES or SHA-1.
+    pub fn without_legacy(mut self) -> Self {
+        self.allow_legacy = false;
+        self
+    }
+}
+
+/// The algorithms chosen for a PKIOperation; visible to the caller before any request is
+/// built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct AlgorithmChoice {
+    /// Content encryption of the pkcsPKIEnvelope.
+    pub cipher: CbcCipher,
+    /// Digest of the signature.
+    pub hash: HashAlgorithm,
+    /// PKIOperation by POST (else GET).
+    pub post: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn micromdm_caps_line_parses_and_prefers_aes_sha256_post() {
+        // Captured from micromdm scepserver 2.1.0 (tests/vectors/scep/.../GetCACaps-response.txt).
+        let caps = CaCaps::parse(b"Renewal SHA-1 SHA-256 AES DES3 SCEPStandard POSTPKIOperation");
+        for c in [
+            Capability::Renewal,
+            Capability::Sha1,
+            Capability::Sha256,
+            Capability::Aes,
+            Capability::Des3,
+            Capability::ScepStandard,
+            Capability::PostPkiOperation,
+        ] {
+            assert!(caps.has(c), "{c:?}");
+        }
+        assert!(!caps.has(Capability::GetNextCaCert));
+        let choice = caps.choose(&AlgorithmPolicy::default()).unwrap();
+        assert_eq!(choice, AlgorithmChoice { cipher: CbcCipher::Aes128, hash: HashAlgorithm::Sha256, post: true });
+        assert_eq!(caps.choose(&AlgorithmPolicy::default().with_aes256()).unwrap().cipher, CbcCipher::Aes256);
+    }
+
+    #[test]
+    fn keywords_are_case_insensitive_and_separated_by_any_whitespace() {
+        let caps = CaCaps::parse(b"aes\r\nsha-512\nPostPkiOperation\r\nUnknownThing\tgetnextcacert\0");
+        assert!(
+            caps.has(Capability::Aes)
+                && caps.has(Capability::Sha512)
+                && caps.has(Capability::PostPkiOperation)
+                && caps.has(Capability::GetNextCaCert)
+        );
+        assert_eq!(caps.choose(&AlgorithmPolicy::default()).unwrap().hash, HashAlgorithm::Sha512);
+        assert_eq!(CaCaps::parse(b""), CaCaps::NONE);
+        assert_eq!(CaCaps::parse(b"<html>500 Internal Server Error</html>"), CaCaps::NONE);
+    }
+
+    #[test]
+    fn scep_standard_implies_aes_post_sha256() {
+        let caps = CaCaps::parse(b"SCEPStandard");
+        assert_eq!(
+            caps.choose(&AlgorithmPolicy::default().without_legacy()).unwrap(),
+            AlgorithmChoice { cipher: CbcCipher::Aes128, hash: HashAlgorithm::Sha256, post: true }
+        );
+    }
+
+    #[test]
+    fn legacy_only_servers_need_legacy_crypto_and_never_get_des() {
+        let old = CaCaps::parse(b"DES3\nSHA-1");
+        assert_eq!(old.choose(&AlgorithmPolicy::default().without_legacy()), Err(ScepError::NoAcceptableCipher));
+        let aes_sha1 = CaCaps::parse(b"AES\nSHA-1");
+        assert_eq!(aes_sha1.choose(&AlgorithmPolicy::default().without_legacy()), Err(ScepError::NoAcceptableDigest));
+        if cfg!(feature = "legacy-crypto") {
+            assert_eq!(
+                old.choose(&AlgorithmPolicy::default()).unwrap(),
+                AlgorithmChoice { cipher: CbcCipher::DesEde3, hash: HashAlgorithm::Sha1, post: false }
+            );
+            assert_eq!(CaCaps::NONE.choose(&AlgorithmPolicy::default()).unwrap().cipher, CbcCipher::DesEde3);
+        } else {
+            assert_eq!(old.choose(&AlgorithmPolicy::default()), Err(ScepError::NoAcceptableCipher));
+        }
+        // A server offering only DES (no DES3, no AES) gets nothing from us.
+        assert_eq!(CaCaps::parse(b"SHA-256").choose(&AlgorithmPolicy::default().without_legacy()), Err(ScepError::NoAcceptableCipher));
+    }
+}
