@@ -1,9 +1,14 @@
 //! SCEP client (RFC 8894): GetCACaps, GetCACert, PKCSReq, RenewalReq, CertPoll, GetCert,
 //! GetCRL, as a Sans-IO state machine.
 //!
-//! Built so far: [`caps`] (GetCACaps parsing and the algorithm policy). The message layer
-//! and the client state machine are next.
+//! Built so far:
+//! - [`caps`]: GetCACaps parsing and the algorithm policy;
+//! - [`message`]: pkiMessage building (PKCSReq, RenewalReq, CertPoll, GetCert, GetCRL) and
+//!   CertRep verification (signer, transaction ID, nonces, status, failInfo).
+//!
+//! The client state machine (polling, snapshots) and the transports are next.
 
 pub mod caps;
+pub mod message;
 
 pub use caps::{AlgorithmChoice, AlgorithmPolicy, CaCaps, Capability};

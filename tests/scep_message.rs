@@ -1,0 +1,176 @@
+//! SCEP pkiMessages: what we build is read by the OpenSSL CLI (signature, envelope, CSR), and
+//! the CertReps captured from micromdm are verified and read by us, with every check that
+//! must refuse a wrong reply.
+#![cfg(all(feature = "scep", feature = "soft-keys", feature = "legacy-crypto"))]
+
+mod common;
+
+use common::{openssl, rng, s, vector_path};
+use embedded_enroll::asn1::ber;
+use embedded_enroll::asn1::cert::CertificateRef;
+use embedded_enroll::asn1::cms::signed_data::SignedDataRef;
+use embedded_enroll::asn1::csr::{ChallengePassword, CsrBuilder, NameAttribute, SelfSignedCertificate};
+use embedded_enroll::crypto::HashAlgorithm;
+use embedded_enroll::crypto::cbc::CbcCipher;
+use embedded_enroll::crypto::rsa::RsaPrivateKey2048;
+use embedded_enroll::hal::Signer;
+use embedded_enroll::scep::message::{
+    CertRep, CertRepError, FailInfo, MessageData, MessageType, PkiStatus, Request, attr, transaction_id_for_key,
+};
+use embedded_enroll::time::UnixTime;
+
+fn pem_der(rel: &str) -> Vec<u8> {
+    openssl(&["x509", "-in", s(&vector_path(rel)), "-outform", "DER"])
+}
+
+/// Reads transactionID and senderNonce from a captured request.
+fn request_ids(rel: &str) -> (String, [u8; 16]) {
+    let raw = std::fs::read(vector_path(rel)).unwrap();
+    let mut norm = vec![0u8; raw.len() + 64];
+    let der = ber::normalize(&raw, &mut norm).unwrap();
+    let sd = SignedDataRef::parse(der).unwrap();
+    let si = sd.signer_infos().next().unwrap();
+    let tx = String::from_utf8(si.signed_attribute(&attr::TRANSACTION_ID).unwrap().value.to_vec()).unwrap();
+    let nonce: [u8; 16] = si.signed_attribute(&attr::SENDER_NONCE).unwrap().value.try_into().unwrap();
+    (tx, nonce)
+}
+
+#[test]
+fn captured_certreps_verify_and_every_wrong_detail_is_refused() {
+    let ca_der = pem_der("scep/keys/micromdm-ca.cert.pem");
+    let ca = CertificateRef::parse(&ca_der).unwrap();
+    for folder in
+        ["micromdm-scepclient-rsa", "certmonger-client-vs-micromdm-server-rsa", "strongswan-pki-client-vs-micromdm-server-rsa-des3"]
+    {
+        let (tx, nonce) = request_ids(&format!("scep/{folder}/PKCSReq.der"));
+        let raw = std::fs::read(vector_path(&format!("scep/{folder}/CertRep.der"))).unwrap();
+        let mut norm = vec![0u8; raw.len() + 64];
+        let der = ber::normalize(&raw, &mut norm).unwrap();
+        let rep = CertRep::parse(der, &ca, &tx, &nonce).unwrap_or_else(|e| panic!("{folder}: {e:?}"));
+        assert_eq!(rep.status, PkiStatus::Success, "{folder}");
+        let env = rep.envelope.unwrap();
+        assert!(env.encrypted_len() > 0);
+        // Wrong transaction ID, wrong nonce, wrong signer: each refused, and says why.
+        assert_eq!(CertRep::parse(der, &ca, "other", &nonce).unwrap_err(), CertRepError::TransactionIdMismatch);
+        let mut other_nonce = nonce;
+        other_nonce[0] ^= 1;
+        assert_eq!(CertRep::parse(der, &ca, &tx, &other_nonce).unwrap_err(), CertRepError::NonceMismatch);
+        let ra_der = pem_der("scep/keys/micromdm-ra.cert.pem");
+        let ra = CertificateRef::parse(&ra_der).unwrap();
+        assert!(
+            matches!(CertRep::parse(der, &ra, &tx, &nonce), Err(CertRepError::Cms(_))),
+            "{folder}: a reply not signed by the expected CA"
+        );
+    }
+    // The RA case: signed by the RA certificate.
+    let ra_der = pem_der("scep/keys/micromdm-ra.cert.pem");
+    let ra = CertificateRef::parse(&ra_der).unwrap();
+    let (tx, nonce) = request_ids("scep/certmonger-client-vs-micromdm-server-RA-chain-rsa/PKCSReq.der");
+    let raw = std::fs::read(vector_path("scep/certmonger-client-vs-micromdm-server-RA-chain-rsa/CertRep.der")).unwrap();
+    assert_eq!(CertRep::parse(&raw, &ra, &tx, &nonce).unwrap().status, PkiStatus::Success);
+    // A request is not a CertRep.
+    let req = std::fs::read(vector_path("scep/micromdm-scepclient-rsa/PKCSReq.der")).unwrap();
+    let sd = SignedDataRef::parse(&req).unwrap();
+    let signer = sd.verify(None).unwrap().1;
+    let (tx, nonce) = request_ids("scep/micromdm-scepclient-rsa/PKCSReq.der");
+    assert_eq!(CertRep::parse(&req, &signer, &tx, &nonce).unwrap_err(), CertRepError::NotCertRep);
+}
+
+#[test]
+fn captured_failure_reply_reads_as_bad_request() {
+    let ca_der = pem_der("scep/keys/micromdm-ca.cert.pem");
+    let ca = CertificateRef::parse(&ca_der).unwrap();
+    let folder = "micromdm-scepclient-rsa-transport-ec-p256-csr-FAILURE";
+    let (tx, nonce) = request_ids(&format!("scep/{folder}/PKCSReq.der"));
+    let raw = std::fs::read(vector_path(&format!("scep/{folder}/CertRep-FAILURE.der"))).unwrap();
+    let rep = CertRep::parse(&raw, &ca, &tx, &nonce).unwrap();
+    assert_eq!(rep.status, PkiStatus::Failure);
+    assert_eq!(rep.fail_info, Some(FailInfo::BadRequest));
+    assert!(rep.envelope.is_none());
+}
+
+#[test]
+fn our_pkcsreq_is_read_by_openssl_signature_envelope_and_csr() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = rng(40);
+    let mut key = RsaPrivateKey2048::generate(&mut r).unwrap();
+    let subject = [NameAttribute::common_name("router-rsa-42")];
+    let mut csr_buf = [0u8; 2048];
+    let csr = CsrBuilder::new(&subject)
+        .challenge_password(ChallengePassword::Printable("secret"))
+        .sign(&mut key, HashAlgorithm::Sha256, &mut csr_buf)
+        .unwrap()
+        .to_vec();
+    let mut cert_buf = [0u8; 2048];
+    let signer_der = SelfSignedCertificate {
+        subject: &subject,
+        serial: &[0x42; 8],
+        not_before: UnixTime::from_secs(1_795_910_400),
+        not_after: UnixTime::from_secs(1_795_910_400 + 86_400),
+    }
+    .sign(&mut key, HashAlgorithm::Sha256, &mut cert_buf)
+    .unwrap()
+    .to_vec();
+    let signer_cert = CertificateRef::parse(&signer_der).unwrap();
+    let ca_der = pem_der("scep/keys/micromdm-ca.cert.pem");
+    let ca = CertificateRef::parse(&ca_der).unwrap();
+    let mut spki = [0u8; 600];
+    let n = key.public_key_der(&mut spki).unwrap();
+    let tx = transaction_id_for_key(&spki[..n]);
+    assert_eq!(tx.len(), 64);
+    for (cipher, flag) in [(CbcCipher::Aes128, "AES-128-CBC"), (CbcCipher::Aes256, "AES-256-CBC"), (CbcCipher::DesEde3, "DES-EDE3-CBC")] {
+        let req = Request {
+            message_type: MessageType::PkcsReq,
+            transaction_id: &tx,
+            sender_nonce: [7; 16],
+            data: MessageData::Csr(&csr),
+            recipient: ca,
+            cipher,
+            hash: HashAlgorithm::Sha256,
+            signer_certificate: signer_cert,
+        };
+        let mut scratch = [0u8; 4096];
+        let mut out = [0u8; 8192];
+        let msg = req.build(&mut key, &mut r, &mut scratch, &mut out).unwrap().to_vec();
+        let msg_path = dir.path().join("req.der");
+        std::fs::write(&msg_path, &msg).unwrap();
+        let envelope = openssl(&["cms", "-verify", "-inform", "DER", "-in", s(&msg_path), "-noverify"]);
+        let env_path = dir.path().join("env.der");
+        std::fs::write(&env_path, &envelope).unwrap();
+        let printed = String::from_utf8(openssl(&["cms", "-cmsout", "-print", "-inform", "DER", "-in", s(&env_path)])).unwrap();
+        assert!(printed.contains(&flag.to_lowercase()), "{flag} not in {printed}");
+        let inner = openssl(&[
+            "cms",
+            "-decrypt",
+            "-inform",
+            "DER",
+            "-in",
+            s(&env_path),
+            "-inkey",
+            s(&vector_path("scep/keys/micromdm-ca.key.pem")),
+            "-recip",
+            s(&vector_path("scep/keys/micromdm-ca.cert.pem")),
+        ]);
+        assert_eq!(inner, csr, "{flag}: the envelope holds our CSR");
+        // The signed attributes SCEP needs, as openssl prints them.
+        let outer = String::from_utf8(openssl(&["cms", "-cmsout", "-print", "-inform", "DER", "-in", s(&msg_path)])).unwrap();
+        assert!(
+            outer.contains("2.16.840.1.113733.1.9.7")
+                && outer.contains("2.16.840.1.113733.1.9.2")
+                && outer.contains("2.16.840.1.113733.1.9.5"),
+            "{outer}"
+        );
+    }
+    // An invalid transaction ID is refused before anything is built.
+    let bad = Request {
+        message_type: MessageType::PkcsReq,
+        transaction_id: "has space",
+        sender_nonce: [0; 16],
+        data: MessageData::Csr(&csr),
+        recipient: ca,
+        cipher: CbcCipher::Aes128,
+        hash: HashAlgorithm::Sha256,
+        signer_certificate: signer_cert,
+    };
+    assert!(bad.build(&mut key, &mut r, &mut [0u8; 4096], &mut [0u8; 8192]).is_err());
+}
