@@ -222,3 +222,39 @@ fn captured_csrs_parse_and_verify() {
         assert!(csr.challenge_password().is_some(), "{f} carries the SCEP challenge");
     }
 }
+
+/// to-be-signed -> signature -> assemble, as with a secure element, gives exactly what the
+/// one-call `sign` gives (ECDSA here is deterministic, RFC 6979).
+#[test]
+fn split_signing_matches_one_call_signing_for_certificates_and_signed_data() {
+    use embedded_enroll::asn1::cms::signed_data::SignedDataBuilder;
+    let mut key = SoftP256Key::generate(&mut rand::rngs::StdRng::seed_from_u64(27));
+    let subject = [NameAttribute::common_name("split")];
+    let c = SelfSignedCertificate {
+        subject: &subject,
+        serial: &[5; 8],
+        not_before: UnixTime::from_secs(0),
+        not_after: UnixTime::from_secs(1 << 30),
+    };
+    let mut one = [0u8; 1024];
+    let one = c.sign(&mut key, HashAlgorithm::Sha256, &mut one).unwrap().to_vec();
+    let mut spki = [0u8; 100];
+    let n = key.public_key_der(&mut spki).unwrap();
+    let mut tbs = [0u8; 1024];
+    let tbs = c.encode_tbs(&spki[..n], key.key_type(), HashAlgorithm::Sha256, &mut tbs).unwrap();
+    let mut sig = [0u8; 64];
+    key.sign_prehash(&HashAlgorithm::Sha256.digest(tbs), &mut sig).unwrap();
+    let mut split = [0u8; 1024];
+    let split = embedded_enroll::asn1::csr::assemble(tbs, key.key_type(), HashAlgorithm::Sha256, &sig, &mut split).unwrap();
+    assert_eq!(split, &one[..]);
+
+    let cert = CertificateRef::parse(&one).unwrap();
+    let b = SignedDataBuilder::new(embedded_enroll::asn1::oid::DATA, b"content", cert, HashAlgorithm::Sha256);
+    let mut whole = [0u8; 2048];
+    let whole = b.sign(&mut key, &mut whole).unwrap().to_vec();
+    let mut attrs = [0u8; 256];
+    let attrs = b.encode_signed_attributes(&mut attrs).unwrap();
+    key.sign_prehash(&HashAlgorithm::Sha256.digest(attrs), &mut sig).unwrap();
+    let mut split = [0u8; 2048];
+    assert_eq!(b.assemble(key.key_type(), &sig, &mut split).unwrap(), &whole[..]);
+}

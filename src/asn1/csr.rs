@@ -224,39 +224,64 @@ pub struct SelfSignedCertificate<'a> {
 }
 
 impl SelfSignedCertificate<'_> {
+    /// Writes the `TBSCertificate` for the key with SubjectPublicKeyInfo `spki_der` and type
+    /// `key`, to be signed with `hash`: the bytes to sign. Then [`assemble`] makes the
+    /// certificate from them and the signature, wherever the key lives.
+    pub fn encode_tbs<'o>(&self, spki_der: &[u8], key: KeyType, hash: HashAlgorithm, out: &'o mut [u8]) -> Result<&'o [u8], EncodeError> {
+        self.check()?;
+        let mut nb = [0u8; 17];
+        let mut na = [0u8; 17];
+        let (not_before, not_after) = (encode_time(self.not_before, &mut nb)?, encode_time(self.not_after, &mut na)?);
+        encode(out, |w| self.write_tbs(w, spki_der, key, hash, not_before, not_after))
+    }
+
     /// Builds and signs the certificate with `signer` into `out`. keyUsage is
     /// digitalSignature, plus keyEncipherment for RSA keys or keyAgreement for EC keys.
     pub fn sign<'o, S: Signer>(&self, signer: &mut S, hash: HashAlgorithm, out: &'o mut [u8]) -> Result<&'o [u8], EncodeError> {
-        if self.serial.iter().all(|b| *b == 0) {
-            return Err(EncodeError::InvalidValue { what: "serial number" });
-        }
+        self.check()?;
         let mut spki = [0u8; MAX_SPKI_LEN];
         let n = signer.public_key_der(&mut spki).map_err(|e| EncodeError::KeyOperation { kind: e.kind() })?;
         let spki = spki.get(..n).ok_or(EncodeError::InvalidValue { what: "public key" })?;
         let key_type = signer.key_type();
+        let mut nb = [0u8; 17];
+        let mut na = [0u8; 17];
+        let (not_before, not_after) = (encode_time(self.not_before, &mut nb)?, encode_time(self.not_after, &mut na)?);
+        sign_and_assemble(signer, hash, out, |w| self.write_tbs(w, spki, key_type, hash, not_before, not_after))
+    }
+
+    fn check(&self) -> Result<(), EncodeError> {
+        if self.serial.iter().all(|b| *b == 0) {
+            return Err(EncodeError::InvalidValue { what: "serial number" });
+        }
+        Ok(())
+    }
+
+    fn write_tbs(
+        &self,
+        w: &mut Writer<'_>,
+        spki: &[u8],
+        key: KeyType,
+        hash: HashAlgorithm,
+        not_before: &[u8],
+        not_after: &[u8],
+    ) -> Result<(), EncodeError> {
         let ku = crate::asn1::cert::KeyUsage::DIGITAL_SIGNATURE
-            | match key_type {
+            | match key {
                 KeyType::Rsa { .. } => crate::asn1::cert::KeyUsage::KEY_ENCIPHERMENT,
                 _ => crate::asn1::cert::KeyUsage::KEY_AGREEMENT,
             };
-        let mut nb = [0u8; 17];
-        let not_before = encode_time(self.not_before, &mut nb)?;
-        let mut na = [0u8; 17];
-        let not_after = encode_time(self.not_after, &mut na)?;
-        sign_and_assemble(signer, hash, out, |w| {
+        w.sequence(|w| {
+            w.tlv(tag::context(0), |w| w.small_integer(2))?;
+            w.unsigned_integer(self.serial)?;
+            write_signature_algorithm(w, key, hash)?;
+            write_name(w, self.subject)?;
             w.sequence(|w| {
-                w.tlv(tag::context(0), |w| w.small_integer(2))?;
-                w.unsigned_integer(self.serial)?;
-                write_signature_algorithm(w, key_type, hash)?;
-                write_name(w, self.subject)?;
-                w.sequence(|w| {
-                    w.raw(not_before)?;
-                    w.raw(not_after)
-                })?;
-                write_name(w, self.subject)?;
-                w.raw(spki)?;
-                w.tlv(tag::context(3), |w| write_extensions(w, &[], Some(ku), &[], &[]))
-            })
+                w.raw(not_before)?;
+                w.raw(not_after)
+            })?;
+            write_name(w, self.subject)?;
+            w.raw(spki)?;
+            w.tlv(tag::context(3), |w| write_extensions(w, &[], Some(ku), &[], &[]))
         })
     }
 }
@@ -367,7 +392,8 @@ pub fn write_signature_algorithm(w: &mut Writer<'_>, key: KeyType, hash: HashAlg
 }
 
 /// Assembles `SEQUENCE { tbs, signatureAlgorithm, BIT STRING signature }` from parts made
-/// elsewhere. `signature` is what [`Signer::sign_prehash`] returns (raw `r || s` for ECDSA,
+/// elsewhere: a CSR from [`CsrBuilder::encode_info`] or a certificate from
+/// [`SelfSignedCertificate::encode_tbs`]. `signature` is what [`Signer::sign_prehash`] returns (raw `r || s` for ECDSA,
 /// which is DER-encoded here).
 pub fn assemble<'o>(tbs: &[u8], key: KeyType, hash: HashAlgorithm, signature: &[u8], out: &'o mut [u8]) -> Result<&'o [u8], EncodeError> {
     let mut der_sig = [0u8; crate::crypto::p256::MAX_DER_SIGNATURE_LEN];

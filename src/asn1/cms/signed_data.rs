@@ -283,54 +283,84 @@ impl<'a> SignedDataBuilder<'a> {
 }
 
 impl SignedDataBuilder<'_> {
-    /// Signs with `signer` (the key of `signer_certificate`) and writes the ContentInfo into
-    /// `out`. On [`EncodeError::BufferTooSmall`] the size is an upper bound (ECDSA signature
-    /// lengths vary).
-    pub fn sign<'o, S: Signer>(&self, signer: &mut S, out: &'o mut [u8]) -> Result<&'o [u8], EncodeError> {
-        let key = signer.key_type();
-        if self.signer_id == SignerIdKind::SubjectKeyId && self.signer_certificate.subject_key_identifier().is_none() {
-            return Err(EncodeError::InvalidValue { what: "signer certificate has no subject key identifier" });
-        }
-        let content_digest = self.digest.digest(self.content);
+    /// Writes the signed attributes as the DER `SET OF Attribute` that the signature covers
+    /// (RFC 5652 section 5.4): hash this with the builder's digest and sign it, then
+    /// [`assemble`](Self::assemble).
+    pub fn encode_signed_attributes<'o>(&self, out: &'o mut [u8]) -> Result<&'o [u8], EncodeError> {
+        self.check()?;
         let mut time_buf = [0u8; 17];
         let signing_time = self.signing_time.map(|t| crate::asn1::csr::encode_time(t, &mut time_buf)).transpose()?;
-        let attrs = |w: &mut Writer<'_>, t: u8| {
-            w.set_of(t, |w| {
-                write_attribute(w, &oid::CONTENT_TYPE, |w| w.oid(&self.content_type))?;
-                write_attribute(w, &oid::MESSAGE_DIGEST, |w| w.octet_string(content_digest.as_bytes()))?;
-                if let Some(st) = signing_time {
-                    write_attribute(w, &oid::SIGNING_TIME, |w| w.raw(st))?;
-                }
-                for a in self.attributes {
-                    write_attribute(w, &a.oid, |w| w.raw(a.value))?;
-                }
-                Ok(())
-            })
+        let content_digest = self.digest.digest(self.content);
+        encode(out, |w| self.write_attrs(w, tag::SET, content_digest.as_bytes(), signing_time))
+    }
+
+    /// Writes the whole ContentInfo with `signature` (what [`Signer::sign_prehash`] returned
+    /// for the digest of [`encode_signed_attributes`](Self::encode_signed_attributes): raw
+    /// `r || s` for ECDSA, DER-encoded here) by a key of type `key`.
+    pub fn assemble<'o>(&self, key: KeyType, signature: &[u8], out: &'o mut [u8]) -> Result<&'o [u8], EncodeError> {
+        self.check()?;
+        let mut der_sig = [0u8; crate::crypto::p256::MAX_DER_SIGNATURE_LEN];
+        let sig = match key {
+            KeyType::EcP256 => crate::crypto::p256::signature_raw_to_der(signature, &mut der_sig)?,
+            KeyType::Rsa { .. } => signature,
         };
+        let mut time_buf = [0u8; 17];
+        let signing_time = self.signing_time.map(|t| crate::asn1::csr::encode_time(t, &mut time_buf)).transpose()?;
+        let content_digest = self.digest.digest(self.content);
+        encode(out, |w| self.write(w, key, sig, &|w| self.write_attrs(w, tag::context(0), content_digest.as_bytes(), signing_time)))
+    }
+
+    /// Signs with `signer` (the key of `signer_certificate`) and writes the ContentInfo into
+    /// `out`: [`encode_signed_attributes`](Self::encode_signed_attributes), the signature and
+    /// [`assemble`](Self::assemble) in one call, with `out` as the only buffer. On
+    /// [`EncodeError::BufferTooSmall`] the size is an upper bound (ECDSA signature lengths
+    /// vary); nothing is written then.
+    pub fn sign<'o, S: Signer>(&self, signer: &mut S, out: &'o mut [u8]) -> Result<&'o [u8], EncodeError> {
+        self.check()?;
+        let key = signer.key_type();
         let sig_max = match key {
             KeyType::EcP256 => crate::crypto::p256::MAX_DER_SIGNATURE_LEN,
             KeyType::Rsa { .. } => key.signature_len(),
         };
         let placeholder = [0u8; crate::crypto::rsa::MAX_MODULUS_LEN];
-        let whole = |w: &mut Writer<'_>, sig: &[u8]| self.write(w, key, sig, &|w| attrs(w, tag::context(0)));
-        let needed = measure(&|w: &mut Writer<'_>| whole(w, placeholder.get(..sig_max).unwrap_or(&[])))?;
+        let mut time_buf = [0u8; 17];
+        let signing_time = self.signing_time.map(|t| crate::asn1::csr::encode_time(t, &mut time_buf)).transpose()?;
+        let content_digest = self.digest.digest(self.content);
+        let attrs = |w: &mut Writer<'_>, t: u8| self.write_attrs(w, t, content_digest.as_bytes(), signing_time);
+        let needed =
+            measure(&|w: &mut Writer<'_>| self.write(w, key, placeholder.get(..sig_max).unwrap_or(&[]), &|w| attrs(w, tag::context(0))))?;
         if out.len() < needed {
             return Err(EncodeError::BufferTooSmall { needed });
         }
-        // The signed attributes, as a SET, hashed from a scratch area at the end of `out`.
+        // The signed attributes are hashed from a scratch area at the end of `out`.
         let attrs_len = measure(&|w: &mut Writer<'_>| attrs(w, tag::SET))?;
         let scratch = out.len().checked_sub(attrs_len).ok_or(EncodeError::BufferTooSmall { needed: attrs_len })?;
         let attrs_der = encode(out.get_mut(scratch..).ok_or(EncodeError::BufferTooSmall { needed })?, |w| attrs(w, tag::SET))?;
         let digest = self.digest.digest(attrs_der);
         let mut raw = [0u8; crate::crypto::rsa::MAX_MODULUS_LEN];
         let n = signer.sign_prehash(&digest, &mut raw).map_err(|e| EncodeError::KeyOperation { kind: e.kind() })?;
-        let raw = raw.get(..n).ok_or(EncodeError::InvalidValue { what: "signature" })?;
-        let mut der_sig = [0u8; crate::crypto::p256::MAX_DER_SIGNATURE_LEN];
-        let sig = match key {
-            KeyType::EcP256 => crate::crypto::p256::signature_raw_to_der(raw, &mut der_sig)?,
-            KeyType::Rsa { .. } => raw,
-        };
-        encode(out, |w| whole(w, sig))
+        self.assemble(key, raw.get(..n).ok_or(EncodeError::InvalidValue { what: "signature" })?, out)
+    }
+
+    fn check(&self) -> Result<(), EncodeError> {
+        if self.signer_id == SignerIdKind::SubjectKeyId && self.signer_certificate.subject_key_identifier().is_none() {
+            return Err(EncodeError::InvalidValue { what: "signer certificate has no subject key identifier" });
+        }
+        Ok(())
+    }
+
+    fn write_attrs(&self, w: &mut Writer<'_>, t: u8, content_digest: &[u8], signing_time: Option<&[u8]>) -> Result<(), EncodeError> {
+        w.set_of(t, |w| {
+            write_attribute(w, &oid::CONTENT_TYPE, |w| w.oid(&self.content_type))?;
+            write_attribute(w, &oid::MESSAGE_DIGEST, |w| w.octet_string(content_digest))?;
+            if let Some(st) = signing_time {
+                write_attribute(w, &oid::SIGNING_TIME, |w| w.raw(st))?;
+            }
+            for a in self.attributes {
+                write_attribute(w, &a.oid, |w| w.raw(a.value))?;
+            }
+            Ok(())
+        })
     }
 
     fn write(
