@@ -77,3 +77,48 @@ fn captured_scep_reply_survives_chunked_framing_at_any_chunk_size() {
         assert_eq!(body, der, "chunk size {chunk}");
     }
 }
+
+/// The base64 bodies of every captured EST exchange decode (wrapped, one-line, with a
+/// trailing NUL); certs-only replies hold the recorded issued certificate; CSRs parse.
+#[test]
+fn captured_est_bodies_decode_and_parse() {
+    use embedded_enroll::asn1::cms::signed_data::SignedDataRef;
+    use embedded_enroll::asn1::csr::CsrRef;
+    use embedded_enroll::http::base64;
+    let mut certs_checked = 0;
+    for server in ["libest", "est-ca"] {
+        for case in std::fs::read_dir(common::vector_path(&format!("est/{server}"))).unwrap() {
+            let case = case.unwrap().path();
+            let resp = std::fs::read(case.join("response.http")).unwrap();
+            let (status, ct, body) = parse(&resp, false);
+            if status == 200 && ct.starts_with("application/pkcs7-mime") {
+                let mut der = vec![0u8; body.len()];
+                let der = base64::decode(&body, &mut der).unwrap();
+                let sd = SignedDataRef::parse(der).unwrap_or_else(|e| panic!("{}: {e}", case.display()));
+                if case.join("issued.pem").exists() {
+                    let issued = common::openssl(&["x509", "-in", common::s(&case.join("issued.pem")), "-outform", "DER"]);
+                    assert!(sd.certificates().any(|c| c.as_der() == &issued[..]), "{}", case.display());
+                    certs_checked += 1;
+                }
+            }
+            if ct == "application/csrattrs" {
+                let mut der = vec![0u8; body.len()];
+                let der = base64::decode(&body, &mut der).unwrap();
+                assert_eq!(der[0], 0x30, "{}: CsrAttrs is a SEQUENCE", case.display());
+            }
+            // The request bodies: CSRs, whatever the line style.
+            let req = std::fs::read(case.join("request.http")).unwrap();
+            let head_end = req.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+            let req_head = String::from_utf8_lossy(&req[..head_end]).to_lowercase();
+            if req_head.contains("content-type: application/pkcs10") {
+                let mut der = vec![0u8; req.len()];
+                let der = base64::decode(&req[head_end..], &mut der).unwrap_or_else(|e| panic!("{}: {e}", case.display()));
+                let csr = CsrRef::parse(der).unwrap_or_else(|e| panic!("{}: {e}", case.display()));
+                // libest's bad-signature case is the one whose signature must fail.
+                let bad_sig = case.ends_with("simpleenroll-400-bad-csr-signature");
+                assert_eq!(csr.verify_signature().is_err(), bad_sig, "{}", case.display());
+            }
+        }
+    }
+    assert!(certs_checked >= 6, "issued certificates found in replies: {certs_checked}");
+}

@@ -9,6 +9,7 @@
 //!
 //! One request per connection (`Connection: close`), as SCEP and EST servers expect.
 
+pub mod base64;
 pub mod request;
 pub mod response;
 
