@@ -43,7 +43,7 @@ pub fn decode<'o>(body: &[u8], out: &'o mut [u8]) -> Result<&'o [u8], DecodeErro
         filled += 1;
         if filled == 4 {
             let mut three = [0u8; 3];
-            let dec = Base64::decode(&group, &mut three).map_err(|_| DecodeError::InvalidValue { what: "base64" })?;
+            let dec = Base64::decode(group, &mut three).map_err(|_| DecodeError::InvalidValue { what: "base64" })?;
             let n = dec.len();
             out.get_mut(written..written + n).ok_or(DecodeError::OutputTooSmall { needed: written + n })?.copy_from_slice(dec);
             written += n;
