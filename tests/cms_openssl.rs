@@ -496,3 +496,39 @@ fn envelope_and_self_signed_builders_report_the_size_needed() {
     let zero_serial = SelfSignedCertificate { serial: &[0, 0], ..c };
     assert!(zero_serial.sign(&mut key, HashAlgorithm::Sha256, &mut enough).is_err());
 }
+
+/// The envelope opened step by step, the way a Sans-IO client drives a secure element: get
+/// the encrypted key (or the originator's public key), run the key operation outside, finish.
+#[test]
+fn envelopes_open_in_steps_with_the_key_operation_outside() {
+    use embedded_enroll::hal::{Decrypter, KeyAgreement};
+    let dir = tempfile::tempdir().unwrap();
+    let content_path = dir.path().join("plain.bin");
+    std::fs::write(&content_path, b"stepwise").unwrap();
+    let rsa = party(dir.path(), "rsa-steps", "RSA", "rsa_keygen_bits:2048");
+    let ec = party(dir.path(), "ec-steps", "EC", "ec_paramgen_curve:P-256");
+    let env_path = dir.path().join("env.der");
+    // KTRI
+    openssl(&["cms", "-encrypt", "-binary", "-outform", "DER", "-aes256", "-in", s(&content_path), "-out", s(&env_path), s(&rsa.cert_pem)]);
+    let env = std::fs::read(&env_path).unwrap();
+    let ed = EnvelopedDataRef::parse(&env).unwrap();
+    let cert = CertificateRef::parse(&rsa.cert_der).unwrap();
+    let encrypted_key = ed.key_transport_recipient(&cert).unwrap();
+    let mut key = RsaPrivateKey2048::from_pkcs8_der(&rsa.pkcs8, &mut rng(11)).unwrap();
+    let mut cek = vec![0u8; ed.cipher().key_len()];
+    key.decrypt_pkcs1v15(encrypted_key, &mut cek).unwrap();
+    let mut out = vec![0u8; ed.encrypted_len()];
+    assert_eq!(ed.decrypt_with_cek(&cek, &mut out).unwrap(), b"stepwise");
+    // KARI
+    openssl(&["cms", "-encrypt", "-binary", "-outform", "DER", "-aes128", "-in", s(&content_path), "-out", s(&env_path), s(&ec.cert_pem)]);
+    let env = std::fs::read(&env_path).unwrap();
+    let ed = EnvelopedDataRef::parse(&env).unwrap();
+    let cert = CertificateRef::parse(&ec.cert_der).unwrap();
+    let kari = ed.key_agreement_recipient(&cert).unwrap();
+    let mut key = SoftP256Key::from_pkcs8_der(&ec.pkcs8).unwrap();
+    let mut z = [0u8; 32];
+    key.agree(kari.originator_key, &mut z).unwrap();
+    assert_eq!(ed.decrypt_with_shared_secret(&kari, &z, &mut out).unwrap(), b"stepwise");
+    z[0] ^= 1;
+    assert!(ed.decrypt_with_shared_secret(&kari, &z, &mut out).is_err(), "a wrong shared secret fails the key unwrap");
+}

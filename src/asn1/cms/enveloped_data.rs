@@ -52,6 +52,19 @@ pub struct EnvelopedDataRef<'a> {
     encrypted: Option<Tlv<'a>>,
 }
 
+/// A KeyAgreeRecipientInfo addressed to the device: what ECDH needs, and what the KDF and
+/// unwrap need afterwards.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyAgreeRecipient<'a> {
+    /// The originator's ephemeral public key (SEC1 point): the peer of the device's ECDH.
+    pub originator_key: &'a [u8],
+    ukm: Option<&'a [u8]>,
+    kdf_hash: HashAlgorithm,
+    wrap: &'a [u8],
+    kek_len: usize,
+    encrypted_key: &'a [u8],
+}
+
 /// The content-encryption algorithm an OID names.
 pub fn cipher_from_oid(o: &ObjectIdentifier) -> Option<CbcCipher> {
     Some(match *o {
@@ -144,17 +157,10 @@ impl<'a> EnvelopedDataRef<'a> {
         }
     }
 
-    /// Opens the envelope with the RSA key of `recipient` (KeyTransRecipientInfo); writes the
-    /// plaintext into `out` (which needs [`encrypted_len`](Self::encrypted_len) bytes).
-    pub fn decrypt_with_key_transport<'o, D: Decrypter>(
-        &self,
-        recipient: &CertificateRef<'_>,
-        key: &mut D,
-        out: &'o mut [u8],
-    ) -> Result<&'o [u8], CmsError> {
-        let mut cek = Zeroizing::new([0u8; 32]);
-        let cek = cek.get_mut(..self.cipher.key_len()).ok_or(CmsError::Decrypt(CryptoError::UnsupportedAlgorithm))?;
-        let mut found = false;
+    /// The encrypted content-encryption key of the KeyTransRecipientInfo for `recipient`:
+    /// what the device's RSA key must decrypt (with [`Decrypter::decrypt_pkcs1v15`], expecting
+    /// [`cipher`](Self::cipher)`().key_len()` bytes). Then [`decrypt_with_cek`](Self::decrypt_with_cek).
+    pub fn key_transport_recipient(&self, recipient: &CertificateRef<'_>) -> Result<&'a [u8], CmsError> {
         for ri in Cursor::new(self.recipient_infos).filter_map(Result::ok).filter(|r| r.tag == tag::SEQUENCE) {
             let mut c = ri.children();
             c.expect_next(tag::INTEGER)?;
@@ -167,24 +173,30 @@ impl<'a> EnvelopedDataRef<'a> {
             if alg.oid != oid::RSA_ENCRYPTION {
                 return Err(DecodeError::Unsupported { what: "key transport algorithm (only rsaEncryption)" }.into());
             }
-            key.decrypt_pkcs1v15(encrypted_key, cek).map_err(|e| CmsError::KeyOperation(e.kind()))?;
-            found = true;
-            break;
+            return Ok(encrypted_key);
         }
-        if !found {
-            return Err(CmsError::RecipientNotFound);
-        }
-        self.decrypt_content(cek, out)
+        Err(CmsError::RecipientNotFound)
     }
 
-    /// Opens the envelope with the P-256 key of `recipient` (KeyAgreeRecipientInfo, RFC
-    /// 5753 ephemeral-static ECDH).
-    pub fn decrypt_with_key_agreement<'o, K: KeyAgreement>(
+    /// Opens the envelope with the RSA key of `recipient` (KeyTransRecipientInfo); writes the
+    /// plaintext into `out` (which needs [`encrypted_len`](Self::encrypted_len) bytes).
+    pub fn decrypt_with_key_transport<'o, D: Decrypter>(
         &self,
         recipient: &CertificateRef<'_>,
-        key: &mut K,
+        key: &mut D,
         out: &'o mut [u8],
     ) -> Result<&'o [u8], CmsError> {
+        let encrypted_key = self.key_transport_recipient(recipient)?;
+        let mut cek = Zeroizing::new([0u8; 32]);
+        let cek = cek.get_mut(..self.cipher.key_len()).ok_or(CmsError::Decrypt(CryptoError::UnsupportedAlgorithm))?;
+        key.decrypt_pkcs1v15(encrypted_key, cek).map_err(|e| CmsError::KeyOperation(e.kind()))?;
+        self.decrypt_with_cek(cek, out)
+    }
+
+    /// The KeyAgreeRecipientInfo for `recipient`: its originator's ephemeral public key is what
+    /// the device's P-256 key must do ECDH with ([`KeyAgreement::agree`]). Then
+    /// [`decrypt_with_shared_secret`](Self::decrypt_with_shared_secret).
+    pub fn key_agreement_recipient(&self, recipient: &CertificateRef<'_>) -> Result<KeyAgreeRecipient<'a>, CmsError> {
         for ri in Cursor::new(self.recipient_infos).filter_map(Result::ok).filter(|r| r.tag == tag::context(1)) {
             let mut c = ri.children();
             if c.expect_next(tag::INTEGER)?.small_integer()? != 3 {
@@ -222,49 +234,71 @@ impl<'a> EnvelopedDataRef<'a> {
             }
             let mut oc = originator.children();
             oc.expect_next(tag::SEQUENCE)?;
-            let point = oc.expect_next(tag::BIT_STRING)?.bit_string_octets()?;
+            let originator_key = oc.expect_next(tag::BIT_STRING)?.bit_string_octets()?;
             let kdf_hash = match kea.oid {
                 oid::ECDH_SHA1_KDF => HashAlgorithm::Sha1,
                 oid::ECDH_SHA256_KDF => HashAlgorithm::Sha256,
                 oid::ECDH_SHA384_KDF => HashAlgorithm::Sha384,
                 _ => return Err(DecodeError::Unsupported { what: "key agreement scheme" }.into()),
             };
-            let wrap_tlv = kea.parameters.ok_or(DecodeError::InvalidValue { what: "key wrap algorithm" })?;
-            let wrap = AlgorithmIdentifierRef::from_tlv(wrap_tlv)?;
-            let kek_len = match wrap.oid {
+            let wrap = kea.parameters.ok_or(DecodeError::InvalidValue { what: "key wrap algorithm" })?;
+            let kek_len = match AlgorithmIdentifierRef::from_tlv(wrap)?.oid {
                 oid::AES128_WRAP => 16,
                 oid::AES192_WRAP => 24,
                 oid::AES256_WRAP => 32,
                 _ => return Err(DecodeError::Unsupported { what: "key wrap algorithm (AES key wrap only)" }.into()),
             };
-            let mut z = Zeroizing::new([0u8; 32]);
-            key.agree(point, &mut z).map_err(|e| CmsError::KeyOperation(e.kind()))?;
-            // ECC-CMS-SharedInfo ::= SEQUENCE { keyInfo AlgorithmIdentifier,
-            //   entityUInfo [0] EXPLICIT OCTET STRING OPTIONAL, suppPubInfo [2] EXPLICIT OCTET STRING }
-            let mut shared_info = [0u8; 128];
-            let bits = ((kek_len * 8) as u32).to_be_bytes();
-            let ukm_value = ukm.map(|u| u.value);
-            let si = encode(&mut shared_info, |w| {
-                w.sequence(|w| {
-                    w.raw(wrap_tlv.raw)?;
-                    if let Some(u) = ukm_value {
-                        w.tlv(tag::context(0), |w| w.octet_string(u))?;
-                    }
-                    w.tlv(tag::context(2), |w| w.octet_string(&bits))
-                })
-            })
-            .map_err(|_| DecodeError::InvalidValue { what: "user keying material too long" })?;
-            let mut kek = Zeroizing::new([0u8; 32]);
-            let kek = kek.get_mut(..kek_len).ok_or(CmsError::Decrypt(CryptoError::UnsupportedAlgorithm))?;
-            kdf::x963_kdf(kdf_hash, z.as_ref(), si, kek).map_err(CmsError::Decrypt)?;
-            let mut cek = Zeroizing::new([0u8; 64]);
-            let cek = keywrap::unwrap(kek, encrypted_key, cek.as_mut()).map_err(CmsError::Decrypt)?;
-            if cek.len() != self.cipher.key_len() {
-                return Err(CmsError::Decrypt(CryptoError::InvalidLength { what: "content-encryption key" }));
-            }
-            return self.decrypt_content(cek, out);
+            return Ok(KeyAgreeRecipient { originator_key, ukm: ukm.map(|u| u.value), kdf_hash, wrap: wrap.raw, kek_len, encrypted_key });
         }
         Err(CmsError::RecipientNotFound)
+    }
+
+    /// Opens the envelope with the P-256 key of `recipient` (KeyAgreeRecipientInfo, RFC
+    /// 5753 ephemeral-static ECDH).
+    pub fn decrypt_with_key_agreement<'o, K: KeyAgreement>(
+        &self,
+        recipient: &CertificateRef<'_>,
+        key: &mut K,
+        out: &'o mut [u8],
+    ) -> Result<&'o [u8], CmsError> {
+        let kari = self.key_agreement_recipient(recipient)?;
+        let mut z = Zeroizing::new([0u8; 32]);
+        key.agree(kari.originator_key, &mut z).map_err(|e| CmsError::KeyOperation(e.kind()))?;
+        self.decrypt_with_shared_secret(&kari, &z, out)
+    }
+
+    /// Finishes a key agreement: from the ECDH shared secret `z` (the x-coordinate), derives
+    /// the KEK with the X9.63 KDF over `ECC-CMS-SharedInfo`, unwraps the content-encryption
+    /// key and decrypts the content.
+    pub fn decrypt_with_shared_secret<'o>(
+        &self,
+        kari: &KeyAgreeRecipient<'_>,
+        z: &[u8; 32],
+        out: &'o mut [u8],
+    ) -> Result<&'o [u8], CmsError> {
+        // ECC-CMS-SharedInfo ::= SEQUENCE { keyInfo AlgorithmIdentifier,
+        //   entityUInfo [0] EXPLICIT OCTET STRING OPTIONAL, suppPubInfo [2] EXPLICIT OCTET STRING }
+        let mut shared_info = [0u8; 128];
+        let bits = ((kari.kek_len * 8) as u32).to_be_bytes();
+        let si = encode(&mut shared_info, |w| {
+            w.sequence(|w| {
+                w.raw(kari.wrap)?;
+                if let Some(u) = kari.ukm {
+                    w.tlv(tag::context(0), |w| w.octet_string(u))?;
+                }
+                w.tlv(tag::context(2), |w| w.octet_string(&bits))
+            })
+        })
+        .map_err(|_| DecodeError::InvalidValue { what: "user keying material too long" })?;
+        let mut kek = Zeroizing::new([0u8; 32]);
+        let kek = kek.get_mut(..kari.kek_len).ok_or(CmsError::Decrypt(CryptoError::UnsupportedAlgorithm))?;
+        kdf::x963_kdf(kari.kdf_hash, z, si, kek).map_err(CmsError::Decrypt)?;
+        let mut cek = Zeroizing::new([0u8; 64]);
+        let cek = keywrap::unwrap(kek, kari.encrypted_key, cek.as_mut()).map_err(CmsError::Decrypt)?;
+        if cek.len() != self.cipher.key_len() {
+            return Err(CmsError::Decrypt(CryptoError::InvalidLength { what: "content-encryption key" }));
+        }
+        self.decrypt_with_cek(cek, out)
     }
 
     /// Opens the envelope with a password (PasswordRecipientInfo, RFC 3211). Iteration counts
@@ -319,10 +353,12 @@ impl<'a> EnvelopedDataRef<'a> {
         if cek.len() != self.cipher.key_len() {
             return Err(CmsError::Decrypt(CryptoError::InvalidLength { what: "content-encryption key" }));
         }
-        self.decrypt_content(cek, out)
+        self.decrypt_with_cek(cek, out)
     }
 
-    fn decrypt_content<'o>(&self, cek: &[u8], out: &'o mut [u8]) -> Result<&'o [u8], CmsError> {
+    /// Decrypts the content with the content-encryption key (from a key transport the caller
+    /// ran on its own key, or from the other openings) into `out`.
+    pub fn decrypt_with_cek<'o>(&self, cek: &[u8], out: &'o mut [u8]) -> Result<&'o [u8], CmsError> {
         let len = self.encrypted_len();
         let dst = out.get_mut(..len).ok_or(CmsError::BufferTooSmall { needed: len })?;
         match self.encrypted {
