@@ -355,6 +355,15 @@ pub enum ScepError {
     /// The server offers no digest this configuration allows (SHA-256/512, or SHA-1 with
     /// `legacy-crypto` and the policy allowing it). MD5 is never used.
     NoAcceptableDigest,
+    /// A GetCACert or GetNextCACert reply does not parse.
+    MalformedCaResponse(DecodeError),
+    /// The CA certificates do not match the pinned fingerprint or do not chain to the trust
+    /// anchor (the chain check's reason).
+    UntrustedCa(Option<ChainError>),
+    /// No certificate in the reply can receive an encrypted request (an RSA key is needed).
+    NoUsableRecipient,
+    /// A GetNextCACert reply is not signed by the current CA.
+    NextCaNotSignedByCurrent(CmsError),
 }
 
 impl fmt::Display for ScepError {
@@ -362,6 +371,11 @@ impl fmt::Display for ScepError {
         match self {
             Self::NoAcceptableCipher => f.write_str("the SCEP server offers no acceptable content-encryption algorithm"),
             Self::NoAcceptableDigest => f.write_str("the SCEP server offers no acceptable digest algorithm"),
+            Self::MalformedCaResponse(e) => write!(f, "malformed CA certificate reply: {e}"),
+            Self::UntrustedCa(Some(e)) => write!(f, "CA certificates not trusted: {e}"),
+            Self::UntrustedCa(None) => f.write_str("CA certificates do not match the pinned fingerprint"),
+            Self::NoUsableRecipient => f.write_str("no CA/RA certificate with an RSA key to encrypt to"),
+            Self::NextCaNotSignedByCurrent(e) => write!(f, "next CA certificate not signed by the current CA: {e}"),
         }
     }
 }

@@ -3,11 +3,13 @@
 //!
 //! Built so far:
 //! - [`caps`]: GetCACaps parsing and the algorithm policy;
+//! - [`ca`]: GetCACert / GetNextCACert replies: roles and trust;
 //! - [`message`]: pkiMessage building (PKCSReq, RenewalReq, CertPoll, GetCert, GetCRL) and
 //!   CertRep verification (signer, transaction ID, nonces, status, failInfo).
 //!
 //! The client state machine (polling, snapshots) and the transports are next.
 
+pub mod ca;
 pub mod caps;
 pub mod message;
 
