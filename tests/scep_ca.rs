@@ -28,11 +28,11 @@ fn single_ca_certificate_is_pinned_by_fingerprint() {
     assert_eq!(CaCertificates::from_reply(&body, false, &CaTrust::Fingerprint(wrong), None).unwrap_err(), ScepError::UntrustedCa(None));
     // As its own anchor it is trusted; under another anchor it is not.
     let anchor = CertificateRef::parse(&body).unwrap();
-    assert!(CaCertificates::from_reply(&body, false, &CaTrust::Anchor(anchor), Some(CAPTURE_TIME)).is_ok());
+    assert!(CaCertificates::from_reply(&body, false, &CaTrust::Anchor(&anchor), Some(CAPTURE_TIME)).is_ok());
     let other = der("scep/keys/ra-chain-root.cert.pem");
     let other = CertificateRef::parse(&other).unwrap();
     assert!(matches!(
-        CaCertificates::from_reply(&body, false, &CaTrust::Anchor(other), None),
+        CaCertificates::from_reply(&body, false, &CaTrust::Anchor(&other), None),
         Err(ScepError::UntrustedCa(Some(ChainError::IssuerNotFound { .. })))
     ));
     assert!(matches!(
@@ -62,7 +62,7 @@ fn ra_chain_reply_picks_the_issuing_certificate_as_recipient() {
     let root = der("scep/keys/ra-chain-root.cert.pem");
     let ra = der("scep/keys/micromdm-ra.cert.pem");
     let root_cert = CertificateRef::parse(&root).unwrap();
-    for trust in [CaTrust::Anchor(root_cert), CaTrust::Fingerprint(root_cert.fingerprint_sha256())] {
+    for trust in [CaTrust::Anchor(&root_cert), CaTrust::Fingerprint(root_cert.fingerprint_sha256())] {
         let set = CaCertificates::from_reply(&body, true, &trust, Some(CAPTURE_TIME)).unwrap();
         assert_eq!(set.recipient().as_der(), &ra[..], "the RA/issuing certificate receives requests");
         assert_eq!(set.issuing_ca().as_der(), &root[..]);
@@ -77,7 +77,7 @@ fn ra_chain_reply_picks_the_issuing_certificate_as_recipient() {
     // An expired view of time is refused.
     let far = UnixTime::from_secs(CAPTURE_TIME.as_secs() + 40 * 365 * 86_400);
     assert!(matches!(
-        CaCertificates::from_reply(&body, true, &CaTrust::Anchor(root_cert), Some(far)),
+        CaCertificates::from_reply(&body, true, &CaTrust::Anchor(&root_cert), Some(far)),
         Err(ScepError::UntrustedCa(Some(ChainError::Expired { .. })))
     ));
 }

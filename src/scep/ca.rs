@@ -27,7 +27,7 @@ pub enum CaTrust<'a> {
     /// SHA-256 fingerprint of a CA certificate in the reply (the root, or the issuing CA).
     Fingerprint([u8; 32]),
     /// A trust anchor the reply's certificates must chain to.
-    Anchor(CertificateRef<'a>),
+    Anchor(&'a CertificateRef<'a>),
 }
 
 /// The most certificates a GetCACert reply may hold.
