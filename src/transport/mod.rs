@@ -1,4 +1,8 @@
-//! The only code that does I/O, all behind features: embedded-nal(-async) sockets with
-//! embedded-tls on devices, std + rustls on hosts, and the blocking and async driver loops.
+//! The only code that does I/O, all behind features.
 //!
-//! Not yet implemented: this module is a placeholder in this release.
+//! - [`host`] (feature `std`): one HTTP exchange over a plain `std::net::TcpStream`, for host
+//!   tools and tests. TLS (rustls on hosts, embedded-tls on devices) and the embedded-nal
+//!   adapters arrive with the EST client.
+
+#[cfg(feature = "std")]
+pub mod host;
