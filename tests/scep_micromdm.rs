@@ -278,12 +278,7 @@ fn micromdm_interop_with_our_client_scepclient_and_strongswan() {
     // algorithm not supported by CA"), so it is run with 3DES, as in the captured vectors. It
     // then cannot verify micromdm's CertRep ("only RSA digest encryption supported": the reply
     // is signed as sha1WithRSAEncryption): the report says so; it is not our client's result.
-    let why = String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .filter(|l| !l.contains("TPM") && !l.contains("plugin"))
-        .last()
-        .unwrap_or("")
-        .to_string();
+    let why = String::from_utf8_lossy(&out.stderr).lines().rfind(|l| !l.contains("TPM") && !l.contains("plugin")).unwrap_or("").to_string();
     report.push(format!("strongSwan pki --scep (3DES): {}", if sw_ok { "issued".to_string() } else { format!("failed: {why}") }));
 
     println!("\nSCEP interop against micromdm scepserver:");
