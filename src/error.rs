@@ -222,6 +222,11 @@ pub enum ChainError {
     },
     /// The path is longer than the intermediates allow.
     TooLong,
+    /// The issuer at `depth` has a pathLenConstraint that the path below it exceeds.
+    PathLenExceeded {
+        /// Position in the path of the constrained issuer.
+        depth: u8,
+    },
 }
 
 impl fmt::Display for ChainError {
@@ -234,6 +239,7 @@ impl fmt::Display for ChainError {
             Self::Expired { depth } => write!(f, "certificate at depth {depth} has expired"),
             Self::UnknownCriticalExtension { depth } => write!(f, "unknown critical extension at depth {depth}"),
             Self::TooLong => f.write_str("certificate path too long"),
+            Self::PathLenExceeded { depth } => write!(f, "path length constraint of the issuer at depth {depth} exceeded"),
         }
     }
 }

@@ -41,7 +41,7 @@ impl Pki {
              subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
         )
         .unwrap();
-        for name in ["ca", "inter", "leaf", "rogue", "notca", "underling", "forged"] {
+        for name in ["ca", "inter", "leaf", "rogue", "notca", "underling", "forged", "sub", "subleaf"] {
             openssl(&["genpkey", "-algorithm", algorithm, "-pkeyopt", keyopt, "-out", s(&p(&format!("{name}.key")))]);
         }
         openssl(&[
@@ -92,6 +92,9 @@ impl Pki {
         issue("inter", "/C=US/O=Test Root/CN=Issuing CA", "ca", "inter", "2");
         issue("leaf", "/C=US/O=Devices/OU=Routers/CN=router-7", "inter", "leaf", "0x1234567890abcdef01");
         issue("notca", "/CN=not a CA", "ca", "notca", "3");
+        // A CA below the issuing CA, whose pathlen:0 forbids it, and a leaf under it.
+        issue("sub", "/CN=Sub CA", "inter", "ca", "6");
+        issue("subleaf", "/CN=below the sub CA", "sub", "leaf", "7");
         issue("underling", "/CN=signed by not-a-CA", "notca", "leaf", "4");
         // A certificate signed by a key that is not the issuer's, under the issuer's name.
         openssl(&[
@@ -201,6 +204,11 @@ fn check_pki(pki: &Pki) {
     // A certificate issued by an end-entity certificate does not chain through it.
     assert_eq!(verify_chain(&notca, &[], &ca, Some(now())), Ok(2));
     assert_eq!(verify_chain(&underling, &[notca, inter], &ca, Some(now())), Err(ChainError::NotACa { depth: 1 }));
+    let (sub, subleaf) = (pki.der("sub"), pki.der("subleaf"));
+    let sub = CertificateRef::parse(&sub).unwrap();
+    let subleaf = CertificateRef::parse(&subleaf).unwrap();
+    assert_eq!(verify_chain(&sub, &[inter], &ca, Some(now())), Ok(3), "the sub CA itself is fine");
+    assert_eq!(verify_chain(&subleaf, &[sub, inter], &ca, Some(now())), Err(ChainError::PathLenExceeded { depth: 2 }));
     let forged_der = pki.der("forged");
     let forged = CertificateRef::parse(&forged_der).unwrap();
     assert_eq!(forged.issuer().as_der(), ca.subject().as_der(), "same issuer name as the real root");

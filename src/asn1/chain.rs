@@ -5,7 +5,7 @@
 //! basicConstraints and no keyUsage). For every other certificate on the path:
 //! - its issuer is found by name (byte-equal DER) **and** by signature;
 //! - each issuer below the anchor must be a CA (basicConstraints cA, and keyCertSign when
-//!   keyUsage is present);
+//!   keyUsage is present), and its pathLenConstraint is enforced;
 //! - no certificate may carry an unknown critical extension;
 //! - with a time, each certificate (anchor included) must be within its validity period.
 //!   Without one (a device with no trusted clock), validity is not checked here; the caller
@@ -57,7 +57,8 @@ pub fn verify_chain(
             *u = true;
         }
         let issuer_depth = depth.saturating_add(1);
-        let is_ca = matches!(issuer.basic_constraints(), Ok(Some(bc)) if bc.ca);
+        let constraints = issuer.basic_constraints();
+        let is_ca = matches!(constraints, Ok(Some(bc)) if bc.ca);
         let can_sign = match issuer.key_usage() {
             Ok(Some(ku)) => ku.contains(KeyUsage::KEY_CERT_SIGN),
             Ok(None) => true,
@@ -65,6 +66,13 @@ pub fn verify_chain(
         };
         if !is_ca || !can_sign {
             return Err(ChainError::NotACa { depth: issuer_depth });
+        }
+        // pathLenConstraint: at most that many CA certificates may follow this one on the
+        // way to the leaf (RFC 5280 section 4.2.1.9); `step` of them already do.
+        if let Ok(Some(bc)) = constraints
+            && bc.path_len.is_some_and(|max| (step as u32) > max)
+        {
+            return Err(ChainError::PathLenExceeded { depth: issuer_depth });
         }
         current = *issuer;
     }
