@@ -76,19 +76,8 @@ fn read_header(input: &[u8], at: usize) -> Result<Header, DecodeError> {
     Ok(Header { tag_len, first_tag_byte: first, constructed, len, header_len: tag_len + len_octets })
 }
 
-/// Octets needed for a definite length `len` (short or long form).
-fn length_octets(len: usize) -> usize {
-    match len {
-        0..=0x7f => 1,
-        0x80..=0xff => 2,
-        0x100..=0xffff => 3,
-        0x1_0000..=0xff_ffff => 4,
-        _ => 5,
-    }
-}
-
 fn write_length(out: &mut Out<'_>, len: usize) -> Result<(), DecodeError> {
-    let n = length_octets(len);
+    let n = super::writer::length_len(len);
     if n == 1 {
         return out.put(&[len as u8]);
     }
