@@ -19,6 +19,7 @@
 //! | [`asn1`] | DER/BER codecs (X.509, PKCS#10, CMS) |
 //! | [`http`] | Sans-IO HTTP/1.1 |
 //! | `scep`, `est` | the protocol state machines (features `scep`, `est`) |
+//! | [`retry`] | bounded retry schedules (PENDING polling, Retry-After, renewal retries) |
 //! | [`lifecycle`] | profiles, renewal, key slots, CA rollover, persistence |
 //! | [`transport`] | the only code that does I/O (feature-gated) |
 //!
@@ -75,6 +76,7 @@ pub mod error;
 pub mod hal;
 pub mod http;
 pub mod lifecycle;
+pub mod retry;
 pub mod time;
 pub mod transport;
 
