@@ -164,7 +164,7 @@ fn our_pkcsreq_is_read_by_openssl_signature_envelope_and_csr() {
     // An invalid transaction ID is refused before anything is built.
     let bad = Request {
         message_type: MessageType::PkcsReq,
-        transaction_id: "has space",
+        transaction_id: "not_printable*",
         sender_nonce: [0; 16],
         data: MessageData::Csr(&csr),
         recipient: ca,

@@ -493,7 +493,7 @@ pub(crate) fn encode_time(t: UnixTime, out: &mut [u8; 17]) -> Result<&[u8], Enco
     Ok(out.get(..2 + n).unwrap_or(&[]))
 }
 
-fn is_printable(s: &str) -> bool {
+pub(crate) fn is_printable(s: &str) -> bool {
     s.bytes().all(|b| b.is_ascii_alphanumeric() || b" '()+,-./:=?".contains(&b))
 }
 

@@ -105,7 +105,7 @@ pub enum FailInfo {
     Other(u8),
 }
 
-/// A transaction identifier: printable text, at most 64 bytes (RFC 8894 section 3.2.1.1).
+/// A transaction identifier: a PrintableString of at most 64 bytes (RFC 8894 section 3.2.1.1).
 pub type TransactionId = heapless::String<64>;
 
 /// The random nonce sent in senderNonce (16 bytes, RFC 8894 section 3.2.1.5).
@@ -195,10 +195,8 @@ impl Request<'_> {
                 })
             })?,
         };
-        if self.transaction_id.is_empty()
-            || self.transaction_id.len() > 64
-            || !self.transaction_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
-        {
+        // transactionID is a PrintableString (RFC 8894 section 3.2.1.1).
+        if self.transaction_id.is_empty() || self.transaction_id.len() > 64 || !crate::asn1::csr::is_printable(self.transaction_id) {
             return Err(EncodeError::InvalidValue { what: "transaction ID" });
         }
         let envelope = build_for_rsa_recipient(&self.recipient, self.cipher, data, rng, scratch)?;
