@@ -174,3 +174,79 @@ fn our_pkcsreq_is_read_by_openssl_signature_envelope_and_csr() {
     };
     assert!(bad.build(&mut key, &mut r, &mut [0u8; 4096], &mut [0u8; 8192]).is_err());
 }
+
+/// CertPoll (same transactionID, IssuerAndSubject), GetCert and GetCRL (IssuerAndSerial):
+/// the envelope content is the structure RFC 8894 section 3.3.3 / 3.3.4 defines, as OpenSSL
+/// decrypts and parses it.
+#[test]
+fn certpoll_getcert_and_getcrl_carry_the_rfc_structures() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = rng(41);
+    let mut key = RsaPrivateKey2048::generate(&mut r).unwrap();
+    let subject = [NameAttribute::common_name("poller")];
+    let mut cert_buf = [0u8; 2048];
+    let signer_der = SelfSignedCertificate {
+        subject: &subject,
+        serial: &[0x11; 8],
+        not_before: UnixTime::from_secs(1_795_910_400),
+        not_after: UnixTime::from_secs(1_795_910_400 + 86_400),
+    }
+    .sign(&mut key, HashAlgorithm::Sha256, &mut cert_buf)
+    .unwrap()
+    .to_vec();
+    let signer_cert = CertificateRef::parse(&signer_der).unwrap();
+    let ca_der = pem_der("scep/keys/micromdm-ca.cert.pem");
+    let ca = CertificateRef::parse(&ca_der).unwrap();
+    let cases = [
+        (
+            MessageType::CertPoll,
+            MessageData::IssuerAndSubject { issuer: ca.subject().as_der(), subject: signer_cert.subject().as_der() },
+            "20",
+        ),
+        (MessageType::GetCert, MessageData::IssuerAndSerial { issuer: ca.subject().as_der(), serial: &[0x02] }, "21"),
+        (MessageType::GetCrl, MessageData::IssuerAndSerial { issuer: ca.subject().as_der(), serial: &[0x01, 0x00] }, "22"),
+    ];
+    for (message_type, data, number) in cases {
+        let req = Request {
+            message_type,
+            transaction_id: "TX-POLL-1",
+            sender_nonce: [1; 16],
+            data,
+            recipient: ca,
+            cipher: CbcCipher::Aes128,
+            hash: HashAlgorithm::Sha256,
+            signer_certificate: signer_cert,
+        };
+        let mut out = [0u8; 8192];
+        let msg = req.build(&mut key, &mut r, &mut [0u8; 4096], &mut out).unwrap().to_vec();
+        // Our own reader sees the messageType and the transactionID.
+        let sd = SignedDataRef::parse(&msg).unwrap();
+        let (si, _) = sd.verify(None).unwrap();
+        assert_eq!(si.signed_attribute(&attr::MESSAGE_TYPE).unwrap().value, number.as_bytes());
+        assert_eq!(si.signed_attribute(&attr::TRANSACTION_ID).unwrap().value, b"TX-POLL-1");
+        // OpenSSL opens the envelope; the content is SEQUENCE { Name, Name | INTEGER }.
+        let msg_path = dir.path().join("m.der");
+        std::fs::write(&msg_path, &msg).unwrap();
+        let env = openssl(&["cms", "-verify", "-inform", "DER", "-in", s(&msg_path), "-noverify"]);
+        std::fs::write(dir.path().join("env.der"), &env).unwrap();
+        let inner = openssl(&[
+            "cms",
+            "-decrypt",
+            "-inform",
+            "DER",
+            "-in",
+            s(&dir.path().join("env.der")),
+            "-inkey",
+            s(&vector_path("scep/keys/micromdm-ca.key.pem")),
+            "-recip",
+            s(&vector_path("scep/keys/micromdm-ca.cert.pem")),
+        ]);
+        std::fs::write(dir.path().join("inner.der"), &inner).unwrap();
+        let parsed = String::from_utf8(openssl(&["asn1parse", "-inform", "DER", "-in", s(&dir.path().join("inner.der"))])).unwrap();
+        assert!(parsed.contains("scep-ca"), "{number}: the CA's name is inside:\n{parsed}");
+        match message_type {
+            MessageType::CertPoll => assert!(parsed.contains("poller"), "{parsed}"),
+            _ => assert!(parsed.contains("INTEGER"), "{parsed}"),
+        }
+    }
+}
