@@ -250,3 +250,49 @@ fn certpoll_getcert_and_getcrl_carry_the_rfc_structures() {
         }
     }
 }
+
+/// The pkiMessage signed in steps (envelope, attributes, signed attributes out, signature
+/// in) is byte-identical to the one-call build: the key can answer asynchronously.
+#[test]
+fn stepwise_request_signing_matches_the_one_call_build() {
+    use embedded_enroll::hal::soft::SoftP256Key;
+    let mut key = SoftP256Key::generate(&mut rng(42));
+    let subject = [NameAttribute::common_name("ec-steps")];
+    let mut cert_buf = [0u8; 1024];
+    let signer_der = SelfSignedCertificate {
+        subject: &subject,
+        serial: &[0x21; 8],
+        not_before: UnixTime::from_secs(0),
+        not_after: UnixTime::from_secs(1 << 31),
+    }
+    .sign(&mut key, HashAlgorithm::Sha256, &mut cert_buf)
+    .unwrap()
+    .to_vec();
+    let signer_cert = CertificateRef::parse(&signer_der).unwrap();
+    let ca_der = pem_der("scep/keys/micromdm-ca.cert.pem");
+    let ca = CertificateRef::parse(&ca_der).unwrap();
+    let req = Request {
+        message_type: MessageType::CertPoll,
+        transaction_id: "STEPS-1",
+        sender_nonce: [4; 16],
+        data: MessageData::IssuerAndSubject { issuer: ca.subject().as_der(), subject: signer_cert.subject().as_der() },
+        recipient: ca,
+        cipher: CbcCipher::Aes128,
+        hash: HashAlgorithm::Sha256,
+        signer_certificate: signer_cert,
+    };
+    let mut one = [0u8; 8192];
+    let one = req.build(&mut key, &mut rng(43), &mut [0u8; 4096], &mut one).unwrap().to_vec();
+    // The same RNG seed gives the same envelope; ECDSA here is deterministic (RFC 6979).
+    let mut env_buf = [0u8; 4096];
+    let envelope = req.envelope(&mut rng(43), &mut env_buf).unwrap();
+    let attributes = req.attributes().unwrap();
+    let list = attributes.as_attributes();
+    let builder = req.signed_data(envelope, &list);
+    let mut to_sign = [0u8; 512];
+    let to_sign = builder.encode_signed_attributes(&mut to_sign).unwrap();
+    let mut sig = [0u8; 64];
+    key.sign_prehash(&HashAlgorithm::Sha256.digest(to_sign), &mut sig).unwrap();
+    let mut stepwise = [0u8; 8192];
+    assert_eq!(builder.assemble(key.key_type(), &sig, &mut stepwise).unwrap(), &one[..]);
+}

@@ -169,16 +169,31 @@ pub struct Request<'a> {
     pub signer_certificate: CertificateRef<'a>,
 }
 
-impl Request<'_> {
-    /// Builds the pkiMessage into `out`, using `scratch` (at least the size of the envelope:
-    /// the CSR plus about 600 bytes) for the inner EnvelopedData.
-    pub fn build<'o, S: Signer>(
-        &self,
-        signer: &mut S,
-        rng: &mut impl CryptoRngCore,
-        scratch: &mut [u8],
-        out: &'o mut [u8],
-    ) -> Result<&'o [u8], EncodeError> {
+/// The SCEP signed attributes of a request (transactionID, messageType, senderNonce), DER
+/// encoded once so a [`SignedDataBuilder`] can borrow them.
+#[derive(Debug, Clone)]
+pub struct RequestAttributes {
+    transaction_id: heapless::Vec<u8, 70>,
+    message_type: heapless::Vec<u8, 8>,
+    sender_nonce: heapless::Vec<u8, 18>,
+}
+
+impl RequestAttributes {
+    /// The three attributes, for [`SignedDataBuilder::attributes`].
+    pub fn as_attributes(&self) -> [Attribute<'_>; 3] {
+        [
+            Attribute { oid: attr::TRANSACTION_ID, value: &self.transaction_id },
+            Attribute { oid: attr::MESSAGE_TYPE, value: &self.message_type },
+            Attribute { oid: attr::SENDER_NONCE, value: &self.sender_nonce },
+        ]
+    }
+}
+
+impl<'a> Request<'a> {
+    /// Step 1: the pkcsPKIEnvelope, the message data encrypted to the CA/RA, into `out`
+    /// (the CSR plus about 600 bytes).
+    pub fn envelope<'o>(&self, rng: &mut impl CryptoRngCore, out: &'o mut [u8]) -> Result<&'o [u8], EncodeError> {
+        self.check()?;
         let mut data_buf = [0u8; 1024];
         let data: &[u8] = match self.data {
             MessageData::Csr(csr) => csr,
@@ -195,25 +210,63 @@ impl Request<'_> {
                 })
             })?,
         };
+        build_for_rsa_recipient(&self.recipient, self.cipher, data, rng, out)
+    }
+
+    /// Step 2: the signed attributes SCEP adds.
+    pub fn attributes(&self) -> Result<RequestAttributes, EncodeError> {
+        self.check()?;
+        let enc = |f: &dyn Fn(&mut crate::asn1::writer::Writer<'_>) -> Result<(), EncodeError>,
+                   buf: &mut [u8]|
+         -> Result<usize, EncodeError> { encode(buf, f).map(|b| b.len()) };
+        let mut tx = [0u8; 70];
+        let n_tx = enc(&|w| w.primitive(tag::PRINTABLE_STRING, self.transaction_id.as_bytes()), &mut tx)?;
+        let mut mt = [0u8; 8];
+        let n_mt = enc(&|w| w.primitive(tag::PRINTABLE_STRING, self.message_type.value().as_bytes()), &mut mt)?;
+        let mut nonce = [0u8; 18];
+        let n_nonce = enc(&|w| w.octet_string(&self.sender_nonce), &mut nonce)?;
+        let too_long = |_| EncodeError::InvalidValue { what: "SCEP attribute" };
+        Ok(RequestAttributes {
+            transaction_id: heapless::Vec::from_slice(tx.get(..n_tx).unwrap_or(&[])).map_err(too_long)?,
+            message_type: heapless::Vec::from_slice(mt.get(..n_mt).unwrap_or(&[])).map_err(too_long)?,
+            sender_nonce: heapless::Vec::from_slice(nonce.get(..n_nonce).unwrap_or(&[])).map_err(too_long)?,
+        })
+    }
+
+    /// Step 3: the SignedData to sign around `envelope` with `attributes` (from steps 1 and
+    /// 2). Sign it in one call with [`SignedDataBuilder::sign`], or in steps with
+    /// [`SignedDataBuilder::encode_signed_attributes`] and [`SignedDataBuilder::assemble`]
+    /// when the key answers asynchronously.
+    pub fn signed_data<'x>(&self, envelope: &'x [u8], attributes: &'x [Attribute<'x>]) -> SignedDataBuilder<'x>
+    where
+        'a: 'x,
+    {
+        let mut b = SignedDataBuilder::new(oid::DATA, envelope, self.signer_certificate, self.hash);
+        b.attributes = attributes;
+        b
+    }
+
+    /// All three steps with `signer`: the pkiMessage into `out`, using `scratch` for the
+    /// envelope.
+    pub fn build<'o, S: Signer>(
+        &self,
+        signer: &mut S,
+        rng: &mut impl CryptoRngCore,
+        scratch: &mut [u8],
+        out: &'o mut [u8],
+    ) -> Result<&'o [u8], EncodeError> {
+        let envelope = self.envelope(rng, scratch)?;
+        let attributes = self.attributes()?;
+        let list = attributes.as_attributes();
+        self.signed_data(envelope, &list).sign(signer, out)
+    }
+
+    fn check(&self) -> Result<(), EncodeError> {
         // transactionID is a PrintableString (RFC 8894 section 3.2.1.1).
         if self.transaction_id.is_empty() || self.transaction_id.len() > 64 || !crate::asn1::csr::is_printable(self.transaction_id) {
             return Err(EncodeError::InvalidValue { what: "transaction ID" });
         }
-        let envelope = build_for_rsa_recipient(&self.recipient, self.cipher, data, rng, scratch)?;
-        let mut tx = [0u8; 70];
-        let tx = encode(&mut tx, |w| w.primitive(tag::PRINTABLE_STRING, self.transaction_id.as_bytes()))?;
-        let mut mt = [0u8; 8];
-        let mt = encode(&mut mt, |w| w.primitive(tag::PRINTABLE_STRING, self.message_type.value().as_bytes()))?;
-        let mut nonce = [0u8; 18];
-        let nonce = encode(&mut nonce, |w| w.octet_string(&self.sender_nonce))?;
-        let attrs = [
-            Attribute { oid: attr::TRANSACTION_ID, value: tx },
-            Attribute { oid: attr::MESSAGE_TYPE, value: mt },
-            Attribute { oid: attr::SENDER_NONCE, value: nonce },
-        ];
-        let mut b = SignedDataBuilder::new(oid::DATA, envelope, self.signer_certificate, self.hash);
-        b.attributes = &attrs;
-        b.sign(signer, out)
+        Ok(())
     }
 }
 
