@@ -5,12 +5,14 @@
 //! - [`caps`]: GetCACaps parsing and the algorithm policy;
 //! - [`ca`]: GetCACert / GetNextCACert replies: roles and trust;
 //! - [`message`]: pkiMessage building (PKCSReq, RenewalReq, CertPoll, GetCert, GetCRL) and
-//!   CertRep verification (signer, transaction ID, nonces, status, failInfo).
+//!   CertRep verification (signer, transaction ID, nonces, status, failInfo);
+//! - [`snapshot`]: a pending transaction as a small checksummed record, for reboots.
 //!
 //! The client state machine (polling, snapshots) and the transports are next.
 
 pub mod ca;
 pub mod caps;
 pub mod message;
+pub mod snapshot;
 
 pub use caps::{AlgorithmChoice, AlgorithmPolicy, CaCaps, Capability};
