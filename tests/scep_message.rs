@@ -296,3 +296,16 @@ fn stepwise_request_signing_matches_the_one_call_build() {
     let mut stepwise = [0u8; 8192];
     assert_eq!(builder.assemble(key.key_type(), &sig, &mut stepwise).unwrap(), &one[..]);
 }
+
+/// The snapshot layout as documented, written by hand outside Rust (the fuzz seed), decodes
+/// to the values it was written with.
+#[test]
+fn snapshot_record_layout_matches_its_documentation() {
+    use embedded_enroll::scep::snapshot::PendingTransaction;
+    let rec = std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/scep_snapshot/pending.bin")).unwrap();
+    let t = PendingTransaction::decode(&rec).unwrap();
+    assert_eq!(t.request, MessageType::PkcsReq);
+    assert_eq!(t.transaction_id.as_str(), "5F689028780D0C9623F4CA70D45539D9E4BF3914");
+    assert_eq!((t.retry_attempts, t.next_poll.as_millis()), (3, 1_240_000));
+    assert_eq!(t.choice.cipher, CbcCipher::Aes128);
+}
