@@ -276,8 +276,7 @@ fn vector(rel: &str) -> Vec<u8> {
 }
 
 fn pem_der(rel: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/scep").join(rel);
-    openssl(&["x509", "-in", s(&path), "-outform", "DER"])
+    common::vector_cert_der(&format!("scep/{rel}"))
 }
 
 fn key_pkcs8(rel: &str) -> Vec<u8> {

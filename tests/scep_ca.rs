@@ -4,17 +4,13 @@
 
 mod common;
 
-use common::{openssl, s, vector_path};
+use common::{cert_der, openssl, openssl_self_signed_rsa, s, vector_cert_der, vector_path};
 use embedded_enroll::asn1::cert::CertificateRef;
 use embedded_enroll::error::{ChainError, ScepError};
 use embedded_enroll::scep::ca::{CaCertificates, CaTrust, next_ca_certificates};
 use embedded_enroll::time::UnixTime;
 
 const CAPTURE_TIME: UnixTime = UnixTime::from_secs(1_795_910_400);
-
-fn der(rel: &str) -> Vec<u8> {
-    openssl(&["x509", "-in", s(&vector_path(rel)), "-outform", "DER"])
-}
 
 #[test]
 fn single_ca_certificate_is_pinned_by_fingerprint() {
@@ -29,7 +25,7 @@ fn single_ca_certificate_is_pinned_by_fingerprint() {
     // As its own anchor it is trusted; under another anchor it is not.
     let anchor = CertificateRef::parse(&body).unwrap();
     assert!(CaCertificates::from_reply(&body, false, &CaTrust::Anchor(&anchor), Some(CAPTURE_TIME)).is_ok());
-    let other = der("scep/keys/ra-chain-root.cert.pem");
+    let other = vector_cert_der("scep/keys/ra-chain-root.cert.pem");
     let other = CertificateRef::parse(&other).unwrap();
     assert!(matches!(
         CaCertificates::from_reply(&body, false, &CaTrust::Anchor(&other), None),
@@ -59,8 +55,8 @@ fn ra_chain_reply_picks_the_issuing_certificate_as_recipient() {
         s(&p7),
     ]);
     let body = std::fs::read(&p7).unwrap();
-    let root = der("scep/keys/ra-chain-root.cert.pem");
-    let ra = der("scep/keys/micromdm-ra.cert.pem");
+    let root = vector_cert_der("scep/keys/ra-chain-root.cert.pem");
+    let ra = vector_cert_der("scep/keys/micromdm-ra.cert.pem");
     let root_cert = CertificateRef::parse(&root).unwrap();
     for trust in [CaTrust::Anchor(&root_cert), CaTrust::Fingerprint(root_cert.fingerprint_sha256())] {
         let set = CaCertificates::from_reply(&body, true, &trust, Some(CAPTURE_TIME)).unwrap();
@@ -88,21 +84,7 @@ fn next_ca_reply_must_be_signed_by_the_current_ca() {
     let d = |n: &str| dir.path().join(n);
     // The "next" CA: a fresh key and self-signed certificate; wrapped in certs-only, then
     // signed by the current (micromdm) CA key, as GetNextCACert delivers it.
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        s(&d("next.key")),
-        "-subj",
-        "/O=scep-ca/CN=Next CA",
-        "-days",
-        "30",
-        "-out",
-        s(&d("next.pem")),
-    ]);
+    openssl_self_signed_rsa(&d("next.key"), &d("next.pem"), "/O=scep-ca/CN=Next CA");
     openssl(&["crl2pkcs7", "-nocrl", "-certfile", s(&d("next.pem")), "-outform", "DER", "-out", s(&d("next.p7b"))]);
     openssl(&[
         "cms",
@@ -123,9 +105,9 @@ fn next_ca_reply_must_be_signed_by_the_current_ca() {
         s(&d("reply.der")),
     ]);
     let reply = std::fs::read(d("reply.der")).unwrap();
-    let current = der("scep/keys/micromdm-ca.cert.pem");
+    let current = vector_cert_der("scep/keys/micromdm-ca.cert.pem");
     let current = CertificateRef::parse(&current).unwrap();
-    let next = openssl(&["x509", "-in", s(&d("next.pem")), "-outform", "DER"]);
+    let next = cert_der(&d("next.pem"));
     let certs = next_ca_certificates(&reply, &current).unwrap();
     assert_eq!(certs.certificates().next().unwrap().as_der(), &next[..]);
     // Signed by someone else: refused.

@@ -8,7 +8,7 @@ mod common;
 
 #[cfg(all(feature = "scep", feature = "soft-keys"))]
 mod ec_paths {
-    use super::common::{openssl, rng, s};
+    use super::common::{cert_der, openssl, openssl_self_signed_rsa, rng, s};
     use embedded_enroll::asn1::cert::CertificateRef;
     use embedded_enroll::asn1::cms::signed_data::{Attribute, SignedDataBuilder, SignedDataRef};
     use embedded_enroll::asn1::oid;
@@ -47,21 +47,7 @@ mod ec_paths {
         let dir = tempfile::tempdir().unwrap();
         let d = |n: &str| dir.path().join(n);
         // The CA, the EC device (its SCEP signer certificate is self-signed), the issued cert.
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            s(&d("ca.key")),
-            "-subj",
-            "/CN=Fixture CA",
-            "-days",
-            "30",
-            "-out",
-            s(&d("ca.pem")),
-        ]);
+        openssl_self_signed_rsa(&d("ca.key"), &d("ca.pem"), "/CN=Fixture CA");
         openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", s(&d("dev.key"))]);
         openssl(&["req", "-x509", "-new", "-key", s(&d("dev.key")), "-subj", "/CN=ec-device", "-days", "1", "-out", s(&d("dev-self.pem"))]);
         openssl(&["req", "-new", "-key", s(&d("dev.key")), "-subj", "/CN=ec-device", "-out", s(&d("dev.csr"))]);
@@ -93,16 +79,16 @@ mod ec_paths {
             "-out",
             s(&d("certs.p7b")),
         ]);
-        let ca_der = openssl(&["x509", "-in", s(&d("ca.pem")), "-outform", "DER"]);
+        let ca_der = cert_der(&d("ca.pem"));
         let ca = CertificateRef::parse(&ca_der).unwrap();
         let mut ca_key = RsaPrivateKey2048::from_pkcs8_der(
             &openssl(&["pkcs8", "-topk8", "-nocrypt", "-in", s(&d("ca.key")), "-outform", "DER"]),
             &mut rng(60),
         )
         .unwrap();
-        let dev_self = openssl(&["x509", "-in", s(&d("dev-self.pem")), "-outform", "DER"]);
+        let dev_self = cert_der(&d("dev-self.pem"));
         let dev_self = CertificateRef::parse(&dev_self).unwrap();
-        let issued = openssl(&["x509", "-in", s(&d("issued.pem")), "-outform", "DER"]);
+        let issued = cert_der(&d("issued.pem"));
         let mut dev_key =
             SoftP256Key::from_pkcs8_der(&openssl(&["pkcs8", "-topk8", "-nocrypt", "-in", s(&d("dev.key")), "-outform", "DER"])).unwrap();
         let tx = "EC-TX-1";
@@ -166,7 +152,7 @@ fn micromdm_sha1_des_reply_is_refused_without_legacy_crypto() {
     use embedded_enroll::asn1::cms::enveloped_data::EnvelopedDataRef;
     use embedded_enroll::error::CmsError;
     use embedded_enroll::scep::message::{CertRep, CertRepError};
-    let ca = common::openssl(&["x509", "-in", common::s(&common::vector_path("scep/keys/micromdm-ca.cert.pem")), "-outform", "DER"]);
+    let ca = common::vector_cert_der("scep/keys/micromdm-ca.cert.pem");
     let ca = CertificateRef::parse(&ca).unwrap();
     let raw = std::fs::read(common::vector_path("scep/micromdm-scepclient-rsa/CertRep.der")).unwrap();
     let r = CertRep::parse(&raw, &ca, "any", &[0; 16]);

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{openssl, rng, s, vector_path};
+use common::{openssl, rng, s, vector_cert_der, vector_path};
 use embedded_enroll::asn1::ber;
 use embedded_enroll::asn1::cert::CertificateRef;
 use embedded_enroll::asn1::cms::signed_data::SignedDataRef;
@@ -19,8 +19,15 @@ use embedded_enroll::scep::message::{
 };
 use embedded_enroll::time::UnixTime;
 
-fn pem_der(rel: &str) -> Vec<u8> {
-    openssl(&["x509", "-in", s(&vector_path(rel)), "-outform", "DER"])
+/// A self-signed SCEP signer certificate for `key` (our builder), valid from the capture
+/// time for `days`.
+fn signer_certificate<S: Signer>(key: &mut S, subject: &[NameAttribute<'_>], serial: &[u8], days: i64) -> Vec<u8> {
+    let mut buf = [0u8; 2048];
+    let start = 1_795_910_400;
+    SelfSignedCertificate { subject, serial, not_before: UnixTime::from_secs(start), not_after: UnixTime::from_secs(start + days * 86_400) }
+        .sign(key, HashAlgorithm::Sha256, &mut buf)
+        .unwrap()
+        .to_vec()
 }
 
 /// Reads transactionID and senderNonce from a captured request.
@@ -37,7 +44,7 @@ fn request_ids(rel: &str) -> (String, [u8; 16]) {
 
 #[test]
 fn captured_certreps_verify_and_every_wrong_detail_is_refused() {
-    let ca_der = pem_der("scep/keys/micromdm-ca.cert.pem");
+    let ca_der = vector_cert_der("scep/keys/micromdm-ca.cert.pem");
     let ca = CertificateRef::parse(&ca_der).unwrap();
     for folder in
         ["micromdm-scepclient-rsa", "certmonger-client-vs-micromdm-server-rsa", "strongswan-pki-client-vs-micromdm-server-rsa-des3"]
@@ -55,7 +62,7 @@ fn captured_certreps_verify_and_every_wrong_detail_is_refused() {
         let mut other_nonce = nonce;
         other_nonce[0] ^= 1;
         assert_eq!(CertRep::parse(der, &ca, &tx, &other_nonce).unwrap_err(), CertRepError::NonceMismatch);
-        let ra_der = pem_der("scep/keys/micromdm-ra.cert.pem");
+        let ra_der = vector_cert_der("scep/keys/micromdm-ra.cert.pem");
         let ra = CertificateRef::parse(&ra_der).unwrap();
         assert!(
             matches!(CertRep::parse(der, &ra, &tx, &nonce), Err(CertRepError::Cms(_))),
@@ -63,7 +70,7 @@ fn captured_certreps_verify_and_every_wrong_detail_is_refused() {
         );
     }
     // The RA case: signed by the RA certificate.
-    let ra_der = pem_der("scep/keys/micromdm-ra.cert.pem");
+    let ra_der = vector_cert_der("scep/keys/micromdm-ra.cert.pem");
     let ra = CertificateRef::parse(&ra_der).unwrap();
     let (tx, nonce) = request_ids("scep/certmonger-client-vs-micromdm-server-RA-chain-rsa/PKCSReq.der");
     let raw = std::fs::read(vector_path("scep/certmonger-client-vs-micromdm-server-RA-chain-rsa/CertRep.der")).unwrap();
@@ -78,7 +85,7 @@ fn captured_certreps_verify_and_every_wrong_detail_is_refused() {
 
 #[test]
 fn captured_failure_reply_reads_as_bad_request() {
-    let ca_der = pem_der("scep/keys/micromdm-ca.cert.pem");
+    let ca_der = vector_cert_der("scep/keys/micromdm-ca.cert.pem");
     let ca = CertificateRef::parse(&ca_der).unwrap();
     let folder = "micromdm-scepclient-rsa-transport-ec-p256-csr-FAILURE";
     let (tx, nonce) = request_ids(&format!("scep/{folder}/PKCSReq.der"));
@@ -101,18 +108,9 @@ fn our_pkcsreq_is_read_by_openssl_signature_envelope_and_csr() {
         .sign(&mut key, HashAlgorithm::Sha256, &mut csr_buf)
         .unwrap()
         .to_vec();
-    let mut cert_buf = [0u8; 2048];
-    let signer_der = SelfSignedCertificate {
-        subject: &subject,
-        serial: &[0x42; 8],
-        not_before: UnixTime::from_secs(1_795_910_400),
-        not_after: UnixTime::from_secs(1_795_910_400 + 86_400),
-    }
-    .sign(&mut key, HashAlgorithm::Sha256, &mut cert_buf)
-    .unwrap()
-    .to_vec();
+    let signer_der = signer_certificate(&mut key, &subject, &[0x42; 8], 1);
     let signer_cert = CertificateRef::parse(&signer_der).unwrap();
-    let ca_der = pem_der("scep/keys/micromdm-ca.cert.pem");
+    let ca_der = vector_cert_der("scep/keys/micromdm-ca.cert.pem");
     let ca = CertificateRef::parse(&ca_der).unwrap();
     let mut spki = [0u8; 600];
     let n = key.public_key_der(&mut spki).unwrap();
@@ -184,18 +182,9 @@ fn certpoll_getcert_and_getcrl_carry_the_rfc_structures() {
     let mut r = rng(41);
     let mut key = RsaPrivateKey2048::generate(&mut r).unwrap();
     let subject = [NameAttribute::common_name("poller")];
-    let mut cert_buf = [0u8; 2048];
-    let signer_der = SelfSignedCertificate {
-        subject: &subject,
-        serial: &[0x11; 8],
-        not_before: UnixTime::from_secs(1_795_910_400),
-        not_after: UnixTime::from_secs(1_795_910_400 + 86_400),
-    }
-    .sign(&mut key, HashAlgorithm::Sha256, &mut cert_buf)
-    .unwrap()
-    .to_vec();
+    let signer_der = signer_certificate(&mut key, &subject, &[0x11; 8], 1);
     let signer_cert = CertificateRef::parse(&signer_der).unwrap();
-    let ca_der = pem_der("scep/keys/micromdm-ca.cert.pem");
+    let ca_der = vector_cert_der("scep/keys/micromdm-ca.cert.pem");
     let ca = CertificateRef::parse(&ca_der).unwrap();
     let cases = [
         (
@@ -269,7 +258,7 @@ fn stepwise_request_signing_matches_the_one_call_build() {
     .unwrap()
     .to_vec();
     let signer_cert = CertificateRef::parse(&signer_der).unwrap();
-    let ca_der = pem_der("scep/keys/micromdm-ca.cert.pem");
+    let ca_der = vector_cert_der("scep/keys/micromdm-ca.cert.pem");
     let ca = CertificateRef::parse(&ca_der).unwrap();
     let req = Request {
         message_type: MessageType::CertPoll,

@@ -13,9 +13,7 @@ use embedded_enroll::error::{ChainError, DecodeError};
 use embedded_enroll::time::UnixTime;
 use std::path::{Path, PathBuf};
 
-fn pem_to_der(pem: &Path) -> Vec<u8> {
-    openssl(&["x509", "-in", s(pem), "-outform", "DER"])
-}
+use common::cert_der as pem_to_der;
 
 fn vector(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors").join(rel)

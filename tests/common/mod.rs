@@ -52,3 +52,33 @@ pub fn vector_path(rel: &str) -> PathBuf {
 pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+/// The DER of a PEM certificate file.
+pub fn cert_der(pem: &Path) -> Vec<u8> {
+    openssl(&["x509", "-in", s(pem), "-outform", "DER"])
+}
+
+/// The DER of a PEM certificate under `tests/vectors/`.
+pub fn vector_cert_der(rel: &str) -> Vec<u8> {
+    cert_der(&vector_path(rel))
+}
+
+/// A fresh RSA-2048 key and self-signed certificate made by OpenSSL (`key_pem`, `cert_pem`),
+/// valid for 30 days.
+pub fn openssl_self_signed_rsa(key_pem: &Path, cert_pem: &Path, subject: &str) {
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        s(key_pem),
+        "-subj",
+        subject,
+        "-days",
+        "30",
+        "-out",
+        s(cert_pem),
+    ]);
+}
