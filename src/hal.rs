@@ -111,6 +111,20 @@ impl KeyType {
     }
 }
 
+/// Which device key a protocol client asks to use: the key being certified, or the key of
+/// the current certificate (renewals, GetCert, GetCRL, TLS client authentication). Most
+/// devices have one key for both; a renewal onto a new key (A/B key slots) has two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum KeyRole {
+    /// The key being certified: the CSR, a first enrollment's self-signed signer
+    /// certificate and its PKCSReq, and the reply's envelope after a PKCSReq.
+    Requested,
+    /// The key of the existing certificate: a RenewalReq, GetCert or GetCRL message, and
+    /// the reply's envelope after it.
+    Certificate,
+}
+
 /// A private key that can sign a digest: a secure element, a TPM, an HSM or a software key.
 pub trait Signer: ErrorType {
     /// The key's type and size.

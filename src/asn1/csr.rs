@@ -130,6 +130,10 @@ impl<'a> CsrBuilder<'a> {
     pub fn new(subject: &'a [NameAttribute<'a>]) -> Self {
         Self { subject, ..Self::default() }
     }
+    /// The subject this request is for.
+    pub fn subject(&self) -> &'a [NameAttribute<'a>] {
+        self.subject
+    }
     /// Requests these subjectAltName entries.
     pub fn subject_alt_names(mut self, names: &'a [SubjectAltName<'a>]) -> Self {
         self.subject_alt_names = names;

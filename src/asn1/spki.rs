@@ -73,6 +73,16 @@ impl<'a> SpkiRef<'a> {
         self.key
     }
 
+    /// The [`KeyType`](crate::hal::KeyType) a device key with this public key has (`None`
+    /// for P-384, which is verified but never a device key).
+    pub fn key_type(&self) -> Option<crate::hal::KeyType> {
+        match self.key {
+            PublicKey::Rsa(k) => Some(crate::hal::KeyType::Rsa { bits: k.bits() }),
+            PublicKey::EcP256(_) => Some(crate::hal::KeyType::EcP256),
+            PublicKey::EcP384(_) => None,
+        }
+    }
+
     /// Verifies `signature` over `digest` (computed with `alg.hash()`) under this key.
     ///
     /// `signature` is the raw value: the `k`-byte block for RSA, the DER `ECDSA-Sig-Value` for

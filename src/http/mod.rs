@@ -14,4 +14,4 @@ pub mod request;
 pub mod response;
 
 pub use request::{Method, QueryValue, RequestHead, write_request};
-pub use response::{ResponseHead, ResponseParser};
+pub use response::{ResponseHead, ResponseParser, ResponseReader};

@@ -96,6 +96,55 @@ pub struct ResponseParser<'b> {
 
 const MAX_HEADERS: usize = 32;
 
+/// A [`ResponseParser`]'s progress without its buffer, for state machines that own their
+/// buffers and lend them to the parser one call at a time
+/// ([`ResponseParser::suspend`], [`ResponseReader::resume`]). Resume it with the same buffer,
+/// unchanged: the buffered bytes are part of the progress.
+#[derive(Debug, Clone)]
+pub struct ResponseReader {
+    len: usize,
+    state: State,
+    head: ResponseHead,
+}
+
+impl Default for ResponseReader {
+    fn default() -> Self {
+        Self { len: 0, state: State::Head, head: ResponseHead::default() }
+    }
+}
+
+impl ResponseReader {
+    /// A reader at the start of a response.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether the whole response was read.
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// Whether any byte of the response was fed (the buffer's start is overwritten then).
+    pub fn is_started(&self) -> bool {
+        self.len > 0 || self.state != State::Head
+    }
+
+    /// The head, once parsed.
+    pub fn head(&self) -> Option<&ResponseHead> {
+        (self.state != State::Head).then_some(&self.head)
+    }
+
+    /// The body within `buf` (the buffer the parser ran over).
+    pub fn body<'x>(&self, buf: &'x [u8]) -> &'x [u8] {
+        if self.state == State::Head { &[] } else { buf.get(..self.len).unwrap_or(&[]) }
+    }
+
+    /// Goes on parsing into `buf`.
+    pub fn resume(self, buf: &mut [u8]) -> ResponseParser<'_> {
+        ResponseParser { buf, len: self.len, state: self.state, head: self.head }
+    }
+}
+
 impl<'b> ResponseParser<'b> {
     /// A parser that keeps the head, then the body, in `buf`.
     pub fn new(buf: &'b mut [u8]) -> Self {
@@ -105,6 +154,11 @@ impl<'b> ResponseParser<'b> {
     /// Whether the whole response was read.
     pub fn is_done(&self) -> bool {
         self.state == State::Done
+    }
+
+    /// Lets go of the buffer, keeping the progress (see [`ResponseReader`]).
+    pub fn suspend(self) -> ResponseReader {
+        ResponseReader { len: self.len, state: self.state, head: self.head }
     }
 
     /// The head, once parsed.

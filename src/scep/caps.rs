@@ -111,7 +111,7 @@ impl CaCaps {
         } else {
             return Err(ScepError::NoAcceptableDigest);
         };
-        Ok(AlgorithmChoice { cipher, hash, post: self.has(Capability::PostPkiOperation) })
+        Ok(AlgorithmChoice { cipher, hash, post: self.has(Capability::PostPkiOperation) && !policy.force_get })
     }
 }
 
@@ -124,11 +124,14 @@ pub struct AlgorithmPolicy {
     pub aes: CbcCipher,
     /// Allow 3DES and SHA-1 when the server offers nothing better (needs `legacy-crypto`).
     pub allow_legacy: bool,
+    /// Send PKIOperation by GET even when the server offers POST (for servers, or proxies in
+    /// front of them, whose POST is broken).
+    pub force_get: bool,
 }
 
 impl Default for AlgorithmPolicy {
     fn default() -> Self {
-        Self { aes: CbcCipher::Aes128, allow_legacy: cfg!(feature = "legacy-crypto") }
+        Self { aes: CbcCipher::Aes128, allow_legacy: cfg!(feature = "legacy-crypto"), force_get: false }
     }
 }
 
@@ -142,6 +145,12 @@ impl AlgorithmPolicy {
     /// Never fall back to 3DES or SHA-1.
     pub fn without_legacy(mut self) -> Self {
         self.allow_legacy = false;
+        self
+    }
+
+    /// PKIOperation by GET whatever the server offers.
+    pub fn with_get(mut self) -> Self {
+        self.force_get = true;
         self
     }
 }

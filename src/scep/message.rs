@@ -281,6 +281,8 @@ pub struct CertRep<'a> {
     pub fail_info_text: Option<&'a str>,
     /// The pkcsPKIEnvelope (DER, normalized), on SUCCESS.
     pub envelope: Option<EnvelopedDataRef<'a>>,
+    /// The DER of that envelope (the ContentInfo), on SUCCESS.
+    pub envelope_der: Option<&'a [u8]>,
 }
 
 /// Why a CertRep was refused.
@@ -354,7 +356,7 @@ impl<'a> CertRep<'a> {
             b"3" => PkiStatus::Pending,
             _ => return Err(CertRepError::Attribute("pkiStatus")),
         };
-        let mut rep = CertRep { status, fail_info: None, fail_info_text: None, envelope: None };
+        let mut rep = CertRep { status, fail_info: None, fail_info_text: None, envelope: None, envelope_der: None };
         match status {
             PkiStatus::Failure => {
                 rep.fail_info = text(&attr::FAIL_INFO, "failInfo")?.map(|v| match v {
@@ -372,6 +374,7 @@ impl<'a> CertRep<'a> {
                 // The envelope inside a normalized message is itself definite-length DER.
                 Tlv::parse_exact(content)?;
                 rep.envelope = Some(EnvelopedDataRef::parse(content)?);
+                rep.envelope_der = Some(content);
             }
             PkiStatus::Pending => {}
         }
