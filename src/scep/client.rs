@@ -1,0 +1,1220 @@
+//! The SCEP client as a Sans-IO state machine (RFC 8894; shape: ARCHITECTURE.md section 3).
+//!
+//! ```text
+//! let mut client = Client::new(config, Operation::Enroll(csr), buffers, rng)?;
+//! loop {
+//!     match client.poll(now)? {
+//!         Step::Send(bytes)   => { write bytes to the server; feed the reply with
+//!                                  client.handle_response_data(now, chunk) until
+//!                                  client.response_complete(), or handle_response_end at EOF }
+//!         Step::Sign(req)     => { let n = key.sign_prehash(&req.digest, &mut sig)?; client.signed(now, &sig[..n])?; }
+//!         Step::Decrypt(req)  => { key.decrypt_pkcs1v15(req.encrypted_key, &mut cek[..req.key_len])?; client.decrypted(now, &cek)?; }
+//!         Step::Agree(req)    => { key.agree(&req.peer_public_key, &mut z)?; client.agreed(now, &z)?; }
+//!         Step::Wait(until)   => { sleep until `until` (a PENDING poll); save client.snapshot() first }
+//!         Step::Done(outcome) => break,
+//!     }
+//! }
+//! ```
+//!
+//! The client never touches a socket, a clock or the private key: requests, key operations
+//! and deadlines come out of [`Client::poll`] as [`Step`]s, and bytes, time and key results go
+//! in through the `handle_*`/answer methods. Blocking drivers over this machine live in
+//! [`crate::transport`].
+//!
+//! # Flow
+//! GetCACaps (the [`AlgorithmChoice`] is visible through [`Client::algorithms`] from then on),
+//! GetCACert (trusted by [`CaTrust`]), then per [`Operation`]: the CSR and, for a first
+//! enrollment, a self-signed signer certificate (each a [`Step::Sign`]), the pkiMessage (one
+//! more [`Step::Sign`]), the CertRep (verified: signer, transaction ID, nonce), and on SUCCESS
+//! the envelope opened with the device key ([`Step::Decrypt`] for RSA, [`Step::Agree`] for EC,
+//! or the configured password for PWRI). PENDING gives [`Step::Wait`] and then a CertPoll on
+//! the same transaction, spaced and bounded by the [`RetryPolicy`].
+//!
+//! # Buffers
+//! Four caller buffers ([`Buffers`]); the figures are for RSA-2048 keys and a CA chain of one
+//! or two certificates:
+//!
+//! | buffer | holds | typical need |
+//! |---|---|---|
+//! | `ca` | the GetCACert reply, kept for the whole transaction | 1-4 KiB |
+//! | `own` | the CSR and the signer certificate | 2 KiB |
+//! | `work` | the envelope and pkiMessage, then the CertRep and its plaintext | 6 KiB |
+//! | `io` | one HTTP request, then one HTTP response | 6 KiB (GET requests: 8 KiB) |
+//!
+//! A buffer too small is reported with [`ClientError::BufferTooSmall`] and its name.
+//!
+//! # Errors and outcomes
+//! What the server or the network does ends in an [`Outcome`] (rejected, HTTP status,
+//! invalid reply, ...): typed, never a panic. [`ClientError`] is for the caller's side: a
+//! call out of order, a buffer too small, a key answer of the wrong shape. After any
+//! `ClientError` other than [`ClientError::UnexpectedCall`], the client is finished and keeps
+//! returning that error.
+
+use super::ca::{CaCertificates, CaTrust, next_ca_certificates};
+use super::caps::{AlgorithmChoice, AlgorithmPolicy, CaCaps};
+use super::message::{
+    CertRep, CertRepError, FailInfo, MessageData, MessageType, Nonce, PkiStatus, Request, RequestAttributes, TransactionId,
+};
+use super::snapshot::PendingTransaction;
+use crate::asn1::ber;
+use crate::asn1::cert::CertificateRef;
+use crate::asn1::cms::enveloped_data::EnvelopedDataRef;
+use crate::asn1::cms::signed_data::SignedDataRef;
+use crate::asn1::csr::{self, CsrBuilder, CsrRef, SelfSignedCertificate};
+use crate::asn1::spki::SpkiRef;
+use crate::crypto::Digest;
+use crate::error::{CmsError, DecodeError, EncodeError, HttpError, ScepError};
+pub use crate::hal::KeyRole;
+use crate::hal::KeyType;
+use crate::http::{QueryValue, RequestHead, ResponseReader, write_request};
+use crate::retry::{RetryPolicy, RetrySchedule};
+use crate::time::{Instant, UnixTime};
+use rand_core::CryptoRngCore;
+
+/// Where the SCEP server is and how it is trusted.
+#[derive(Debug, Clone, Copy)]
+pub struct Config<'a> {
+    /// Host name or address for the `Host` header.
+    pub host: &'a str,
+    /// The port, if not 80 (for the `Host` header; connecting is the transport's job).
+    pub port: Option<u16>,
+    /// The CGI path: `/scep`, `/cgi-bin/pkiclient.exe`, `/certsrv/mscep/mscep.dll`.
+    pub path: &'a str,
+    /// The `message` parameter of GetCACert (a CA identifier), if the server wants one.
+    pub ca_identifier: Option<&'a str>,
+    /// How the CA certificate is trusted.
+    pub trust: CaTrust<'a>,
+    /// Which algorithms may be used.
+    pub policy: AlgorithmPolicy,
+    /// PENDING polling: delays and bounds.
+    pub retry: RetryPolicy,
+    /// SubjectPublicKeyInfo (DER) of the key to certify.
+    pub public_key: &'a [u8],
+    /// The password a PWRI envelope is opened with (the challenge password, usually), for
+    /// servers that encrypt to a password rather than to the device key.
+    pub envelope_password: Option<&'a [u8]>,
+    /// Wall-clock time, when the device knows it: CA validity is checked and the self-signed
+    /// signer certificate is valid from an hour before it. Without it, validity checks are
+    /// skipped and the signer certificate covers 2000-2049.
+    pub wall_time: Option<UnixTime>,
+}
+
+impl<'a> Config<'a> {
+    /// A configuration with the defaults: path `/scep`, the default policies, no password,
+    /// no wall time.
+    pub fn new(host: &'a str, trust: CaTrust<'a>, public_key: &'a [u8]) -> Self {
+        Self {
+            host,
+            port: None,
+            path: "/scep",
+            ca_identifier: None,
+            trust,
+            policy: AlgorithmPolicy::default(),
+            retry: RetryPolicy::default(),
+            public_key,
+            envelope_password: None,
+            wall_time: None,
+        }
+    }
+}
+
+/// What the client is to do.
+#[derive(Debug, Clone, Copy)]
+pub enum Operation<'a> {
+    /// GetCACaps only ([`Outcome::CaCaps`]).
+    GetCaCaps,
+    /// GetCACaps and GetCACert ([`Outcome::CaCertificates`]).
+    GetCaCertificates,
+    /// GetNextCACert, verified against the current CA ([`Outcome::NextCa`]).
+    GetNextCaCertificates,
+    /// PKCSReq (19) for the CSR, signed with a self-signed certificate of the same key.
+    Enroll(CsrBuilder<'a>),
+    /// RenewalReq (17) for the CSR, signed with `certificate` and its key (the key that
+    /// answers [`KeyRole::Certificate`] requests). The CSR's key ([`Config::public_key`])
+    /// may be the same key or a new one.
+    Renew {
+        /// The request.
+        csr: CsrBuilder<'a>,
+        /// The current certificate (DER).
+        certificate: &'a [u8],
+    },
+    /// GetCert (21): the certificate with `serial` issued by the CA, asked for by the
+    /// holder of `certificate` ([`Outcome::Certificate`]).
+    GetCert {
+        /// The requester's certificate (DER); its key signs and decrypts.
+        certificate: &'a [u8],
+        /// The serial number (INTEGER contents) of the certificate wanted.
+        serial: &'a [u8],
+    },
+    /// GetCRL (22): the CRL covering `certificate` (its issuer and serial), asked for by its
+    /// holder ([`Outcome::Crl`]).
+    GetCrl {
+        /// The requester's certificate (DER).
+        certificate: &'a [u8],
+    },
+}
+
+/// The caller's buffers (see the module documentation for sizes).
+#[derive(Debug)]
+pub struct Buffers<'b> {
+    /// The GetCACert reply.
+    pub ca: &'b mut [u8],
+    /// The CSR and the signer certificate.
+    pub own: &'b mut [u8],
+    /// Envelope, pkiMessage, CertRep, plaintext.
+    pub work: &'b mut [u8],
+    /// One HTTP request or response.
+    pub io: &'b mut [u8],
+}
+
+/// What is being signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum SignPurpose {
+    /// The PKCS#10 request.
+    Csr,
+    /// The self-signed signer certificate.
+    SignerCertificate,
+    /// The pkiMessage's signed attributes.
+    Message,
+}
+
+/// A signature the device key must make: over `digest`, with [`Signer::sign_prehash`](crate::hal::Signer::sign_prehash).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignRequest {
+    /// The digest to sign.
+    pub digest: Digest,
+    /// Which key.
+    pub key: KeyRole,
+    /// What it is for.
+    pub purpose: SignPurpose,
+}
+
+/// An RSA decryption the device key must make (KeyTransRecipientInfo): the result is the
+/// content-encryption key of `key_len` bytes. Answer with [`Client::decrypted`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecryptRequest<'c> {
+    /// The encrypted key (PKCS#1 v1.5).
+    pub encrypted_key: &'c [u8],
+    /// The expected plaintext length.
+    pub key_len: usize,
+    /// Which key.
+    pub key: KeyRole,
+}
+
+/// An ECDH the device key must make (KeyAgreeRecipientInfo): the x-coordinate of the shared
+/// point with `peer_public_key`. Answer with [`Client::agreed`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgreeRequest {
+    /// The originator's ephemeral public key (SEC1).
+    pub peer_public_key: heapless::Vec<u8, 97>,
+    /// Which key.
+    pub key: KeyRole,
+}
+
+/// What to do next.
+#[derive(Debug)]
+pub enum Step<'c> {
+    /// Send these bytes (a whole HTTP/1.1 request, `Connection: close`) to the server, then
+    /// feed the response to [`Client::handle_response_data`].
+    Send(&'c [u8]),
+    /// Sign a digest with the device key; answer with [`Client::signed`].
+    Sign(SignRequest),
+    /// Decrypt with the device's RSA key; answer with [`Client::decrypted`].
+    Decrypt(DecryptRequest<'c>),
+    /// ECDH with the device's EC key; answer with [`Client::agreed`].
+    Agree(AgreeRequest),
+    /// Nothing to do before this instant (a PENDING poll is due then). Calling
+    /// [`Client::poll`] earlier returns the same step.
+    Wait(Instant),
+    /// Finished.
+    Done(&'c Outcome),
+}
+
+/// Why a server reply was not accepted.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ReplyError {
+    /// The CertRep did not verify (signer, transaction ID, nonce, attributes); also a body
+    /// that is not a pkiMessage at all (an HTML page).
+    CertRep(CertRepError),
+    /// The envelope could not be opened, or its content does not parse.
+    Envelope(CmsError),
+    /// The envelope has no recipient this client can open (no password configured for PWRI).
+    NoRecipient,
+    /// SUCCESS, but no certificate for our public key (or with the serial asked for, or no
+    /// CRL) is in the reply.
+    NotFound,
+    /// The certificate for our key is not signed by the issuing CA.
+    NotIssuedByCa,
+}
+
+/// How the operation ended.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// GetCACaps done: [`Client::ca_caps`].
+    CaCaps,
+    /// GetCACert done: [`Client::ca_certificates`].
+    CaCertificates,
+    /// GetNextCACert done and verified: [`Client::next_ca_certificates`].
+    NextCa,
+    /// The certificate for our key was issued: [`Client::certificate`] (and the reply's
+    /// other certificates through [`Client::reply_certificates`]).
+    Issued,
+    /// GetCert done: [`Client::certificate`].
+    Certificate,
+    /// GetCRL done: [`Client::crl`].
+    Crl,
+    /// The CA said FAILURE.
+    Rejected {
+        /// failInfo, if sent.
+        fail_info: Option<FailInfo>,
+        /// failInfoText, if sent (truncated to 128 bytes).
+        text: heapless::String<128>,
+    },
+    /// The CA kept answering PENDING until the retry policy ran out.
+    PendingTimedOut {
+        /// Polls made.
+        attempts: u32,
+    },
+    /// The server answered with an HTTP status other than 200.
+    HttpStatus(u16),
+    /// The HTTP response was malformed or did not fit the `io` buffer.
+    Http(HttpError),
+    /// The connection failed ([`Client::handle_transport_error`]) outside a PENDING poll.
+    Transport,
+    /// A reply was refused.
+    InvalidReply(ReplyError),
+    /// The CA certificates or capabilities are unusable (untrusted, no acceptable algorithm,
+    /// another CA than the transaction was started with).
+    Ca(ScepError),
+}
+
+/// A caller-side error.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ClientError {
+    /// This call does not fit the current step (nothing changed).
+    UnexpectedCall,
+    /// A buffer is too small.
+    BufferTooSmall {
+        /// Which one (`"ca"`, `"own"`, `"work"`, `"io"`).
+        buffer: &'static str,
+        /// At least this many bytes are needed (0 when unknown).
+        needed: usize,
+    },
+    /// A request could not be encoded (a CSR field the encoder refuses, ...).
+    Encode(EncodeError),
+    /// The configuration is unusable (which part).
+    Config(&'static str),
+    /// A key answer has the wrong length.
+    KeyAnswer,
+    /// A snapshot record is unreadable.
+    Snapshot(DecodeError),
+}
+
+impl core::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::UnexpectedCall => f.write_str("call out of order for the SCEP client's current step"),
+            Self::BufferTooSmall { buffer, needed } => write!(f, "the `{buffer}` buffer is too small (at least {needed} bytes)"),
+            Self::Encode(e) => write!(f, "encoding a request: {e}"),
+            Self::Config(what) => write!(f, "unusable configuration: {what}"),
+            Self::KeyAnswer => f.write_str("the key operation's result has the wrong length"),
+            Self::Snapshot(e) => write!(f, "unreadable snapshot: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for ClientError {}
+
+fn enc(buffer: &'static str) -> impl Fn(EncodeError) -> ClientError {
+    move |e| match e {
+        EncodeError::BufferTooSmall { needed } => ClientError::BufferTooSmall { buffer, needed },
+        other => ClientError::Encode(other),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Awaiting {
+    Caps,
+    Ca,
+    NextCa,
+    PkiOperation,
+}
+
+// Without an allocator there is nothing to box into; one Stage lives in each client.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+enum Stage {
+    /// Decide and prepare the next request.
+    Ready,
+    /// A request was handed out; its response goes into `io`.
+    Awaiting { what: Awaiting, reader: ResponseReader },
+    /// A signature is asked for; `len` bytes of what is signed sit in `work` (CSR info,
+    /// TBS certificate) or `io` (signed attributes).
+    Signing { purpose: SignPurpose, digest: Digest, len: usize, env_len: usize, attrs: Option<RequestAttributes> },
+    /// A SUCCESS envelope (`work[start..end]`) waits for the device key.
+    Opening { start: usize, end: usize, agreement: bool },
+    /// PENDING: the next poll is due at `until`.
+    Waiting { until: Instant },
+    /// Finished.
+    Done(Outcome),
+    /// A caller-side error ended the client.
+    Failed(ClientError),
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Span {
+    start: usize,
+    end: usize,
+}
+
+impl Span {
+    fn of(outer: &[u8], inner: &[u8]) -> Option<Self> {
+        let start = (inner.as_ptr() as usize).checked_sub(outer.as_ptr() as usize)?;
+        let end = start.checked_add(inner.len())?;
+        (end <= outer.len()).then_some(Self { start, end })
+    }
+    fn get<'x>(&self, buf: &'x [u8]) -> &'x [u8] {
+        buf.get(self.start..self.end).unwrap_or(&[])
+    }
+    fn is_empty(&self) -> bool {
+        self.end <= self.start
+    }
+}
+
+/// What the reply delivered, within `work`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Results {
+    /// The certs-only (or next-CA) SignedData.
+    certs: Span,
+    /// The certificate for our key, or the one asked for.
+    certificate: Span,
+    /// The CRL.
+    crl: Span,
+}
+
+/// The SCEP client. See the module documentation.
+pub struct Client<'a, 'b, R> {
+    config: Config<'a>,
+    operation: Operation<'a>,
+    bufs: Buffers<'b>,
+    rng: R,
+    key: KeyType,
+    caps: Option<CaCaps>,
+    choice: Option<AlgorithmChoice>,
+    /// The GetCACert reply in `ca` and whether it is a chain.
+    ca_len: usize,
+    ca_chain: bool,
+    recipient: Span,
+    issuing_ca: Span,
+    /// From a snapshot: the recipient must have this fingerprint.
+    expected_ca: Option<[u8; 32]>,
+    /// In `own`: the CSR, then the signer certificate.
+    csr: Span,
+    signer: Span,
+    subject: heapless::Vec<u8, { super::snapshot::MAX_SUBJECT }>,
+    transaction_id: TransactionId,
+    nonce: Nonce,
+    /// The message the next PKIOperation sends.
+    message_type: MessageType,
+    retry: Option<RetrySchedule>,
+    stage: Stage,
+    results: Results,
+    /// The request at the start of `io` (until the response overwrites it).
+    request_len: usize,
+}
+
+impl<R> core::fmt::Debug for Client<'_, '_, R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("scep::Client")
+            .field("stage", &self.stage)
+            .field("transaction_id", &self.transaction_id)
+            .field("choice", &self.choice)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
+    /// A client for `operation`.
+    pub fn new(config: Config<'a>, operation: Operation<'a>, bufs: Buffers<'b>, rng: R) -> Result<Self, ClientError> {
+        let spki = SpkiRef::parse(config.public_key).map_err(|_| ClientError::Config("public key is not a SubjectPublicKeyInfo"))?;
+        let key = spki.key_type().ok_or(ClientError::Config("public key type (RSA 2048-4096 or P-256)"))?;
+        let message_type = match operation {
+            Operation::Renew { .. } => MessageType::RenewalReq,
+            Operation::GetCert { .. } => MessageType::GetCert,
+            Operation::GetCrl { .. } => MessageType::GetCrl,
+            _ => MessageType::PkcsReq,
+        };
+        if let Operation::Renew { certificate, .. } | Operation::GetCert { certificate, .. } | Operation::GetCrl { certificate } = operation
+        {
+            let c = CertificateRef::parse(certificate).map_err(|_| ClientError::Config("certificate does not parse"))?;
+            c.spki().key_type().ok_or(ClientError::Config("certificate key type"))?;
+        }
+        Ok(Self {
+            config,
+            operation,
+            bufs,
+            rng,
+            key,
+            caps: None,
+            choice: None,
+            ca_len: 0,
+            ca_chain: false,
+            recipient: Span::default(),
+            issuing_ca: Span::default(),
+            expected_ca: None,
+            csr: Span::default(),
+            signer: Span::default(),
+            subject: heapless::Vec::new(),
+            transaction_id: super::message::transaction_id_for_key(config.public_key),
+            nonce: [0; 16],
+            message_type,
+            retry: None,
+            stage: Stage::Ready,
+            results: Results::default(),
+            request_len: 0,
+        })
+    }
+
+    /// A client that goes on polling the PENDING transaction saved in `snapshot` (from
+    /// [`Client::snapshot`]), for the same `config` and `operation` (Enroll or Renew) as the
+    /// client that saved it. It fetches the CA certificate again (it must be the same one),
+    /// rebuilds the signer certificate, and sends the next CertPoll when it is due.
+    ///
+    /// Instants in the snapshot are on the caller's clock; if that clock restarted at boot,
+    /// a poll due "later" than `now` plus the longest delay is brought forward to `now`.
+    pub fn resume(
+        config: Config<'a>,
+        operation: Operation<'a>,
+        bufs: Buffers<'b>,
+        rng: R,
+        snapshot: &[u8],
+        now: Instant,
+    ) -> Result<Self, ClientError> {
+        let p = PendingTransaction::decode(snapshot).map_err(ClientError::Snapshot)?;
+        let mut c = Self::new(config, operation, bufs, rng)?;
+        let expected = match operation {
+            Operation::Enroll(_) => MessageType::PkcsReq,
+            Operation::Renew { .. } => MessageType::RenewalReq,
+            _ => return Err(ClientError::Config("only Enroll and Renew transactions resume")),
+        };
+        if p.request != expected {
+            return Err(ClientError::Config("the snapshot is for another operation"));
+        }
+        c.choice = Some(p.choice);
+        c.transaction_id = p.transaction_id;
+        c.nonce = p.sender_nonce;
+        c.expected_ca = Some(p.ca_fingerprint);
+        c.subject = p.subject;
+        c.message_type = MessageType::CertPoll;
+        let started = if p.retry_started > now { now } else { p.retry_started };
+        c.retry = Some(RetrySchedule::resume(config.retry, started, p.retry_attempts));
+        let latest = now.saturating_add(config.retry.max_delay);
+        c.stage = Stage::Waiting { until: if p.next_poll > latest { now } else { p.next_poll } };
+        Ok(c)
+    }
+
+    // ---- getters ----
+
+    /// The capabilities the server announced (after GetCACaps).
+    pub fn ca_caps(&self) -> Option<CaCaps> {
+        self.caps
+    }
+
+    /// The algorithms chosen for PKIOperation, as soon as they are known (before any request
+    /// is built).
+    pub fn algorithms(&self) -> Option<AlgorithmChoice> {
+        self.choice
+    }
+
+    /// The CA certificates, once received and trusted.
+    pub fn ca_certificates(&self) -> Option<CaCertificates<'_>> {
+        if self.recipient.is_empty() {
+            return None;
+        }
+        let body = self.bufs.ca.get(..self.ca_len)?;
+        // Already checked against the trust configuration; only re-read here.
+        CaCertificates::from_reply(body, self.ca_chain, &CaTrust::Fingerprint(self.recipient_cert()?.fingerprint_sha256()), None).ok()
+    }
+
+    /// The transaction ID.
+    pub fn transaction_id(&self) -> &str {
+        &self.transaction_id
+    }
+
+    /// PENDING polls made so far.
+    pub fn pending_attempts(&self) -> u32 {
+        self.retry.map_or(0, |r| r.attempts())
+    }
+
+    /// How it ended, once it has.
+    pub fn outcome(&self) -> Option<&Outcome> {
+        match &self.stage {
+            Stage::Done(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    /// The issued certificate (DER), or the one GetCert fetched.
+    pub fn certificate(&self) -> Option<&[u8]> {
+        self.result(self.results.certificate)
+    }
+
+    /// The certs-only SignedData of the reply (the issued certificate and whatever chain the
+    /// CA sent), or the next CA certificates after GetNextCACert.
+    pub fn reply_certificates(&self) -> Option<SignedDataRef<'_>> {
+        SignedDataRef::parse(self.result(self.results.certs)?).ok()
+    }
+
+    /// The next CA certificates (after [`Operation::GetNextCaCertificates`]).
+    pub fn next_ca_certificates(&self) -> Option<SignedDataRef<'_>> {
+        match self.outcome() {
+            Some(Outcome::NextCa) => self.reply_certificates(),
+            _ => None,
+        }
+    }
+
+    /// The CRL (DER) GetCRL fetched.
+    pub fn crl(&self) -> Option<&[u8]> {
+        self.result(self.results.crl)
+    }
+
+    /// Whether the response being read is complete (then call [`Client::poll`]).
+    pub fn response_complete(&self) -> bool {
+        match &self.stage {
+            Stage::Awaiting { reader, .. } => reader.is_done(),
+            _ => true,
+        }
+    }
+
+    /// Saves the PENDING transaction into `out` (at most
+    /// [`MAX_SNAPSHOT_LEN`](super::snapshot::MAX_SNAPSHOT_LEN) bytes), for
+    /// [`Client::resume`] after a reboot. `None` when there is nothing to resume (not
+    /// waiting for a PENDING poll).
+    pub fn snapshot<'o>(&self, out: &'o mut [u8]) -> Result<Option<&'o [u8]>, ClientError> {
+        let (Stage::Waiting { until }, Some(retry), Some(choice)) = (&self.stage, self.retry, self.choice) else {
+            return Ok(None);
+        };
+        let fingerprint = match self.recipient_cert() {
+            Some(c) => c.fingerprint_sha256(),
+            None => self.expected_ca.ok_or(ClientError::UnexpectedCall)?,
+        };
+        let p = PendingTransaction {
+            request: match self.operation {
+                Operation::Renew { .. } => MessageType::RenewalReq,
+                _ => MessageType::PkcsReq,
+            },
+            choice,
+            transaction_id: self.transaction_id.clone(),
+            sender_nonce: self.nonce,
+            retry_started: retry.started(),
+            retry_attempts: retry.attempts(),
+            next_poll: *until,
+            ca_fingerprint: fingerprint,
+            subject: self.subject.clone(),
+        };
+        p.encode(out).map(Some).map_err(enc("snapshot"))
+    }
+
+    fn result(&self, s: Span) -> Option<&[u8]> {
+        (!s.is_empty()).then(|| s.get(self.bufs.work))
+    }
+
+    fn recipient_cert(&self) -> Option<CertificateRef<'_>> {
+        CertificateRef::parse(self.recipient.get(self.bufs.ca)).ok()
+    }
+
+    // ---- inputs ----
+
+    /// Feeds response bytes as they arrive (any split). Returns how many were used (all,
+    /// unless the response ended inside `data`). A malformed response ends the client with
+    /// [`Outcome::Http`]; bytes fed after that are ignored (0 used).
+    pub fn handle_response_data(&mut self, _now: Instant, data: &[u8]) -> Result<usize, ClientError> {
+        let Stage::Awaiting { what, reader } = &mut self.stage else {
+            // After a malformed response ended the client, the rest of it is ignored.
+            return if matches!(self.stage, Stage::Done(_)) { Ok(0) } else { Err(ClientError::UnexpectedCall) };
+        };
+        let what = *what;
+        let mut parser = core::mem::take(reader).resume(self.bufs.io);
+        let r = parser.feed(data);
+        let reader = parser.suspend();
+        match r {
+            Ok(n) => {
+                self.stage = Stage::Awaiting { what, reader };
+                Ok(n)
+            }
+            Err(e) => {
+                self.stage = Stage::Done(Outcome::Http(e));
+                Ok(data.len())
+            }
+        }
+    }
+
+    /// Reports that the server closed the connection (ends a close-delimited body).
+    pub fn handle_response_end(&mut self, _now: Instant) -> Result<(), ClientError> {
+        let Stage::Awaiting { what, reader } = &mut self.stage else {
+            return if matches!(self.stage, Stage::Done(_)) { Ok(()) } else { Err(ClientError::UnexpectedCall) };
+        };
+        if reader.is_done() {
+            return Ok(());
+        }
+        let what = *what;
+        let mut parser = core::mem::take(reader).resume(self.bufs.io);
+        let r = parser.finish();
+        let reader = parser.suspend();
+        self.stage = match r {
+            Ok(()) => Stage::Awaiting { what, reader },
+            Err(e) => Stage::Done(Outcome::Http(e)),
+        };
+        Ok(())
+    }
+
+    /// Reports that the request could not be sent or the response not read (connection
+    /// refused, reset, timed out). During PENDING polling this counts as a poll and the next
+    /// one is scheduled; otherwise the client ends with [`Outcome::Transport`].
+    pub fn handle_transport_error(&mut self, now: Instant) -> Result<(), ClientError> {
+        match self.stage {
+            Stage::Awaiting { .. } => {}
+            Stage::Done(_) => return Ok(()),
+            _ => return Err(ClientError::UnexpectedCall),
+        }
+        self.stage = match (self.message_type, self.retry.as_mut()) {
+            (MessageType::CertPoll, Some(retry)) => match retry.next(now, None) {
+                Some(until) => Stage::Waiting { until },
+                None => Stage::Done(Outcome::PendingTimedOut { attempts: retry.attempts() }),
+            },
+            _ => Stage::Done(Outcome::Transport),
+        };
+        Ok(())
+    }
+
+    /// The signature the last [`Step::Sign`] asked for (raw `r || s` for P-256, the modulus-
+    /// sized block for RSA).
+    pub fn signed(&mut self, _now: Instant, signature: &[u8]) -> Result<(), ClientError> {
+        let Stage::Signing { purpose, len, env_len, attrs, .. } = &self.stage else {
+            return Err(ClientError::UnexpectedCall);
+        };
+        let (purpose, len, env_len, attrs) = (*purpose, *len, *env_len, attrs.clone());
+        let r = self.finish_signature(purpose, len, env_len, attrs.as_ref(), signature);
+        self.settle(r)
+    }
+
+    /// The content-encryption key the last [`Step::Decrypt`] asked for.
+    pub fn decrypted(&mut self, _now: Instant, cek: &[u8]) -> Result<(), ClientError> {
+        let Stage::Opening { start, end, agreement: false } = self.stage else {
+            return Err(ClientError::UnexpectedCall);
+        };
+        let Buffers { work, io, .. } = &mut self.bufs;
+        let opened = EnvelopedDataRef::parse(work.get(start..end).unwrap_or(&[])).map_err(CmsError::Decode).and_then(|env| {
+            if cek.len() != env.cipher().key_len() {
+                return Err(CmsError::Decrypt(crate::CryptoError::InvalidLength { what: "content-encryption key" }));
+            }
+            env.decrypt_with_cek(cek, io).map(|p| p.len())
+        });
+        let r = self.finish_opened(opened);
+        self.settle(r)
+    }
+
+    /// The ECDH shared secret (x-coordinate) the last [`Step::Agree`] asked for.
+    pub fn agreed(&mut self, _now: Instant, shared_secret: &[u8; 32]) -> Result<(), ClientError> {
+        let Stage::Opening { start, end, agreement: true } = self.stage else {
+            return Err(ClientError::UnexpectedCall);
+        };
+        let Buffers { work, io, own, .. } = &mut self.bufs;
+        let signer = CertificateRef::parse(self.signer.get(own)).map_err(CmsError::Decode);
+        let opened = EnvelopedDataRef::parse(work.get(start..end).unwrap_or(&[])).map_err(CmsError::Decode).and_then(|env| {
+            let kari = env.key_agreement_recipient(&signer?)?;
+            env.decrypt_with_shared_secret(&kari, shared_secret, io).map(|p| p.len())
+        });
+        let r = self.finish_opened(opened);
+        self.settle(r)
+    }
+
+    // ---- outputs ----
+
+    /// What to do next (see [`Step`]). `now` is the caller's monotonic time.
+    pub fn poll(&mut self, now: Instant) -> Result<Step<'_>, ClientError> {
+        // Advance through everything that needs no input from the caller.
+        for _ in 0..16 {
+            match &self.stage {
+                Stage::Ready => {
+                    let r = self.prepare_next(now);
+                    self.settle(r)?;
+                }
+                Stage::Awaiting { reader, .. } if reader.is_done() => {
+                    let r = self.process_response(now);
+                    self.settle(r)?;
+                }
+                Stage::Waiting { until } if now >= *until => {
+                    self.message_type = MessageType::CertPoll;
+                    self.stage = Stage::Ready;
+                }
+                _ => break,
+            }
+        }
+        self.current_step()
+    }
+
+    fn current_step(&self) -> Result<Step<'_>, ClientError> {
+        Ok(match &self.stage {
+            Stage::Ready => return Err(ClientError::UnexpectedCall),
+            Stage::Awaiting { reader, .. } if !reader.is_started() => {
+                // Not a byte of the response yet: the request is what is to be sent.
+                Step::Send(self.bufs.io.get(..self.request_len()).unwrap_or(&[]))
+            }
+            Stage::Awaiting { .. } => return Err(ClientError::UnexpectedCall),
+            Stage::Signing { purpose, digest, .. } => Step::Sign(SignRequest {
+                digest: *digest,
+                purpose: *purpose,
+                key: match (purpose, self.message_type) {
+                    (SignPurpose::Message, MessageType::PkcsReq) => KeyRole::Requested,
+                    (SignPurpose::Message, MessageType::CertPoll) if matches!(self.operation, Operation::Enroll(_)) => KeyRole::Requested,
+                    (SignPurpose::Message, _) => KeyRole::Certificate,
+                    _ => KeyRole::Requested,
+                },
+            }),
+            Stage::Opening { start, end, agreement } => {
+                let env =
+                    EnvelopedDataRef::parse(self.bufs.work.get(*start..*end).unwrap_or(&[])).map_err(|_| ClientError::UnexpectedCall)?;
+                let signer = CertificateRef::parse(self.signer.get(self.bufs.own)).map_err(|_| ClientError::UnexpectedCall)?;
+                let key = self.envelope_key();
+                if *agreement {
+                    let kari = env.key_agreement_recipient(&signer).map_err(|_| ClientError::UnexpectedCall)?;
+                    Step::Agree(AgreeRequest {
+                        peer_public_key: heapless::Vec::from_slice(kari.originator_key).map_err(|_| ClientError::UnexpectedCall)?,
+                        key,
+                    })
+                } else {
+                    let encrypted_key = env.key_transport_recipient(&signer).map_err(|_| ClientError::UnexpectedCall)?;
+                    Step::Decrypt(DecryptRequest { encrypted_key, key_len: env.cipher().key_len(), key })
+                }
+            }
+            Stage::Waiting { until } => Step::Wait(*until),
+            Stage::Done(o) => Step::Done(o),
+            Stage::Failed(e) => return Err(*e),
+        })
+    }
+
+    fn envelope_key(&self) -> KeyRole {
+        match self.operation {
+            Operation::Enroll(_) => KeyRole::Requested,
+            _ => KeyRole::Certificate,
+        }
+    }
+
+    fn request_len(&self) -> usize {
+        self.request_len
+    }
+
+    /// Applies the result of an internal step: a caller-side error ends the client.
+    fn settle(&mut self, r: Result<(), ClientError>) -> Result<(), ClientError> {
+        match r {
+            Ok(()) => Ok(()),
+            Err(ClientError::UnexpectedCall) => Err(ClientError::UnexpectedCall),
+            Err(e) => {
+                self.stage = Stage::Failed(e);
+                Err(e)
+            }
+        }
+    }
+
+    fn done(&mut self, outcome: Outcome) -> Result<(), ClientError> {
+        self.stage = Stage::Done(outcome);
+        Ok(())
+    }
+
+    /// Writes a GET `operation=...` request into `io` and waits for its response.
+    fn send_get(&mut self, operation: &str, message: Option<&str>, what: Awaiting) -> Result<(), ClientError> {
+        let op = [("operation", QueryValue::Text(operation)), ("message", QueryValue::Text(message.unwrap_or("")))];
+        let query = if message.is_some() { &op[..] } else { op.get(..1).unwrap_or(&[]) };
+        let head = RequestHead { port: self.config.port, query, ..RequestHead::get(self.config.host, self.config.path) };
+        self.request_len = write_request(&head, &[], self.bufs.io).map_err(enc("io"))?.len();
+        self.stage = Stage::Awaiting { what, reader: ResponseReader::new() };
+        Ok(())
+    }
+
+    /// The key type of the key that signs the pkiMessage and opens the reply.
+    fn message_key(&self) -> Result<KeyType, ClientError> {
+        match self.operation {
+            Operation::Renew { certificate, .. } | Operation::GetCert { certificate, .. } | Operation::GetCrl { certificate } => {
+                CertificateRef::parse(certificate).ok().and_then(|c| c.spki().key_type()).ok_or(ClientError::Config("certificate key type"))
+            }
+            _ => Ok(self.key),
+        }
+    }
+
+    fn prepare_next(&mut self, now: Instant) -> Result<(), ClientError> {
+        if self.caps.is_none() && self.choice.is_none() {
+            return self.send_get("GetCACaps", None, Awaiting::Caps);
+        }
+        if matches!(self.operation, Operation::GetCaCaps) {
+            return self.done(Outcome::CaCaps);
+        }
+        if self.recipient.is_empty() {
+            return self.send_get("GetCACert", self.config.ca_identifier, Awaiting::Ca);
+        }
+        match self.operation {
+            Operation::GetCaCaps | Operation::GetCaCertificates => self.done(Outcome::CaCertificates),
+            Operation::GetNextCaCertificates => self.send_get("GetNextCACert", self.config.ca_identifier, Awaiting::NextCa),
+            _ => self.prepare_pki(now),
+        }
+    }
+
+    fn prepare_pki(&mut self, _now: Instant) -> Result<(), ClientError> {
+        let choice = match self.choice {
+            Some(c) => c,
+            None => match self.caps.unwrap_or(CaCaps::NONE).choose(&self.config.policy) {
+                Ok(c) => {
+                    self.choice = Some(c);
+                    c
+                }
+                Err(e) => return self.done(Outcome::Ca(e)),
+            },
+        };
+        let Buffers { ca, own, work, io } = &mut self.bufs;
+        let csr_builder = match self.operation {
+            Operation::Enroll(b) | Operation::Renew { csr: b, .. } => Some(b),
+            _ => None,
+        };
+        // 1. The CSR (not needed to poll).
+        if let Some(b) = csr_builder
+            && self.csr.is_empty()
+            && self.message_type != MessageType::CertPoll
+        {
+            let tbs = b.encode_info(self.config.public_key, work).map_err(enc("work"))?;
+            self.stage =
+                Stage::Signing { purpose: SignPurpose::Csr, digest: choice.hash.digest(tbs), len: tbs.len(), env_len: 0, attrs: None };
+            return Ok(());
+        }
+        // 2. The signer certificate.
+        if self.signer.is_empty() {
+            match self.operation {
+                Operation::Enroll(b) => {
+                    let mut serial = [0u8; 8];
+                    self.rng.fill_bytes(&mut serial);
+                    if let Some(first) = serial.first_mut() {
+                        *first = (*first & 0x3f) | 0x40;
+                    }
+                    let (not_before, not_after) = match self.config.wall_time {
+                        Some(t) => (
+                            UnixTime::from_secs(t.as_secs().saturating_sub(3600)),
+                            UnixTime::from_secs(t.as_secs().saturating_add(30 * 86_400)),
+                        ),
+                        None => (UnixTime::from_secs(946_684_800), UnixTime::from_secs(2_524_607_999)),
+                    };
+                    let cert = SelfSignedCertificate { subject: b.subject(), serial: &serial, not_before, not_after };
+                    let tbs = cert.encode_tbs(self.config.public_key, self.key, choice.hash, work).map_err(enc("work"))?;
+                    self.stage = Stage::Signing {
+                        purpose: SignPurpose::SignerCertificate,
+                        digest: choice.hash.digest(tbs),
+                        len: tbs.len(),
+                        env_len: 0,
+                        attrs: None,
+                    };
+                    return Ok(());
+                }
+                Operation::Renew { certificate, .. } | Operation::GetCert { certificate, .. } | Operation::GetCrl { certificate } => {
+                    let start = self.csr.end;
+                    let end = start + certificate.len();
+                    own.get_mut(start..end).ok_or(ClientError::BufferTooSmall { buffer: "own", needed: end })?.copy_from_slice(certificate);
+                    self.signer = Span { start, end };
+                }
+                _ => return Err(ClientError::UnexpectedCall),
+            }
+        }
+        // 3. The pkiMessage: envelope, then the signed attributes to sign.
+        let recipient = CertificateRef::parse(self.recipient.get(ca)).map_err(|_| ClientError::UnexpectedCall)?;
+        let issuing = CertificateRef::parse(self.issuing_ca.get(ca)).map_err(|_| ClientError::UnexpectedCall)?;
+        let signer = CertificateRef::parse(self.signer.get(own)).map_err(|_| ClientError::Config("signer certificate"))?;
+        self.rng.fill_bytes(&mut self.nonce);
+        let data = match (self.message_type, self.operation) {
+            (MessageType::CertPoll, _) => MessageData::IssuerAndSubject { issuer: issuing.subject().as_der(), subject: &self.subject },
+            (MessageType::GetCert, Operation::GetCert { serial, .. }) => {
+                MessageData::IssuerAndSerial { issuer: issuing.subject().as_der(), serial }
+            }
+            (MessageType::GetCrl, _) => MessageData::IssuerAndSerial { issuer: signer.issuer().as_der(), serial: signer.serial() },
+            _ => MessageData::Csr(self.csr.get(own)),
+        };
+        let request = Request {
+            message_type: self.message_type,
+            transaction_id: &self.transaction_id,
+            sender_nonce: self.nonce,
+            data,
+            recipient,
+            cipher: choice.cipher,
+            hash: choice.hash,
+            signer_certificate: signer,
+        };
+        let envelope = request.envelope(&mut self.rng, work).map_err(enc("work"))?;
+        let attrs = request.attributes().map_err(ClientError::Encode)?;
+        let list = attrs.as_attributes();
+        let signed_attrs = request.signed_data(envelope, &list).encode_signed_attributes(io).map_err(enc("io"))?;
+        let digest = choice.hash.digest(signed_attrs);
+        let env_len = envelope.len();
+        self.stage = Stage::Signing { purpose: SignPurpose::Message, digest, len: 0, env_len, attrs: Some(attrs) };
+        Ok(())
+    }
+
+    fn finish_signature(
+        &mut self,
+        purpose: SignPurpose,
+        len: usize,
+        env_len: usize,
+        attrs: Option<&RequestAttributes>,
+        signature: &[u8],
+    ) -> Result<(), ClientError> {
+        let choice = self.choice.ok_or(ClientError::UnexpectedCall)?;
+        let key = match purpose {
+            SignPurpose::Message if !matches!(self.operation, Operation::Enroll(_)) => self.message_key()?,
+            _ => self.key,
+        };
+        if signature.len() != key.signature_len() {
+            return Err(ClientError::KeyAnswer);
+        }
+        let Buffers { own, work, io, .. } = &mut self.bufs;
+        match purpose {
+            SignPurpose::Csr => {
+                let tbs = work.get(..len).ok_or(ClientError::UnexpectedCall)?;
+                let csr = csr::assemble(tbs, key, choice.hash, signature, own).map_err(enc("own"))?;
+                let subject = CsrRef::parse(csr).map_err(|_| ClientError::Config("CSR"))?.subject();
+                self.subject =
+                    heapless::Vec::from_slice(subject.as_der()).map_err(|_| ClientError::Config("subject longer than 256 bytes"))?;
+                self.csr = Span { start: 0, end: csr.len() };
+            }
+            SignPurpose::SignerCertificate => {
+                let tbs = work.get(..len).ok_or(ClientError::UnexpectedCall)?;
+                let start = self.csr.end;
+                let dst = own.get_mut(start..).ok_or(ClientError::BufferTooSmall { buffer: "own", needed: start })?;
+                let cert = csr::assemble(tbs, key, choice.hash, signature, dst).map_err(enc("own"))?;
+                self.signer = Span { start, end: start + cert.len() };
+            }
+            SignPurpose::Message => {
+                let attrs = attrs.ok_or(ClientError::UnexpectedCall)?;
+                let (envelope, rest) = work.split_at_mut_checked(env_len).ok_or(ClientError::UnexpectedCall)?;
+                let signer = CertificateRef::parse(self.signer.get(own)).map_err(|_| ClientError::UnexpectedCall)?;
+                let list = attrs.as_attributes();
+                let mut builder =
+                    crate::asn1::cms::signed_data::SignedDataBuilder::new(crate::asn1::oid::DATA, envelope, signer, choice.hash);
+                builder.attributes = &list;
+                let message = builder.assemble(key, signature, rest).map_err(enc("work"))?;
+                let config = &self.config;
+                let request = if choice.post {
+                    let head = RequestHead {
+                        port: config.port,
+                        query: &[("operation", QueryValue::Text("PKIOperation"))],
+                        ..RequestHead::post(config.host, config.path, "application/x-pki-message")
+                    };
+                    write_request(&head, message, io)
+                } else {
+                    let query = [("operation", QueryValue::Text("PKIOperation")), ("message", QueryValue::Base64(message))];
+                    let head = RequestHead { port: config.port, query: &query, ..RequestHead::get(config.host, config.path) };
+                    write_request(&head, &[], io)
+                };
+                self.request_len = request.map_err(enc("io"))?.len();
+                self.stage = Stage::Awaiting { what: Awaiting::PkiOperation, reader: ResponseReader::new() };
+                return Ok(());
+            }
+        }
+        self.stage = Stage::Ready;
+        Ok(())
+    }
+
+    fn process_response(&mut self, now: Instant) -> Result<(), ClientError> {
+        let Stage::Awaiting { what, reader } = core::mem::replace(&mut self.stage, Stage::Ready) else {
+            return Err(ClientError::UnexpectedCall);
+        };
+        let head = reader.head().cloned().unwrap_or_default();
+        if what == Awaiting::Caps {
+            // An error reply means "no capabilities" (RFC 8894 section 3.5.1).
+            let caps = if head.status == 200 { CaCaps::parse(reader.body(self.bufs.io)) } else { CaCaps::NONE };
+            self.caps = Some(caps);
+            self.choice = caps.choose(&self.config.policy).ok();
+            return Ok(());
+        }
+        if head.status != 200 {
+            return self.done(Outcome::HttpStatus(head.status));
+        }
+        let body_len = reader.body(self.bufs.io).len();
+        let next = match what {
+            Awaiting::Caps => return Ok(()),
+            Awaiting::Ca => self.take_ca_reply(&reader)?,
+            Awaiting::NextCa => {
+                let Buffers { ca, work, io, .. } = &mut self.bufs;
+                let body = reader.body(io);
+                work.get_mut(..body_len).ok_or(ClientError::BufferTooSmall { buffer: "work", needed: body_len })?.copy_from_slice(body);
+                let body = work.get(..body_len).unwrap_or(&[]);
+                let recipient = CertificateRef::parse(self.recipient.get(ca)).map_err(|_| ClientError::UnexpectedCall)?;
+                let issuing = CertificateRef::parse(self.issuing_ca.get(ca)).map_err(|_| ClientError::UnexpectedCall)?;
+                match next_ca_certificates(body, &issuing).or_else(|_| next_ca_certificates(body, &recipient)) {
+                    Ok(_) => {
+                        let content = SignedDataRef::parse(body).ok().and_then(|sd| sd.content()).unwrap_or(&[]);
+                        self.results.certs = Span::of(work, content).unwrap_or_default();
+                        Stage::Done(Outcome::NextCa)
+                    }
+                    Err(e) => Stage::Done(Outcome::Ca(e)),
+                }
+            }
+            Awaiting::PkiOperation => self.take_cert_rep(&reader, now)?,
+        };
+        self.stage = next;
+        Ok(())
+    }
+
+    fn take_ca_reply(&mut self, reader: &ResponseReader) -> Result<Stage, ClientError> {
+        let Buffers { ca, io, .. } = &mut self.bufs;
+        let body = reader.body(io);
+        ca.get_mut(..body.len()).ok_or(ClientError::BufferTooSmall { buffer: "ca", needed: body.len() })?.copy_from_slice(body);
+        self.ca_len = body.len();
+        let body = ca.get(..self.ca_len).unwrap_or(&[]);
+        // A chain unless the body is one certificate, whatever the Content-Type says (some
+        // servers label either wrongly).
+        let single = CertificateRef::parse(body).is_ok();
+        self.ca_chain = !single;
+        let set = match CaCertificates::from_reply(body, self.ca_chain, &self.config.trust, self.config.wall_time) {
+            Ok(s) => s,
+            Err(e) => return Ok(Stage::Done(Outcome::Ca(e))),
+        };
+        let (recipient, issuing) = (set.recipient(), set.issuing_ca());
+        if self.expected_ca.is_some_and(|fp| fp != recipient.fingerprint_sha256()) {
+            return Ok(Stage::Done(Outcome::Ca(ScepError::UntrustedCa(None))));
+        }
+        self.recipient = Span::of(body, recipient.as_der()).ok_or(ClientError::UnexpectedCall)?;
+        self.issuing_ca = Span::of(body, issuing.as_der()).ok_or(ClientError::UnexpectedCall)?;
+        Ok(Stage::Ready)
+    }
+
+    fn take_cert_rep(&mut self, reader: &ResponseReader, now: Instant) -> Result<Stage, ClientError> {
+        let Buffers { ca, own, work, io } = &mut self.bufs;
+        let body = reader.body(io);
+        let der_len = match ber::normalize(body, work) {
+            Ok(d) => d.len(),
+            Err(DecodeError::OutputTooSmall { needed }) => return Err(ClientError::BufferTooSmall { buffer: "work", needed }),
+            Err(e) => return Ok(Stage::Done(Outcome::InvalidReply(ReplyError::CertRep(CertRepError::from(e))))),
+        };
+        let work: &[u8] = work;
+        let der = work.get(..der_len).unwrap_or(&[]);
+        let recipient = CertificateRef::parse(self.recipient.get(ca)).map_err(|_| ClientError::UnexpectedCall)?;
+        let rep = match CertRep::parse(der, &recipient, &self.transaction_id, &self.nonce) {
+            Ok(r) => r,
+            Err(e) => return Ok(Stage::Done(Outcome::InvalidReply(ReplyError::CertRep(e)))),
+        };
+        Ok(match rep.status {
+            PkiStatus::Pending => {
+                let policy = self.config.retry;
+                let retry = self.retry.get_or_insert_with(|| RetrySchedule::new(policy, now));
+                self.message_type = MessageType::CertPoll;
+                match retry.next(now, None) {
+                    Some(until) => Stage::Waiting { until },
+                    None => Stage::Done(Outcome::PendingTimedOut { attempts: retry.attempts() }),
+                }
+            }
+            PkiStatus::Failure => {
+                let mut text = heapless::String::new();
+                for ch in rep.fail_info_text.unwrap_or("").chars() {
+                    if text.push(ch).is_err() {
+                        break;
+                    }
+                }
+                Stage::Done(Outcome::Rejected { fail_info: rep.fail_info, text })
+            }
+            PkiStatus::Success => {
+                let (Some(env), Some(env_der)) = (rep.envelope, rep.envelope_der) else {
+                    return Ok(Stage::Done(Outcome::InvalidReply(ReplyError::CertRep(CertRepError::Attribute("pkcsPKIEnvelope")))));
+                };
+                let span = Span::of(work, env_der).ok_or(ClientError::UnexpectedCall)?;
+                let signer = CertificateRef::parse(self.signer.get(own)).map_err(|_| ClientError::UnexpectedCall)?;
+                let ours = match signer.spki().key_type() {
+                    Some(KeyType::Rsa { .. }) => env.key_transport_recipient(&signer).map(|_| false),
+                    _ => env.key_agreement_recipient(&signer).map(|_| true),
+                };
+                match (ours, self.config.envelope_password) {
+                    (Ok(agreement), _) => Stage::Opening { start: span.start, end: span.end, agreement },
+                    (Err(CmsError::RecipientNotFound), Some(password)) => {
+                        let opened = env.decrypt_with_password(password, io).map(|p| p.len());
+                        return self.finish_opened(opened).map(|()| core::mem::replace(&mut self.stage, Stage::Ready));
+                    }
+                    (Err(CmsError::RecipientNotFound), None) => Stage::Done(Outcome::InvalidReply(ReplyError::NoRecipient)),
+                    (Err(e), _) => Stage::Done(Outcome::InvalidReply(ReplyError::Envelope(e))),
+                }
+            }
+        })
+    }
+
+    /// The envelope's plaintext (`io[..len]`, a certs-only SignedData, perhaps BER) is
+    /// read for what the operation asked for.
+    fn finish_opened(&mut self, opened: Result<usize, CmsError>) -> Result<(), ClientError> {
+        let len = match opened {
+            Ok(n) => n,
+            Err(e) => return self.done(Outcome::InvalidReply(ReplyError::Envelope(e))),
+        };
+        let Buffers { ca, work, io, .. } = &mut self.bufs;
+        let plain = io.get(..len).unwrap_or(&[]);
+        let der_len = match ber::normalize(plain, work) {
+            Ok(d) => d.len(),
+            Err(DecodeError::OutputTooSmall { needed }) => return Err(ClientError::BufferTooSmall { buffer: "work", needed }),
+            Err(e) => return self.done(Outcome::InvalidReply(ReplyError::Envelope(CmsError::Decode(e)))),
+        };
+        let work: &[u8] = work;
+        let der = work.get(..der_len).unwrap_or(&[]);
+        let sd = match SignedDataRef::parse(der) {
+            Ok(sd) => sd,
+            Err(e) => return self.done(Outcome::InvalidReply(ReplyError::Envelope(CmsError::Decode(e)))),
+        };
+        let mut results = Results { certs: Span { start: 0, end: der_len }, ..Results::default() };
+        let outcome = match self.operation {
+            Operation::GetCert { serial, .. } => match sd.certificates().find(|c| c.serial() == serial) {
+                Some(c) => {
+                    results.certificate = Span::of(work, c.as_der()).unwrap_or_default();
+                    Outcome::Certificate
+                }
+                None => Outcome::InvalidReply(ReplyError::NotFound),
+            },
+            Operation::GetCrl { .. } => match sd.crls().next() {
+                Some(crl) => {
+                    results.crl = Span::of(work, crl).unwrap_or_default();
+                    Outcome::Crl
+                }
+                None => Outcome::InvalidReply(ReplyError::NotFound),
+            },
+            _ => match sd.certificates().find(|c| c.spki().as_der() == self.config.public_key) {
+                None => Outcome::InvalidReply(ReplyError::NotFound),
+                Some(issued) => {
+                    // Signed by a CA certificate of the GetCACert reply with the issuer's name.
+                    let ca_body = ca.get(..self.ca_len).unwrap_or(&[]);
+                    let by_ca = ca_certificate_list(ca_body, self.ca_chain)
+                        .into_iter()
+                        .flatten()
+                        .any(|c| c.subject().as_der() == issued.issuer().as_der() && issued.verify_signed_by(&c.spki()).is_ok());
+                    if by_ca {
+                        results.certificate = Span::of(work, issued.as_der()).unwrap_or_default();
+                        Outcome::Issued
+                    } else {
+                        Outcome::InvalidReply(ReplyError::NotIssuedByCa)
+                    }
+                }
+            },
+        };
+        self.results = results;
+        self.done(outcome)
+    }
+}
+
+/// The certificates of a stored GetCACert reply (already checked when it arrived).
+fn ca_certificate_list(body: &[u8], chain: bool) -> [Option<CertificateRef<'_>>; super::ca::MAX_CA_CERTS] {
+    let mut list = [None; super::ca::MAX_CA_CERTS];
+    if chain {
+        if let Ok(sd) = SignedDataRef::parse(body) {
+            for (slot, c) in list.iter_mut().zip(sd.certificates()) {
+                *slot = Some(c);
+            }
+        }
+    } else if let Some(slot) = list.first_mut() {
+        *slot = CertificateRef::parse(body).ok();
+    }
+    list
+}

@@ -1,0 +1,1188 @@
+//! Transcript tests of the Sans-IO SCEP client ([`embedded_enroll::scep::Client`]) on a
+//! virtual clock, one per flow, against a **fixture** CA written here (not an interop peer:
+//! micromdm is, in `scep_micromdm.rs`). The fixture's CA certificate, the issued
+//! certificates, the CRL and every reply envelope that is not plain KTRI are made by the
+//! OpenSSL CLI; the fixture reads our requests with the crate's codecs (it must open them to
+//! answer) and signs CertReps with them, as a CA would.
+//!
+//! Every test bounds its loop, asserts the step sequence (the transcript), and never
+//! sleeps: time is a number the test advances to each `Wait` deadline.
+#![cfg(all(feature = "scep", feature = "soft-keys"))]
+
+mod common;
+
+use common::{cert_der, openssl, openssl_self_signed_rsa, rng, s};
+use embedded_enroll::asn1::cert::CertificateRef;
+use embedded_enroll::asn1::cms::enveloped_data::{EnvelopedDataRef, build_for_rsa_recipient};
+use embedded_enroll::asn1::cms::signed_data::{Attribute, SignedDataBuilder, SignedDataRef, build_certs_only};
+use embedded_enroll::asn1::csr::{ChallengePassword, CsrBuilder, NameAttribute};
+use embedded_enroll::asn1::oid;
+use embedded_enroll::asn1::tlv::Tlv;
+use embedded_enroll::asn1::writer::encode;
+use embedded_enroll::crypto::HashAlgorithm;
+use embedded_enroll::crypto::cbc::CbcCipher;
+use embedded_enroll::crypto::rsa::RsaPrivateKey2048;
+use embedded_enroll::hal::soft::SoftP256Key;
+use embedded_enroll::hal::{Decrypter, KeyAgreement, Signer};
+use embedded_enroll::retry::RetryPolicy;
+use embedded_enroll::scep::ca::CaTrust;
+use embedded_enroll::scep::client::{Buffers, ClientError, Config, KeyRole, Operation, Outcome, ReplyError, Step};
+use embedded_enroll::scep::message::{CertRepError, FailInfo, attr};
+use embedded_enroll::scep::{Client, snapshot::MAX_SNAPSHOT_LEN};
+use embedded_enroll::time::{Duration, Instant};
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+
+// ---------------------------------------------------------------- the fixture CA
+
+/// What the fixture saw in a PKIOperation.
+#[derive(Debug, Clone)]
+struct Seen {
+    /// GET or POST.
+    method: String,
+    message_type: String,
+    transaction_id: String,
+    nonce: Vec<u8>,
+    signer: Vec<u8>,
+    /// The decrypted messageData (CSR, IssuerAndSubject, IssuerAndSerial).
+    content: Vec<u8>,
+}
+
+type Replier = Box<dyn Fn(&mut Fixture, &Seen) -> Vec<u8>>;
+
+enum Reply {
+    /// A raw HTTP response, whatever was asked.
+    Raw(Vec<u8>),
+    /// The GetCACert reply (the CA certificate).
+    CaCert,
+    /// A PKIOperation answered by this closure (it returns the HTTP response).
+    Pki(Replier),
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    ca_der: Vec<u8>,
+    ca_key: RsaPrivateKey2048,
+    /// The PKIOperations seen, in order.
+    seen: Vec<Seen>,
+}
+
+fn http(status: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut r = format!("HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+    r.extend_from_slice(body);
+    r
+}
+
+/// Chunked, as micromdm sends.
+fn http_chunked(content_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut r = format!("HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\nTransfer-Encoding: chunked\r\n\r\n").into_bytes();
+    for c in body.chunks(700) {
+        r.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+        r.extend_from_slice(c);
+        r.extend_from_slice(b"\r\n");
+    }
+    r.extend_from_slice(b"0\r\n\r\n");
+    r
+}
+
+fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            out.push(u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap(), 16).unwrap());
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Query parameters, decoded.
+type Query = Vec<(String, Vec<u8>)>;
+
+/// Splits an HTTP request into method, query pairs and body.
+fn parse_request(req: &[u8]) -> (String, Query, Vec<u8>) {
+    let end = req.windows(4).position(|w| w == b"\r\n\r\n").expect("a complete head") + 4;
+    let head = std::str::from_utf8(&req[..end]).unwrap();
+    let line = head.lines().next().unwrap();
+    let mut parts = line.split(' ');
+    let method = parts.next().unwrap().to_string();
+    let target = parts.next().unwrap();
+    assert_eq!(parts.next(), Some("HTTP/1.1"));
+    let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
+    let pairs = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (k.to_string(), percent_decode(v))
+        })
+        .collect();
+    let body = req[end..].to_vec();
+    if method == "POST" {
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+            .expect("Content-Length on a POST");
+        assert_eq!(len, body.len());
+        assert!(head.to_ascii_lowercase().contains("content-type: application/x-pki-message"));
+    }
+    (method, pairs, body)
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        openssl_self_signed_rsa(&dir.path().join("ca.key"), &dir.path().join("ca.pem"), "/O=Fixture/CN=Fixture SCEP CA");
+        let ca_der = cert_der(&dir.path().join("ca.pem"));
+        let ca_key = load_rsa(&dir.path().join("ca.key"));
+        Self { dir, ca_der, ca_key, seen: Vec::new() }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn fingerprint(&self) -> [u8; 32] {
+        CertificateRef::parse(&self.ca_der).unwrap().fingerprint_sha256()
+    }
+
+    /// Answers one request with `reply`.
+    fn answer(&mut self, request: &[u8], reply: Reply) -> Vec<u8> {
+        let (method, query, body) = parse_request(request);
+        let operation = String::from_utf8(query.iter().find(|(k, _)| k == "operation").unwrap().1.clone()).unwrap();
+        match reply {
+            Reply::Raw(r) => r,
+            Reply::CaCert => {
+                assert_eq!(operation, "GetCACert");
+                http("200 OK", "application/x-x509-ca-cert", &self.ca_der.clone())
+            }
+            Reply::Pki(f) => {
+                assert_eq!(operation, "PKIOperation");
+                let msg = if method == "POST" {
+                    body
+                } else {
+                    let b64 = &query.iter().find(|(k, _)| k == "message").unwrap().1;
+                    let mut out = vec![0u8; b64.len()];
+                    embedded_enroll::http::base64::decode(b64, &mut out).unwrap().to_vec()
+                };
+                let seen = self.open(&method, &msg);
+                self.seen.push(seen.clone());
+                f(self, &seen)
+            }
+        }
+    }
+
+    /// Verifies and opens a pkiMessage, as the CA does.
+    fn open(&mut self, method: &str, msg: &[u8]) -> Seen {
+        let sd = SignedDataRef::parse(msg).expect("a SignedData");
+        let (si, signer) = sd.verify(None).expect("the request's signature verifies with its own certificate");
+        let text = |o| String::from_utf8(si.signed_attribute(&o).unwrap().value.to_vec()).unwrap();
+        let env = EnvelopedDataRef::parse(sd.content().unwrap()).unwrap();
+        let ca = CertificateRef::parse(&self.ca_der).unwrap();
+        let mut plain = vec![0u8; env.encrypted_len()];
+        let content =
+            env.decrypt_with_key_transport(&ca, &mut self.ca_key, &mut plain).expect("the envelope opens with the CA key").to_vec();
+        Seen {
+            method: method.to_string(),
+            message_type: text(attr::MESSAGE_TYPE),
+            transaction_id: text(attr::TRANSACTION_ID),
+            nonce: si.signed_attribute(&attr::SENDER_NONCE).unwrap().value.to_vec(),
+            signer: signer.as_der().to_vec(),
+            content,
+        }
+    }
+
+    /// A CertRep signed by `key`/`cert` with these attributes around `envelope`.
+    fn certrep(
+        &mut self,
+        seen: &Seen,
+        status: &str,
+        envelope: &[u8],
+        extra: &[(der::asn1::ObjectIdentifier, Vec<u8>)],
+        other_signer: Option<(&[u8], &mut RsaPrivateKey2048)>,
+    ) -> Vec<u8> {
+        let ps = |v: &[u8], t: u8| {
+            let mut b = [0u8; 300];
+            encode(&mut b, |w| w.primitive(t, v)).unwrap().to_vec()
+        };
+        let os = |v: &[u8]| {
+            let mut b = [0u8; 80];
+            encode(&mut b, |w| w.octet_string(v)).unwrap().to_vec()
+        };
+        let values =
+            [ps(seen.transaction_id.as_bytes(), 0x13), ps(b"3", 0x13), ps(status.as_bytes(), 0x13), os(&seen.nonce), os(&[7u8; 16])];
+        let mut attrs = vec![
+            Attribute { oid: attr::TRANSACTION_ID, value: &values[0] },
+            Attribute { oid: attr::MESSAGE_TYPE, value: &values[1] },
+            Attribute { oid: attr::PKI_STATUS, value: &values[2] },
+            Attribute { oid: attr::RECIPIENT_NONCE, value: &values[3] },
+            Attribute { oid: attr::SENDER_NONCE, value: &values[4] },
+        ];
+        // Overrides replace, others are added.
+        for (o, v) in extra {
+            match attrs.iter_mut().find(|a| a.oid == *o) {
+                Some(a) => a.value = v,
+                None => attrs.push(Attribute { oid: *o, value: v }),
+            }
+        }
+        let mut out = vec![0u8; 16384];
+        let msg = match other_signer {
+            Some((cert, key)) => {
+                let c = CertificateRef::parse(cert).unwrap();
+                let mut b = SignedDataBuilder::new(oid::DATA, envelope, c, HashAlgorithm::Sha256);
+                b.attributes = &attrs;
+                b.sign(key, &mut out).unwrap().to_vec()
+            }
+            None => {
+                let c = CertificateRef::parse(&self.ca_der).unwrap();
+                let mut b = SignedDataBuilder::new(oid::DATA, envelope, c, HashAlgorithm::Sha256);
+                b.attributes = &attrs;
+                b.sign(&mut self.ca_key, &mut out).unwrap().to_vec()
+            }
+        };
+        http_chunked("application/x-pki-message", &msg)
+    }
+
+    /// Issues a certificate with OpenSSL for the CSR in `seen` (PKCSReq/RenewalReq).
+    fn issue(&self, seen: &Seen, serial: u32) -> Vec<u8> {
+        // A CertPoll names the transaction: the CSR is the one its PKCSReq/RenewalReq sent.
+        let request = self
+            .seen
+            .iter()
+            .find(|r| r.transaction_id == seen.transaction_id && (r.message_type == "19" || r.message_type == "17"))
+            .expect("the transaction's request");
+        let csr = self.path(&format!("req-{serial}.der"));
+        std::fs::write(&csr, &request.content).unwrap();
+        let out = self.path(&format!("issued-{serial}.pem"));
+        openssl(&[
+            "x509",
+            "-req",
+            "-inform",
+            "DER",
+            "-in",
+            s(&csr),
+            "-CA",
+            s(&self.path("ca.pem")),
+            "-CAkey",
+            s(&self.path("ca.key")),
+            "-set_serial",
+            &serial.to_string(),
+            "-days",
+            "30",
+            "-out",
+            s(&out),
+        ]);
+        cert_der(&out)
+    }
+
+    /// certs-only with `certs`, encrypted (KTRI) to the request's signer.
+    fn ktri_to_signer(&self, seen: &Seen, certs: &[&[u8]], crls: &[&[u8]]) -> Vec<u8> {
+        let mut p7 = vec![0u8; 16384];
+        let p7 = build_certs_only(certs, crls, &mut p7).unwrap().to_vec();
+        let signer = CertificateRef::parse(&seen.signer).unwrap();
+        let mut out = vec![0u8; 20000];
+        build_for_rsa_recipient(&signer, CbcCipher::Aes128, &p7, &mut rng(5), &mut out).unwrap().to_vec()
+    }
+
+    /// certs-only with `certs`, encrypted by `openssl cms -encrypt` with `args` (recipient
+    /// file or -pwri_password).
+    fn openssl_envelope(&self, seen: &Seen, certs: &[&[u8]], args: &[&str]) -> Vec<u8> {
+        let mut p7 = vec![0u8; 16384];
+        let p7 = build_certs_only(certs, &[], &mut p7).unwrap().to_vec();
+        std::fs::write(self.path("certs.p7b"), &p7).unwrap();
+        std::fs::write(self.path("signer.der"), &seen.signer).unwrap();
+        openssl(&["x509", "-inform", "DER", "-in", s(&self.path("signer.der")), "-out", s(&self.path("signer.pem"))]);
+        let input = self.path("certs.p7b");
+        let mut a = vec!["cms", "-encrypt", "-binary", "-outform", "DER", "-in", s(&input)];
+        a.extend_from_slice(args);
+        openssl(&a)
+    }
+}
+
+fn load_rsa(pem: &Path) -> RsaPrivateKey2048 {
+    RsaPrivateKey2048::from_pkcs8_der(&openssl(&["pkcs8", "-topk8", "-nocrypt", "-in", s(pem), "-outform", "DER"]), &mut rng(1)).unwrap()
+}
+
+fn success() -> Reply {
+    Reply::Pki(Box::new(|fx, seen| {
+        let issued = fx.issue(seen, 1001);
+        let ca = fx.ca_der.clone();
+        let env = fx.ktri_to_signer(seen, &[&ca, &issued], &[]);
+        fx.certrep(seen, "0", &env, &[], None)
+    }))
+}
+
+fn pending() -> Reply {
+    Reply::Pki(Box::new(|fx, seen| fx.certrep(seen, "3", &[], &[], None)))
+}
+
+fn caps(text: &str) -> Reply {
+    Reply::Raw(http("200 OK", "text/plain", text.as_bytes()))
+}
+
+const CAPS: &str = "Renewal\nSHA-256\nAES\nPOSTPKIOperation\nGetNextCACert\n";
+
+// ---------------------------------------------------------------- the device and the driver
+
+enum DeviceKey {
+    Rsa(Box<RsaPrivateKey2048>),
+    Ec(SoftP256Key),
+}
+
+impl DeviceKey {
+    fn rsa(fx: &Fixture, name: &str) -> Self {
+        openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", s(&fx.path(name))]);
+        Self::Rsa(Box::new(load_rsa(&fx.path(name))))
+    }
+    fn spki(&mut self) -> Vec<u8> {
+        let mut b = [0u8; 600];
+        let n = match self {
+            Self::Rsa(k) => k.public_key_der(&mut b).unwrap(),
+            Self::Ec(k) => k.public_key_der(&mut b).unwrap(),
+        };
+        b[..n].to_vec()
+    }
+}
+
+struct Storage {
+    ca: Vec<u8>,
+    own: Vec<u8>,
+    work: Vec<u8>,
+    io: Vec<u8>,
+}
+
+impl Storage {
+    fn new() -> Self {
+        Self { ca: vec![0; 4096], own: vec![0; 4096], work: vec![0; 12288], io: vec![0; 12288] }
+    }
+    fn buffers(&mut self) -> Buffers<'_> {
+        Buffers { ca: &mut self.ca, own: &mut self.own, work: &mut self.work, io: &mut self.io }
+    }
+}
+
+/// Runs the client to its end (at most 60 steps) with `replies` for its requests, feeding
+/// responses `chunk` bytes at a time. Returns the outcome; `log` gets the transcript.
+fn drive<R: rand_core::CryptoRngCore>(
+    client: &mut Client<'_, '_, R>,
+    fx: &mut Fixture,
+    key: &mut DeviceKey,
+    replies: &mut VecDeque<Reply>,
+    now: &mut Instant,
+    log: &mut Vec<String>,
+    chunk: usize,
+) -> Outcome {
+    for _ in 0..60 {
+        let step = client.poll(*now).expect("poll");
+        match step {
+            Step::Send(bytes) => {
+                let req = bytes.to_vec();
+                let (method, query, _) = parse_request(&req);
+                let op = String::from_utf8(query[0].1.clone()).unwrap();
+                let reply = replies.pop_front().unwrap_or_else(|| panic!("no reply scripted for {method} {op}"));
+                let resp = fx.answer(&req, reply);
+                let mt = if op == "PKIOperation" { format!(" {}", fx.seen.last().unwrap().message_type) } else { String::new() };
+                log.push(format!("{method} {op}{mt}"));
+                for c in resp.chunks(chunk) {
+                    let used = client.handle_response_data(*now, c).unwrap();
+                    if client.response_complete() {
+                        break;
+                    }
+                    assert_eq!(used, c.len());
+                }
+                client.handle_response_end(*now).unwrap();
+            }
+            Step::Sign(req) => {
+                log.push(format!("sign {:?} {:?}", req.purpose, req.key));
+                let mut sig = [0u8; 512];
+                let n = match key {
+                    DeviceKey::Rsa(k) => k.sign_prehash(&req.digest, &mut sig).unwrap(),
+                    DeviceKey::Ec(k) => k.sign_prehash(&req.digest, &mut sig).unwrap(),
+                };
+                client.signed(*now, &sig[..n]).unwrap();
+            }
+            Step::Decrypt(req) => {
+                log.push("decrypt".into());
+                let DeviceKey::Rsa(k) = key else { panic!("RSA decryption asked of an EC key") };
+                let mut cek = vec![0u8; req.key_len];
+                k.decrypt_pkcs1v15(req.encrypted_key, &mut cek).unwrap();
+                client.decrypted(*now, &cek).unwrap();
+            }
+            Step::Agree(req) => {
+                log.push("agree".into());
+                let DeviceKey::Ec(k) = key else { panic!("ECDH asked of an RSA key") };
+                let mut z = [0u8; 32];
+                k.agree(&req.peer_public_key, &mut z).unwrap();
+                client.agreed(*now, &z).unwrap();
+            }
+            Step::Wait(until) => {
+                assert!(until > *now, "a wait is in the future");
+                log.push(format!("wait {}s", (until - *now).as_secs()));
+                *now = until;
+            }
+            Step::Done(o) => {
+                log.push(format!("done {o:?}"));
+                return o.clone();
+            }
+        }
+    }
+    panic!("the client did not finish in 60 steps: {log:#?}");
+}
+
+const SUBJECT: &[NameAttribute<'static>] = &[NameAttribute::organization("embedded-enroll"), NameAttribute::common_name("device-7")];
+
+fn enroll_csr() -> CsrBuilder<'static> {
+    CsrBuilder::new(SUBJECT).challenge_password(ChallengePassword::Printable("secret"))
+}
+
+fn config<'a>(fp: &'a [u8; 32], spki: &'a [u8]) -> Config<'a> {
+    let mut c = Config::new("127.0.0.1", CaTrust::Fingerprint(*fp), spki);
+    c.port = Some(8080);
+    c
+}
+
+/// One enrollment with `replies` after GetCACaps(CAPS) + GetCACert.
+fn run_enroll(replies: Vec<Reply>, policy: Option<RetryPolicy>) -> (Outcome, Vec<String>, Fixture, Option<Vec<u8>>) {
+    let mut fx = Fixture::new();
+    let mut key = DeviceKey::rsa(&fx, "dev.key");
+    let spki = key.spki();
+    let fp = fx.fingerprint();
+    let mut cfg = config(&fp, &spki);
+    if let Some(p) = policy {
+        cfg.retry = p;
+    }
+    let mut st = Storage::new();
+    let mut client = Client::new(cfg, Operation::Enroll(enroll_csr()), st.buffers(), rng(9)).unwrap();
+    let mut q: VecDeque<Reply> = [caps(CAPS), Reply::CaCert].into_iter().chain(replies).collect();
+    let mut now = Instant::from_millis(1_000);
+    let mut log = Vec::new();
+    let o = drive(&mut client, &mut fx, &mut key, &mut q, &mut now, &mut log, 97);
+    assert!(q.is_empty(), "every scripted reply was used");
+    let cert = client.certificate().map(<[u8]>::to_vec);
+    (o, log, fx, cert)
+}
+
+const PKCSREQ_START: [&str; 5] =
+    ["GET GetCACaps", "GET GetCACert", "sign Csr Requested", "sign SignerCertificate Requested", "sign Message Requested"];
+
+fn expect_log(log: &[String], tail: &[&str]) {
+    let want: Vec<String> = PKCSREQ_START.iter().chain(tail).map(|s| s.to_string()).collect();
+    assert_eq!(log, want.as_slice());
+}
+
+// ---------------------------------------------------------------- the flows
+
+#[test]
+fn success_pkcsreq_over_post_yields_the_certificate_issued_for_our_key() {
+    let (o, log, fx, cert) = run_enroll(vec![success()], None);
+    expect_log(&log, &["POST PKIOperation 19", "decrypt", "done Issued"]);
+    assert_eq!(o, Outcome::Issued);
+    let cert = cert.unwrap();
+    assert_eq!(cert, std::fs::read(fx.path("issued-1001.pem")).map(|_| cert_der(&fx.path("issued-1001.pem"))).unwrap());
+    // The request the CA saw: our CSR with the challenge, signed by a self-signed cert.
+    let seen = &fx.seen[0];
+    std::fs::write(fx.path("seen.csr"), &seen.content).unwrap();
+    let text =
+        String::from_utf8(openssl(&["req", "-inform", "DER", "-in", s(&fx.path("seen.csr")), "-verify", "-noout", "-text"])).unwrap();
+    assert!(text.contains("challengePassword") && text.contains("secret"), "{text}");
+    let signer = CertificateRef::parse(&seen.signer).unwrap();
+    assert_eq!(signer.subject().as_der(), signer.issuer().as_der(), "PKCSReq is signed by a self-signed certificate");
+    assert_eq!(seen.transaction_id.len(), 64);
+    assert_eq!(seen.method, "POST");
+}
+
+#[test]
+fn without_post_capability_the_request_goes_by_get_and_caps_are_case_insensitive() {
+    let mut fx = Fixture::new();
+    let mut key = DeviceKey::rsa(&fx, "dev.key");
+    let spki = key.spki();
+    let fp = fx.fingerprint();
+    let mut st = Storage::new();
+    let mut client = Client::new(config(&fp, &spki), Operation::Enroll(enroll_csr()), st.buffers(), rng(9)).unwrap();
+    let mut q: VecDeque<Reply> = [caps("sha-256 aes\r\nrenewal"), Reply::CaCert, success()].into_iter().collect();
+    let (mut now, mut log) = (Instant::ZERO, Vec::new());
+    assert_eq!(drive(&mut client, &mut fx, &mut key, &mut q, &mut now, &mut log, 1), Outcome::Issued, "{log:?}");
+    assert!(log.contains(&"GET PKIOperation 19".to_string()), "{log:?}");
+    let choice = client.algorithms().unwrap();
+    assert!(!choice.post && choice.cipher == CbcCipher::Aes128 && choice.hash == HashAlgorithm::Sha256);
+}
+
+#[test]
+fn pending_three_times_then_success_polls_the_same_transaction_on_the_backoff_schedule() {
+    let policy = RetryPolicy::new(Duration::from_secs(10), 2, Duration::from_secs(25), 5, Duration::from_secs(3600));
+    let (o, log, fx, cert) = run_enroll(vec![pending(), pending(), pending(), success()], Some(policy));
+    expect_log(
+        &log,
+        &[
+            "POST PKIOperation 19",
+            "wait 10s",
+            "sign Message Requested",
+            "POST PKIOperation 20",
+            "wait 20s",
+            "sign Message Requested",
+            "POST PKIOperation 20",
+            "wait 25s",
+            "sign Message Requested",
+            "POST PKIOperation 20",
+            "decrypt",
+            "done Issued",
+        ],
+    );
+    assert_eq!(o, Outcome::Issued);
+    assert!(cert.is_some());
+    // One transaction, a fresh nonce per message, and CertPoll names the CA and our subject.
+    let tx: std::collections::HashSet<_> = fx.seen.iter().map(|s| &s.transaction_id).collect();
+    assert_eq!(tx.len(), 1);
+    let nonces: std::collections::HashSet<_> = fx.seen.iter().map(|s| &s.nonce).collect();
+    assert_eq!(nonces.len(), 4);
+    let poll = &fx.seen[1].content;
+    let t = Tlv::parse_exact(poll).unwrap();
+    let mut c = t.children();
+    let issuer = c.next().unwrap().unwrap();
+    let subject = c.next().unwrap().unwrap();
+    assert_eq!(issuer.raw, CertificateRef::parse(&fx.ca_der).unwrap().subject().as_der());
+    let csr = embedded_enroll::asn1::csr::CsrRef::parse(&fx.seen[0].content).unwrap();
+    assert_eq!(subject.raw, csr.subject().as_der());
+}
+
+#[test]
+fn pending_past_the_attempt_limit_ends_with_pending_timed_out() {
+    let policy = RetryPolicy::new(Duration::from_secs(5), 1, Duration::from_secs(5), 2, Duration::from_secs(3600));
+    let (o, log, fx, _) = run_enroll(vec![pending(), pending(), pending()], Some(policy));
+    assert_eq!(o, Outcome::PendingTimedOut { attempts: 2 });
+    assert_eq!(fx.seen.len(), 3, "the request and two polls, no more");
+    assert_eq!(log.last().unwrap(), "done PendingTimedOut { attempts: 2 }");
+    assert_eq!(log.iter().filter(|l| l.starts_with("wait 5s")).count(), 2);
+}
+
+#[test]
+fn pending_past_the_total_time_ends_even_with_attempts_left() {
+    let policy = RetryPolicy::new(Duration::from_secs(60), 2, Duration::from_secs(600), 100, Duration::from_secs(150));
+    // Polls at +60 and +180 would pass 150 s: only the first is made.
+    let (o, _, fx, _) = run_enroll(vec![pending(), pending()], Some(policy));
+    assert_eq!(o, Outcome::PendingTimedOut { attempts: 1 });
+    assert_eq!(fx.seen.len(), 2);
+}
+
+#[test]
+fn failure_bad_request_is_a_typed_rejection_with_its_text() {
+    let reply = Reply::Pki(Box::new(|fx, seen| {
+        let mut b = [0u8; 64];
+        let info = encode(&mut b, |w| w.primitive(0x13, b"2")).unwrap().to_vec();
+        let mut t = [0u8; 64];
+        let text = encode(&mut t, |w| w.primitive(0x0c, "challenge wrong".as_bytes())).unwrap().to_vec();
+        fx.certrep(seen, "2", &[], &[(attr::FAIL_INFO, info), (attr::FAIL_INFO_TEXT, text)], None)
+    }));
+    let (o, log, _, cert) = run_enroll(vec![reply], None);
+    assert_eq!(o, Outcome::Rejected { fail_info: Some(FailInfo::BadRequest), text: "challenge wrong".try_into().unwrap() });
+    assert_eq!(log.last().unwrap(), &format!("done {o:?}"));
+    assert!(cert.is_none());
+}
+
+#[test]
+fn http_500_with_an_html_body_is_an_http_outcome() {
+    let html = http("500 Internal Server Error", "text/html", b"<html><body>boom</body></html>");
+    let (o, _, _, _) = run_enroll(vec![Reply::Pki(Box::new(move |_, _| html.clone()))], None);
+    assert_eq!(o, Outcome::HttpStatus(500));
+}
+
+#[test]
+fn an_html_page_with_status_200_is_an_invalid_reply() {
+    let html = http("200 OK", "text/html", b"<html><body>Please log in</body></html>");
+    let (o, _, _, _) = run_enroll(vec![Reply::Pki(Box::new(move |_, _| html.clone()))], None);
+    assert!(matches!(o, Outcome::InvalidReply(ReplyError::CertRep(CertRepError::Cms(_)))), "{o:?}");
+}
+
+#[test]
+fn a_wrong_recipient_nonce_is_refused() {
+    let reply = Reply::Pki(Box::new(|fx, seen| {
+        let mut b = [0u8; 40];
+        let other = encode(&mut b, |w| w.octet_string(&[0xEE; 16])).unwrap().to_vec();
+        fx.certrep(seen, "0", &[], &[(attr::RECIPIENT_NONCE, other)], None)
+    }));
+    let (o, _, _, _) = run_enroll(vec![reply], None);
+    assert_eq!(o, Outcome::InvalidReply(ReplyError::CertRep(CertRepError::NonceMismatch)));
+}
+
+#[test]
+fn a_wrong_transaction_id_is_refused() {
+    let reply = Reply::Pki(Box::new(|fx, seen| {
+        let mut b = [0u8; 40];
+        let other = encode(&mut b, |w| w.primitive(0x13, b"SOMEONE-ELSE")).unwrap().to_vec();
+        fx.certrep(seen, "3", &[], &[(attr::TRANSACTION_ID, other)], None)
+    }));
+    let (o, _, _, _) = run_enroll(vec![reply], None);
+    assert_eq!(o, Outcome::InvalidReply(ReplyError::CertRep(CertRepError::TransactionIdMismatch)));
+}
+
+#[test]
+fn a_reply_signed_by_an_unknown_key_is_refused() {
+    let reply = Reply::Pki(Box::new(|fx, seen| {
+        openssl_self_signed_rsa(&fx.path("evil.key"), &fx.path("evil.pem"), "/O=Fixture/CN=Fixture SCEP CA");
+        let cert = cert_der(&fx.path("evil.pem"));
+        let mut key = load_rsa(&fx.path("evil.key"));
+        let issued = fx.issue(seen, 1001);
+        let env = fx.ktri_to_signer(seen, &[&issued], &[]);
+        fx.certrep(seen, "0", &env, &[], Some((&cert, &mut key)))
+    }));
+    let (o, _, _, cert) = run_enroll(vec![reply], None);
+    assert!(matches!(o, Outcome::InvalidReply(ReplyError::CertRep(CertRepError::Cms(_)))), "{o:?}");
+    assert!(cert.is_none());
+}
+
+/// micromdm answers with single DES: only `legacy-crypto` opens it.
+#[test]
+fn a_des_reply_needs_legacy_crypto() {
+    let reply = Reply::Pki(Box::new(|fx, seen| {
+        let issued = fx.issue(seen, 1001);
+        let env =
+            fx.openssl_envelope(seen, &[&issued], &["-des", "-provider", "legacy", "-provider", "default", s(&fx.path("signer.pem"))]);
+        fx.certrep(seen, "0", &env, &[], None)
+    }));
+    let (o, log, _, cert) = run_enroll(vec![reply], None);
+    if cfg!(feature = "legacy-crypto") {
+        assert_eq!(o, Outcome::Issued, "{log:?}");
+        assert!(cert.is_some());
+    } else {
+        assert!(matches!(o, Outcome::InvalidReply(ReplyError::Envelope(_))), "{o:?} {log:?}");
+        assert!(cert.is_none());
+    }
+}
+
+#[test]
+fn a_success_without_our_certificate_or_from_another_ca_is_refused() {
+    // The reply carries only the CA certificate.
+    let only_ca = Reply::Pki(Box::new(|fx, seen| {
+        let ca = fx.ca_der.clone();
+        let env = fx.ktri_to_signer(seen, &[&ca], &[]);
+        fx.certrep(seen, "0", &env, &[], None)
+    }));
+    assert_eq!(run_enroll(vec![only_ca], None).0, Outcome::InvalidReply(ReplyError::NotFound));
+    // A certificate for our key, but issued by someone else under the CA's name.
+    let forged = Reply::Pki(Box::new(|fx, seen| {
+        openssl_self_signed_rsa(&fx.path("evil.key"), &fx.path("evil.pem"), "/O=Fixture/CN=Fixture SCEP CA");
+        std::fs::write(fx.path("req.der"), &seen.content).unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-inform",
+            "DER",
+            "-in",
+            s(&fx.path("req.der")),
+            "-CA",
+            s(&fx.path("evil.pem")),
+            "-CAkey",
+            s(&fx.path("evil.key")),
+            "-set_serial",
+            "9",
+            "-out",
+            s(&fx.path("forged.pem")),
+        ]);
+        let forged = cert_der(&fx.path("forged.pem"));
+        let env = fx.ktri_to_signer(seen, &[&forged], &[]);
+        fx.certrep(seen, "0", &env, &[], None)
+    }));
+    assert_eq!(run_enroll(vec![forged], None).0, Outcome::InvalidReply(ReplyError::NotIssuedByCa));
+}
+
+#[test]
+fn an_untrusted_ca_ends_before_any_request_is_built() {
+    let mut fx = Fixture::new();
+    let mut key = DeviceKey::rsa(&fx, "dev.key");
+    let spki = key.spki();
+    let wrong = [0x42u8; 32];
+    let mut st = Storage::new();
+    let mut client = Client::new(config(&wrong, &spki), Operation::Enroll(enroll_csr()), st.buffers(), rng(9)).unwrap();
+    let mut q: VecDeque<Reply> = [caps(CAPS), Reply::CaCert].into_iter().collect();
+    let (mut now, mut log) = (Instant::ZERO, Vec::new());
+    let o = drive(&mut client, &mut fx, &mut key, &mut q, &mut now, &mut log, 4096);
+    assert!(matches!(o, Outcome::Ca(embedded_enroll::error::ScepError::UntrustedCa(None))), "{o:?}");
+    assert_eq!(log.len(), 3, "{log:?}");
+}
+
+#[test]
+fn renewal_is_signed_with_the_current_certificate_and_may_certify_a_new_key() {
+    let mut fx = Fixture::new();
+    // The current identity: an old key and its certificate from the CA.
+    let mut old = DeviceKey::rsa(&fx, "old.key");
+    openssl(&["req", "-new", "-key", s(&fx.path("old.key")), "-subj", "/CN=device-7", "-out", s(&fx.path("old.csr"))]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        s(&fx.path("old.csr")),
+        "-CA",
+        s(&fx.path("ca.pem")),
+        "-CAkey",
+        s(&fx.path("ca.key")),
+        "-set_serial",
+        "500",
+        "-days",
+        "5",
+        "-out",
+        s(&fx.path("old.pem")),
+    ]);
+    let current = cert_der(&fx.path("old.pem"));
+    // Same key first, then a new key.
+    for new_key in [false, true] {
+        let mut newk = if new_key { DeviceKey::rsa(&fx, "new.key") } else { DeviceKey::rsa(&fx, "unused.key") };
+        let spki = if new_key { newk.spki() } else { old.spki() };
+        let fp = fx.fingerprint();
+        let mut st = Storage::new();
+        let op = Operation::Renew { csr: enroll_csr(), certificate: &current };
+        let mut client = Client::new(config(&fp, &spki), op, st.buffers(), rng(3)).unwrap();
+        let mut q: VecDeque<Reply> = [caps(CAPS), Reply::CaCert, success()].into_iter().collect();
+        let (now, mut log) = (Instant::ZERO, Vec::new());
+        // Answer each request with the key it names.
+        for _ in 0..30 {
+            match client.poll(now).unwrap() {
+                Step::Sign(req) => {
+                    log.push(format!("sign {:?} {:?}", req.purpose, req.key));
+                    let k = match req.key {
+                        KeyRole::Requested if new_key => &mut newk,
+                        _ => &mut old,
+                    };
+                    let DeviceKey::Rsa(k) = k else { unreachable!() };
+                    let mut sig = [0u8; 256];
+                    let n = k.sign_prehash(&req.digest, &mut sig).unwrap();
+                    client.signed(now, &sig[..n]).unwrap();
+                }
+                Step::Decrypt(req) => {
+                    assert_eq!(req.key, KeyRole::Certificate, "the reply is encrypted to the current certificate");
+                    let DeviceKey::Rsa(k) = &mut old else { unreachable!() };
+                    let mut cek = vec![0u8; req.key_len];
+                    k.decrypt_pkcs1v15(req.encrypted_key, &mut cek).unwrap();
+                    client.decrypted(now, &cek).unwrap();
+                }
+                Step::Send(b) => {
+                    let req = b.to_vec();
+                    let resp = fx.answer(&req, q.pop_front().unwrap());
+                    client.handle_response_data(now, &resp).unwrap();
+                }
+                Step::Done(o) => {
+                    assert_eq!(o, &Outcome::Issued, "{log:?}");
+                    break;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(log, ["sign Csr Requested", "sign Message Certificate"]);
+        let seen = fx.seen.last().unwrap();
+        assert_eq!(seen.message_type, "17");
+        assert_eq!(seen.signer, current, "RenewalReq is signed with the current certificate");
+        let issued = CertificateRef::parse(client.certificate().unwrap()).unwrap();
+        assert_eq!(issued.spki().as_der(), &spki[..]);
+    }
+}
+
+#[test]
+fn ec_device_key_opens_a_kari_reply_through_the_agree_step() {
+    let mut fx = Fixture::new();
+    let mut key = DeviceKey::Ec(SoftP256Key::generate(&mut rng(77)));
+    let spki = key.spki();
+    let fp = fx.fingerprint();
+    let mut st = Storage::new();
+    let mut client = Client::new(config(&fp, &spki), Operation::Enroll(enroll_csr()), st.buffers(), rng(9)).unwrap();
+    let reply = Reply::Pki(Box::new(|fx, seen| {
+        let issued = fx.issue(seen, 1001);
+        let env = fx.openssl_envelope(seen, &[&issued], &["-aes128", s(&fx.path("signer.pem"))]);
+        fx.certrep(seen, "0", &env, &[], None)
+    }));
+    let mut q: VecDeque<Reply> = [caps(CAPS), Reply::CaCert, reply].into_iter().collect();
+    let (mut now, mut log) = (Instant::ZERO, Vec::new());
+    let o = drive(&mut client, &mut fx, &mut key, &mut q, &mut now, &mut log, 512);
+    assert_eq!(o, Outcome::Issued, "{log:?}");
+    assert_eq!(&log[log.len() - 3..], ["POST PKIOperation 19", "agree", "done Issued"]);
+    assert_eq!(CertificateRef::parse(client.certificate().unwrap()).unwrap().spki().as_der(), &spki[..]);
+}
+
+#[test]
+fn ec_device_key_opens_a_pwri_reply_with_the_configured_password() {
+    let mut fx = Fixture::new();
+    let mut key = DeviceKey::Ec(SoftP256Key::generate(&mut rng(78)));
+    let spki = key.spki();
+    let fp = fx.fingerprint();
+    let mut cfg = config(&fp, &spki);
+    cfg.envelope_password = Some(b"secret");
+    let mut st = Storage::new();
+    let mut client = Client::new(cfg, Operation::Enroll(enroll_csr()), st.buffers(), rng(9)).unwrap();
+    let reply = Reply::Pki(Box::new(|fx, seen| {
+        let issued = fx.issue(seen, 1001);
+        let env = fx.openssl_envelope(seen, &[&issued], &["-aes256", "-pwri_password", "secret"]);
+        fx.certrep(seen, "0", &env, &[], None)
+    }));
+    let mut q: VecDeque<Reply> = [caps(CAPS), Reply::CaCert, reply].into_iter().collect();
+    let (mut now, mut log) = (Instant::ZERO, Vec::new());
+    let o = drive(&mut client, &mut fx, &mut key, &mut q, &mut now, &mut log, 512);
+    assert_eq!(o, Outcome::Issued, "{log:?}");
+    assert_eq!(&log[log.len() - 2..], ["POST PKIOperation 19", "done Issued"]);
+}
+
+#[test]
+fn a_snapshot_taken_in_pending_resumes_in_a_new_client_and_finishes() {
+    let mut fx = Fixture::new();
+    let mut key = DeviceKey::rsa(&fx, "dev.key");
+    let spki = key.spki();
+    let fp = fx.fingerprint();
+    let policy = RetryPolicy::new(Duration::from_secs(60), 2, Duration::from_secs(600), 10, Duration::from_secs(86_400));
+    let mut cfg = config(&fp, &spki);
+    cfg.retry = policy;
+    let mut record = [0u8; MAX_SNAPSHOT_LEN];
+    let (record, tx, deadline) = {
+        let mut st = Storage::new();
+        let mut client = Client::new(cfg, Operation::Enroll(enroll_csr()), st.buffers(), rng(9)).unwrap();
+        let mut q: VecDeque<Reply> = [caps(CAPS), Reply::CaCert, pending()].into_iter().collect();
+        let mut now = Instant::from_millis(5_000);
+        let mut deadline = None;
+        for _ in 0..20 {
+            match client.poll(now).unwrap() {
+                Step::Wait(t) => {
+                    deadline = Some(t);
+                    break;
+                }
+                Step::Send(b) => {
+                    let req = b.to_vec();
+                    let resp = fx.answer(&req, q.pop_front().unwrap());
+                    client.handle_response_data(now, &resp).unwrap();
+                }
+                Step::Sign(req) => {
+                    let DeviceKey::Rsa(k) = &mut key else { unreachable!() };
+                    let mut sig = [0u8; 256];
+                    let n = k.sign_prehash(&req.digest, &mut sig).unwrap();
+                    client.signed(now, &sig[..n]).unwrap();
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+            now = now + Duration::from_millis(10);
+        }
+        let deadline = deadline.expect("PENDING gives a wait");
+        let n = client.snapshot(&mut record).unwrap().expect("a pending transaction to save").len();
+        assert!(n < 400, "a snapshot is a few hundred bytes at most ({n})");
+        (record[..n].to_vec(), client.transaction_id().to_string(), deadline)
+    };
+    // "Reboot": a new client from the record, same configuration.
+    let mut st = Storage::new();
+    let mut client =
+        Client::resume(cfg, Operation::Enroll(enroll_csr()), st.buffers(), rng(10), &record, Instant::from_millis(6_000)).unwrap();
+    assert_eq!(client.transaction_id(), tx);
+    assert!(matches!(client.poll(Instant::from_millis(6_000)).unwrap(), Step::Wait(t) if t == deadline));
+    let mut q: VecDeque<Reply> = [Reply::CaCert, success()].into_iter().collect();
+    let (mut now, mut log) = (Instant::from_millis(6_000), Vec::new());
+    let o = drive(&mut client, &mut fx, &mut key, &mut q, &mut now, &mut log, 333);
+    assert_eq!(o, Outcome::Issued, "{log:?}");
+    assert_eq!(
+        log,
+        [
+            "wait 59s",
+            "GET GetCACert",
+            "sign SignerCertificate Requested",
+            "sign Message Requested",
+            "POST PKIOperation 20",
+            "decrypt",
+            "done Issued"
+        ]
+    );
+    assert_eq!(fx.seen.last().unwrap().transaction_id, tx, "the same transaction is polled");
+    // A damaged record is reported, not half-used.
+    let mut bad = record.clone();
+    bad[20] ^= 1;
+    let mut st = Storage::new();
+    assert!(matches!(
+        Client::resume(cfg, Operation::Enroll(enroll_csr()), st.buffers(), rng(10), &bad, Instant::ZERO),
+        Err(ClientError::Snapshot(_))
+    ));
+}
+
+#[test]
+fn a_resumed_transaction_refuses_a_different_ca() {
+    let mut fx = Fixture::new();
+    let mut key = DeviceKey::rsa(&fx, "dev.key");
+    let spki = key.spki();
+    let fp = fx.fingerprint();
+    let cfg = config(&fp, &spki);
+    let p = embedded_enroll::scep::snapshot::PendingTransaction {
+        request: embedded_enroll::scep::message::MessageType::PkcsReq,
+        choice: embedded_enroll::scep::CaCaps::parse(CAPS.as_bytes()).choose(&Default::default()).unwrap(),
+        transaction_id: "TX".try_into().unwrap(),
+        sender_nonce: [1; 16],
+        retry_started: Instant::ZERO,
+        retry_attempts: 1,
+        next_poll: Instant::from_millis(1),
+        ca_fingerprint: [9; 32],
+        subject: heapless::Vec::from_slice(&[0x30, 0]).unwrap(),
+    };
+    let mut rec = [0u8; MAX_SNAPSHOT_LEN];
+    let rec = p.encode(&mut rec).unwrap().to_vec();
+    let mut st = Storage::new();
+    let mut client = Client::resume(cfg, Operation::Enroll(enroll_csr()), st.buffers(), rng(1), &rec, Instant::from_millis(5)).unwrap();
+    let mut q: VecDeque<Reply> = [Reply::CaCert].into_iter().collect();
+    let (mut now, mut log) = (Instant::from_millis(5), Vec::new());
+    let o = drive(&mut client, &mut fx, &mut key, &mut q, &mut now, &mut log, 100);
+    assert_eq!(o, Outcome::Ca(embedded_enroll::error::ScepError::UntrustedCa(None)));
+}
+
+#[test]
+fn a_transport_error_while_polling_counts_as_a_poll_and_outside_it_ends_the_client() {
+    let mut fx = Fixture::new();
+    let mut key = DeviceKey::rsa(&fx, "dev.key");
+    let spki = key.spki();
+    let fp = fx.fingerprint();
+    let mut st = Storage::new();
+    let mut client = Client::new(config(&fp, &spki), Operation::GetCaCaps, st.buffers(), rng(9)).unwrap();
+    assert!(matches!(client.poll(Instant::ZERO).unwrap(), Step::Send(_)));
+    client.handle_transport_error(Instant::ZERO).unwrap();
+    assert!(matches!(client.poll(Instant::ZERO).unwrap(), Step::Done(Outcome::Transport)));
+
+    let policy = RetryPolicy::new(Duration::from_secs(10), 1, Duration::from_secs(10), 4, Duration::from_secs(3600));
+    let mut cfg = config(&fp, &spki);
+    cfg.retry = policy;
+    let mut st = Storage::new();
+    let mut client = Client::new(cfg, Operation::Enroll(enroll_csr()), st.buffers(), rng(9)).unwrap();
+    let mut q: VecDeque<Reply> = [caps(CAPS), Reply::CaCert, pending(), pending()].into_iter().collect();
+    let mut now = Instant::ZERO;
+    let mut waits = 0;
+    let mut failed_once = false;
+    for _ in 0..40 {
+        match client.poll(now).unwrap() {
+            Step::Send(b) => {
+                let req = b.to_vec();
+                if waits == 1 && !failed_once {
+                    failed_once = true;
+                    client.handle_transport_error(now).unwrap();
+                    continue;
+                }
+                let Some(r) = q.pop_front() else { break };
+                let resp = fx.answer(&req, r);
+                client.handle_response_data(now, &resp).unwrap();
+            }
+            Step::Sign(req) => {
+                let DeviceKey::Rsa(k) = &mut key else { unreachable!() };
+                let mut sig = [0u8; 256];
+                let n = k.sign_prehash(&req.digest, &mut sig).unwrap();
+                client.signed(now, &sig[..n]).unwrap();
+            }
+            Step::Wait(t) => {
+                waits += 1;
+                now = t;
+                if waits == 3 {
+                    break;
+                }
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(failed_once);
+    assert_eq!(waits, 3, "after the failed poll the client waited again instead of ending");
+    // Polls scheduled: after the PENDING, after the failed poll, after the second PENDING.
+    assert_eq!(client.pending_attempts(), 3);
+    assert_eq!(fx.seen.len(), 2, "the failed poll never reached the CA");
+}
+
+#[test]
+fn calls_out_of_order_are_typed_errors_and_change_nothing() {
+    let fx = Fixture::new();
+    let mut key = DeviceKey::rsa(&fx, "dev.key");
+    let spki = key.spki();
+    let fp = fx.fingerprint();
+    let mut st = Storage::new();
+    let mut client = Client::new(config(&fp, &spki), Operation::Enroll(enroll_csr()), st.buffers(), rng(9)).unwrap();
+    let now = Instant::ZERO;
+    assert_eq!(client.signed(now, &[0; 256]), Err(ClientError::UnexpectedCall));
+    assert_eq!(client.decrypted(now, &[0; 16]), Err(ClientError::UnexpectedCall));
+    assert_eq!(client.agreed(now, &[0; 32]), Err(ClientError::UnexpectedCall));
+    let first = match client.poll(now).unwrap() {
+        Step::Send(b) => b.to_vec(),
+        other => panic!("{other:?}"),
+    };
+    // Polling again before any response byte repeats the request.
+    assert!(matches!(client.poll(now).unwrap(), Step::Send(b) if b == first.as_slice()));
+    assert_eq!(client.signed(now, &[0; 256]), Err(ClientError::UnexpectedCall));
+    // Half a response: polling now is out of order.
+    client.handle_response_data(now, b"HTTP/1.1 200 OK\r\n").unwrap();
+    assert!(matches!(client.poll(now), Err(ClientError::UnexpectedCall)));
+    client.handle_response_data(now, b"Content-Length: 11\r\n\r\nAES SHA-256").unwrap();
+    // Next: GetCACert.
+    assert!(matches!(client.poll(now).unwrap(), Step::Send(b) if b.starts_with(b"GET /scep?operation=GetCACert HTTP/1.1\r\n")));
+    assert_eq!(client.algorithms().unwrap().cipher, CbcCipher::Aes128);
+    // A signature of the wrong length ends the client with a typed error.
+    let resp = http("200 OK", "application/x-x509-ca-cert", &fx.ca_der);
+    client.handle_response_data(now, &resp).unwrap();
+    assert!(matches!(client.poll(now).unwrap(), Step::Sign(_)));
+    assert_eq!(client.signed(now, &[0; 10]), Err(ClientError::KeyAnswer));
+    assert_eq!(client.poll(now).err(), Some(ClientError::KeyAnswer));
+}
+
+#[test]
+fn buffers_too_small_are_named() {
+    let fx = Fixture::new();
+    let mut key = DeviceKey::rsa(&fx, "dev.key");
+    let spki = key.spki();
+    let fp = fx.fingerprint();
+    let (mut ca, mut own, mut work, mut io) = (vec![0u8; 100], vec![0u8; 4096], vec![0u8; 8192], vec![0u8; 8192]);
+    let bufs = Buffers { ca: &mut ca, own: &mut own, work: &mut work, io: &mut io };
+    let mut client = Client::new(config(&fp, &spki), Operation::GetCaCertificates, bufs, rng(9)).unwrap();
+    let now = Instant::ZERO;
+    assert!(matches!(client.poll(now).unwrap(), Step::Send(_)));
+    client.handle_response_data(now, &http("200 OK", "text/plain", b"AES")).unwrap();
+    assert!(matches!(client.poll(now).unwrap(), Step::Send(_)));
+    client.handle_response_data(now, &http("200 OK", "application/x-x509-ca-cert", &fx.ca_der)).unwrap();
+    assert!(matches!(client.poll(now), Err(ClientError::BufferTooSmall { buffer: "ca", .. })));
+    // An `io` buffer that cannot hold the response: a typed HTTP outcome.
+    let (mut ca, mut own, mut work, mut io) = (vec![0u8; 4096], vec![0u8; 4096], vec![0u8; 8192], vec![0u8; 300]);
+    let bufs = Buffers { ca: &mut ca, own: &mut own, work: &mut work, io: &mut io };
+    let mut client = Client::new(config(&fp, &spki), Operation::GetCaCertificates, bufs, rng(9)).unwrap();
+    assert!(matches!(client.poll(now).unwrap(), Step::Send(_)));
+    client.handle_response_data(now, &http("200 OK", "text/plain", b"AES")).unwrap();
+    assert!(matches!(client.poll(now).unwrap(), Step::Send(_)));
+    client.handle_response_data(now, &http("200 OK", "application/x-x509-ca-cert", &fx.ca_der)).unwrap();
+    assert!(matches!(client.poll(now).unwrap(), Step::Done(Outcome::Http(embedded_enroll::error::HttpError::BodyTooLarge { .. }))));
+}
+
+// ---------------------------------------------------------------- GetCert, GetCRL, GetNextCACert
+
+fn holder(fx: &Fixture) -> Vec<u8> {
+    openssl(&["req", "-new", "-key", s(&fx.path("dev.key")), "-subj", "/CN=holder", "-out", s(&fx.path("holder.csr"))]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        s(&fx.path("holder.csr")),
+        "-CA",
+        s(&fx.path("ca.pem")),
+        "-CAkey",
+        s(&fx.path("ca.key")),
+        "-set_serial",
+        "4660",
+        "-days",
+        "5",
+        "-out",
+        s(&fx.path("holder.pem")),
+    ]);
+    cert_der(&fx.path("holder.pem"))
+}
+
+#[test]
+fn getcert_fetches_the_certificate_with_the_serial_asked_for() {
+    let mut fx = Fixture::new();
+    let mut key = DeviceKey::rsa(&fx, "dev.key");
+    let spki = key.spki();
+    let fp = fx.fingerprint();
+    let mine = holder(&fx);
+    let serial = CertificateRef::parse(&mine).unwrap().serial().to_vec();
+    let mut st = Storage::new();
+    let op = Operation::GetCert { certificate: &mine, serial: &serial };
+    let mut client = Client::new(config(&fp, &spki), op, st.buffers(), rng(9)).unwrap();
+    let reply = Reply::Pki(Box::new(|fx, seen| {
+        // IssuerAndSerialNumber: the CA's name and the serial.
+        let t = Tlv::parse_exact(&seen.content).unwrap();
+        let mut c = t.children();
+        assert_eq!(c.next().unwrap().unwrap().raw, CertificateRef::parse(&fx.ca_der).unwrap().subject().as_der());
+        assert_eq!(c.next().unwrap().unwrap().value, &[0x12, 0x34]);
+        let holder = cert_der(&fx.path("holder.pem"));
+        let ca = fx.ca_der.clone();
+        let env = fx.ktri_to_signer(seen, &[&ca, &holder], &[]);
+        fx.certrep(seen, "0", &env, &[], None)
+    }));
+    let mut q: VecDeque<Reply> = [caps(CAPS), Reply::CaCert, reply].into_iter().collect();
+    let (mut now, mut log) = (Instant::ZERO, Vec::new());
+    let o = drive(&mut client, &mut fx, &mut key, &mut q, &mut now, &mut log, 200);
+    assert_eq!(o, Outcome::Certificate, "{log:?}");
+    assert_eq!(log[2..], ["sign Message Certificate", "POST PKIOperation 21", "decrypt", "done Certificate"]);
+    assert_eq!(client.certificate().unwrap(), &mine[..]);
+}
+
+#[test]
+fn getcrl_fetches_the_crl_made_by_openssl() {
+    let mut fx = Fixture::new();
+    let mut key = DeviceKey::rsa(&fx, "dev.key");
+    let spki = key.spki();
+    let fp = fx.fingerprint();
+    let mine = holder(&fx);
+    std::fs::write(fx.path("index.txt"), "").unwrap();
+    std::fs::write(fx.path("crlnumber"), "01\n").unwrap();
+    std::fs::write(
+        fx.path("ca.cnf"),
+        format!(
+            "[ca]\ndefault_ca = d\n[d]\ndatabase = {}\ncrlnumber = {}\ndefault_md = sha256\ndefault_crl_days = 7\n",
+            s(&fx.path("index.txt")),
+            s(&fx.path("crlnumber"))
+        ),
+    )
+    .unwrap();
+    openssl(&[
+        "ca",
+        "-gencrl",
+        "-config",
+        s(&fx.path("ca.cnf")),
+        "-keyfile",
+        s(&fx.path("ca.key")),
+        "-cert",
+        s(&fx.path("ca.pem")),
+        "-out",
+        s(&fx.path("crl.pem")),
+    ]);
+    let crl = openssl(&["crl", "-in", s(&fx.path("crl.pem")), "-outform", "DER"]);
+    let mut st = Storage::new();
+    let mut client = Client::new(config(&fp, &spki), Operation::GetCrl { certificate: &mine }, st.buffers(), rng(9)).unwrap();
+    let crl2 = crl.clone();
+    let reply = Reply::Pki(Box::new(move |fx, seen| {
+        let env = fx.ktri_to_signer(seen, &[], &[&crl2]);
+        fx.certrep(seen, "0", &env, &[], None)
+    }));
+    let mut q: VecDeque<Reply> = [caps(CAPS), Reply::CaCert, reply].into_iter().collect();
+    let (mut now, mut log) = (Instant::ZERO, Vec::new());
+    let o = drive(&mut client, &mut fx, &mut key, &mut q, &mut now, &mut log, 200);
+    assert_eq!(o, Outcome::Crl, "{log:?}");
+    assert_eq!(fx.seen[0].message_type, "22");
+    assert_eq!(client.crl().unwrap(), &crl[..]);
+}
+
+#[test]
+fn getnextcacert_is_accepted_only_when_signed_by_the_current_ca() {
+    for genuine in [true, false] {
+        let mut fx = Fixture::new();
+        let mut key = DeviceKey::rsa(&fx, "dev.key");
+        let spki = key.spki();
+        let fp = fx.fingerprint();
+        openssl_self_signed_rsa(&fx.path("next.key"), &fx.path("next.pem"), "/O=Fixture/CN=Fixture SCEP CA 2");
+        let next = cert_der(&fx.path("next.pem"));
+        let mut p7 = vec![0u8; 8192];
+        std::fs::write(fx.path("next.p7b"), build_certs_only(&[&next], &[], &mut p7).unwrap()).unwrap();
+        let (signer, signer_key) = if genuine { ("ca.pem", "ca.key") } else { ("next.pem", "next.key") };
+        let reply = openssl(&[
+            "cms",
+            "-sign",
+            "-nodetach",
+            "-binary",
+            "-outform",
+            "DER",
+            "-in",
+            s(&fx.path("next.p7b")),
+            "-signer",
+            s(&fx.path(signer)),
+            "-inkey",
+            s(&fx.path(signer_key)),
+            "-md",
+            "sha256",
+        ]);
+        let mut st = Storage::new();
+        let mut client = Client::new(config(&fp, &spki), Operation::GetNextCaCertificates, st.buffers(), rng(9)).unwrap();
+        let mut q: VecDeque<Reply> =
+            [caps(CAPS), Reply::CaCert, Reply::Raw(http("200 OK", "application/x-x509-next-ca-cert", &reply))].into_iter().collect();
+        let (mut now, mut log) = (Instant::ZERO, Vec::new());
+        let o = drive(&mut client, &mut fx, &mut key, &mut q, &mut now, &mut log, 200);
+        assert_eq!(log[2], "GET GetNextCACert");
+        if genuine {
+            assert_eq!(o, Outcome::NextCa);
+            let certs: Vec<_> = client.next_ca_certificates().unwrap().certificates().map(|c| c.as_der().to_vec()).collect();
+            assert_eq!(certs, vec![next]);
+        } else {
+            assert!(matches!(o, Outcome::Ca(embedded_enroll::error::ScepError::NextCaNotSignedByCurrent(_))), "{o:?}");
+            assert!(client.next_ca_certificates().is_none());
+        }
+    }
+}
