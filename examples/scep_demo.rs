@@ -12,7 +12,8 @@ mod scep_flow;
 
 use embedded_enroll::asn1::cert::CertificateRef;
 use embedded_enroll::crypto::rsa::RsaPrivateKey2048;
-use scep_flow::{Outcome, enroll};
+use embedded_enroll::scep::{AlgorithmPolicy, Outcome};
+use scep_flow::{Server, enroll};
 use std::process::ExitCode;
 
 fn hex(b: &[u8]) -> String {
@@ -56,20 +57,23 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("SCEP PKCSReq to {addr} (CA pinned by SHA-256 fingerprint)");
-    let issued = match enroll(addr, fp, &mut key, "demo-router-01", challenge, true, None) {
-        Outcome::Issued(der) => der,
-        other => {
-            eprintln!("enrollment did not succeed: {other:?}");
-            return ExitCode::FAILURE;
-        }
+    println!("SCEP PKCSReq to {addr} (CA pinned by SHA-256 fingerprint), through the Sans-IO client and its blocking driver");
+    let run = enroll(Server { addr, fingerprint: fp }, &mut key, "demo-router-01", challenge, AlgorithmPolicy::default(), None, true);
+    let (Outcome::Issued, Some(issued)) = (&run.outcome, run.certificate) else {
+        eprintln!("enrollment did not succeed: {:?}", run.outcome);
+        return ExitCode::FAILURE;
     };
+    if let Some(choice) = run.choice {
+        println!("algorithms chosen from GetCACaps: {choice:?}");
+    }
     show("issued certificate", &issued);
     println!("SCEP RenewalReq signed with the issued certificate");
-    match enroll(addr, fp, &mut key, "demo-router-01", challenge, true, Some(&issued)) {
-        Outcome::Issued(der) => show("renewed certificate", &der),
-        other => {
-            eprintln!("renewal did not succeed: {other:?}");
+    let run =
+        enroll(Server { addr, fingerprint: fp }, &mut key, "demo-router-01", challenge, AlgorithmPolicy::default(), Some(&issued), true);
+    match (&run.outcome, run.certificate) {
+        (Outcome::Issued, Some(der)) => show("renewed certificate", &der),
+        _ => {
+            eprintln!("renewal did not succeed: {:?}", run.outcome);
             return ExitCode::FAILURE;
         }
     }

@@ -1,9 +1,8 @@
 //! Interop with a real SCEP server we did not write: micromdm `scepserver` (Debian package
 //! `scep`), started by this test in its own network namespace behind a loopback relay
-//! (tests/peers/micromdm.sh). Our client pieces (HTTP writer and parser, GetCACaps policy,
-//! GetCACert trust, PKCSReq/RenewalReq building, CertRep verification and decryption) drive
-//! GetCACaps, GetCACert, PKCSReq over POST and GET, RenewalReq, and a wrong challenge; every
-//! issued certificate is checked with `openssl verify`. micromdm's own `scepclient` and
+//! (tests/peers/micromdm.sh). The crate's Sans-IO SCEP client, run by its blocking driver
+//! over plain TCP, does GetCACaps, GetCACert, PKCSReq over POST and over GET, RenewalReq, and
+//! a PKCSReq with a wrong challenge; every issued certificate is checked with `openssl verify`. micromdm's own `scepclient` and
 //! strongSwan's `pki --scep` enroll against the same server, and a line per client is printed.
 //!
 //! Needs root (network namespaces) and the Debian packages `scep`, `socat`, `openssl`,
@@ -17,9 +16,9 @@ mod scep_flow;
 use common::{openssl, rng, s};
 use embedded_enroll::asn1::cert::CertificateRef;
 use embedded_enroll::crypto::rsa::RsaPrivateKey2048;
-use embedded_enroll::http::QueryValue;
-use embedded_enroll::scep::{AlgorithmPolicy, CaCaps};
-use scep_flow::{Outcome, enroll, get};
+use embedded_enroll::scep::client::Operation;
+use embedded_enroll::scep::{AlgorithmPolicy, Capability, Outcome};
+use scep_flow::{Server, enroll, run};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -38,6 +37,9 @@ impl Peer {
     }
     fn ca_pem(&self) -> PathBuf {
         self.dir.path().join("depot/ca.pem")
+    }
+    fn server(&self) -> Server<'_> {
+        Server { addr: &self.addr, fingerprint: self.fingerprint() }
     }
     /// The CA fingerprint, out of band: from the server's depot.
     fn fingerprint(&self) -> [u8; 32] {
@@ -69,41 +71,63 @@ fn micromdm_interop_with_our_client_scepclient_and_strongswan() {
     let peer = Peer::start(18080);
     let mut report = Vec::new();
 
-    // GetCACaps: what micromdm announces, and what we choose from it.
-    let (_, _, caps_body) = get(&peer.addr, &[("operation", QueryValue::Text("GetCACaps"))]);
-    let caps = CaCaps::parse(&caps_body);
-    let choice = caps.choose(&AlgorithmPolicy::default()).unwrap();
-    report.push(format!("GetCACaps: {:?} -> {:?}", String::from_utf8_lossy(&caps_body).split_whitespace().collect::<Vec<_>>(), choice));
+    // GetCACaps and GetCACert as operations of their own.
+    let mut key_post = RsaPrivateKey2048::generate(&mut rng(51)).unwrap();
+    let caps = run(peer.server(), &mut key_post, Operation::GetCaCaps, AlgorithmPolicy::default(), false);
+    assert_eq!(caps.outcome, Outcome::CaCaps);
+    let (caps, choice) = (caps.caps.unwrap(), caps.choice.unwrap());
+    for c in [Capability::Aes, Capability::Sha256, Capability::PostPkiOperation, Capability::Renewal, Capability::Des3] {
+        assert!(caps.has(c), "micromdm announces {c:?}");
+    }
+    let all = [
+        Capability::Aes,
+        Capability::Des3,
+        Capability::GetNextCaCert,
+        Capability::PostPkiOperation,
+        Capability::Renewal,
+        Capability::Sha1,
+        Capability::Sha256,
+        Capability::Sha512,
+        Capability::ScepStandard,
+    ];
+    let names: Vec<_> = all.iter().filter(|c| caps.has(**c)).map(|c| c.keyword()).collect();
+    report.push(format!("embedded-enroll GetCACaps: {names:?} -> {choice:?}"));
+    let ca = run(peer.server(), &mut key_post, Operation::GetCaCertificates, AlgorithmPolicy::default(), false);
+    assert_eq!(ca.outcome, Outcome::CaCertificates, "{:?}", ca.log);
+    report.push("embedded-enroll GetCACert: CA certificate matches the pinned SHA-256 fingerprint".into());
 
     // PKCSReq over POST, then over GET, each with a fresh RSA-2048 key.
-    let mut key_post = RsaPrivateKey2048::generate(&mut rng(51)).unwrap();
-    let Outcome::Issued(cert_post) = enroll(&peer.addr, peer.fingerprint(), &mut key_post, "router-post", "secret", true, None) else {
-        panic!("PKCSReq over POST was not issued")
-    };
+    let post = enroll(peer.server(), &mut key_post, "router-post", "secret", AlgorithmPolicy::default(), None, false);
+    assert_eq!(post.outcome, Outcome::Issued, "PKCSReq over POST: {:?}", post.log);
+    let cert_post = post.certificate.unwrap();
+    assert!(post.log.iter().any(|l| l.starts_with("-> POST /scep?operation=PKIOperation")), "{:?}", post.log);
     assert!(openssl_verify(&peer.ca_pem(), &cert_post), "openssl verify of the POST-issued certificate");
-    report.push("embedded-enroll PKCSReq (POST, AES-128, SHA-256): issued, openssl verify OK".into());
+    report.push(format!("embedded-enroll PKCSReq (POST, {:?}): issued, openssl verify OK", post.choice.unwrap()));
     let mut key_get = RsaPrivateKey2048::generate(&mut rng(52)).unwrap();
-    let Outcome::Issued(cert_get) = enroll(&peer.addr, peer.fingerprint(), &mut key_get, "router-get", "secret", false, None) else {
-        panic!("PKCSReq over GET was not issued")
-    };
-    assert!(openssl_verify(&peer.ca_pem(), &cert_get));
+    let get = enroll(peer.server(), &mut key_get, "router-get", "secret", AlgorithmPolicy::default().with_get(), None, false);
+    assert_eq!(get.outcome, Outcome::Issued, "PKCSReq over GET: {:?}", get.log);
+    assert!(get.log.iter().any(|l| l.starts_with("-> GET /scep?operation=PKIOperation&message=")), "{:?}", get.log);
+    assert!(openssl_verify(&peer.ca_pem(), &get.certificate.unwrap()));
     report.push("embedded-enroll PKCSReq (GET, base64 + percent-escaping): issued, openssl verify OK".into());
 
     // RenewalReq signed with the issued certificate and its key.
-    let Outcome::Issued(renewed) = enroll(&peer.addr, peer.fingerprint(), &mut key_post, "router-post", "secret", true, Some(&cert_post))
-    else {
-        panic!("RenewalReq was not issued")
-    };
+    let renewal = enroll(peer.server(), &mut key_post, "router-post", "secret", AlgorithmPolicy::default(), Some(&cert_post), false);
+    assert_eq!(renewal.outcome, Outcome::Issued, "RenewalReq: {:?}", renewal.log);
+    let renewed = renewal.certificate.unwrap();
     assert!(openssl_verify(&peer.ca_pem(), &renewed));
     assert_ne!(renewed, cert_post, "a new certificate");
     report.push("embedded-enroll RenewalReq (signed by the issued certificate): issued, openssl verify OK".into());
 
     // A wrong challenge: FAILURE (micromdm says badRequest for every failure).
     let mut key_bad = RsaPrivateKey2048::generate(&mut rng(53)).unwrap();
-    match enroll(&peer.addr, peer.fingerprint(), &mut key_bad, "router-bad", "wrong", true, None) {
-        Outcome::Failed(info) => report.push(format!("embedded-enroll PKCSReq with a wrong challenge: FAILURE {info:?} (as expected)")),
+    let bad = enroll(peer.server(), &mut key_bad, "router-bad", "wrong", AlgorithmPolicy::default(), None, false);
+    match &bad.outcome {
+        Outcome::Rejected { fail_info, .. } => {
+            report.push(format!("embedded-enroll PKCSReq with a wrong challenge: FAILURE {fail_info:?} (as expected)"))
+        }
         other => panic!("a wrong challenge must fail, got {other:?}"),
     }
+    assert!(bad.certificate.is_none());
 
     // Second clients against the same server.
     let dir = tempfile::tempdir().unwrap();

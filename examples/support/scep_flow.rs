@@ -1,141 +1,108 @@
-//! One SCEP enrollment over plain HTTP with the crate's pieces: GetCACaps, GetCACert (trusted
-//! by a pinned fingerprint), PKCSReq or RenewalReq by POST or GET, CertRep verification and
-//! decryption. Shared by `examples/scep_demo.rs` and the micromdm interop test
-//! (`tests/scep_micromdm.rs`), so the demo shows exactly what CI checks.
-//!
-//! The Sans-IO client state machine will replace this sequence; until then it is written
-//! out step by step, which also makes it a walkthrough of the protocol.
+//! One SCEP operation against a server over plain TCP, through the crate's Sans-IO client
+//! ([`embedded_enroll::scep::Client`]) and its blocking driver
+//! ([`embedded_enroll::transport::blocking::run_scep`]). Shared by `examples/scep_demo.rs`
+//! and the micromdm interop test (`tests/scep_micromdm.rs`), so the demo shows exactly what
+//! CI checks.
 #![allow(dead_code)]
 
-use embedded_enroll::asn1::ber;
-use embedded_enroll::asn1::cert::CertificateRef;
-use embedded_enroll::asn1::cms::signed_data::SignedDataRef;
-use embedded_enroll::asn1::csr::{ChallengePassword, CsrBuilder, NameAttribute, SelfSignedCertificate};
+use embedded_enroll::asn1::csr::{ChallengePassword, CsrBuilder, NameAttribute};
 use embedded_enroll::crypto::rsa::RsaPrivateKey2048;
 use embedded_enroll::hal::Signer;
-use embedded_enroll::http::{QueryValue, RequestHead, write_request};
-use embedded_enroll::scep::ca::{CaCertificates, CaTrust};
-use embedded_enroll::scep::message::{CertRep, FailInfo, MessageData, MessageType, PkiStatus, Request, transaction_id_for_key};
-use embedded_enroll::scep::{AlgorithmPolicy, CaCaps};
-use embedded_enroll::time::UnixTime;
-use rand::RngCore;
-use std::time::Duration;
+use embedded_enroll::scep::ca::CaTrust;
+use embedded_enroll::scep::client::{Buffers, Client, Config, Operation, Outcome};
+use embedded_enroll::scep::{AlgorithmChoice, AlgorithmPolicy, CaCaps};
+use embedded_enroll::transport::blocking::{Progress, RsaDevice, run_scep};
+use embedded_enroll::transport::host::{StdTimer, TcpConnector};
 
-pub fn get(addr: &str, query: &[(&str, QueryValue<'_>)]) -> (u16, String, Vec<u8>) {
-    let head = RequestHead { query, ..RequestHead::get("127.0.0.1", "/scep") };
-    let mut req = vec![0u8; 16 * 1024];
-    let req = write_request(&head, &[], &mut req).unwrap().to_vec();
-    send(addr, &req)
+/// The caller's buffers (sizes from the client's documentation).
+pub struct Storage {
+    ca: Vec<u8>,
+    own: Vec<u8>,
+    work: Vec<u8>,
+    io: Vec<u8>,
 }
 
-pub fn send(addr: &str, req: &[u8]) -> (u16, String, Vec<u8>) {
-    let mut buf = vec![0u8; 64 * 1024];
-    let (head, len) = embedded_enroll::transport::host::exchange(addr, req, &mut buf, Duration::from_secs(20)).unwrap();
-    (head.status, head.content_type.to_string(), buf[..len].to_vec())
+impl Storage {
+    pub fn new() -> Self {
+        Self { ca: vec![0; 8192], own: vec![0; 4096], work: vec![0; 16384], io: vec![0; 16384] }
+    }
+    pub fn buffers(&mut self) -> Buffers<'_> {
+        Buffers { ca: &mut self.ca, own: &mut self.own, work: &mut self.work, io: &mut self.io }
+    }
 }
 
-/// The outcome of one enrollment (fields are read through `Debug`).
+/// What one run gave.
 #[derive(Debug)]
-#[allow(dead_code)]
-pub enum Outcome {
-    Issued(Vec<u8>),
-    Failed(Option<FailInfo>),
-    Pending,
-    Http(u16),
+pub struct Run {
+    pub outcome: Outcome,
+    /// The issued certificate (DER), on `Outcome::Issued`.
+    pub certificate: Option<Vec<u8>>,
+    pub caps: Option<CaCaps>,
+    pub choice: Option<AlgorithmChoice>,
+    /// Progress lines.
+    pub log: Vec<String>,
 }
 
-/// One PKCSReq (or RenewalReq with `renew`) for `key`, by POST or GET, against the SCEP
-/// server at `addr` whose CA certificate has the SHA-256 fingerprint `ca_fingerprint`
-/// (learnt out of band).
+fn log_line(log: &mut Vec<String>, verbose: bool, p: Progress<'_>) {
+    let line = match p {
+        Progress::Request(l) => format!("-> {l}"),
+        Progress::Response(n) => format!("<- {n} bytes"),
+        Progress::KeyOperation(k) => format!("   device key: {k}"),
+        Progress::Waiting { ms, .. } => format!("   waiting {} s before polling", ms / 1000),
+        Progress::TransportError => "   transport error".to_string(),
+    };
+    if verbose {
+        println!("{line}");
+    }
+    log.push(line);
+}
+
+/// A SCEP server: `host:port` (path `/scep`) and its CA's SHA-256 fingerprint, learnt out
+/// of band.
+#[derive(Debug, Clone, Copy)]
+pub struct Server<'a> {
+    pub addr: &'a str,
+    pub fingerprint: [u8; 32],
+}
+
+/// Runs `operation` for `key` against `server`.
+pub fn run(server: Server<'_>, key: &mut RsaPrivateKey2048, operation: Operation<'_>, policy: AlgorithmPolicy, verbose: bool) -> Run {
+    let (addr, ca_fingerprint) = (server.addr, server.fingerprint);
+    let mut spki = [0u8; 600];
+    let n = key.public_key_der(&mut spki).expect("public key");
+    let (host, port) = addr.rsplit_once(':').expect("host:port");
+    let mut config = Config::new(host, CaTrust::Fingerprint(ca_fingerprint), &spki[..n]);
+    config.port = port.parse().ok();
+    config.policy = policy;
+    config.wall_time = Some(embedded_enroll::time::UnixTime::from_secs(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64,
+    ));
+    let mut storage = Storage::new();
+    let mut client = Client::new(config, operation, storage.buffers(), rand::rngs::OsRng).expect("client configuration");
+    let mut log = Vec::new();
+    let outcome = run_scep(&mut client, &mut TcpConnector::new(addr), &mut RsaDevice(&mut *key), &mut StdTimer::default(), |p| {
+        log_line(&mut log, verbose, p)
+    })
+    .expect("the SCEP driver");
+    Run { certificate: client.certificate().map(<[u8]>::to_vec), caps: client.ca_caps(), choice: client.algorithms(), outcome, log }
+}
+
+/// PKCSReq (or RenewalReq with `renew`, signed by that certificate) for `key` with subject
+/// `O=embedded-enroll, CN=<cn>` and the challenge password.
 pub fn enroll(
-    addr: &str,
-    ca_fingerprint: [u8; 32],
+    server: Server<'_>,
     key: &mut RsaPrivateKey2048,
     cn: &str,
     challenge: &str,
-    post: bool,
+    policy: AlgorithmPolicy,
     renew: Option<&[u8]>,
-) -> Outcome {
-    let (status, _, caps_body) = get(addr, &[("operation", QueryValue::Text("GetCACaps"))]);
-    assert_eq!(status, 200);
-    let caps = CaCaps::parse(&caps_body);
-    let choice = caps.choose(&AlgorithmPolicy::default()).unwrap();
-    let (status, ct, ca_body) = get(addr, &[("operation", QueryValue::Text("GetCACert"))]);
-    assert_eq!(status, 200);
-    let ra = ct.eq_ignore_ascii_case("application/x-x509-ca-ra-cert");
-    let cas = CaCertificates::from_reply(&ca_body, ra, &CaTrust::Fingerprint(ca_fingerprint), None).unwrap();
-    let recipient = cas.recipient();
-
+    verbose: bool,
+) -> Run {
     let subject = [NameAttribute::organization("embedded-enroll"), NameAttribute::common_name(cn)];
-    let mut csr = [0u8; 2048];
-    let csr = CsrBuilder::new(&subject)
-        .challenge_password(ChallengePassword::Printable(challenge))
-        .sign(key, choice.hash, &mut csr)
-        .unwrap()
-        .to_vec();
-    let mut self_signed = [0u8; 2048];
-    let now = UnixTime::from_secs(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64);
-    let mut serial = [0u8; 8];
-    rand::thread_rng().fill_bytes(&mut serial);
-    serial[0] |= 0x40;
-    let signer_der: Vec<u8> = match renew {
-        Some(cert) => cert.to_vec(),
-        None => SelfSignedCertificate {
-            subject: &subject,
-            serial: &serial,
-            not_before: UnixTime::from_secs(now.as_secs() - 3600),
-            not_after: UnixTime::from_secs(now.as_secs() + 86_400),
-        }
-        .sign(key, choice.hash, &mut self_signed)
-        .unwrap()
-        .to_vec(),
+    let csr = CsrBuilder::new(&subject).challenge_password(ChallengePassword::Printable(challenge));
+    let op = match renew {
+        Some(certificate) => Operation::Renew { csr, certificate },
+        None => Operation::Enroll(csr),
     };
-    let signer_cert = CertificateRef::parse(&signer_der).unwrap();
-    let mut spki = [0u8; 600];
-    let n = key.public_key_der(&mut spki).unwrap();
-    let tx = transaction_id_for_key(&spki[..n]);
-    let mut nonce = [0u8; 16];
-    rand::thread_rng().fill_bytes(&mut nonce);
-    let request = Request {
-        message_type: if renew.is_some() { MessageType::RenewalReq } else { MessageType::PkcsReq },
-        transaction_id: &tx,
-        sender_nonce: nonce,
-        data: MessageData::Csr(&csr),
-        recipient,
-        cipher: choice.cipher,
-        hash: choice.hash,
-        signer_certificate: signer_cert,
-    };
-    let mut scratch = [0u8; 4096];
-    let mut msg = vec![0u8; 8192];
-    let msg = request.build(key, &mut rand::thread_rng(), &mut scratch, &mut msg).unwrap().to_vec();
-    let (status, _, body) = if post && choice.post {
-        let head = RequestHead {
-            query: &[("operation", QueryValue::Text("PKIOperation"))],
-            ..RequestHead::post("127.0.0.1", "/scep", "application/x-pki-message")
-        };
-        let mut req = vec![0u8; 16 * 1024];
-        let req = write_request(&head, &msg, &mut req).unwrap().to_vec();
-        send(addr, &req)
-    } else {
-        get(addr, &[("operation", QueryValue::Text("PKIOperation")), ("message", QueryValue::Base64(&msg))])
-    };
-    if status != 200 {
-        return Outcome::Http(status);
-    }
-    let mut norm = vec![0u8; body.len() + 64];
-    let der = ber::normalize(&body, &mut norm).unwrap();
-    let rep = CertRep::parse(der, &recipient, &tx, &nonce).unwrap();
-    match rep.status {
-        PkiStatus::Failure => Outcome::Failed(rep.fail_info),
-        PkiStatus::Pending => Outcome::Pending,
-        PkiStatus::Success => {
-            let env = rep.envelope.unwrap();
-            let mut plain = vec![0u8; env.encrypted_len()];
-            let certs_only = env.decrypt_with_key_transport(&signer_cert, key, &mut plain).unwrap();
-            let sd = SignedDataRef::parse(certs_only).unwrap();
-            let issued = sd.certificates().find(|c| c.spki().as_der() == &spki[..n]).expect("a certificate for our key");
-            Outcome::Issued(issued.as_der().to_vec())
-        }
-    }
+    run(server, key, op, policy, verbose)
 }

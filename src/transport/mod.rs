@@ -1,8 +1,12 @@
 //! The only code that does I/O, all behind features.
 //!
-//! - `host` (feature `std`): one HTTP exchange over a plain `std::net::TcpStream`, for host
-//!   tools and tests. TLS (rustls on hosts, embedded-tls on devices) and the embedded-nal
-//!   adapters arrive with the EST client.
+//! - [`blocking`]: drivers that run a protocol client to its end over any `embedded_io`
+//!   byte stream ([`blocking::Connect`]), a device key ([`blocking::DeviceKeys`]) and a clock
+//!   ([`blocking::Timer`]); about fifty lines of loop each, the protocol stays in the client.
+//! - `host` (feature `std`): plain TCP over `std::net` for host tools and tests
+//!   (`host::TcpConnector`, `host::StdTimer`). TLS (rustls on hosts, embedded-tls on
+//!   devices) and the embedded-nal adapters arrive with the EST client.
 
+pub mod blocking;
 #[cfg(feature = "std")]
 pub mod host;
