@@ -1,6 +1,6 @@
 //! A `#![no_std]`, `#![no_main]` binary with **no global allocator** that calls into
 //! embedded-enroll: P-256 sign and verify, RSA-2048 verify (and a software RSA key's
-//! decrypt), AES-CBC, and a DER encode. If any dependency linked `alloc` or `std`, this would
+//! decrypt), AES-CBC, the codecs, and the SCEP client state machine with its blocking driver. If any dependency linked `alloc` or `std`, this would
 //! not build: rustc demands a `#[global_allocator]` as soon as `alloc` is in the graph, and
 //! `std` does not exist for these targets.
 //!
@@ -20,6 +20,11 @@ use embedded_enroll::crypto::cbc::CbcCipher;
 use embedded_enroll::crypto::rsa::{RsaPrivateKey2048, RsaPublicKey};
 use embedded_enroll::hal::soft::SoftP256Key;
 use embedded_enroll::hal::{Decrypter, Signer};
+use embedded_enroll::scep::ca::CaTrust;
+use embedded_enroll::scep::client::{Buffers, Client, Config, Operation, Outcome, Step};
+use embedded_enroll::time::Instant;
+use embedded_enroll::transport::blocking::{Connect, EcDevice, Timer, run_scep};
+use rand_core::RngCore;
 
 const RSA_PUBLIC: &[u8] = include_bytes!("../vectors/rsa2048.pub.der");
 const RSA_PRIVATE: &[u8] = include_bytes!("../vectors/rsa2048.key.der");
@@ -59,6 +64,123 @@ impl rand_core::RngCore for NotARealRng {
     }
 }
 impl rand_core::CryptoRng for NotARealRng {}
+
+/// A connector that never connects (the link check runs no network): it makes the blocking
+/// driver link.
+struct NoNetwork;
+
+/// A stream type for [`NoNetwork`].
+struct NoStream;
+
+impl embedded_io::ErrorType for NoStream {
+    type Error = embedded_io::ErrorKind;
+}
+impl embedded_io::Read for NoStream {
+    fn read(&mut self, _: &mut [u8]) -> Result<usize, Self::Error> {
+        Err(embedded_io::ErrorKind::NotConnected)
+    }
+}
+impl embedded_io::Write for NoStream {
+    fn write(&mut self, _: &[u8]) -> Result<usize, Self::Error> {
+        Err(embedded_io::ErrorKind::NotConnected)
+    }
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+impl Connect for NoNetwork {
+    type Connection = NoStream;
+    type Error = ();
+    fn connect(&mut self) -> Result<NoStream, ()> {
+        Err(())
+    }
+}
+
+/// A clock that jumps to every deadline.
+struct JumpClock(Instant);
+
+impl Timer for JumpClock {
+    fn now(&mut self) -> Instant {
+        self.0
+    }
+    fn sleep_until(&mut self, deadline: Instant) {
+        self.0 = deadline;
+    }
+}
+
+/// The SCEP client over canned replies (GetCACaps, GetCACert, a CertRep that does not
+/// verify), then the blocking driver over a network that never connects.
+fn exercise_scep_client(key: &mut SoftP256Key, rng: &mut NotARealRng) -> u32 {
+    let mut ok = 0;
+    let mut spki = [0u8; 96];
+    let Ok(n) = key.public_key_der(&mut spki) else { return 0 };
+    let Ok(ca) = CertificateRef::parse(black_box(CA_CERT)) else { return 0 };
+    let config = Config::new("192.0.2.1", CaTrust::Fingerprint(ca.fingerprint_sha256()), &spki[..n]);
+    let subject = [NameAttribute::common_name("device")];
+    let (mut ca_buf, mut own, mut work, mut io) = ([0u8; 2048], [0u8; 2048], [0u8; 6144], [0u8; 6144]);
+    let bufs = Buffers { ca: &mut ca_buf, own: &mut own, work: &mut work, io: &mut io };
+    let Ok(mut client) = Client::new(config, Operation::Enroll(CsrBuilder::new(&subject)), bufs, NotARealRng(rng.next_u64())) else {
+        return 0;
+    };
+    let mut reply = [0u8; 2048];
+    let mut replies = 0;
+    let now = Instant::from_millis(black_box(1));
+    for _ in 0..32 {
+        match client.poll(now) {
+            Ok(Step::Send(_)) => {
+                let body: &[u8] = match replies {
+                    0 => b"AES\nSHA-256\nPOSTPKIOperation",
+                    1 => CA_CERT,
+                    _ => MESSAGE,
+                };
+                replies += 1;
+                let head = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n";
+                let len = head.len() + body.len();
+                if len > reply.len() {
+                    return ok;
+                }
+                reply[..head.len()].copy_from_slice(head);
+                reply[head.len()..len].copy_from_slice(body);
+                let _ = client.handle_response_data(now, black_box(&reply[..len]));
+                let _ = client.handle_response_end(now);
+            }
+            Ok(Step::Sign(req)) => {
+                let mut sig = [0u8; 64];
+                if key.sign_prehash(&req.digest, &mut sig).is_err() || client.signed(now, &sig).is_err() {
+                    return ok;
+                }
+            }
+            Ok(Step::Agree(req)) => {
+                let mut z = [0u8; 32];
+                let _ = embedded_enroll::hal::KeyAgreement::agree(key, &req.peer_public_key, &mut z);
+                let _ = client.agreed(now, &z);
+            }
+            Ok(Step::Decrypt(_)) | Ok(Step::Wait(_)) | Err(_) => return ok,
+            Ok(Step::Done(o)) => {
+                if matches!(o, Outcome::InvalidReply(_)) {
+                    ok |= 512;
+                }
+                break;
+            }
+        }
+    }
+    let mut snap = [0u8; embedded_enroll::scep::snapshot::MAX_SNAPSHOT_LEN];
+    let _ = black_box(client.snapshot(&mut snap).is_ok());
+
+    // The blocking driver: the first request cannot connect, so the client ends with a
+    // transport outcome.
+    let (mut ca_buf, mut own, mut work, mut io) = ([0u8; 2048], [0u8; 2048], [0u8; 6144], [0u8; 6144]);
+    let bufs = Buffers { ca: &mut ca_buf, own: &mut own, work: &mut work, io: &mut io };
+    if let Ok(mut client) = Client::new(config, Operation::GetCaCaps, bufs, NotARealRng(rng.next_u64())) {
+        let r = run_scep(&mut client, &mut NoNetwork, &mut EcDevice(&mut *key), &mut JumpClock(now), |p| {
+            black_box(p);
+        });
+        if matches!(r, Ok(Outcome::Transport)) {
+            ok |= 1024;
+        }
+    }
+    ok
+}
 
 /// Runs each capability once and returns a bit per success.
 fn exercise() -> u32 {
@@ -152,7 +274,7 @@ fn exercise() -> u32 {
             }
         }
     }
-    ok
+    ok | exercise_scep_client(&mut key, &mut rng)
 }
 
 /// The entry point the linker keeps; everything reachable from it is linked.
