@@ -21,7 +21,7 @@ use embedded_enroll::asn1::tlv::Tlv;
 use embedded_enroll::asn1::writer::encode;
 use embedded_enroll::crypto::HashAlgorithm;
 use embedded_enroll::crypto::cbc::CbcCipher;
-use embedded_enroll::crypto::rsa::RsaPrivateKey2048;
+use embedded_enroll::crypto::rsa::{RsaPrivateKey2048, RsaPrivateKey4096};
 use embedded_enroll::hal::soft::SoftP256Key;
 use embedded_enroll::hal::{Decrypter, KeyAgreement, Signer};
 use embedded_enroll::retry::RetryPolicy;
@@ -331,6 +331,7 @@ const CAPS: &str = "Renewal\nSHA-256\nAES\nPOSTPKIOperation\nGetNextCACert\n";
 
 enum DeviceKey {
     Rsa(Box<RsaPrivateKey2048>),
+    Rsa4096(Box<RsaPrivateKey4096>),
     Ec(SoftP256Key),
 }
 
@@ -343,6 +344,7 @@ impl DeviceKey {
         let mut b = [0u8; 600];
         let n = match self {
             Self::Rsa(k) => k.public_key_der(&mut b).unwrap(),
+            Self::Rsa4096(k) => k.public_key_der(&mut b).unwrap(),
             Self::Ec(k) => k.public_key_der(&mut b).unwrap(),
         };
         b[..n].to_vec()
@@ -401,15 +403,19 @@ fn drive<R: rand_core::CryptoRngCore>(
                 let mut sig = [0u8; 512];
                 let n = match key {
                     DeviceKey::Rsa(k) => k.sign_prehash(&req.digest, &mut sig).unwrap(),
+                    DeviceKey::Rsa4096(k) => k.sign_prehash(&req.digest, &mut sig).unwrap(),
                     DeviceKey::Ec(k) => k.sign_prehash(&req.digest, &mut sig).unwrap(),
                 };
                 client.signed(*now, &sig[..n]).unwrap();
             }
             Step::Decrypt(req) => {
                 log.push("decrypt".into());
-                let DeviceKey::Rsa(k) = key else { panic!("RSA decryption asked of an EC key") };
                 let mut cek = vec![0u8; req.key_len];
-                k.decrypt_pkcs1v15(req.encrypted_key, &mut cek).unwrap();
+                match key {
+                    DeviceKey::Rsa(k) => k.decrypt_pkcs1v15(req.encrypted_key, &mut cek).unwrap(),
+                    DeviceKey::Rsa4096(k) => k.decrypt_pkcs1v15(req.encrypted_key, &mut cek).unwrap(),
+                    DeviceKey::Ec(_) => panic!("RSA decryption asked of an EC key"),
+                }
                 client.decrypted(*now, &cek).unwrap();
             }
             Step::Agree(req) => {
@@ -493,6 +499,24 @@ fn success_pkcsreq_over_post_yields_the_certificate_issued_for_our_key() {
     assert_eq!(signer.subject().as_der(), signer.issuer().as_der(), "PKCSReq is signed by a self-signed certificate");
     assert_eq!(seen.transaction_id.len(), 64);
     assert_eq!(seen.method, "POST");
+}
+
+#[test]
+fn an_rsa_4096_device_key_enrolls() {
+    let mut fx = Fixture::new();
+    openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:4096", "-out", s(&fx.path("dev4096.key"))]);
+    let der = openssl(&["pkcs8", "-topk8", "-nocrypt", "-in", s(&fx.path("dev4096.key")), "-outform", "DER"]);
+    let mut key = DeviceKey::Rsa4096(Box::new(RsaPrivateKey4096::from_pkcs8_der(&der, &mut rng(2)).unwrap()));
+    let spki = key.spki();
+    let fp = fx.fingerprint();
+    let mut st = Storage::new();
+    let mut client = Client::new(config(&fp, &spki), Operation::Enroll(enroll_csr()), st.buffers(), rng(9)).unwrap();
+    let mut q: VecDeque<Reply> = [caps(CAPS), Reply::CaCert, success()].into_iter().collect();
+    let (mut now, mut log) = (Instant::ZERO, Vec::new());
+    assert_eq!(drive(&mut client, &mut fx, &mut key, &mut q, &mut now, &mut log, 1000), Outcome::Issued, "{log:?}");
+    let issued = CertificateRef::parse(client.certificate().unwrap()).unwrap();
+    assert_eq!(issued.spki().as_der(), &spki[..]);
+    assert_eq!(issued.spki().key_type(), Some(embedded_enroll::hal::KeyType::Rsa { bits: 4096 }));
 }
 
 #[test]
