@@ -387,3 +387,54 @@ impl fmt::Display for ScepError {
 }
 
 impl core::error::Error for ScepError {}
+
+/// Why an HTTP authentication challenge cannot be read or answered ([`crate::http::auth`]).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum AuthError {
+    /// The `WWW-Authenticate` value does not parse, or a challenge lacks (or repeats) a
+    /// parameter its scheme requires (Digest `realm`, `nonce`).
+    Malformed {
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// No challenge uses a scheme this client answers (Basic, Digest).
+    UnsupportedScheme,
+    /// The Digest `algorithm` is not one this build answers: SHA-256, and MD5 with the `est`
+    /// feature (SHA-512-256 and unknown names are refused).
+    UnsupportedAlgorithm,
+    /// The Digest challenge asks for a `-sess` algorithm (RFC 7616 section 3.4.2), which this
+    /// client does not implement.
+    SessionAlgorithm,
+    /// The Digest `qop` options do not include `auth` (e.g. `auth-int` only).
+    UnsupportedQop,
+    /// A value that goes into the header (user name, password, URI, client nonce) is empty
+    /// where it must not be, or holds a character that cannot go there (a quote, a
+    /// backslash, CR, LF or another control character, a colon in a Basic user-id).
+    InvalidValue {
+        /// Which value.
+        what: &'static str,
+    },
+    /// The output buffer is too small; `needed` bytes are required. The buffer was wiped.
+    BufferTooSmall {
+        /// Bytes needed.
+        needed: usize,
+    },
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Malformed { what } => write!(f, "malformed authentication challenge: {what}"),
+            Self::UnsupportedScheme => f.write_str("no Basic or Digest authentication challenge"),
+            Self::UnsupportedAlgorithm => f.write_str("unsupported Digest algorithm"),
+            Self::SessionAlgorithm => f.write_str("Digest -sess algorithms are not supported"),
+            Self::UnsupportedQop => f.write_str("the Digest challenge does not offer qop=auth"),
+            Self::InvalidValue { what } => write!(f, "invalid {what} for an Authorization header"),
+            Self::BufferTooSmall { needed } => write!(f, "output buffer too small: {needed} bytes needed"),
+        }
+    }
+}
+
+impl core::error::Error for AuthError {}

@@ -6,10 +6,16 @@
 //! - [`response`]: a push parser: feed it the bytes as they arrive, in any split; it parses the
 //!   status line and headers (names case-insensitive), then a Content-Length, chunked or
 //!   close-delimited body into the caller's buffer. Every limit is the buffer's size.
+//! - [`base64`]: RFC 8951 bodies (whitespace ignored when decoding; wrapped or one line).
+//! - [`auth`]: `WWW-Authenticate` challenges and `Authorization` answers, Basic (RFC 7617)
+//!   and Digest with MD5 or SHA-256 and qop=auth (RFC 7616).
+//! - [`date`]: HTTP-dates and Retry-After (RFC 9110).
 //!
 //! One request per connection (`Connection: close`), as SCEP and EST servers expect.
 
+pub mod auth;
 pub mod base64;
+pub mod date;
 pub mod request;
 pub mod response;
 
