@@ -129,3 +129,13 @@ oids! {
     /// hmacWithSHA256 (RFC 8018)
     HMAC_WITH_SHA256 = "1.2.840.113549.2.9";
 }
+
+oids! {
+    /// secp521r1 (RFC 5480); recognised in EST CSR attributes, not otherwise supported
+    SECP521R1 = "1.3.132.0.35";
+    /// id-aa-certificationRequestInfoTemplate (RFC 9908): a CSR template in the
+    /// EST CSR attributes
+    CERTIFICATION_REQUEST_INFO_TEMPLATE = "1.2.840.113549.1.9.16.2.61";
+    /// id-aa-extensionReqTemplate (RFC 9908): extensionRequest with optional values
+    EXTENSION_REQ_TEMPLATE = "1.2.840.113549.1.9.16.2.62";
+}
