@@ -9,12 +9,20 @@ use crate::time::Instant;
 /// Opens a new connection to the server for each request (SCEP and EST use one request per
 /// connection). Plain TCP, or TLS over TCP.
 pub trait Connect {
-    /// A connected byte stream.
-    type Connection: embedded_io::Read + embedded_io::Write;
+    /// A connected byte stream (it may borrow the connector: TLS record buffers).
+    type Connection<'c>: embedded_io::Read + embedded_io::Write
+    where
+        Self: 'c;
     /// Why connecting failed.
     type Error: core::fmt::Debug;
-    /// Connects.
-    fn connect(&mut self) -> Result<Self::Connection, Self::Error>;
+    /// Connects (and, for TLS, completes the handshake).
+    fn connect(&mut self) -> Result<Self::Connection<'_>, Self::Error>;
+    /// The channel-binding value of `connection` into `out` (RFC 9266 tls-exporter on TLS
+    /// 1.3, tls-unique on TLS 1.2); 0 when the transport has none (plain TCP, embedded-tls).
+    fn channel_binding(connection: &Self::Connection<'_>, out: &mut [u8]) -> usize {
+        let _ = (connection, out);
+        0
+    }
 }
 
 /// Time for the drivers: the monotonic clock and a way to wait.
@@ -102,12 +110,14 @@ pub enum DriveError<E> {
 }
 
 /// Connects and sends `request`; `None` if connecting or writing failed.
-pub fn send<C: Connect>(connect: &mut C, request: &[u8]) -> Option<C::Connection> {
-    use embedded_io::Write;
+pub fn send<'c, C: Connect>(connect: &'c mut C, request: &[u8]) -> Option<C::Connection<'c>> {
     let mut conn = connect.connect().ok()?;
-    conn.write_all(request).ok()?;
-    conn.flush().ok()?;
-    Some(conn)
+    write_request(&mut conn, request).then_some(conn)
+}
+
+/// Writes and flushes `request` on `conn`; false if that failed.
+pub fn write_request<W: embedded_io::Write>(conn: &mut W, request: &[u8]) -> bool {
+    conn.write_all(request).is_ok() && conn.flush().is_ok()
 }
 
 /// Reads a response from `conn` into `feed` (`None` at EOF) until `feed` returns true or the
@@ -129,11 +139,92 @@ pub fn receive<R: embedded_io::Read>(conn: &mut R, chunk: &mut [u8], mut feed: i
     }
 }
 
+/// What the drivers need from a protocol client to deliver one response.
+pub trait ResponseSink {
+    /// The client's caller-side error.
+    type Error;
+    /// Feeds response bytes.
+    fn data(&mut self, now: Instant, data: &[u8]) -> Result<usize, Self::Error>;
+    /// Reports the end of the connection.
+    fn end(&mut self, now: Instant) -> Result<(), Self::Error>;
+    /// Whether the response is complete.
+    fn complete(&self) -> bool;
+    /// Reports a failed connection.
+    fn transport_error(&mut self, now: Instant) -> Result<(), Self::Error>;
+}
+
+/// The first line of a request, for progress reports.
+#[cfg(any(feature = "scep", feature = "est"))]
+fn request_line(bytes: &[u8]) -> &str {
+    let line = bytes.split(|b| *b == b'\r').next().and_then(|l| core::str::from_utf8(l).ok()).unwrap_or("");
+    line.get(..line.len().min(120)).unwrap_or("")
+}
+
+/// Reads the response on `conn` into `sink`; a read error or an early EOF is reported to
+/// the client as a transport error.
+#[cfg(any(feature = "scep", feature = "est"))]
+fn deliver<S: ResponseSink, R: embedded_io::Read>(
+    sink: &mut S,
+    conn: Option<&mut R>,
+    chunk: &mut [u8],
+    now: Instant,
+    progress: &mut impl FnMut(Progress<'_>),
+) -> Result<(), DriveError<S::Error>> {
+    let Some(conn) = conn else {
+        progress(Progress::TransportError);
+        return sink.transport_error(now).map_err(DriveError::Client);
+    };
+    let mut failed = None;
+    let mut len = 0usize;
+    let ok = receive(conn, chunk, |data| match data {
+        Some(d) => {
+            len += d.len();
+            if let Err(e) = sink.data(now, d) {
+                failed = Some(e);
+                return true;
+            }
+            sink.complete()
+        }
+        None => {
+            if let Err(e) = sink.end(now) {
+                failed = Some(e);
+            }
+            true
+        }
+    });
+    if let Some(e) = failed {
+        return Err(DriveError::Client(e));
+    }
+    if ok && sink.complete() {
+        progress(Progress::Response(len));
+        Ok(())
+    } else {
+        progress(Progress::TransportError);
+        sink.transport_error(now).map_err(DriveError::Client)
+    }
+}
+
 #[cfg(feature = "scep")]
 mod scep_driver {
     use super::*;
     use crate::scep::client::{Client, ClientError, Outcome, Step};
     use rand_core::CryptoRngCore;
+
+    impl<R: CryptoRngCore> ResponseSink for Client<'_, '_, R> {
+        type Error = ClientError;
+        fn data(&mut self, now: Instant, data: &[u8]) -> Result<usize, ClientError> {
+            self.handle_response_data(now, data)
+        }
+        fn end(&mut self, now: Instant) -> Result<(), ClientError> {
+            self.handle_response_end(now)
+        }
+        fn complete(&self) -> bool {
+            self.response_complete()
+        }
+        fn transport_error(&mut self, now: Instant) -> Result<(), ClientError> {
+            self.handle_transport_error(now)
+        }
+    }
 
     /// Runs a SCEP client to its end: every request over a new connection from `connect`,
     /// every key operation through `keys`, every wait through `timer`. `progress` sees each
@@ -151,41 +242,9 @@ mod scep_driver {
             let now = timer.now();
             match client.poll(now).map_err(DriveError::Client)? {
                 Step::Send(bytes) => {
-                    let line = bytes.split(|b| *b == b'\r').next().and_then(|l| core::str::from_utf8(l).ok()).unwrap_or("");
-                    progress(Progress::Request(line.get(..line.len().min(120)).unwrap_or("")));
-                    let conn = send(connect, bytes);
-                    let mut failed = None;
-                    let mut len = 0usize;
-                    let Some(mut conn) = conn else {
-                        progress(Progress::TransportError);
-                        client.handle_transport_error(timer.now()).map_err(DriveError::Client)?;
-                        continue;
-                    };
-                    let ok = receive(&mut conn, &mut chunk, |data| match data {
-                        Some(d) => {
-                            len += d.len();
-                            if let Err(e) = client.handle_response_data(now, d) {
-                                failed = Some(e);
-                                return true;
-                            }
-                            client.response_complete()
-                        }
-                        None => {
-                            if let Err(e) = client.handle_response_end(now) {
-                                failed = Some(e);
-                            }
-                            true
-                        }
-                    });
-                    if let Some(e) = failed {
-                        return Err(DriveError::Client(e));
-                    }
-                    if ok && client.response_complete() {
-                        progress(Progress::Response(len));
-                    } else {
-                        progress(Progress::TransportError);
-                        client.handle_transport_error(timer.now()).map_err(DriveError::Client)?;
-                    }
+                    progress(Progress::Request(request_line(bytes)));
+                    let mut conn = send(connect, bytes);
+                    deliver(client, conn.as_mut(), &mut chunk, now, &mut progress)?;
                 }
                 Step::Sign(req) => {
                     progress(Progress::KeyOperation("sign"));
@@ -219,3 +278,102 @@ mod scep_driver {
 
 #[cfg(feature = "scep")]
 pub use scep_driver::run_scep;
+
+#[cfg(feature = "est")]
+mod est_driver {
+    use super::*;
+    use crate::est::client::{Client, ClientError, Outcome, Step};
+    use rand_core::CryptoRngCore;
+
+    impl<R: CryptoRngCore> ResponseSink for Client<'_, '_, R> {
+        type Error = ClientError;
+        fn data(&mut self, now: Instant, data: &[u8]) -> Result<usize, ClientError> {
+            self.handle_response_data(now, data)
+        }
+        fn end(&mut self, now: Instant) -> Result<(), ClientError> {
+            self.handle_response_end(now)
+        }
+        fn complete(&self) -> bool {
+            self.response_complete()
+        }
+        fn transport_error(&mut self, now: Instant) -> Result<(), ClientError> {
+            self.handle_transport_error(now)
+        }
+    }
+
+    fn sign<R: CryptoRngCore, K: DeviceKeys>(
+        client: &mut Client<'_, '_, R>,
+        keys: &mut K,
+        req: crate::est::client::SignRequest,
+        now: Instant,
+    ) -> Result<(), DriveError<ClientError>> {
+        let mut sig = [0u8; crate::crypto::rsa::MAX_MODULUS_LEN];
+        let n = keys.sign(req.key, &req.digest, &mut sig).map_err(DriveError::Key)?;
+        client.signed(now, sig.get(..n).unwrap_or(&[])).map_err(DriveError::Client)
+    }
+
+    /// Runs an EST client to its end: requests over connections from `connect` (TLS: see
+    /// `transport::tls` and `transport::host_tls`), the CSR signature through `keys`, 202 waits
+    /// through `timer`. On [`Step::Bind`] the connection is opened first, its channel
+    /// binding handed to the client, and the CSR signed and sent on that same connection.
+    /// At most 10 000 steps.
+    pub fn run_est<R: CryptoRngCore, C: Connect, K: DeviceKeys, T: Timer>(
+        client: &mut Client<'_, '_, R>,
+        connect: &mut C,
+        keys: &mut K,
+        timer: &mut T,
+        mut progress: impl FnMut(Progress<'_>),
+    ) -> Result<Outcome, DriveError<ClientError>> {
+        let mut chunk = [0u8; 1024];
+        for _ in 0..10_000 {
+            let now = timer.now();
+            match client.poll(now).map_err(DriveError::Client)? {
+                Step::Bind => {
+                    let Ok(mut conn) = connect.connect() else {
+                        progress(Progress::TransportError);
+                        client.handle_transport_error(now).map_err(DriveError::Client)?;
+                        continue;
+                    };
+                    let mut value = [0u8; 64];
+                    let n = C::channel_binding(&conn, &mut value);
+                    client.bound(now, value.get(..n).unwrap_or(&[])).map_err(DriveError::Client)?;
+                    // The CSR with this binding is signed and sent on this connection.
+                    for _ in 0..4 {
+                        let now = timer.now();
+                        match client.poll(now).map_err(DriveError::Client)? {
+                            Step::Sign(req) => {
+                                progress(Progress::KeyOperation("sign"));
+                                sign(client, keys, req, now)?;
+                            }
+                            Step::Send(bytes) => {
+                                progress(Progress::Request(request_line(bytes)));
+                                let ok = write_request(&mut conn, bytes);
+                                deliver(client, ok.then_some(&mut conn), &mut chunk, now, &mut progress)?;
+                                break;
+                            }
+                            _ => break,
+                        }
+                    }
+                }
+                Step::Send(bytes) => {
+                    progress(Progress::Request(request_line(bytes)));
+                    let mut conn = send(connect, bytes);
+                    deliver(client, conn.as_mut(), &mut chunk, now, &mut progress)?;
+                }
+                Step::Sign(req) => {
+                    progress(Progress::KeyOperation("sign"));
+                    sign(client, keys, req, now)?;
+                }
+                Step::Wait(until) => {
+                    progress(Progress::Waiting { until, ms: (until - now).as_millis() });
+                    timer.sleep_until(until);
+                }
+                Step::Done(outcome) => return Ok(outcome.clone()),
+            }
+        }
+        Err(DriveError::TooManySteps)
+    }
+}
+
+#[cfg(feature = "est")]
+pub use est_driver::run_est;

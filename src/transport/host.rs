@@ -111,7 +111,7 @@ impl embedded_io::Write for StdStream {
 }
 
 impl super::blocking::Connect for TcpConnector {
-    type Connection = StdStream;
+    type Connection<'c> = StdStream;
     type Error = std::io::Error;
     fn connect(&mut self) -> Result<StdStream, std::io::Error> {
         use std::net::ToSocketAddrs;

@@ -10,3 +10,10 @@
 pub mod blocking;
 #[cfg(feature = "std")]
 pub mod host;
+#[cfg(feature = "host-tls")]
+pub mod host_tls;
+#[cfg(feature = "nal")]
+pub mod nal;
+#[cfg(feature = "tls")]
+pub mod tls;
+pub mod verify;

@@ -89,7 +89,7 @@ impl embedded_io::Write for NoStream {
     }
 }
 impl Connect for NoNetwork {
-    type Connection = NoStream;
+    type Connection<'c> = NoStream;
     type Error = ();
     fn connect(&mut self) -> Result<NoStream, ()> {
         Err(())

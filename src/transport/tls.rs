@@ -1,0 +1,203 @@
+//! TLS 1.3 on devices (feature `tls`): embedded-tls 0.19 with this crate's server
+//! verifier ([`super::verify`]) and the device key for client authentication.
+//!
+//! - The server chain is checked against the configured anchor by the crate's own X.509 code,
+//!   so servers with RSA certificates work without an allocator (RSA PKCS#1 v1.5 chains,
+//!   RSA-PSS and ECDSA P-256/P-384 CertificateVerify; `enable_rsa_signatures` is offered in
+//!   the ClientHello).
+//! - A handshake is accepted only if the verifier saw the chain and the CertificateVerify
+//!   (embedded-tls 0.19 would otherwise finish a handshake that has neither).
+//! - Client certificates: embedded-tls 0.19 can send one certificate and, without its `rsa`
+//!   feature (which needs `alloc`), only ECDSA signatures: the device key must be P-256 for
+//!   mutual TLS on this path. An RSA device key is refused before the handshake, not left to
+//!   panic inside embedded-tls.
+//! - Channel binding: embedded-tls 0.19 exposes neither a TLS exporter nor tls-unique, so this
+//!   transport reports none ([`super::blocking::Connect::channel_binding`] gives 0); EST
+//!   servers that require the proof-of-possession link need the host transport or a future
+//!   embedded-tls.
+//! - Cipher suite TLS_AES_128_GCM_SHA256, key share P-256; the server's Certificate message
+//!   must fit one record and the read buffer (16 640 bytes recommended).
+
+use super::blocking::Connect;
+use super::verify::{ServerTrust, ServerVerifier};
+use crate::crypto::HashAlgorithm;
+use crate::hal::{KeyType, MessageSigner, SignatureBytes, Signer};
+use crate::time::UnixTime;
+use embedded_tls::SignatureScheme;
+use embedded_tls::blocking::{
+    Aes128GcmSha256, Certificate, CertificateEntryRef, CertificateRef, CertificateVerifyRef, CryptoProvider, TlsConfig, TlsConnection,
+    TlsContext, TlsError, TlsVerifier,
+};
+use rand_core::CryptoRngCore;
+
+/// embedded-tls' `TlsVerifier` over [`ServerVerifier`].
+#[derive(Debug)]
+pub struct Verifier<'a> {
+    inner: ServerVerifier<'a>,
+    transcript: Option<[u8; 32]>,
+}
+
+impl<'a> Verifier<'a> {
+    /// A verifier for `host` under `trust`.
+    pub fn new(inner: ServerVerifier<'a>) -> Self {
+        Self { inner, transcript: None }
+    }
+
+    /// The checks made so far.
+    pub fn checks(&self) -> &ServerVerifier<'a> {
+        &self.inner
+    }
+}
+
+impl TlsVerifier<Aes128GcmSha256> for Verifier<'_> {
+    fn set_hostname_verification(&mut self, _hostname: &str) -> Result<(), TlsError> {
+        // The host is fixed when the verifier is made.
+        Ok(())
+    }
+
+    fn verify_certificate(&mut self, transcript: &sha2::Sha256, cert: CertificateRef<'_>) -> Result<(), TlsError> {
+        use sha2::Digest;
+        let chain = cert.entries.iter().filter_map(|e| match e {
+            CertificateEntryRef::X509(der) => Some(*der),
+            CertificateEntryRef::RawPublicKey(_) => None,
+        });
+        self.inner.verify_chain(chain).map_err(|_| TlsError::InvalidCertificate)?;
+        // CertificateVerify signs the transcript up to and including this Certificate.
+        self.transcript = Some(transcript.clone().finalize().into());
+        Ok(())
+    }
+
+    fn verify_signature(&mut self, verify: CertificateVerifyRef<'_>) -> Result<(), TlsError> {
+        let th = self.transcript.ok_or(TlsError::InvalidSignature)?;
+        self.inner.verify_tls13(verify.signature_scheme.as_u16(), verify.signature, &th).map_err(|_| TlsError::InvalidSignature)
+    }
+}
+
+/// The embedded-tls crypto provider: RNG, verifier, and the device key as client identity.
+#[derive(Debug)]
+pub struct Provider<'a, 'k, R, S> {
+    rng: R,
+    /// The verifier (inspect it after the handshake).
+    pub verifier: Verifier<'a>,
+    client: Option<(&'a [u8], &'k mut S)>,
+}
+
+impl<R: CryptoRngCore, S: Signer> CryptoProvider for Provider<'_, '_, R, S> {
+    type CipherSuite = Aes128GcmSha256;
+    type Signature = SignatureBytes;
+
+    fn rng(&mut self) -> impl CryptoRngCore {
+        &mut self.rng
+    }
+
+    fn verifier(&mut self) -> Result<&mut impl TlsVerifier<Aes128GcmSha256>, TlsError> {
+        Ok(&mut self.verifier)
+    }
+
+    fn signer(&mut self) -> Result<(impl signature::SignerMut<SignatureBytes>, SignatureScheme), TlsError> {
+        let (_, key) = self.client.as_mut().ok_or(TlsError::Unimplemented)?;
+        if key.key_type() != KeyType::EcP256 {
+            return Err(TlsError::InvalidPrivateKey);
+        }
+        Ok((MessageSigner::new(&mut **key, HashAlgorithm::Sha256), SignatureScheme::EcdsaSecp256r1Sha256))
+    }
+
+    fn client_cert(&mut self) -> Option<Certificate<impl AsRef<[u8]>>> {
+        self.client.as_ref().map(|(c, _)| Certificate::X509(*c))
+    }
+}
+
+/// Why a TLS connection was not made.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsConnectError<E> {
+    /// The TCP connection failed.
+    Tcp(E),
+    /// The handshake failed (embedded-tls' reason).
+    Handshake(TlsErrorKind),
+    /// The handshake completed without the server proving its identity (no chain or no
+    /// CertificateVerify, or a chain that does not lead to the anchor).
+    NotAuthenticated,
+    /// Client authentication needs a P-256 device key on this transport.
+    ClientKeyNotSupported,
+}
+
+/// embedded-tls' error, as a plain code (its type is not `PartialEq`).
+pub type TlsErrorKind = embedded_io::ErrorKind;
+
+/// A [`Connect`] that opens TCP connections with `tcp` and runs TLS 1.3 over them.
+pub struct TlsConnector<'a, 'k, T, R, S> {
+    tcp: T,
+    read_buf: &'a mut [u8],
+    write_buf: &'a mut [u8],
+    rng: R,
+    trust: ServerTrust<'a>,
+    host: &'a str,
+    now: Option<UnixTime>,
+    client: Option<(&'a [u8], &'k mut S)>,
+    /// What the last handshake failure was (for diagnostics).
+    pub last_error: Option<TlsError>,
+}
+
+impl<T, R, S> core::fmt::Debug for TlsConnector<'_, '_, T, R, S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TlsConnector").field("host", &self.host).field("trust", &self.trust).finish_non_exhaustive()
+    }
+}
+
+const ALPN: &[&[u8]] = &[b"http/1.1"];
+
+impl<'a, 'k, T: Connect, R: CryptoRngCore, S: Signer> TlsConnector<'a, 'k, T, R, S> {
+    /// A connector to `host` over `tcp`, with embedded-tls record buffers (`read_buf`:
+    /// 16 640 bytes recommended; `write_buf`: the client certificate plus 200 bytes, 4 KiB is
+    /// ample).
+    pub fn new(tcp: T, read_buf: &'a mut [u8], write_buf: &'a mut [u8], rng: R, trust: ServerTrust<'a>, host: &'a str) -> Self {
+        Self { tcp, read_buf, write_buf, rng, trust, host, now: None, client: None, last_error: None }
+    }
+
+    /// Checks certificate validity at `now`.
+    pub fn with_time(mut self, now: UnixTime) -> Self {
+        self.now = Some(now);
+        self
+    }
+
+    /// Authenticates as `certificate` (DER) with the device key `key` (P-256).
+    pub fn with_client_certificate(mut self, certificate: &'a [u8], key: &'k mut S) -> Self {
+        self.client = Some((certificate, key));
+        self
+    }
+}
+
+impl<'a, T: Connect, R: CryptoRngCore, S: Signer> Connect for TlsConnector<'a, '_, T, R, S> {
+    type Connection<'c>
+        = TlsConnection<'c, T::Connection<'c>, Aes128GcmSha256>
+    where
+        Self: 'c;
+    type Error = TlsConnectError<T::Error>;
+
+    fn connect(&mut self) -> Result<Self::Connection<'_>, Self::Error> {
+        if let Some((_, key)) = &self.client
+            && key.key_type() != KeyType::EcP256
+        {
+            return Err(TlsConnectError::ClientKeyNotSupported);
+        }
+        let socket = self.tcp.connect().map_err(TlsConnectError::Tcp)?;
+        let mut conn = TlsConnection::new(socket, self.read_buf, self.write_buf);
+        let config = TlsConfig::new().with_server_name(self.host).with_alpn(ALPN).enable_rsa_signatures();
+        let verifier = Verifier::new(ServerVerifier::new(self.trust, self.host, self.now).map_err(|_| TlsConnectError::NotAuthenticated)?);
+        let mut provider = Provider { rng: &mut self.rng, verifier, client: self.client.as_mut().map(|(c, k)| (*c, &mut **k)) };
+        if let Err(e) = conn.open(TlsContext::new(&config, &mut provider)) {
+            self.last_error = Some(e);
+            return Err(TlsConnectError::Handshake(embedded_io::Error::kind(&e)));
+        }
+        let checks = provider.verifier.checks();
+        let ok = match self.trust {
+            ServerTrust::Anchor(_) => checks.is_authenticated(),
+            ServerTrust::Unauthenticated => checks.signature_verified(),
+        };
+        if !ok {
+            return Err(TlsConnectError::NotAuthenticated);
+        }
+        Ok(conn)
+    }
+}
