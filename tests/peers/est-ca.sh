@@ -7,7 +7,8 @@
 #
 # Extra args: --user USER --password PASS (default device/secret), --tls-key p256|rsa,
 # --tls12-only. Builds the wrapper first if needed (cargo build --locked --release, into
-# $CARGO_TARGET_DIR when set: share one across a CI run, a cold build takes minutes).
+# $EST_SERVER_TARGET_DIR, else $CARGO_TARGET_DIR, when set: share one across a CI run, a cold
+# build takes minutes).
 # DIR receives ca.pem (EST CA, as /cacerts serves it), tls-ca.pem (TLS trust anchor),
 # the CA key and serial (reused on the next start), the log and est-server.pid.
 set -euo pipefail
@@ -22,7 +23,7 @@ start)
   shift 3
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
-  target=${CARGO_TARGET_DIR:-$pkg/target}
+  target=${EST_SERVER_TARGET_DIR:-${CARGO_TARGET_DIR:-$pkg/target}}
   cargo build --locked --release --quiet --manifest-path "$pkg/Cargo.toml" --target-dir "$target" \
     >"$dir/build.log" 2>&1 || { echo "building est-server failed; log:" >&2; cat "$dir/build.log" >&2; exit 1; }
   rm -f "$dir/est-server.pid"

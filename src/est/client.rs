@@ -1,0 +1,928 @@
+//! The EST client as a Sans-IO state machine (RFC 7030, RFC 8951; shape: ARCHITECTURE.md
+//! section 3), the same [`Step`] shape as the SCEP client.
+//!
+//! ```text
+//! let mut client = Client::new(config, Operation::Enroll(csr), buffers, rng)?;
+//! loop {
+//!     match client.poll(now)? {
+//!         Step::Bind            => { open the TLS connection the next request goes on; give its
+//!                                    channel-binding value: client.bound(now, &exporter) }
+//!         Step::Send(bytes)     => { write on the open connection (open one if none), feed the
+//!                                    response: client.handle_response_data / _end; then close }
+//!         Step::Sign(req)       => { key.sign_prehash(&req.digest, ..); client.signed(now, &sig) }
+//!         Step::Wait(until)     => { sleep (a 202 Retry-After) }
+//!         Step::Done(outcome)   => break,
+//!     }
+//! }
+//! ```
+//!
+//! # Flow
+//! - [`Operation::CaCerts`]: GET `/cacerts`; the certificates are checked against
+//!   [`CaCertsTrust`] (a TLS-authenticated server, a pinned fingerprint for the bootstrap of
+//!   RFC 7030 section 4.1.1, or an anchor they must chain to).
+//! - [`Operation::CsrAttrs`]: GET `/csrattrs` (204 and 404 mean "none").
+//! - [`Operation::Enroll`], [`Operation::ReEnroll`], [`Operation::ServerKeyGen`]: optionally
+//!   `/csrattrs` first ([`Config::fetch_csr_attributes`]); the channel binding when the server
+//!   asks for it there or [`Config::channel_binding`] says always ([`Step::Bind`]); the CSR
+//!   ([`Step::Sign`]); POST with the CSR in base64 (wrapped or one line, with
+//!   `Content-Transfer-Encoding: base64`). 200: the certificate for our key is taken from the
+//!   certs-only reply and, with [`Config::ca_certificate`], checked to be signed by the CA.
+//!   202: [`Step::Wait`] until Retry-After (delay-seconds or an HTTP-date, capped by the
+//!   [`RetryPolicy`]), then the same request again. 401: once, with Basic or Digest
+//!   credentials ([`Config::credentials`]); Basic can also be sent up front.
+//!
+//! # Buffers
+//! | buffer | holds | typical need |
+//! |---|---|---|
+//! | `own` | the CSR | 1 KiB (P-256), 2 KiB (RSA) |
+//! | `work` | the decoded reply (certificates, CSR attributes, the server-generated key) | 4 KiB |
+//! | `io` | one HTTP request, then one HTTP response | 6 KiB |
+
+use super::csrattrs;
+use crate::asn1::ber;
+use crate::asn1::cert::CertificateRef;
+use crate::asn1::cms::signed_data::SignedDataRef;
+use crate::asn1::csr::{self, ChallengePassword, CsrBuilder};
+use crate::asn1::spki::SpkiRef;
+use crate::crypto::{Digest, HashAlgorithm};
+use crate::error::{DecodeError, EncodeError, HttpError};
+use crate::hal::{KeyRole, KeyType};
+use crate::http::base64::{self, LineStyle};
+use crate::http::{RequestHead, ResponseHead, ResponseReader, write_request};
+use crate::retry::{RetryPolicy, RetrySchedule};
+use crate::time::{Instant, UnixTime};
+use rand_core::CryptoRngCore;
+
+/// How the certificates of `/cacerts` are trusted (RFC 7030 section 4.1.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaCertsTrust<'a> {
+    /// The TLS connection was authenticated with an explicit trust anchor: the server's
+    /// answer is taken as it is.
+    TlsAuthenticated,
+    /// Bootstrap (RFC 7030 section 4.1.1): the TLS server was not authenticated, and one of
+    /// the returned certificates must have this SHA-256 fingerprint, learnt out of band.
+    Fingerprint([u8; 32]),
+    /// One of the returned certificates must be this one or be signed by it (DER).
+    Anchor(&'a [u8]),
+}
+
+/// Username and password for HTTP authentication (RFC 7030 section 3.2.3).
+#[derive(Clone, Copy)]
+pub struct Credentials<'a> {
+    /// The user name.
+    pub user: &'a str,
+    /// The password.
+    pub password: &'a str,
+    /// Send Basic credentials with the first request, without waiting for a 401 (only over
+    /// TLS, as EST always is).
+    pub preemptive_basic: bool,
+}
+
+impl core::fmt::Debug for Credentials<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Credentials").field("user", &self.user).field("preemptive_basic", &self.preemptive_basic).finish_non_exhaustive()
+    }
+}
+
+/// When the CSR carries the TLS channel-binding value in its challengePassword (RFC 7030
+/// section 3.5: proof that the CSR was made by the party on this TLS connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ChannelBinding {
+    /// Never.
+    Never,
+    /// When `/csrattrs` asks for a challengePassword.
+    #[default]
+    WhenAsked,
+    /// Always.
+    Always,
+}
+
+/// Where the EST server is and how the client behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct Config<'a> {
+    /// Host name for the `Host` header.
+    pub host: &'a str,
+    /// The port, if not 443.
+    pub port: Option<u16>,
+    /// The optional CA label: `/.well-known/est/<label>/...`.
+    pub label: Option<&'a str>,
+    /// How `/cacerts` is trusted.
+    pub cacerts_trust: CaCertsTrust<'a>,
+    /// The CA certificate (DER) the issued certificate must be signed by, when known.
+    pub ca_certificate: Option<&'a [u8]>,
+    /// HTTP credentials.
+    pub credentials: Option<Credentials<'a>>,
+    /// Request body line style (libest needs line breaks, est-ca refuses them).
+    pub body_style: LineStyle,
+    /// 202 retries: delays, cap and bounds.
+    pub retry: RetryPolicy,
+    /// SubjectPublicKeyInfo (DER) of the key to certify (for server key generation: the
+    /// key that signs the request CSR).
+    pub public_key: &'a [u8],
+    /// Fetch `/csrattrs` before enrolling.
+    pub fetch_csr_attributes: bool,
+    /// The proof-of-possession link.
+    pub channel_binding: ChannelBinding,
+    /// Wall-clock time, when known (HTTP-date Retry-After values need it).
+    pub wall_time: Option<UnixTime>,
+}
+
+impl<'a> Config<'a> {
+    /// A configuration with the defaults: no label, no credentials, 64-column bodies, the
+    /// default retry policy, no `/csrattrs`, channel binding when asked.
+    pub fn new(host: &'a str, cacerts_trust: CaCertsTrust<'a>, public_key: &'a [u8]) -> Self {
+        Self {
+            host,
+            port: None,
+            label: None,
+            cacerts_trust,
+            ca_certificate: None,
+            credentials: None,
+            body_style: LineStyle::default(),
+            retry: RetryPolicy::default(),
+            public_key,
+            fetch_csr_attributes: false,
+            channel_binding: ChannelBinding::default(),
+            wall_time: None,
+        }
+    }
+}
+
+/// What the client is to do.
+#[derive(Debug, Clone, Copy)]
+pub enum Operation<'a> {
+    /// `/cacerts` ([`Outcome::CaCerts`]).
+    CaCerts,
+    /// `/csrattrs` ([`Outcome::CsrAttrs`]).
+    CsrAttrs,
+    /// `/simpleenroll` for the CSR.
+    Enroll(CsrBuilder<'a>),
+    /// `/simplereenroll` for the CSR, over a TLS connection authenticated with the current
+    /// certificate (the transport's job).
+    ReEnroll(CsrBuilder<'a>),
+    /// `/serverkeygen`: the server makes the key; the CSR (signed by the device key) names
+    /// the subject.
+    ServerKeyGen(CsrBuilder<'a>),
+}
+
+/// The caller's buffers.
+#[derive(Debug)]
+pub struct Buffers<'b> {
+    /// The CSR.
+    pub own: &'b mut [u8],
+    /// The decoded reply.
+    pub work: &'b mut [u8],
+    /// One HTTP request or response.
+    pub io: &'b mut [u8],
+}
+
+/// A signature the device key must make (the CSR).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignRequest {
+    /// The digest to sign.
+    pub digest: Digest,
+    /// Which key: [`KeyRole::Requested`].
+    pub key: KeyRole,
+}
+
+/// What to do next.
+#[derive(Debug)]
+pub enum Step<'c> {
+    /// Open the (TLS) connection the next [`Step::Send`] goes out on, and answer with its
+    /// channel-binding value ([`Client::bound`]): tls-exporter (RFC 9266) on TLS 1.3,
+    /// tls-unique on TLS 1.2.
+    Bind,
+    /// Send these bytes (a whole HTTP/1.1 request) on the open connection, or a new one;
+    /// then feed the response.
+    Send(&'c [u8]),
+    /// Sign a digest with the device key; answer with [`Client::signed`].
+    Sign(SignRequest),
+    /// Nothing to do before this instant (the server said 202 Retry-After).
+    Wait(Instant),
+    /// Finished.
+    Done(&'c Outcome),
+}
+
+/// Why a reply was refused.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ReplyError {
+    /// The body is not valid base64 (or not DER) of what was asked for.
+    Malformed(DecodeError),
+    /// No certificate for our key in the reply.
+    NotFound,
+    /// The issued certificate is not signed by [`Config::ca_certificate`].
+    NotIssuedByCa,
+    /// `/cacerts` did not match [`CaCertsTrust`].
+    UntrustedCaCerts,
+    /// A 401 challenge this client cannot answer (scheme, algorithm).
+    UnsupportedChallenge,
+}
+
+/// How the operation ended.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// `/cacerts` done and trusted: [`Client::certificates`].
+    CaCerts,
+    /// `/csrattrs` done: [`Client::csr_attributes`] (empty when the server has none).
+    CsrAttrs,
+    /// The certificate was issued: [`Client::certificate`] (and [`Client::certificates`]).
+    Issued,
+    /// `/serverkeygen` done: [`Client::certificate`] and [`Client::server_key`].
+    ServerKeyGenerated,
+    /// The server refused with this status and the start of its text.
+    HttpStatus {
+        /// The status code.
+        status: u16,
+        /// The start of the body, if textual.
+        text: heapless::String<128>,
+    },
+    /// 401 again after credentials were sent (or none configured).
+    Unauthorized,
+    /// 202 until the retry policy ran out.
+    RetryLimit {
+        /// Retries made.
+        attempts: u32,
+    },
+    /// The HTTP response was malformed or too large for `io`.
+    Http(HttpError),
+    /// The connection failed.
+    Transport,
+    /// A reply was refused.
+    InvalidReply(ReplyError),
+}
+
+/// A caller-side error.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ClientError {
+    /// This call does not fit the current step (nothing changed).
+    UnexpectedCall,
+    /// A buffer is too small.
+    BufferTooSmall {
+        /// Which one.
+        buffer: &'static str,
+        /// At least this many bytes are needed (0 when unknown).
+        needed: usize,
+    },
+    /// A request could not be encoded.
+    Encode(EncodeError),
+    /// The configuration is unusable (which part).
+    Config(&'static str),
+    /// A key or transport answer has the wrong length.
+    Answer,
+}
+
+impl core::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::UnexpectedCall => f.write_str("call out of order for the EST client's current step"),
+            Self::BufferTooSmall { buffer, needed } => write!(f, "the `{buffer}` buffer is too small (at least {needed} bytes)"),
+            Self::Encode(e) => write!(f, "encoding a request: {e}"),
+            Self::Config(what) => write!(f, "unusable configuration: {what}"),
+            Self::Answer => f.write_str("a key or transport answer has the wrong length"),
+        }
+    }
+}
+
+impl core::error::Error for ClientError {}
+
+fn enc(buffer: &'static str) -> impl Fn(EncodeError) -> ClientError {
+    move |e| match e {
+        EncodeError::BufferTooSmall { needed } => ClientError::BufferTooSmall { buffer, needed },
+        other => ClientError::Encode(other),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Request {
+    CaCerts,
+    CsrAttrs,
+    Enroll,
+}
+
+// Without an allocator there is nothing to box into; one Stage lives in each client.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+enum Stage {
+    Ready,
+    Binding,
+    Signing { digest: Digest, len: usize },
+    Awaiting { what: Request, reader: ResponseReader },
+    Waiting { until: Instant },
+    Done(Outcome),
+    Failed(ClientError),
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Span {
+    start: usize,
+    end: usize,
+}
+
+impl Span {
+    fn of(outer: &[u8], inner: &[u8]) -> Option<Self> {
+        let start = (inner.as_ptr() as usize).checked_sub(outer.as_ptr() as usize)?;
+        let end = start.checked_add(inner.len())?;
+        (end <= outer.len()).then_some(Self { start, end })
+    }
+    fn get<'x>(&self, buf: &'x [u8]) -> &'x [u8] {
+        buf.get(self.start..self.end).unwrap_or(&[])
+    }
+    fn is_empty(&self) -> bool {
+        self.end <= self.start
+    }
+}
+
+/// The EST client. See the module documentation.
+pub struct Client<'a, 'b, R> {
+    config: Config<'a>,
+    operation: Operation<'a>,
+    bufs: Buffers<'b>,
+    rng: R,
+    key: KeyType,
+    stage: Stage,
+    request_len: usize,
+    /// `/csrattrs` was fetched (for an enrollment).
+    attrs_done: bool,
+    /// `/csrattrs` asked for a challengePassword.
+    challenge_asked: bool,
+    /// The channel-binding value of the open connection.
+    binding: Option<heapless::Vec<u8, 64>>,
+    /// The CSR in `own` (built for the current binding).
+    csr: Span,
+    /// A 401 challenge to answer on the next request (the WWW-Authenticate value).
+    challenge: Option<heapless::String<320>>,
+    /// Challenges answered.
+    auth_attempts: u8,
+    /// Digest nonce count.
+    nonce_count: u32,
+    retry: Option<RetrySchedule>,
+    /// Results in `work`.
+    certs: Span,
+    certificate: Span,
+    attributes: Span,
+    key_span: Span,
+}
+
+impl<R> core::fmt::Debug for Client<'_, '_, R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("est::Client").field("stage", &self.stage).finish_non_exhaustive()
+    }
+}
+
+impl<R> Drop for Client<'_, '_, R> {
+    /// A server-generated private key never outlives the client in its buffer.
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        if let Some(k) = self.bufs.work.get_mut(self.key_span.start..self.key_span.end) {
+            k.zeroize();
+        }
+    }
+}
+
+impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
+    /// A client for `operation`.
+    pub fn new(config: Config<'a>, operation: Operation<'a>, bufs: Buffers<'b>, rng: R) -> Result<Self, ClientError> {
+        let spki = SpkiRef::parse(config.public_key).map_err(|_| ClientError::Config("public key is not a SubjectPublicKeyInfo"))?;
+        let key = spki.key_type().ok_or(ClientError::Config("public key type (RSA 2048-4096 or P-256)"))?;
+        if let Some(l) = config.label
+            && (l.is_empty() || !l.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b)))
+        {
+            return Err(ClientError::Config("CA label (unreserved characters only)"));
+        }
+        Ok(Self {
+            config,
+            operation,
+            bufs,
+            rng,
+            key,
+            stage: Stage::Ready,
+            request_len: 0,
+            attrs_done: !config.fetch_csr_attributes,
+            challenge_asked: false,
+            binding: None,
+            csr: Span::default(),
+            challenge: None,
+            auth_attempts: 0,
+            nonce_count: 0,
+            retry: None,
+            certs: Span::default(),
+            certificate: Span::default(),
+            attributes: Span::default(),
+            key_span: Span::default(),
+        })
+    }
+
+    // ---- getters ----
+
+    /// How it ended, once it has.
+    pub fn outcome(&self) -> Option<&Outcome> {
+        match &self.stage {
+            Stage::Done(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    /// The issued certificate (DER).
+    pub fn certificate(&self) -> Option<&[u8]> {
+        (!self.certificate.is_empty()).then(|| self.certificate.get(self.bufs.work))
+    }
+
+    /// The certs-only reply (the CA certificates of `/cacerts`, or the issued certificate
+    /// and whatever the server sent with it).
+    pub fn certificates(&self) -> Option<SignedDataRef<'_>> {
+        if self.certs.is_empty() {
+            return None;
+        }
+        SignedDataRef::parse(self.certs.get(self.bufs.work)).ok()
+    }
+
+    /// The `CsrAttrs` DER (empty when the server has none), after `/csrattrs`.
+    pub fn csr_attributes(&self) -> Option<&[u8]> {
+        self.attrs_done.then(|| self.attributes.get(self.bufs.work))
+    }
+
+    /// The server-generated private key (DER: PKCS#8, or PKCS#1 from libest) after
+    /// `/serverkeygen`. It is zeroized when the client is dropped; copy it into the key store
+    /// at once.
+    pub fn server_key(&self) -> Option<&[u8]> {
+        (!self.key_span.is_empty()).then(|| self.key_span.get(self.bufs.work))
+    }
+
+    /// Retries after 202 so far.
+    pub fn retries(&self) -> u32 {
+        self.retry.map_or(0, |r| r.attempts())
+    }
+
+    /// Whether the response being read is complete (then call [`Client::poll`]).
+    pub fn response_complete(&self) -> bool {
+        match &self.stage {
+            Stage::Awaiting { reader, .. } => reader.is_done(),
+            _ => true,
+        }
+    }
+
+    // ---- inputs ----
+
+    /// The channel-binding value of the connection opened for [`Step::Bind`] (at most 64
+    /// bytes: 32 for tls-exporter, 12 to 48 for tls-unique). An empty value means the
+    /// transport cannot provide one: the CSR goes without it.
+    pub fn bound(&mut self, _now: Instant, value: &[u8]) -> Result<(), ClientError> {
+        if !matches!(self.stage, Stage::Binding) {
+            return Err(ClientError::UnexpectedCall);
+        }
+        self.binding = Some(heapless::Vec::from_slice(value).map_err(|_| ClientError::Answer)?);
+        self.csr = Span::default();
+        self.stage = Stage::Ready;
+        Ok(())
+    }
+
+    /// Feeds response bytes as they arrive. Returns how many were used.
+    pub fn handle_response_data(&mut self, _now: Instant, data: &[u8]) -> Result<usize, ClientError> {
+        let Stage::Awaiting { what, reader } = &mut self.stage else {
+            return if matches!(self.stage, Stage::Done(_)) { Ok(0) } else { Err(ClientError::UnexpectedCall) };
+        };
+        let what = *what;
+        let mut parser = core::mem::take(reader).resume(self.bufs.io);
+        let r = parser.feed(data);
+        let reader = parser.suspend();
+        match r {
+            Ok(n) => {
+                self.stage = Stage::Awaiting { what, reader };
+                Ok(n)
+            }
+            Err(e) => {
+                self.stage = Stage::Done(Outcome::Http(e));
+                Ok(data.len())
+            }
+        }
+    }
+
+    /// Reports that the server closed the connection (ends a close-delimited body, e.g.
+    /// libest's 202 without Content-Length).
+    pub fn handle_response_end(&mut self, _now: Instant) -> Result<(), ClientError> {
+        let Stage::Awaiting { what, reader } = &mut self.stage else {
+            return if matches!(self.stage, Stage::Done(_)) { Ok(()) } else { Err(ClientError::UnexpectedCall) };
+        };
+        if reader.is_done() {
+            return Ok(());
+        }
+        let what = *what;
+        let mut parser = core::mem::take(reader).resume(self.bufs.io);
+        let r = parser.finish();
+        let reader = parser.suspend();
+        self.stage = match r {
+            Ok(()) => Stage::Awaiting { what, reader },
+            Err(e) => Stage::Done(Outcome::Http(e)),
+        };
+        Ok(())
+    }
+
+    /// Reports that connecting (or the TLS handshake), writing or reading failed.
+    pub fn handle_transport_error(&mut self, _now: Instant) -> Result<(), ClientError> {
+        match self.stage {
+            Stage::Awaiting { .. } | Stage::Binding => {
+                self.stage = Stage::Done(Outcome::Transport);
+                Ok(())
+            }
+            Stage::Done(_) => Ok(()),
+            _ => Err(ClientError::UnexpectedCall),
+        }
+    }
+
+    /// The signature the last [`Step::Sign`] asked for.
+    pub fn signed(&mut self, _now: Instant, signature: &[u8]) -> Result<(), ClientError> {
+        let Stage::Signing { len, .. } = self.stage else {
+            return Err(ClientError::UnexpectedCall);
+        };
+        let r = self.finish_csr(len, signature);
+        self.settle(r)
+    }
+
+    // ---- outputs ----
+
+    /// What to do next.
+    pub fn poll(&mut self, now: Instant) -> Result<Step<'_>, ClientError> {
+        for _ in 0..8 {
+            match &self.stage {
+                Stage::Ready => {
+                    let r = self.prepare_next();
+                    self.settle(r)?;
+                }
+                Stage::Awaiting { reader, .. } if reader.is_done() => {
+                    let r = self.process_response(now);
+                    self.settle(r)?;
+                }
+                Stage::Waiting { until } if now >= *until => {
+                    // The same request again, on a new connection (a new binding, a new CSR).
+                    if self.binding.is_some() {
+                        self.binding = None;
+                        self.csr = Span::default();
+                    }
+                    self.stage = Stage::Ready;
+                }
+                _ => break,
+            }
+        }
+        Ok(match &self.stage {
+            Stage::Ready => return Err(ClientError::UnexpectedCall),
+            Stage::Binding => Step::Bind,
+            Stage::Signing { digest, .. } => Step::Sign(SignRequest { digest: *digest, key: KeyRole::Requested }),
+            Stage::Awaiting { reader, .. } if !reader.is_started() => Step::Send(self.bufs.io.get(..self.request_len).unwrap_or(&[])),
+            Stage::Awaiting { .. } => return Err(ClientError::UnexpectedCall),
+            Stage::Waiting { until } => Step::Wait(*until),
+            Stage::Done(o) => Step::Done(o),
+            Stage::Failed(e) => return Err(*e),
+        })
+    }
+
+    fn settle(&mut self, r: Result<(), ClientError>) -> Result<(), ClientError> {
+        match r {
+            Ok(()) => Ok(()),
+            Err(ClientError::UnexpectedCall) => Err(ClientError::UnexpectedCall),
+            Err(e) => {
+                self.stage = Stage::Failed(e);
+                Err(e)
+            }
+        }
+    }
+
+    fn done(&mut self, o: Outcome) -> Result<(), ClientError> {
+        self.stage = Stage::Done(o);
+        Ok(())
+    }
+
+    fn csr_builder(&self) -> Option<CsrBuilder<'a>> {
+        match self.operation {
+            Operation::Enroll(b) | Operation::ReEnroll(b) | Operation::ServerKeyGen(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    fn wants_binding(&self) -> bool {
+        match self.config.channel_binding {
+            ChannelBinding::Never => false,
+            ChannelBinding::Always => true,
+            ChannelBinding::WhenAsked => self.challenge_asked,
+        }
+    }
+
+    fn prepare_next(&mut self) -> Result<(), ClientError> {
+        match self.operation {
+            Operation::CaCerts => return self.send(Request::CaCerts),
+            Operation::CsrAttrs => return self.send(Request::CsrAttrs),
+            _ => {}
+        }
+        if !self.attrs_done {
+            return self.send(Request::CsrAttrs);
+        }
+        if self.wants_binding() && self.binding.is_none() {
+            self.stage = Stage::Binding;
+            return Ok(());
+        }
+        if self.csr.is_empty() {
+            return self.prepare_csr();
+        }
+        self.send(Request::Enroll)
+    }
+
+    fn prepare_csr(&mut self) -> Result<(), ClientError> {
+        let builder = self.csr_builder().ok_or(ClientError::UnexpectedCall)?;
+        let mut b64 = [0u8; 88];
+        let binding: Option<&str> = match (&self.binding, self.wants_binding()) {
+            (Some(v), true) if !v.is_empty() => {
+                let s = base64::encode(v, LineStyle::OneLine, &mut b64).map_err(ClientError::Encode)?;
+                core::str::from_utf8(s).ok()
+            }
+            _ => None,
+        };
+        let builder = match binding {
+            Some(s) => builder.challenge_password(ChallengePassword::Printable(s)),
+            None => builder,
+        };
+        let hash = match self.key {
+            KeyType::EcP256 => HashAlgorithm::Sha256,
+            _ => HashAlgorithm::Sha256,
+        };
+        let tbs = builder.encode_info(self.config.public_key, self.bufs.work).map_err(enc("work"))?;
+        self.stage = Stage::Signing { digest: hash.digest(tbs), len: tbs.len() };
+        Ok(())
+    }
+
+    fn finish_csr(&mut self, len: usize, signature: &[u8]) -> Result<(), ClientError> {
+        if signature.len() != self.key.signature_len() {
+            return Err(ClientError::Answer);
+        }
+        let tbs = self.bufs.work.get(..len).ok_or(ClientError::UnexpectedCall)?;
+        let der = csr::assemble(tbs, self.key, HashAlgorithm::Sha256, signature, self.bufs.own).map_err(enc("own"))?;
+        self.csr = Span { start: 0, end: der.len() };
+        self.stage = Stage::Ready;
+        Ok(())
+    }
+
+    fn path(&self, op: &str, out: &'_ mut heapless::String<96>) -> Result<(), ClientError> {
+        use core::fmt::Write;
+        out.clear();
+        let r = match self.config.label {
+            Some(l) => write!(out, "/.well-known/est/{l}/{op}"),
+            None => write!(out, "/.well-known/est/{op}"),
+        };
+        r.map_err(|_| ClientError::Config("CA label too long"))
+    }
+
+    /// Writes the request for `what` into `io` and waits for its response.
+    fn send(&mut self, what: Request) -> Result<(), ClientError> {
+        let op = match (what, self.operation) {
+            (Request::CaCerts, _) => "cacerts",
+            (Request::CsrAttrs, _) => "csrattrs",
+            (Request::Enroll, Operation::ReEnroll(_)) => "simplereenroll",
+            (Request::Enroll, Operation::ServerKeyGen(_)) => "serverkeygen",
+            (Request::Enroll, _) => "simpleenroll",
+        };
+        let mut path = heapless::String::<96>::new();
+        self.path(op, &mut path)?;
+        // Authorization: a challenge to answer, or Basic up front.
+        let mut auth = [0u8; 512];
+        let method = if what == Request::Enroll { crate::http::Method::Post } else { crate::http::Method::Get };
+        let auth_len = self.authorization(method, &path, &mut auth)?;
+        let auth = core::str::from_utf8(auth.get(..auth_len).unwrap_or(&[])).map_err(|_| ClientError::Answer)?;
+        let with_auth = [("Authorization", auth)];
+        let Buffers { own, work, io } = &mut self.bufs;
+        let headers: &[(&str, &str)] = if auth_len > 0 { &with_auth } else { &[] };
+        self.request_len = if what == Request::Enroll {
+            // The CSR as base64 in `work` (free until the response), then the request.
+            let csr = self.csr.get(own);
+            let body = base64::encode(csr, self.config.body_style, work).map_err(enc("work"))?;
+            let hdrs = [("Content-Transfer-Encoding", "base64")];
+            let mut all: heapless::Vec<(&str, &str), 2> = heapless::Vec::new();
+            let _ = all.extend_from_slice(&hdrs);
+            let _ = all.extend_from_slice(headers);
+            let head =
+                RequestHead { port: self.config.port, headers: &all, ..RequestHead::post(self.config.host, &path, "application/pkcs10") };
+            write_request(&head, body, io).map_err(enc("io"))?.len()
+        } else {
+            let head = RequestHead { port: self.config.port, headers, ..RequestHead::get(self.config.host, &path) };
+            write_request(&head, &[], io).map_err(enc("io"))?.len()
+        };
+        self.stage = Stage::Awaiting { what, reader: ResponseReader::new() };
+        Ok(())
+    }
+
+    /// The Authorization header value for the next request into `out` (0: none).
+    fn authorization(&mut self, method: crate::http::Method, uri: &str, out: &mut [u8]) -> Result<usize, ClientError> {
+        use crate::http::auth;
+        let Some(creds) = self.config.credentials else { return Ok(0) };
+        let credentials = auth::Credentials::new(creds.user, creds.password.as_bytes());
+        let unusable = |_| ClientError::Config("credentials unusable in an Authorization header");
+        match &self.challenge {
+            Some(value) => {
+                let challenge = auth::Challenge::parse(value).map_err(unusable)?;
+                self.nonce_count = self.nonce_count.saturating_add(1);
+                let mut random = [0u8; 16];
+                self.rng.fill_bytes(&mut random);
+                let mut hex = [0u8; 32];
+                let cnonce = auth::cnonce_hex(&random, &mut hex).map_err(unusable)?;
+                let request = auth::DigestRequest { method, uri, cnonce, nc: self.nonce_count };
+                auth::authorization(&challenge, &credentials, &request, out).map(str::len).map_err(unusable)
+            }
+            None if creds.preemptive_basic => auth::basic_authorization(&credentials, out).map(str::len).map_err(unusable),
+            None => Ok(0),
+        }
+    }
+
+    fn process_response(&mut self, now: Instant) -> Result<(), ClientError> {
+        let Stage::Awaiting { what, reader } = core::mem::replace(&mut self.stage, Stage::Ready) else {
+            return Err(ClientError::UnexpectedCall);
+        };
+        let head = reader.head().cloned().unwrap_or_default();
+        match head.status {
+            200 => {}
+            202 if what == Request::Enroll => return self.schedule_retry(now, &head),
+            204 | 404 if what == Request::CsrAttrs => {
+                self.attrs_done = true;
+                self.attributes = Span::default();
+                return if matches!(self.operation, Operation::CsrAttrs) { self.done(Outcome::CsrAttrs) } else { Ok(()) };
+            }
+            401 => {
+                // Answer a challenge once (again only for a stale Digest nonce).
+                if self.config.credentials.is_none() {
+                    return self.done(Outcome::Unauthorized);
+                }
+                let parsed = crate::http::auth::Challenge::parse(&head.www_authenticate);
+                let stale = matches!(parsed, Ok(crate::http::auth::Challenge::Digest(d)) if d.stale);
+                if self.challenge.is_some() && !(stale && self.auth_attempts < 2) {
+                    return self.done(Outcome::Unauthorized);
+                }
+                if parsed.is_err() {
+                    return self.done(Outcome::InvalidReply(ReplyError::UnsupportedChallenge));
+                }
+                self.auth_attempts = self.auth_attempts.saturating_add(1);
+                self.challenge = Some(head.www_authenticate.clone());
+                // A new connection: a new binding and CSR when bound.
+                if self.binding.is_some() {
+                    self.binding = None;
+                    self.csr = Span::default();
+                }
+                return Ok(());
+            }
+            status => {
+                let body = reader.body(self.bufs.io);
+                let mut text = heapless::String::new();
+                for ch in core::str::from_utf8(body.get(..body.len().min(128)).unwrap_or(&[])).unwrap_or("").chars() {
+                    if ch.is_control() && ch != ' ' || text.push(ch).is_err() {
+                        break;
+                    }
+                }
+                return self.done(Outcome::HttpStatus { status, text });
+            }
+        }
+        if head.content_type_is("multipart/mixed") {
+            return self.take_server_keygen(&reader, &head);
+        }
+        // 200: a base64 body (whatever Content-Transfer-Encoding says, RFC 8951).
+        let Buffers { work, io, .. } = &mut self.bufs;
+        let body = reader.body(io);
+        let decoded_len = match base64::decode(body, work) {
+            Ok(d) => d.len(),
+            Err(DecodeError::OutputTooSmall { needed }) => return Err(ClientError::BufferTooSmall { buffer: "work", needed }),
+            Err(e) => return self.done(Outcome::InvalidReply(ReplyError::Malformed(e))),
+        };
+        if what == Request::CsrAttrs {
+            self.attrs_done = true;
+            let der = work.get(..decoded_len).unwrap_or(&[]);
+            match csrattrs::CsrAttrs::parse(der) {
+                Ok(a) => self.challenge_asked = a.challenge_password_requested(),
+                Err(e) => return self.done(Outcome::InvalidReply(ReplyError::Malformed(e))),
+            }
+            self.attributes = Span { start: 0, end: decoded_len };
+            return if matches!(self.operation, Operation::CsrAttrs) { self.done(Outcome::CsrAttrs) } else { Ok(()) };
+        }
+        // certs-only, perhaps BER: normalized through `io` (the raw response is spent).
+        let der_len = match normalize_in_place(work, io, decoded_len) {
+            Ok(n) => n,
+            Err(DecodeError::OutputTooSmall { needed }) => return Err(ClientError::BufferTooSmall { buffer: "io", needed }),
+            Err(e) => return self.done(Outcome::InvalidReply(ReplyError::Malformed(e))),
+        };
+        self.certs = Span { start: 0, end: der_len };
+        let outcome = self.check_certificates(what);
+        self.done(outcome)
+    }
+
+    fn schedule_retry(&mut self, now: Instant, head: &ResponseHead) -> Result<(), ClientError> {
+        let hint = crate::http::date::retry_after(&head.retry_after, self.config.wall_time);
+        let policy = self.config.retry;
+        let retry = self.retry.get_or_insert_with(|| RetrySchedule::new(policy, now));
+        self.stage = match retry.next(now, hint) {
+            Some(until) => Stage::Waiting { until },
+            None => Stage::Done(Outcome::RetryLimit { attempts: retry.attempts() }),
+        };
+        Ok(())
+    }
+
+    fn check_certificates(&mut self, what: Request) -> Outcome {
+        let work: &[u8] = self.bufs.work;
+        let Ok(sd) = SignedDataRef::parse(self.certs.get(work)) else {
+            return Outcome::InvalidReply(ReplyError::Malformed(DecodeError::InvalidValue { what: "certs-only SignedData" }));
+        };
+        if what == Request::CaCerts {
+            let trusted = match self.config.cacerts_trust {
+                CaCertsTrust::TlsAuthenticated => sd.certificates().next().is_some(),
+                CaCertsTrust::Fingerprint(fp) => sd.certificates().any(|c| c.fingerprint_sha256() == fp),
+                CaCertsTrust::Anchor(anchor) => match CertificateRef::parse(anchor) {
+                    Ok(a) => sd.certificates().any(|c| c.as_der() == anchor || c.verify_signed_by(&a.spki()).is_ok()),
+                    Err(_) => false,
+                },
+            };
+            return if trusted { Outcome::CaCerts } else { Outcome::InvalidReply(ReplyError::UntrustedCaCerts) };
+        }
+        let Some(issued) = sd.certificates().find(|c| c.spki().as_der() == self.config.public_key) else {
+            return Outcome::InvalidReply(ReplyError::NotFound);
+        };
+        if let Some(ca) = self.config.ca_certificate {
+            let ok = CertificateRef::parse(ca).is_ok_and(|ca| issued.verify_signed_by(&ca.spki()).is_ok());
+            if !ok {
+                return Outcome::InvalidReply(ReplyError::NotIssuedByCa);
+            }
+        }
+        self.certificate = Span::of(work, issued.as_der()).unwrap_or_default();
+        Outcome::Issued
+    }
+
+    fn take_server_keygen(&mut self, reader: &ResponseReader, head: &ResponseHead) -> Result<(), ClientError> {
+        use super::multipart::{ServerKeyGen, wipe_key_part};
+        let Buffers { work, io, .. } = &mut self.bufs;
+        let (key_len, certs_len) = {
+            let body = reader.body(io);
+            let parsed = match ServerKeyGen::parse(&head.content_type, body) {
+                Ok(p) if p.key_is_encrypted() => {
+                    return self.done(Outcome::InvalidReply(ReplyError::Malformed(DecodeError::Unsupported {
+                        what: "encrypted server-generated key",
+                    })));
+                }
+                Ok(p) => p,
+                Err(_) => {
+                    return self.done(Outcome::InvalidReply(ReplyError::Malformed(DecodeError::InvalidValue { what: "multipart body" })));
+                }
+            };
+            // The key first, the certificates after it, both in `work`.
+            let key_len = match parsed.key_part().decode_base64(work) {
+                Ok(k) => k.len(),
+                Err(_) => {
+                    use zeroize::Zeroize;
+                    work.zeroize();
+                    return Err(ClientError::BufferTooSmall { buffer: "work", needed: body.len() });
+                }
+            };
+            let rest = work.get_mut(key_len..).unwrap_or(&mut []);
+            let certs_len = match parsed.decode_certificates(rest) {
+                Ok(c) => c.len(),
+                Err(_) => return Err(ClientError::BufferTooSmall { buffer: "work", needed: body.len() }),
+            };
+            (key_len, certs_len)
+        };
+        self.key_span = Span { start: 0, end: key_len };
+        // The base64 key in the response is wiped at once.
+        let body_len = reader.body(io).len();
+        if let Some(body) = io.get_mut(..body_len) {
+            // The body's start in `io`: the parser keeps it at the front.
+            let _ = wipe_key_part(&head.content_type, body);
+        }
+        let rest = work.get_mut(key_len..).unwrap_or(&mut []);
+        let n = match normalize_in_place(rest, io, certs_len) {
+            Ok(n) => n,
+            Err(e) => return self.done(Outcome::InvalidReply(ReplyError::Malformed(e))),
+        };
+        self.certs = Span { start: key_len, end: key_len + n };
+        let work: &[u8] = work;
+        let Ok(sd) = SignedDataRef::parse(self.certs.get(work)) else {
+            return self.done(Outcome::InvalidReply(ReplyError::Malformed(DecodeError::InvalidValue { what: "certs-only SignedData" })));
+        };
+        // The certificate for the new key: the end-entity certificate of the reply.
+        let Some(issued) = sd.certificates().find(|c| !c.basic_constraints().ok().flatten().is_some_and(|b| b.ca)) else {
+            return self.done(Outcome::InvalidReply(ReplyError::NotFound));
+        };
+        if let Some(ca) = self.config.ca_certificate
+            && !CertificateRef::parse(ca).is_ok_and(|ca| issued.verify_signed_by(&ca.spki()).is_ok())
+        {
+            return self.done(Outcome::InvalidReply(ReplyError::NotIssuedByCa));
+        }
+        self.certificate = Span::of(work, issued.as_der()).unwrap_or_default();
+        self.done(Outcome::ServerKeyGenerated)
+    }
+}
+
+/// Normalizes the BER element in `work[..len]` to DER, through `scratch`, back into `work`.
+fn normalize_in_place(work: &mut [u8], scratch: &mut [u8], len: usize) -> Result<usize, DecodeError> {
+    let input = work.get(..len).ok_or(DecodeError::Truncated)?;
+    if ber::is_definite(input) {
+        return Ok(len);
+    }
+    let n = ber::normalize(input, scratch)?.len();
+    work.get_mut(..n).ok_or(DecodeError::OutputTooSmall { needed: n })?.copy_from_slice(scratch.get(..n).unwrap_or(&[]));
+    Ok(n)
+}
