@@ -750,7 +750,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
             }
             401 => {
                 // Answer a challenge once (again only for a stale Digest nonce).
-                if self.config.credentials.is_none() {
+                if self.config.credentials.is_none() || head.www_authenticate.is_empty() {
                     return self.done(Outcome::Unauthorized);
                 }
                 let parsed = crate::http::auth::Challenge::parse(&head.www_authenticate);

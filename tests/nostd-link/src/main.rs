@@ -1,6 +1,7 @@
 //! A `#![no_std]`, `#![no_main]` binary with **no global allocator** that calls into
 //! embedded-enroll: P-256 sign and verify, RSA-2048 verify (and a software RSA key's
-//! decrypt), AES-CBC, the codecs, and the SCEP client state machine with its blocking driver. If any dependency linked `alloc` or `std`, this would
+//! decrypt), AES-CBC, the codecs, the SCEP client with its blocking driver, and the EST client
+//! over embedded-tls with the crate's certificate verifier. If any dependency linked `alloc` or `std`, this would
 //! not build: rustc demands a `#[global_allocator]` as soon as `alloc` is in the graph, and
 //! `std` does not exist for these targets.
 //!
@@ -23,7 +24,9 @@ use embedded_enroll::hal::{Decrypter, Signer};
 use embedded_enroll::scep::ca::CaTrust;
 use embedded_enroll::scep::client::{Buffers, Client, Config, Operation, Outcome, Step};
 use embedded_enroll::time::Instant;
-use embedded_enroll::transport::blocking::{Connect, EcDevice, Timer, run_scep};
+use embedded_enroll::transport::blocking::{Connect, EcDevice, Timer, run_est, run_scep};
+use embedded_enroll::transport::tls::TlsConnector;
+use embedded_enroll::transport::verify::ServerTrust;
 use rand_core::RngCore;
 
 const RSA_PUBLIC: &[u8] = include_bytes!("../vectors/rsa2048.pub.der");
@@ -92,8 +95,34 @@ impl Connect for NoNetwork {
     type Connection<'c> = NoStream;
     type Error = ();
     fn connect(&mut self) -> Result<NoStream, ()> {
-        Err(())
+        // Opaque to the optimizer, so the TLS handshake code on top stays linked.
+        if black_box(true) { Err(()) } else { Ok(NoStream) }
     }
+}
+
+/// The EST client over embedded-tls (the handshake code is linked; the network never
+/// connects, so the outcome is a transport failure).
+fn exercise_est_client(key: &mut SoftP256Key, rng: &mut NotARealRng) -> u32 {
+    use embedded_enroll::est::client as est;
+    let mut spki = [0u8; 96];
+    let Ok(n) = key.public_key_der(&mut spki) else { return 0 };
+    let mut config = est::Config::new("est.example", est::CaCertsTrust::TlsAuthenticated, &spki[..n]);
+    config.credentials = Some(est::Credentials { user: "device", password: "secret", preemptive_basic: false });
+    let subject = [NameAttribute::common_name("device")];
+    let (mut own, mut work, mut io) = ([0u8; 1024], [0u8; 4096], [0u8; 4096]);
+    let bufs = est::Buffers { own: &mut own, work: &mut work, io: &mut io };
+    let Ok(mut client) = est::Client::new(config, est::Operation::Enroll(CsrBuilder::new(&subject)), bufs, NotARealRng(rng.next_u64()))
+    else {
+        return 0;
+    };
+    let (mut rx, mut tx) = ([0u8; 16_640], [0u8; 2048]);
+    let mut tls_key = SoftP256Key::generate(rng);
+    let mut tls = TlsConnector::new(NoNetwork, &mut rx, &mut tx, NotARealRng(rng.next_u64()), ServerTrust::Anchor(CA_CERT), "est.example")
+        .with_client_certificate(CA_CERT, &mut tls_key);
+    let r = run_est(&mut client, &mut tls, &mut EcDevice(&mut *key), &mut JumpClock(Instant::ZERO), |p| {
+        black_box(p);
+    });
+    if matches!(r, Ok(est::Outcome::Transport)) { 2048 } else { 0 }
 }
 
 /// A clock that jumps to every deadline.
@@ -274,7 +303,7 @@ fn exercise() -> u32 {
             }
         }
     }
-    ok | exercise_scep_client(&mut key, &mut rng)
+    ok | exercise_scep_client(&mut key, &mut rng) | exercise_est_client(&mut key, &mut rng)
 }
 
 /// The entry point the linker keeps; everything reachable from it is linked.
