@@ -787,3 +787,106 @@ fn fixture_tls12_server_through_the_host_transport() {
     assert_eq!(o2.unwrap(), Outcome::Transport);
     assert!(wrong.last_error.unwrap().to_string().contains("refused"), "the verifier's reason is reported");
 }
+
+/// A TLS 1.3 server (rustls, ours: a fixture) that demands the RFC 9266 tls-exporter value of
+/// its connection in the CSR's challengePassword, as an EST server checking proof of
+/// possession does; the client reaches it through the rustls host transport.
+#[cfg(feature = "host-tls")]
+#[test]
+fn fixture_tls13_exporter_binding_is_accepted_and_its_absence_refused() {
+    use embedded_enroll::transport::blocking::{EcDevice, run_est};
+    use embedded_enroll::transport::host::StdTimer;
+    use embedded_enroll::transport::host_tls::{RustlsConnector, TlsVersions};
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+    let ca = FixtureCa::new();
+    let p = |n: &str| ca.p(n);
+    std::fs::write(p("ext.cnf"), "subjectAltName=DNS:localhost\n").unwrap();
+    openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", s(&p("srv.key"))]);
+    openssl(&["req", "-new", "-key", s(&p("srv.key")), "-subj", "/CN=localhost", "-out", s(&p("srv.csr"))]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        s(&p("srv.csr")),
+        "-CA",
+        s(&p("ca.pem")),
+        "-CAkey",
+        s(&p("ca.key")),
+        "-days",
+        "2",
+        "-extfile",
+        s(&p("ext.cnf")),
+        "-out",
+        s(&p("srv.pem")),
+    ]);
+    let srv_cert = cert_der(&p("srv.pem"));
+    let srv_key = openssl(&["pkcs8", "-topk8", "-nocrypt", "-in", s(&p("srv.key")), "-outform", "DER"]);
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![rustls::pki_types::CertificateDer::from(srv_cert)],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(srv_key)),
+        )
+        .unwrap();
+    let config = Arc::new(config);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let ca_dir = ca.dir.path().to_path_buf();
+    // Two connections: one bound CSR (accepted), one unbound (refused with 401).
+    let server = std::thread::spawn(move || {
+        let ca = FixtureCa { dir: tempfile::TempDir::new_in(&ca_dir).unwrap() };
+        std::fs::copy(ca_dir.join("ca.pem"), ca.p("ca.pem")).unwrap();
+        std::fs::copy(ca_dir.join("ca.key"), ca.p("ca.key")).unwrap();
+        let mut verdicts = Vec::new();
+        for _ in 0..2 {
+            let (tcp, _) = listener.accept().unwrap();
+            tcp.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+            let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+            let mut tls = rustls::StreamOwned::new(conn, tcp);
+            let mut req = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Read the head, then Content-Length bytes (bounded by the timeout).
+            loop {
+                let n = tls.read(&mut buf).unwrap();
+                req.extend_from_slice(&buf[..n]);
+                if let Some(end) = req.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let len: usize = header(&req, "Content-Length").unwrap().parse().unwrap();
+                    if req.len() >= end + 4 + len {
+                        break;
+                    }
+                }
+                assert!(n > 0, "the client closed early");
+            }
+            let exporter = tls.conn.export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", None).unwrap();
+            let expected = String::from_utf8(openssl_stdin_b64(&exporter)).unwrap();
+            let csr = request_csr(&req);
+            let bound = CsrRef::parse(&csr).unwrap().challenge_password() == Some(expected.trim());
+            verdicts.push(bound);
+            let resp = if bound { ca.issue(&csr, true) } else { http("401 Unauthorized", &[], b"proof of possession missing") };
+            tls.write_all(&resp).unwrap();
+            tls.conn.send_close_notify();
+            let _ = tls.flush();
+        }
+        verdicts
+    });
+    let anchor = cert_der(&ca.p("ca.pem"));
+    let mut outcomes = Vec::new();
+    for binding in [ChannelBinding::Always, ChannelBinding::Never] {
+        let mut key = SoftP256Key::generate(&mut rand::rngs::OsRng);
+        let spki = spki(&mut key);
+        let mut config = Config::new("localhost", CaCertsTrust::TlsAuthenticated, &spki);
+        config.channel_binding = binding;
+        let mut st = Storage::new();
+        let mut client = Client::new(config, enroll(), st.buffers(), rand::rngs::OsRng).unwrap();
+        let mut conn =
+            RustlsConnector::new::<SoftP256Key>(&addr.to_string(), "localhost", Some(&anchor), TlsVersions::Tls13, None).unwrap();
+        let o = run_est(&mut client, &mut conn, &mut EcDevice(&mut key), &mut StdTimer::default(), |_| {}).unwrap();
+        outcomes.push(o);
+    }
+    assert_eq!(server.join().unwrap(), [true, false], "the server saw its own exporter value in the bound CSR only");
+    assert_eq!(outcomes[0], Outcome::Issued);
+    assert_eq!(outcomes[1], Outcome::Unauthorized);
+}

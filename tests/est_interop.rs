@@ -15,7 +15,7 @@
 //!
 //! Needs the est-server build (minutes, cold) and strongswan-pki: run by `.ci/test` with
 //! `--ignored`.
-#![cfg(all(feature = "est", feature = "tls", feature = "nal", feature = "host-tls", feature = "soft-keys"))]
+#![cfg(all(feature = "est", feature = "tls", feature = "nal", feature = "nal-async", feature = "host-tls", feature = "soft-keys"))]
 
 mod common;
 
@@ -215,6 +215,43 @@ fn est_ca_interop_over_embedded_tls_and_rustls() {
             None => c,
         }
     });
+
+    // The async twin: embedded-nal-async (std-embedded-nal-async on host sockets) carrying
+    // embedded-tls' async connection, driven by the async driver.
+    {
+        let stack = std_embedded_nal_async::Stack::default();
+        let mut key = SoftP256Key::generate(&mut rand::rngs::OsRng);
+        let mut spki_buf = [0u8; 96];
+        let n = key.public_key_der(&mut spki_buf).unwrap();
+        let ca = peer.ca_der();
+        let mut config = Config::new("localhost", CaCertsTrust::TlsAuthenticated, &spki_buf[..n]);
+        config.port = Some(peer.port);
+        config.ca_certificate = Some(&ca);
+        config.body_style = LineStyle::OneLine;
+        config.credentials = Some(Credentials { user: "device", password: "secret", preemptive_basic: true });
+        let (mut own, mut work, mut io) = (vec![0u8; 2048], vec![0u8; 8192], vec![0u8; 8192]);
+        let bufs = Buffers { own: &mut own, work: &mut work, io: &mut io };
+        let mut client = Client::new(config, Operation::Enroll(CsrBuilder::new(SUBJECT)), bufs, rand::rngs::OsRng).unwrap();
+        let mut tls: TlsConnector<'_, '_, _, _, SoftP256Key> = TlsConnector::new(
+            embedded_enroll::transport::asynch::NalAsyncConnector::new(&stack, remote),
+            &mut rx,
+            &mut tx,
+            rand::rngs::OsRng,
+            ServerTrust::Anchor(&anchor),
+            "localhost",
+        );
+        let o = futures_lite::future::block_on(embedded_enroll::transport::asynch::run_est(
+            &mut client,
+            &mut tls,
+            &mut EcDevice(&mut key),
+            &mut StdTimer::default(),
+            |_| {},
+        ))
+        .unwrap();
+        assert_eq!(o, Outcome::Issued, "async: {:?}", tls.last_error);
+        assert!(openssl_verify(&peer.path("ca.pem"), client.certificate().unwrap()));
+        report.push("embedded-enroll (embedded-nal-async + embedded-tls 1.3, async driver) /simpleenroll, preemptive Basic: issued, openssl verify OK".into());
+    }
 
     // std + rustls (TLS 1.3 and 1.2 offered; est-ca picks 1.3).
     scenario!(&peer, "std + rustls", &mut report, |client| {

@@ -145,3 +145,15 @@ impl super::blocking::Timer for StdTimer {
         std::thread::sleep(Duration::from_millis((deadline - now).as_millis()));
     }
 }
+
+/// For host tools and tests only: the async drivers' timer on the host clock. Sleeping blocks
+/// the thread (an executor's own timer belongs here in real async code).
+#[cfg(feature = "async")]
+impl super::asynch::AsyncTimer for StdTimer {
+    fn now(&mut self) -> crate::time::Instant {
+        super::blocking::Timer::now(self)
+    }
+    async fn sleep_until(&mut self, deadline: crate::time::Instant) {
+        super::blocking::Timer::sleep_until(self, deadline);
+    }
+}

@@ -7,6 +7,8 @@
 //!   (`host::TcpConnector`, `host::StdTimer`). TLS (rustls on hosts, embedded-tls on
 //!   devices) and the embedded-nal adapters arrive with the EST client.
 
+#[cfg(feature = "async")]
+pub mod asynch;
 pub mod blocking;
 #[cfg(feature = "std")]
 pub mod host;

@@ -125,7 +125,8 @@ pub enum TlsConnectError<E> {
 /// embedded-tls' error, as a plain code (its type is not `PartialEq`).
 pub type TlsErrorKind = embedded_io::ErrorKind;
 
-/// A [`Connect`] that opens TCP connections with `tcp` and runs TLS 1.3 over them.
+/// A [`Connect`] (or, with feature `async`, an `AsyncConnect`) that opens TCP connections
+/// with `tcp` and runs TLS 1.3 over them.
 pub struct TlsConnector<'a, 'k, T, R, S> {
     tcp: T,
     read_buf: &'a mut [u8],
@@ -147,7 +148,7 @@ impl<T, R, S> core::fmt::Debug for TlsConnector<'_, '_, T, R, S> {
 
 const ALPN: &[&[u8]] = &[b"http/1.1"];
 
-impl<'a, 'k, T: Connect, R: CryptoRngCore, S: Signer> TlsConnector<'a, 'k, T, R, S> {
+impl<'a, 'k, T, R: CryptoRngCore, S: Signer> TlsConnector<'a, 'k, T, R, S> {
     /// A connector to `host` over `tcp`, with embedded-tls record buffers (`read_buf`:
     /// 16 640 bytes recommended; `write_buf`: the client certificate plus 200 bytes, 4 KiB is
     /// ample).
@@ -166,6 +167,19 @@ impl<'a, 'k, T: Connect, R: CryptoRngCore, S: Signer> TlsConnector<'a, 'k, T, R,
         self.client = Some((certificate, key));
         self
     }
+
+    fn client_key_ok(&self) -> bool {
+        self.client.as_ref().is_none_or(|(_, key)| key.key_type() == KeyType::EcP256)
+    }
+}
+
+/// Whether the handshake authenticated the server as `trust` requires.
+fn authenticated(trust: ServerTrust<'_>, verifier: &Verifier<'_>) -> bool {
+    let checks = verifier.checks();
+    match trust {
+        ServerTrust::Anchor(_) => checks.is_authenticated(),
+        ServerTrust::Unauthenticated => checks.signature_verified(),
+    }
 }
 
 impl<'a, T: Connect, R: CryptoRngCore, S: Signer> Connect for TlsConnector<'a, '_, T, R, S> {
@@ -176,9 +190,7 @@ impl<'a, T: Connect, R: CryptoRngCore, S: Signer> Connect for TlsConnector<'a, '
     type Error = TlsConnectError<T::Error>;
 
     fn connect(&mut self) -> Result<Self::Connection<'_>, Self::Error> {
-        if let Some((_, key)) = &self.client
-            && key.key_type() != KeyType::EcP256
-        {
+        if !self.client_key_ok() {
             return Err(TlsConnectError::ClientKeyNotSupported);
         }
         let socket = self.tcp.connect().map_err(TlsConnectError::Tcp)?;
@@ -190,12 +202,35 @@ impl<'a, T: Connect, R: CryptoRngCore, S: Signer> Connect for TlsConnector<'a, '
             self.last_error = Some(e);
             return Err(TlsConnectError::Handshake(embedded_io::Error::kind(&e)));
         }
-        let checks = provider.verifier.checks();
-        let ok = match self.trust {
-            ServerTrust::Anchor(_) => checks.is_authenticated(),
-            ServerTrust::Unauthenticated => checks.signature_verified(),
-        };
-        if !ok {
+        if !authenticated(self.trust, &provider.verifier) {
+            return Err(TlsConnectError::NotAuthenticated);
+        }
+        Ok(conn)
+    }
+}
+
+#[cfg(feature = "async")]
+impl<'a, T: super::asynch::AsyncConnect, R: CryptoRngCore, S: Signer> super::asynch::AsyncConnect for TlsConnector<'a, '_, T, R, S> {
+    type Connection<'c>
+        = embedded_tls::TlsConnection<'c, T::Connection<'c>, Aes128GcmSha256>
+    where
+        Self: 'c;
+    type Error = TlsConnectError<T::Error>;
+
+    async fn connect(&mut self) -> Result<Self::Connection<'_>, Self::Error> {
+        if !self.client_key_ok() {
+            return Err(TlsConnectError::ClientKeyNotSupported);
+        }
+        let socket = self.tcp.connect().await.map_err(TlsConnectError::Tcp)?;
+        let mut conn = embedded_tls::TlsConnection::new(socket, self.read_buf, self.write_buf);
+        let config = embedded_tls::TlsConfig::new().with_server_name(self.host).with_alpn(ALPN).enable_rsa_signatures();
+        let verifier = Verifier::new(ServerVerifier::new(self.trust, self.host, self.now).map_err(|_| TlsConnectError::NotAuthenticated)?);
+        let mut provider = Provider { rng: &mut self.rng, verifier, client: self.client.as_mut().map(|(c, k)| (*c, &mut **k)) };
+        if let Err(e) = conn.open(embedded_tls::TlsContext::new(&config, &mut provider)).await {
+            self.last_error = Some(e);
+            return Err(TlsConnectError::Handshake(embedded_io::Error::kind(&e)));
+        }
+        if !authenticated(self.trust, &provider.verifier) {
             return Err(TlsConnectError::NotAuthenticated);
         }
         Ok(conn)

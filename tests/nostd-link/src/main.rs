@@ -24,6 +24,7 @@ use embedded_enroll::hal::{Decrypter, Signer};
 use embedded_enroll::scep::ca::CaTrust;
 use embedded_enroll::scep::client::{Buffers, Client, Config, Operation, Outcome, Step};
 use embedded_enroll::time::Instant;
+use embedded_enroll::transport::asynch::{AsyncConnect, AsyncTimer};
 use embedded_enroll::transport::blocking::{Connect, EcDevice, Timer, run_est, run_scep};
 use embedded_enroll::transport::tls::TlsConnector;
 use embedded_enroll::transport::verify::ServerTrust;
@@ -97,6 +98,61 @@ impl Connect for NoNetwork {
     fn connect(&mut self) -> Result<NoStream, ()> {
         // Opaque to the optimizer, so the TLS handshake code on top stays linked.
         if black_box(true) { Err(()) } else { Ok(NoStream) }
+    }
+}
+
+impl embedded_io_async::Read for NoStream {
+    async fn read(&mut self, _: &mut [u8]) -> Result<usize, Self::Error> {
+        Err(embedded_io::ErrorKind::NotConnected)
+    }
+}
+impl embedded_io_async::Write for NoStream {
+    async fn write(&mut self, _: &[u8]) -> Result<usize, Self::Error> {
+        Err(embedded_io::ErrorKind::NotConnected)
+    }
+    async fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+impl AsyncConnect for NoNetwork {
+    type Connection<'c> = NoStream;
+    type Error = ();
+    async fn connect(&mut self) -> Result<NoStream, ()> {
+        if black_box(true) { Err(()) } else { Ok(NoStream) }
+    }
+}
+impl AsyncTimer for JumpClock {
+    fn now(&mut self) -> Instant {
+        self.0
+    }
+    async fn sleep_until(&mut self, deadline: Instant) {
+        self.0 = deadline;
+    }
+}
+
+/// The async EST driver over embedded-tls' async connection, polled to its end with a no-op
+/// waker (nothing here ever waits on I/O).
+fn exercise_est_async(key: &mut SoftP256Key, rng: &mut NotARealRng) -> u32 {
+    use core::future::Future;
+    use embedded_enroll::est::client as est;
+    let mut spki = [0u8; 96];
+    let Ok(n) = key.public_key_der(&mut spki) else { return 0 };
+    let config = est::Config::new("est.example", est::CaCertsTrust::TlsAuthenticated, &spki[..n]);
+    let (mut own, mut work, mut io) = ([0u8; 1024], [0u8; 4096], [0u8; 4096]);
+    let bufs = est::Buffers { own: &mut own, work: &mut work, io: &mut io };
+    let Ok(mut client) = est::Client::new(config, est::Operation::CaCerts, bufs, NotARealRng(rng.next_u64())) else { return 0 };
+    let (mut rx, mut tx) = ([0u8; 16_640], [0u8; 2048]);
+    let mut tls: TlsConnector<'_, '_, NoNetwork, NotARealRng, SoftP256Key> =
+        TlsConnector::new(NoNetwork, &mut rx, &mut tx, NotARealRng(rng.next_u64()), ServerTrust::Anchor(CA_CERT), "est.example");
+    let mut keys = EcDevice(&mut *key);
+    let mut clock = JumpClock(Instant::ZERO);
+    let fut = core::pin::pin!(embedded_enroll::transport::asynch::run_est(&mut client, &mut tls, &mut keys, &mut clock, |p| {
+        black_box(p);
+    }));
+    let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
+    match fut.poll(&mut cx) {
+        core::task::Poll::Ready(Ok(est::Outcome::Transport)) => 4096,
+        _ => 0,
     }
 }
 
@@ -303,7 +359,7 @@ fn exercise() -> u32 {
             }
         }
     }
-    ok | exercise_scep_client(&mut key, &mut rng) | exercise_est_client(&mut key, &mut rng)
+    ok | exercise_scep_client(&mut key, &mut rng) | exercise_est_client(&mut key, &mut rng) | exercise_est_async(&mut key, &mut rng)
 }
 
 /// The entry point the linker keeps; everything reachable from it is linked.
