@@ -890,3 +890,63 @@ fn fixture_tls13_exporter_binding_is_accepted_and_its_absence_refused() {
     assert_eq!(outcomes[0], Outcome::Issued);
     assert_eq!(outcomes[1], Outcome::Unauthorized);
 }
+
+/// `/csrattrs` with a fixed extendedKeyUsage (made by `openssl asn1parse -genconf`): the
+/// client copies it into the CSR, keeps the caller's own subjectAltName over the server's,
+/// and reports what it did.
+#[test]
+fn fixture_csrattrs_extensions_are_applied_and_reported() {
+    let ca = FixtureCa::new();
+    std::fs::write(
+        ca.p("attrs.cnf"),
+        "asn1=SEQUENCE:attrs\n[attrs]\nkt=OID:1.2.840.10045.2.1\ner=SEQUENCE:extreq\n[extreq]\noid=OID:1.2.840.113549.1.9.14\nvals=SET:extset\n\
+         [extset]\nexts=SEQUENCE:exts\n[exts]\ne1=SEQUENCE:eku\ne2=SEQUENCE:san\n[eku]\noid=OID:extendedKeyUsage\nval=OCTWRAP,SEQUENCE:ekuval\n\
+         [ekuval]\np1=OID:clientAuth\n[san]\noid=OID:subjectAltName\nval=OCTWRAP,SEQUENCE:sanval\n[sanval]\nd=IMPLICIT:2,IA5STRING:server.example\n",
+    )
+    .unwrap();
+    let der = openssl(&["asn1parse", "-genconf", s(&ca.p("attrs.cnf")), "-noout", "-out", s(&ca.p("attrs.der"))]);
+    let _ = der;
+    let attrs_b64 = openssl(&["base64", "-in", s(&ca.p("attrs.der"))]);
+    let mut key = SoftP256Key::generate(&mut rand::rngs::OsRng);
+    let spki = spki(&mut key);
+    let mut config = Config::new("est.example", CaCertsTrust::TlsAuthenticated, &spki);
+    config.fetch_csr_attributes = true;
+    let own_san = [embedded_enroll::asn1::csr::SubjectAltName::Dns("device.example")];
+    let csr = CsrBuilder::new(SUBJECT).subject_alt_names(&own_san);
+    let mut st = Storage::new();
+    let mut client = Client::new(config, Operation::Enroll(csr), st.buffers(), rand::rngs::OsRng).unwrap();
+    let mut now = Instant::ZERO;
+    let mut requests = Vec::new();
+    let o = loop {
+        match client.poll(now).unwrap() {
+            Step::Sign(req) => {
+                let mut sig = [0u8; 64];
+                let n = key.sign_prehash(&req.digest, &mut sig).unwrap();
+                client.signed(now, &sig[..n]).unwrap();
+            }
+            Step::Send(b) => {
+                let req = b.to_vec();
+                let resp = if requests.is_empty() {
+                    http("200 OK", &[("Content-Type", "application/csrattrs")], &attrs_b64)
+                } else {
+                    ca.issue(&request_csr(&req), false)
+                };
+                requests.push(req);
+                client.handle_response_data(now, &resp).unwrap();
+            }
+            Step::Done(o) => break o.clone(),
+            other => panic!("{other:?}"),
+        }
+        now = now + Duration::from_millis(1);
+    };
+    assert_eq!(o, Outcome::Issued);
+    let report = client.attribute_report().unwrap();
+    assert_eq!(report.applied_extensions, 1, "{report:?}");
+    assert_eq!(report.kept_own_extensions, 1, "{report:?}");
+    assert!(!report.challenge_password && !report.key_mismatch);
+    std::fs::write(ca.p("sent.der"), request_csr(&requests[1])).unwrap();
+    let text = String::from_utf8(openssl(&["req", "-inform", "DER", "-in", s(&ca.p("sent.der")), "-noout", "-text"])).unwrap();
+    assert!(text.contains("TLS Web Client Authentication"), "{text}");
+    assert!(text.contains("DNS:device.example") && !text.contains("server.example"), "{text}");
+    assert_eq!(client.csr_attributes().unwrap(), &std::fs::read(ca.p("attrs.der")).unwrap()[..]);
+}

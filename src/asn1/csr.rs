@@ -160,6 +160,20 @@ impl<'a> CsrBuilder<'a> {
         self
     }
 
+    /// Whether this request already carries an extension of type `o` (through its
+    /// subjectAltName, keyUsage or extendedKeyUsage settings, or the extra extensions).
+    pub fn covers_extension(&self, o: &ObjectIdentifier) -> bool {
+        (*o == oid::SUBJECT_ALT_NAME && !self.subject_alt_names.is_empty())
+            || (*o == oid::KEY_USAGE && self.key_usage.is_some())
+            || (*o == oid::EXT_KEY_USAGE && !self.extended_key_usage.is_empty())
+            || self.extensions.iter().any(|e| e.oid == *o)
+    }
+
+    /// The extra extensions given with [`extensions`](Self::extensions).
+    pub fn extra_extensions(&self) -> &'a [Extension<'a>] {
+        self.extensions
+    }
+
     fn has_extensions(&self) -> bool {
         !self.subject_alt_names.is_empty() || self.key_usage.is_some() || !self.extended_key_usage.is_empty() || !self.extensions.is_empty()
     }

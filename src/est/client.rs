@@ -255,6 +255,30 @@ pub enum Outcome {
     InvalidReply(ReplyError),
 }
 
+/// What the client made of the server's `/csrattrs` when it enrolled
+/// ([`Config::fetch_csr_attributes`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct AttributeReport {
+    /// The server asked for a challengePassword (the channel binding went in when the
+    /// configuration allows: [`ChannelBinding::WhenAsked`]).
+    pub challenge_password: bool,
+    /// Extensions with values fixed by the server, copied into the CSR.
+    pub applied_extensions: u8,
+    /// Extensions the server asked for that this request already carries (the caller's win).
+    pub kept_own_extensions: u8,
+    /// Extensions the server wants completed (no value, or placeholders): not added; fill
+    /// them from [`Client::csr_attributes`] and [`super::csrattrs::CsrAttrs::hints`].
+    pub to_fill: u8,
+    /// The server asked for another key type than the device key.
+    pub key_mismatch: bool,
+    /// The server asked for a hash other than SHA-256 (not applied: CSRs are signed with
+    /// SHA-256).
+    pub other_hash: bool,
+    /// Items not understood (and, with an RFC 9908 template, items ignored).
+    pub not_understood: u16,
+}
+
 /// A caller-side error.
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -353,8 +377,10 @@ pub struct Client<'a, 'b, R> {
     challenge_asked: bool,
     /// The channel-binding value of the open connection.
     binding: Option<heapless::Vec<u8, 64>>,
-    /// The CSR in `own` (built for the current binding).
+    /// The CSR in `own` (built for the current binding), after the attributes.
     csr: Span,
+    /// What `/csrattrs` led to.
+    report: Option<AttributeReport>,
     /// A 401 challenge to answer on the next request (the WWW-Authenticate value).
     challenge: Option<heapless::String<320>>,
     /// Challenges answered.
@@ -407,6 +433,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
             challenge_asked: false,
             binding: None,
             csr: Span::default(),
+            report: None,
             challenge: None,
             auth_attempts: 0,
             nonce_count: 0,
@@ -444,7 +471,14 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
 
     /// The `CsrAttrs` DER (empty when the server has none), after `/csrattrs`.
     pub fn csr_attributes(&self) -> Option<&[u8]> {
-        self.attrs_done.then(|| self.attributes.get(self.bufs.work))
+        (self.attrs_done && (self.config.fetch_csr_attributes || matches!(self.operation, Operation::CsrAttrs)))
+            .then(|| self.attributes.get(self.bufs.own))
+    }
+
+    /// What the client applied from `/csrattrs` to the CSR, and what it left (after an
+    /// enrollment with [`Config::fetch_csr_attributes`]).
+    pub fn attribute_report(&self) -> Option<AttributeReport> {
+        self.report
     }
 
     /// The server-generated private key (DER: PKCS#8, or PKCS#1 from libest) after
@@ -645,11 +679,41 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
             Some(s) => builder.challenge_password(ChallengePassword::Printable(s)),
             None => builder,
         };
+        // What /csrattrs asked for: fixed-value extensions join the caller's (whose own win).
+        let mut extensions: heapless::Vec<crate::asn1::csr::Extension<'_>, 16> = heapless::Vec::new();
+        let _ = extensions.extend_from_slice(builder.extra_extensions());
+        let Buffers { own, work, .. } = &mut self.bufs;
+        let own: &[u8] = own;
+        let builder = match csrattrs::CsrAttrs::parse(self.attributes.get(own)) {
+            Ok(attrs) if !self.attributes.is_empty() => {
+                let hints = attrs.hints();
+                let mut report = AttributeReport {
+                    challenge_password: hints.challenge_password,
+                    to_fill: u8::try_from(hints.to_fill.len()).unwrap_or(u8::MAX),
+                    key_mismatch: hints.key.is_some_and(|k| !k.accepts(self.key)),
+                    other_hash: hints.hash.is_some_and(|h| h != HashAlgorithm::Sha256),
+                    not_understood: hints.not_understood.saturating_add(hints.ignored),
+                    ..AttributeReport::default()
+                };
+                for e in hints.extensions.iter() {
+                    if builder.covers_extension(&e.oid) {
+                        report.kept_own_extensions = report.kept_own_extensions.saturating_add(1);
+                    } else if extensions.push(*e).is_ok() {
+                        report.applied_extensions = report.applied_extensions.saturating_add(1);
+                    } else {
+                        report.not_understood = report.not_understood.saturating_add(1);
+                    }
+                }
+                self.report = Some(report);
+                builder.extensions(&extensions)
+            }
+            _ => builder,
+        };
         let hash = match self.key {
             KeyType::EcP256 => HashAlgorithm::Sha256,
             _ => HashAlgorithm::Sha256,
         };
-        let tbs = builder.encode_info(self.config.public_key, self.bufs.work).map_err(enc("work"))?;
+        let tbs = builder.encode_info(self.config.public_key, work).map_err(enc("work"))?;
         self.stage = Stage::Signing { digest: hash.digest(tbs), len: tbs.len() };
         Ok(())
     }
@@ -659,8 +723,10 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
             return Err(ClientError::Answer);
         }
         let tbs = self.bufs.work.get(..len).ok_or(ClientError::UnexpectedCall)?;
-        let der = csr::assemble(tbs, self.key, HashAlgorithm::Sha256, signature, self.bufs.own).map_err(enc("own"))?;
-        self.csr = Span { start: 0, end: der.len() };
+        let start = self.attributes.end;
+        let dst = self.bufs.own.get_mut(start..).ok_or(ClientError::BufferTooSmall { buffer: "own", needed: start })?;
+        let der = csr::assemble(tbs, self.key, HashAlgorithm::Sha256, signature, dst).map_err(enc("own"))?;
+        self.csr = Span { start, end: start + der.len() };
         self.stage = Stage::Ready;
         Ok(())
     }
@@ -785,7 +851,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
             return self.take_server_keygen(&reader, &head);
         }
         // 200: a base64 body (whatever Content-Transfer-Encoding says, RFC 8951).
-        let Buffers { work, io, .. } = &mut self.bufs;
+        let Buffers { own, work, io } = &mut self.bufs;
         let body = reader.body(io);
         let decoded_len = match base64::decode(body, work) {
             Ok(d) => d.len(),
@@ -799,6 +865,8 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
                 Ok(a) => self.challenge_asked = a.challenge_password_requested(),
                 Err(e) => return self.done(Outcome::InvalidReply(ReplyError::Malformed(e))),
             }
+            // Kept in `own`, ahead of the CSR, to shape it.
+            own.get_mut(..decoded_len).ok_or(ClientError::BufferTooSmall { buffer: "own", needed: decoded_len })?.copy_from_slice(der);
             self.attributes = Span { start: 0, end: decoded_len };
             return if matches!(self.operation, Operation::CsrAttrs) { self.done(Outcome::CsrAttrs) } else { Ok(()) };
         }
