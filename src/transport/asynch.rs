@@ -30,8 +30,9 @@ pub trait AsyncConnect {
 pub trait AsyncTimer {
     /// Now, on the clients' clock.
     fn now(&mut self) -> Instant;
-    /// Completes at `deadline` or later.
-    async fn sleep_until(&mut self, deadline: Instant);
+    /// Completes at `deadline` or later with true, or at once with false to stop the driver
+    /// ([`DriveError::Stopped`], as for the blocking [`super::blocking::Timer`]).
+    async fn sleep_until(&mut self, deadline: Instant) -> bool;
 }
 
 async fn write_request<W: embedded_io_async::Write>(conn: &mut W, request: &[u8]) -> bool {
@@ -125,7 +126,9 @@ pub async fn run_scep<R: rand_core::CryptoRngCore, C: AsyncConnect, K: DeviceKey
             }
             Step::Wait(until) => {
                 progress(Progress::Waiting { until, ms: (until - now).as_millis() });
-                timer.sleep_until(until).await;
+                if !timer.sleep_until(until).await {
+                    return Err(DriveError::Stopped);
+                }
             }
             Step::Done(outcome) => return Ok(outcome.clone()),
         }
@@ -192,7 +195,9 @@ pub async fn run_est<R: rand_core::CryptoRngCore, C: AsyncConnect, K: DeviceKeys
             }
             Step::Wait(until) => {
                 progress(Progress::Waiting { until, ms: (until - now).as_millis() });
-                timer.sleep_until(until).await;
+                if !timer.sleep_until(until).await {
+                    return Err(DriveError::Stopped);
+                }
             }
             Step::Done(outcome) => return Ok(outcome.clone()),
         }

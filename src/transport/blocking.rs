@@ -29,8 +29,11 @@ pub trait Connect {
 pub trait Timer {
     /// Now, on the same clock as the deadlines the client hands out.
     fn now(&mut self) -> Instant;
-    /// Returns at `deadline` or later (a device may sleep, a host thread blocks).
-    fn sleep_until(&mut self, deadline: Instant);
+    /// Returns at `deadline` or later (a device may sleep, a host thread blocks), with
+    /// true; or at once with false to stop the driver there ([`DriveError::Stopped`]): the
+    /// client stays in its `Wait` step, so a SCEP client can be saved with `snapshot` and
+    /// resumed after a reboot or a later run.
+    fn sleep_until(&mut self, deadline: Instant) -> bool;
 }
 
 pub use crate::hal::KeyRole;
@@ -107,6 +110,8 @@ pub enum DriveError<E> {
     Key(ErrorKind),
     /// The client did not finish within the step bound (a bug; never expected).
     TooManySteps,
+    /// The timer declined to wait ([`Timer::sleep_until`] returned false).
+    Stopped,
 }
 
 /// Connects and sends `request`; `None` if connecting or writing failed.
@@ -267,7 +272,9 @@ mod scep_driver {
                 }
                 Step::Wait(until) => {
                     progress(Progress::Waiting { until, ms: (until - now).as_millis() });
-                    timer.sleep_until(until);
+                    if !timer.sleep_until(until) {
+                        return Err(DriveError::Stopped);
+                    }
                 }
                 Step::Done(outcome) => return Ok(outcome.clone()),
             }
@@ -366,7 +373,9 @@ mod est_driver {
                 }
                 Step::Wait(until) => {
                     progress(Progress::Waiting { until, ms: (until - now).as_millis() });
-                    timer.sleep_until(until);
+                    if !timer.sleep_until(until) {
+                        return Err(DriveError::Stopped);
+                    }
                 }
                 Step::Done(outcome) => return Ok(outcome.clone()),
             }

@@ -140,9 +140,10 @@ impl super::blocking::Timer for StdTimer {
     fn now(&mut self) -> crate::time::Instant {
         crate::time::Instant::from_millis(u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX))
     }
-    fn sleep_until(&mut self, deadline: crate::time::Instant) {
+    fn sleep_until(&mut self, deadline: crate::time::Instant) -> bool {
         let now = self.now();
         std::thread::sleep(Duration::from_millis((deadline - now).as_millis()));
+        true
     }
 }
 
@@ -153,7 +154,7 @@ impl super::asynch::AsyncTimer for StdTimer {
     fn now(&mut self) -> crate::time::Instant {
         super::blocking::Timer::now(self)
     }
-    async fn sleep_until(&mut self, deadline: crate::time::Instant) {
-        super::blocking::Timer::sleep_until(self, deadline);
+    async fn sleep_until(&mut self, deadline: crate::time::Instant) -> bool {
+        super::blocking::Timer::sleep_until(self, deadline)
     }
 }

@@ -24,8 +24,12 @@ start)
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
   target=${EST_SERVER_TARGET_DIR:-${CARGO_TARGET_DIR:-$pkg/target}}
-  cargo build --locked --release --quiet --manifest-path "$pkg/Cargo.toml" --target-dir "$target" \
-    >"$dir/build.log" 2>&1 || { echo "building est-server failed; log:" >&2; cat "$dir/build.log" >&2; exit 1; }
+  # Built once (or again with EST_SERVER_REBUILD=1): run from inside `cargo test`, cargo's
+  # environment would otherwise make it rebuild parts of the peer on every start.
+  if [ ! -x "$target/release/est-server" ] || [ -n "${EST_SERVER_REBUILD:-}" ]; then
+    cargo build --locked --release --quiet --manifest-path "$pkg/Cargo.toml" --target-dir "$target" \
+      >"$dir/build.log" 2>&1 || { echo "building est-server failed; log:" >&2; cat "$dir/build.log" >&2; exit 1; }
+  fi
   rm -f "$dir/est-server.pid"
   setsid --wait "$target/release/est-server" --dir "$dir" --port "$port" "$@" \
     >"$dir/est-server.log" 2>&1 &

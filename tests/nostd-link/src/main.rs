@@ -125,8 +125,9 @@ impl AsyncTimer for JumpClock {
     fn now(&mut self) -> Instant {
         self.0
     }
-    async fn sleep_until(&mut self, deadline: Instant) {
+    async fn sleep_until(&mut self, deadline: Instant) -> bool {
         self.0 = deadline;
+        true
     }
 }
 
@@ -188,8 +189,9 @@ impl Timer for JumpClock {
     fn now(&mut self) -> Instant {
         self.0
     }
-    fn sleep_until(&mut self, deadline: Instant) {
+    fn sleep_until(&mut self, deadline: Instant) -> bool {
         self.0 = deadline;
+        true
     }
 }
 
