@@ -1,0 +1,96 @@
+//! The only module with `unsafe` code: the UART0 registers, the semihosting clock call and the
+//! HardFault handler. Everything else in the image is safe code on top of these.
+//!
+//! - UART0 is the CMSDK APB UART at 0x4000_4000 (QEMU `hw/arm/mps2.c`: AN385/AN386 map, RX
+//!   IRQ 0, TX IRQ 1; PCLK = SYSCLK = 25 MHz). It is polled, no interrupt is enabled.
+//!   Registers: DATA 0x00, STATE 0x04 (bit 0 TX full, bit 1 RX full, bits 2/3 overrun, W1C),
+//!   CTRL 0x08 (bit 0 TX enable, bit 1 RX enable), BAUDDIV 0x10 (QEMU ignores values < 16).
+//!   There is no PAC for this board, so the registers are reached with volatile accesses
+//!   at fixed addresses; [`Uart0`] is a singleton so only one owner touches them.
+//! - SYS_TIME (semihosting 0x11) asks the host for its wall clock: QEMU answers with the
+//!   host's time in seconds since 1970 (used for certificate validity checks).
+#![allow(unsafe_code)]
+
+use core::sync::atomic::{AtomicBool, Ordering};
+
+/// UART0 base address on mps2-an385/an386.
+const UART0_BASE: usize = 0x4000_4000;
+const DATA: usize = 0x00;
+const STATE: usize = 0x04;
+const CTRL: usize = 0x08;
+const BAUDDIV: usize = 0x10;
+
+const STATE_TX_FULL: u32 = 1 << 0;
+const STATE_RX_FULL: u32 = 1 << 1;
+const STATE_OVERRUNS: u32 = (1 << 2) | (1 << 3);
+const CTRL_TX_EN: u32 = 1 << 0;
+const CTRL_RX_EN: u32 = 1 << 1;
+
+static UART0_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// The UART0 peripheral (owned: at most one exists).
+#[derive(Debug)]
+pub struct Uart0 {
+    _owned: (),
+}
+
+impl Uart0 {
+    /// Takes UART0 and enables TX and RX at `baud` for a `pclk_hz` peripheral clock (8N1,
+    /// polled). `None` if it was taken before.
+    pub fn take(pclk_hz: u32, baud: u32) -> Option<Self> {
+        if UART0_TAKEN.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        let uart = Self { _owned: () };
+        uart.write_reg(CTRL, 0);
+        uart.write_reg(BAUDDIV, (pclk_hz / baud).max(16));
+        uart.write_reg(STATE, STATE_OVERRUNS);
+        uart.write_reg(CTRL, CTRL_TX_EN | CTRL_RX_EN);
+        Some(uart)
+    }
+
+    fn read_reg(&self, offset: usize) -> u32 {
+        // SAFETY: UART0_BASE + offset is a 4-byte aligned register of the CMSDK UART that
+        // QEMU maps on this machine; reads have no side effect but on DATA (pops RX), which
+        // only the owner of the singleton does.
+        unsafe { core::ptr::read_volatile((UART0_BASE + offset) as *const u32) }
+    }
+
+    fn write_reg(&self, offset: usize, value: u32) {
+        // SAFETY: as above; writes go to the UART's own registers only.
+        unsafe { core::ptr::write_volatile((UART0_BASE + offset) as *mut u32, value) }
+    }
+
+    /// The received byte, if one is waiting.
+    pub fn try_read(&mut self) -> Option<u8> {
+        if self.read_reg(STATE) & STATE_RX_FULL != 0 { Some(self.read_reg(DATA) as u8) } else { None }
+    }
+
+    /// Sends `byte` if the transmitter can take it; false if it is still busy.
+    pub fn try_write(&mut self, byte: u8) -> bool {
+        if self.read_reg(STATE) & STATE_TX_FULL != 0 {
+            return false;
+        }
+        self.write_reg(DATA, u32::from(byte));
+        true
+    }
+}
+
+/// The host's wall clock through semihosting SYS_TIME (seconds since 1970), if it answers
+/// with something plausible (after 2020).
+pub fn host_unix_time() -> Option<u64> {
+    // SAFETY: SYS_TIME takes no parameter block (r1 = 0) and only returns a value in r0; the
+    // image runs under QEMU with semihosting enabled (run.sh, .cargo/config.toml runner).
+    let secs = unsafe { cortex_m_semihosting::syscall!(TIME) } as u64;
+    (secs > 1_577_836_800).then_some(secs)
+}
+
+/// A fault ends the run with a failure verdict instead of hanging until the timeout.
+#[cortex_m_rt::exception]
+unsafe fn HardFault(frame: &cortex_m_rt::ExceptionFrame) -> ! {
+    cortex_m_semihosting::hprintln!("HARD FAULT at pc={:#010x} lr={:#010x}", frame.pc(), frame.lr());
+    cortex_m_semihosting::debug::exit(cortex_m_semihosting::debug::EXIT_FAILURE);
+    loop {
+        cortex_m::asm::wfi();
+    }
+}

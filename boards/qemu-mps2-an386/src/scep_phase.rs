@@ -1,0 +1,168 @@
+//! Phase 1: SCEP against micromdm over plain HTTP on the UART link.
+//!
+//! The crate's `Operation::Enroll` runs GetCACaps, GetCACert (checked against the pinned
+//! SHA-256 fingerprint) and PKCSReq; `Operation::Renew` then runs a RenewalReq signed with
+//! the issued certificate. The device key is RSA-2048 (micromdm accepts only RSA), loaded
+//! from the DER embedded at build time.
+
+use crate::clock::{SysTickTimer, now_ms};
+use crate::config;
+use crate::hw::Uart0;
+use crate::rng::NotSecureDemoRng;
+use crate::uart_link::UartLink;
+use crate::{Hex, progress, show_certificate};
+use cortex_m_semihosting::hprintln;
+use embedded_enroll::UnixTime;
+use embedded_enroll::asn1::csr::{ChallengePassword, CsrBuilder, NameAttribute};
+use embedded_enroll::crypto::rsa::RsaPrivateKey2048;
+use embedded_enroll::hal::Signer;
+use embedded_enroll::scep::Capability;
+use embedded_enroll::scep::ca::CaTrust;
+use embedded_enroll::scep::client::{Buffers, Client, Config, Operation, Outcome};
+use embedded_enroll::transport::blocking::{RsaDevice, run_scep};
+
+/// The SCEP client's buffers (sizes from `scep::client`'s documentation, with room).
+struct ScepMemory {
+    ca: [u8; 4096],
+    own: [u8; 4096],
+    work: [u8; 12288],
+    io: [u8; 12288],
+    /// The certificate issued by the PKCSReq (signs the RenewalReq).
+    issued: [u8; 4096],
+}
+
+const SUBJECT: [NameAttribute<'static>; 2] =
+    [NameAttribute::organization("embedded-enroll"), NameAttribute::common_name("qemu-mps2-an386")];
+
+/// Runs PKCSReq then RenewalReq; true if both issued a certificate.
+pub fn run(uart: &mut Uart0, rng: &mut NotSecureDemoRng, wall: Option<UnixTime>) -> bool {
+    hprintln!("");
+    hprintln!("== SCEP: micromdm at {} (plain HTTP over UART0 and the relay) ==", config::SCEP_SERVER);
+    let Some(fingerprint) = config::SCEP_CA_FINGERPRINT else {
+        hprintln!("SCEP: no CA fingerprint: build with SCEP_CA_FINGERPRINT=<SHA-256 hex of the CA certificate>");
+        return false;
+    };
+    hprintln!("CA pinned by SHA-256 fingerprint {}", Hex(&fingerprint));
+    let Some(memory) = cortex_m::singleton!(: ScepMemory = ScepMemory {
+        ca: [0; 4096], own: [0; 4096], work: [0; 12288], io: [0; 12288], issued: [0; 4096],
+    }) else {
+        hprintln!("SCEP: buffers already in use");
+        return false;
+    };
+    let ScepMemory { ca, own, work, io, issued } = memory;
+
+    let t = now_ms();
+    let mut key = match RsaPrivateKey2048::from_pkcs1_der(config::SCEP_RSA_KEY, rng)
+        .or_else(|_| RsaPrivateKey2048::from_pkcs8_der(config::SCEP_RSA_KEY, rng))
+    {
+        Ok(k) => k,
+        Err(e) => {
+            hprintln!("SCEP: the RSA key does not load (RSA-2048, PKCS#1 or PKCS#8 DER expected): {}", e);
+            return false;
+        }
+    };
+    hprintln!("device key: RSA-2048 from {} (loaded in {} ms)", config::SCEP_RSA_KEY_SOURCE, crate::clock::elapsed_ms(t));
+    let mut spki = [0u8; 320];
+    let spki = match key.public_key_der(&mut spki) {
+        Ok(n) => &spki[..n],
+        Err(e) => {
+            hprintln!("SCEP: public key: {}", e);
+            return false;
+        }
+    };
+
+    let (host, port) = config::split_addr(config::SCEP_SERVER);
+    let mut cfg = Config::new(host, CaTrust::Fingerprint(fingerprint), spki);
+    cfg.port = port;
+    cfg.wall_time = wall;
+    let csr = CsrBuilder::new(&SUBJECT).challenge_password(ChallengePassword::Printable(config::SCEP_CHALLENGE));
+
+    // PKCSReq (after GetCACaps and GetCACert).
+    hprintln!("SCEP PKCSReq for O=embedded-enroll, CN=qemu-mps2-an386 (challenge password from the build)");
+    let issued_len;
+    {
+        let bufs = Buffers { ca: &mut ca[..], own: &mut own[..], work: &mut work[..], io: &mut io[..] };
+        let mut client = match Client::new(cfg, Operation::Enroll(csr), bufs, rng.fork()) {
+            Ok(c) => c,
+            Err(e) => {
+                hprintln!("SCEP: client configuration: {}", e);
+                return false;
+            }
+        };
+        let mut link = UartLink::new(uart, config::SCEP_SERVER);
+        let r = run_scep(&mut client, &mut link, &mut RsaDevice(&mut key), &mut SysTickTimer, progress(now_ms()));
+        if let Some(caps) = client.ca_caps() {
+            hprintln!("GetCACaps: {}", CapsList(caps));
+        }
+        if let Some(choice) = client.algorithms() {
+            hprintln!("algorithms chosen: {:?}", choice);
+        }
+        hprintln!("transaction ID: {}; connections: {}", client.transaction_id(), link.connections);
+        match (r, client.certificate()) {
+            (Ok(Outcome::Issued), Some(der)) if der.len() <= issued.len() => {
+                issued[..der.len()].copy_from_slice(der);
+                issued_len = der.len();
+            }
+            (r, _) => {
+                hprintln!("SCEP PKCSReq did not succeed: {:?}", r);
+                return false;
+            }
+        }
+    }
+    let issued = &issued[..issued_len];
+    show_certificate("SCEP PKCSReq: issued certificate", issued);
+
+    // RenewalReq signed with the issued certificate and its key.
+    hprintln!("SCEP RenewalReq signed with the issued certificate");
+    let bufs = Buffers { ca: &mut ca[..], own: &mut own[..], work: &mut work[..], io: &mut io[..] };
+    let mut client = match Client::new(cfg, Operation::Renew { csr, certificate: issued }, bufs, rng.fork()) {
+        Ok(c) => c,
+        Err(e) => {
+            hprintln!("SCEP: client configuration: {}", e);
+            return false;
+        }
+    };
+    let mut link = UartLink::new(uart, config::SCEP_SERVER);
+    let r = run_scep(&mut client, &mut link, &mut RsaDevice(&mut key), &mut SysTickTimer, progress(now_ms()));
+    match (r, client.certificate()) {
+        (Ok(Outcome::Issued), Some(der)) => {
+            show_certificate("SCEP RenewalReq: renewed certificate", der);
+            true
+        }
+        (r, _) => {
+            hprintln!("SCEP RenewalReq did not succeed: {:?}", r);
+            false
+        }
+    }
+}
+
+/// GetCACaps keywords, space-separated.
+struct CapsList(embedded_enroll::scep::CaCaps);
+
+impl core::fmt::Display for CapsList {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let all = [
+            Capability::Aes,
+            Capability::Des3,
+            Capability::GetNextCaCert,
+            Capability::PostPkiOperation,
+            Capability::Renewal,
+            Capability::Sha1,
+            Capability::Sha256,
+            Capability::Sha512,
+            Capability::ScepStandard,
+        ];
+        let mut first = true;
+        for c in all.into_iter().filter(|c| self.0.has(*c)) {
+            if !first {
+                f.write_str(" ")?;
+            }
+            first = false;
+            f.write_str(c.keyword())?;
+        }
+        if first {
+            f.write_str("(none)")?;
+        }
+        Ok(())
+    }
+}
