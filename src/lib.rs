@@ -32,7 +32,11 @@
 //! | `soft-keys` | [`hal::soft`]: software P-256 and RSA keys for tests and boards without a secure element |
 //! | `p384` | ECDSA P-384 verification (about 100 KiB of flash on Cortex-M) |
 //! | `defmt` xor `log` | logging; nothing secret is ever logged |
-//! | `std` | `std::error::Error` for the error types (host builds) |
+//! | `tls` | TLS 1.3 on devices: embedded-tls with this crate's certificate verifier |
+//! | `nal`, `nal-async` | embedded-nal / embedded-nal-async TCP under the drivers |
+//! | `async` | async drivers over `embedded-io-async` |
+//! | `std` | host builds: plain TCP transport and timer, `std::error::Error` for the errors |
+//! | `host-tls` | hosts: rustls (TLS 1.2 and 1.3) with this crate's verifier and the tls-exporter |
 //!
 //! ## Example
 //!

@@ -8,7 +8,7 @@
 //!                                  client.handle_response_data(now, chunk) until
 //!                                  client.response_complete(), or handle_response_end at EOF }
 //!         Step::Sign(req)     => { let n = key.sign_prehash(&req.digest, &mut sig)?; client.signed(now, &sig[..n])?; }
-//!         Step::Decrypt(req)  => { key.decrypt_pkcs1v15(req.encrypted_key, &mut cek[..req.key_len])?; client.decrypted(now, &cek)?; }
+//!         Step::Decrypt(req)  => { let cek = &mut cek[..req.key_len]; key.decrypt_pkcs1v15(req.encrypted_key, cek)?; client.decrypted(now, cek)?; }
 //!         Step::Agree(req)    => { key.agree(&req.peer_public_key, &mut z)?; client.agreed(now, &z)?; }
 //!         Step::Wait(until)   => { sleep until `until` (a PENDING poll); save client.snapshot() first }
 //!         Step::Done(outcome) => break,

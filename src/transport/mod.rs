@@ -3,9 +3,13 @@
 //! - [`blocking`]: drivers that run a protocol client to its end over any `embedded_io`
 //!   byte stream ([`blocking::Connect`]), a device key ([`blocking::DeviceKeys`]) and a clock
 //!   ([`blocking::Timer`]); about fifty lines of loop each, the protocol stays in the client.
-//! - `host` (feature `std`): plain TCP over `std::net` for host tools and tests
-//!   (`host::TcpConnector`, `host::StdTimer`). TLS (rustls on hosts, embedded-tls on
-//!   devices) and the embedded-nal adapters arrive with the EST client.
+//! - `asynch` (feature `async`): the same drivers, awaited, over `embedded_io_async`.
+//! - [`verify`]: the TLS server verifier every TLS path uses (chains, host names, handshake
+//!   signatures) with the crate's own X.509 and crypto code.
+//! - `tls` (feature `tls`): embedded-tls 1.3 on devices; `nal` / `asynch::NalAsyncConnector`
+//!   (features `nal`, `nal-async`): embedded-nal TCP.
+//! - `host` (feature `std`): plain TCP over `std::net` and a timer for host tools and tests;
+//!   `host_tls` (feature `host-tls`): rustls, TLS 1.2 and 1.3.
 
 #[cfg(feature = "async")]
 pub mod asynch;
