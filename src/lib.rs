@@ -88,6 +88,8 @@ pub mod transport;
 pub mod est;
 #[cfg(feature = "scep")]
 pub mod scep;
+#[cfg(any(feature = "scep", feature = "est"))]
+mod span;
 
 pub use error::CryptoError;
 pub use time::{Duration, Instant, UnixTime};

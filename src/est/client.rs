@@ -50,6 +50,7 @@ use crate::hal::{KeyRole, KeyType};
 use crate::http::base64::{self, LineStyle};
 use crate::http::{RequestHead, ResponseHead, ResponseReader, write_request};
 use crate::retry::{RetryPolicy, RetrySchedule};
+use crate::span::Span;
 use crate::time::{Instant, UnixTime};
 use rand_core::CryptoRngCore;
 
@@ -342,26 +343,6 @@ enum Stage {
     Failed(ClientError),
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Span {
-    start: usize,
-    end: usize,
-}
-
-impl Span {
-    fn of(outer: &[u8], inner: &[u8]) -> Option<Self> {
-        let start = (inner.as_ptr() as usize).checked_sub(outer.as_ptr() as usize)?;
-        let end = start.checked_add(inner.len())?;
-        (end <= outer.len()).then_some(Self { start, end })
-    }
-    fn get<'x>(&self, buf: &'x [u8]) -> &'x [u8] {
-        buf.get(self.start..self.end).unwrap_or(&[])
-    }
-    fn is_empty(&self) -> bool {
-        self.end <= self.start
-    }
-}
-
 /// The EST client. See the module documentation.
 pub struct Client<'a, 'b, R> {
     config: Config<'a>,
@@ -518,18 +499,12 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
 
     /// Feeds response bytes as they arrive. Returns how many were used.
     pub fn handle_response_data(&mut self, _now: Instant, data: &[u8]) -> Result<usize, ClientError> {
-        let Stage::Awaiting { what, reader } = &mut self.stage else {
+        let Stage::Awaiting { reader, .. } = &mut self.stage else {
+            // After a malformed response ended the client, the rest of it is ignored.
             return if matches!(self.stage, Stage::Done(_)) { Ok(0) } else { Err(ClientError::UnexpectedCall) };
         };
-        let what = *what;
-        let mut parser = core::mem::take(reader).resume(self.bufs.io);
-        let r = parser.feed(data);
-        let reader = parser.suspend();
-        match r {
-            Ok(n) => {
-                self.stage = Stage::Awaiting { what, reader };
-                Ok(n)
-            }
+        match reader.feed(self.bufs.io, data) {
+            Ok(n) => Ok(n),
             Err(e) => {
                 self.stage = Stage::Done(Outcome::Http(e));
                 Ok(data.len())
@@ -540,20 +515,15 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
     /// Reports that the server closed the connection (ends a close-delimited body, e.g.
     /// libest's 202 without Content-Length).
     pub fn handle_response_end(&mut self, _now: Instant) -> Result<(), ClientError> {
-        let Stage::Awaiting { what, reader } = &mut self.stage else {
+        let Stage::Awaiting { reader, .. } = &mut self.stage else {
             return if matches!(self.stage, Stage::Done(_)) { Ok(()) } else { Err(ClientError::UnexpectedCall) };
         };
         if reader.is_done() {
             return Ok(());
         }
-        let what = *what;
-        let mut parser = core::mem::take(reader).resume(self.bufs.io);
-        let r = parser.finish();
-        let reader = parser.suspend();
-        self.stage = match r {
-            Ok(()) => Stage::Awaiting { what, reader },
-            Err(e) => Stage::Done(Outcome::Http(e)),
-        };
+        if let Err(e) = reader.finish(self.bufs.io) {
+            self.stage = Stage::Done(Outcome::Http(e));
+        }
         Ok(())
     }
 

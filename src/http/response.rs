@@ -139,6 +139,23 @@ impl ResponseReader {
         if self.state == State::Head { &[] } else { buf.get(..self.len).unwrap_or(&[]) }
     }
 
+    /// Feeds `data`, with `buf` (the same buffer every time) holding the response; see
+    /// [`ResponseParser::feed`].
+    pub fn feed(&mut self, buf: &mut [u8], data: &[u8]) -> Result<usize, HttpError> {
+        let mut parser = core::mem::take(self).resume(buf);
+        let r = parser.feed(data);
+        *self = parser.suspend();
+        r
+    }
+
+    /// Reports the end of the connection; see [`ResponseParser::finish`].
+    pub fn finish(&mut self, buf: &mut [u8]) -> Result<(), HttpError> {
+        let mut parser = core::mem::take(self).resume(buf);
+        let r = parser.finish();
+        *self = parser.suspend();
+        r
+    }
+
     /// Goes on parsing into `buf`.
     pub fn resume(self, buf: &mut [u8]) -> ResponseParser<'_> {
         ResponseParser { buf, len: self.len, state: self.state, head: self.head }
