@@ -191,7 +191,9 @@ impl<T: Decrypter + ?Sized> Decrypter for &mut T {
 /// Trusted wall-clock time.
 pub trait Clock {
     /// Now, or `None` while the device has no trusted time (before NTP or a battery-backed RTC
-    /// answers). Validity checks that need time are then deferred and reported, not skipped.
+    /// answers). The protocol clients take wall time as `Config::wall_time`: without it they
+    /// skip certificate validity checks (documented per client), and deciding when to check
+    /// again once time is known is the caller's (the lifecycle manager's, when it lands).
     fn now(&mut self) -> Option<UnixTime>;
 }
 
