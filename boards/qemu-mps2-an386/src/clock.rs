@@ -38,7 +38,7 @@ pub fn elapsed_ms(since: u32) -> u32 {
 
 /// The drivers' clock: `now` in milliseconds since boot; sleeping waits for interrupts (the
 /// tick wakes the core every millisecond).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Copy)]
 pub struct SysTickTimer;
 
 impl Timer for SysTickTimer {

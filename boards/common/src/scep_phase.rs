@@ -1,17 +1,13 @@
-//! Phase 1: SCEP against micromdm over plain HTTP on the UART link.
+//! Phase 1: SCEP against micromdm over plain HTTP on the board's link.
 //!
 //! The crate's `Operation::Enroll` runs GetCACaps, GetCACert (checked against the pinned
 //! SHA-256 fingerprint) and PKCSReq; `Operation::Renew` then runs a RenewalReq signed with
 //! the issued certificate. The device key is RSA-2048 (micromdm accepts only RSA), loaded
 //! from the DER embedded at build time.
 
-use crate::clock::{SysTickTimer, now_ms};
 use crate::config;
-use crate::hw::Uart0;
 use crate::rng::NotSecureDemoRng;
-use crate::uart_link::UartLink;
-use crate::{Hex, progress, show_certificate};
-use cortex_m_semihosting::hprintln;
+use crate::{Hex, Platform, elapsed_ms, println, progress, show_certificate};
 use embedded_enroll::UnixTime;
 use embedded_enroll::asn1::csr::{ChallengePassword, CsrBuilder, NameAttribute};
 use embedded_enroll::crypto::rsa::RsaPrivateKey2048;
@@ -19,7 +15,9 @@ use embedded_enroll::hal::Signer;
 use embedded_enroll::scep::Capability;
 use embedded_enroll::scep::ca::CaTrust;
 use embedded_enroll::scep::client::{Buffers, Client, Config, Operation, Outcome};
+use embedded_enroll::transport::blocking::Timer;
 use embedded_enroll::transport::blocking::{RsaDevice, run_scep};
+use static_cell::ConstStaticCell;
 
 /// The SCEP client's buffers (sizes from `scep::client`'s documentation, with room).
 struct ScepMemory {
@@ -31,42 +29,42 @@ struct ScepMemory {
     issued: [u8; 4096],
 }
 
-const SUBJECT: [NameAttribute<'static>; 2] =
-    [NameAttribute::organization("embedded-enroll"), NameAttribute::common_name("qemu-mps2-an386")];
+/// The client buffers: a static, taken once (in `.bss`, never on the stack).
+static SCEP_MEMORY: ConstStaticCell<ScepMemory> =
+    ConstStaticCell::new(ScepMemory { ca: [0; 4096], own: [0; 4096], work: [0; 12288], io: [0; 12288], issued: [0; 4096] });
 
 /// Runs PKCSReq then RenewalReq; true if both issued a certificate.
-pub fn run(uart: &mut Uart0, rng: &mut NotSecureDemoRng, wall: Option<UnixTime>) -> bool {
-    hprintln!("");
-    hprintln!("== SCEP: micromdm at {} (plain HTTP over UART0 and the relay) ==", config::SCEP_SERVER);
+pub fn run<P: Platform>(platform: &mut P, rng: &mut NotSecureDemoRng, wall: Option<UnixTime>) -> bool {
+    println!("");
+    println!("== SCEP: micromdm at {} (plain HTTP over {}) ==", config::SCEP_SERVER, platform.path());
     let Some(fingerprint) = config::SCEP_CA_FINGERPRINT else {
-        hprintln!("SCEP: no CA fingerprint: build with SCEP_CA_FINGERPRINT=<SHA-256 hex of the CA certificate>");
+        println!("SCEP: no CA fingerprint: build with SCEP_CA_FINGERPRINT=<SHA-256 hex of the CA certificate>");
         return false;
     };
-    hprintln!("CA pinned by SHA-256 fingerprint {}", Hex(&fingerprint));
-    let Some(memory) = cortex_m::singleton!(: ScepMemory = ScepMemory {
-        ca: [0; 4096], own: [0; 4096], work: [0; 12288], io: [0; 12288], issued: [0; 4096],
-    }) else {
-        hprintln!("SCEP: buffers already in use");
+    println!("CA pinned by SHA-256 fingerprint {}", Hex(&fingerprint));
+    let Some(memory) = SCEP_MEMORY.try_take() else {
+        println!("SCEP: buffers already in use");
         return false;
     };
     let ScepMemory { ca, own, work, io, issued } = memory;
 
-    let t = now_ms();
+    let mut timer = platform.timer();
+    let t = timer.now();
     let mut key = match RsaPrivateKey2048::from_pkcs1_der(config::SCEP_RSA_KEY, rng)
         .or_else(|_| RsaPrivateKey2048::from_pkcs8_der(config::SCEP_RSA_KEY, rng))
     {
         Ok(k) => k,
         Err(e) => {
-            hprintln!("SCEP: the RSA key does not load (RSA-2048, PKCS#1 or PKCS#8 DER expected): {}", e);
+            println!("SCEP: the RSA key does not load (RSA-2048, PKCS#1 or PKCS#8 DER expected): {}", e);
             return false;
         }
     };
-    hprintln!("device key: RSA-2048 from {} (loaded in {} ms)", config::SCEP_RSA_KEY_SOURCE, crate::clock::elapsed_ms(t));
+    println!("device key: RSA-2048 from {} (loaded in {} ms)", config::SCEP_RSA_KEY_SOURCE, elapsed_ms(&mut timer, t));
     let mut spki = [0u8; 320];
     let spki = match key.public_key_der(&mut spki) {
         Ok(n) => &spki[..n],
         Err(e) => {
-            hprintln!("SCEP: public key: {}", e);
+            println!("SCEP: public key: {}", e);
             return false;
         }
     };
@@ -75,36 +73,38 @@ pub fn run(uart: &mut Uart0, rng: &mut NotSecureDemoRng, wall: Option<UnixTime>)
     let mut cfg = Config::new(host, CaTrust::Fingerprint(fingerprint), spki);
     cfg.port = port;
     cfg.wall_time = wall;
-    let csr = CsrBuilder::new(&SUBJECT).challenge_password(ChallengePassword::Printable(config::SCEP_CHALLENGE));
+    let subject = [NameAttribute::organization("embedded-enroll"), NameAttribute::common_name(platform.name())];
+    let csr = CsrBuilder::new(&subject).challenge_password(ChallengePassword::Printable(config::SCEP_CHALLENGE));
 
     // PKCSReq (after GetCACaps and GetCACert).
-    hprintln!("SCEP PKCSReq for O=embedded-enroll, CN=qemu-mps2-an386 (challenge password from the build)");
+    println!("SCEP PKCSReq for O=embedded-enroll, CN={} (challenge password from the build)", platform.name());
     let issued_len;
     {
         let bufs = Buffers { ca: &mut ca[..], own: &mut own[..], work: &mut work[..], io: &mut io[..] };
         let mut client = match Client::new(cfg, Operation::Enroll(csr), bufs, rng.fork()) {
             Ok(c) => c,
             Err(e) => {
-                hprintln!("SCEP: client configuration: {}", e);
+                println!("SCEP: client configuration: {}", e);
                 return false;
             }
         };
-        let mut link = UartLink::new(uart, config::SCEP_SERVER);
-        let r = run_scep(&mut client, &mut link, &mut RsaDevice(&mut key), &mut SysTickTimer, progress(now_ms()));
+        let (mut timer, progress) = (platform.timer(), progress(platform.timer()));
+        let mut link = platform.link(config::SCEP_SERVER);
+        let r = run_scep(&mut client, &mut link, &mut RsaDevice(&mut key), &mut timer, progress);
         if let Some(caps) = client.ca_caps() {
-            hprintln!("GetCACaps: {}", CapsList(caps));
+            println!("GetCACaps: {}", CapsList(caps));
         }
         if let Some(choice) = client.algorithms() {
-            hprintln!("algorithms chosen: {:?}", choice);
+            println!("algorithms chosen: {:?}", choice);
         }
-        hprintln!("transaction ID: {}; connections: {}", client.transaction_id(), link.connections);
+        println!("transaction ID: {}", client.transaction_id());
         match (r, client.certificate()) {
             (Ok(Outcome::Issued), Some(der)) if der.len() <= issued.len() => {
                 issued[..der.len()].copy_from_slice(der);
                 issued_len = der.len();
             }
             (r, _) => {
-                hprintln!("SCEP PKCSReq did not succeed: {:?}", r);
+                println!("SCEP PKCSReq did not succeed: {:?}", r);
                 return false;
             }
         }
@@ -113,24 +113,25 @@ pub fn run(uart: &mut Uart0, rng: &mut NotSecureDemoRng, wall: Option<UnixTime>)
     show_certificate("SCEP PKCSReq: issued certificate", issued);
 
     // RenewalReq signed with the issued certificate and its key.
-    hprintln!("SCEP RenewalReq signed with the issued certificate");
+    println!("SCEP RenewalReq signed with the issued certificate");
     let bufs = Buffers { ca: &mut ca[..], own: &mut own[..], work: &mut work[..], io: &mut io[..] };
     let mut client = match Client::new(cfg, Operation::Renew { csr, certificate: issued }, bufs, rng.fork()) {
         Ok(c) => c,
         Err(e) => {
-            hprintln!("SCEP: client configuration: {}", e);
+            println!("SCEP: client configuration: {}", e);
             return false;
         }
     };
-    let mut link = UartLink::new(uart, config::SCEP_SERVER);
-    let r = run_scep(&mut client, &mut link, &mut RsaDevice(&mut key), &mut SysTickTimer, progress(now_ms()));
+    let (mut timer, progress) = (platform.timer(), progress(platform.timer()));
+    let mut link = platform.link(config::SCEP_SERVER);
+    let r = run_scep(&mut client, &mut link, &mut RsaDevice(&mut key), &mut timer, progress);
     match (r, client.certificate()) {
         (Ok(Outcome::Issued), Some(der)) => {
             show_certificate("SCEP RenewalReq: renewed certificate", der);
             true
         }
         (r, _) => {
-            hprintln!("SCEP RenewalReq did not succeed: {:?}", r);
+            println!("SCEP RenewalReq did not succeed: {:?}", r);
             false
         }
     }
