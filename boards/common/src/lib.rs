@@ -6,7 +6,7 @@
 //! console with [`console::set`], and calls [`run`]. `#![no_std]`, no allocator: the buffers
 //! are statics taken once ([`static_cell::ConstStaticCell`]), so they show in `.bss`.
 #![no_std]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod config;
@@ -14,6 +14,7 @@ pub mod console;
 pub mod est_phase;
 pub mod rng;
 pub mod scep_phase;
+pub mod stack;
 
 use embedded_enroll::UnixTime;
 use embedded_enroll::asn1::cert::CertificateRef;
@@ -37,6 +38,19 @@ pub trait Platform {
     fn name(&self) -> &'static str;
     /// How the bytes travel, for the console (e.g. "UART0 and the host relay").
     fn path(&self) -> &'static str;
+    /// Called before each protocol's run ([`Protocol`]); a board may start measuring here.
+    fn begin(&mut self, _protocol: Protocol) {}
+    /// Called after each protocol's run.
+    fn end(&mut self, _protocol: Protocol) {}
+}
+
+/// The two runs of [`run`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// SCEP PKCSReq + RenewalReq.
+    Scep,
+    /// EST /simpleenroll + /simplereenroll.
+    Est,
 }
 
 /// The verdict of one run: each protocol's result and duration.
@@ -71,10 +85,14 @@ pub fn run<P: Platform>(platform: &mut P, wall: Option<UnixTime>) -> Verdict {
     let mut timer = platform.timer();
 
     let started = timer.now();
+    platform.begin(Protocol::Scep);
     let scep = scep_phase::run(platform, &mut rng, wall);
+    platform.end(Protocol::Scep);
     let scep_ms = elapsed_ms(&mut timer, started);
     let est_started = timer.now();
+    platform.begin(Protocol::Est);
     let est = est_phase::run(platform, &mut rng, wall);
+    platform.end(Protocol::Est);
     let est_ms = elapsed_ms(&mut timer, est_started);
 
     println!("");

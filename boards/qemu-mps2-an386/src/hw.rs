@@ -1,5 +1,5 @@
-//! The only module with `unsafe` code: the UART0 registers, the semihosting clock call and the
-//! HardFault handler. Everything else in the image is safe code on top of these.
+//! The only module with `unsafe` code: the UART0 registers, the semihosting clock call, the
+//! stack's bounds (for `board_common::stack`) and the HardFault handler. Everything else in the image is safe code on top of these.
 //!
 //! - UART0 is the CMSDK APB UART at 0x4000_4000 (QEMU `hw/arm/mps2.c`: AN385/AN386 map, RX
 //!   IRQ 0, TX IRQ 1; PCLK = SYSCLK = 25 MHz). It is polled, no interrupt is enabled.
@@ -83,6 +83,20 @@ pub fn host_unix_time() -> Option<u64> {
     // image runs under QEMU with semihosting enabled (run.sh, .cargo/config.toml runner).
     let secs = unsafe { cortex_m_semihosting::syscall!(TIME) } as u64;
     (secs > 1_577_836_800).then_some(secs)
+}
+
+unsafe extern "C" {
+    /// Lowest address of the stack (cortex-m-rt's `link.x`: after .bss and the heap).
+    static _stack_end: u32;
+    /// Initial stack pointer: the top of RAM.
+    static _stack_start: u32;
+}
+
+/// The stack's lowest and highest addresses, and the stack pointer.
+pub fn stack() -> (usize, usize, usize) {
+    let bottom = (&raw const _stack_end) as usize;
+    let top = (&raw const _stack_start) as usize;
+    (bottom, top, cortex_m::register::msp::read() as usize)
 }
 
 /// A fault ends the run with a failure verdict instead of hanging until the timeout.

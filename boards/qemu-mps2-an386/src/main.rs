@@ -44,6 +44,8 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
 
 #[entry]
 fn main() -> ! {
+    let (stack_bottom, stack_top, sp) = hw::stack();
+    board_common::stack::paint(stack_bottom, sp);
     let Some(core) = cortex_m::Peripherals::take() else { fail("core peripherals already taken") };
     clock::start(core.SYST, SYSCLK_HZ);
     let Some(mut uart) = hw::Uart0::take(SYSCLK_HZ, BAUD) else { fail("UART0 already taken") };
@@ -52,6 +54,7 @@ fn main() -> ! {
     hprintln!("embedded-enroll board image: QEMU mps2-an386 (Cortex-M4F), no_std, no allocator");
     let wall = hw::host_unix_time().map(|s| UnixTime::from_secs(s as i64));
     let verdict = board_common::run(&mut Board { uart: &mut uart }, wall);
+    hprintln!("peak stack: {} bytes (stack painting)", board_common::stack::peak(stack_bottom, stack_top));
     if verdict.passed() {
         hprintln!("RESULT: PASS (all four enrollments succeeded)");
         debug::exit(debug::EXIT_SUCCESS);

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Builds the QEMU virt (riscv32imac) image for the given servers and runs it: SCEP (PKCSReq +
+# RenewalReq) then EST (simpleenroll + simplereenroll) over smoltcp on a virtio-net device and
+# QEMU's user-mode network, whose gateway 10.0.2.2 is the host's loopback (a server on
+# 127.0.0.1:PORT is reached at 10.0.2.2:PORT; the image connects nowhere else). Exits with
+# QEMU's exit code, which is the image's verdict: 0 only if all four enrollments succeeded
+# (124 if the timeout hit).
+#
+#   run.sh SCEP_ADDR SCEP_CA_SHA256 EST_ADDR TLS_CA_PEM      (addresses: 127.0.0.1:PORT)
+#
+# Optional environment: as boards/qemu-mps2-an386/run.sh (EST_CA, SCEP_CHALLENGE, SCEP_RSA_KEY,
+# DEMO_RNG_SEED, EST_TLS_NAME, EST_USER/EST_PASSWORD, QEMU_TIMEOUT, CARGO_TARGET_DIR), plus
+# PROFILE=1: build with the `profile` feature and run under `-icount shift=0` (instruction
+# counts and a sampled profile, printed as PROFILE lines; see src/profile.rs).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+export SCEP_SERVER=${1:-${SCEP_SERVER:-}}
+export SCEP_CA_FINGERPRINT=${2:-${SCEP_CA_FINGERPRINT:-}}
+export EST_SERVER=${3:-${EST_SERVER:-}}
+EST_TLS_CA=${4:-${EST_TLS_CA:-}}
+if [ -z "$SCEP_SERVER" ] || [ -z "$SCEP_CA_FINGERPRINT" ] || [ -z "$EST_SERVER" ] || [ -z "$EST_TLS_CA" ]; then
+  sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+fi
+for addr in "$SCEP_SERVER" "$EST_SERVER"; do
+  case "$addr" in
+  127.0.0.1:*) ;;
+  *) echo "run.sh: $addr: only servers on the host's 127.0.0.1 are reachable (QEMU user-mode network)" >&2; exit 2 ;;
+  esac
+done
+[ -r "$EST_TLS_CA" ] || { echo "run.sh: cannot read $EST_TLS_CA" >&2; exit 2; }
+EST_TLS_CA=$(cd "$(dirname "$EST_TLS_CA")" && pwd)/$(basename "$EST_TLS_CA")
+export EST_TLS_CA
+if [ -z "${EST_CA:-}" ] && [ -r "$(dirname "$EST_TLS_CA")/ca.pem" ]; then
+  export EST_CA="$(dirname "$EST_TLS_CA")/ca.pem"
+fi
+for tool in cargo qemu-system-riscv32; do
+  command -v "$tool" >/dev/null || { echo "run.sh: $tool not found (apt-get install qemu-system-misc)" >&2; exit 2; }
+done
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+if [ -z "${SCEP_RSA_KEY:-}" ] && command -v openssl >/dev/null; then
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -outform DER -out "$work/device-rsa2048.der" 2>/dev/null
+  export SCEP_RSA_KEY="$work/device-rsa2048.der"
+fi
+if [ -z "${DEMO_RNG_SEED:-}" ]; then
+  DEMO_RNG_SEED=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+fi
+export DEMO_RNG_SEED
+echo "run.sh: DEMO_RNG_SEED=$DEMO_RNG_SEED (NOT-SECURE demo generator; set it to repeat a run)"
+
+features=() icount=()
+if [ "${PROFILE:-0}" = 1 ]; then
+  features=(--features profile) icount=(-icount shift=0)
+fi
+echo "run.sh: building (cargo build --locked --release ${features[*]})"
+t0=$(date +%s.%N)
+(cd "$here" && cargo build --locked --release "${features[@]}")
+t1=$(date +%s.%N)
+elf=${CARGO_TARGET_DIR:-$here/target}/riscv32imac-unknown-none-elf/release/qemu-virt-riscv32
+
+echo "run.sh: QEMU virt (riscv32), virtio-net on the user-mode network: 10.0.2.2 = the host's loopback"
+set +e
+timeout "${QEMU_TIMEOUT:-600}" qemu-system-riscv32 -M virt -m 64M -smp 1 -nographic -monitor none -bios none "${icount[@]}" \
+  -global virtio-mmio.force-legacy=false \
+  -netdev user,id=net0,net=10.0.2.0/24,host=10.0.2.2,ipv6=off -device virtio-net-device,netdev=net0 \
+  -kernel "$elf"
+rc=$?
+set -e
+t2=$(date +%s.%N)
+awk -v t0="$t0" -v t1="$t1" -v t2="$t2" 'BEGIN { printf "run.sh: build %.1f s, QEMU run %.1f s\n", t1 - t0, t2 - t1 }'
+echo "run.sh: QEMU exit code $rc"
+exit "$rc"

@@ -1,0 +1,133 @@
+//! embedded-enroll on QEMU `virt` (riscv32imac, M-mode): one run enrolls over SCEP and over
+//! EST through a real TCP/IP stack: smoltcp on a virtio-net device (`virtio-drivers`, no
+//! allocator), made an embedded-nal 0.9 stack by `smoltcp-nal` and driven by the crate's
+//! `NalConnector`, over QEMU's user-mode network, whose gateway (10.0.2.2) is the host's
+//! loopback.
+//!
+//! 1. SCEP (micromdm): GetCACaps, GetCACert pinned by the CA's SHA-256 fingerprint, PKCSReq
+//!    with an RSA-2048 device key (embedded at build time), then a RenewalReq.
+//! 2. EST (est-ca), TLS 1.3 through the crate's embedded-tls connector: /simpleenroll (Basic)
+//!    with a P-256 key generated here, then /simplereenroll with TLS client authentication.
+//!
+//! Console on the NS16550A UART; the verdict is the exit status through the SiFive test
+//! device: 0 only if all four enrollments succeeded. The RNG is NOT SECURE (see
+//! `board_common::rng`).
+#![no_std]
+#![no_main]
+#![deny(unsafe_code)]
+
+mod clock;
+mod hw;
+mod net;
+#[cfg(feature = "profile")]
+mod profile;
+mod virtio;
+
+use board_common::Platform;
+use clock::MtimeTimer;
+use core::fmt::Write as _;
+use embedded_enroll::UnixTime;
+use embedded_enroll::transport::nal::NalConnector;
+use net::PolledStack;
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    print(format_args!("PANIC: {info}"));
+    hw::exit(101)
+}
+
+/// Prints `why` and ends the run with a failure.
+pub fn fatal(why: &str) -> ! {
+    print(format_args!("FATAL: {why}"));
+    hw::exit(1)
+}
+
+/// The console: one line on the UART.
+fn print(args: core::fmt::Arguments<'_>) {
+    let _ = Console.write_fmt(args);
+    hw::console_write(b"\n");
+}
+
+struct Console;
+
+impl core::fmt::Write for Console {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        hw::console_write(s.as_bytes());
+        Ok(())
+    }
+}
+
+#[riscv_rt::entry]
+fn main() -> ! {
+    let (stack_bottom, stack_top, sp) = hw::stack();
+    board_common::stack::paint(stack_bottom, sp);
+    board_common::console::set(print);
+    print(format_args!("embedded-enroll board image: QEMU virt (riscv32imac), no_std, no allocator"));
+    let device = match virtio::VirtioNet::probe() {
+        Ok(d) => d,
+        Err(e) => {
+            print(format_args!("virtio-net: {e:?} (run QEMU with -device virtio-net-device,netdev=...)"));
+            hw::exit(2)
+        }
+    };
+    let mac = device.mac();
+    print(format_args!(
+        "virtio-net: MAC {}; IPv4 {}/24, gateway {} (QEMU user-mode network: the host's loopback)",
+        board_common::Hex(&mac),
+        net::GUEST_IP,
+        net::GATEWAY
+    ));
+    let Some(stack) = net::stack(device, [mac[2], mac[3], mac[4], mac[5], 0x5e, 0xed, 0x00, 0x01]) else {
+        fatal("smoltcp: interface setup failed")
+    };
+    let mut stack = PolledStack::new(stack);
+    let wall = hw::host_unix_time().map(|s| UnixTime::from_secs(s as i64));
+    let verdict = board_common::run(&mut Board { stack: &mut stack }, wall);
+    print(format_args!("TCP calls that stalled: {}", stack.stalls));
+    print(format_args!("peak stack: {} bytes (stack painting)", board_common::stack::peak(stack_bottom, stack_top)));
+    #[cfg(feature = "profile")]
+    profile::report();
+    if verdict.passed() {
+        print(format_args!("RESULT: PASS (all four enrollments succeeded)"));
+        hw::exit(0)
+    } else {
+        print(format_args!("RESULT: FAIL"));
+        hw::exit(1)
+    }
+}
+
+/// The board for the enrollment runs: TCP through smoltcp on virtio-net.
+struct Board<'s> {
+    stack: &'s mut PolledStack,
+}
+
+impl Platform for Board<'_> {
+    type Link<'a>
+        = NalConnector<'a, PolledStack>
+    where
+        Self: 'a;
+    type Timer = MtimeTimer;
+
+    fn link(&mut self, server: &'static str) -> NalConnector<'_, PolledStack> {
+        // An address that does not parse was refused by the build script already.
+        let remote = net::guest_address(server).unwrap_or(core::net::SocketAddr::from((net::GATEWAY, 0)));
+        NalConnector::new(self.stack, remote)
+    }
+    fn timer(&self) -> MtimeTimer {
+        MtimeTimer
+    }
+    fn name(&self) -> &'static str {
+        "qemu-virt-riscv32"
+    }
+    fn path(&self) -> &'static str {
+        "smoltcp on virtio-net, QEMU user-mode network"
+    }
+    #[cfg(feature = "profile")]
+    fn begin(&mut self, protocol: board_common::Protocol) {
+        profile::begin(protocol);
+    }
+    #[cfg(feature = "profile")]
+    fn end(&mut self, protocol: board_common::Protocol) {
+        profile::end(protocol);
+    }
+}
