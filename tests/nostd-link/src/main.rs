@@ -7,32 +7,42 @@
 //!
 //! Built for thumbv6m-none-eabi, thumbv7em-none-eabihf and riscv32imac-unknown-none-elf by
 //! `.ci/test`. It is linked, not run (the QEMU board images run code).
+//!
+//! Three shapes, chosen with Cargo features (see `Cargo.toml`):
+//! - `all` (the default): everything above, the link check proper;
+//! - `scep-only` (`--no-default-features --features scep-only`): the SCEP client and its
+//!   blocking driver, nothing else;
+//! - `est-only` (`--no-default-features --features est-only`): the EST client over
+//!   embedded-tls and its blocking driver, nothing else.
+//!
+//! The last two exist to measure one client at a time (`sizes.sh`).
 #![no_std]
 #![no_main]
 
+#[cfg(not(any(feature = "scep", feature = "est")))]
+compile_error!("select a shape: `all` (the default), or `--no-default-features --features scep-only` or `est-only`");
+#[cfg(all(feature = "all", any(feature = "scep-only", feature = "est-only")))]
+compile_error!("`scep-only` and `est-only` need `--no-default-features` (the default `all` links everything)");
+
 use core::hint::black_box;
+#[cfg(any(feature = "all", feature = "scep"))]
 use embedded_enroll::asn1::cert::CertificateRef;
-use embedded_enroll::asn1::cms::enveloped_data::{EnvelopedDataRef, build_for_rsa_recipient};
-use embedded_enroll::asn1::cms::signed_data::{SignedDataBuilder, SignedDataRef};
-use embedded_enroll::asn1::csr::{CsrBuilder, NameAttribute, SelfSignedCertificate};
-use embedded_enroll::asn1::{chain, oid};
-use embedded_enroll::crypto::HashAlgorithm;
-use embedded_enroll::crypto::cbc::CbcCipher;
-use embedded_enroll::crypto::rsa::{RsaPrivateKey2048, RsaPublicKey};
+use embedded_enroll::asn1::csr::{CsrBuilder, NameAttribute};
+use embedded_enroll::hal::Signer;
 use embedded_enroll::hal::soft::SoftP256Key;
-use embedded_enroll::hal::{Decrypter, Signer};
-use embedded_enroll::scep::ca::CaTrust;
-use embedded_enroll::scep::client::{Buffers, Client, Config, Operation, Outcome, Step};
 use embedded_enroll::time::Instant;
+#[cfg(feature = "all")]
 use embedded_enroll::transport::asynch::{AsyncConnect, AsyncTimer};
-use embedded_enroll::transport::blocking::{Connect, EcDevice, Timer, run_est, run_scep};
-use embedded_enroll::transport::tls::TlsConnector;
-use embedded_enroll::transport::verify::ServerTrust;
+use embedded_enroll::transport::blocking::{Connect, EcDevice, Timer};
 use rand_core::RngCore;
 
+#[cfg(feature = "all")]
 const RSA_PUBLIC: &[u8] = include_bytes!("../vectors/rsa2048.pub.der");
+#[cfg(feature = "all")]
 const RSA_PRIVATE: &[u8] = include_bytes!("../vectors/rsa2048.key.der");
+#[cfg(any(feature = "all", feature = "scep"))]
 const MESSAGE: &[u8] = include_bytes!("../vectors/message.txt");
+#[cfg(feature = "all")]
 const SIGNATURE: &[u8] = include_bytes!("../vectors/message.sig");
 const CA_CERT: &[u8] = include_bytes!("../vectors/ca-cert.der");
 
@@ -101,11 +111,13 @@ impl Connect for NoNetwork {
     }
 }
 
+#[cfg(feature = "all")]
 impl embedded_io_async::Read for NoStream {
     async fn read(&mut self, _: &mut [u8]) -> Result<usize, Self::Error> {
         Err(embedded_io::ErrorKind::NotConnected)
     }
 }
+#[cfg(feature = "all")]
 impl embedded_io_async::Write for NoStream {
     async fn write(&mut self, _: &[u8]) -> Result<usize, Self::Error> {
         Err(embedded_io::ErrorKind::NotConnected)
@@ -114,6 +126,7 @@ impl embedded_io_async::Write for NoStream {
         Ok(())
     }
 }
+#[cfg(feature = "all")]
 impl AsyncConnect for NoNetwork {
     type Connection<'c> = NoStream;
     type Error = ();
@@ -121,6 +134,7 @@ impl AsyncConnect for NoNetwork {
         if black_box(true) { Err(()) } else { Ok(NoStream) }
     }
 }
+#[cfg(feature = "all")]
 impl AsyncTimer for JumpClock {
     fn now(&mut self) -> Instant {
         self.0
@@ -133,9 +147,12 @@ impl AsyncTimer for JumpClock {
 
 /// The async EST driver over embedded-tls' async connection, polled to its end with a no-op
 /// waker (nothing here ever waits on I/O).
+#[cfg(feature = "all")]
 fn exercise_est_async(key: &mut SoftP256Key, rng: &mut NotARealRng) -> u32 {
     use core::future::Future;
     use embedded_enroll::est::client as est;
+    use embedded_enroll::transport::tls::TlsConnector;
+    use embedded_enroll::transport::verify::ServerTrust;
     let mut spki = [0u8; 96];
     let Ok(n) = key.public_key_der(&mut spki) else { return 0 };
     let config = est::Config::new("est.example", est::CaCertsTrust::TlsAuthenticated, &spki[..n]);
@@ -159,8 +176,12 @@ fn exercise_est_async(key: &mut SoftP256Key, rng: &mut NotARealRng) -> u32 {
 
 /// The EST client over embedded-tls (the handshake code is linked; the network never
 /// connects, so the outcome is a transport failure).
+#[cfg(feature = "est")]
 fn exercise_est_client(key: &mut SoftP256Key, rng: &mut NotARealRng) -> u32 {
     use embedded_enroll::est::client as est;
+    use embedded_enroll::transport::blocking::run_est;
+    use embedded_enroll::transport::tls::TlsConnector;
+    use embedded_enroll::transport::verify::ServerTrust;
     let mut spki = [0u8; 96];
     let Ok(n) = key.public_key_der(&mut spki) else { return 0 };
     let mut config = est::Config::new("est.example", est::CaCertsTrust::TlsAuthenticated, &spki[..n]);
@@ -197,7 +218,11 @@ impl Timer for JumpClock {
 
 /// The SCEP client over canned replies (GetCACaps, GetCACert, a CertRep that does not
 /// verify), then the blocking driver over a network that never connects.
+#[cfg(feature = "scep")]
 fn exercise_scep_client(key: &mut SoftP256Key, rng: &mut NotARealRng) -> u32 {
+    use embedded_enroll::scep::ca::CaTrust;
+    use embedded_enroll::scep::client::{Buffers, Client, Config, Operation, Outcome, Step};
+    use embedded_enroll::transport::blocking::run_scep;
     let mut ok = 0;
     let mut spki = [0u8; 96];
     let Ok(n) = key.public_key_der(&mut spki) else { return 0 };
@@ -269,8 +294,18 @@ fn exercise_scep_client(key: &mut SoftP256Key, rng: &mut NotARealRng) -> u32 {
     ok
 }
 
-/// Runs each capability once and returns a bit per success.
+/// Runs each capability once and returns a bit per success (the `all` shape).
+#[cfg(feature = "all")]
 fn exercise() -> u32 {
+    use embedded_enroll::asn1::cms::enveloped_data::{EnvelopedDataRef, build_for_rsa_recipient};
+    use embedded_enroll::asn1::cms::signed_data::{SignedDataBuilder, SignedDataRef};
+    use embedded_enroll::asn1::csr::SelfSignedCertificate;
+    use embedded_enroll::asn1::{chain, oid};
+    use embedded_enroll::crypto::HashAlgorithm;
+    use embedded_enroll::crypto::cbc::CbcCipher;
+    use embedded_enroll::crypto::rsa::{RsaPrivateKey2048, RsaPublicKey};
+    use embedded_enroll::hal::Decrypter;
+
     let mut ok = 0u32;
     let mut rng = NotARealRng(black_box(0x9e37_79b9_7f4a_7c15));
 
@@ -362,6 +397,25 @@ fn exercise() -> u32 {
         }
     }
     ok | exercise_scep_client(&mut key, &mut rng) | exercise_est_client(&mut key, &mut rng) | exercise_est_async(&mut key, &mut rng)
+}
+
+/// Runs the client of the selected shape once (the `scep-only` and `est-only` shapes: none of
+/// the primitives on their own, so only what the client links is measured) and returns a bit
+/// per success.
+#[cfg(not(feature = "all"))]
+fn exercise() -> u32 {
+    let mut ok = 0u32;
+    let mut rng = NotARealRng(black_box(0x9e37_79b9_7f4a_7c15));
+    let mut key = SoftP256Key::generate(&mut rng);
+    #[cfg(feature = "scep")]
+    {
+        ok |= exercise_scep_client(&mut key, &mut rng);
+    }
+    #[cfg(feature = "est")]
+    {
+        ok |= exercise_est_client(&mut key, &mut rng);
+    }
+    ok
 }
 
 /// The entry point the linker keeps; everything reachable from it is linked.
