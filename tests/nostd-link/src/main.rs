@@ -396,7 +396,61 @@ fn exercise() -> u32 {
             }
         }
     }
-    ok | exercise_scep_client(&mut key, &mut rng) | exercise_est_client(&mut key, &mut rng) | exercise_est_async(&mut key, &mut rng)
+    ok | exercise_scep_client(&mut key, &mut rng)
+        | exercise_est_client(&mut key, &mut rng)
+        | exercise_est_async(&mut key, &mut rng)
+        | exercise_lifecycle(&mut key, &mut rng)
+}
+
+/// The lifecycle manager over two record buffers in static-sized stack arrays: persist the
+/// initial record, take a key, refuse a certificate that is not for it, persist the failure.
+#[cfg(feature = "all")]
+fn exercise_lifecycle(key: &mut SoftP256Key, rng: &mut NotARealRng) -> u32 {
+    use embedded_enroll::UnixTime;
+    use embedded_enroll::hal::Signer;
+    use embedded_enroll::lifecycle::record::MAX_RECORD_LEN;
+    use embedded_enroll::lifecycle::{Auth, Buffers, KeyPolicy, Manager, Profile, Protocol, RenewalPolicy, RolloverPolicy, Step, Trust};
+
+    let profile = Profile {
+        name: "management",
+        protocol: Protocol::Est,
+        trust: Trust::Anchor(CA_CERT),
+        subject: &[],
+        dns_names: &[],
+        auth: Auth::None,
+        renewal: RenewalPolicy::DEFAULT,
+        keys: KeyPolicy::NewKey,
+        rollover: RolloverPolicy::DEFAULT,
+        extra: (),
+    };
+    let mut current = [0u8; MAX_RECORD_LEN];
+    let mut next = [0u8; MAX_RECORD_LEN];
+    let mut store = [0u8; MAX_RECORD_LEN];
+    let Ok(mut m) = Manager::new(&profile, Buffers { current: &mut current, next: &mut next }, rng) else { return 0 };
+    let now = Some(UnixTime::from_secs(black_box(1_800_000_000)));
+    let mut spki = [0u8; 128];
+    let Ok(n) = key.public_key_der(&mut spki) else { return 0 };
+    let mut ok = 0;
+    for _ in 0..8 {
+        let Ok(step) = m.poll(now) else { break };
+        match step {
+            Step::Store { record, .. } => {
+                let len = record.len().min(store.len());
+                store[..len].copy_from_slice(&record[..len]);
+                let _ = m.handle_stored(black_box(true));
+            }
+            Step::GenerateKey(slot) => {
+                let _ = m.handle_key(slot, &spki[..n]);
+            }
+            Step::Run(_) => {
+                let _ = m.handle_issued(now, black_box(CA_CERT), CA_CERT);
+            }
+            Step::Report(_) | Step::Activate { .. } => ok = 1 << 20,
+            Step::Wait(_) => break,
+        }
+    }
+    black_box(&store);
+    ok
 }
 
 /// Runs the client of the selected shape once (the `scep-only` and `est-only` shapes: none of
