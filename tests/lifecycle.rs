@@ -124,6 +124,7 @@ struct Device {
     rng: StdRng,
     log: Vec<String>,
     stores: usize,
+    steps: usize,
 }
 
 impl Device {
@@ -136,6 +137,7 @@ impl Device {
             rng: StdRng::seed_from_u64(77),
             log: vec![],
             stores: 0,
+            steps: 0,
         }
     }
 
@@ -158,6 +160,9 @@ fn profile(protocol: Protocol, trust: Trust<'_>, keys: KeyPolicy) -> Profile<'_>
     Profile {
         name: "management",
         protocol,
+        server: "ca.example:443",
+        key_slots: [0, 1],
+        store_slots: [0, 1],
         trust,
         subject: &[],
         dns_names: &[],
@@ -186,6 +191,8 @@ enum Cut {
     Torn(usize),
     /// Power lost after the write, before the manager heard of it.
     After(usize),
+    /// Power lost before the `n`-th step of the run (any step: a key, a job, a report...).
+    Step(usize),
 }
 
 /// Runs the device until `end` (virtual time), restarting from storage at `cut`. Returns the
@@ -212,6 +219,15 @@ fn simulate(world: &mut World, device: &mut Device, end: i64, keys: KeyPolicy, m
         for _ in 0..5000 {
             let now = device.now;
             let step = m.poll(Some(UnixTime::from_secs(now))).expect("poll");
+            let n = device.steps;
+            device.steps += 1;
+            if let Some(Cut::Step(k)) = cut
+                && k == n
+            {
+                cut = None;
+                device.log.push(format!("{} POWER LOST before step #{n}", day(now)));
+                continue 'boot;
+            }
             match step {
                 Step::GenerateKey(slot) => {
                     device.keys[idx(slot)] = Some(SoftP256Key::generate(&mut device.rng));
@@ -673,20 +689,129 @@ fn power_loss_at_every_write_ends_in_the_same_state() {
     let mut world = World::new(Protocol::Scep);
     let mut device = Device::new();
     let reference = simulate(&mut world, &mut device, end, KeyPolicy::NewKey, None);
-    let writes = device.stores;
+    let (writes, steps) = (device.stores, device.steps);
     assert!(writes >= 10, "{writes} writes");
     let want = essence(&reference);
-    let mut runs = 0;
-    for n in 0..writes {
-        for cut in [Cut::Before(n), Cut::Torn(n), Cut::After(n)] {
-            let mut world = World::new(Protocol::Scep);
-            let mut device = Device::new();
-            let got = simulate(&mut world, &mut device, end, KeyPolicy::NewKey, Some(cut));
-            assert!(device.log.iter().any(|l| l.contains("POWER LOST")), "{cut:?} never happened");
-            assert_eq!(essence(&got), want, "{cut:?}:\n{}", device.log.join("\n"));
-            runs += 1;
+    let mut cuts: Vec<Cut> = (0..writes).flat_map(|n| [Cut::Before(n), Cut::Torn(n), Cut::After(n)]).collect();
+    cuts.extend((0..steps).map(Cut::Step));
+    for cut in &cuts {
+        let mut world = World::new(Protocol::Scep);
+        let mut device = Device::new();
+        let got = simulate(&mut world, &mut device, end, KeyPolicy::NewKey, Some(*cut));
+        assert!(device.log.iter().any(|l| l.contains("POWER LOST")), "{cut:?} never happened");
+        assert_eq!(essence(&got), want, "{cut:?}:\n{}", device.log.join("\n"));
+    }
+    println!("{} interrupted runs ({writes} writes x 3 ways, then before each of {steps} steps), all ended in: {want}", cuts.len());
+}
+
+#[test]
+fn two_profiles_run_side_by_side_on_one_store() {
+    // An EST identity for management (store slots 0/1, key slots 0/1) and a SCEP identity for
+    // a legacy CA (store slots 2/3, key slots 2/3), each its own manager and CA.
+    let mut worlds = [World::new(Protocol::Est), World::new(Protocol::Scep)];
+    worlds[1].ca = SimCa::new("Legacy CA", 11, T0 - DAY, T0 + 3000 * DAY);
+    for w in &mut worlds {
+        w.outages.clear();
+    }
+    let anchors = [worlds[0].ca.cert.clone(), worlds[1].ca.cert.clone()];
+    let mut profiles = [
+        profile(Protocol::Est, Trust::Anchor(&anchors[0]), KeyPolicy::SameKey),
+        profile(Protocol::Scep, Trust::Anchor(&anchors[1]), KeyPolicy::NewKey),
+    ];
+    profiles[1].name = "legacy";
+    profiles[1].store_slots = [2, 3];
+    profiles[1].key_slots = [2, 3];
+    let mut store: [Vec<u8>; 4] = Default::default();
+    let mut devices = [Device::new(), Device::new()];
+    let mut bufs: Vec<Vec<u8>> = (0..4).map(|_| vec![0u8; MAX_RECORD_LEN]).collect();
+    let (b01, b23) = bufs.split_at_mut(2);
+    let (b0, b1) = b01.split_at_mut(1);
+    let (b2, b3) = b23.split_at_mut(1);
+    let mut rng = StdRng::seed_from_u64(3);
+    let mut managers = [
+        Manager::new(&profiles[0], Buffers { current: &mut b0[0], next: &mut b1[0] }, &mut rng).unwrap(),
+        Manager::new(&profiles[1], Buffers { current: &mut b2[0], next: &mut b3[0] }, &mut rng).unwrap(),
+    ];
+    let end = T0 + 400 * DAY;
+    let mut now = T0;
+    let mut activations = [0, 0];
+    for _ in 0..2000 {
+        let mut wake = [i64::MAX; 2];
+        for i in 0..2 {
+            let m = &mut managers[i];
+            let t = Some(UnixTime::from_secs(now));
+            match m.poll(t).unwrap() {
+                Step::GenerateKey(slot) => {
+                    assert!(profiles[i].key_slots.contains(&m.device_key_slot(slot)));
+                    devices[i].keys[idx(slot)] = Some(SoftP256Key::generate(&mut devices[i].rng));
+                    let spki = devices[i].spki(slot);
+                    m.handle_key(slot, &spki).unwrap();
+                }
+                Step::Run(job) => match run_job(&mut worlds[i], &mut devices[i], job, now) {
+                    JobResult::Issued(c, ca) => m.handle_issued(t, &c, &ca).unwrap(),
+                    JobResult::Failed => m.handle_failed(t).unwrap(),
+                    JobResult::NextCa(d) => m.handle_next_ca(t, &d).unwrap(),
+                    JobResult::CaCerts(certs) => {
+                        let refs: Vec<&[u8]> = certs.iter().map(|c| c.as_slice()).collect();
+                        m.handle_ca_certs(t, &refs).unwrap()
+                    }
+                },
+                Step::Store { slot, record } => {
+                    assert!(profiles[i].store_slots.contains(&slot), "profile {i} wrote slot {slot}");
+                    store[usize::from(slot)] = record.to_vec();
+                    m.handle_stored(true).unwrap();
+                }
+                Step::Activate { .. } => activations[i] += 1,
+                Step::Report(_) => {}
+                Step::Wait(Wake::At(w)) => wake[i] = w.as_secs(),
+                Step::Wait(Wake::WhenTimeKnown) => unreachable!(),
+            }
+        }
+        if wake.iter().all(|w| *w != i64::MAX) {
+            let next = wake[0].min(wake[1]);
+            if next >= end {
+                break;
+            }
+            now = next;
         }
     }
-    assert_eq!(runs, 3 * writes);
-    println!("{runs} interrupted runs over {writes} writes, all ended in: {want}");
+    // 180-day certificates renewed at 80 %: enrollment + two renewals each in 400 days.
+    assert_eq!(activations, [3, 3], "each profile keeps its own schedule");
+    // Each profile restores its own identity from the shared store.
+    for (i, (prof, ca)) in profiles.iter().zip(&anchors).enumerate() {
+        let [s0, s1] = prof.store_slots.map(usize::from);
+        let (mut cur, mut nxt) = (vec![0u8; MAX_RECORD_LEN], vec![0u8; MAX_RECORD_LEN]);
+        cur[..store[s0].len()].copy_from_slice(&store[s0]);
+        nxt[..store[s1].len()].copy_from_slice(&store[s1]);
+        let lens = [store[s0].len(), store[s1].len()];
+        let m = Manager::restore(prof, Buffers { current: &mut cur, next: &mut nxt }, lens, &mut StdRng::seed_from_u64(9)).unwrap();
+        assert_eq!(m.ca(), Some(ca.as_slice()), "profile {i} restored with its own CA");
+        assert_eq!(m.identity().map(|(_, c)| c.to_vec()), managers[i].identity().map(|(_, c)| c.to_vec()));
+    }
+}
+
+#[test]
+fn a_ca_clock_a_little_ahead_is_tolerated() {
+    let world = World::new(Protocol::Scep);
+    let anchor = world.ca.cert.clone();
+    let prof = profile(Protocol::Scep, Trust::Anchor(&anchor), KeyPolicy::SameKey);
+    let mut device = Device::new();
+    for (ahead, accepted) in [(300, true), (20 * 60, false)] {
+        let (mut cur, mut nxt) = (vec![0u8; MAX_RECORD_LEN], vec![0u8; MAX_RECORD_LEN]);
+        let mut m = fresh(&prof, &mut cur, &mut nxt);
+        let now = Some(UnixTime::from_secs(T0));
+        let Step::GenerateKey(slot) = m.poll(now).unwrap() else { panic!() };
+        device.keys[idx(slot)] = Some(SoftP256Key::generate(&mut device.rng));
+        let spki = device.spki(slot);
+        m.handle_key(slot, &spki).unwrap();
+        let mut ca = SimCa::new("CA 1", 1, T0 - DAY, T0 + 730 * DAY);
+        let cert = ca.issue(&spki, T0 + ahead);
+        m.handle_issued(now, &cert, &ca.cert).unwrap();
+        let step = m.poll(now).unwrap();
+        if accepted {
+            assert!(matches!(step, Step::Store { .. }), "notBefore {ahead} s ahead: {step:?}");
+        } else {
+            assert_eq!(step, Step::Report(Report::Refused(embedded_enroll::lifecycle::Refusal::NotValidNow)), "notBefore {ahead} s ahead");
+        }
+    }
 }

@@ -122,7 +122,11 @@ fn drive(
             }
             Step::Run(j) => {
                 let what = format!("{j:?}").chars().take(60).collect::<String>();
-                match job(j) {
+                let result = job(j);
+                // The result is handled at the time it arrived.
+                *clock = (*clock).max(wall_now());
+                let now = Some(*clock);
+                match result {
                     Done::Issued { certificate, ca } => {
                         log.push(format!("{what}... -> issued"));
                         m.handle_issued(now, &certificate, &ca).unwrap();
@@ -188,10 +192,20 @@ fn rsa_key() -> RsaPrivateKey2048 {
     RsaPrivateKey2048::generate(&mut rand::rngs::OsRng).unwrap()
 }
 
-fn profile<'a>(protocol: Protocol, trust: Trust<'a>, auth: Auth<'a>, keys: KeyPolicy, renewal: RenewalPolicy) -> Profile<'a> {
+fn profile<'a>(
+    protocol: Protocol,
+    server: &'a str,
+    trust: Trust<'a>,
+    auth: Auth<'a>,
+    keys: KeyPolicy,
+    renewal: RenewalPolicy,
+) -> Profile<'a> {
     Profile {
         name: "interop",
         protocol,
+        server,
+        key_slots: [0, 1],
+        store_slots: [0, 1],
         trust,
         subject: &[],
         dns_names: &[],
@@ -213,7 +227,14 @@ fn manager_renews_against_micromdm_and_est_ca() {
         let peer = Peer::start("tests/peers/micromdm.sh", 18296, &["secret"]);
         let ca_pem = peer.path("depot/ca.pem");
         let fp = CertificateRef::parse(&cert_der(&ca_pem)).unwrap().fingerprint_sha256();
-        let prof = profile(Protocol::Scep, Trust::Fingerprint(fp), Auth::Challenge("secret"), KeyPolicy::NewKey, RenewalPolicy::DEFAULT);
+        let prof = profile(
+            Protocol::Scep,
+            &peer.addr,
+            Trust::Fingerprint(fp),
+            Auth::Challenge("secret"),
+            KeyPolicy::NewKey,
+            RenewalPolicy::DEFAULT,
+        );
         let (mut cur, mut nxt) = (vec![0u8; MAX_RECORD_LEN], vec![0u8; MAX_RECORD_LEN]);
         let mut m = Manager::new(&prof, Buffers { current: &mut cur, next: &mut nxt }, &mut rand::rngs::OsRng).unwrap();
         let mut storage = Storage::default();
@@ -311,6 +332,7 @@ fn manager_renews_against_micromdm_and_est_ca() {
         let tls_anchor = cert_der(&peer.path("tls-ca.pem"));
         let prof = profile(
             Protocol::Est,
+            &peer.addr,
             Trust::Anchor(&ca),
             Auth::Basic { user: "device", password: "secret" },
             KeyPolicy::SameKey,
@@ -376,7 +398,7 @@ fn manager_renews_against_micromdm_and_est_ca() {
         let mut clock = wall_now();
         let boot = clock;
         let log = drive(&mut m, &mut storage, &mut clock, boot, &mut job, &mut keygen);
-        let first = m.identity().expect("enrolled").1.to_vec();
+        let first = m.identity().unwrap_or_else(|| panic!("enrolled: {log:#?}")).1.to_vec();
         assert!(openssl_verify(&ca_pem, &first), "openssl verify of the first certificate: {log:#?}");
         let renew_at = m.record().renew_at;
         let log2 = drive(&mut m, &mut storage, &mut clock, renew_at, &mut job, &mut keygen);

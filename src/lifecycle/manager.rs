@@ -10,7 +10,7 @@
 //!         Step::Run(Job::Enroll { .. }) => /* PKCSReq or /simpleenroll */ manager.handle_issued(now, &cert, &ca)?,
 //!         Step::Run(Job::Renew { .. })  => /* RenewalReq or /simplereenroll */ ...,
 //!         Step::Run(Job::FetchNextCa)   => /* GetNextCACert or /cacerts */ manager.handle_next_ca(now, &next)?,
-//!         Step::Store { slot, record }  => manager.handle_stored(store.store(base + slot, record).is_ok())?,
+//!         Step::Store { slot, record }  => manager.handle_stored(store.store(slot, record).is_ok())?,
 //!         Step::Activate { slot, certificate } => /* use this key and certificate from now on */ {}
 //!         Step::Report(r)               => log(r),
 //!         Step::Wait(wake)              => sleep(wake),
@@ -95,14 +95,24 @@ impl Default for RolloverPolicy {
     }
 }
 
-/// One identity to maintain. `E` is the caller's own protocol settings (server, buffers sizes,
-/// algorithm policy...): the manager never looks at it.
+/// One identity to maintain. `E` is the caller's own protocol settings (algorithm policy,
+/// buffer sizes, TLS settings...): the manager never looks at it, nor at `server`, `subject`,
+/// `dns_names` and `auth`, which are there for the caller's protocol run of each [`Job`].
 #[derive(Debug, Clone, Copy)]
 pub struct Profile<'a, E = ()> {
     /// A name for reports and logs.
     pub name: &'a str,
     /// SCEP or EST.
     pub protocol: Protocol,
+    /// The server, as the caller's transport takes it (`host:port`, a URL).
+    pub server: &'a str,
+    /// The device's key slot numbers behind [`KeySlot::A`] and [`KeySlot::B`] (secure element
+    /// slots, key file names...): see [`Manager::device_key_slot`].
+    pub key_slots: [u8; 2],
+    /// The two `StateStore` slots this profile's records alternate between ([`Step::Store`]
+    /// names them; [`Manager::restore`] takes their contents in this order). Profiles that
+    /// run side by side use different slots.
+    pub store_slots: [u8; 2],
     /// How the CA of the first enrollment is trusted.
     pub trust: Trust<'a>,
     /// The subject of every request.
@@ -205,7 +215,8 @@ pub enum Refusal {
     UntrustedCa,
     /// The CA's signature on it does not verify.
     BadSignature,
-    /// It is not valid at the current (trusted) time.
+    /// It is not valid at the current (trusted) time (notBefore more than [`MAX_CLOCK_SKEW`]
+    /// ahead, or notAfter passed).
     NotValidNow,
     /// A next CA certificate that is not a CA, or not newer than the current one.
     NotANextCa,
@@ -276,12 +287,18 @@ pub struct Buffers<'b> {
     pub next: &'b mut [u8],
 }
 
+/// How far in the future an issued certificate's notBefore may be and still be accepted: CAs
+/// stamp notBefore with their own clock, which may run a little ahead of the device's.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(600);
+
 /// The report queue's capacity.
 const REPORTS: usize = 4;
 
 /// The lifecycle state machine of one profile (see the module docs).
 pub struct Manager<'b> {
     protocol: Protocol,
+    key_slots: [u8; 2],
+    store_slots: [u8; 2],
     trust: Trust<'b>,
     renewal: RenewalPolicy,
     keys: KeyPolicy,
@@ -347,7 +364,8 @@ impl<'b> Manager<'b> {
     }
 
     /// A manager from the two storage slots' contents, which the caller read into
-    /// `buffers.current` (slot 0, `lens[0]` bytes) and `buffers.next` (slot 1, `lens[1]`). An
+    /// `buffers.current` (the profile's first store slot, `lens[0]` bytes) and `buffers.next`
+    /// (its second, `lens[1]`). An
     /// empty pair is a fresh device (as [`Manager::new`]); a damaged slot next to a readable
     /// one is reported ([`Report::DamagedSlot`]), and so is a damaged slot next to an empty one
     /// (a torn first write, which held no identity: the manager starts over). Two non-empty
@@ -388,6 +406,8 @@ impl<'b> Manager<'b> {
     fn assemble<E>(profile: &Profile<'b, E>, current: &'b mut [u8], current_len: usize, next: &'b mut [u8], write_slot: u8) -> Self {
         Self {
             protocol: profile.protocol,
+            key_slots: profile.key_slots,
+            store_slots: profile.store_slots,
             trust: profile.trust,
             renewal: profile.renewal,
             keys: profile.keys,
@@ -424,6 +444,14 @@ impl<'b> Manager<'b> {
     /// The protocol of the profile.
     pub fn protocol(&self) -> Protocol {
         self.protocol
+    }
+
+    /// The device's key slot number behind `slot` (the profile's `key_slots`).
+    pub fn device_key_slot(&self, slot: KeySlot) -> u8 {
+        match slot {
+            KeySlot::A => self.key_slots[0],
+            KeySlot::B => self.key_slots[1],
+        }
     }
 
     // ---- inputs ----------------------------------------------------------------------------
@@ -573,7 +601,8 @@ impl<'b> Manager<'b> {
             State::Job { purpose, key, .. } => return Ok(Step::Run(self.job(purpose, key))),
             State::Fetch => return Ok(Step::Run(Job::FetchNextCa)),
             State::Store { len, .. } => {
-                return Ok(Step::Store { slot: self.write_slot, record: self.next.get(..len).unwrap_or_default() });
+                let slot = if self.write_slot == 0 { self.store_slots[0] } else { self.store_slots[1] };
+                return Ok(Step::Store { slot, record: self.next.get(..len).unwrap_or_default() });
             }
             State::Activate => {
                 self.state = State::Idle;
@@ -732,7 +761,7 @@ impl<'b> Manager<'b> {
         }
         cert.verify_signed_by(&ca_cert.spki()).map_err(|_| Refusal::BadSignature)?;
         if let Some(now) = now
-            && !cert.is_valid_at(now)
+            && (now.saturating_add(MAX_CLOCK_SKEW) < cert.not_before() || now > cert.not_after())
         {
             return Err(Refusal::NotValidNow);
         }
@@ -810,10 +839,10 @@ pub enum Step<'m> {
     GenerateKey(KeySlot),
     /// Run this job with the protocol client, then report its result.
     Run(Job<'m>),
-    /// Write `record` to storage slot `slot` (0 or 1 of this profile's two), then call
-    /// [`Manager::handle_stored`].
+    /// Write `record` to `StateStore` slot `slot` (one of the profile's `store_slots`), then
+    /// call [`Manager::handle_stored`].
     Store {
-        /// This profile's slot: 0 or 1 (the caller maps it to its `StateStore` slots).
+        /// The `StateStore` slot.
         slot: u8,
         /// The record.
         record: &'m [u8],

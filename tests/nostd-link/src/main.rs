@@ -414,6 +414,9 @@ fn exercise_lifecycle(key: &mut SoftP256Key, rng: &mut NotARealRng) -> u32 {
     let profile = Profile {
         name: "management",
         protocol: Protocol::Est,
+        server: "ca.example:443",
+        key_slots: [0, 1],
+        store_slots: [0, 1],
         trust: Trust::Anchor(CA_CERT),
         subject: &[],
         dns_names: &[],
