@@ -338,20 +338,7 @@ impl<'b> Manager<'b> {
     pub fn new<E>(profile: &Profile<'b, E>, buffers: Buffers<'b>, rng: &mut impl CryptoRngCore) -> Result<Self, ManagerError> {
         let mut seed = [0u8; 16];
         rng.fill_bytes(&mut seed);
-        let record = Record {
-            sequence: 0,
-            stage: Stage::Unenrolled,
-            active_slot: KeySlot::A,
-            flags: 0,
-            jitter_seed: seed,
-            failures: 0,
-            next_retry: None,
-            renew_at: UnixTime::from_secs(0),
-            certificate: &[],
-            ca: &[],
-            next_ca: &[],
-            shadow: &[],
-        };
+        let record = Record { jitter_seed: seed, ..EMPTY };
         let Buffers { current, next } = buffers;
         let current_len = record.emit(current).map_err(|_| ManagerError::BufferTooSmall)?;
         let len = record.emit(next).map_err(|_| ManagerError::BufferTooSmall)?;
