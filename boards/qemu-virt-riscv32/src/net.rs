@@ -35,22 +35,18 @@ const SOCKETS: usize = 2;
 const TCP_RX: usize = 8192;
 const TCP_TX: usize = 4096;
 
-struct SocketMemory {
-    storage: [SocketStorage<'static>; SOCKETS],
-    rx: [[u8; TCP_RX]; SOCKETS],
-    tx: [[u8; TCP_TX]; SOCKETS],
-}
-
-static SOCKET_MEMORY: ConstStaticCell<SocketMemory> =
-    ConstStaticCell::new(SocketMemory { storage: [SocketStorage::EMPTY; SOCKETS], rx: [[0; TCP_RX]; SOCKETS], tx: [[0; TCP_TX]; SOCKETS] });
+/// smoltcp's socket table (its empty entries are not all-zero: `.data`) and the sockets'
+/// buffers (zero: `.bss`), kept apart so the 24 KiB of buffers cost no flash.
+static SOCKET_STORAGE: ConstStaticCell<[SocketStorage<'static>; SOCKETS]> = ConstStaticCell::new([SocketStorage::EMPTY; SOCKETS]);
+static TCP_RX_BUFFERS: ConstStaticCell<[[u8; TCP_RX]; SOCKETS]> = ConstStaticCell::new([[0; TCP_RX]; SOCKETS]);
+static TCP_TX_BUFFERS: ConstStaticCell<[[u8; TCP_TX]; SOCKETS]> = ConstStaticCell::new([[0; TCP_TX]; SOCKETS]);
 
 /// smoltcp-nal's stack on this device and clock.
 pub type Stack = smoltcp_nal::NetworkStack<'static, VirtioNet, MtimeClock>;
 
 /// Brings the interface up with the static configuration and its TCP sockets.
 pub fn stack(mut device: VirtioNet, port_seed: [u8; 8]) -> Option<Stack> {
-    let memory = SOCKET_MEMORY.try_take()?;
-    let SocketMemory { storage, rx, tx } = memory;
+    let (storage, rx, tx) = (SOCKET_STORAGE.try_take()?, TCP_RX_BUFFERS.try_take()?, TCP_TX_BUFFERS.try_take()?);
     let mac = EthernetAddress(device.mac());
     let now = smoltcp::time::Instant::from_millis(i64::from(now_ms()));
     let mut iface = Interface::new(Config::new(HardwareAddress::Ethernet(mac)), &mut device, now);
