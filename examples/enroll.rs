@@ -389,7 +389,8 @@ fn certificate_fields(der: &[u8], out: &mut Vec<(String, String)>) {
         out.push(("issuer".into(), c.issuer().to_string()));
         out.push(("serial".into(), hex(c.serial())));
         out.push(("sha256".into(), hex(&c.fingerprint_sha256())));
-        out.push(("not_after".into(), c.not_after().as_secs().to_string()));
+        out.push(("not_before".into(), c.not_before().to_string()));
+        out.push(("not_after".into(), c.not_after().to_string()));
     }
 }
 

@@ -28,7 +28,7 @@ fn show(what: &str, der: &[u8]) {
             println!("  issuer:      {}", c.issuer());
             println!("  serial:      {}", hex(c.serial()));
             println!("  SHA-256:     {}", hex(&c.fingerprint_sha256()));
-            println!("  valid until: {} (Unix time)", c.not_after().as_secs());
+            println!("  valid:       {} .. {}", c.not_before(), c.not_after());
         }
         Err(e) => println!("{what}: issued certificate does not parse: {e}"),
     }

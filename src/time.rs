@@ -135,6 +135,37 @@ impl UnixTime {
     }
 }
 
+/// RFC 3339 in UTC, to the second: `2026-12-06T19:59:16Z`. Times outside the years 0000 to
+/// 9999, which RFC 3339 cannot write, are shown as `@` and the seconds since the epoch
+/// (`@-62167219201`). No allocation; usable in `defmt`-free logs and host tools alike.
+impl core::fmt::Display for UnixTime {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let days = self.secs.div_euclid(86_400);
+        let secs_of_day = self.secs.rem_euclid(86_400);
+        let (year, month, day) = civil_from_days(days);
+        if !(0..=9999).contains(&year) {
+            return write!(f, "@{}", self.secs);
+        }
+        write!(f, "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs_of_day / 3600, secs_of_day % 3600 / 60, secs_of_day % 60)
+    }
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's
+/// `civil_from_days`). Exact for every `days` that an `i64` of seconds can produce
+/// (|days| < 1.1e14, so no step below can overflow).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097); // [0, 146096]
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
+    let mp = (5 * doy + 2) / 153; // [0, 11]
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32; // [1, 31]
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32; // [1, 12]
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,5 +184,22 @@ mod tests {
         assert_eq!(Duration::from_secs(u64::MAX), Duration::MAX);
         assert_eq!(Duration::from_secs(3).saturating_mul(u32::MAX).as_secs(), 3 * u32::MAX as u64);
         assert_eq!(UnixTime::from_secs(i64::MAX - 1).saturating_add(Duration::from_secs(10)).as_secs(), i64::MAX);
+    }
+
+    #[test]
+    fn unix_time_displays_as_rfc3339() {
+        extern crate std;
+        use std::string::ToString;
+        assert_eq!(UnixTime::from_secs(0).to_string(), "1970-01-01T00:00:00Z");
+        assert_eq!(UnixTime::from_secs(1_796_500_756).to_string(), "2026-12-05T19:59:16Z");
+        assert_eq!(UnixTime::from_secs(951_782_400).to_string(), "2000-02-29T00:00:00Z");
+        assert_eq!(UnixTime::from_secs(-1).to_string(), "1969-12-31T23:59:59Z");
+        assert_eq!(UnixTime::from_secs(253_402_300_799).to_string(), "9999-12-31T23:59:59Z");
+        assert_eq!(UnixTime::from_secs(253_402_300_800).to_string(), "@253402300800");
+        assert_eq!(UnixTime::from_secs(-62_167_219_200).to_string(), "0000-01-01T00:00:00Z");
+        assert_eq!(UnixTime::from_secs(-62_167_219_201).to_string(), "@-62167219201");
+        // The extremes neither panic nor overflow.
+        assert_eq!(UnixTime::from_secs(i64::MAX).to_string(), std::format!("@{}", i64::MAX));
+        assert_eq!(UnixTime::from_secs(i64::MIN).to_string(), std::format!("@{}", i64::MIN));
     }
 }

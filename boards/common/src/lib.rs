@@ -78,7 +78,7 @@ impl Verdict {
 pub fn run<P: Platform>(platform: &mut P, wall: Option<UnixTime>) -> Verdict {
     println!("RNG: NOT SECURE - deterministic ChaCha20 seeded at build time from {} (emulator demo only)", config::RNG_SEED_SOURCE);
     match wall {
-        Some(t) => println!("wall clock: {} (Unix time, from the host)", t.as_secs()),
+        Some(t) => println!("wall clock: {t} (from the host)"),
         None => println!("wall clock: unknown (certificate validity not checked)"),
     }
     let mut rng = rng::NotSecureDemoRng::from_seed(config::RNG_SEED);
@@ -135,7 +135,7 @@ pub fn show_certificate(what: &str, der: &[u8]) {
             println!("  issuer:      {}", c.issuer());
             println!("  serial:      {}", Hex(c.serial()));
             println!("  SHA-256:     {}", Hex(&c.fingerprint_sha256()));
-            println!("  valid:       {} .. {} (Unix time)", c.not_before().as_secs(), c.not_after().as_secs());
+            println!("  valid:       {} .. {}", c.not_before(), c.not_after());
             println!("  DER length:  {} bytes", der.len());
         }
         Err(e) => println!("{}: the certificate does not parse: {}", what, e),
