@@ -101,3 +101,25 @@ fn ber_normalizer_bounds_depth_and_rejects_garbage() {
     let n = ber::normalize(&msg, &mut out).unwrap();
     assert_eq!(n, &msg[..]);
 }
+
+/// A certificate version of 0xFFFFFFFF once overflowed `version + 1` (a panic with overflow
+/// checks, a wrap without): it is an unsupported version, like every other out-of-range one.
+#[test]
+fn certificate_versions_out_of_range_are_refused_without_overflow() {
+    // Certificate { tbs { [0] { INTEGER v } }, ecdsa-with-SHA256, BIT STRING {} }
+    let cert_with_version = |v: &[u8]| {
+        let int = [&[0x02, v.len() as u8][..], v].concat();
+        let explicit = [&[0xa0, int.len() as u8][..], &int].concat();
+        let tbs = [&[0x30, explicit.len() as u8][..], &explicit].concat();
+        let alg = [0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
+        let body = [&tbs[..], &alg, &[0x03, 0x01, 0x00]].concat();
+        [&[0x30, body.len() as u8][..], &body].concat()
+    };
+    for v in [&[0x00, 0xff, 0xff, 0xff, 0xff][..], &[0x7f, 0xff, 0xff, 0xff], &[0x03], &[0x00, 0xfe]] {
+        assert_eq!(
+            CertificateRef::parse(&cert_with_version(v)).unwrap_err(),
+            DecodeError::Unsupported { what: "certificate version" },
+            "version {v:02x?}"
+        );
+    }
+}

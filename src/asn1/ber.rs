@@ -13,9 +13,14 @@
 //! `input.len() + 64` for any real message, or read the size needed from
 //! [`DecodeError::OutputTooSmall`].
 
+#![deny(clippy::arithmetic_side_effects)]
+
 use crate::error::DecodeError;
 
-/// How deep elements may nest. Real CMS and X.509 stay under 16.
+/// How deep elements may nest, on every path: constructed elements and constructed OCTET
+/// STRING segments inside each other alike (deeper input is [`DecodeError::TooDeep`]). Real
+/// CMS and X.509 stay under 16. The normalizer recurses once per level, so its stack use is
+/// bounded by `MAX_DEPTH + 1` frames of `convert` plus `children`.
 pub const MAX_DEPTH: usize = 32;
 
 /// Length of an element's content.
@@ -41,14 +46,20 @@ fn byte(input: &[u8], at: usize) -> Result<u8, DecodeError> {
     input.get(at).copied().ok_or(DecodeError::Truncated)
 }
 
+/// `a + b` for offsets and lengths taken from input: never wraps (a 32-bit `usize` is easily
+/// reached by a 4-byte length field).
+fn add(a: usize, b: usize) -> Result<usize, DecodeError> {
+    a.checked_add(b).ok_or(DecodeError::InvalidLength)
+}
+
 fn read_header(input: &[u8], at: usize) -> Result<Header, DecodeError> {
     let first = byte(input, at)?;
     let mut tag_len = 1;
     if first & 0x1f == 0x1f {
         // High tag number form: continuation bytes have bit 8 set. Limit to 3 of them.
         loop {
-            let b = byte(input, at + tag_len)?;
-            tag_len += 1;
+            let b = byte(input, add(at, tag_len)?)?;
+            tag_len = add(tag_len, 1)?;
             if b & 0x80 == 0 {
                 break;
             }
@@ -57,7 +68,7 @@ fn read_header(input: &[u8], at: usize) -> Result<Header, DecodeError> {
             }
         }
     }
-    let l = byte(input, at + tag_len)?;
+    let l = byte(input, add(at, tag_len)?)?;
     let constructed = first & 0x20 != 0;
     let (len, len_octets) = match l {
         0x00..=0x7f => (Len::Definite(usize::from(l)), 1),
@@ -67,13 +78,13 @@ fn read_header(input: &[u8], at: usize) -> Result<Header, DecodeError> {
             let n = usize::from(l & 0x7f);
             let mut v: usize = 0;
             for i in 0..n {
-                v = v.checked_mul(256).ok_or(DecodeError::InvalidLength)? | usize::from(byte(input, at + tag_len + 1 + i)?);
+                v = v.checked_mul(256).ok_or(DecodeError::InvalidLength)? | usize::from(byte(input, add(add(at, tag_len)?, add(1, i)?)?)?);
             }
             (Len::Definite(v), 1 + n)
         }
         _ => return Err(DecodeError::InvalidLength),
     };
-    Ok(Header { tag_len, first_tag_byte: first, constructed, len, header_len: tag_len + len_octets })
+    Ok(Header { tag_len, first_tag_byte: first, constructed, len, header_len: add(tag_len, len_octets)? })
 }
 
 fn write_length(out: &mut Out<'_>, len: usize) -> Result<(), DecodeError> {
@@ -81,9 +92,12 @@ fn write_length(out: &mut Out<'_>, len: usize) -> Result<(), DecodeError> {
     if n == 1 {
         return out.put(&[len as u8]);
     }
-    out.put(&[0x80 | (n as u8 - 1)])?;
+    // n is 2..=9 (a length of 1 to 8 octets after the first).
+    let octets = n.checked_sub(1).ok_or(DecodeError::InvalidLength)?;
+    out.put(&[0x80 | u8::try_from(octets).map_err(|_| DecodeError::InvalidLength)?])?;
     let be = (len as u64).to_be_bytes();
-    out.put(be.get(be.len() - (n - 1)..).ok_or(DecodeError::InvalidLength)?)
+    let from = be.len().checked_sub(octets).ok_or(DecodeError::InvalidLength)?;
+    out.put(be.get(from..).ok_or(DecodeError::InvalidLength)?)
 }
 
 /// Output cursor; with `buf: None` it only counts.
@@ -116,21 +130,21 @@ fn convert(input: &[u8], at: usize, limit: usize, depth: usize, out: &mut Out<'_
         return Err(DecodeError::TooDeep);
     }
     let h = read_header(input, at)?;
-    let content_start = at + h.header_len;
+    let content_start = add(at, h.header_len)?;
     if content_start > limit {
         return Err(DecodeError::Truncated);
     }
     if !h.constructed {
         let Len::Definite(len) = h.len else { return Err(DecodeError::IndefiniteLength) };
-        let end = content_start.checked_add(len).ok_or(DecodeError::InvalidLength)?;
+        let end = add(content_start, len)?;
         if end > limit {
             return Err(DecodeError::Truncated);
         }
         let start_pos = out.pos;
-        out.put(input.get(at..at + h.tag_len).ok_or(DecodeError::Truncated)?)?;
+        out.put(input.get(at..add(at, h.tag_len)?).ok_or(DecodeError::Truncated)?)?;
         write_length(out, len)?;
         out.put(input.get(content_start..end).ok_or(DecodeError::Truncated)?)?;
-        return Ok(Converted { consumed: end - at, produced: out.pos - start_pos });
+        return Ok(Converted { consumed: end.saturating_sub(at), produced: out.pos.saturating_sub(start_pos) });
     }
     let merge_string = h.first_tag_byte == 0x24;
     // First pass: measure the converted content (and find where the input element ends).
@@ -140,15 +154,15 @@ fn convert(input: &[u8], at: usize, limit: usize, depth: usize, out: &mut Out<'_
     if merge_string {
         out.put(&[0x04])?;
     } else {
-        out.put(input.get(at..at + h.tag_len).ok_or(DecodeError::Truncated)?)?;
+        out.put(input.get(at..add(at, h.tag_len)?).ok_or(DecodeError::Truncated)?)?;
     }
     write_length(out, content_len)?;
     if out.buf.is_some() {
         children(input, content_start, limit, h.len, depth, merge_string, out)?;
     } else {
-        out.pos += content_len;
+        out.pos = add(out.pos, content_len)?;
     }
-    Ok(Converted { consumed: h.header_len + consumed_content, produced: out.pos - start_pos })
+    Ok(Converted { consumed: add(h.header_len, consumed_content)?, produced: out.pos.saturating_sub(start_pos) })
 }
 
 /// Converts the children of a constructed element. Returns (input consumed including an
@@ -163,6 +177,11 @@ fn children(
     merge_string: bool,
     out: &mut Out<'_>,
 ) -> Result<(usize, usize), DecodeError> {
+    // Checked here too: nested constructed OCTET STRING segments recurse through this
+    // function alone, without passing through `convert`.
+    if depth > MAX_DEPTH {
+        return Err(DecodeError::TooDeep);
+    }
     let end = match len {
         Len::Definite(l) => {
             let e = start.checked_add(l).ok_or(DecodeError::InvalidLength)?;
@@ -177,21 +196,24 @@ fn children(
     let mut at = start;
     loop {
         if len == Len::Indefinite {
-            if at + 2 > end {
+            let eoc_end = add(at, 2)?;
+            if eoc_end > end {
                 return Err(DecodeError::Truncated);
             }
-            if input.get(at..at + 2) == Some(&[0, 0]) {
-                return Ok((at + 2 - start, out.pos - out_start));
+            if input.get(at..eoc_end) == Some(&[0, 0]) {
+                return Ok((eoc_end.saturating_sub(start), out.pos.saturating_sub(out_start)));
             }
         } else if at == end {
-            return Ok((at - start, out.pos - out_start));
+            return Ok((at.saturating_sub(start), out.pos.saturating_sub(out_start)));
+        } else if at > end {
+            return Err(DecodeError::Truncated);
         }
         if merge_string {
             let h = read_header(input, at)?;
             match (h.first_tag_byte, h.len) {
                 (0x04, Len::Definite(l)) => {
-                    let cs = at + h.header_len;
-                    let ce = cs.checked_add(l).ok_or(DecodeError::InvalidLength)?;
+                    let cs = add(at, h.header_len)?;
+                    let ce = add(cs, l)?;
                     if ce > end {
                         return Err(DecodeError::Truncated);
                     }
@@ -199,14 +221,14 @@ fn children(
                     at = ce;
                 }
                 (0x24, _) => {
-                    let (consumed, _) = children(input, at + h.header_len, end, h.len, depth + 1, true, out)?;
-                    at += h.header_len + consumed;
+                    let (consumed, _) = children(input, add(at, h.header_len)?, end, h.len, depth.saturating_add(1), true, out)?;
+                    at = add(add(at, h.header_len)?, consumed)?;
                 }
                 (found, _) => return Err(DecodeError::UnexpectedTag { expected: 0x04, found }),
             }
         } else {
-            let c = convert(input, at, end, depth + 1, out)?;
-            at += c.consumed;
+            let c = convert(input, at, end, depth.saturating_add(1), out)?;
+            at = add(at, c.consumed)?;
         }
     }
 }
@@ -237,6 +259,8 @@ pub fn is_definite(input: &[u8]) -> bool {
     }
 }
 
+/// Whether a constructed OCTET STRING occurs in `input[at..end]`. Input already checked by
+/// `convert`; still bounded on its own: depth, and offsets that never wrap or run backwards.
 fn has_constructed_string(input: &[u8], mut at: usize, end: usize, depth: usize) -> bool {
     while at < end && depth <= MAX_DEPTH {
         let Ok(h) = read_header(input, at) else { return false };
@@ -244,11 +268,16 @@ fn has_constructed_string(input: &[u8], mut at: usize, end: usize, depth: usize)
         if h.first_tag_byte == 0x24 {
             return true;
         }
-        let cs = at + h.header_len;
-        if h.constructed && has_constructed_string(input, cs, cs + l, depth + 1) {
+        let (Ok(cs), Some(next)) = (add(at, h.header_len), at.checked_add(h.header_len).and_then(|c| c.checked_add(l))) else {
+            return false;
+        };
+        if next > end {
+            return false;
+        }
+        if h.constructed && has_constructed_string(input, cs, next, depth.saturating_add(1)) {
             return true;
         }
-        at = cs + l;
+        at = next;
     }
     false
 }
@@ -308,6 +337,42 @@ mod tests {
     fn high_tag_numbers_are_copied() {
         let ber = [0xbf, 0x81, 0x00, 0x80, 0x05, 0x00, 0x00, 0x00];
         assert_eq!(norm(&ber).unwrap(), [0xbf, 0x81, 0x00, 0x02, 0x05, 0x00]);
+    }
+
+    /// Constructed OCTET STRINGs nested in each other recurse through `children` alone: the
+    /// depth bound must hold there too (it did not: a few KiB of reply ran a 16 KiB stack out).
+    /// Run on a 64 KiB thread so an unbounded recursion overflows instead of passing.
+    #[test]
+    fn nested_constructed_octet_strings_are_bounded() {
+        let levels = 5000;
+        let mut ber: std::vec::Vec<u8> = core::iter::repeat_n([0x24u8, 0x80], levels).flatten().collect();
+        ber.extend([0x04, 0x01, 0xaa]);
+        ber.extend(core::iter::repeat_n(0u8, 2 * levels));
+        let shallow: std::vec::Vec<u8> = [0x24, 0x80, 0x24, 0x80, 0x04, 0x01, 0xaa, 0, 0, 0, 0].to_vec();
+        let result = std::thread::Builder::new()
+            .stack_size(64 * 1024)
+            .spawn(move || (norm(&ber), is_definite(&ber), norm(&shallow)))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(result.0, Err(DecodeError::TooDeep));
+        assert!(!result.1);
+        assert_eq!(result.2.unwrap(), [0x04, 0x01, 0xaa]);
+    }
+
+    /// Length fields at their largest: offsets are checked, never wrapped (on 32-bit targets a
+    /// 4-byte length reaches `usize::MAX`).
+    #[test]
+    fn maximal_lengths_never_wrap() {
+        for input in [
+            &[0x30, 0x84, 0xff, 0xff, 0xff, 0xff, 0x02, 0x01, 0x00][..],
+            &[0x30, 0x80, 0x04, 0x84, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00][..],
+            &[0x24, 0x80, 0x04, 0x84, 0xff, 0xff, 0xff, 0xfe, 0x00, 0x00][..],
+            &[0x30, 0x06, 0x30, 0x84, 0xff, 0xff, 0xff, 0xff][..],
+        ] {
+            assert!(norm(input).is_err(), "{input:02x?}");
+            assert!(!is_definite(input));
+        }
     }
 
     /// Table of malformed inputs: each gives its typed error, never a panic.

@@ -21,6 +21,8 @@
 //! Parsing checks the whole structure (DER, every extension well-formed, no duplicate
 //! extension), so the getters cannot fail later.
 
+#![deny(clippy::arithmetic_side_effects)]
+
 use super::algorithm::{AlgorithmIdentifierRef, SignatureAlgorithm};
 use super::name::NameRef;
 use super::oid;
@@ -143,7 +145,10 @@ impl<'a> CertificateRef<'a> {
         let version = match t.optional(tag::context(0))? {
             Some(v) => {
                 let v = Tlv::parse_exact(v.value)?.small_integer()?;
-                u8::try_from(v + 1).ok().filter(|v| (1..=3).contains(v)).ok_or(DecodeError::Unsupported { what: "certificate version" })?
+                u8::try_from(v.saturating_add(1))
+                    .ok()
+                    .filter(|v| (1..=3).contains(v))
+                    .ok_or(DecodeError::Unsupported { what: "certificate version" })?
             }
             None => 1,
         };
@@ -296,15 +301,10 @@ impl<'a> CertificateRef<'a> {
         if *unused > 7 || octets.len() > 2 {
             return Err(DecodeError::InvalidValue { what: "key usage" });
         }
-        let mut v = 0u16;
-        for (i, byte) in octets.iter().enumerate() {
-            for bit in 0..8 {
-                if byte & (0x80 >> bit) != 0 {
-                    v |= 1 << (i * 8 + bit);
-                }
-            }
-        }
-        Ok(Some(KeyUsage(v)))
+        // Bit n of the BIT STRING (bit 0 = the first octet's top bit) becomes bit n of `v`.
+        let first = octets.first().map_or(0, |b| b.reverse_bits());
+        let second = octets.get(1).map_or(0, |b| b.reverse_bits());
+        Ok(Some(KeyUsage(u16::from_le_bytes([first, second]))))
     }
 
     /// The extendedKeyUsage purposes (empty when the extension is absent).

@@ -11,6 +11,8 @@
 //!   Without one (a device with no trusted clock), validity is not checked here; the caller
 //!   reports that and checks again when time is known.
 
+#![deny(clippy::arithmetic_side_effects)]
+
 use super::cert::{CertificateRef, KeyUsage};
 use crate::CryptoError;
 use crate::error::ChainError;
@@ -31,7 +33,7 @@ pub fn verify_chain(
         let depth = u8::try_from(step).unwrap_or(u8::MAX);
         check_one(&current, depth, now)?;
         if current.as_der() == anchor.as_der() {
-            return Ok(step + 1);
+            return Ok(step.saturating_add(1));
         }
         if current.issuer().as_der() == anchor.subject().as_der() {
             match current.verify_signed_by(&anchor.spki()) {
@@ -41,7 +43,7 @@ pub fn verify_chain(
                         ChainError::UnknownCriticalExtension { .. } => Ok(()),
                         e => Err(e),
                     })?;
-                    return Ok(step + 2);
+                    return Ok(step.saturating_add(2));
                 }
                 Err(CryptoError::UnsupportedAlgorithm) => return Err(ChainError::UnsupportedSignature { depth }),
                 Err(_) => {}

@@ -4,6 +4,8 @@
 //! (X.690 section 10.1); values borrowed from the input. Typed values (OIDs, integers, times)
 //! are decoded with the `der` crate on top of this.
 
+#![deny(clippy::arithmetic_side_effects)]
+
 use crate::error::DecodeError;
 
 /// Universal tags used by the views.
@@ -234,7 +236,7 @@ pub fn validate_structure(input: &[u8], depth: usize) -> Result<(), DecodeError>
     while !c.is_empty() {
         let t = c.next_any()?;
         if t.tag & 0x20 != 0 {
-            validate_structure(t.value, depth + 1)?;
+            validate_structure(t.value, depth.saturating_add(1))?;
         }
     }
     Ok(())

@@ -54,6 +54,8 @@
 //! # Ok::<(), embedded_enroll::error::DecodeError>(())
 //! ```
 
+#![deny(clippy::arithmetic_side_effects)]
+
 use crate::asn1::algorithm::{AlgorithmIdentifierRef, hash_from_oid};
 use crate::asn1::cert::GeneralName;
 use crate::asn1::csr::{Extension, NameAttribute};
@@ -517,7 +519,7 @@ impl<'a> CsrTemplate<'a> {
         // `attributes` is not OPTIONAL in the syntax; a template without it is taken as empty.
         let attributes = c.optional(tag::context(1))?.map_or(&[][..], |a| a.value);
         c.finish()?;
-        let mut requests = 0;
+        let mut requests = 0u32;
         for a in Cursor::new(attributes) {
             let (o, values) = attribute(a?)?;
             let template = match o {
@@ -525,7 +527,7 @@ impl<'a> CsrTemplate<'a> {
                 oid::EXTENSION_REQ_TEMPLATE => true,
                 _ => continue,
             };
-            requests += 1;
+            requests = requests.saturating_add(1);
             if requests > 1 {
                 return Err(DecodeError::InvalidValue { what: "more than one extension request in the CSR template" });
             }

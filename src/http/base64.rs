@@ -3,6 +3,8 @@
 //! encoded either wrapped at a line length (libest requires line breaks) or on one line
 //! (est-ca rejects any).
 
+#![deny(clippy::arithmetic_side_effects)]
+
 use crate::error::{DecodeError, EncodeError};
 use base64ct::{Base64, Encoding};
 
@@ -25,10 +27,10 @@ impl Default for LineStyle {
 /// Decodes a base64 body into `out`, skipping ASCII whitespace anywhere and NUL bytes at the
 /// end. Anything else that is not base64 is an error, as is padding in the middle.
 pub fn decode<'o>(body: &[u8], out: &'o mut [u8]) -> Result<&'o [u8], DecodeError> {
-    let end = body.iter().rposition(|b| *b != 0).map_or(0, |p| p + 1);
+    let end = body.iter().rposition(|b| *b != 0).map_or(0, |p| p.saturating_add(1));
     let mut group = [0u8; 4];
     let mut filled = 0;
-    let mut written = 0;
+    let mut written = 0usize;
     let mut finished = false;
     for &b in body.get(..end).unwrap_or(&[]) {
         if b.is_ascii_whitespace() {
@@ -40,13 +42,14 @@ pub fn decode<'o>(body: &[u8], out: &'o mut [u8]) -> Result<&'o [u8], DecodeErro
         if let Some(slot) = group.get_mut(filled) {
             *slot = b;
         }
-        filled += 1;
+        filled = filled.saturating_add(1);
         if filled == 4 {
             let mut three = [0u8; 3];
             let dec = Base64::decode(group, &mut three).map_err(|_| DecodeError::InvalidValue { what: "base64" })?;
             let n = dec.len();
-            out.get_mut(written..written + n).ok_or(DecodeError::OutputTooSmall { needed: written + n })?.copy_from_slice(dec);
-            written += n;
+            let next = written.checked_add(n).ok_or(DecodeError::InvalidLength)?;
+            out.get_mut(written..next).ok_or(DecodeError::OutputTooSmall { needed: next })?.copy_from_slice(dec);
+            written = next;
             finished = n < 3;
             filled = 0;
         }
@@ -57,12 +60,13 @@ pub fn decode<'o>(body: &[u8], out: &'o mut [u8]) -> Result<&'o [u8], DecodeErro
     out.get(..written).ok_or(DecodeError::OutputTooSmall { needed: written })
 }
 
-/// The encoded length of `len` bytes in `style`.
+/// The encoded length of `len` bytes in `style` (saturating at `usize::MAX`, which no buffer
+/// has, so an absurd length fails as too small a buffer).
 pub fn encoded_len(len: usize, style: LineStyle) -> usize {
-    let chars = len.div_ceil(3) * 4;
+    let chars = len.div_ceil(3).saturating_mul(4);
     match style {
         LineStyle::OneLine => chars,
-        LineStyle::Wrapped(line) if line > 0 => chars + chars.div_ceil(line),
+        LineStyle::Wrapped(line) if line > 0 => chars.saturating_add(chars.div_ceil(line)),
         LineStyle::Wrapped(_) => chars,
     }
 }
@@ -78,18 +82,19 @@ pub fn encode<'o>(data: &[u8], style: LineStyle, out: &'o mut [u8]) -> Result<&'
         LineStyle::Wrapped(_) => return Err(EncodeError::InvalidValue { what: "line length (a multiple of 4)" }),
         LineStyle::OneLine => usize::MAX,
     };
-    let per_line_bytes = if line == usize::MAX { data.len().max(1) } else { line / 4 * 3 };
-    let mut at = 0;
+    let per_line_bytes = if line == usize::MAX { data.len().max(1) } else { (line / 4).saturating_mul(3) };
+    let mut at = 0usize;
     for chunk in data.chunks(per_line_bytes) {
         for piece in chunk.chunks(48) {
             let mut enc = [0u8; 64];
             let s = Base64::encode(piece, &mut enc).map_err(|_| EncodeError::InvalidValue { what: "base64" })?;
-            out.get_mut(at..at + s.len()).ok_or(EncodeError::BufferTooSmall { needed })?.copy_from_slice(s.as_bytes());
-            at += s.len();
+            let next = at.saturating_add(s.len());
+            out.get_mut(at..next).ok_or(EncodeError::BufferTooSmall { needed })?.copy_from_slice(s.as_bytes());
+            at = next;
         }
         if line != usize::MAX {
             *out.get_mut(at).ok_or(EncodeError::BufferTooSmall { needed })? = b'\n';
-            at += 1;
+            at = at.saturating_add(1);
         }
     }
     out.get(..at).ok_or(EncodeError::BufferTooSmall { needed })

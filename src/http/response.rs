@@ -14,6 +14,8 @@
 //! are kept (status, Content-Type, Retry-After, WWW-Authenticate, Content-Transfer-Encoding,
 //! Location) and the buffer then holds the de-chunked body.
 
+#![deny(clippy::arithmetic_side_effects)]
+
 use crate::error::HttpError;
 use heapless::String;
 
@@ -213,18 +215,17 @@ impl<'b> ResponseParser<'b> {
     fn feed_head(&mut self, data: &[u8]) -> Result<usize, HttpError> {
         let limit = self.buf.len();
         // Copy as much as fits; look for the end of the head in what is buffered.
-        let room = limit - self.len;
+        let room = limit.saturating_sub(self.len);
         let take = data.len().min(room);
-        self.buf
-            .get_mut(self.len..self.len + take)
-            .ok_or(HttpError::HeadTooLarge { limit })?
-            .copy_from_slice(data.get(..take).unwrap_or(&[]));
+        // self.len <= limit and take <= room: the sum stays within the buffer.
+        let filled = self.len.saturating_add(take);
+        self.buf.get_mut(self.len..filled).ok_or(HttpError::HeadTooLarge { limit })?.copy_from_slice(data.get(..take).unwrap_or(&[]));
         let before = self.len;
-        self.len += take;
+        self.len = filled;
         // Only the new bytes (and three before them) can complete the blank line.
         let from = before.saturating_sub(3);
         let buffered = self.buf.get(from..self.len).unwrap_or(&[]);
-        let Some(end) = find_head_end(buffered).map(|e| e + from) else {
+        let Some(end) = find_head_end(buffered).map(|e| e.saturating_add(from)) else {
             if self.len == limit {
                 return Err(HttpError::HeadTooLarge { limit });
             }
@@ -234,14 +235,15 @@ impl<'b> ResponseParser<'b> {
         // Body bytes already buffered: move them out of the way, then run them through the
         // body decoder as if they had just arrived.
         let used_of_data = end.saturating_sub(before);
-        let leftover = self.len - end;
+        // end <= self.len <= buf.len(): the buffered body is buf[end..buffered_end].
+        let buffered_end = self.len;
         self.len = 0;
         let mut tmp_start = end;
         // Decode in place: the decoder writes at `self.len`, which stays behind `tmp_start`.
-        while tmp_start < end + leftover && self.state != State::Done {
-            let byte_end = (end + leftover).min(tmp_start + 64);
+        while tmp_start < buffered_end && self.state != State::Done {
+            let byte_end = buffered_end.min(tmp_start.saturating_add(64));
             let mut chunk = [0u8; 64];
-            let n = byte_end - tmp_start;
+            let n = byte_end.saturating_sub(tmp_start);
             chunk.get_mut(..n).ok_or(HttpError::MalformedHead)?.copy_from_slice(self.buf.get(tmp_start..byte_end).unwrap_or(&[]));
             self.feed_body(chunk.get(..n).unwrap_or(&[]))?;
             tmp_start = byte_end;
@@ -254,7 +256,7 @@ impl<'b> ResponseParser<'b> {
         if rest.is_empty() {
             return Ok(data.len());
         }
-        Ok(take + self.feed_body(rest)?)
+        Ok(take.saturating_add(self.feed_body(rest)?))
     }
 
     fn parse_head(&mut self, end: usize) -> Result<(), HttpError> {
@@ -336,20 +338,24 @@ impl<'b> ResponseParser<'b> {
                     return Ok(data.len());
                 }
                 State::Length { remaining } => {
-                    let n = remaining.min(data.len() - i);
-                    self.push_body(data.get(i..i + n).unwrap_or(&[]))?;
-                    i += n;
-                    self.state = if remaining == n { State::Done } else { State::Length { remaining: remaining - n } };
+                    // i < data.len(), n <= data.len() - i: no step below can wrap.
+                    let n = remaining.min(data.len().saturating_sub(i));
+                    let next = i.saturating_add(n);
+                    self.push_body(data.get(i..next).unwrap_or(&[]))?;
+                    i = next;
+                    self.state = if remaining == n { State::Done } else { State::Length { remaining: remaining.saturating_sub(n) } };
                 }
                 State::Chunked(Chunk::Data { remaining }) => {
-                    let n = remaining.min(data.len() - i);
-                    self.push_body(data.get(i..i + n).unwrap_or(&[]))?;
-                    i += n;
-                    self.state = State::Chunked(if remaining == n { Chunk::DataCr } else { Chunk::Data { remaining: remaining - n } });
+                    let n = remaining.min(data.len().saturating_sub(i));
+                    let next = i.saturating_add(n);
+                    self.push_body(data.get(i..next).unwrap_or(&[]))?;
+                    i = next;
+                    self.state =
+                        State::Chunked(if remaining == n { Chunk::DataCr } else { Chunk::Data { remaining: remaining.saturating_sub(n) } });
                 }
                 State::Chunked(c) => {
                     let b = *data.get(i).ok_or(HttpError::MalformedChunk)?;
-                    i += 1;
+                    i = i.saturating_add(1);
                     self.state = self.chunk_step(c, b)?;
                 }
             }
@@ -364,7 +370,7 @@ impl<'b> ResponseParser<'b> {
                 (b'\n', true) | (b'\n', false) if digits > 0 => {
                     if value == 0 {
                         State::Chunked(Chunk::Trailer { line: 0, cr: false })
-                    } else if value > self.buf.len() - self.len {
+                    } else if value > self.buf.len().saturating_sub(self.len) {
                         return Err(HttpError::BodyTooLarge { limit: self.buf.len() });
                     } else {
                         State::Chunked(Chunk::Data { remaining: value })
@@ -381,7 +387,8 @@ impl<'b> ResponseParser<'b> {
                     if digits >= 8 {
                         return bad;
                     }
-                    State::Chunked(Chunk::Size { value: value * 16 + d, digits: digits + 1, ext, cr })
+                    let value = value.checked_mul(16).and_then(|v| v.checked_add(d)).ok_or(HttpError::MalformedChunk)?;
+                    State::Chunked(Chunk::Size { value, digits: digits.saturating_add(1), ext, cr })
                 }
             },
             Chunk::Data { .. } => return bad,
@@ -399,7 +406,7 @@ impl<'b> ResponseParser<'b> {
                 b'\n' => State::Chunked(Chunk::Trailer { line: 0, cr: false }),
                 b'\r' if !cr => State::Chunked(Chunk::Trailer { line, cr: true }),
                 _ if line > 1024 => return bad,
-                _ => State::Chunked(Chunk::Trailer { line: line + 1, cr: false }),
+                _ => State::Chunked(Chunk::Trailer { line: line.saturating_add(1), cr: false }),
             },
         })
     }
@@ -418,9 +425,10 @@ fn set_truncated<const N: usize>(dst: &mut String<N>, v: &str) {
 /// `\r\n\r\n`, and the bare-LF forms httparse also accepts). The earliest one wins, so the
 /// answer does not depend on how much of the input has arrived.
 fn find_head_end(buf: &[u8]) -> Option<usize> {
-    buf.iter().enumerate().find_map(|(i, b)| match (b, buf.get(i + 1), buf.get(i + 2)) {
-        (b'\n', Some(b'\n'), _) => Some(i + 2),
-        (b'\n', Some(b'\r'), Some(b'\n')) => Some(i + 3),
+    // i < buf.len() <= isize::MAX: i + 3 cannot wrap.
+    buf.iter().enumerate().find_map(|(i, b)| match (b, buf.get(i.saturating_add(1)), buf.get(i.saturating_add(2))) {
+        (b'\n', Some(b'\n'), _) => Some(i.saturating_add(2)),
+        (b'\n', Some(b'\r'), Some(b'\n')) => Some(i.saturating_add(3)),
         _ => None,
     })
 }

@@ -14,6 +14,8 @@
 //! corrupt. If no slot checks out but one is non-empty, [`select`] reports it: the manager never
 //! starts over silently on a device that had an identity.
 
+#![deny(clippy::arithmetic_side_effects)]
+
 use crate::crypto::HashAlgorithm;
 use crate::error::EncodeError;
 use crate::time::UnixTime;
@@ -168,7 +170,9 @@ impl<'a> Record<'a> {
 
     /// The encoded length.
     pub fn len(&self) -> usize {
-        HEADER + FIXED + 8 + self.certificate.len() + self.ca.len() + self.next_ca.len() + self.shadow.len() + CHECKSUM
+        [self.certificate.len(), self.ca.len(), self.next_ca.len(), self.shadow.len(), CHECKSUM]
+            .iter()
+            .fold(HEADER + FIXED + 8, |acc, n| acc.saturating_add(*n))
     }
 
     /// Always false: a record has at least a header.
@@ -184,8 +188,8 @@ impl<'a> Record<'a> {
         }
         let total = self.len();
         let out = out.get_mut(..total).ok_or(EncodeError::BufferTooSmall { needed: total })?;
-        let payload_len =
-            u16::try_from(total - HEADER - CHECKSUM).map_err(|_| EncodeError::InvalidValue { what: "lifecycle record length" })?;
+        let payload_len = u16::try_from(total.saturating_sub(HEADER + CHECKSUM))
+            .map_err(|_| EncodeError::InvalidValue { what: "lifecycle record length" })?;
         let mut w = Writer { out, at: 0 };
         w.put(MAGIC);
         w.put(&[VERSION]);
@@ -235,10 +239,11 @@ struct Writer<'o> {
 impl Writer<'_> {
     /// Writes `bytes` at the cursor (the caller sized `out` from [`Record::len`]).
     fn put(&mut self, bytes: &[u8]) {
-        if let Some(dst) = self.out.get_mut(self.at..self.at + bytes.len()) {
+        let end = self.at.saturating_add(bytes.len());
+        if let Some(dst) = self.out.get_mut(self.at..end) {
             dst.copy_from_slice(bytes);
         }
-        self.at += bytes.len();
+        self.at = end;
     }
 }
 

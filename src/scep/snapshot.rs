@@ -11,6 +11,8 @@
 //! At most [`MAX_SNAPSHOT_LEN`] bytes. A record that does not check out is reported, never
 //! half-used.
 
+#![deny(clippy::arithmetic_side_effects)]
+
 use super::caps::AlgorithmChoice;
 use super::message::{MessageType, Nonce, TransactionId};
 use crate::crypto::HashAlgorithm;
@@ -81,7 +83,7 @@ struct Out<'o> {
 
 impl Out<'_> {
     fn put(&mut self, b: &[u8]) -> Result<(), EncodeError> {
-        let end = self.pos + b.len();
+        let end = self.pos.checked_add(b.len()).ok_or(EncodeError::BufferTooSmall { needed: MAX_SNAPSHOT_LEN })?;
         self.buf.get_mut(self.pos..end).ok_or(EncodeError::BufferTooSmall { needed: MAX_SNAPSHOT_LEN })?.copy_from_slice(b);
         self.pos = end;
         Ok(())
@@ -120,8 +122,9 @@ impl PendingTransaction {
             _ => return Err(EncodeError::InvalidValue { what: "pending request type" }),
         };
         let tx = self.transaction_id.as_bytes();
-        let payload_len = 4 + 1 + tx.len() + 16 + 8 + 4 + 8 + 32 + 2 + self.subject.len();
-        let total = 4 + 1 + 2 + payload_len + 8;
+        // The transaction ID and subject are bounded strings of the client's own (heapless).
+        let payload_len = (4 + 1 + 16 + 8 + 4 + 8 + 32 + 2usize).saturating_add(tx.len()).saturating_add(self.subject.len());
+        let total = payload_len.saturating_add(4 + 1 + 2 + 8);
         if out.len() < total {
             return Err(EncodeError::BufferTooSmall { needed: total });
         }

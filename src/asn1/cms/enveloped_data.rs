@@ -22,6 +22,8 @@
 //!
 //! Building: KTRI to an RSA certificate, the way SCEP requests are encrypted to the CA.
 
+#![deny(clippy::arithmetic_side_effects)]
+
 use super::{Identifier, write_content_info, write_issuer_and_serial};
 use crate::CryptoError;
 use crate::asn1::algorithm::AlgorithmIdentifierRef;
@@ -279,7 +281,7 @@ impl<'a> EnvelopedDataRef<'a> {
         // ECC-CMS-SharedInfo ::= SEQUENCE { keyInfo AlgorithmIdentifier,
         //   entityUInfo [0] EXPLICIT OCTET STRING OPTIONAL, suppPubInfo [2] EXPLICIT OCTET STRING }
         let mut shared_info = [0u8; 128];
-        let bits = ((kari.kek_len * 8) as u32).to_be_bytes();
+        let bits = u32::try_from(kari.kek_len.saturating_mul(8)).unwrap_or(u32::MAX).to_be_bytes();
         let si = encode(&mut shared_info, |w| {
             w.sequence(|w| {
                 w.raw(kari.wrap)?;
@@ -363,10 +365,11 @@ impl<'a> EnvelopedDataRef<'a> {
         let dst = out.get_mut(..len).ok_or(CmsError::BufferTooSmall { needed: len })?;
         match self.encrypted {
             Some(e) if e.tag == 0xa0 => {
-                let mut at = 0;
+                let mut at = 0usize;
                 for seg in e.children().filter_map(Result::ok) {
-                    dst.get_mut(at..at + seg.value.len()).ok_or(CmsError::BufferTooSmall { needed: len })?.copy_from_slice(seg.value);
-                    at += seg.value.len();
+                    let next = at.checked_add(seg.value.len()).ok_or(CmsError::BufferTooSmall { needed: len })?;
+                    dst.get_mut(at..next).ok_or(CmsError::BufferTooSmall { needed: len })?.copy_from_slice(seg.value);
+                    at = next;
                 }
             }
             Some(e) => dst.copy_from_slice(e.value),
@@ -381,7 +384,8 @@ impl<'a> EnvelopedDataRef<'a> {
 fn pwri_unwrap<'o>(cipher: CbcCipher, kek: &[u8], iv: &[u8], wrapped: &[u8], out: &'o mut [u8]) -> Result<&'o [u8], CmsError> {
     let b = cipher.block_len();
     let n = wrapped.len();
-    if n < 2 * b || !n.is_multiple_of(b) || n > 64 {
+    // b is the cipher's block length (8 or 16), n at most 64: the offsets below cannot wrap.
+    if n < b.saturating_mul(2) || !n.is_multiple_of(b) || n > 64 {
         return Err(CmsError::Decrypt(CryptoError::InvalidLength { what: "wrapped key" }));
     }
     let mut tmp = Zeroizing::new([0u8; 64]);
@@ -391,8 +395,9 @@ fn pwri_unwrap<'o>(cipher: CbcCipher, kek: &[u8], iv: &[u8], wrapped: &[u8], out
     // 1. Decrypt the last block with the one before it as IV.
     let mut prev_last = [0u8; 16];
     let prev = prev_last.get_mut(..b).ok_or(d(CryptoError::UnsupportedAlgorithm))?;
-    prev.copy_from_slice(wrapped.get(n - 2 * b..n - b).unwrap_or(&[]));
-    let (head, last) = tmp.split_at_mut(n - b);
+    let last_start = n.saturating_sub(b);
+    prev.copy_from_slice(wrapped.get(last_start.saturating_sub(b)..last_start).unwrap_or(&[]));
+    let (head, last) = tmp.split_at_mut(last_start);
     cipher.decrypt_blocks(kek, prev, last).map_err(d)?;
     // 2. Decrypt the other blocks with the decrypted last block as IV.
     cipher.decrypt_blocks(kek, last, head).map_err(d)?;
@@ -464,7 +469,9 @@ pub fn build_for_rsa_recipient<'o>(
     };
     let total = encode(out, write)?.len();
     // The ciphertext is the last thing in the encoding: encrypt the content in place there.
-    let region = out.get_mut(total - ct_len..total).ok_or(EncodeError::BufferTooSmall { needed: total })?;
+    let region = out
+        .get_mut(total.checked_sub(ct_len).ok_or(EncodeError::BufferTooSmall { needed: total })?..total)
+        .ok_or(EncodeError::BufferTooSmall { needed: total })?;
     region.get_mut(..content.len()).ok_or(EncodeError::BufferTooSmall { needed: total })?.copy_from_slice(content);
     cipher.encrypt(cek, iv, region, content.len())?;
     out.get(..total).ok_or(EncodeError::BufferTooSmall { needed: total })

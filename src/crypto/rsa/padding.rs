@@ -124,14 +124,19 @@ pub fn emsa_pss_verify(params: PssParams, digest: &[u8], em: &[u8], mod_bits: us
         Some(1) if em.first() == Some(&0) => em.get(1..).ok_or(CryptoError::SignatureInvalid)?,
         _ => return Err(CryptoError::SignatureInvalid),
     };
+    // sLen comes from the signature's AlgorithmIdentifier (attacker-chosen, up to u32::MAX):
+    // hLen + sLen + 2 must not wrap on a 32-bit target.
     let s_len = params.salt_len;
-    if em_len < h_len + s_len + 2 || em.last() != Some(&0xbc) {
+    let needed = h_len.checked_add(s_len).and_then(|n| n.checked_add(2)).ok_or(CryptoError::SignatureInvalid)?;
+    if em_len < needed || em.last() != Some(&0xbc) {
         return Err(CryptoError::SignatureInvalid);
     }
-    let db_len = em_len - h_len - 1;
-    let (masked_db, rest) = em.split_at(db_len);
+    // em_len >= hLen + sLen + 2, so neither subtraction below can underflow.
+    let db_len = em_len.checked_sub(h_len + 1).ok_or(CryptoError::SignatureInvalid)?;
+    let (masked_db, rest) = em.split_at_checked(db_len).ok_or(CryptoError::SignatureInvalid)?;
     let h = rest.get(..h_len).ok_or(CryptoError::SignatureInvalid)?;
-    let top_mask: u8 = 0xff >> (8 * em_len - em_bits);
+    let unused_bits = em_len.checked_mul(8).and_then(|b| b.checked_sub(em_bits)).ok_or(CryptoError::SignatureInvalid)?;
+    let top_mask: u8 = 0xffu8.checked_shr(u32::try_from(unused_bits).map_err(|_| CryptoError::SignatureInvalid)?).unwrap_or(0);
     if masked_db.first().is_some_and(|b| b & !top_mask != 0) {
         return Err(CryptoError::SignatureInvalid);
     }
@@ -142,8 +147,8 @@ pub fn emsa_pss_verify(params: PssParams, digest: &[u8], em: &[u8], mod_bits: us
     if let Some(first) = db.first_mut() {
         *first &= top_mask;
     }
-    let ps_len = db_len - s_len - 1;
-    let (ps, rest) = db.split_at(ps_len);
+    let ps_len = db_len.checked_sub(s_len).and_then(|n| n.checked_sub(1)).ok_or(CryptoError::SignatureInvalid)?;
+    let (ps, rest) = db.split_at_checked(ps_len).ok_or(CryptoError::SignatureInvalid)?;
     let (one, salt) = rest.split_first().ok_or(CryptoError::SignatureInvalid)?;
     if ps.iter().any(|b| *b != 0) || *one != 0x01 {
         return Err(CryptoError::SignatureInvalid);
@@ -278,5 +283,18 @@ mod tests {
         assert!(emsa_pss_verify(p, &d, &[0u8; 10], 2048).is_err());
         assert!(emsa_pss_verify(p, &d[..20], &[0u8; 256], 2048).is_err());
         assert!(emsa_pss_verify(p, &d, &[0u8; 256], 0).is_err());
+    }
+
+    /// A saltLength near `u32::MAX` (chosen by whoever made the signature) once wrapped
+    /// `hLen + sLen + 2` on 32-bit targets and panicked in `split_at`: now an invalid signature.
+    #[test]
+    fn pss_huge_salt_lengths_are_invalid_not_a_panic() {
+        let d = [0u8; 32];
+        let mut em = [0u8; 256];
+        em[255] = 0xbc;
+        for salt_len in [u32::MAX as usize, u32::MAX as usize - 33, u32::MAX as usize - 34, usize::MAX, usize::MAX - 33, 223, 222] {
+            let p = PssParams { salt_len, ..PssParams::new(HashAlgorithm::Sha256) };
+            assert_eq!(emsa_pss_verify(p, &d, &em, 2048), Err(CryptoError::SignatureInvalid), "sLen {salt_len}");
+        }
     }
 }
