@@ -50,8 +50,9 @@ pub enum Trust<'a> {
 }
 
 /// How the request authenticates, for the caller's protocol run (the manager only passes it
-/// on: a [`Job`] says which identity signs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// on: a [`Job`] says which identity signs). `Debug` shows the kind and the user name, never
+/// the challenge or the password.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Auth<'a> {
     /// Nothing beyond the request's own signature.
     None,
@@ -66,6 +67,17 @@ pub enum Auth<'a> {
     },
     /// TLS client certificate: the identity in use (renewals).
     ClientCertificate,
+}
+
+impl core::fmt::Debug for Auth<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Auth::None => f.write_str("None"),
+            Auth::Challenge(_) => f.write_str("Challenge(not shown)"),
+            Auth::Basic { user, .. } => f.debug_struct("Basic").field("user", user).field("password", &"not shown").finish(),
+            Auth::ClientCertificate => f.write_str("ClientCertificate"),
+        }
+    }
 }
 
 /// When to look for the next CA and enroll under it ahead of the switch (Cisco IOS's "shadow"

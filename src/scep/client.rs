@@ -72,8 +72,9 @@ use crate::span::Span;
 use crate::time::{Instant, UnixTime};
 use rand_core::CryptoRngCore;
 
-/// Where the SCEP server is and how it is trusted.
-#[derive(Debug, Clone, Copy)]
+/// Where the SCEP server is and how it is trusted. `Debug` does not show the envelope
+/// password.
+#[derive(Clone, Copy)]
 pub struct Config<'a> {
     /// Host name or address for the `Host` header.
     pub host: &'a str,
@@ -98,6 +99,23 @@ pub struct Config<'a> {
     /// signer certificate is valid from an hour before it. Without it, validity checks are
     /// skipped and the signer certificate covers 2000-2049.
     pub wall_time: Option<UnixTime>,
+}
+
+impl core::fmt::Debug for Config<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Config")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("path", &self.path)
+            .field("ca_identifier", &self.ca_identifier)
+            .field("trust", &self.trust)
+            .field("policy", &self.policy)
+            .field("retry", &self.retry)
+            .field("public_key", &self.public_key)
+            .field("envelope_password", &self.envelope_password.map(|_| "not shown"))
+            .field("wall_time", &self.wall_time)
+            .finish()
+    }
 }
 
 impl<'a> Config<'a> {
