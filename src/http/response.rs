@@ -59,11 +59,12 @@ impl ResponseHead {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Chunk {
-    /// Reading the hex size; `digits` so far; `ext` inside a chunk extension.
+    /// Reading the hex size; `digits` so far; `ext`: bytes of chunk extension so far (0:
+    /// none), capped at [`MAX_CHUNK_EXTENSION`].
     Size {
         value: usize,
         digits: u8,
-        ext: bool,
+        ext: u16,
         cr: bool,
     },
     Data {
@@ -71,12 +72,20 @@ enum Chunk {
     },
     DataCr,
     DataLf,
-    /// Trailer section: `line` bytes seen on the current line.
+    /// Trailer section: `line` bytes seen on the current line, `fields` lines so far
+    /// (capped at [`MAX_TRAILER_FIELDS`]).
     Trailer {
         line: usize,
         cr: bool,
+        fields: u8,
     },
 }
+
+/// The longest chunk extension (`;name=value...` after a chunk size) accepted, in bytes: the
+/// extensions are skipped, and a server that sends more is not speaking HTTP to us.
+pub const MAX_CHUNK_EXTENSION: usize = 256;
+/// The most trailer fields after the last chunk (each at most 1 KiB, and skipped).
+pub const MAX_TRAILER_FIELDS: usize = 32;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -307,7 +316,7 @@ impl<'b> ResponseParser<'b> {
         self.state = if (100..200).contains(&h.status) || h.status == 204 || h.status == 304 {
             State::Done
         } else if h.chunked {
-            State::Chunked(Chunk::Size { value: 0, digits: 0, ext: false, cr: false })
+            State::Chunked(Chunk::Size { value: 0, digits: 0, ext: 0, cr: false })
         } else if let Some(n) = h.content_length {
             if n > self.buf.len() {
                 return Err(HttpError::BodyTooLarge { limit: self.buf.len() });
@@ -369,7 +378,7 @@ impl<'b> ResponseParser<'b> {
             Chunk::Size { value, digits, ext, cr } => match (b, cr) {
                 (b'\n', true) | (b'\n', false) if digits > 0 => {
                     if value == 0 {
-                        State::Chunked(Chunk::Trailer { line: 0, cr: false })
+                        State::Chunked(Chunk::Trailer { line: 0, cr: false, fields: 0 })
                     } else if value > self.buf.len().saturating_sub(self.len) {
                         return Err(HttpError::BodyTooLarge { limit: self.buf.len() });
                     } else {
@@ -378,10 +387,13 @@ impl<'b> ResponseParser<'b> {
                 }
                 (_, true) => return bad,
                 (b'\r', false) if digits > 0 => State::Chunked(Chunk::Size { value, digits, ext, cr: true }),
-                (_, false) if ext => State::Chunked(Chunk::Size { value, digits, ext, cr }),
-                (b';', false) | (b' ', false) | (b'\t', false) if digits > 0 => {
-                    State::Chunked(Chunk::Size { value, digits, ext: true, cr })
+                (_, false) if ext > 0 => {
+                    if usize::from(ext) >= MAX_CHUNK_EXTENSION {
+                        return bad;
+                    }
+                    State::Chunked(Chunk::Size { value, digits, ext: ext.saturating_add(1), cr })
                 }
+                (b';', false) | (b' ', false) | (b'\t', false) if digits > 0 => State::Chunked(Chunk::Size { value, digits, ext: 1, cr }),
                 (h, false) => {
                     let d = (h as char).to_digit(16).ok_or(HttpError::MalformedChunk)? as usize;
                     if digits >= 8 {
@@ -394,19 +406,20 @@ impl<'b> ResponseParser<'b> {
             Chunk::Data { .. } => return bad,
             Chunk::DataCr => match b {
                 b'\r' => State::Chunked(Chunk::DataLf),
-                b'\n' => State::Chunked(Chunk::Size { value: 0, digits: 0, ext: false, cr: false }),
+                b'\n' => State::Chunked(Chunk::Size { value: 0, digits: 0, ext: 0, cr: false }),
                 _ => return bad,
             },
             Chunk::DataLf => match b {
-                b'\n' => State::Chunked(Chunk::Size { value: 0, digits: 0, ext: false, cr: false }),
+                b'\n' => State::Chunked(Chunk::Size { value: 0, digits: 0, ext: 0, cr: false }),
                 _ => return bad,
             },
-            Chunk::Trailer { line, cr } => match b {
+            Chunk::Trailer { line, cr, fields } => match b {
                 b'\n' if line == 0 => State::Done,
-                b'\n' => State::Chunked(Chunk::Trailer { line: 0, cr: false }),
-                b'\r' if !cr => State::Chunked(Chunk::Trailer { line, cr: true }),
+                b'\n' if usize::from(fields) >= MAX_TRAILER_FIELDS => return bad,
+                b'\n' => State::Chunked(Chunk::Trailer { line: 0, cr: false, fields: fields.saturating_add(1) }),
+                b'\r' if !cr => State::Chunked(Chunk::Trailer { line, cr: true, fields }),
                 _ if line > 1024 => return bad,
-                _ => State::Chunked(Chunk::Trailer { line: line.saturating_add(1), cr: false }),
+                _ => State::Chunked(Chunk::Trailer { line: line.saturating_add(1), cr: false, fields }),
             },
         })
     }
@@ -488,6 +501,21 @@ mod tests {
             assert_eq!(parse_split(CHUNKED, split, 256).unwrap(), (200, b"hello world".to_vec()), "split {split}");
         }
         assert_eq!(parse_bytewise(CHUNKED, 256).unwrap().1, b"hello world");
+    }
+
+    /// Chunk extensions and trailers are skipped, so they once had no bound: a server could
+    /// keep a device reading (and hashing nothing) forever. Now both are capped.
+    #[test]
+    fn chunk_extensions_and_trailers_are_capped() {
+        let head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let ext_ok = std::format!("{head}5;{}\r\nhello\r\n0\r\n\r\n", "e".repeat(MAX_CHUNK_EXTENSION - 1));
+        assert_eq!(parse_bytewise(ext_ok.as_bytes(), 256).unwrap().1, b"hello");
+        let ext_long = std::format!("{head}5;{}\r\nhello\r\n0\r\n\r\n", "e".repeat(MAX_CHUNK_EXTENSION + 1));
+        assert_eq!(parse_bytewise(ext_long.as_bytes(), 256).unwrap_err(), HttpError::MalformedChunk);
+        let trailers_ok = std::format!("{head}5\r\nhello\r\n0\r\n{}\r\n", "T: v\r\n".repeat(MAX_TRAILER_FIELDS));
+        assert_eq!(parse_bytewise(trailers_ok.as_bytes(), 256).unwrap().1, b"hello");
+        let trailers_many = std::format!("{head}5\r\nhello\r\n0\r\n{}\r\n", "T: v\r\n".repeat(MAX_TRAILER_FIELDS + 1));
+        assert_eq!(parse_bytewise(trailers_many.as_bytes(), 256).unwrap_err(), HttpError::MalformedChunk);
     }
 
     #[test]
