@@ -58,7 +58,7 @@ fn command_help(proto: &str, cmd: &str) -> Option<&'static str> {
             "enroll scep getnextca --url URL (--fingerprint HEX | --ca FILE) [--out FILE]\n  GetNextCACert: the next CA certificate(s), accepted only when signed by the current CA."
         }
         ("scep", "enroll") => {
-            "enroll scep enroll --url URL (--fingerprint HEX | --ca FILE) --key FILE --subject DN\n       [--dns NAME]... [--challenge PW] [--get] [--no-legacy] [--max-polls N] [--poll-interval S]\n       [--state FILE [--no-wait]] [--out FILE] [--dry-run] [--json]\n  PKCSReq with a self-signed signer certificate. PENDING is polled (CertPoll) with backoff;\n  with --no-wait the transaction is saved to --state and the command exits 3."
+            "enroll scep enroll --url URL (--fingerprint HEX | --ca FILE) --key FILE --subject DN\n       [--dns NAME]... [--challenge PW] [--get] [--no-legacy | --allow-des] [--max-polls N]\n       [--poll-interval S] [--state FILE [--no-wait]] [--out FILE] [--dry-run] [--json]\n  PKCSReq with a self-signed signer certificate. PENDING is polled (CertPoll) with backoff;\n  with --no-wait the transaction is saved to --state and the command exits 3.\n  --allow-des accepts a reply encrypted with single DES (micromdm sends them); without it\n  such a reply is refused."
         }
         ("scep", "renew") => {
             "enroll scep renew --url URL (--fingerprint HEX | --ca FILE) --key FILE --cert FILE --subject DN\n       [--challenge PW] [--new-key FILE] [options of enroll]\n  RenewalReq signed with the current certificate and key (--new-key certifies another key)."
@@ -104,6 +104,7 @@ const FLAGS: &[&str] = &[
     "--no-wait",
     "--get",
     "--no-legacy",
+    "--allow-des",
     "--insecure-bootstrap",
     "--basic-preemptive",
     "--csrattrs",
@@ -616,6 +617,9 @@ fn run_scep_cmd(args: &Args) -> Result<Report, String> {
     let mut policy = AlgorithmPolicy::default();
     if args.flag("--get") {
         policy = policy.with_get();
+    }
+    if args.flag("--allow-des") {
+        policy = policy.with_single_des();
     }
     if args.flag("--no-legacy") {
         policy = policy.without_legacy();

@@ -58,7 +58,15 @@ fn main() -> ExitCode {
         }
     };
     println!("SCEP PKCSReq to {addr} (CA pinned by SHA-256 fingerprint), through the Sans-IO client and its blocking driver");
-    let run = enroll(Server { addr, fingerprint: fp }, &mut key, "demo-router-01", challenge, AlgorithmPolicy::default(), None, true);
+    let run = enroll(
+        Server { addr, fingerprint: fp },
+        &mut key,
+        "demo-router-01",
+        challenge,
+        AlgorithmPolicy::default().with_single_des(),
+        None,
+        true,
+    );
     let (Outcome::Issued, Some(issued)) = (&run.outcome, run.certificate) else {
         eprintln!("enrollment did not succeed: {:?}", run.outcome);
         return ExitCode::FAILURE;
@@ -68,8 +76,15 @@ fn main() -> ExitCode {
     }
     show("issued certificate", &issued);
     println!("SCEP RenewalReq signed with the issued certificate");
-    let run =
-        enroll(Server { addr, fingerprint: fp }, &mut key, "demo-router-01", challenge, AlgorithmPolicy::default(), Some(&issued), true);
+    let run = enroll(
+        Server { addr, fingerprint: fp },
+        &mut key,
+        "demo-router-01",
+        challenge,
+        AlgorithmPolicy::default().with_single_des(),
+        Some(&issued),
+        true,
+    );
     match (&run.outcome, run.certificate) {
         (Outcome::Issued, Some(der)) => show("renewed certificate", &der),
         _ => {

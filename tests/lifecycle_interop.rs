@@ -265,6 +265,8 @@ fn manager_renews_against_micromdm_and_est_ca() {
             let mut config = scep::client::Config::new(host, CaTrust::Fingerprint(fp), &spki[..n]);
             config.port = port.parse().ok();
             config.wall_time = Some(wall_now());
+            // micromdm answers in single DES: allowed for this server explicitly.
+            config.policy = scep::AlgorithmPolicy::default().with_single_des();
             let (mut ca, mut own, mut work, mut io) = (vec![0u8; 8192], vec![0u8; 4096], vec![0u8; 16384], vec![0u8; 16384]);
             let bufs = scep::client::Buffers { ca: &mut ca, own: &mut own, work: &mut work, io: &mut io };
             let mut client = scep::client::Client::new(config, op, bufs, rand::rngs::OsRng).unwrap();

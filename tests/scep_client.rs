@@ -25,6 +25,7 @@ use embedded_enroll::crypto::rsa::{RsaPrivateKey2048, RsaPrivateKey4096};
 use embedded_enroll::hal::soft::SoftP256Key;
 use embedded_enroll::hal::{Decrypter, KeyAgreement, Signer};
 use embedded_enroll::retry::RetryPolicy;
+use embedded_enroll::scep::AlgorithmPolicy;
 use embedded_enroll::scep::ca::CaTrust;
 use embedded_enroll::scep::client::{Buffers, ClientError, Config, KeyRole, Operation, Outcome, ReplyError, Step};
 use embedded_enroll::scep::message::{CertRepError, FailInfo, attr};
@@ -453,6 +454,15 @@ fn config<'a>(fp: &'a [u8; 32], spki: &'a [u8]) -> Config<'a> {
 
 /// One enrollment with `replies` after GetCACaps(CAPS) + GetCACert.
 fn run_enroll(replies: Vec<Reply>, policy: Option<RetryPolicy>) -> (Outcome, Vec<String>, Fixture, Option<Vec<u8>>) {
+    run_enroll_with(replies, policy, AlgorithmPolicy::default())
+}
+
+/// [`run_enroll`] under an algorithm policy.
+fn run_enroll_with(
+    replies: Vec<Reply>,
+    policy: Option<RetryPolicy>,
+    algorithms: AlgorithmPolicy,
+) -> (Outcome, Vec<String>, Fixture, Option<Vec<u8>>) {
     let mut fx = Fixture::new();
     let mut key = DeviceKey::rsa(&fx, "dev.key");
     let spki = key.spki();
@@ -461,6 +471,7 @@ fn run_enroll(replies: Vec<Reply>, policy: Option<RetryPolicy>) -> (Outcome, Vec
     if let Some(p) = policy {
         cfg.retry = p;
     }
+    cfg.policy = algorithms;
     let mut st = Storage::new();
     let mut client = Client::new(cfg, Operation::Enroll(enroll_csr()), st.buffers(), rng(9)).unwrap();
     let mut q: VecDeque<Reply> = [caps(CAPS), Reply::CaCert].into_iter().chain(replies).collect();
@@ -658,23 +669,46 @@ fn a_reply_signed_by_an_unknown_key_is_refused() {
     assert!(cert.is_none());
 }
 
-/// micromdm answers with single DES: only `legacy-crypto` opens it.
+/// micromdm answers with single DES. The caller's policy binds replies: DES is opened only
+/// when the caller allowed it for this server (`with_single_des`, which needs `legacy-crypto`);
+/// under the default policy, or `without_legacy`, a DES reply is refused by name.
 #[test]
-fn a_des_reply_needs_legacy_crypto() {
-    let reply = Reply::Pki(Box::new(|fx, seen| {
-        let issued = fx.issue(seen, 1001);
-        let env =
-            fx.openssl_envelope(seen, &[&issued], &["-des", "-provider", "legacy", "-provider", "default", s(&fx.path("signer.pem"))]);
-        fx.certrep(seen, "0", &env, &[], None)
-    }));
-    let (o, log, _, cert) = run_enroll(vec![reply], None);
+fn a_des_reply_needs_the_caller_to_allow_des() {
+    let des_reply = || {
+        Reply::Pki(Box::new(|fx, seen| {
+            let issued = fx.issue(seen, 1001);
+            let env =
+                fx.openssl_envelope(seen, &[&issued], &["-des", "-provider", "legacy", "-provider", "default", s(&fx.path("signer.pem"))]);
+            fx.certrep(seen, "0", &env, &[], None)
+        }))
+    };
+    let (o, log, _, cert) = run_enroll_with(vec![des_reply()], None, AlgorithmPolicy::default().with_single_des());
     if cfg!(feature = "legacy-crypto") {
         assert_eq!(o, Outcome::Issued, "{log:?}");
         assert!(cert.is_some());
     } else {
-        assert!(matches!(o, Outcome::InvalidReply(ReplyError::Envelope(_))), "{o:?} {log:?}");
+        assert_eq!(o, Outcome::InvalidReply(ReplyError::AlgorithmNotAllowed("DES")), "{log:?}");
         assert!(cert.is_none());
     }
+    for policy in [AlgorithmPolicy::default(), AlgorithmPolicy::default().without_legacy()] {
+        let (o, log, _, cert) = run_enroll_with(vec![des_reply()], None, policy);
+        assert_eq!(o, Outcome::InvalidReply(ReplyError::AlgorithmNotAllowed("DES")), "{policy:?} {log:?}");
+        assert!(cert.is_none());
+    }
+}
+
+/// A 3DES reply when the caller asked for no legacy algorithms is refused, even though the
+/// client could decrypt it.
+#[test]
+fn a_3des_reply_is_refused_without_legacy() {
+    let reply = Reply::Pki(Box::new(|fx, seen| {
+        let issued = fx.issue(seen, 1001);
+        let env = fx.openssl_envelope(seen, &[&issued], &["-des3", s(&fx.path("signer.pem"))]);
+        fx.certrep(seen, "0", &env, &[], None)
+    }));
+    let (o, log, _, cert) = run_enroll_with(vec![reply], None, AlgorithmPolicy::default().without_legacy());
+    assert_eq!(o, Outcome::InvalidReply(ReplyError::AlgorithmNotAllowed("3DES")), "{log:?}");
+    assert!(cert.is_none());
 }
 
 #[test]

@@ -73,7 +73,7 @@ fn micromdm_interop_with_our_client_scepclient_and_strongswan() {
 
     // GetCACaps and GetCACert as operations of their own.
     let mut key_post = RsaPrivateKey2048::generate(&mut rng(51)).unwrap();
-    let caps = run(peer.server(), &mut key_post, Operation::GetCaCaps, AlgorithmPolicy::default(), false);
+    let caps = run(peer.server(), &mut key_post, Operation::GetCaCaps, AlgorithmPolicy::default().with_single_des(), false);
     assert_eq!(caps.outcome, Outcome::CaCaps);
     let (caps, choice) = (caps.caps.unwrap(), caps.choice.unwrap());
     for c in [Capability::Aes, Capability::Sha256, Capability::PostPkiOperation, Capability::Renewal, Capability::Des3] {
@@ -92,26 +92,48 @@ fn micromdm_interop_with_our_client_scepclient_and_strongswan() {
     ];
     let names: Vec<_> = all.iter().filter(|c| caps.has(**c)).map(|c| c.keyword()).collect();
     report.push(format!("embedded-enroll GetCACaps: {names:?} -> {choice:?}"));
-    let ca = run(peer.server(), &mut key_post, Operation::GetCaCertificates, AlgorithmPolicy::default(), false);
+    let ca = run(peer.server(), &mut key_post, Operation::GetCaCertificates, AlgorithmPolicy::default().with_single_des(), false);
     assert_eq!(ca.outcome, Outcome::CaCertificates, "{:?}", ca.log);
     report.push("embedded-enroll GetCACert: CA certificate matches the pinned SHA-256 fingerprint".into());
 
     // PKCSReq over POST, then over GET, each with a fresh RSA-2048 key.
-    let post = enroll(peer.server(), &mut key_post, "router-post", "secret", AlgorithmPolicy::default(), None, false);
+    let post = enroll(peer.server(), &mut key_post, "router-post", "secret", AlgorithmPolicy::default().with_single_des(), None, false);
     assert_eq!(post.outcome, Outcome::Issued, "PKCSReq over POST: {:?}", post.log);
     let cert_post = post.certificate.unwrap();
     assert!(post.log.iter().any(|l| l.starts_with("-> POST /scep?operation=PKIOperation")), "{:?}", post.log);
     assert!(openssl_verify(&peer.ca_pem(), &cert_post), "openssl verify of the POST-issued certificate");
     report.push(format!("embedded-enroll PKCSReq (POST, {:?}): issued, openssl verify OK", post.choice.unwrap()));
     let mut key_get = RsaPrivateKey2048::generate(&mut rng(52)).unwrap();
-    let get = enroll(peer.server(), &mut key_get, "router-get", "secret", AlgorithmPolicy::default().with_get(), None, false);
+    let get =
+        enroll(peer.server(), &mut key_get, "router-get", "secret", AlgorithmPolicy::default().with_single_des().with_get(), None, false);
     assert_eq!(get.outcome, Outcome::Issued, "PKCSReq over GET: {:?}", get.log);
     assert!(get.log.iter().any(|l| l.starts_with("-> GET /scep?operation=PKIOperation&message=")), "{:?}", get.log);
     assert!(openssl_verify(&peer.ca_pem(), &get.certificate.unwrap()));
     report.push("embedded-enroll PKCSReq (GET, base64 + percent-escaping): issued, openssl verify OK".into());
 
+    // The caller's policy binds the reply: micromdm answers in single DES, which the default
+    // policy refuses by name (the certificate is not accepted).
+    let mut key_strict = RsaPrivateKey2048::generate(&mut rng(54)).unwrap();
+    let strict = enroll(peer.server(), &mut key_strict, "router-strict", "secret", AlgorithmPolicy::default(), None, false);
+    assert_eq!(
+        strict.outcome,
+        Outcome::InvalidReply(embedded_enroll::scep::client::ReplyError::AlgorithmNotAllowed("DES")),
+        "{:?}",
+        strict.log
+    );
+    assert!(strict.certificate.is_none());
+    report.push("embedded-enroll PKCSReq under the default policy: micromdm's DES reply refused (as expected)".into());
+
     // RenewalReq signed with the issued certificate and its key.
-    let renewal = enroll(peer.server(), &mut key_post, "router-post", "secret", AlgorithmPolicy::default(), Some(&cert_post), false);
+    let renewal = enroll(
+        peer.server(),
+        &mut key_post,
+        "router-post",
+        "secret",
+        AlgorithmPolicy::default().with_single_des(),
+        Some(&cert_post),
+        false,
+    );
     assert_eq!(renewal.outcome, Outcome::Issued, "RenewalReq: {:?}", renewal.log);
     let renewed = renewal.certificate.unwrap();
     assert!(openssl_verify(&peer.ca_pem(), &renewed));
@@ -120,7 +142,7 @@ fn micromdm_interop_with_our_client_scepclient_and_strongswan() {
 
     // A wrong challenge: FAILURE (micromdm says badRequest for every failure).
     let mut key_bad = RsaPrivateKey2048::generate(&mut rng(53)).unwrap();
-    let bad = enroll(peer.server(), &mut key_bad, "router-bad", "wrong", AlgorithmPolicy::default(), None, false);
+    let bad = enroll(peer.server(), &mut key_bad, "router-bad", "wrong", AlgorithmPolicy::default().with_single_des(), None, false);
     match &bad.outcome {
         Outcome::Rejected { fail_info, .. } => {
             report.push(format!("embedded-enroll PKCSReq with a wrong challenge: FAILURE {fail_info:?} (as expected)"))
@@ -140,7 +162,7 @@ fn micromdm_interop_with_our_client_scepclient_and_strongswan() {
         let exe = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("examples/enroll");
         let out = Command::new(&exe)
             .args(["scep", "enroll", "--url", &url, "--fingerprint", &fp, "--key", s(&key), "--subject", "CN=cli-device,O=embedded-enroll"])
-            .args(["--challenge", "secret", "--out", s(&cert), "--json"])
+            .args(["--challenge", "secret", "--allow-des", "--out", s(&cert), "--json"])
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -162,7 +184,7 @@ fn micromdm_interop_with_our_client_scepclient_and_strongswan() {
                 "--subject",
                 "CN=cli-device,O=embedded-enroll",
             ])
-            .args(["--challenge", "secret", "--get", "--out", s(&dir.path().join("renewed.pem"))])
+            .args(["--challenge", "secret", "--allow-des", "--get", "--out", s(&dir.path().join("renewed.pem"))])
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(0), "CLI scep renew: {}", String::from_utf8_lossy(&out.stderr));

@@ -122,8 +122,15 @@ impl CaCaps {
 pub struct AlgorithmPolicy {
     /// The AES key size to send when the server offers AES (AES-128 by default).
     pub aes: CbcCipher,
-    /// Allow 3DES and SHA-1 when the server offers nothing better (needs `legacy-crypto`).
+    /// Allow 3DES and SHA-1 when the server offers nothing better (needs `legacy-crypto`), in
+    /// requests and in replies alike: without it a reply encrypted with 3DES or DES, or signed
+    /// with SHA-1, is refused ([`ReplyError::AlgorithmNotAllowed`](crate::scep::client::ReplyError)).
+    /// What an unauthenticated GetCACaps says never widens this.
     pub allow_legacy: bool,
+    /// Also accept replies encrypted with single DES (56-bit keys; micromdm `scepserver` sends
+    /// them whatever the request used). Off by default: set it, for the servers that need it,
+    /// with [`AlgorithmPolicy::with_single_des`]. Requests never use DES. Needs `allow_legacy`.
+    pub allow_single_des: bool,
     /// Send PKIOperation by GET even when the server offers POST (for servers, or proxies in
     /// front of them, whose POST is broken).
     pub force_get: bool,
@@ -131,7 +138,7 @@ pub struct AlgorithmPolicy {
 
 impl Default for AlgorithmPolicy {
     fn default() -> Self {
-        Self { aes: CbcCipher::Aes128, allow_legacy: cfg!(feature = "legacy-crypto"), force_get: false }
+        Self { aes: CbcCipher::Aes128, allow_legacy: cfg!(feature = "legacy-crypto"), allow_single_des: false, force_get: false }
     }
 }
 
@@ -142,10 +149,34 @@ impl AlgorithmPolicy {
         self
     }
 
-    /// Never fall back to 3DES or SHA-1.
+    /// Never fall back to 3DES or SHA-1 (nor accept DES).
     pub fn without_legacy(mut self) -> Self {
         self.allow_legacy = false;
+        self.allow_single_des = false;
         self
+    }
+
+    /// Accept replies encrypted with single DES from this server (micromdm needs it); implies
+    /// `allow_legacy` when the `legacy-crypto` feature is on. Without the feature DES cannot be
+    /// decrypted at all.
+    pub fn with_single_des(mut self) -> Self {
+        self.allow_single_des = true;
+        self.allow_legacy = cfg!(feature = "legacy-crypto");
+        self
+    }
+
+    /// Whether a reply's content encryption is acceptable under this policy.
+    pub fn accepts_reply_cipher(&self, cipher: CbcCipher) -> bool {
+        match cipher {
+            CbcCipher::Des => self.allow_legacy && self.allow_single_des,
+            CbcCipher::DesEde3 => self.allow_legacy,
+            _ => true,
+        }
+    }
+
+    /// Whether a reply signed with `hash` is acceptable under this policy.
+    pub fn accepts_reply_hash(&self, hash: HashAlgorithm) -> bool {
+        hash != HashAlgorithm::Sha1 || self.allow_legacy
     }
 
     /// PKIOperation by GET whatever the server offers.

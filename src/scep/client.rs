@@ -63,6 +63,7 @@ use crate::asn1::cms::signed_data::SignedDataRef;
 use crate::asn1::csr::{self, CsrBuilder, CsrRef, SelfSignedCertificate};
 use crate::asn1::spki::SpkiRef;
 use crate::crypto::Digest;
+use crate::crypto::cbc::CbcCipher;
 use crate::error::{CmsError, DecodeError, EncodeError, HttpError, ScepError};
 pub use crate::hal::KeyRole;
 use crate::hal::KeyType;
@@ -267,6 +268,9 @@ pub enum ReplyError {
     NotFound,
     /// The certificate for our key is not signed by the issuing CA.
     NotIssuedByCa,
+    /// The reply uses an algorithm the caller's [`AlgorithmPolicy`] does not allow: `"DES"`,
+    /// `"3DES"` (content encryption) or `"SHA-1"` (the reply's signature).
+    AlgorithmNotAllowed(&'static str),
 }
 
 /// How the operation ended.
@@ -1090,6 +1094,11 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
             Ok(r) => r,
             Err(e) => return Ok(Stage::Done(Outcome::InvalidReply(ReplyError::CertRep(e)))),
         };
+        // The caller's policy binds replies as it binds requests: a server cannot answer with
+        // weaker algorithms than the caller allowed (whatever its GetCACaps said).
+        if !self.config.policy.accepts_reply_hash(rep.signature_hash) {
+            return Ok(Stage::Done(Outcome::InvalidReply(ReplyError::AlgorithmNotAllowed("SHA-1"))));
+        }
         Ok(match rep.status {
             PkiStatus::Pending => {
                 let policy = self.config.retry;
@@ -1113,6 +1122,11 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
                 let (Some(env), Some(env_der)) = (rep.envelope, rep.envelope_der) else {
                     return Ok(Stage::Done(Outcome::InvalidReply(ReplyError::CertRep(CertRepError::Attribute("pkcsPKIEnvelope")))));
                 };
+                let policy = self.config.policy;
+                if !policy.accepts_reply_cipher(env.cipher()) {
+                    let name = if env.cipher() == CbcCipher::Des { "DES" } else { "3DES" };
+                    return Ok(Stage::Done(Outcome::InvalidReply(ReplyError::AlgorithmNotAllowed(name))));
+                }
                 let span = Span::of(work, env_der).ok_or(ClientError::UnexpectedCall)?;
                 let signer = CertificateRef::parse(self.signer.get(own)).map_err(|_| ClientError::UnexpectedCall)?;
                 let ours = match signer.spki().key_type() {

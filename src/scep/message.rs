@@ -283,6 +283,10 @@ pub struct CertRep<'a> {
     pub envelope: Option<EnvelopedDataRef<'a>>,
     /// The DER of that envelope (the ContentInfo), on SUCCESS.
     pub envelope_der: Option<&'a [u8]>,
+    /// The hash of the reply's signature (the signer's digest algorithm, or the one its
+    /// signature algorithm names when that is weaker): the caller's policy decides whether a
+    /// SHA-1 signed reply is acceptable.
+    pub signature_hash: HashAlgorithm,
 }
 
 /// Why a CertRep was refused.
@@ -356,7 +360,11 @@ impl<'a> CertRep<'a> {
             b"3" => PkiStatus::Pending,
             _ => return Err(CertRepError::Attribute("pkiStatus")),
         };
-        let mut rep = CertRep { status, fail_info: None, fail_info_text: None, envelope: None, envelope_der: None };
+        let signature_hash = match si.signature_algorithm().map(|a| a.hash()) {
+            Ok(HashAlgorithm::Sha1) => HashAlgorithm::Sha1,
+            _ => si.digest_algorithm,
+        };
+        let mut rep = CertRep { status, fail_info: None, fail_info_text: None, envelope: None, envelope_der: None, signature_hash };
         match status {
             PkiStatus::Failure => {
                 rep.fail_info = text(&attr::FAIL_INFO, "failInfo")?.map(|v| match v {

@@ -12,9 +12,9 @@ use embedded_enroll::UnixTime;
 use embedded_enroll::asn1::csr::{ChallengePassword, CsrBuilder, NameAttribute};
 use embedded_enroll::crypto::rsa::RsaPrivateKey2048;
 use embedded_enroll::hal::Signer;
-use embedded_enroll::scep::Capability;
 use embedded_enroll::scep::ca::CaTrust;
 use embedded_enroll::scep::client::{Buffers, Client, Config, Operation, Outcome};
+use embedded_enroll::scep::{AlgorithmPolicy, Capability};
 use embedded_enroll::transport::blocking::Timer;
 use embedded_enroll::transport::blocking::{RsaDevice, run_scep};
 use static_cell::ConstStaticCell;
@@ -73,6 +73,10 @@ pub fn run<P: Platform>(platform: &mut P, rng: &mut NotSecureDemoRng, wall: Opti
     let mut cfg = Config::new(host, CaTrust::Fingerprint(fingerprint), spki);
     cfg.port = port;
     cfg.wall_time = wall;
+    // micromdm encrypts its replies with single DES whatever the request used: allowed for
+    // this server explicitly (the default policy refuses DES replies).
+    cfg.policy = AlgorithmPolicy::default().with_single_des();
+    println!("SCEP policy: requests AES/SHA-256 when offered; replies in single DES accepted (micromdm sends them)");
     let subject = [NameAttribute::organization("embedded-enroll"), NameAttribute::common_name(platform.name())];
     let csr = CsrBuilder::new(&subject).challenge_password(ChallengePassword::Printable(config::SCEP_CHALLENGE));
 
