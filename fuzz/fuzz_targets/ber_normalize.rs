@@ -5,23 +5,6 @@
 //! for it; and input that `is_definite` accepts is copied unchanged.
 #![no_main]
 
-use embedded_enroll::asn1::ber::{is_definite, normalize};
 use libfuzzer_sys::fuzz_target;
 
-const OUT_LEN: usize = 4096;
-
-fuzz_target!(|data: &[u8]| {
-    let definite = is_definite(data);
-    let mut out = [0u8; OUT_LEN];
-    let Ok(first) = normalize(data, &mut out) else {
-        assert!(!definite || data.len() > OUT_LEN, "is_definite accepted input that normalize rejects");
-        return;
-    };
-    if definite {
-        assert_eq!(first, data, "input that is_definite accepts must come out unchanged");
-    }
-    assert!(is_definite(first), "normalize output is not definite DER-style encoding");
-    let mut again = [0u8; OUT_LEN];
-    let second = normalize(first, &mut again).expect("normalize output must normalize again");
-    assert_eq!(second, first, "normalize is not idempotent");
-});
+fuzz_target!(|data: &[u8]| embedded_enroll_fuzz_bodies::ber_normalize(data));

@@ -4,27 +4,6 @@
 //! Properties: never panics; the plaintext never exceeds the encrypted length.
 #![no_main]
 
-use embedded_enroll::asn1::ber::normalize;
-use embedded_enroll::asn1::cert::CertificateRef;
-use embedded_enroll::asn1::cms::enveloped_data::EnvelopedDataRef;
-use embedded_enroll::hal::soft::SoftP256Key;
 use libfuzzer_sys::fuzz_target;
 
-/// The micromdm CA certificate, standing in for the recipient.
-const CERT: &[u8] = include_bytes!("../seeds/certificate/micromdm-GetCACert-response.der");
-
-fuzz_target!(|data: &[u8]| {
-    let mut buf = [0u8; 8192];
-    let Ok(der) = normalize(data, &mut buf) else { return };
-    let Ok(ed) = EnvelopedDataRef::parse(der) else { return };
-    let mut out = [0u8; 8192];
-    let max = ed.encrypted_len();
-    if let Ok(p) = ed.decrypt_with_password(b"pw", &mut out) {
-        assert!(p.len() <= max);
-    }
-    let cert = CertificateRef::parse(CERT).expect("seed certificate parses");
-    let mut key = SoftP256Key::from_bytes(&[0x42; 32]).expect("fixed key");
-    if let Ok(p) = ed.decrypt_with_key_agreement(&cert, &mut key, &mut out) {
-        assert!(p.len() <= max);
-    }
-});
+fuzz_target!(|data: &[u8]| embedded_enroll_fuzz_bodies::enveloped_data(data));

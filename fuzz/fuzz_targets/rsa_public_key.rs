@@ -6,29 +6,6 @@
 //! returns (it must not panic; whether it verifies is not asserted).
 #![no_main]
 
-use embedded_enroll::crypto::HashAlgorithm;
-use embedded_enroll::crypto::rsa::{MAX_MODULUS_LEN, MIN_MODULUS_BITS, PssParams, RsaPublicKey};
 use libfuzzer_sys::fuzz_target;
 
-const HASHES: [HashAlgorithm; 4] = [HashAlgorithm::Sha1, HashAlgorithm::Sha256, HashAlgorithm::Sha384, HashAlgorithm::Sha512];
-
-fuzz_target!(|data: &[u8]| {
-    let Ok(key) = RsaPublicKey::from_pkcs1_der(data) else { return };
-    let bits = usize::from(key.bits());
-    assert!((MIN_MODULUS_BITS..=MAX_MODULUS_LEN * 8).contains(&bits), "key size outside the supported range: {bits}");
-    assert_eq!(key.modulus_len(), key.modulus().len());
-
-    let mut der = [0u8; MAX_MODULUS_LEN * 2 + 32];
-    let encoded = key.to_pkcs1_der(&mut der).expect("a parsed key must re-encode");
-    assert_eq!(encoded, data, "re-encoding differs from the strict-DER input");
-    let reparsed = RsaPublicKey::from_pkcs1_der(encoded).expect("the re-encoding must parse");
-    assert_eq!(reparsed, key);
-
-    // A modulus-length signature cut from the end of the input (or the whole input if shorter).
-    let k = key.modulus_len();
-    let signature = &data[data.len().saturating_sub(k)..];
-    let hash = HASHES[data.len() % HASHES.len()];
-    let digest = hash.digest(b"embedded-enroll fuzz");
-    let _ = key.verify_pkcs1v15(hash, digest.as_bytes(), signature);
-    let _ = key.verify_pss(PssParams::new(hash), digest.as_bytes(), signature);
-});
+fuzz_target!(|data: &[u8]| embedded_enroll_fuzz_bodies::rsa_public_key(data));

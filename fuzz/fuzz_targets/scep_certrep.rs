@@ -5,25 +5,6 @@
 //! Properties: never panics; a SUCCESS CertRep always carries an envelope.
 #![no_main]
 
-use embedded_enroll::asn1::ber::normalize;
-use embedded_enroll::asn1::cert::CertificateRef;
-use embedded_enroll::scep::message::{CertRep, PkiStatus};
-use embedded_enroll::scep::{AlgorithmPolicy, CaCaps};
 use libfuzzer_sys::fuzz_target;
 
-const CA: &[u8] = include_bytes!("../seeds/certificate/micromdm-GetCACert-response.der");
-
-fuzz_target!(|data: &[u8]| {
-    let Some((&which, rest)) = data.split_first() else { return };
-    if which & 1 == 0 {
-        let caps = CaCaps::parse(rest);
-        let _ = caps.choose(&AlgorithmPolicy::default());
-        return;
-    }
-    let mut buf = [0u8; 8192];
-    let Ok(der) = normalize(rest, &mut buf) else { return };
-    let ca = CertificateRef::parse(CA).expect("seed CA parses");
-    if let Ok(rep) = CertRep::parse(der, &ca, "TX", &[0u8; 16]) {
-        assert!(rep.status != PkiStatus::Success || rep.envelope.is_some());
-    }
-});
+fuzz_target!(|data: &[u8]| embedded_enroll_fuzz_bodies::scep_certrep(data));

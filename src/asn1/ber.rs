@@ -19,8 +19,13 @@ use crate::error::DecodeError;
 
 /// How deep elements may nest, on every path: constructed elements and constructed OCTET
 /// STRING segments inside each other alike (deeper input is [`DecodeError::TooDeep`]). Real
-/// CMS and X.509 stay under 16. The normalizer recurses once per level, so its stack use is
-/// bounded by `MAX_DEPTH + 1` frames of `convert` plus `children`.
+/// CMS and X.509 stay under 16.
+///
+/// Stack: the normalizer recurses once per level. Measured on thumbv7em-none-eabihf at
+/// opt-level "s" (`fuzz/replay32`, stack painting, nested inputs of 1 to 33 levels): 232
+/// bytes per level of constructed elements (`convert` + `children`), 112 per level of
+/// constructed OCTET STRING segments (`children` alone); at most about 7.5 KiB for the
+/// deepest accepted input, on top of the caller's frame.
 pub const MAX_DEPTH: usize = 32;
 
 /// Length of an element's content.
