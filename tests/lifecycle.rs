@@ -10,6 +10,7 @@ use embedded_enroll::asn1::cert::CertificateRef;
 use embedded_enroll::hal::Signer;
 use embedded_enroll::hal::soft::{P256_SPKI_LEN, SoftP256Key};
 use embedded_enroll::lifecycle::record::{self, MAX_RECORD_LEN, Record, Stage};
+use embedded_enroll::lifecycle::rollover::find_root_key_update;
 use embedded_enroll::lifecycle::{
     Auth, Buffers, Job, KeyPolicy, KeySlot, Manager, Profile, Protocol, RenewalPolicy, Report, RestoreError, RolloverPolicy, Step, Trust,
     Wake,
@@ -68,9 +69,13 @@ impl SimCa {
 
     /// "NewWithOld": `new`'s name and key, signed by this CA (RFC 7030 section 4.1.3).
     fn vouch_for(&self, new: &SimCa, now: i64) -> Vec<u8> {
+        self.vouch_for_as(new, now, CertProfile::SubCA { issuer: self.name.clone(), path_len_constraint: None })
+    }
+
+    /// The same, in the given profile (a leaf profile makes an end-entity "NewWithOld").
+    fn vouch_for_as(&self, new: &SimCa, now: i64, profile: CertProfile) -> Vec<u8> {
         let spki = SubjectPublicKeyInfoOwned::from_key(*new.key.verifying_key()).unwrap();
         let validity = Validity { not_before: utc(now), not_after: utc(self.not_after) };
-        let profile = CertProfile::SubCA { issuer: self.name.clone(), path_len_constraint: None };
         let b = CertificateBuilder::new(profile, SerialNumber::from(999u32), validity, new.name.clone(), spki, &self.key).unwrap();
         b.build::<DerSignature>().unwrap().to_der().unwrap()
     }
@@ -489,6 +494,24 @@ fn est_root_key_update_is_verified_before_the_switch() {
     assert_eq!(r.ca, world.next_ca.cert.as_slice(), "switched to the new root after NewWithOld verified");
     // Same-key policy: one key slot only, never a new key after the first.
     assert_eq!(lines(&device.log, " key ").len(), 1, "{:?}", lines(&device.log, " key "));
+}
+
+/// An end-entity certificate that the old root issued for the new root's name and key is not
+/// a NewWithOld: only a CA certificate vouches for a root.
+#[test]
+fn a_root_key_update_through_an_end_entity_certificate_is_ignored() {
+    let world = World::new(Protocol::Est);
+    let leaf_profile = CertProfile::Leaf { issuer: world.ca.name.clone(), enable_key_agreement: false, enable_key_encipherment: false };
+    let as_leaf = world.ca.vouch_for_as(&world.next_ca, T0 + 650 * DAY, leaf_profile);
+    let as_ca = world.ca.vouch_for(&world.next_ca, T0 + 650 * DAY);
+    let with_ca = [world.ca.cert.as_slice(), &as_ca, &world.next_ca.cert];
+    let with_leaf = [world.ca.cert.as_slice(), &as_leaf, &world.next_ca.cert];
+    assert_eq!(
+        find_root_key_update(&world.ca.cert, &with_ca),
+        Some(world.next_ca.cert.as_slice()),
+        "the CA-profile NewWithOld is accepted"
+    );
+    assert_eq!(find_root_key_update(&world.ca.cert, &with_leaf), None, "an end-entity NewWithOld must not stage a new root");
 }
 
 #[test]
