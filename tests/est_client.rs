@@ -370,6 +370,47 @@ fn libest_serverkeygen_hands_over_the_key_and_its_certificate() {
     assert_eq!(client.certificate().unwrap(), &cert_der(&vector_path("est/libest/serverkeygen/issued.pem"))[..]);
 }
 
+/// The key a server generates must be the key of the certificate it issues: libest's reply
+/// with its key part swapped for another RSA key (everything else, the certificate included,
+/// as libest sent it) is refused and the key is not handed over.
+#[test]
+fn a_server_generated_key_that_is_not_the_certificates_is_refused() {
+    let original = case("libest/serverkeygen", "response.http");
+    let text = String::from_utf8(original).unwrap();
+    let start = text.find("Content-Transfer-Encoding: base64\r\n\r\n").unwrap() + "Content-Transfer-Encoding: base64\r\n\r\n".len();
+    let end = start + text[start..].find("\r\n--est-server-boundary").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other.pem");
+    openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", s(&other)]);
+    let der = openssl(&["rsa", "-traditional", "-in", s(&other), "-outform", "DER"]);
+    std::fs::write(dir.path().join("other.der"), &der).unwrap();
+    let b64 = String::from_utf8(openssl(&["base64", "-in", s(&dir.path().join("other.der"))])).unwrap();
+    let body_start = text.find("\r\n\r\n").unwrap() + 4;
+    let mut body = String::new();
+    body.push_str(&text[body_start..start]);
+    body.push_str(b64.trim_end());
+    body.push_str(&text[end..]);
+    let head = &text[..body_start];
+    let cl_start = head.find("Content-Length: ").unwrap();
+    let cl_end = cl_start + head[cl_start..].find("\r\n").unwrap();
+    let swapped = format!("{}Content-Length: {}{}{}", &head[..cl_start], body.len(), &head[cl_end..], body);
+
+    let mut key = device_key("libest/serverkeygen");
+    let spki = spki(&mut key);
+    let mut config = Config::new("127.0.0.1", CaCertsTrust::TlsAuthenticated, &spki);
+    config.credentials = Some(Credentials { user: "estuser", password: "estpwd", preemptive_basic: true });
+    let mut st = Storage::new();
+    let mut client = Client::new(config, Operation::ServerKeyGen(CsrBuilder::new(SUBJECT)), st.buffers(), rand::rngs::OsRng).unwrap();
+    let mut script = Script { responses: [swapped.into_bytes()].into(), ..Default::default() };
+    assert_eq!(
+        drive(&mut client, &mut key, &mut script, Instant::ZERO),
+        Outcome::InvalidReply(ReplyError::ServerKeyMismatch),
+        "{:?}",
+        script.log
+    );
+    assert!(client.server_key().is_none(), "a key that is not the certificate's is not handed over");
+}
+
 #[test]
 fn channel_binding_goes_into_the_csr_as_libest_expects() {
     // libest's PoP capture: challengePassword = base64(tls-unique). Our CSR for the same

@@ -216,6 +216,9 @@ pub enum ReplyError {
     NotFound,
     /// The issued certificate is not signed by [`Config::ca_certificate`].
     NotIssuedByCa,
+    /// `/serverkeygen`: the private key the server sent is not the key of the certificate it
+    /// issued (or is of a kind that cannot be checked); the key is wiped.
+    ServerKeyMismatch,
     /// `/cacerts` did not match [`CaCertsTrust`].
     UntrustedCaCerts,
     /// A 401 challenge this client cannot answer (scheme, algorithm).
@@ -948,6 +951,17 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
             && !CertificateRef::parse(ca).is_ok_and(|ca| issued.verify_signed_by(&ca.spki()).is_ok())
         {
             return self.done(Outcome::InvalidReply(ReplyError::NotIssuedByCa));
+        }
+        // The key must be the one the certificate certifies; otherwise it is of no use and
+        // is wiped at once.
+        if !super::multipart::key_matches_spki(self.key_span.get(work), &issued.spki()).unwrap_or(false) {
+            let key_end = self.key_span.end;
+            self.key_span = Span::default();
+            if let Some(k) = self.bufs.work.get_mut(..key_end) {
+                use zeroize::Zeroize;
+                k.zeroize();
+            }
+            return self.done(Outcome::InvalidReply(ReplyError::ServerKeyMismatch));
         }
         self.certificate = Span::of(work, issued.as_der()).unwrap_or_default();
         self.done(Outcome::ServerKeyGenerated)

@@ -576,6 +576,53 @@ pub fn key_format(der_bytes: &[u8]) -> Result<KeyFormat, DecodeError> {
     }
 }
 
+/// Whether the private key `key_der` (PKCS#8, PKCS#1 RSA or SEC1 P-256, as [`key_format`]
+/// tells) is the key of the public key `spki`: RSA by modulus and exponent, P-256 by the
+/// public point computed from the private scalar. A server-generated key must be the one its
+/// certificate certifies; a key this cannot check (another algorithm, CMS) is an error.
+pub fn key_matches_spki(key_der: &[u8], spki: &crate::asn1::spki::SpkiRef<'_>) -> Result<bool, DecodeError> {
+    use crate::asn1::spki::PublicKey;
+    let unsupported = DecodeError::Unsupported { what: "server-generated key type" };
+    let mut c = Tlv::parse_exact(key_der)?.with_tag(tag::SEQUENCE)?.children();
+    match key_format(key_der)? {
+        KeyFormat::Pkcs8 { .. } => {
+            c.next_any()?;
+            c.next_any()?;
+            let inner = c.expect_next(tag::OCTET_STRING)?.value;
+            match key_format(inner)? {
+                KeyFormat::Pkcs1Rsa | KeyFormat::Sec1Ec => key_matches_spki(inner, spki),
+                // PKCS#8 with an EC key: RFC 5915 ECPrivateKey inside, version 1.
+                _ => Err(unsupported),
+            }
+        }
+        KeyFormat::Pkcs1Rsa => {
+            c.next_any()?;
+            let n = c.expect_next(tag::INTEGER)?.unsigned_integer()?;
+            let e = c.expect_next(tag::INTEGER)?.unsigned_integer()?;
+            match spki.key() {
+                PublicKey::Rsa(k) => Ok(strip_zeros(k.modulus()) == strip_zeros(n) && strip_zeros(k.exponent()) == strip_zeros(e)),
+                _ => Ok(false),
+            }
+        }
+        KeyFormat::Sec1Ec => {
+            c.next_any()?;
+            let scalar = c.expect_next(tag::OCTET_STRING)?.value;
+            let PublicKey::EcP256(point) = spki.key() else { return Ok(false) };
+            let Ok(secret) = p256::SecretKey::from_slice(scalar) else { return Err(DecodeError::InvalidValue { what: "EC private key" }) };
+            let ours = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&secret.public_key(), false);
+            let theirs =
+                crate::crypto::p256::normalize_public_key(point).map_err(|_| DecodeError::InvalidValue { what: "EC public key" })?;
+            Ok(ours.as_bytes() == theirs.as_slice())
+        }
+        KeyFormat::Cms { .. } => Err(unsupported),
+    }
+}
+
+fn strip_zeros(b: &[u8]) -> &[u8] {
+    let first = b.iter().position(|x| *x != 0).unwrap_or(b.len());
+    b.get(first..).unwrap_or(&[])
+}
+
 /// A decoded private key in a caller buffer, which is zeroized (all of it) on drop.
 pub struct DecodedKey<'o> {
     buf: &'o mut [u8],
@@ -716,6 +763,27 @@ pub fn wipe_key_part(content_type: &str, body: &mut [u8]) -> Result<(), Multipar
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// SEC1 P-256 keys are matched by the point computed from the scalar.
+    #[test]
+    fn p256_server_keys_match_only_their_own_public_key() {
+        use p256::elliptic_curve::sec1::ToEncodedPoint;
+        let secret = p256::SecretKey::from_slice(&[7u8; 32]).unwrap();
+        let mut sec1 = std::vec![0x30, 0x25, 0x02, 0x01, 0x01, 0x04, 0x20];
+        sec1.extend([7u8; 32]);
+        let spki_of = |point: &[u8]| {
+            let mut d = hex_literal::hex!("3059301306072a8648ce3d020106082a8648ce3d030107034200").to_vec();
+            d.extend_from_slice(point);
+            d
+        };
+        let ours = spki_of(secret.public_key().to_encoded_point(false).as_bytes());
+        let other = p256::SecretKey::from_slice(&[8u8; 32]).unwrap();
+        let theirs = spki_of(other.public_key().to_encoded_point(false).as_bytes());
+        let spki = |d: &'static [u8]| crate::asn1::spki::SpkiRef::parse(d).unwrap();
+        let (ours, theirs): (&'static [u8], &'static [u8]) = (std::vec::Vec::leak(ours), std::vec::Vec::leak(theirs));
+        assert_eq!(key_matches_spki(&sec1, &spki(ours)), Ok(true));
+        assert_eq!(key_matches_spki(&sec1, &spki(theirs)), Ok(false));
+    }
     use std::string::String;
     use std::vec::Vec;
 
