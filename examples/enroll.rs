@@ -849,11 +849,15 @@ fn run_est_cmd(args: &Args) -> Result<Report, String> {
         }
         Outcome::CaCerts => {
             let mut all = String::new();
-            if let Some(sd) = client.certificates() {
-                for c in sd.certificates() {
-                    fields.push(("certificate".into(), format!("{} (SHA-256 {})", c.subject(), hex(&c.fingerprint_sha256()))));
-                    all.push_str(&pem("CERTIFICATE", c.as_der()));
-                }
+            // Only what the pinned CA (or the authenticated TLS server) vouches for.
+            for c in client.trusted_ca_certificates() {
+                fields.push(("certificate".into(), format!("{} (SHA-256 {})", c.subject(), hex(&c.fingerprint_sha256()))));
+                all.push_str(&pem("CERTIFICATE", c.as_der()));
+            }
+            let sent = client.certificates().map_or(0, |sd| sd.certificates().count());
+            let kept = client.trusted_ca_certificates().count();
+            if sent > kept {
+                fields.push(("left_out".into(), format!("{} certificate(s) of the reply do not chain to the pinned CA", sent - kept)));
             }
             if let Some(p) = args.get("--out") {
                 std::fs::write(p, all).map_err(|e| format!("{p}: {e}"))?;

@@ -186,6 +186,79 @@ fn libest_cacerts_is_trusted_by_fingerprint_and_refused_otherwise() {
     }
 }
 
+/// /cacerts under a pinned CA: a root the attacker puts first rides along in the reply, but
+/// only the pinned CA and what chains to it are handed back as trusted.
+#[test]
+fn cacerts_hands_back_only_what_chains_to_the_pinned_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    common::openssl_self_signed_rsa(&p("evil.key"), &p("evil.pem"), "/CN=Attacker Root");
+    common::openssl_self_signed_rsa(&p("ca.key"), &p("ca.pem"), "/CN=Pinned Root");
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        s(&p("sub.key")),
+        "-subj",
+        "/CN=Issuing CA",
+        "-out",
+        s(&p("sub.csr")),
+    ]);
+    std::fs::write(p("ext"), "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        s(&p("sub.csr")),
+        "-CA",
+        s(&p("ca.pem")),
+        "-CAkey",
+        s(&p("ca.key")),
+        "-days",
+        "5",
+        "-extfile",
+        s(&p("ext")),
+        "-out",
+        s(&p("sub.pem")),
+    ]);
+    let (evil, ca, sub) = (cert_der(&p("evil.pem")), cert_der(&p("ca.pem")), cert_der(&p("sub.pem")));
+    openssl(&[
+        "crl2pkcs7",
+        "-nocrl",
+        "-certfile",
+        s(&p("evil.pem")),
+        "-certfile",
+        s(&p("ca.pem")),
+        "-certfile",
+        s(&p("sub.pem")),
+        "-outform",
+        "DER",
+        "-out",
+        s(&p("p7.der")),
+    ]);
+    let b64 = openssl(&["base64", "-in", s(&p("p7.der"))]);
+    let reply = http("200 OK", &[("Content-Type", "application/pkcs7-mime; smime-type=certs-only")], &b64);
+    let fp = CertificateRef::parse(&ca).unwrap().fingerprint_sha256();
+    let mut key = SoftP256Key::generate(&mut rand::rngs::OsRng);
+    let spki = spki(&mut key);
+    for (trust, expected) in [
+        (CaCertsTrust::Fingerprint(fp), vec![ca.clone(), sub.clone()]),
+        (CaCertsTrust::Anchor(&ca), vec![ca.clone(), sub.clone()]),
+        (CaCertsTrust::TlsAuthenticated, vec![evil.clone(), ca.clone(), sub.clone()]),
+    ] {
+        let mut st = Storage::new();
+        let mut client = Client::new(Config::new("127.0.0.1", trust, &spki), Operation::CaCerts, st.buffers(), rand::rngs::OsRng).unwrap();
+        let mut script = Script { responses: [reply.clone()].into(), ..Default::default() };
+        assert_eq!(drive(&mut client, &mut key, &mut script, Instant::ZERO), Outcome::CaCerts);
+        let trusted: Vec<Vec<u8>> = client.trusted_ca_certificates().map(|c| c.as_der().to_vec()).collect();
+        assert_eq!(trusted, expected, "{trust:?}");
+        assert_eq!(client.certificates().unwrap().certificates().count(), 3, "the reply as sent stays readable");
+    }
+}
+
 #[test]
 fn libest_basic_challenge_then_enrollment_with_a_64_column_body() {
     let mut key = device_key("libest/simpleenroll");

@@ -205,6 +205,10 @@ pub enum Step<'c> {
     Done(&'c Outcome),
 }
 
+/// The most certificates of a `/cacerts` reply that [`Client::trusted_ca_certificates`]
+/// considers (in the server's order).
+pub const MAX_CA_CERTS: usize = 16;
+
 /// Why a reply was refused.
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -444,13 +448,70 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         (!self.certificate.is_empty()).then(|| self.certificate.get(self.bufs.work))
     }
 
-    /// The certs-only reply (the CA certificates of `/cacerts`, or the issued certificate
-    /// and whatever the server sent with it).
+    /// The certs-only reply as the server sent it (the CA certificates of `/cacerts`, or the
+    /// issued certificate and whatever the server sent with it). After `/cacerts` under a
+    /// fingerprint or anchor it may hold certificates nobody vouched for: take the CA
+    /// certificates from [`Client::trusted_ca_certificates`].
     pub fn certificates(&self) -> Option<SignedDataRef<'_>> {
         if self.certs.is_empty() {
             return None;
         }
         SignedDataRef::parse(self.certs.get(self.bufs.work)).ok()
+    }
+
+    /// After `/cacerts`: the certificates that the configured [`CaCertsTrust`] vouches for,
+    /// in the server's order. Under [`CaCertsTrust::Fingerprint`] or [`CaCertsTrust::Anchor`]
+    /// these are the pinned certificate and those that chain to it (each signed by one
+    /// already vouched for, issuer name and signature checked; the first [`MAX_CA_CERTS`]
+    /// of the reply are considered); anything else the reply carried (another root placed
+    /// first, say) is left out. Under [`CaCertsTrust::TlsAuthenticated`], all of them.
+    pub fn trusted_ca_certificates(&self) -> impl Iterator<Item = CertificateRef<'_>> + '_ {
+        let trusted = if matches!(self.outcome(), Some(Outcome::CaCerts)) { self.trusted_mask() } else { 0 };
+        self.certificates()
+            .into_iter()
+            .flat_map(|sd| sd.certificates().take(MAX_CA_CERTS).enumerate())
+            .filter(move |(i, _)| trusted & (1u16 << i) != 0)
+            .map(|(_, c)| c)
+    }
+
+    /// Bit `i` set: certificate `i` of the reply is vouched for by the configured trust.
+    fn trusted_mask(&self) -> u16 {
+        let Some(sd) = self.certificates() else { return 0 };
+        let certs = || sd.certificates().take(MAX_CA_CERTS).enumerate();
+        let mut mask: u16 = match self.config.cacerts_trust {
+            CaCertsTrust::TlsAuthenticated => return certs().fold(0, |m, (i, _)| m | (1u16 << i)),
+            CaCertsTrust::Fingerprint(fp) => certs().filter(|(_, c)| c.fingerprint_sha256() == fp).fold(0, |m, (i, _)| m | (1u16 << i)),
+            CaCertsTrust::Anchor(anchor) => {
+                let Ok(a) = CertificateRef::parse(anchor) else { return 0 };
+                certs()
+                    .filter(|(_, c)| {
+                        c.as_der() == anchor || (c.issuer().as_der() == a.subject().as_der() && c.verify_signed_by(&a.spki()).is_ok())
+                    })
+                    .fold(0, |m, (i, _)| m | (1u16 << i))
+            }
+        };
+        // Grow the set: a certificate issued (name and signature) by one already in it. At most
+        // MAX_CA_CERTS rounds, each adding at least one or ending.
+        for _ in 0..MAX_CA_CERTS {
+            let before = mask;
+            for (i, c) in certs() {
+                if mask & (1u16 << i) != 0 {
+                    continue;
+                }
+                let vouched = certs().any(|(j, issuer)| {
+                    mask & (1u16 << j) != 0
+                        && c.issuer().as_der() == issuer.subject().as_der()
+                        && c.verify_signed_by(&issuer.spki()).is_ok()
+                });
+                if vouched {
+                    mask |= 1u16 << i;
+                }
+            }
+            if mask == before {
+                break;
+            }
+        }
+        mask
     }
 
     /// The `CsrAttrs` DER (empty when the server has none), after `/csrattrs`.

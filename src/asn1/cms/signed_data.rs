@@ -105,7 +105,7 @@ impl<'a> SignedDataRef<'a> {
     }
 
     /// The certificates carried in the message.
-    pub fn certificates(&self) -> impl Iterator<Item = CertificateRef<'a>> + 'a {
+    pub fn certificates(&self) -> impl Iterator<Item = CertificateRef<'a>> + use<'a> {
         Cursor::new(self.certificates).filter_map(|t| t.ok().and_then(|t| CertificateRef::from_tlv(t).ok()))
     }
 
