@@ -325,6 +325,59 @@ fn libest_digest_challenge_is_answered_with_md5_and_the_enrollment_completes() {
     assert_eq!(p["response"], expected, "our Digest answer is what the server computes");
 }
 
+/// A request that carried credentials does not stay in the caller's `io` buffer: it is wiped
+/// when its response starts, when the exchange fails, and when the client is dropped.
+#[test]
+fn requests_with_credentials_are_wiped_from_the_io_buffer() {
+    // base64("estuser:estpwd"), as the Basic header carries it (`printf estuser:estpwd | base64`).
+    let basic = "ZXN0dXNlcjplc3Rwd2Q=".to_string();
+    let contains = |hay: &[u8], needle: &str| hay.windows(needle.len()).any(|w| w == needle.as_bytes());
+    // A whole enrollment (202, then the certificate): nothing of the credentials is left.
+    let mut key = device_key("libest/simpleenroll-202-retry-after");
+    let spki = spki(&mut key);
+    let mut config = Config::new("127.0.0.1", CaCertsTrust::TlsAuthenticated, &spki);
+    config.credentials = Some(Credentials { user: "estuser", password: "estpwd", preemptive_basic: true });
+    let mut st = Storage::new();
+    {
+        let mut client = Client::new(config, enroll(), st.buffers(), rand::rngs::OsRng).unwrap();
+        let mut script = Script {
+            responses: [
+                case("libest/simpleenroll-202-retry-after", "response.http"),
+                case("libest/simpleenroll-200-after-202", "response.http"),
+            ]
+            .into(),
+            ..Default::default()
+        };
+        assert_eq!(drive(&mut client, &mut key, &mut script, Instant::from_millis(500)), Outcome::Issued);
+        assert!(script.requests.iter().all(|r| contains(r, &basic)), "the requests did carry the credentials");
+    }
+    assert!(!contains(&st.io, &basic), "credentials left in io after the enrollment");
+    // A transport failure right after the request went out.
+    let mut st = Storage::new();
+    {
+        let mut client = Client::new(config, enroll(), st.buffers(), rand::rngs::OsRng).unwrap();
+        let now = Instant::ZERO;
+        loop {
+            match client.poll(now).unwrap() {
+                Step::Sign(req) => {
+                    let mut sig = [0u8; 64];
+                    let n = key.sign_prehash(&req.digest, &mut sig).unwrap();
+                    client.signed(now, &sig[..n]).unwrap();
+                }
+                Step::Send(req) => {
+                    assert!(contains(req, &basic));
+                    break;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        client.handle_transport_error(now).unwrap();
+        assert!(matches!(client.poll(now).unwrap(), Step::Done(Outcome::Transport)));
+        core::mem::forget(client);
+    }
+    assert!(!contains(&st.io, &basic), "credentials left in io after a transport error (the client not even dropped)");
+}
+
 #[test]
 fn libest_202_without_length_waits_for_retry_after_then_gets_the_certificate() {
     let mut key = device_key("libest/simpleenroll-202-retry-after");

@@ -359,6 +359,8 @@ pub struct Client<'a, 'b, R> {
     key: KeyType,
     stage: Stage,
     request_len: usize,
+    /// `io[..request_len]` holds a request with an Authorization header not yet wiped.
+    request_has_credentials: bool,
     /// `/csrattrs` was fetched (for an enrollment).
     attrs_done: bool,
     /// `/csrattrs` asked for a challengePassword.
@@ -390,11 +392,27 @@ impl<R> core::fmt::Debug for Client<'_, '_, R> {
 }
 
 impl<R> Drop for Client<'_, '_, R> {
-    /// A server-generated private key never outlives the client in its buffer.
+    /// A server-generated private key, and a request that carried credentials, never outlive
+    /// the client in its buffers.
     fn drop(&mut self) {
         use zeroize::Zeroize;
         if let Some(k) = self.bufs.work.get_mut(self.key_span.start..self.key_span.end) {
             k.zeroize();
+        }
+        self.wipe_request();
+    }
+}
+
+impl<R> Client<'_, '_, R> {
+    /// Wipes a sent request that carried an Authorization header (the Basic credentials or a
+    /// Digest answer), once it is no longer needed: when its response starts, when the
+    /// exchange fails, or when the client is dropped.
+    fn wipe_request(&mut self) {
+        use zeroize::Zeroize;
+        if core::mem::take(&mut self.request_has_credentials)
+            && let Some(r) = self.bufs.io.get_mut(..self.request_len)
+        {
+            r.zeroize();
         }
     }
 }
@@ -417,6 +435,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
             key,
             stage: Stage::Ready,
             request_len: 0,
+            request_has_credentials: false,
             attrs_done: !config.fetch_csr_attributes,
             challenge_asked: false,
             binding: None,
@@ -563,10 +582,13 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
 
     /// Feeds response bytes as they arrive. Returns how many were used.
     pub fn handle_response_data(&mut self, _now: Instant, data: &[u8]) -> Result<usize, ClientError> {
-        let Stage::Awaiting { reader, .. } = &mut self.stage else {
+        if !matches!(self.stage, Stage::Awaiting { .. }) {
             // After a malformed response ended the client, the rest of it is ignored.
             return if matches!(self.stage, Stage::Done(_)) { Ok(0) } else { Err(ClientError::UnexpectedCall) };
-        };
+        }
+        // The request has been sent: its credentials are wiped before the response lands.
+        self.wipe_request();
+        let Stage::Awaiting { reader, .. } = &mut self.stage else { return Err(ClientError::UnexpectedCall) };
         match reader.feed(self.bufs.io, data) {
             Ok(n) => Ok(n),
             Err(e) => {
@@ -595,6 +617,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
     pub fn handle_transport_error(&mut self, _now: Instant) -> Result<(), ClientError> {
         match self.stage {
             Stage::Awaiting { .. } | Stage::Binding => {
+                self.wipe_request();
                 self.stage = Stage::Done(Outcome::Transport);
                 Ok(())
             }
@@ -787,9 +810,10 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         let mut path = heapless::String::<96>::new();
         self.path(op, &mut path)?;
         // Authorization: a challenge to answer, or Basic up front.
-        let mut auth = [0u8; 512];
+        // Wiped when it goes out of scope: it holds the credentials (Basic) or a Digest answer.
+        let mut auth = zeroize::Zeroizing::new([0u8; 512]);
         let method = if what == Request::Enroll { crate::http::Method::Post } else { crate::http::Method::Get };
-        let auth_len = self.authorization(method, &path, &mut auth)?;
+        let auth_len = self.authorization(method, &path, &mut auth[..])?;
         let auth = core::str::from_utf8(auth.get(..auth_len).unwrap_or(&[])).map_err(|_| ClientError::Answer)?;
         let with_auth = [("Authorization", auth)];
         let Buffers { own, work, io } = &mut self.bufs;
@@ -809,6 +833,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
             let head = RequestHead { port: self.config.port, headers, ..RequestHead::get(self.config.host, &path) };
             write_request(&head, &[], io).map_err(enc("io"))?.len()
         };
+        self.request_has_credentials = auth_len > 0;
         self.stage = Stage::Awaiting { what, reader: ResponseReader::new() };
         Ok(())
     }
