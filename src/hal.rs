@@ -193,7 +193,7 @@ pub trait Clock {
     /// Now, or `None` while the device has no trusted time (before NTP or a battery-backed RTC
     /// answers). The protocol clients take wall time as `Config::wall_time`: without it they
     /// skip certificate validity checks (documented per client), and deciding when to check
-    /// again once time is known is the caller's (the lifecycle manager's, when it lands).
+    /// again once time is known is the caller's ([`crate::lifecycle::Manager`] does it).
     fn now(&mut self) -> Option<UnixTime>;
 }
 

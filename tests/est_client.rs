@@ -116,6 +116,25 @@ impl Storage {
     }
 }
 
+/// libest's test user with preemptive Basic, over an authenticated TLS connection.
+fn libest_basic_config(spki: &[u8]) -> Config<'_> {
+    let mut config = Config::new("127.0.0.1", CaCertsTrust::TlsAuthenticated, spki);
+    config.credentials = Some(Credentials { user: "estuser", password: "estpwd", preemptive_basic: true });
+    config
+}
+
+/// libest's 202 with Retry-After and no length, then its 200 with the certificate.
+fn libest_202_then_200() -> Script {
+    Script {
+        responses: [
+            case("libest/simpleenroll-202-retry-after", "response.http"),
+            case("libest/simpleenroll-200-after-202", "response.http"),
+        ]
+        .into(),
+        ..Default::default()
+    }
+}
+
 const SUBJECT: &[NameAttribute<'static>] = &[NameAttribute::common_name("device")];
 
 fn enroll() -> Operation<'static> {
@@ -335,19 +354,11 @@ fn requests_with_credentials_are_wiped_from_the_io_buffer() {
     // A whole enrollment (202, then the certificate): nothing of the credentials is left.
     let mut key = device_key("libest/simpleenroll-202-retry-after");
     let spki = spki(&mut key);
-    let mut config = Config::new("127.0.0.1", CaCertsTrust::TlsAuthenticated, &spki);
-    config.credentials = Some(Credentials { user: "estuser", password: "estpwd", preemptive_basic: true });
+    let config = libest_basic_config(&spki);
     let mut st = Storage::new();
     {
         let mut client = Client::new(config, enroll(), st.buffers(), rand::rngs::OsRng).unwrap();
-        let mut script = Script {
-            responses: [
-                case("libest/simpleenroll-202-retry-after", "response.http"),
-                case("libest/simpleenroll-200-after-202", "response.http"),
-            ]
-            .into(),
-            ..Default::default()
-        };
+        let mut script = libest_202_then_200();
         assert_eq!(drive(&mut client, &mut key, &mut script, Instant::from_millis(500)), Outcome::Issued);
         assert!(script.requests.iter().all(|r| contains(r, &basic)), "the requests did carry the credentials");
     }
@@ -382,18 +393,10 @@ fn requests_with_credentials_are_wiped_from_the_io_buffer() {
 fn libest_202_without_length_waits_for_retry_after_then_gets_the_certificate() {
     let mut key = device_key("libest/simpleenroll-202-retry-after");
     let spki = spki(&mut key);
-    let mut config = Config::new("127.0.0.1", CaCertsTrust::TlsAuthenticated, &spki);
-    config.credentials = Some(Credentials { user: "estuser", password: "estpwd", preemptive_basic: true });
+    let config = libest_basic_config(&spki);
     let mut st = Storage::new();
     let mut client = Client::new(config, enroll(), st.buffers(), rand::rngs::OsRng).unwrap();
-    let mut script = Script {
-        responses: [
-            case("libest/simpleenroll-202-retry-after", "response.http"),
-            case("libest/simpleenroll-200-after-202", "response.http"),
-        ]
-        .into(),
-        ..Default::default()
-    };
+    let mut script = libest_202_then_200();
     let o = drive(&mut client, &mut key, &mut script, Instant::from_millis(500));
     assert_eq!(o, Outcome::Issued, "{:?}", script.log);
     assert_eq!(
@@ -483,8 +486,7 @@ fn libest_csrattrs_with_a_trailing_nul_and_a_custom_template() {
 fn libest_serverkeygen_hands_over_the_key_and_its_certificate() {
     let mut key = device_key("libest/serverkeygen");
     let spki = spki(&mut key);
-    let mut config = Config::new("127.0.0.1", CaCertsTrust::TlsAuthenticated, &spki);
-    config.credentials = Some(Credentials { user: "estuser", password: "estpwd", preemptive_basic: true });
+    let config = libest_basic_config(&spki);
     let mut st = Storage::new();
     let mut client = Client::new(config, Operation::ServerKeyGen(CsrBuilder::new(SUBJECT)), st.buffers(), rand::rngs::OsRng).unwrap();
     let mut script = Script { responses: [case("libest/serverkeygen", "response.http")].into(), ..Default::default() };
@@ -523,8 +525,7 @@ fn a_server_generated_key_that_is_not_the_certificates_is_refused() {
 
     let mut key = device_key("libest/serverkeygen");
     let spki = spki(&mut key);
-    let mut config = Config::new("127.0.0.1", CaCertsTrust::TlsAuthenticated, &spki);
-    config.credentials = Some(Credentials { user: "estuser", password: "estpwd", preemptive_basic: true });
+    let config = libest_basic_config(&spki);
     let mut st = Storage::new();
     let mut client = Client::new(config, Operation::ServerKeyGen(CsrBuilder::new(SUBJECT)), st.buffers(), rand::rngs::OsRng).unwrap();
     let mut script = Script { responses: [swapped.into_bytes()].into(), ..Default::default() };

@@ -1,7 +1,7 @@
 //! SCEP client (RFC 8894): GetCACaps, GetCACert, PKCSReq, RenewalReq, CertPoll, GetCert,
 //! GetCRL, as a Sans-IO state machine.
 //!
-//! Built so far:
+//! Modules:
 //! - [`caps`]: GetCACaps parsing and the algorithm policy;
 //! - [`ca`]: GetCACert / GetNextCACert replies: roles and trust;
 //! - [`message`]: pkiMessage building (PKCSReq, RenewalReq, CertPoll, GetCert, GetCRL) and
