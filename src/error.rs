@@ -227,6 +227,35 @@ pub enum ChainError {
         /// Position in the path of the constrained issuer.
         depth: u8,
     },
+    /// A name of the certificate at `depth` is outside a CA's name constraints (or of a form
+    /// that cannot be checked against them).
+    NameConstraint {
+        /// Position in the path of the certificate whose name is refused.
+        depth: u8,
+    },
+    /// An extension of the certificate at `depth` is malformed or not allowed there
+    /// (nameConstraints in an end entity, an empty extendedKeyUsage, a subjectAltName whose
+    /// criticality contradicts the subject, a v1 certificate below the anchor...).
+    InvalidExtension {
+        /// Position in the path.
+        depth: u8,
+    },
+    /// The serial number of the certificate at `depth` is zero, negative or longer than 20
+    /// octets (RFC 5280 section 4.1.2.2).
+    BadSerial {
+        /// Position in the path.
+        depth: u8,
+    },
+    /// The target is a CA certificate (or has keyCertSign) where an end entity is required.
+    CaAsEndEntity,
+    /// The extendedKeyUsage or keyUsage of the certificate at `depth` does not allow the use
+    /// asked for (serverAuth for a TLS server).
+    UsageNotAllowed {
+        /// Position in the path.
+        depth: u8,
+    },
+    /// Path building spent its signature budget without finding a valid path.
+    BudgetExhausted,
 }
 
 impl fmt::Display for ChainError {
@@ -240,6 +269,12 @@ impl fmt::Display for ChainError {
             Self::UnknownCriticalExtension { depth } => write!(f, "unknown critical extension at depth {depth}"),
             Self::TooLong => f.write_str("certificate path too long"),
             Self::PathLenExceeded { depth } => write!(f, "path length constraint of the issuer at depth {depth} exceeded"),
+            Self::NameConstraint { depth } => write!(f, "a name of the certificate at depth {depth} violates a CA's name constraints"),
+            Self::InvalidExtension { depth } => write!(f, "malformed or misplaced extension in the certificate at depth {depth}"),
+            Self::BadSerial { depth } => write!(f, "invalid serial number in the certificate at depth {depth}"),
+            Self::CaAsEndEntity => f.write_str("a CA certificate was presented as an end entity"),
+            Self::UsageNotAllowed { depth } => write!(f, "the certificate at depth {depth} is not allowed for this use (key usage)"),
+            Self::BudgetExhausted => f.write_str("path building gave up: signature budget spent"),
         }
     }
 }

@@ -118,6 +118,11 @@ pub struct UnixTime {
 }
 
 impl UnixTime {
+    /// The crate's own time floor, 2026-12-01T00:00:00Z (this release): without trusted
+    /// time, no certificate that expired before it is accepted. Firmware should give its own
+    /// build date instead (a later floor), e.g. from `SOURCE_DATE_EPOCH` at build time.
+    pub const CRATE_FLOOR: Self = Self { secs: 1_796_083_200 };
+
     /// The time `secs` seconds after the epoch (negative: before it).
     pub const fn from_secs(secs: i64) -> Self {
         Self { secs }

@@ -118,13 +118,14 @@ pub enum GeneralName<'a> {
 
 /// Extensions this crate understands; any other one marked critical makes the chain check
 /// refuse the certificate (RFC 5280 section 4.2).
-const KNOWN_EXTENSIONS: [ObjectIdentifier; 6] = [
+const KNOWN_EXTENSIONS: [ObjectIdentifier; 7] = [
     oid::BASIC_CONSTRAINTS,
     oid::KEY_USAGE,
     oid::EXT_KEY_USAGE,
     oid::SUBJECT_ALT_NAME,
     oid::SUBJECT_KEY_IDENTIFIER,
     oid::AUTHORITY_KEY_IDENTIFIER,
+    oid::NAME_CONSTRAINTS,
 ];
 
 impl<'a> CertificateRef<'a> {

@@ -13,7 +13,8 @@
 //! | [`name`] | X.501 Name view and display |
 //! | [`spki`] | SubjectPublicKeyInfo, signature verification |
 //! | [`cert`] | X.509 certificate view, extensions, fingerprints |
-//! | [`chain`] | path check against a trust anchor |
+//! | [`path`] | certificate path validation (RFC 5280 section 6, name constraints, host names) |
+//! | [`chain`] | the earlier single-anchor entry point, now over [`path`] |
 //! | [`csr`] | PKCS#10 and self-signed certificate builders |
 //! | [`cms`] | CMS SignedData, certs-only, EnvelopedData (KTRI, KARI, PWRI) |
 //! | [`writer`] | two-pass DER writer for everything emitted |
@@ -26,6 +27,7 @@ pub mod cms;
 pub mod csr;
 pub mod name;
 pub mod oid;
+pub mod path;
 pub mod spki;
 pub mod tlv;
 pub mod writer;

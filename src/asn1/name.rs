@@ -77,6 +77,11 @@ impl<'a> NameRef<'a> {
         self.attributes().find(|a| a.oid == *attr)
     }
 
+    /// The relative distinguished names, each as its DER element (a SET), in order.
+    pub fn rdns(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        Cursor::new(self.rdns).filter_map(|r| r.ok()).map(|r| r.raw)
+    }
+
     /// The common name, if present and textual.
     pub fn common_name(&self) -> Option<&'a str> {
         self.get(&oid::COMMON_NAME).and_then(|a| a.as_str())

@@ -75,6 +75,12 @@ oids! {
     AUTHORITY_KEY_IDENTIFIER = "2.5.29.35";
     /// id-ce-extKeyUsage (RFC 5280)
     EXT_KEY_USAGE = "2.5.29.37";
+    /// id-ce-nameConstraints (RFC 5280)
+    NAME_CONSTRAINTS = "2.5.29.30";
+    /// anyExtendedKeyUsage (RFC 5280)
+    ANY_EXT_KEY_USAGE = "2.5.29.37.0";
+    /// id-pe-authorityInfoAccess (RFC 5280)
+    AUTHORITY_INFO_ACCESS = "1.3.6.1.5.5.7.1.1";
     /// id-kp-serverAuth (RFC 5280)
     KP_SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
     /// id-kp-clientAuth (RFC 5280)

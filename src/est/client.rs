@@ -43,6 +43,7 @@ use crate::asn1::ber;
 use crate::asn1::cert::CertificateRef;
 use crate::asn1::cms::signed_data::SignedDataRef;
 use crate::asn1::csr::{self, ChallengePassword, CsrBuilder};
+use crate::asn1::path;
 use crate::asn1::spki::SpkiRef;
 use crate::crypto::{Digest, HashAlgorithm};
 use crate::error::{DecodeError, EncodeError, HttpError};
@@ -125,8 +126,12 @@ pub struct Config<'a> {
     pub fetch_csr_attributes: bool,
     /// The proof-of-possession link.
     pub channel_binding: ChannelBinding,
-    /// Wall-clock time, when known (HTTP-date Retry-After values need it).
+    /// Wall-clock time, when known (HTTP-date Retry-After values need it, and certificate
+    /// validity is checked at it).
     pub wall_time: Option<UnixTime>,
+    /// Without `wall_time`: certificates that expired before this are refused (the firmware's
+    /// build date at least; default [`UnixTime::CRATE_FLOOR`]).
+    pub time_floor: UnixTime,
 }
 
 impl<'a> Config<'a> {
@@ -146,6 +151,7 @@ impl<'a> Config<'a> {
             fetch_csr_attributes: false,
             channel_binding: ChannelBinding::default(),
             wall_time: None,
+            time_floor: UnixTime::CRATE_FLOOR,
         }
     }
 }
@@ -493,44 +499,32 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
             .map(|(_, c)| c)
     }
 
-    /// Bit `i` set: certificate `i` of the reply is vouched for by the configured trust.
+    /// Bit `i` set: certificate `i` of the reply is vouched for by the configured trust: it
+    /// has a valid path ([`path::validate`], any kind of certificate, validity at
+    /// `wall_time` or against `time_floor`) to the pinned certificate through the others.
     fn trusted_mask(&self) -> u16 {
         let Some(sd) = self.certificates() else { return 0 };
-        let certs = || sd.certificates().take(MAX_CA_CERTS).enumerate();
-        let mut mask: u16 = match self.config.cacerts_trust {
-            CaCertsTrust::TlsAuthenticated => return certs().fold(0, |m, (i, _)| m | (1u16 << i)),
-            CaCertsTrust::Fingerprint(fp) => certs().filter(|(_, c)| c.fingerprint_sha256() == fp).fold(0, |m, (i, _)| m | (1u16 << i)),
-            CaCertsTrust::Anchor(anchor) => {
-                let Ok(a) = CertificateRef::parse(anchor) else { return 0 };
-                certs()
-                    .filter(|(_, c)| {
-                        c.as_der() == anchor || (c.issuer().as_der() == a.subject().as_der() && c.verify_signed_by(&a.spki()).is_ok())
-                    })
-                    .fold(0, |m, (i, _)| m | (1u16 << i))
-            }
+        let certs = || sd.certificates().take(MAX_CA_CERTS);
+        let set = path::Iterated(certs);
+        let all = certs().enumerate().fold(0u16, |m, (i, _)| m | (1u16 << i));
+        let anchor = match self.config.cacerts_trust {
+            CaCertsTrust::TlsAuthenticated => return all,
+            CaCertsTrust::Fingerprint(fp) => match certs().find(|c| c.fingerprint_sha256() == fp) {
+                Some(c) => c,
+                None => return 0,
+            },
+            CaCertsTrust::Anchor(anchor) => match CertificateRef::parse(anchor) {
+                Ok(a) => a,
+                Err(_) => return 0,
+            },
         };
-        // Grow the set: a certificate issued (name and signature) by one already in it. At most
-        // MAX_CA_CERTS rounds, each adding at least one or ending.
-        for _ in 0..MAX_CA_CERTS {
-            let before = mask;
-            for (i, c) in certs() {
-                if mask & (1u16 << i) != 0 {
-                    continue;
-                }
-                let vouched = certs().any(|(j, issuer)| {
-                    mask & (1u16 << j) != 0
-                        && c.issuer().as_der() == issuer.subject().as_der()
-                        && c.verify_signed_by(&issuer.spki()).is_ok()
-                });
-                if vouched {
-                    mask |= 1u16 << i;
-                }
-            }
-            if mask == before {
-                break;
-            }
-        }
-        mask
+        let opts = path::Options::new(path::Usage::Any, self.validation_time());
+        let anchors = [anchor];
+        certs().enumerate().filter(|(_, c)| path::validate(c, &set, anchors.as_slice(), &opts).is_ok()).fold(0, |m, (i, _)| m | (1u16 << i))
+    }
+
+    fn validation_time(&self) -> path::ValidationTime {
+        path::ValidationTime::new(self.config.wall_time, self.config.time_floor)
     }
 
     /// The `CsrAttrs` DER (empty when the server has none), after `/csrattrs`.
@@ -957,21 +951,19 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
             return Outcome::InvalidReply(ReplyError::Malformed(DecodeError::InvalidValue { what: "certs-only SignedData" }));
         };
         if what == Request::CaCerts {
-            let trusted = match self.config.cacerts_trust {
-                CaCertsTrust::TlsAuthenticated => sd.certificates().next().is_some(),
-                CaCertsTrust::Fingerprint(fp) => sd.certificates().any(|c| c.fingerprint_sha256() == fp),
-                CaCertsTrust::Anchor(anchor) => match CertificateRef::parse(anchor) {
-                    Ok(a) => sd.certificates().any(|c| c.as_der() == anchor || c.verify_signed_by(&a.spki()).is_ok()),
-                    Err(_) => false,
-                },
-            };
-            return if trusted { Outcome::CaCerts } else { Outcome::InvalidReply(ReplyError::UntrustedCaCerts) };
+            return if self.trusted_mask() != 0 { Outcome::CaCerts } else { Outcome::InvalidReply(ReplyError::UntrustedCaCerts) };
         }
         let Some(issued) = sd.certificates().find(|c| c.spki().as_der() == self.config.public_key) else {
             return Outcome::InvalidReply(ReplyError::NotFound);
         };
         if let Some(ca) = self.config.ca_certificate {
-            let ok = CertificateRef::parse(ca).is_ok_and(|ca| issued.verify_signed_by(&ca.spki()).is_ok());
+            // An end entity with a path to the CA (through the reply's other certificates),
+            // not expired at the time (or the floor); a notBefore a little ahead of a skewed
+            // device clock is the lifecycle manager's business.
+            let floor = self.config.wall_time.unwrap_or(self.config.time_floor);
+            let opts = path::Options::new(path::Usage::EndEntity, path::ValidationTime::Floor(floor));
+            let set = path::Iterated(|| sd.certificates().take(MAX_CA_CERTS));
+            let ok = CertificateRef::parse(ca).is_ok_and(|ca| path::validate(&issued, &set, [ca].as_slice(), &opts).is_ok());
             if !ok {
                 return Outcome::InvalidReply(ReplyError::NotIssuedByCa);
             }

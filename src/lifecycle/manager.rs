@@ -26,7 +26,9 @@
 use super::policy::{KeyPolicy, RenewalPolicy};
 use super::record::{self, FLAG_VALIDITY_UNCHECKED, KeySlot, MAX_CERT_LEN, Record, Stage};
 use crate::asn1::cert::CertificateRef;
+use crate::asn1::path;
 use crate::crypto::HashAlgorithm;
+use crate::error::ChainError;
 use crate::time::{Duration, UnixTime};
 use rand_core::CryptoRngCore;
 
@@ -232,6 +234,9 @@ pub enum Refusal {
     NotValidNow,
     /// A next CA certificate that is not a CA, or not newer than the current one.
     NotANextCa,
+    /// Path validation under the CA refused it for another reason (a CA certificate where
+    /// an end entity belongs, a malformed or misplaced extension, the CA's name constraints).
+    Invalid(crate::error::ChainError),
 }
 
 /// A wrong call order or a record that does not fit the buffers.
@@ -758,7 +763,15 @@ impl<'b> Manager<'b> {
         if !trusted {
             return Err(Refusal::UntrustedCa);
         }
-        cert.verify_signed_by(&ca_cert.spki()).map_err(|_| Refusal::BadSignature)?;
+        // The one path validation of the crate, as an end entity under this CA; validity
+        // against the time (or the crate's floor) here, the clock-skew allowance below.
+        let floor = now.unwrap_or(UnixTime::CRATE_FLOOR);
+        let opts = path::Options::new(path::Usage::EndEntity, path::ValidationTime::Floor(floor));
+        path::validate(&cert, &[][..] as &[CertificateRef<'_>], [ca_cert].as_slice(), &opts).map_err(|e| match e {
+            ChainError::IssuerNotFound { .. } | ChainError::UnsupportedSignature { .. } => Refusal::BadSignature,
+            ChainError::Expired { .. } => Refusal::NotValidNow,
+            e => Refusal::Invalid(e),
+        })?;
         if let Some(now) = now
             && (now.saturating_add(MAX_CLOCK_SKEW) < cert.not_before() || now > cert.not_after())
         {

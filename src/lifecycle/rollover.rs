@@ -10,6 +10,8 @@
 //! present): an end-entity certificate the old root issued never vouches for a root.
 
 use crate::asn1::cert::{CertificateRef, KeyUsage};
+use crate::asn1::path::{Options, Usage, ValidationTime, validate};
+use crate::time::UnixTime;
 
 /// Whether `cert` is a CA certificate: basicConstraints with cA set, and keyCertSign among
 /// its key usages when it has a keyUsage extension.
@@ -34,7 +36,9 @@ pub fn find_root_key_update<'c>(current: &[u8], certificates: &[&'c [u8]]) -> Op
         if nwo.issuer().as_der() != old.subject().as_der() || nwo.spki().as_der() == old_key.as_der() || !is_ca(&nwo) {
             continue;
         }
-        if nwo.verify_signed_by(&old_key).is_err() {
+        // A path from NewWithOld to the old root (the crate's one path validation).
+        let opts = Options::new(Usage::Any, ValidationTime::Floor(UnixTime::CRATE_FLOOR));
+        if validate(&nwo, &[][..] as &[CertificateRef<'_>], [old].as_slice(), &opts).is_err() {
             continue;
         }
         // The new self-signed root with the same name and key.

@@ -15,8 +15,8 @@
 //! chains to a configured trust anchor.
 
 use crate::asn1::cert::{CertificateRef, KeyUsage};
-use crate::asn1::chain::verify_chain;
 use crate::asn1::cms::signed_data::SignedDataRef;
+use crate::asn1::path::{Options, Usage, ValidationTime, validate};
 use crate::asn1::spki::PublicKey;
 use crate::error::ScepError;
 use crate::time::UnixTime;
@@ -45,6 +45,20 @@ impl<'a> CaCertificates<'a> {
     /// (a certs-only SignedData), false for a single DER certificate. Then checks it against
     /// `trust`, with validity checked at `now` when given.
     pub fn from_reply(body: &'a [u8], ra_chain: bool, trust: &CaTrust<'_>, now: Option<UnixTime>) -> Result<Self, ScepError> {
+        let opts = Options::new(Usage::Any, ValidationTime::new(now, UnixTime::CRATE_FLOOR));
+        Self::from_reply_with(body, ra_chain, trust, &opts)
+    }
+
+    /// As [`CaCertificates::from_reply`], with the path validated under `opts` (its usage is
+    /// replaced by [`Usage::Any`]: the recipient may be the CA itself or an RA).
+    pub fn from_reply_with(body: &'a [u8], ra_chain: bool, trust: &CaTrust<'_>, opts: &Options) -> Result<Self, ScepError> {
+        let set = Self::from_checked_reply(body, ra_chain)?;
+        set.check_trust(trust, &Options { usage: Usage::Any, ..*opts })?;
+        Ok(set)
+    }
+
+    /// Reads a reply that was checked before (no trust check).
+    pub(crate) fn from_checked_reply(body: &'a [u8], ra_chain: bool) -> Result<Self, ScepError> {
         let mut certs = heapless::Vec::new();
         if ra_chain {
             let sd = SignedDataRef::parse(body).map_err(ScepError::MalformedCaResponse)?;
@@ -60,9 +74,7 @@ impl<'a> CaCertificates<'a> {
             return Err(ScepError::MalformedCaResponse(crate::error::DecodeError::InvalidValue { what: "no certificate in the CA reply" }));
         }
         let recipient = certs.get(choose_recipient(&certs)?).copied().ok_or(ScepError::NoUsableRecipient)?;
-        let set = Self { certs, recipient };
-        set.check_trust(trust, now)?;
-        Ok(set)
+        Ok(Self { certs, recipient })
     }
 
     /// The certificate requests are encrypted to and CertReps are signed by.
@@ -91,19 +103,15 @@ impl<'a> CaCertificates<'a> {
         &self.certs
     }
 
-    fn check_trust(&self, trust: &CaTrust<'_>, now: Option<UnixTime>) -> Result<(), ScepError> {
+    fn check_trust(&self, trust: &CaTrust<'_>, opts: &Options) -> Result<(), ScepError> {
         let recipient = self.recipient();
         let others: heapless::Vec<CertificateRef<'_>, MAX_CA_CERTS> =
             self.certs.iter().filter(|c| c.as_der() != recipient.as_der()).copied().collect();
-        match trust {
-            CaTrust::Anchor(anchor) => {
-                verify_chain(&recipient, &others, anchor, now).map(|_| ()).map_err(|e| ScepError::UntrustedCa(Some(e)))
-            }
-            CaTrust::Fingerprint(fp) => {
-                let pinned = self.certs.iter().find(|c| c.fingerprint_sha256() == *fp).ok_or(ScepError::UntrustedCa(None))?;
-                verify_chain(&recipient, &others, pinned, now).map(|_| ()).map_err(|e| ScepError::UntrustedCa(Some(e)))
-            }
-        }
+        let anchor = match trust {
+            CaTrust::Anchor(anchor) => **anchor,
+            CaTrust::Fingerprint(fp) => *self.certs.iter().find(|c| c.fingerprint_sha256() == *fp).ok_or(ScepError::UntrustedCa(None))?,
+        };
+        validate(&recipient, others.as_slice(), [anchor].as_slice(), opts).map(|_| ()).map_err(|e| ScepError::UntrustedCa(Some(e)))
     }
 }
 

@@ -61,6 +61,7 @@ use crate::asn1::cert::CertificateRef;
 use crate::asn1::cms::enveloped_data::EnvelopedDataRef;
 use crate::asn1::cms::signed_data::SignedDataRef;
 use crate::asn1::csr::{self, CsrBuilder, CsrRef, SelfSignedCertificate};
+use crate::asn1::path::{self, Usage, ValidationTime};
 use crate::asn1::spki::SpkiRef;
 use crate::crypto::Digest;
 use crate::crypto::cbc::CbcCipher;
@@ -97,9 +98,12 @@ pub struct Config<'a> {
     /// servers that encrypt to a password rather than to the device key.
     pub envelope_password: Option<&'a [u8]>,
     /// Wall-clock time, when the device knows it: CA validity is checked and the self-signed
-    /// signer certificate is valid from an hour before it. Without it, validity checks are
-    /// skipped and the signer certificate covers 2000-2049.
+    /// signer certificate is valid from an hour before it. Without it, CA certificates are
+    /// only checked against `time_floor` and the signer certificate covers 2000-2049.
     pub wall_time: Option<UnixTime>,
+    /// Without `wall_time`: certificates that expired before this are refused (the firmware's
+    /// build date at least; default [`UnixTime::CRATE_FLOOR`]).
+    pub time_floor: UnixTime,
 }
 
 impl core::fmt::Debug for Config<'_> {
@@ -115,6 +119,7 @@ impl core::fmt::Debug for Config<'_> {
             .field("public_key", &self.public_key)
             .field("envelope_password", &self.envelope_password.map(|_| "not shown"))
             .field("wall_time", &self.wall_time)
+            .field("time_floor", &self.time_floor)
             .finish()
     }
 }
@@ -134,6 +139,7 @@ impl<'a> Config<'a> {
             public_key,
             envelope_password: None,
             wall_time: None,
+            time_floor: UnixTime::CRATE_FLOOR,
         }
     }
 }
@@ -542,7 +548,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         }
         let body = self.bufs.ca.get(..self.ca_len)?;
         // Already checked against the trust configuration; only re-read here.
-        CaCertificates::from_reply(body, self.ca_chain, &CaTrust::Fingerprint(self.recipient_cert()?.fingerprint_sha256()), None).ok()
+        CaCertificates::from_checked_reply(body, self.ca_chain).ok()
     }
 
     /// The transaction ID.
@@ -1066,7 +1072,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         // servers label either wrongly).
         let single = CertificateRef::parse(body).is_ok();
         self.ca_chain = !single;
-        let set = match CaCertificates::from_reply(body, self.ca_chain, &self.config.trust, self.config.wall_time) {
+        let set = match CaCertificates::from_reply_with(body, self.ca_chain, &self.config.trust, &path_options(&self.config, Usage::Any)) {
             Ok(s) => s,
             Err(e) => return Ok(Stage::Done(Outcome::Ca(e))),
         };
@@ -1185,12 +1191,15 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
             _ => match sd.certificates().find(|c| c.spki().as_der() == self.config.public_key) {
                 None => Outcome::InvalidReply(ReplyError::NotFound),
                 Some(issued) => {
-                    // Signed by a CA certificate of the GetCACert reply with the issuer's name.
+                    // An end entity with a path to a certificate of the (trusted) GetCACert
+                    // reply, not expired at the time or the floor (a notBefore a little ahead
+                    // of a skewed device clock is the lifecycle manager's business).
                     let ca_body = ca.get(..self.ca_len).unwrap_or(&[]);
-                    let by_ca = ca_certificate_list(ca_body, self.ca_chain)
-                        .into_iter()
-                        .flatten()
-                        .any(|c| c.subject().as_der() == issued.issuer().as_der() && issued.verify_signed_by(&c.spki()).is_ok());
+                    let list = ca_certificate_list(ca_body, self.ca_chain);
+                    let anchors = path::Iterated(|| list.iter().flatten().copied());
+                    let mut opts = path_options(&self.config, Usage::EndEntity);
+                    opts.time = ValidationTime::Floor(self.config.wall_time.unwrap_or(self.config.time_floor));
+                    let by_ca = path::validate(&issued, &[][..] as &[CertificateRef<'_>], &anchors, &opts).is_ok();
                     if by_ca {
                         results.certificate = Span::of(work, issued.as_der()).unwrap_or_default();
                         Outcome::Issued
@@ -1206,6 +1215,14 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
 }
 
 /// The certificates of a stored GetCACert reply (already checked when it arrived).
+/// Path validation as the configuration says: validity at `wall_time` (or against
+/// `time_floor`), SHA-1 only when the algorithm policy allows legacy algorithms.
+fn path_options(config: &Config<'_>, usage: Usage) -> path::Options {
+    let mut opts = path::Options::new(usage, ValidationTime::new(config.wall_time, config.time_floor));
+    opts.allow_sha1 = config.policy.allow_legacy;
+    opts
+}
+
 fn ca_certificate_list(body: &[u8], chain: bool) -> [Option<CertificateRef<'_>>; super::ca::MAX_CA_CERTS] {
     let mut list = [None; super::ca::MAX_CA_CERTS];
     if chain {

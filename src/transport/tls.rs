@@ -177,7 +177,7 @@ impl<'a, 'k, T, R: CryptoRngCore, S: Signer> TlsConnector<'a, 'k, T, R, S> {
 fn authenticated(trust: ServerTrust<'_>, verifier: &Verifier<'_>) -> bool {
     let checks = verifier.checks();
     match trust {
-        ServerTrust::Anchor(_) => checks.is_authenticated(),
+        ServerTrust::Anchor(_) | ServerTrust::Anchors(_) => checks.is_authenticated(),
         ServerTrust::Unauthenticated => checks.signature_verified(),
     }
 }

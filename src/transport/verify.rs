@@ -11,8 +11,8 @@
 //! otherwise.
 
 use crate::asn1::algorithm::SignatureAlgorithm;
-use crate::asn1::cert::{CertificateRef, GeneralName};
-use crate::asn1::chain;
+use crate::asn1::cert::CertificateRef;
+use crate::asn1::path::{self, HostName, Options, Usage, ValidationTime, Validity};
 use crate::asn1::spki::SpkiRef;
 use crate::crypto::HashAlgorithm;
 use crate::crypto::rsa::PssParams;
@@ -24,6 +24,8 @@ use crate::time::UnixTime;
 pub enum ServerTrust<'a> {
     /// The chain must lead to this certificate (DER): the explicit trust anchor of RFC 7030.
     Anchor(&'a [u8]),
+    /// The chain must lead to one of these certificates (DER).
+    Anchors(&'a [&'a [u8]]),
     /// Not at all: the EST bootstrap of RFC 7030 section 4.1.1, where only `/cacerts` may be
     /// fetched, and its answer is checked against a fingerprint learnt out of band. The
     /// handshake signature is still checked against the certificate the server sent.
@@ -48,6 +50,8 @@ pub enum VerifyError {
     UnsupportedScheme,
     /// The host name is longer than 253 bytes.
     HostTooLong,
+    /// The host is neither a valid DNS name nor an IP address.
+    InvalidHost,
 }
 
 /// TLS SignatureScheme code points (RFC 8446 section 4.2.3) this verifier accepts.
@@ -102,42 +106,88 @@ pub struct ServerVerifier<'a> {
     trust: ServerTrust<'a>,
     host: heapless::String<253>,
     now: Option<UnixTime>,
+    floor: UnixTime,
+    max_intermediates: u8,
     leaf_spki: heapless::Vec<u8, 640>,
-    chain_ok: bool,
+    chain_ok: Option<Validity>,
     signature_ok: bool,
 }
 
+/// The most certificates of a server's chain the verifier looks at (leaf included); a TLS
+/// server that sends more has the rest ignored.
+pub const MAX_SERVER_CHAIN: usize = 16;
+
 impl<'a> ServerVerifier<'a> {
-    /// A verifier for a connection to `host` (a DNS name or an IPv4 address), checking
-    /// validity at `now` when known.
+    /// A verifier for a connection to `host` (a DNS name, an IPv4 or an IPv6 address),
+    /// checking validity at `now` when known, else against [`UnixTime::CRATE_FLOOR`] (see
+    /// [`ServerVerifier::with_time_floor`]).
     pub fn new(trust: ServerTrust<'a>, host: &str, now: Option<UnixTime>) -> Result<Self, VerifyError> {
+        HostName::parse(host).ok_or(if host.len() > 253 { VerifyError::HostTooLong } else { VerifyError::InvalidHost })?;
         let host = heapless::String::try_from(host).map_err(|_| VerifyError::HostTooLong)?;
-        Ok(Self { trust, host, now, leaf_spki: heapless::Vec::new(), chain_ok: false, signature_ok: false })
+        Ok(Self {
+            trust,
+            host,
+            now,
+            floor: UnixTime::CRATE_FLOOR,
+            max_intermediates: path::DEFAULT_MAX_INTERMEDIATES,
+            leaf_spki: heapless::Vec::new(),
+            chain_ok: None,
+            signature_ok: false,
+        })
     }
 
-    /// Checks the server's certificates (DER, leaf first) and keeps the leaf's key for the
-    /// handshake signature.
+    /// Without trusted time, refuse certificates that expired before `floor` (the firmware's
+    /// build date, at least; the default is [`UnixTime::CRATE_FLOOR`]).
+    pub fn with_time_floor(mut self, floor: UnixTime) -> Self {
+        self.floor = floor;
+        self
+    }
+
+    /// Accept at most this many intermediates on the server's path (default
+    /// [`path::DEFAULT_MAX_INTERMEDIATES`], at most [`path::MAX_INTERMEDIATES`]).
+    pub fn with_max_intermediates(mut self, max: u8) -> Self {
+        self.max_intermediates = max;
+        self
+    }
+
+    /// Checks the server's certificates (DER, leaf first; the first [`MAX_SERVER_CHAIN`])
+    /// with [`path::validate`] for a TLS server ([`Usage::TlsServer`]: serverAuth, not a CA,
+    /// no SHA-1) and the host name with [`path::names_host`], and keeps the leaf's key for
+    /// the handshake signature.
     pub fn verify_chain<'c>(&mut self, chain: impl Iterator<Item = &'c [u8]>) -> Result<(), VerifyError> {
-        self.chain_ok = false;
-        let mut certs: heapless::Vec<CertificateRef<'c>, 8> = heapless::Vec::new();
+        self.chain_ok = None;
+        let mut chain = chain.take(MAX_SERVER_CHAIN);
+        let leaf = CertificateRef::parse(chain.next().ok_or(VerifyError::BadCertificate)?).map_err(|_| VerifyError::BadCertificate)?;
+        let mut rest: heapless::Vec<&'c [u8], MAX_SERVER_CHAIN> = heapless::Vec::new();
         for der in chain {
-            let c = CertificateRef::parse(der).map_err(|_| VerifyError::BadCertificate)?;
-            certs.push(c).map_err(|_| VerifyError::Chain(ChainError::IssuerNotFound { depth: 8 }))?;
+            // Capacity is the `take` bound: a push cannot fail.
+            let _ = rest.push(der);
         }
-        let (leaf, rest) = certs.split_first().ok_or(VerifyError::BadCertificate)?;
         self.leaf_spki = heapless::Vec::from_slice(leaf.spki().as_der()).map_err(|_| VerifyError::BadCertificate)?;
-        match self.trust {
+        let one;
+        let anchors: &[&[u8]] = match self.trust {
             ServerTrust::Anchor(anchor) => {
-                let anchor = CertificateRef::parse(anchor).map_err(|_| VerifyError::BadCertificate)?;
-                chain::verify_chain(leaf, rest, &anchor, self.now).map_err(VerifyError::Chain)?;
-                if !names_host(leaf, &self.host) {
-                    return Err(VerifyError::HostMismatch);
-                }
-                self.chain_ok = true;
+                one = [anchor];
+                &one
             }
-            ServerTrust::Unauthenticated => {}
+            ServerTrust::Anchors(anchors) => anchors,
+            ServerTrust::Unauthenticated => return Ok(()),
+        };
+        let mut opts = Options::new(Usage::TlsServer, ValidationTime::new(self.now, self.floor));
+        opts.max_intermediates = self.max_intermediates;
+        let valid = path::validate(&leaf, rest.as_slice(), anchors, &opts).map_err(VerifyError::Chain)?;
+        let host = HostName::parse(&self.host).ok_or(VerifyError::InvalidHost)?;
+        if !path::names_host(&leaf, &host) {
+            return Err(VerifyError::HostMismatch);
         }
+        self.chain_ok = Some(valid.validity);
         Ok(())
+    }
+
+    /// After an accepted chain: whether validity was checked against trusted time or only
+    /// against the floor ([`Validity::FloorOnly`]: no trusted time).
+    pub fn validity(&self) -> Option<Validity> {
+        self.chain_ok
     }
 
     /// Takes the leaf's key from `leaf` (DER) without checking any chain (for TLS stacks that
@@ -183,7 +233,7 @@ impl<'a> ServerVerifier<'a> {
     /// checked out against the anchor, for this host, and it signed the handshake with the
     /// leaf's key. Always false for [`ServerTrust::Unauthenticated`].
     pub fn is_authenticated(&self) -> bool {
-        self.chain_ok && self.signature_ok
+        self.chain_ok.is_some() && self.signature_ok
     }
 
     /// Whether the handshake signature checked out (whatever the trust).
@@ -192,63 +242,15 @@ impl<'a> ServerVerifier<'a> {
     }
 }
 
-/// Whether `cert` names `host`: an IPv4 address against iPAddress entries, a DNS name against
-/// dNSName entries (case-insensitive, `*` as the whole leftmost label), the common name only
-/// when there is no subjectAltName at all.
-fn names_host(cert: &CertificateRef<'_>, host: &str) -> bool {
-    if let Some(ip) = parse_ipv4(host) {
-        return cert.subject_alt_names().any(|n| matches!(n, GeneralName::Ip(a) if a == ip));
-    }
-    let mut any_san = false;
-    for n in cert.subject_alt_names() {
-        any_san = true;
-        if let GeneralName::Dns(pattern) = n
-            && dns_matches(pattern, host)
-        {
-            return true;
-        }
-    }
-    !any_san && cert.subject().common_name().is_some_and(|cn| dns_matches(cn, host))
-}
-
-fn dns_matches(pattern: &str, host: &str) -> bool {
-    let host = host.trim_end_matches('.');
-    let pattern = pattern.trim_end_matches('.');
-    match pattern.strip_prefix("*.") {
-        Some(rest) => host.split_once('.').is_some_and(|(first, tail)| !first.is_empty() && tail.eq_ignore_ascii_case(rest)),
-        None => pattern.eq_ignore_ascii_case(host),
-    }
-}
-
-fn parse_ipv4(s: &str) -> Option<[u8; 4]> {
-    let mut out = [0u8; 4];
-    let mut parts = s.split('.');
-    for b in out.iter_mut() {
-        let p = parts.next()?;
-        if p.is_empty() || p.len() > 3 || !p.bytes().all(|c| c.is_ascii_digit()) {
-            return None;
-        }
-        *b = p.parse().ok()?;
-    }
-    parts.next().is_none().then_some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn host_patterns() {
-        assert!(dns_matches("localhost", "LOCALHOST"));
-        assert!(dns_matches("*.example.com", "est.example.com"));
-        assert!(!dns_matches("*.example.com", "a.b.example.com"));
-        assert!(!dns_matches("*.example.com", "example.com"));
-        assert!(!dns_matches("est.example.com", "est.example.org"));
-        assert_eq!(parse_ipv4("127.0.0.1"), Some([127, 0, 0, 1]));
-        assert_eq!(parse_ipv4("127.0.0"), None);
-        assert_eq!(parse_ipv4("127.0.0.1.5"), None);
-        assert_eq!(parse_ipv4("256.0.0.1"), None);
-        assert_eq!(parse_ipv4("localhost"), None);
+    fn hosts_are_checked_up_front() {
+        assert!(ServerVerifier::new(ServerTrust::Unauthenticated, "localhost", None).is_ok());
+        assert!(ServerVerifier::new(ServerTrust::Unauthenticated, "::1", None).is_ok());
+        assert_eq!(ServerVerifier::new(ServerTrust::Unauthenticated, "foo_bar.example", None).err(), Some(VerifyError::InvalidHost));
     }
 
     #[test]

@@ -18,6 +18,9 @@ mod private;
 
 pub use arith::{MAX_MODULUS_LEN, MIN_MODULUS_BITS};
 pub use padding::PssParams;
+
+/// The longest public exponent accepted, in bytes: an odd exponent of at most 2^32.
+pub const MAX_EXPONENT_LEN: usize = 4;
 #[cfg(feature = "soft-keys")]
 pub use private::{RsaPrivateKey, RsaPrivateKey2048, RsaPrivateKey3072, RsaPrivateKey4096};
 
@@ -43,17 +46,27 @@ pub struct RsaPublicKey<'a> {
 impl<'a> RsaPublicKey<'a> {
     /// Checks and wraps a modulus and exponent (big-endian; leading zeros are ignored).
     ///
-    /// The modulus must be odd and 2048..=4096 bits; the exponent odd, at least 3 and below
-    /// the modulus.
+    /// The modulus must be odd and 2048..=4096 bits, a whole number of bytes; the exponent
+    /// odd, at least 3, below the modulus and at most 2^32 ([`MAX_EXPONENT_LEN`] bytes).
     pub fn new(modulus: &'a [u8], exponent: &'a [u8]) -> Result<Self, CryptoError> {
         let n = strip_zeros(modulus);
         let e = strip_zeros(exponent);
         let bits = bit_len(n);
-        if !(MIN_MODULUS_BITS..=MAX_MODULUS_LEN * 8).contains(&bits) {
+        // Whole bytes only (as rustls-webpki): a 2047- or 2052-bit modulus is not a key any
+        // real implementation makes.
+        if !(MIN_MODULUS_BITS..=MAX_MODULUS_LEN * 8).contains(&bits) || !bits.is_multiple_of(8) {
             return Err(CryptoError::UnsupportedKeySize { bits: u16::try_from(bits).unwrap_or(u16::MAX) });
         }
         let odd = |x: &[u8]| x.last().is_some_and(|b| b & 1 == 1);
-        if !odd(n) || !odd(e) || (e.len() == 1 && e.first() == Some(&1)) || e.len() > n.len() || (e.len() == n.len() && e >= n) {
+        // The exponent is at most 2^32 (it is odd, so at most 4 bytes): a huge one would make a
+        // verification arbitrarily costly (as rustls-webpki and Mbed TLS bound it).
+        if !odd(n)
+            || !odd(e)
+            || (e.len() == 1 && e.first() == Some(&1))
+            || e.len() > MAX_EXPONENT_LEN
+            || e.len() > n.len()
+            || (e.len() == n.len() && e >= n)
+        {
             return Err(CryptoError::InvalidKey);
         }
         Ok(Self { n, e })
