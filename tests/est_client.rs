@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{cert_der, openssl, s, vector_path};
+use common::{cert_der, openssl, openssl_self_signed_rsa, s, vector_path};
 use embedded_enroll::asn1::cert::CertificateRef;
 use embedded_enroll::asn1::csr::{CsrBuilder, CsrRef, NameAttribute};
 use embedded_enroll::est::client::{
@@ -536,6 +536,41 @@ fn a_server_generated_key_that_is_not_the_certificates_is_refused() {
         script.log
     );
     assert!(client.server_key().is_none(), "a key that is not the certificate's is not handed over");
+}
+
+/// A server-generated key whose certificate is refused (here: not issued by the configured
+/// CA) is neither handed over nor left in the buffers, decoded or in base64 (issue 13, item
+/// 8: server keys are wiped on every error path, not only at drop).
+#[test]
+fn a_server_generated_key_of_a_refused_reply_is_wiped_at_once() {
+    use base64ct::{Base64, Encoding};
+    let response = case("libest/serverkeygen", "response.http");
+    let text = String::from_utf8(response.clone()).unwrap();
+    let marker = "Content-Transfer-Encoding: base64\r\n\r\n";
+    let start = text.find(marker).unwrap() + marker.len();
+    let end = start + text[start..].find("\r\n--est-server-boundary").unwrap();
+    let b64: String = text[start..end].split_whitespace().collect();
+    let key_der = Base64::decode_vec(&b64).unwrap();
+    let (decoded_window, b64_window) = (&key_der[64..96], &text.as_bytes()[start..start + 32]);
+
+    let dir = tempfile::tempdir().unwrap();
+    openssl_self_signed_rsa(&dir.path().join("other-ca.key"), &dir.path().join("other-ca.pem"), "/CN=Another CA");
+    let other_ca = cert_der(&dir.path().join("other-ca.pem"));
+    let mut key = device_key("libest/serverkeygen");
+    let spki = spki(&mut key);
+    let mut config = libest_basic_config(&spki);
+    config.ca_certificate = Some(&other_ca);
+    let mut st = Storage::new();
+    let contains = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    {
+        let mut client = Client::new(config, Operation::ServerKeyGen(CsrBuilder::new(SUBJECT)), st.buffers(), rand::rngs::OsRng).unwrap();
+        let mut script = Script { responses: [response].into(), ..Default::default() };
+        assert_eq!(drive(&mut client, &mut key, &mut script, Instant::ZERO), Outcome::InvalidReply(ReplyError::NotIssuedByCa));
+        assert!(client.server_key().is_none(), "the key of a refused reply is not handed over");
+        std::mem::forget(client); // no drop: the wipe must already have happened
+    }
+    assert!(!contains(&st.work, decoded_window), "decoded key left in work");
+    assert!(!contains(&st.io, decoded_window) && !contains(&st.io, b64_window), "key left in io");
 }
 
 #[test]

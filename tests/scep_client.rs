@@ -512,6 +512,32 @@ fn success_pkcsreq_over_post_yields_the_certificate_issued_for_our_key() {
     assert_eq!(seen.method, "POST");
 }
 
+/// The challenge password is in the CSR, which the client keeps in `own` and builds through
+/// `work`: once the transaction ends, no buffer holds it in the clear (issue 13, item 8).
+#[test]
+fn the_challenge_password_is_not_left_in_any_buffer_when_the_transaction_ends() {
+    const CHALLENGE: &str = "challenge-7f3a9c21e4";
+    let mut fx = Fixture::new();
+    let mut key = DeviceKey::rsa(&fx, "dev.key");
+    let spki = key.spki();
+    let fp = fx.fingerprint();
+    let cfg = config(&fp, &spki);
+    let mut st = Storage::new();
+    {
+        let csr = CsrBuilder::new(SUBJECT).challenge_password(ChallengePassword::Printable(CHALLENGE));
+        let mut client = Client::new(cfg, Operation::Enroll(csr), st.buffers(), rng(9)).unwrap();
+        let mut q: VecDeque<Reply> = [caps(CAPS), Reply::CaCert, success()].into_iter().collect();
+        let (mut now, mut log) = (Instant::from_millis(1_000), Vec::new());
+        assert_eq!(drive(&mut client, &mut fx, &mut key, &mut q, &mut now, &mut log, 97), Outcome::Issued);
+        std::mem::forget(client); // no drop: ending the transaction must be enough
+    }
+    let seen = String::from_utf8_lossy(&fx.seen[0].content).into_owned();
+    assert!(seen.contains(CHALLENGE), "the CA received the challenge");
+    for (name, buf) in [("ca", &st.ca), ("own", &st.own), ("work", &st.work), ("io", &st.io)] {
+        assert!(!buf.windows(CHALLENGE.len()).any(|w| w == CHALLENGE.as_bytes()), "the challenge is still in {name}");
+    }
+}
+
 #[test]
 fn an_rsa_4096_device_key_enrolls() {
     let mut fx = Fixture::new();

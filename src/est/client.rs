@@ -523,6 +523,18 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         certs().enumerate().filter(|(_, c)| path::validate(c, &set, anchors.as_slice(), &opts).is_ok()).fold(0, |m, (i, _)| m | (1u16 << i))
     }
 
+    /// Whether `issued` may be taken as issued by [`Config::ca_certificate`] (true when none
+    /// is configured): an end entity with a path to it through the reply's other
+    /// certificates, not expired at the time (or the floor); a notBefore a little ahead of a
+    /// skewed device clock is the lifecycle manager's business.
+    fn issued_by_ca(config: &Config<'_>, issued: &CertificateRef<'_>, reply: &SignedDataRef<'_>) -> bool {
+        let Some(ca) = config.ca_certificate else { return true };
+        let floor = config.wall_time.unwrap_or(config.time_floor);
+        let opts = path::Options::new(path::Usage::EndEntity, path::ValidationTime::Floor(floor));
+        let set = path::Iterated(|| reply.certificates().take(MAX_CA_CERTS));
+        CertificateRef::parse(ca).is_ok_and(|ca| path::validate(issued, &set, [ca].as_slice(), &opts).is_ok())
+    }
+
     fn validation_time(&self) -> path::ValidationTime {
         path::ValidationTime::new(self.config.wall_time, self.config.time_floor)
     }
@@ -539,11 +551,13 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         self.report
     }
 
-    /// The server-generated private key (DER: PKCS#8, or PKCS#1 from libest) after
-    /// `/serverkeygen`. It is zeroized when the client is dropped; copy it into the key store
-    /// at once.
+    /// The server-generated private key (DER: PKCS#8, or PKCS#1 from libest) after a
+    /// `/serverkeygen` that ended in [`Outcome::ServerKeyGenerated`]. It is zeroized when the
+    /// client is dropped, and at once when the reply is refused for any reason; copy it into
+    /// the key store at once.
     pub fn server_key(&self) -> Option<&[u8]> {
-        (!self.key_span.is_empty()).then(|| self.key_span.get(self.bufs.work))
+        (matches!(self.outcome(), Some(Outcome::ServerKeyGenerated)) && !self.key_span.is_empty())
+            .then(|| self.key_span.get(self.bufs.work))
     }
 
     /// Retries after 202 so far.
@@ -956,23 +970,29 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         let Some(issued) = sd.certificates().find(|c| c.spki().as_der() == self.config.public_key) else {
             return Outcome::InvalidReply(ReplyError::NotFound);
         };
-        if let Some(ca) = self.config.ca_certificate {
-            // An end entity with a path to the CA (through the reply's other certificates),
-            // not expired at the time (or the floor); a notBefore a little ahead of a skewed
-            // device clock is the lifecycle manager's business.
-            let floor = self.config.wall_time.unwrap_or(self.config.time_floor);
-            let opts = path::Options::new(path::Usage::EndEntity, path::ValidationTime::Floor(floor));
-            let set = path::Iterated(|| sd.certificates().take(MAX_CA_CERTS));
-            let ok = CertificateRef::parse(ca).is_ok_and(|ca| path::validate(&issued, &set, [ca].as_slice(), &opts).is_ok());
-            if !ok {
-                return Outcome::InvalidReply(ReplyError::NotIssuedByCa);
-            }
+        if !Self::issued_by_ca(&self.config, &issued, &sd) {
+            return Outcome::InvalidReply(ReplyError::NotIssuedByCa);
         }
         self.certificate = Span::of(work, issued.as_der()).unwrap_or_default();
         Outcome::Issued
     }
 
     fn take_server_keygen(&mut self, reader: &ResponseReader, head: &ResponseHead) -> Result<(), ClientError> {
+        let r = self.take_server_keygen_inner(reader, head);
+        if r.is_err() || !matches!(self.outcome(), Some(Outcome::ServerKeyGenerated)) {
+            // Whatever went wrong, the key (decoded in `work`, base64 in the response in
+            // `io`) does not stay behind, and `server_key` has nothing to hand out.
+            use zeroize::Zeroize;
+            self.bufs.work.zeroize();
+            self.bufs.io.zeroize();
+            self.key_span = Span::default();
+            self.certs = Span::default();
+            self.certificate = Span::default();
+        }
+        r
+    }
+
+    fn take_server_keygen_inner(&mut self, reader: &ResponseReader, head: &ResponseHead) -> Result<(), ClientError> {
         use super::multipart::{ServerKeyGen, wipe_key_part};
         let Buffers { work, io, .. } = &mut self.bufs;
         let (key_len, certs_len) = {
@@ -991,11 +1011,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
             // The key first, the certificates after it, both in `work`.
             let key_len = match parsed.key_part().decode_base64(work) {
                 Ok(k) => k.len(),
-                Err(_) => {
-                    use zeroize::Zeroize;
-                    work.zeroize();
-                    return Err(ClientError::BufferTooSmall { buffer: "work", needed: body.len() });
-                }
+                Err(_) => return Err(ClientError::BufferTooSmall { buffer: "work", needed: body.len() }),
             };
             let rest = work.get_mut(key_len..).unwrap_or(&mut []);
             let certs_len = match parsed.decode_certificates(rest) {
@@ -1025,20 +1041,12 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         let Some(issued) = sd.certificates().find(|c| !c.basic_constraints().ok().flatten().is_some_and(|b| b.ca)) else {
             return self.done(Outcome::InvalidReply(ReplyError::NotFound));
         };
-        if let Some(ca) = self.config.ca_certificate
-            && !CertificateRef::parse(ca).is_ok_and(|ca| issued.verify_signed_by(&ca.spki()).is_ok())
-        {
+        if !Self::issued_by_ca(&self.config, &issued, &sd) {
             return self.done(Outcome::InvalidReply(ReplyError::NotIssuedByCa));
         }
-        // The key must be the one the certificate certifies; otherwise it is of no use and
-        // is wiped at once.
+        // The key must be the one the certificate certifies; otherwise it is of no use (and
+        // is wiped with the rest, above).
         if !super::multipart::key_matches_spki(self.key_span.get(work), &issued.spki()).unwrap_or(false) {
-            let key_end = self.key_span.end;
-            self.key_span = Span::default();
-            if let Some(k) = self.bufs.work.get_mut(..key_end) {
-                use zeroize::Zeroize;
-                k.zeroize();
-            }
             return self.done(Outcome::InvalidReply(ReplyError::ServerKeyMismatch));
         }
         self.certificate = Span::of(work, issued.as_der()).unwrap_or_default();

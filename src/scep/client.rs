@@ -448,6 +448,16 @@ impl<R> core::fmt::Debug for Client<'_, '_, R> {
     }
 }
 
+impl<R> Drop for Client<'_, '_, R> {
+    /// The CSR with its challenge password, and the request built from it (its plaintext
+    /// passes through `work` while it is encrypted), never outlive the client in its buffers.
+    fn drop(&mut self) {
+        if let Some(c) = self.bufs.own.get_mut(self.csr.start..self.csr.end) {
+            zeroize::Zeroize::zeroize(c);
+        }
+    }
+}
+
 impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
     /// A client for `operation`.
     pub fn new(config: Config<'a>, operation: Operation<'a>, bufs: Buffers<'b>, rng: R) -> Result<Self, ClientError> {
@@ -822,7 +832,17 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
 
     fn done(&mut self, outcome: Outcome) -> Result<(), ClientError> {
         self.stage = Stage::Done(outcome);
+        // The transaction is over: the CSR (and its challenge password) is not needed again.
+        self.wipe_csr();
         Ok(())
+    }
+
+    /// Wipes the CSR in `own` (it carries the challenge password). Polls after PENDING send
+    /// no CSR; a snapshot keeps none.
+    fn wipe_csr(&mut self) {
+        if let Some(c) = self.bufs.own.get_mut(self.csr.start..self.csr.end) {
+            zeroize::Zeroize::zeroize(c);
+        }
     }
 
     /// Writes a GET `operation=...` request into `io` and waits for its response.
@@ -977,7 +997,12 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         match purpose {
             SignPurpose::Csr => {
                 let tbs = work.get(..len).ok_or(ClientError::UnexpectedCall)?;
-                let csr = csr::assemble(tbs, key, choice.hash, signature, own).map_err(enc("own"))?;
+                let assembled = csr::assemble(tbs, key, choice.hash, signature, own).map(|c| c.len());
+                // The request info holds the challenge password: not left behind in `work`.
+                if let Some(t) = work.get_mut(..len) {
+                    zeroize::Zeroize::zeroize(t);
+                }
+                let csr = own.get(..assembled.map_err(enc("own"))?).unwrap_or(&[]);
                 let subject = CsrRef::parse(csr).map_err(|_| ClientError::Config("CSR"))?.subject();
                 self.subject =
                     heapless::Vec::from_slice(subject.as_der()).map_err(|_| ClientError::Config("subject longer than 256 bytes"))?;

@@ -8,7 +8,11 @@
 //!   attack mitigation): bad padding yields a pseudo-random message derived from the key and the
 //!   ciphertext, through the same code path and with no distinguishable error.
 //!
-//! All secret integers are zeroized on drop.
+//! All secret integers are zeroized on drop: the key's own, and the named intermediates of
+//! every private operation (the CRT halves, the blinding values, the blinded input and
+//! result) when the operation returns. crypto-bigint's values are `Copy` and moved by value,
+//! so copies the compiler makes inside the arithmetic (register spills, by-value arguments)
+//! are outside this; issue 14's in-place arithmetic reduces them.
 
 use super::arith::{params, uint_from_be, uint_to_be};
 use super::{MAX_MODULUS_LEN, RsaPublicKey, check_signature_hash, padding};
@@ -101,7 +105,7 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
             if !(bool::from(p_ok) && bool::from(q_ok)) {
                 continue;
             }
-            let phi = wide_mul(&p.wrapping_sub(&Uint::ONE), &q.wrapping_sub(&Uint::ONE));
+            let phi = Zeroizing::new(wide_mul(&p.wrapping_sub(&Uint::ONE), &q.wrapping_sub(&Uint::ONE)));
             let (d, d_ok) = e.inv_mod(&phi);
             if !bool::from(d_ok) {
                 continue;
@@ -275,17 +279,18 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
         let e_bits = self.e.bits_vartime();
         let mut blind = None;
         for _ in 0..BLINDING_ATTEMPTS {
-            let r = Uint::<L>::random_mod(&mut self.blinding, &n_nz);
+            let r = Zeroizing::new(Uint::<L>::random_mod(&mut self.blinding, &n_nz));
             let (r_inv, ok) = DynResidue::new(&r, pn).invert();
-            if bool::from(ok) && r != Uint::ZERO {
+            if bool::from(ok) && *r != Uint::ZERO {
                 blind = Some((DynResidue::new(&r, pn).pow_bounded_exp(&self.e, e_bits), r_inv));
                 break;
             }
         }
         let (r_e, r_inv) = blind.ok_or(CryptoError::KeyGenerationFailed)?;
-        let blinded = (DynResidue::new(c, pn) * r_e).retrieve();
-        let m_blinded = self.crt(&blinded)?;
-        let m = (DynResidue::new(&m_blinded, pn) * r_inv).retrieve();
+        let (r_e, r_inv) = (Zeroizing::new(r_e), Zeroizing::new(r_inv));
+        let blinded = Zeroizing::new((DynResidue::new(c, pn) * *r_e).retrieve());
+        let m_blinded = Zeroizing::new(self.crt(&blinded)?);
+        let m = (DynResidue::new(&m_blinded, pn) * *r_inv).retrieve();
         let check = DynResidue::new(&m, pn).pow_bounded_exp(&self.e, e_bits).retrieve();
         if check != *c {
             return Err(CryptoError::IntegrityCheckFailed);
@@ -299,12 +304,13 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
         let pq = params(&self.q)?;
         let p_wide = widen_nz(&Option::<NonZero<Uint<H>>>::from(NonZero::new(self.p)).ok_or(CryptoError::InvalidKey)?)?;
         let q_wide = widen_nz(&Option::<NonZero<Uint<H>>>::from(NonZero::new(self.q)).ok_or(CryptoError::InvalidKey)?)?;
-        let cp = c.rem(&p_wide).resize::<H>();
-        let cq = c.rem(&q_wide).resize::<H>();
-        let m1 = DynResidue::new(&cp, pp).pow(&self.dp);
-        let m2 = DynResidue::new(&cq, pq).pow(&self.dq).retrieve();
-        let m2_mod_p = m2.resize::<L>().rem(&p_wide).resize::<H>();
-        let h = ((m1 - DynResidue::new(&m2_mod_p, pp)) * DynResidue::new(&self.qinv, pp)).retrieve();
+        // Every intermediate is a function of the secret exponents: named, and wiped on return.
+        let cp = Zeroizing::new(c.rem(&p_wide).resize::<H>());
+        let cq = Zeroizing::new(c.rem(&q_wide).resize::<H>());
+        let m1 = Zeroizing::new(DynResidue::new(&cp, pp).pow(&self.dp));
+        let m2 = Zeroizing::new(DynResidue::new(&cq, pq).pow(&self.dq).retrieve());
+        let m2_mod_p = Zeroizing::new(m2.resize::<L>().rem(&p_wide).resize::<H>());
+        let h = Zeroizing::new(((*m1 - DynResidue::new(&m2_mod_p, pp)) * DynResidue::new(&self.qinv, pp)).retrieve());
         Ok(wide_mul(&h, &self.q).wrapping_add(&m2.resize::<L>()))
     }
 }
