@@ -116,7 +116,7 @@ pub enum GeneralName<'a> {
     Other(Tlv<'a>),
 }
 
-/// Extensions this crate understands; any other one marked critical makes the chain check
+/// Extensions this crate understands; any other one marked critical makes path validation
 /// refuse the certificate (RFC 5280 section 4.2).
 const KNOWN_EXTENSIONS: [ObjectIdentifier; 7] = [
     oid::BASIC_CONSTRAINTS,

@@ -135,6 +135,7 @@ pub struct TlsConnector<'a, 'k, T, R, S> {
     trust: ServerTrust<'a>,
     host: &'a str,
     now: Option<UnixTime>,
+    floor: UnixTime,
     client: Option<(&'a [u8], &'k mut S)>,
     /// What the last handshake failure was (for diagnostics).
     pub last_error: Option<TlsError>,
@@ -153,12 +154,19 @@ impl<'a, 'k, T, R: CryptoRngCore, S: Signer> TlsConnector<'a, 'k, T, R, S> {
     /// 16 640 bytes recommended; `write_buf`: the client certificate plus 200 bytes, 4 KiB is
     /// ample).
     pub fn new(tcp: T, read_buf: &'a mut [u8], write_buf: &'a mut [u8], rng: R, trust: ServerTrust<'a>, host: &'a str) -> Self {
-        Self { tcp, read_buf, write_buf, rng, trust, host, now: None, client: None, last_error: None }
+        Self { tcp, read_buf, write_buf, rng, trust, host, now: None, floor: UnixTime::CRATE_FLOOR, client: None, last_error: None }
     }
 
     /// Checks certificate validity at `now`.
     pub fn with_time(mut self, now: UnixTime) -> Self {
         self.now = Some(now);
+        self
+    }
+
+    /// Without [`TlsConnector::with_time`]: refuses server certificates that expired before
+    /// `floor` (the firmware's build date; default [`UnixTime::CRATE_FLOOR`]).
+    pub fn with_time_floor(mut self, floor: UnixTime) -> Self {
+        self.floor = floor;
         self
     }
 
@@ -196,7 +204,11 @@ impl<'a, T: Connect, R: CryptoRngCore, S: Signer> Connect for TlsConnector<'a, '
         let socket = self.tcp.connect().map_err(TlsConnectError::Tcp)?;
         let mut conn = TlsConnection::new(socket, self.read_buf, self.write_buf);
         let config = TlsConfig::new().with_server_name(self.host).with_alpn(ALPN).enable_rsa_signatures();
-        let verifier = Verifier::new(ServerVerifier::new(self.trust, self.host, self.now).map_err(|_| TlsConnectError::NotAuthenticated)?);
+        let verifier = Verifier::new(
+            ServerVerifier::new(self.trust, self.host, self.now)
+                .map_err(|_| TlsConnectError::NotAuthenticated)?
+                .with_time_floor(self.floor),
+        );
         let mut provider = Provider { rng: &mut self.rng, verifier, client: self.client.as_mut().map(|(c, k)| (*c, &mut **k)) };
         if let Err(e) = conn.open(TlsContext::new(&config, &mut provider)) {
             self.last_error = Some(e);
@@ -224,7 +236,11 @@ impl<'a, T: super::asynch::AsyncConnect, R: CryptoRngCore, S: Signer> super::asy
         let socket = self.tcp.connect().await.map_err(TlsConnectError::Tcp)?;
         let mut conn = embedded_tls::TlsConnection::new(socket, self.read_buf, self.write_buf);
         let config = embedded_tls::TlsConfig::new().with_server_name(self.host).with_alpn(ALPN).enable_rsa_signatures();
-        let verifier = Verifier::new(ServerVerifier::new(self.trust, self.host, self.now).map_err(|_| TlsConnectError::NotAuthenticated)?);
+        let verifier = Verifier::new(
+            ServerVerifier::new(self.trust, self.host, self.now)
+                .map_err(|_| TlsConnectError::NotAuthenticated)?
+                .with_time_floor(self.floor),
+        );
         let mut provider = Provider { rng: &mut self.rng, verifier, client: self.client.as_mut().map(|(c, k)| (*c, &mut **k)) };
         if let Err(e) = conn.open(embedded_tls::TlsContext::new(&config, &mut provider)).await {
             self.last_error = Some(e);
