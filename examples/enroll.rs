@@ -415,6 +415,7 @@ fn progress(p: Progress<'_>) {
         Progress::KeyOperation(k) => eprintln!("   device key: {k}"),
         Progress::Waiting { ms, .. } => eprintln!("   waiting {} s before the next attempt", ms / 1000),
         Progress::TransportError => eprintln!("   transport error"),
+        Progress::DeadlineExceeded { ms } => eprintln!("   exchange abandoned at its deadline, after {} s", ms / 1000),
     }
 }
 
@@ -489,6 +490,14 @@ impl<C: Connect> Connect for DryRun<C> {
             MaybeSent::Real(c) => C::channel_binding(c, out),
             MaybeSent::Withheld => 0,
         }
+    }
+    fn set_io_timeout(connection: &mut Self::Connection<'_>, timeout: embedded_enroll::time::Duration) {
+        if let MaybeSent::Real(c) = connection {
+            C::set_io_timeout(c, timeout);
+        }
+    }
+    fn authenticates_server(&self) -> bool {
+        self.inner.authenticates_server()
     }
 }
 

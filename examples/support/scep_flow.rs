@@ -50,6 +50,7 @@ fn log_line(log: &mut Vec<String>, verbose: bool, p: Progress<'_>) {
         Progress::KeyOperation(k) => format!("   device key: {k}"),
         Progress::Waiting { ms, .. } => format!("   waiting {} s before polling", ms / 1000),
         Progress::TransportError => "   transport error".to_string(),
+        Progress::DeadlineExceeded { ms } => format!("   exchange abandoned at its deadline, after {} s", ms / 1000),
     };
     if verbose {
         println!("{line}");

@@ -1,5 +1,5 @@
-//! `asn1::cert::CertificateRef::parse` and everything a parsed certificate offers, plus the
-//! chain check with the certificate as its own anchor.
+//! `asn1::cert::CertificateRef::parse` and everything a parsed certificate offers, plus path
+//! validation, name constraints and host names on it.
 //!
 //! Properties: never panics; a parsed certificate's getters and extension iterators never
 //! panic; its DER is exactly the input.

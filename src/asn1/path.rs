@@ -409,6 +409,16 @@ fn check_path<'a, I: CertificateSet<'a> + ?Sized>(
     Ok(())
 }
 
+/// Whether the names of `cert` (its subject and subjectAltName) are within the
+/// nameConstraints of `ca` (RFC 5280 section 4.2.1.10; `Ok` when `ca` has none). The check
+/// [`validate`] applies to every CA on a path; on its own, for a caller that wants to know
+/// whether a certificate it is about to request or accept fits a CA's constraints.
+pub fn check_name_constraints(ca: &CertificateRef<'_>, cert: &CertificateRef<'_>) -> Result<(), ChainError> {
+    let Some(nc) = ca.extension(&oid::NAME_CONSTRAINTS) else { return Ok(()) };
+    let nc = NameConstraints::parse(nc.value).ok_or(ChainError::InvalidExtension { depth: 1 })?;
+    if nc.allows_certificate(cert) { Ok(()) } else { Err(ChainError::NameConstraint { depth: 0 }) }
+}
+
 fn is_self_issued(c: &CertificateRef<'_>) -> bool {
     c.issuer().as_der() == c.subject().as_der()
 }

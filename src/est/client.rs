@@ -100,6 +100,10 @@ pub enum ChannelBinding {
     Always,
 }
 
+/// The most answers to 401 challenges in one operation: one, and a second only when a Digest
+/// challenge says the first nonce was stale. Then the outcome is [`Outcome::Unauthorized`].
+pub const MAX_AUTH_ATTEMPTS: u8 = 2;
+
 /// Where the EST server is and how the client behaves.
 #[derive(Debug, Clone, Copy)]
 pub struct Config<'a> {
@@ -888,7 +892,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
                 }
                 let parsed = crate::http::auth::Challenge::parse(&head.www_authenticate);
                 let stale = matches!(parsed, Ok(crate::http::auth::Challenge::Digest(d)) if d.stale);
-                if self.challenge.is_some() && !(stale && self.auth_attempts < 2) {
+                if self.challenge.is_some() && !(stale && self.auth_attempts < MAX_AUTH_ATTEMPTS) {
                     return self.done(Outcome::Unauthorized);
                 }
                 if parsed.is_err() {

@@ -191,9 +191,29 @@ pub fn write_request<'o>(req: &RequestHead<'_>, body: &[u8], out: &'o mut [u8]) 
     out.get(..pos).ok_or(EncodeError::BufferTooSmall { needed: pos })
 }
 
+/// Whether the request in `bytes` carries HTTP credentials: an `Authorization` header in its
+/// head (case-insensitive, RFC 9110). The drivers send such a request only to a server that
+/// the transport authenticated (RFC 7030 section 3.2.3).
+pub fn carries_authorization(bytes: &[u8]) -> bool {
+    let head_end = bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(bytes.len());
+    let head = bytes.get(..head_end).unwrap_or(bytes);
+    head.split(|b| *b == b'\n').skip(1).any(|line| {
+        let name = line.split(|b| *b == b':').next().unwrap_or(&[]);
+        line.contains(&b':') && name.trim_ascii().eq_ignore_ascii_case(b"authorization")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn authorization_is_found_in_the_head_only() {
+        assert!(carries_authorization(b"POST /x HTTP/1.1\r\nHost: h\r\nauthorization: Basic eA==\r\n\r\nbody"));
+        assert!(carries_authorization(b"GET / HTTP/1.1\r\nAUTHORIZATION : Digest x\r\n\r\n"));
+        assert!(!carries_authorization(b"GET / HTTP/1.1\r\nHost: h\r\n\r\nAuthorization: in the body"));
+        assert!(!carries_authorization(b"GET /Authorization: HTTP/1.1\r\nProxy-Authorization-X: y\r\n\r\n"));
+    }
 
     #[test]
     fn scep_get_message_is_standard_base64_then_percent_escaped() {

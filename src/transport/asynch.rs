@@ -3,9 +3,30 @@
 //! embedded-tls' async connection). The protocol clients are the same; device keys answer
 //! synchronously ([`DeviceKeys`]), as secure elements on a bus usually do through a blocking
 //! driver. No executor is needed inside the library: these are plain `async fn`s.
+//!
+//! # Bounds
+//! Every exchange (connect and TLS handshake, the request, the whole response) has the same
+//! overall deadline as in the blocking drivers, [`DriveOptions::exchange_deadline`]
+//! ([`super::blocking::DEFAULT_EXCHANGE_DEADLINE`], 60 s, unless set with `run_scep_with` /
+//! `run_est_with`). Here each connect, write and read is raced against
+//! [`AsyncTimer::sleep_until`] the deadline (a small select: the I/O is polled first, then the
+//! sleep), so even a read that never completes is dropped at the deadline. The exchange then
+//! counts as a transport failure for the client and `progress` sees
+//! [`Progress::DeadlineExceeded`], as in the blocking drivers.
+//!
+//! For that race the timer's sleep must be cancel-safe (it is dropped when the I/O wins, as
+//! embassy's `Timer::at` is) and must not complete before the deadline. A timer that declines
+//! to sleep (`sleep_until` completing with false) leaves the I/O unraced: the deadline is then
+//! checked only between reads, and a read that blocks is bounded by the network stack. The
+//! I/O future that loses the race is dropped and its connection abandoned, so the I/O need
+//! not be cancel-safe.
 
-use super::blocking::{DeviceKeys, DriveError, Progress, ResponseSink};
+pub use super::blocking::{DeviceKeys, DriveError, DriveOptions, Progress};
+#[cfg(any(feature = "scep", feature = "est"))]
+use super::blocking::{ExchangeFailure, MAX_STEPS, ResponseSink, abandon};
 use crate::time::Instant;
+#[cfg(any(feature = "scep", feature = "est"))]
+use core::{future::Future, task::Poll};
 
 /// Opens a connection per request, asynchronously (see [`super::blocking::Connect`]).
 #[allow(async_fn_in_trait)]
@@ -23,6 +44,11 @@ pub trait AsyncConnect {
         let _ = (connection, out);
         0
     }
+    /// Whether every connection this connector opens is to an authenticated server (see
+    /// [`super::blocking::Connect::authenticates_server`]; default false).
+    fn authenticates_server(&self) -> bool {
+        false
+    }
 }
 
 /// Time for the async drivers.
@@ -32,78 +58,163 @@ pub trait AsyncTimer {
     fn now(&mut self) -> Instant;
     /// Completes at `deadline` or later with true, or at once with false to stop the driver
     /// ([`DriveError::Stopped`], as for the blocking [`super::blocking::Timer`]).
+    ///
+    /// The drivers also race it against each connect, write and read until the exchange's
+    /// deadline (see the module docs), so it must yield to the executor while it waits (a
+    /// sleep that blocks the thread would hold every pending read until the deadline), be
+    /// safe to drop before it completes, and complete with true only once [`Self::now`] has
+    /// reached `deadline`.
     async fn sleep_until(&mut self, deadline: Instant) -> bool;
 }
 
-async fn write_request<W: embedded_io_async::Write>(conn: &mut W, request: &[u8]) -> bool {
-    conn.write_all(request).await.is_ok() && conn.flush().await.is_ok()
+/// Runs `io` until it completes or `timer` reaches `deadline`, whichever is first (`io` is
+/// polled first, so it wins a tie). A sleep that completes with false (the timer declines to
+/// wait) stops the race and `io` runs alone.
+#[cfg(any(feature = "scep", feature = "est"))]
+async fn within<T: AsyncTimer, F: Future>(timer: &mut T, deadline: Instant, io: F) -> Result<F::Output, ExchangeFailure> {
+    if timer.now() >= deadline {
+        return Err(ExchangeFailure::Deadline);
+    }
+    let mut io = core::pin::pin!(io);
+    let mut sleep = core::pin::pin!(timer.sleep_until(deadline));
+    let mut racing = true;
+    core::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = io.as_mut().poll(cx) {
+            return Poll::Ready(Ok(out));
+        }
+        if racing {
+            match sleep.as_mut().poll(cx) {
+                Poll::Ready(true) => return Poll::Ready(Err(ExchangeFailure::Deadline)),
+                Poll::Ready(false) => racing = false,
+                Poll::Pending => {}
+            }
+        }
+        Poll::Pending
+    })
+    .await
 }
 
-/// Reads the response on `conn` into `sink` (see the blocking twin).
-async fn deliver<S: ResponseSink, R: embedded_io_async::Read>(
+/// What a failed operation counts as: the deadline once it has passed, the transport before.
+#[cfg(any(feature = "scep", feature = "est"))]
+fn failure<T: AsyncTimer>(timer: &mut T, deadline: Instant) -> ExchangeFailure {
+    if timer.now() >= deadline { ExchangeFailure::Deadline } else { ExchangeFailure::Transport }
+}
+
+/// Writes and flushes `request` on `conn` before `deadline`.
+#[cfg(any(feature = "scep", feature = "est"))]
+async fn write_request<W: embedded_io_async::Write, T: AsyncTimer>(
+    conn: &mut W,
+    request: &[u8],
+    timer: &mut T,
+    deadline: Instant,
+) -> Result<(), ExchangeFailure> {
+    let written = within(timer, deadline, async { conn.write_all(request).await.is_ok() && conn.flush().await.is_ok() }).await?;
+    if written { Ok(()) } else { Err(failure(timer, deadline)) }
+}
+
+/// Connects and sends `request` before `deadline`.
+#[cfg(any(feature = "scep", feature = "est"))]
+async fn send<'c, C: AsyncConnect, T: AsyncTimer>(
+    connect: &'c mut C,
+    request: &[u8],
+    timer: &mut T,
+    deadline: Instant,
+) -> Result<C::Connection<'c>, ExchangeFailure> {
+    let Ok(mut conn) = within(timer, deadline, connect.connect()).await? else {
+        return Err(failure(timer, deadline));
+    };
+    write_request(&mut conn, request, timer, deadline).await?;
+    Ok(conn)
+}
+
+/// Reads the response on `conn` into `sink` before `deadline` (see the blocking twin); `now`
+/// is when the exchange started.
+#[cfg(any(feature = "scep", feature = "est"))]
+async fn deliver<S: ResponseSink, R: embedded_io_async::Read, T: AsyncTimer>(
     sink: &mut S,
-    conn: Option<&mut R>,
+    conn: Result<&mut R, ExchangeFailure>,
     chunk: &mut [u8],
-    now: Instant,
+    timer: &mut T,
+    (now, deadline): (Instant, Instant),
     progress: &mut impl FnMut(Progress<'_>),
 ) -> Result<(), DriveError<S::Error>> {
-    let Some(conn) = conn else {
-        progress(Progress::TransportError);
-        return sink.transport_error(now).map_err(DriveError::Client);
+    let conn = match conn {
+        Ok(c) => c,
+        Err(f) => return abandon(sink, f, now, timer.now(), progress),
     };
     let mut len = 0usize;
-    let ok = loop {
-        match conn.read(chunk).await {
+    let r = loop {
+        let read = match within(timer, deadline, conn.read(chunk)).await {
+            Ok(read) => read,
+            Err(f) => break Err(f),
+        };
+        match read {
             Ok(0) => {
                 sink.end(now).map_err(DriveError::Client)?;
-                break true;
+                break Ok(());
             }
             Ok(n) => {
                 len += n;
                 sink.data(now, chunk.get(..n).unwrap_or(&[])).map_err(DriveError::Client)?;
                 if sink.complete() {
-                    break true;
+                    break Ok(());
                 }
             }
-            Err(_) => break false,
+            Err(_) => break Err(failure(timer, deadline)),
         }
     };
-    if ok && sink.complete() {
-        progress(Progress::Response(len));
-        Ok(())
-    } else {
-        progress(Progress::TransportError);
-        sink.transport_error(now).map_err(DriveError::Client)
+    match r {
+        Ok(()) if sink.complete() => {
+            progress(Progress::Response(len));
+            Ok(())
+        }
+        Ok(()) => abandon(sink, ExchangeFailure::Transport, now, timer.now(), progress),
+        Err(f) => abandon(sink, f, now, timer.now(), progress),
     }
 }
 
+#[cfg(any(feature = "scep", feature = "est"))]
 fn request_line(bytes: &[u8]) -> &str {
     let line = bytes.split(|b| *b == b'\r').next().and_then(|l| core::str::from_utf8(l).ok()).unwrap_or("");
     line.get(..line.len().min(120)).unwrap_or("")
 }
 
-/// [`super::blocking::run_scep`], awaited.
+/// [`super::blocking::run_scep`], awaited: each exchange has the
+/// [`super::blocking::DEFAULT_EXCHANGE_DEADLINE`] (see [`run_scep_with`]).
 #[cfg(feature = "scep")]
 pub async fn run_scep<R: rand_core::CryptoRngCore, C: AsyncConnect, K: DeviceKeys, T: AsyncTimer>(
     client: &mut crate::scep::client::Client<'_, '_, R>,
     connect: &mut C,
     keys: &mut K,
     timer: &mut T,
+    progress: impl FnMut(Progress<'_>),
+) -> Result<crate::scep::client::Outcome, DriveError<crate::scep::client::ClientError>> {
+    run_scep_with(client, connect, keys, timer, DriveOptions::DEFAULT, progress).await
+}
+
+/// [`super::blocking::run_scep_with`], awaited: each connect, write and read is raced against
+/// the timer's sleep until the exchange's deadline (see the module docs).
+#[cfg(feature = "scep")]
+pub async fn run_scep_with<R: rand_core::CryptoRngCore, C: AsyncConnect, K: DeviceKeys, T: AsyncTimer>(
+    client: &mut crate::scep::client::Client<'_, '_, R>,
+    connect: &mut C,
+    keys: &mut K,
+    timer: &mut T,
+    options: DriveOptions,
     mut progress: impl FnMut(Progress<'_>),
 ) -> Result<crate::scep::client::Outcome, DriveError<crate::scep::client::ClientError>> {
     use crate::hal::ErrorKind;
     use crate::scep::client::Step;
     let mut chunk = [0u8; 1024];
-    for _ in 0..10_000 {
+    for _ in 0..MAX_STEPS {
         let now = timer.now();
         match client.poll(now).map_err(DriveError::Client)? {
             Step::Send(bytes) => {
                 progress(Progress::Request(request_line(bytes)));
-                let mut conn = match connect.connect().await {
-                    Ok(mut c) => write_request(&mut c, bytes).await.then_some(c),
-                    Err(_) => None,
-                };
-                deliver(client, conn.as_mut(), &mut chunk, now, &mut progress).await?;
+                let deadline = now + options.exchange_deadline;
+                let mut conn = send(connect, bytes, timer, deadline).await;
+                let conn = conn.as_mut().map_err(|f| *f);
+                deliver(client, conn, &mut chunk, timer, (now, deadline), &mut progress).await?;
             }
             Step::Sign(req) => {
                 progress(Progress::KeyOperation("sign"));
@@ -136,13 +247,28 @@ pub async fn run_scep<R: rand_core::CryptoRngCore, C: AsyncConnect, K: DeviceKey
     Err(DriveError::TooManySteps)
 }
 
-/// [`super::blocking::run_est`], awaited.
+/// [`super::blocking::run_est`], awaited: each exchange has the
+/// [`super::blocking::DEFAULT_EXCHANGE_DEADLINE`] (see [`run_est_with`]).
 #[cfg(feature = "est")]
 pub async fn run_est<R: rand_core::CryptoRngCore, C: AsyncConnect, K: DeviceKeys, T: AsyncTimer>(
     client: &mut crate::est::client::Client<'_, '_, R>,
     connect: &mut C,
     keys: &mut K,
     timer: &mut T,
+    progress: impl FnMut(Progress<'_>),
+) -> Result<crate::est::client::Outcome, DriveError<crate::est::client::ClientError>> {
+    run_est_with(client, connect, keys, timer, DriveOptions::DEFAULT, progress).await
+}
+
+/// [`super::blocking::run_est_with`], awaited: each connect, write and read is raced against
+/// the timer's sleep until the exchange's deadline (see the module docs).
+#[cfg(feature = "est")]
+pub async fn run_est_with<R: rand_core::CryptoRngCore, C: AsyncConnect, K: DeviceKeys, T: AsyncTimer>(
+    client: &mut crate::est::client::Client<'_, '_, R>,
+    connect: &mut C,
+    keys: &mut K,
+    timer: &mut T,
+    options: DriveOptions,
     mut progress: impl FnMut(Progress<'_>),
 ) -> Result<crate::est::client::Outcome, DriveError<crate::est::client::ClientError>> {
     use crate::est::client::Step;
@@ -152,29 +278,37 @@ pub async fn run_est<R: rand_core::CryptoRngCore, C: AsyncConnect, K: DeviceKeys
         let n = keys.sign(req.key, &req.digest, &mut sig).map_err(DriveError::Key)?;
         client.signed(now, sig.get(..n).unwrap_or(&[])).map_err(DriveError::Client)
     };
-    for _ in 0..10_000 {
+    for _ in 0..MAX_STEPS {
         let now = timer.now();
         match client.poll(now).map_err(DriveError::Client)? {
             Step::Bind => {
-                let Ok(mut conn) = connect.connect().await else {
-                    progress(Progress::TransportError);
-                    client.handle_transport_error(now).map_err(DriveError::Client)?;
-                    continue;
+                let deadline = now + options.exchange_deadline;
+                let authenticated = connect.authenticates_server();
+                let mut conn = match within(timer, deadline, connect.connect()).await {
+                    Ok(Ok(c)) => c,
+                    r => {
+                        let f = r.err().unwrap_or_else(|| failure(timer, deadline));
+                        abandon(client, f, now, timer.now(), &mut progress)?;
+                        continue;
+                    }
                 };
                 let mut value = [0u8; 64];
                 let n = C::channel_binding(&conn, &mut value);
                 client.bound(now, value.get(..n).unwrap_or(&[])).map_err(DriveError::Client)?;
                 for _ in 0..4 {
-                    let now = timer.now();
-                    match client.poll(now).map_err(DriveError::Client)? {
+                    let t = timer.now();
+                    match client.poll(t).map_err(DriveError::Client)? {
                         Step::Sign(req) => {
                             progress(Progress::KeyOperation("sign"));
-                            sign(client, keys, req, now)?;
+                            sign(client, keys, req, t)?;
                         }
                         Step::Send(bytes) => {
+                            if crate::http::request::carries_authorization(bytes) && !authenticated {
+                                return Err(DriveError::UnauthenticatedServer);
+                            }
                             progress(Progress::Request(request_line(bytes)));
-                            let ok = write_request(&mut conn, bytes).await;
-                            deliver(client, ok.then_some(&mut conn), &mut chunk, now, &mut progress).await?;
+                            let conn = write_request(&mut conn, bytes, timer, deadline).await.map(|()| &mut conn);
+                            deliver(client, conn, &mut chunk, timer, (now, deadline), &mut progress).await?;
                             break;
                         }
                         _ => break,
@@ -182,12 +316,14 @@ pub async fn run_est<R: rand_core::CryptoRngCore, C: AsyncConnect, K: DeviceKeys
                 }
             }
             Step::Send(bytes) => {
+                if crate::http::request::carries_authorization(bytes) && !connect.authenticates_server() {
+                    return Err(DriveError::UnauthenticatedServer);
+                }
                 progress(Progress::Request(request_line(bytes)));
-                let mut conn = match connect.connect().await {
-                    Ok(mut c) => write_request(&mut c, bytes).await.then_some(c),
-                    Err(_) => None,
-                };
-                deliver(client, conn.as_mut(), &mut chunk, now, &mut progress).await?;
+                let deadline = now + options.exchange_deadline;
+                let mut conn = send(connect, bytes, timer, deadline).await;
+                let conn = conn.as_mut().map_err(|f| *f);
+                deliver(client, conn, &mut chunk, timer, (now, deadline), &mut progress).await?;
             }
             Step::Sign(req) => {
                 progress(Progress::KeyOperation("sign"));

@@ -1,10 +1,72 @@
 //! Blocking drivers: thin loops that run a protocol client to its end over a connection
 //! ([`Connect`]), a device key ([`DeviceKeys`]) and a clock ([`Timer`]). The protocol lives
 //! in the client; these only move bytes, answer key requests and sleep.
+//!
+//! # Bounds
+//! Every exchange (connect and TLS handshake, the request, the whole response) has an overall
+//! deadline, [`DriveOptions::exchange_deadline`] ([`DEFAULT_EXCHANGE_DEADLINE`], 60 s, unless
+//! set with `run_scep_with` / `run_est_with`): a server that drips one byte a second is
+//! dropped at the deadline, not when it closes. The driver reads [`Timer::now`] before every
+//! read and abandons the exchange once the deadline has passed; the client is then told of a
+//! transport failure (EST: `Outcome::Transport`; SCEP: `Outcome::Transport`, or during
+//! PENDING polling one more poll used), and `progress` sees [`Progress::DeadlineExceeded`].
+//!
+//! The time left is also handed to the connection before the request is written and before
+//! every read ([`Connect::set_io_timeout`]), so that a read which blocks (a server that sends
+//! nothing) returns by the deadline. The host transport (`host::TcpConnector`) sets its
+//! socket timeouts there. A transport that does not implement it (embedded-nal's `nb::block!`
+//! loop in `nal`, embedded-tls in `tls`, rustls in `host_tls`) relies on its own bounds for a
+//! read that blocks: a TCP/IP stack's receive timeout, the connector's timeout. The deadline is
+//! checked again as soon as such a read returns. Connecting (and the TLS handshake inside
+//! [`Connect::connect`]) is likewise bounded by the connector's own timeout, and an exchange
+//! whose deadline passed during it goes no further.
+//!
+//! Waits between exchanges (PENDING polls, 202 Retry-After) are the clients' retry schedules,
+//! bounded by their `Config::retry` ([`crate::retry::RetryPolicy`]); a run takes at most
+//! [`MAX_STEPS`] steps.
 
 use crate::crypto::Digest;
 use crate::hal::{Decrypter, ErrorKind, KeyAgreement, Signer};
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
+
+/// The overall deadline of one exchange (connect, request, response) when the caller sets
+/// none: 60 s, enough for an RSA TLS handshake and a CA that signs slowly, short enough that
+/// a stalled server does not hold a device for long.
+pub const DEFAULT_EXCHANGE_DEADLINE: Duration = Duration::from_secs(60);
+
+/// The most steps one run of a driver takes before it gives up with
+/// [`DriveError::TooManySteps`] (a bug: the clients' retry policies end long before; a
+/// PENDING poll takes four steps).
+pub const MAX_STEPS: u32 = 10_000;
+
+/// How the drivers bound their work (`run_scep_with`, `run_est_with` and their async twins).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct DriveOptions {
+    /// The longest one exchange may take, from the start of connecting to the end of the
+    /// response (for EST with channel binding, the CSR signature in between too). Past it the
+    /// exchange is abandoned and the client told of a transport failure (see the module
+    /// docs). Default: [`DEFAULT_EXCHANGE_DEADLINE`].
+    pub exchange_deadline: Duration,
+}
+
+impl DriveOptions {
+    /// The defaults: [`DEFAULT_EXCHANGE_DEADLINE`] per exchange.
+    pub const DEFAULT: Self = Self { exchange_deadline: DEFAULT_EXCHANGE_DEADLINE };
+
+    /// These options with `deadline` per exchange.
+    pub const fn with_exchange_deadline(mut self, deadline: Duration) -> Self {
+        self.exchange_deadline = deadline;
+        self
+    }
+}
+
+impl Default for DriveOptions {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
 
 /// Opens a new connection to the server for each request (SCEP and EST use one request per
 /// connection). Plain TCP, or TLS over TCP.
@@ -22,6 +84,23 @@ pub trait Connect {
     fn channel_binding(connection: &Self::Connection<'_>, out: &mut [u8]) -> usize {
         let _ = (connection, out);
         0
+    }
+    /// Bounds every blocking read and write on `connection` to at most `timeout` from now
+    /// (a shorter timeout of the transport's own stays). The drivers call it before the
+    /// request is written and before every read, with the time left until the exchange's
+    /// deadline (at least 1 ms), so that a peer that sends nothing cannot hold a read past
+    /// it. The default does nothing: a read that blocks is then bounded only by the transport
+    /// itself (see the module docs).
+    fn set_io_timeout(connection: &mut Self::Connection<'_>, timeout: Duration) {
+        let _ = (connection, timeout);
+    }
+    /// Whether every connection this connector opens is to an authenticated server (TLS with
+    /// a trust anchor, whose handshake fails otherwise). The drivers send a request that
+    /// carries HTTP credentials only when this is true (RFC 7030 section 3.2.3), else they
+    /// stop with [`DriveError::UnauthenticatedServer`] before connecting. The default is
+    /// false: plain TCP, or TLS without an anchor (the EST bootstrap).
+    fn authenticates_server(&self) -> bool {
+        false
     }
 }
 
@@ -96,8 +175,14 @@ pub enum Progress<'a> {
         /// Milliseconds from now.
         ms: u64,
     },
-    /// Connecting or reading failed.
+    /// Connecting, writing or reading failed; the client is told of a transport failure.
     TransportError,
+    /// The exchange was abandoned at its deadline ([`DriveOptions::exchange_deadline`]), `ms`
+    /// after it began; the client is told of a transport failure.
+    DeadlineExceeded {
+        /// Milliseconds from the start of the exchange.
+        ms: u64,
+    },
 }
 
 /// Why a driver stopped without an outcome.
@@ -112,12 +197,58 @@ pub enum DriveError<E> {
     TooManySteps,
     /// The timer declined to wait ([`Timer::sleep_until`] returned false).
     Stopped,
+    /// The next request carries HTTP credentials (an `Authorization` header) and the
+    /// connector does not authenticate the server ([`Connect::authenticates_server`]): nothing
+    /// was sent (RFC 7030 section 3.2.3). Use TLS with a trust anchor, or bootstrap the anchor
+    /// first (`/cacerts` needs no credentials).
+    UnauthenticatedServer,
 }
 
-/// Connects and sends `request`; `None` if connecting or writing failed.
-pub fn send<'c, C: Connect>(connect: &'c mut C, request: &[u8]) -> Option<C::Connection<'c>> {
-    let mut conn = connect.connect().ok()?;
-    write_request(&mut conn, request).then_some(conn)
+/// Why an exchange ended without a whole response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ExchangeFailure {
+    /// Connecting, writing or reading failed.
+    Transport,
+    /// The exchange's deadline passed ([`DriveOptions::exchange_deadline`]).
+    Deadline,
+}
+
+/// The time left until `deadline`, at least 1 ms; `Deadline` once it has passed.
+fn time_left<T: Timer>(timer: &mut T, deadline: Instant) -> Result<Duration, ExchangeFailure> {
+    let now = timer.now();
+    if now >= deadline { Err(ExchangeFailure::Deadline) } else { Ok(deadline - now) }
+}
+
+/// What a failed operation counts as: the deadline once it has passed, the transport before.
+fn failure<T: Timer>(timer: &mut T, deadline: Instant) -> ExchangeFailure {
+    if timer.now() >= deadline { ExchangeFailure::Deadline } else { ExchangeFailure::Transport }
+}
+
+/// Connects and sends `request`, all before `deadline` on `timer`'s clock (the time left is
+/// handed to the connection first, [`Connect::set_io_timeout`]).
+pub fn send<'c, C: Connect, T: Timer>(
+    connect: &'c mut C,
+    request: &[u8],
+    timer: &mut T,
+    deadline: Instant,
+) -> Result<C::Connection<'c>, ExchangeFailure> {
+    let Ok(mut conn) = connect.connect() else {
+        return Err(failure(timer, deadline));
+    };
+    write_within::<C, T>(&mut conn, request, timer, deadline)?;
+    Ok(conn)
+}
+
+/// Writes `request` on an open connection before `deadline`.
+fn write_within<C: Connect, T: Timer>(
+    conn: &mut C::Connection<'_>,
+    request: &[u8],
+    timer: &mut T,
+    deadline: Instant,
+) -> Result<(), ExchangeFailure> {
+    C::set_io_timeout(conn, time_left(timer, deadline)?);
+    if write_request(conn, request) { Ok(()) } else { Err(failure(timer, deadline)) }
 }
 
 /// Writes and flushes `request` on `conn`; false if that failed.
@@ -126,20 +257,42 @@ pub fn write_request<W: embedded_io::Write>(conn: &mut W, request: &[u8]) -> boo
 }
 
 /// Reads a response from `conn` into `feed` (`None` at EOF) until `feed` returns true or the
-/// peer closes. Returns false if reading failed.
-pub fn receive<R: embedded_io::Read>(conn: &mut R, chunk: &mut [u8], mut feed: impl FnMut(Option<&[u8]>) -> bool) -> bool {
+/// peer closes, checking `timer` against `deadline` before every read: `Err(Deadline)` once
+/// it has passed, `Err(Transport)` if reading failed. A read that blocks is bounded only by
+/// `conn` itself (the drivers also hand it the time left, [`Connect::set_io_timeout`]).
+pub fn receive<R: embedded_io::Read, T: Timer>(
+    conn: &mut R,
+    chunk: &mut [u8],
+    timer: &mut T,
+    deadline: Instant,
+    feed: impl FnMut(Option<&[u8]>) -> bool,
+) -> Result<(), ExchangeFailure> {
+    receive_within(conn, chunk, timer, deadline, |_, _| {}, feed)
+}
+
+/// [`receive`], calling `limit` with the time left before every read.
+fn receive_within<R: embedded_io::Read, T: Timer>(
+    conn: &mut R,
+    chunk: &mut [u8],
+    timer: &mut T,
+    deadline: Instant,
+    mut limit: impl FnMut(&mut R, Duration),
+    mut feed: impl FnMut(Option<&[u8]>) -> bool,
+) -> Result<(), ExchangeFailure> {
     loop {
+        let left = time_left(timer, deadline)?;
+        limit(conn, left);
         match conn.read(chunk) {
             Ok(0) => {
                 feed(None);
-                return true;
+                return Ok(());
             }
             Ok(n) => {
                 if feed(chunk.get(..n)) {
-                    return true;
+                    return Ok(());
                 }
             }
-            Err(_) => return false,
+            Err(_) => return Err(failure(timer, deadline)),
         }
     }
 }
@@ -165,23 +318,45 @@ fn request_line(bytes: &[u8]) -> &str {
     line.get(..line.len().min(120)).unwrap_or("")
 }
 
-/// Reads the response on `conn` into `sink`; a read error or an early EOF is reported to
-/// the client as a transport error.
+/// Reports an abandoned exchange (started at `started`) to `progress` and, as a transport
+/// error, to the client.
 #[cfg(any(feature = "scep", feature = "est"))]
-fn deliver<S: ResponseSink, R: embedded_io::Read>(
+pub(crate) fn abandon<S: ResponseSink>(
     sink: &mut S,
-    conn: Option<&mut R>,
-    chunk: &mut [u8],
+    failure: ExchangeFailure,
+    started: Instant,
     now: Instant,
     progress: &mut impl FnMut(Progress<'_>),
 ) -> Result<(), DriveError<S::Error>> {
-    let Some(conn) = conn else {
-        progress(Progress::TransportError);
-        return sink.transport_error(now).map_err(DriveError::Client);
+    progress(match failure {
+        ExchangeFailure::Transport => Progress::TransportError,
+        ExchangeFailure::Deadline => Progress::DeadlineExceeded { ms: (now - started).as_millis() },
+    });
+    sink.transport_error(now).map_err(DriveError::Client)
+}
+
+/// Reads the response on `conn` into `sink` before `deadline`; a read error, an early EOF or
+/// the deadline is reported to the client as a transport error. `now` is when the exchange
+/// started.
+#[cfg(any(feature = "scep", feature = "est"))]
+#[allow(clippy::too_many_arguments)]
+fn deliver<S: ResponseSink, R: embedded_io::Read, T: Timer>(
+    sink: &mut S,
+    conn: Result<&mut R, ExchangeFailure>,
+    limit: impl FnMut(&mut R, Duration),
+    chunk: &mut [u8],
+    timer: &mut T,
+    now: Instant,
+    deadline: Instant,
+    progress: &mut impl FnMut(Progress<'_>),
+) -> Result<(), DriveError<S::Error>> {
+    let conn = match conn {
+        Ok(c) => c,
+        Err(f) => return abandon(sink, f, now, timer.now(), progress),
     };
     let mut failed = None;
     let mut len = 0usize;
-    let ok = receive(conn, chunk, |data| match data {
+    let r = receive_within(conn, chunk, timer, deadline, limit, |data| match data {
         Some(d) => {
             len += d.len();
             if let Err(e) = sink.data(now, d) {
@@ -200,12 +375,13 @@ fn deliver<S: ResponseSink, R: embedded_io::Read>(
     if let Some(e) = failed {
         return Err(DriveError::Client(e));
     }
-    if ok && sink.complete() {
-        progress(Progress::Response(len));
-        Ok(())
-    } else {
-        progress(Progress::TransportError);
-        sink.transport_error(now).map_err(DriveError::Client)
+    match r {
+        Ok(()) if sink.complete() => {
+            progress(Progress::Response(len));
+            Ok(())
+        }
+        Ok(()) => abandon(sink, ExchangeFailure::Transport, now, timer.now(), progress),
+        Err(f) => abandon(sink, f, now, timer.now(), progress),
     }
 }
 
@@ -233,23 +409,41 @@ mod scep_driver {
 
     /// Runs a SCEP client to its end: every request over a new connection from `connect`,
     /// every key operation through `keys`, every wait through `timer`. `progress` sees each
-    /// step (for log lines). At most 10 000 steps (more would be a bug: a PENDING poll takes
-    /// four).
+    /// step (for log lines). Each exchange has the [`DEFAULT_EXCHANGE_DEADLINE`] (60 s; see
+    /// [`run_scep_with`] to set another). At most [`MAX_STEPS`] steps (more would be a bug: a
+    /// PENDING poll takes four).
     pub fn run_scep<R: CryptoRngCore, C: Connect, K: DeviceKeys, T: Timer>(
         client: &mut Client<'_, '_, R>,
         connect: &mut C,
         keys: &mut K,
         timer: &mut T,
+        progress: impl FnMut(Progress<'_>),
+    ) -> Result<Outcome, DriveError<ClientError>> {
+        run_scep_with(client, connect, keys, timer, DriveOptions::DEFAULT, progress)
+    }
+
+    /// [`run_scep`] with these options: an exchange that is not over
+    /// [`DriveOptions::exchange_deadline`] after it started is abandoned and counts as a
+    /// transport failure ([`Outcome::Transport`], or during PENDING polling one poll used), and
+    /// `progress` sees [`Progress::DeadlineExceeded`].
+    pub fn run_scep_with<R: CryptoRngCore, C: Connect, K: DeviceKeys, T: Timer>(
+        client: &mut Client<'_, '_, R>,
+        connect: &mut C,
+        keys: &mut K,
+        timer: &mut T,
+        options: DriveOptions,
         mut progress: impl FnMut(Progress<'_>),
     ) -> Result<Outcome, DriveError<ClientError>> {
         let mut chunk = [0u8; 1024];
-        for _ in 0..10_000 {
+        for _ in 0..MAX_STEPS {
             let now = timer.now();
             match client.poll(now).map_err(DriveError::Client)? {
                 Step::Send(bytes) => {
                     progress(Progress::Request(request_line(bytes)));
-                    let mut conn = send(connect, bytes);
-                    deliver(client, conn.as_mut(), &mut chunk, now, &mut progress)?;
+                    let deadline = now + options.exchange_deadline;
+                    let mut conn = send(connect, bytes, timer, deadline);
+                    let conn = conn.as_mut().map_err(|f| *f);
+                    deliver(client, conn, C::set_io_timeout, &mut chunk, timer, now, deadline, &mut progress)?;
                 }
                 Step::Sign(req) => {
                     progress(Progress::KeyOperation("sign"));
@@ -284,12 +478,13 @@ mod scep_driver {
 }
 
 #[cfg(feature = "scep")]
-pub use scep_driver::run_scep;
+pub use scep_driver::{run_scep, run_scep_with};
 
 #[cfg(feature = "est")]
 mod est_driver {
     use super::*;
     use crate::est::client::{Client, ClientError, Outcome, Step};
+    use crate::http::request::carries_authorization;
     use rand_core::CryptoRngCore;
 
     impl<R: CryptoRngCore> ResponseSink for Client<'_, '_, R> {
@@ -323,39 +518,63 @@ mod est_driver {
     /// `transport::tls` and `transport::host_tls`), the CSR signature through `keys`, 202 waits
     /// through `timer`. On [`Step::Bind`] the connection is opened first, its channel
     /// binding handed to the client, and the CSR signed and sent on that same connection.
-    /// At most 10 000 steps.
+    /// Each exchange has the [`DEFAULT_EXCHANGE_DEADLINE`] (60 s; see [`run_est_with`] to set
+    /// another). At most [`MAX_STEPS`] steps.
     pub fn run_est<R: CryptoRngCore, C: Connect, K: DeviceKeys, T: Timer>(
         client: &mut Client<'_, '_, R>,
         connect: &mut C,
         keys: &mut K,
         timer: &mut T,
+        progress: impl FnMut(Progress<'_>),
+    ) -> Result<Outcome, DriveError<ClientError>> {
+        run_est_with(client, connect, keys, timer, DriveOptions::DEFAULT, progress)
+    }
+
+    /// [`run_est`] with these options: an exchange that is not over
+    /// [`DriveOptions::exchange_deadline`] after it started (with channel binding: from the
+    /// start of connecting, the CSR signature included) is abandoned, the client ends with
+    /// [`Outcome::Transport`], and `progress` sees [`Progress::DeadlineExceeded`].
+    pub fn run_est_with<R: CryptoRngCore, C: Connect, K: DeviceKeys, T: Timer>(
+        client: &mut Client<'_, '_, R>,
+        connect: &mut C,
+        keys: &mut K,
+        timer: &mut T,
+        options: DriveOptions,
         mut progress: impl FnMut(Progress<'_>),
     ) -> Result<Outcome, DriveError<ClientError>> {
         let mut chunk = [0u8; 1024];
-        for _ in 0..10_000 {
+        for _ in 0..MAX_STEPS {
             let now = timer.now();
             match client.poll(now).map_err(DriveError::Client)? {
                 Step::Bind => {
-                    let Ok(mut conn) = connect.connect() else {
-                        progress(Progress::TransportError);
-                        client.handle_transport_error(now).map_err(DriveError::Client)?;
-                        continue;
+                    let deadline = now + options.exchange_deadline;
+                    let authenticated = connect.authenticates_server();
+                    let mut conn = match connect.connect() {
+                        Ok(c) if timer.now() < deadline => c,
+                        r => {
+                            let f = if r.is_ok() { ExchangeFailure::Deadline } else { failure(timer, deadline) };
+                            abandon(client, f, now, timer.now(), &mut progress)?;
+                            continue;
+                        }
                     };
                     let mut value = [0u8; 64];
                     let n = C::channel_binding(&conn, &mut value);
                     client.bound(now, value.get(..n).unwrap_or(&[])).map_err(DriveError::Client)?;
                     // The CSR with this binding is signed and sent on this connection.
                     for _ in 0..4 {
-                        let now = timer.now();
-                        match client.poll(now).map_err(DriveError::Client)? {
+                        let t = timer.now();
+                        match client.poll(t).map_err(DriveError::Client)? {
                             Step::Sign(req) => {
                                 progress(Progress::KeyOperation("sign"));
-                                sign(client, keys, req, now)?;
+                                sign(client, keys, req, t)?;
                             }
                             Step::Send(bytes) => {
+                                if carries_authorization(bytes) && !authenticated {
+                                    return Err(DriveError::UnauthenticatedServer);
+                                }
                                 progress(Progress::Request(request_line(bytes)));
-                                let ok = write_request(&mut conn, bytes);
-                                deliver(client, ok.then_some(&mut conn), &mut chunk, now, &mut progress)?;
+                                let conn = write_within::<C, T>(&mut conn, bytes, timer, deadline).map(|()| &mut conn);
+                                deliver(client, conn, C::set_io_timeout, &mut chunk, timer, now, deadline, &mut progress)?;
                                 break;
                             }
                             _ => break,
@@ -363,9 +582,14 @@ mod est_driver {
                     }
                 }
                 Step::Send(bytes) => {
+                    if carries_authorization(bytes) && !connect.authenticates_server() {
+                        return Err(DriveError::UnauthenticatedServer);
+                    }
                     progress(Progress::Request(request_line(bytes)));
-                    let mut conn = send(connect, bytes);
-                    deliver(client, conn.as_mut(), &mut chunk, now, &mut progress)?;
+                    let deadline = now + options.exchange_deadline;
+                    let mut conn = send(connect, bytes, timer, deadline);
+                    let conn = conn.as_mut().map_err(|f| *f);
+                    deliver(client, conn, C::set_io_timeout, &mut chunk, timer, now, deadline, &mut progress)?;
                 }
                 Step::Sign(req) => {
                     progress(Progress::KeyOperation("sign"));
@@ -385,4 +609,4 @@ mod est_driver {
 }
 
 #[cfg(feature = "est")]
-pub use est_driver::run_est;
+pub use est_driver::{run_est, run_est_with};

@@ -1,6 +1,10 @@
 //! One HTTP exchange over plain TCP with `std::net` (feature `std`): connect, write the
 //! request, read until the response is complete or the peer closes, all bounded by a timeout
 //! per read and the caller's buffer.
+//!
+//! Also the blocking drivers' host transport and clock: [`TcpConnector`] (its sockets'
+//! timeouts follow the drivers' per-exchange deadline, see
+//! [`super::blocking::Connect::set_io_timeout`]) and [`StdTimer`].
 
 use crate::error::HttpError;
 use crate::http::{ResponseHead, ResponseParser};
@@ -31,15 +35,27 @@ impl std::error::Error for ExchangeError {}
 
 /// Sends `request` (a complete HTTP/1.1 request, e.g. from [`crate::http::write_request`])
 /// to `addr` (`host:port`) and reads the response into `buf`. Returns the head and the body
-/// length (the body is `buf[..len]`).
+/// length (the body is `buf[..len]`). `timeout` bounds the whole exchange, connecting
+/// included: a server that drips its response is dropped when it runs out
+/// ([`ExchangeError::Io`] with [`std::io::ErrorKind::TimedOut`]).
 pub fn exchange(addr: &str, request: &[u8], buf: &mut [u8], timeout: Duration) -> Result<(ResponseHead, usize), ExchangeError> {
-    let mut stream = TcpStream::connect(addr).map_err(ExchangeError::Io)?;
-    stream.set_read_timeout(Some(timeout)).map_err(ExchangeError::Io)?;
-    stream.set_write_timeout(Some(timeout)).map_err(ExchangeError::Io)?;
+    use std::net::ToSocketAddrs;
+    let timed_out = || ExchangeError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "exchange deadline"));
+    let deadline = std::time::Instant::now().checked_add(timeout);
+    // The time left, at least 1 ms (a zero socket timeout means none); `None` once past.
+    let left = || match deadline {
+        Some(d) => d.checked_duration_since(std::time::Instant::now()).filter(|l| !l.is_zero()),
+        None => Some(timeout),
+    };
+    let sock =
+        addr.to_socket_addrs().map_err(ExchangeError::Io)?.next().ok_or_else(|| ExchangeError::Io(std::io::Error::other("no address")))?;
+    let mut stream = TcpStream::connect_timeout(&sock, left().ok_or_else(timed_out)?).map_err(ExchangeError::Io)?;
+    shorten_timeouts(&stream, millis(left().ok_or_else(timed_out)?));
     stream.write_all(request).map_err(ExchangeError::Io)?;
     let mut parser = ResponseParser::new(buf);
     let mut chunk = [0u8; 2048];
     while !parser.is_done() {
+        shorten_timeouts(&stream, millis(left().ok_or_else(timed_out)?));
         let n = stream.read(&mut chunk).map_err(ExchangeError::Io)?;
         if n == 0 {
             parser.finish().map_err(ExchangeError::Http)?;
@@ -53,12 +69,16 @@ pub fn exchange(addr: &str, request: &[u8], buf: &mut [u8], timeout: Duration) -
 }
 
 /// A plain TCP connector for the blocking drivers ([`super::blocking::Connect`]), with a
-/// timeout on every connect, read and write.
+/// timeout on every connect, read and write. The drivers shorten the read and write timeouts
+/// of a connection to the time left until the exchange's deadline
+/// ([`super::blocking::Connect::set_io_timeout`]), so a server that sends nothing is dropped
+/// at the deadline even when it is shorter than `timeout`.
 #[derive(Debug, Clone)]
 pub struct TcpConnector {
     /// `host:port`.
     pub addr: String,
-    /// Per-operation timeout.
+    /// Per-operation timeout: connecting, and each read and write (the exchange's deadline
+    /// can only make a read or write timeout shorter).
     pub timeout: Duration,
 }
 
@@ -121,6 +141,28 @@ impl super::blocking::Connect for TcpConnector {
         stream.set_write_timeout(Some(self.timeout))?;
         Ok(StdStream(stream))
     }
+    /// Sets the socket's read and write timeouts to `timeout` (plus 10 ms: the kernel's
+    /// timer may fire up to a tick early, and a read must not fail just before the deadline,
+    /// where it would count as a plain transport error) when that is shorter than the ones
+    /// set (the connector's `timeout`, or an earlier, longer time left).
+    fn set_io_timeout(connection: &mut StdStream, timeout: crate::time::Duration) {
+        shorten_timeouts(&connection.0, timeout.saturating_add(crate::time::Duration::from_millis(10)));
+    }
+}
+
+/// A host duration as the crate's (whole milliseconds, saturating).
+fn millis(d: Duration) -> crate::time::Duration {
+    crate::time::Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Shortens `stream`'s read and write timeouts to `timeout` (at least 1 ms; a socket timeout
+/// of zero would mean none). Errors are ignored: the timeouts set at connect time stay.
+pub(crate) fn shorten_timeouts(stream: &TcpStream, timeout: crate::time::Duration) {
+    let t = Duration::from_millis(timeout.as_millis().max(1));
+    let read = stream.read_timeout().ok().flatten().map_or(t, |set| set.min(t));
+    let write = stream.write_timeout().ok().flatten().map_or(t, |set| set.min(t));
+    let _ = stream.set_read_timeout(Some(read));
+    let _ = stream.set_write_timeout(Some(write));
 }
 
 /// The host's monotonic clock for the blocking drivers: instants count milliseconds from
@@ -147,14 +189,150 @@ impl super::blocking::Timer for StdTimer {
     }
 }
 
-/// For host tools and tests only: the async drivers' timer on the host clock. Sleeping blocks
-/// the thread (an executor's own timer belongs here in real async code).
+/// For host tools and tests only: the async drivers' timer on the host clock, usable with any
+/// executor (an executor's own timer belongs here in real async code). Sleeping does not block
+/// the executor: a helper thread wakes the task at the deadline, and ends early when the sleep
+/// is dropped (as when the async drivers race I/O against their deadline and the I/O wins).
 #[cfg(feature = "async")]
 impl super::asynch::AsyncTimer for StdTimer {
     fn now(&mut self) -> crate::time::Instant {
         super::blocking::Timer::now(self)
     }
     async fn sleep_until(&mut self, deadline: crate::time::Instant) -> bool {
-        super::blocking::Timer::sleep_until(self, deadline)
+        let wait = Duration::from_millis((deadline - super::blocking::Timer::now(self)).as_millis());
+        match std::time::Instant::now().checked_add(wait) {
+            Some(end) => Alarm { end, armed: None }.await,
+            // Beyond the host clock's range: never.
+            None => core::future::pending().await,
+        }
+    }
+}
+
+/// A future that completes at `end` on the host clock; a helper thread wakes its task then.
+#[cfg(feature = "async")]
+struct Alarm {
+    end: std::time::Instant,
+    /// The helper thread's cancel line (dropping it ends the thread) and the waker it wakes.
+    armed: Option<(std::sync::mpsc::Sender<()>, std::sync::Arc<std::sync::Mutex<core::task::Waker>>)>,
+}
+
+#[cfg(feature = "async")]
+impl core::future::Future for Alarm {
+    type Output = bool;
+    fn poll(mut self: core::pin::Pin<&mut Self>, cx: &mut core::task::Context<'_>) -> core::task::Poll<bool> {
+        use core::task::Poll;
+        use std::sync::{Arc, Mutex, mpsc};
+        let end = self.end;
+        if std::time::Instant::now() >= end {
+            return Poll::Ready(true);
+        }
+        match &self.armed {
+            Some((_, waker)) => {
+                if let Ok(mut w) = waker.lock() {
+                    w.clone_from(cx.waker());
+                }
+            }
+            None => {
+                let (cancel, cancelled) = mpsc::channel::<()>();
+                let waker = Arc::new(Mutex::new(cx.waker().clone()));
+                let to_wake = Arc::clone(&waker);
+                let spawned = std::thread::Builder::new().name("StdTimer alarm".into()).spawn(move || {
+                    loop {
+                        let now = std::time::Instant::now();
+                        if now >= end {
+                            break;
+                        }
+                        // A message or a hang-up: the sleep was dropped.
+                        if cancelled.recv_timeout(end - now) != Err(mpsc::RecvTimeoutError::Timeout) {
+                            return;
+                        }
+                    }
+                    if let Ok(w) = to_wake.lock() {
+                        w.wake_by_ref();
+                    }
+                });
+                if spawned.is_err() {
+                    // No thread to wake us: wait here instead.
+                    std::thread::sleep(end.saturating_duration_since(std::time::Instant::now()));
+                    return Poll::Ready(true);
+                }
+                self.armed = Some((cancel, waker));
+            }
+        }
+        // The helper wakes only after `end`: if it has not passed now, the waker just set is
+        // the one it will wake.
+        if std::time::Instant::now() >= end { Poll::Ready(true) } else { Poll::Pending }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::blocking::Connect;
+    use std::net::TcpListener;
+    use std::string::ToString;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// A server on 127.0.0.1 that accepts one connection and then sends nothing (or drips a
+    /// response head that never ends, one byte every 100 ms) until stopped, at most 60 s.
+    fn server(drip: bool) -> (String, Arc<AtomicBool>, std::thread::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let until = std::time::Instant::now() + Duration::from_secs(60);
+            let mut head = b"HTTP/1.1 200 OK\r\nX-Drip: ".iter().copied().chain(core::iter::repeat(b'a'));
+            while !flag.load(Ordering::Relaxed) && std::time::Instant::now() < until {
+                if drip && s.write_all(&[head.next().unwrap_or(b'a')]).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        (addr, stop, thread)
+    }
+
+    #[test]
+    fn a_silent_server_is_dropped_when_the_drivers_deadline_shortens_the_timeouts() {
+        let (addr, stop, thread) = server(false);
+        let mut connector = TcpConnector::new(addr);
+        assert_eq!(connector.timeout, Duration::from_secs(20));
+        let mut conn = connector.connect().unwrap();
+        TcpConnector::set_io_timeout(&mut conn, crate::time::Duration::from_millis(500));
+        // A longer time left later does not lengthen it again.
+        TcpConnector::set_io_timeout(&mut conn, crate::time::Duration::from_secs(30));
+        let started = std::time::Instant::now();
+        let r = embedded_io::Read::read(&mut conn, &mut [0u8; 16]);
+        let took = started.elapsed();
+        stop.store(true, Ordering::Relaxed);
+        thread.join().unwrap();
+        assert!(r.is_err(), "{r:?}");
+        assert!(took >= Duration::from_millis(400) && took < Duration::from_secs(3), "{took:?}");
+        // 500 ms and the 10 ms margin, as the kernel rounds it (to its tick).
+        for set in [conn.0.read_timeout().unwrap(), conn.0.write_timeout().unwrap()] {
+            assert!(set.is_some_and(|t| t >= Duration::from_millis(510) && t < Duration::from_millis(530)), "{set:?}");
+        }
+    }
+
+    #[test]
+    fn exchange_timeout_bounds_the_whole_exchange() {
+        for drip in [false, true] {
+            let (addr, stop, thread) = server(drip);
+            let started = std::time::Instant::now();
+            let r = exchange(&addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", &mut [0u8; 4096], Duration::from_secs(1));
+            let took = started.elapsed();
+            stop.store(true, Ordering::Relaxed);
+            thread.join().unwrap();
+            match r {
+                Err(ExchangeError::Io(e)) => {
+                    assert!(matches!(e.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock), "drip {drip}: {e:?}")
+                }
+                other => panic!("drip {drip}: {other:?}"),
+            }
+            assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(3), "drip {drip}: {took:?}");
+        }
     }
 }

@@ -164,6 +164,7 @@ pub struct RustlsConnector {
     host: String,
     config: Arc<ClientConfig>,
     timeout: Duration,
+    authenticated: bool,
     /// The last connection or handshake error (for diagnostics).
     pub last_error: Option<std::io::Error>,
 }
@@ -220,6 +221,7 @@ impl RustlsConnector {
             host: host.to_string(),
             config: Arc::new(config),
             timeout: Duration::from_secs(20),
+            authenticated: anchor.is_some(),
             last_error: None,
         })
     }
@@ -279,6 +281,17 @@ impl Connect for RustlsConnector {
             self.last_error = Some(std::io::Error::new(e.kind(), e.to_string()));
         }
         r
+    }
+
+    /// True with a trust anchor: the handshake fails unless the server proved itself.
+    fn authenticates_server(&self) -> bool {
+        self.authenticated
+    }
+
+    /// Bounds the socket's reads and writes (rustls reads and writes through them) to the
+    /// time left, as the plain host transport does.
+    fn set_io_timeout(connection: &mut TlsStream, timeout: crate::time::Duration) {
+        super::host::shorten_timeouts(&connection.0.sock, timeout.saturating_add(crate::time::Duration::from_millis(10)));
     }
 
     fn channel_binding(connection: &TlsStream, out: &mut [u8]) -> usize {

@@ -3,7 +3,9 @@
 //! - [`blocking`]: drivers that run a protocol client to its end over any `embedded_io`
 //!   byte stream ([`blocking::Connect`]), a device key ([`blocking::DeviceKeys`]) and a clock
 //!   ([`blocking::Timer`]); about fifty lines of loop each, the protocol stays in the client.
-//! - `asynch` (feature `async`): the same drivers, awaited, over `embedded_io_async`.
+//!   Every exchange has an overall deadline ([`blocking::DriveOptions`], 60 s by default).
+//! - `asynch` (feature `async`): the same drivers, awaited, over `embedded_io_async`; each
+//!   connect, write and read is raced against the timer's sleep until that deadline.
 //! - [`verify`]: the TLS server verifier every TLS path uses (chains, host names, handshake
 //!   signatures) with the crate's own X.509 and crypto code.
 //! - `tls` (feature `tls`): embedded-tls 1.3 on devices; `nal` / `asynch::NalAsyncConnector`

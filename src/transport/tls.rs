@@ -197,6 +197,11 @@ impl<'a, T: Connect, R: CryptoRngCore, S: Signer> Connect for TlsConnector<'a, '
         Self: 'c;
     type Error = TlsConnectError<T::Error>;
 
+    /// True with a trust anchor: a connection opens only when the server proved itself.
+    fn authenticates_server(&self) -> bool {
+        !matches!(self.trust, ServerTrust::Unauthenticated)
+    }
+
     fn connect(&mut self) -> Result<Self::Connection<'_>, Self::Error> {
         if !self.client_key_ok() {
             return Err(TlsConnectError::ClientKeyNotSupported);
@@ -228,6 +233,11 @@ impl<'a, T: super::asynch::AsyncConnect, R: CryptoRngCore, S: Signer> super::asy
     where
         Self: 'c;
     type Error = TlsConnectError<T::Error>;
+
+    /// True with a trust anchor: a connection opens only when the server proved itself.
+    fn authenticates_server(&self) -> bool {
+        !matches!(self.trust, ServerTrust::Unauthenticated)
+    }
 
     async fn connect(&mut self) -> Result<Self::Connection<'_>, Self::Error> {
         if !self.client_key_ok() {

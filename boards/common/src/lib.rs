@@ -153,6 +153,7 @@ pub fn progress<T: Timer>(mut timer: T) -> impl FnMut(Progress<'_>) {
             Progress::KeyOperation(op) => println!("  [{:>6} ms]    device key: {}", t, op),
             Progress::Waiting { ms, .. } => println!("  [{:>6} ms]    waiting {} ms", t, ms),
             Progress::TransportError => println!("  [{:>6} ms]    transport error", t),
+            Progress::DeadlineExceeded { ms } => println!("  [{:>6} ms]    exchange abandoned at its deadline ({} ms)", t, ms),
         }
     }
 }
