@@ -1,39 +1,15 @@
-//! Fixed-size integer plumbing for RSA: byte conversions and the public operation.
-//!
-//! Moduli are held in `crypto_bigint::Uint<LIMBS>` of the smallest standard size that fits
-//! (2048, 3072 or 4096 bits), chosen at run time by [`with_size!`]. Nothing allocates; the
-//! largest working set (a 4096-bit exponentiation with its 16-entry window table) is about
-//! 10 KiB of stack.
+//! crypto-bigint plumbing for RSA key construction and generation (byte conversions,
+//! Montgomery parameters for the primality test). The operations themselves run on
+//! [`super::mont`].
 
 use crate::CryptoError;
-use crypto_bigint::modular::runtime_mod::{DynResidue, DynResidueParams};
+use crypto_bigint::modular::runtime_mod::DynResidueParams;
 use crypto_bigint::{Integer, Limb, Uint, Word};
 
 /// Largest modulus in bytes (4096 bits).
 pub const MAX_MODULUS_LEN: usize = 512;
 /// Smallest modulus in bits.
 pub const MIN_MODULUS_BITS: usize = 2048;
-
-/// Runs `$body` with `$L` bound to the limb count of the smallest of U2048/U3072/U4096 that
-/// holds a `$len`-byte value; evaluates `$too_big` when none does.
-macro_rules! with_size {
-    ($len:expr, |$L:ident| $body:expr, $too_big:expr) => {{
-        let len: usize = $len;
-        if len <= 256 {
-            const $L: usize = crypto_bigint::U2048::LIMBS;
-            $body
-        } else if len <= 384 {
-            const $L: usize = crypto_bigint::U3072::LIMBS;
-            $body
-        } else if len <= 512 {
-            const $L: usize = crypto_bigint::U4096::LIMBS;
-            $body
-        } else {
-            $too_big
-        }
-    }};
-}
-pub(crate) use with_size;
 
 /// Reads a big-endian integer of at most `LIMBS` words.
 pub fn uint_from_be<const LIMBS: usize>(bytes: &[u8]) -> Result<Uint<LIMBS>, CryptoError> {
@@ -76,20 +52,6 @@ pub fn params<const LIMBS: usize>(modulus: &Uint<LIMBS>) -> Result<DynResiduePar
     Ok(DynResidueParams::new(modulus))
 }
 
-/// `x^e mod n` for public values (time may depend on the bit length of `e`).
-/// `x` must be below `n`; the result is written as `out.len()` big-endian bytes.
-pub fn public_op<const LIMBS: usize>(n: &[u8], e: &[u8], x: &[u8], out: &mut [u8]) -> Result<(), CryptoError> {
-    let n = uint_from_be::<LIMBS>(n)?;
-    let e = uint_from_be::<LIMBS>(e)?;
-    let x = uint_from_be::<LIMBS>(x)?;
-    if x >= n {
-        return Err(CryptoError::InvalidLength { what: "RSA input not below the modulus" });
-    }
-    let p = params(&n)?;
-    let y = DynResidue::new(&x, p).pow_bounded_exp(&e, e.bits_vartime()).retrieve();
-    uint_to_be(&y, out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,15 +74,5 @@ mod tests {
         long[0] = 1;
         assert!(uint_from_be::<{ U2048::LIMBS }>(&long).is_err());
         assert_eq!(uint_from_be::<{ U2048::LIMBS }>(&[]).unwrap(), U2048::ZERO);
-    }
-
-    #[test]
-    fn public_op_computes_small_powers_and_rejects_bad_moduli() {
-        // 3^3 mod 35 = 27
-        let mut out = [0u8; 1];
-        public_op::<{ U2048::LIMBS }>(&[35], &[3], &[3], &mut out).unwrap();
-        assert_eq!(out, [27]);
-        assert_eq!(public_op::<{ U2048::LIMBS }>(&[34], &[3], &[3], &mut out), Err(CryptoError::InvalidKey));
-        assert!(public_op::<{ U2048::LIMBS }>(&[35], &[3], &[35], &mut out).is_err());
     }
 }

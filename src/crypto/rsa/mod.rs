@@ -10,6 +10,7 @@
 //! The `rsa` crate is not used because it needs `alloc`.
 
 mod arith;
+pub mod mont;
 pub mod padding;
 #[cfg(feature = "soft-keys")]
 mod prime;
@@ -26,7 +27,6 @@ pub use private::{RsaPrivateKey, RsaPrivateKey2048, RsaPrivateKey3072, RsaPrivat
 
 use crate::CryptoError;
 use crate::crypto::digest::HashAlgorithm;
-use arith::with_size;
 use rand_core::CryptoRngCore;
 
 /// `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }` (RFC 8017 A.1.1).
@@ -119,8 +119,7 @@ impl<'a> RsaPublicKey<'a> {
             return Err(CryptoError::SignatureInvalid);
         }
         let em = em.get_mut(..k).ok_or(CryptoError::SignatureInvalid)?;
-        with_size!(k, |L| arith::public_op::<L>(self.n, self.e, signature, em), Err(CryptoError::InvalidKey))
-            .map_err(|_| CryptoError::SignatureInvalid)?;
+        mont::public_op(self.n, self.e, signature, em).map_err(|_| CryptoError::SignatureInvalid)?;
         Ok(em)
     }
 
@@ -153,7 +152,7 @@ impl<'a> RsaPublicKey<'a> {
         let mut em = zeroize::Zeroizing::new([0u8; MAX_MODULUS_LEN]);
         let em = em.get_mut(..k).ok_or(CryptoError::InvalidKey)?;
         padding::eme_pkcs1v15_encode(rng, msg, em)?;
-        with_size!(k, |L| arith::public_op::<L>(self.n, self.e, em, out), Err(CryptoError::InvalidKey))?;
+        mont::public_op(self.n, self.e, em, out)?;
         Ok(out)
     }
 }

@@ -1,8 +1,11 @@
 //! RSA private-key operations for software keys (feature `soft-keys`).
 //!
-//! - CRT exponentiation with half-size primes (`H` limbs for `L`-limb moduli).
-//! - Blinding of every private operation with a fresh `r^e` from a ChaCha20 generator seeded
-//!   from the caller's RNG at construction.
+//! - CRT exponentiation with half-size primes (`H` limbs for `L`-limb moduli), on the
+//!   in-place Montgomery arithmetic of [`super::mont`], with the Montgomery parameters of `n`,
+//!   `p` and `q` computed once, when the key is built.
+//! - Blinding of every private operation by `r^e` (and unblinding by `r^-1`), `r` drawn from
+//!   the caller's RNG when the key is built, both values squared after each use (Kocher's
+//!   update): no inversion per operation.
 //! - A fault check: the result is re-encrypted with `e` and compared before it is released.
 //! - PKCS#1 v1.5 decryption with implicit rejection (draft-irtf-cfrg-rsa-guidance, the Marvin
 //!   attack mitigation): bad padding yields a pseudo-random message derived from the key and the
@@ -15,14 +18,14 @@
 //! are outside this; issue 14's in-place arithmetic reduces them.
 
 use super::arith::{params, uint_from_be, uint_to_be};
+use super::mont::{self, Limb, Modulus, head, head_mut};
 use super::{MAX_MODULUS_LEN, RsaPublicKey, check_signature_hash, padding};
 use crate::CryptoError;
 use crate::crypto::digest::HashAlgorithm;
 use crypto_bigint::modular::runtime_mod::DynResidue;
-use crypto_bigint::{Integer, NonZero, RandomMod, U1024, U1536, U2048, U3072, U4096, Uint};
+use crypto_bigint::{Integer, NonZero, RandomMod, U1024, U1536, U2048, U3072, U4096, Uint, WideWord};
 use hmac::{Hmac, Mac};
-use rand_chacha::ChaCha20Rng;
-use rand_core::{CryptoRngCore, SeedableRng};
+use rand_core::CryptoRngCore;
 use sha2::Sha256;
 use zeroize::{Zeroize, Zeroizing};
 
@@ -51,12 +54,23 @@ pub struct RsaPrivateKey<const L: usize, const H: usize> {
     q: Uint<H>,
     dp: Uint<H>,
     dq: Uint<H>,
-    qinv: Uint<H>,
+    /// `q^-1 * R mod p` (Montgomery form, so one multiplication gives `x * q^-1 mod p`).
+    qinv_m: Uint<H>,
+    /// Montgomery parameters: `R^2 mod n`, `R^2 mod p`, `R^2 mod q`, and `-m^-1 mod 2^w`.
+    rr_n: Uint<L>,
+    rr_p: Uint<H>,
+    rr_q: Uint<H>,
+    n0: [Limb; 3],
+    /// Limbs of `n`, and of `p` and `q` (equal).
+    len_n: usize,
+    len_h: usize,
+    /// Blinding: `r^e * R mod n` and `r^-1 * R mod n`, squared after each use.
+    blind_e: Uint<L>,
+    blind_inv: Uint<L>,
     /// Modulus length in bytes.
     k: usize,
     /// SHA-256 of the private exponent: the key-derivation key for implicit rejection.
     kdk: [u8; 32],
-    blinding: ChaCha20Rng,
 }
 
 impl<const L: usize, const H: usize> Drop for RsaPrivateKey<L, H> {
@@ -66,9 +80,13 @@ impl<const L: usize, const H: usize> Drop for RsaPrivateKey<L, H> {
         self.q.zeroize();
         self.dp.zeroize();
         self.dq.zeroize();
-        self.qinv.zeroize();
+        self.qinv_m.zeroize();
+        self.rr_p.zeroize();
+        self.rr_q.zeroize();
+        self.n0.zeroize();
+        self.blind_e.zeroize();
+        self.blind_inv.zeroize();
         self.kdk.zeroize();
-        self.blinding = ChaCha20Rng::from_seed([0; 32]);
     }
 }
 
@@ -169,8 +187,15 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
         let dp = d.rem(&widen_nz(&p1)?).resize::<H>();
         let dq = d.rem(&widen_nz(&q1)?).resize::<H>();
         let (qinv, ok) = q.rem(&nz(p)?).inv_odd_mod(&p);
+        let qinv = Zeroizing::new(qinv);
         if !bool::from(ok) || !bool::from(p.is_odd()) || !bool::from(q.is_odd()) {
             return Err(CryptoError::InvalidKey);
+        }
+        // The CRT halves run at the primes' common limb length; n fits in twice that.
+        let len_n = significant(n.as_words());
+        let len_h = significant(p.as_words());
+        if len_h != significant(q.as_words()) || len_n > 2 * len_h || len_h > mont::MAX_HALF_LIMBS {
+            return Err(CryptoError::UnsupportedKeySize { bits: u16::try_from(n.bits_vartime()).unwrap_or(u16::MAX) });
         }
         let mut d_bytes = Zeroizing::new([0u8; MAX_MODULUS_LEN]);
         let k = n.bits_vartime().div_ceil(8);
@@ -178,12 +203,84 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
         uint_to_be(&d, d_be)?;
         let mut kdk = [0u8; 32];
         kdk.copy_from_slice(HashAlgorithm::Sha256.digest(d_be).as_bytes());
-        let mut seed = Zeroizing::new([0u8; 32]);
-        rng.fill_bytes(seed.as_mut());
-        let mut key = Self { n, e, d, p, q, dp, dq, qinv, k, kdk, blinding: ChaCha20Rng::from_seed(*seed) };
+        let mut key = Self {
+            n,
+            e,
+            d,
+            p,
+            q,
+            dp,
+            dq,
+            qinv_m: Uint::ZERO,
+            rr_n: Uint::ZERO,
+            rr_p: Uint::ZERO,
+            rr_q: Uint::ZERO,
+            n0: [0; 3],
+            len_n,
+            len_h,
+            blind_e: Uint::ZERO,
+            blind_inv: Uint::ZERO,
+            k,
+            kdk,
+        };
+        let mut t = [0 as Limb; mont::MAX_LIMBS + 2];
+        key.n0 =
+            [mont::n0_of(head(n.as_words(), len_n))?, mont::n0_of(head(p.as_words(), len_h))?, mont::n0_of(head(q.as_words(), len_h))?];
+        mont::r_squared(head(n.as_words(), len_n), key.n0[0], head_mut(key.rr_n.as_words_mut(), len_n), &mut t)?;
+        mont::r_squared(head(p.as_words(), len_h), key.n0[1], head_mut(key.rr_p.as_words_mut(), len_h), &mut t)?;
+        mont::r_squared(head(q.as_words(), len_h), key.n0[2], head_mut(key.rr_q.as_words_mut(), len_h), &mut t)?;
+        {
+            let pm = key.modulus_p();
+            let mut qinv_m = Zeroizing::new(Uint::<H>::ZERO);
+            mont::mont_mul(head_mut(qinv_m.as_words_mut(), len_h), head(qinv.as_words(), len_h), pm.rr, &pm, &mut t);
+            key.qinv_m = *qinv_m;
+        }
+        key.draw_blinding(rng)?;
         // Pairwise consistency: the private operation's fault check (`m^e == c`) must pass.
         key.raw_private(&Uint::<L>::from_u32(0x5eed_cafe)).map_err(|_| CryptoError::InvalidKey)?;
         Ok(key)
+    }
+
+    /// Draws the blinding pair from `rng` (the one inversion of the key's life).
+    fn draw_blinding(&mut self, rng: &mut impl CryptoRngCore) -> Result<(), CryptoError> {
+        let pn = params(&self.n)?;
+        let n_nz = Option::<NonZero<Uint<L>>>::from(NonZero::new(self.n)).ok_or(CryptoError::InvalidKey)?;
+        let len = self.len_n;
+        let mut e_bytes = [0u8; MAX_MODULUS_LEN];
+        let e_len = self.e.bits_vartime().div_ceil(8);
+        let e_be = e_bytes.get_mut(..e_len).ok_or(CryptoError::InvalidKey)?;
+        uint_to_be(&self.e, e_be)?;
+        let mut t = [0 as Limb; mont::MAX_LIMBS + 2];
+        for _ in 0..BLINDING_ATTEMPTS {
+            let r = Zeroizing::new(Uint::<L>::random_mod(rng, &n_nz));
+            let (r_inv, ok) = DynResidue::new(&r, pn).invert();
+            let r_inv = Zeroizing::new(r_inv.retrieve());
+            if !bool::from(ok) || *r == Uint::ZERO {
+                continue;
+            }
+            let mut r_e = Zeroizing::new(*r);
+            let nm = self.modulus_n();
+            mont::pow_public(head_mut(r_e.as_words_mut(), len), e_be, &nm)?;
+            let (mut be, mut bi) = (Zeroizing::new(Uint::<L>::ZERO), Zeroizing::new(Uint::<L>::ZERO));
+            mont::mont_mul(head_mut(be.as_words_mut(), len), head(r_e.as_words(), len), nm.rr, &nm, &mut t);
+            mont::mont_mul(head_mut(bi.as_words_mut(), len), head(r_inv.as_words(), len), nm.rr, &nm, &mut t);
+            self.blind_e = *be;
+            self.blind_inv = *bi;
+            return Ok(());
+        }
+        Err(CryptoError::KeyGenerationFailed)
+    }
+
+    fn modulus_n(&self) -> Modulus<'_> {
+        Modulus { n: head(self.n.as_words(), self.len_n), n0: self.n0[0], rr: head(self.rr_n.as_words(), self.len_n) }
+    }
+
+    fn modulus_p(&self) -> Modulus<'_> {
+        Modulus { n: head(self.p.as_words(), self.len_h), n0: self.n0[1], rr: head(self.rr_p.as_words(), self.len_h) }
+    }
+
+    fn modulus_q(&self) -> Modulus<'_> {
+        Modulus { n: head(self.q.as_words(), self.len_h), n0: self.n0[2], rr: head(self.rr_q.as_words(), self.len_h) }
     }
 
     /// The modulus length in bytes (signature and ciphertext length).
@@ -274,45 +371,128 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
 
     /// `c^d mod n`, blinded, by the CRT, fault-checked. `c` must be below `n`.
     fn raw_private(&mut self, c: &Uint<L>) -> Result<Uint<L>, CryptoError> {
-        let pn = params(&self.n)?;
-        let n_nz = Option::<NonZero<Uint<L>>>::from(NonZero::new(self.n)).ok_or(CryptoError::InvalidKey)?;
-        let e_bits = self.e.bits_vartime();
-        let mut blind = None;
-        for _ in 0..BLINDING_ATTEMPTS {
-            let r = Zeroizing::new(Uint::<L>::random_mod(&mut self.blinding, &n_nz));
-            let (r_inv, ok) = DynResidue::new(&r, pn).invert();
-            if bool::from(ok) && *r != Uint::ZERO {
-                blind = Some((DynResidue::new(&r, pn).pow_bounded_exp(&self.e, e_bits), r_inv));
-                break;
-            }
+        let (ln, lh) = (self.len_n, self.len_h);
+        let mut t = Zeroizing::new([0 as Limb; mont::MAX_LIMBS + 2]);
+        let t = &mut t[..];
+        // Blind: c * r^e mod n (normal form, from the Montgomery-form r^e).
+        let mut blinded = Zeroizing::new(Uint::<L>::ZERO);
+        {
+            let nm = self.modulus_n();
+            mont::mont_mul(head_mut(blinded.as_words_mut(), ln), head(c.as_words(), ln), head(self.blind_e.as_words(), ln), &nm, t);
         }
-        let (r_e, r_inv) = blind.ok_or(CryptoError::KeyGenerationFailed)?;
-        let (r_e, r_inv) = (Zeroizing::new(r_e), Zeroizing::new(r_inv));
-        let blinded = Zeroizing::new((DynResidue::new(c, pn) * *r_e).retrieve());
-        let m_blinded = Zeroizing::new(self.crt(&blinded)?);
-        let m = (DynResidue::new(&m_blinded, pn) * *r_inv).retrieve();
-        let check = DynResidue::new(&m, pn).pow_bounded_exp(&self.e, e_bits).retrieve();
+        // The two halves: c mod p (through a reduction of the double-length value), ^dp.
+        let mut m1 = Zeroizing::new([0 as Limb; mont::MAX_HALF_LIMBS]);
+        let mut m2 = Zeroizing::new([0 as Limb; mont::MAX_HALF_LIMBS]);
+        self.half(head(blinded.as_words(), ln), true, head_mut(m1.as_mut_slice(), lh), t)?;
+        self.half(head(blinded.as_words(), ln), false, head_mut(m2.as_mut_slice(), lh), t)?;
+        // Garner: h = (m1 - m2 mod p) * q^-1 mod p; m = m2 + q * h.
+        let pm = self.modulus_p();
+        let mut m2p = Zeroizing::new([0 as Limb; mont::MAX_HALF_LIMBS]);
+        reduce(head(m2.as_slice(), lh), &pm, head_mut(m2p.as_mut_slice(), lh), t);
+        let mut diff = Zeroizing::new([0 as Limb; mont::MAX_HALF_LIMBS]);
+        sub_mod(head(m1.as_slice(), lh), head(m2p.as_slice(), lh), pm.n, head_mut(diff.as_mut_slice(), lh));
+        let mut h = Zeroizing::new([0 as Limb; mont::MAX_HALF_LIMBS]);
+        mont::mont_mul(head_mut(h.as_mut_slice(), lh), head(diff.as_slice(), lh), head(self.qinv_m.as_words(), lh), &pm, t);
+        let mut m = Zeroizing::new([0 as Limb; mont::MAX_LIMBS]);
+        mul_add(head(self.q.as_words(), lh), head(h.as_slice(), lh), head(m2.as_slice(), lh), head_mut(m.as_mut_slice(), 2 * lh));
+        // Unblind: m * r^-1 mod n.
+        let mut out = Uint::<L>::ZERO;
+        let nm = self.modulus_n();
+        mont::mont_mul(head_mut(out.as_words_mut(), ln), head(m.as_slice(), ln), head(self.blind_inv.as_words(), ln), &nm, t);
+        // Fault check: out^e must give c back.
+        let mut e_bytes = [0u8; MAX_MODULUS_LEN];
+        let e_len = self.e.bits_vartime().div_ceil(8);
+        let e_be = e_bytes.get_mut(..e_len).ok_or(CryptoError::InvalidKey)?;
+        uint_to_be(&self.e, e_be)?;
+        let mut check = out;
+        mont::pow_public(head_mut(check.as_words_mut(), ln), e_be, &nm)?;
         if check != *c {
+            out.zeroize();
             return Err(CryptoError::IntegrityCheckFailed);
         }
-        Ok(m)
+        // Next blinding pair: both squared.
+        let mut be = Zeroizing::new([0 as Limb; mont::MAX_LIMBS]);
+        let mut bi = Zeroizing::new([0 as Limb; mont::MAX_LIMBS]);
+        mont::mont_mul(head_mut(be.as_mut_slice(), ln), head(self.blind_e.as_words(), ln), head(self.blind_e.as_words(), ln), &nm, t);
+        mont::mont_mul(head_mut(bi.as_mut_slice(), ln), head(self.blind_inv.as_words(), ln), head(self.blind_inv.as_words(), ln), &nm, t);
+        head_mut(self.blind_e.as_words_mut(), ln).copy_from_slice(head(be.as_slice(), ln));
+        head_mut(self.blind_inv.as_words_mut(), ln).copy_from_slice(head(bi.as_slice(), ln));
+        Ok(out)
     }
 
-    /// Garner's CRT recombination: `m = m2 + q * (qinv * (m1 - m2) mod p)`.
-    fn crt(&self, c: &Uint<L>) -> Result<Uint<L>, CryptoError> {
-        let pp = params(&self.p)?;
-        let pq = params(&self.q)?;
-        let p_wide = widen_nz(&Option::<NonZero<Uint<H>>>::from(NonZero::new(self.p)).ok_or(CryptoError::InvalidKey)?)?;
-        let q_wide = widen_nz(&Option::<NonZero<Uint<H>>>::from(NonZero::new(self.q)).ok_or(CryptoError::InvalidKey)?)?;
-        // Every intermediate is a function of the secret exponents: named, and wiped on return.
-        let cp = Zeroizing::new(c.rem(&p_wide).resize::<H>());
-        let cq = Zeroizing::new(c.rem(&q_wide).resize::<H>());
-        let m1 = Zeroizing::new(DynResidue::new(&cp, pp).pow(&self.dp));
-        let m2 = Zeroizing::new(DynResidue::new(&cq, pq).pow(&self.dq).retrieve());
-        let m2_mod_p = Zeroizing::new(m2.resize::<L>().rem(&p_wide).resize::<H>());
-        let h = Zeroizing::new(((*m1 - DynResidue::new(&m2_mod_p, pp)) * DynResidue::new(&self.qinv, pp)).retrieve());
-        Ok(wide_mul(&h, &self.q).wrapping_add(&m2.resize::<L>()))
+    /// `x^dp mod p` (`first`) or `x^dq mod q` into `out`, for `x < n`.
+    fn half(&self, x: &[Limb], first: bool, out: &mut [Limb], t: &mut [Limb]) -> Result<(), CryptoError> {
+        let (m, exp) = if first { (self.modulus_p(), &self.dp) } else { (self.modulus_q(), &self.dq) };
+        let mut xr = Zeroizing::new([0 as Limb; mont::MAX_HALF_LIMBS]);
+        reduce(x, &m, head_mut(xr.as_mut_slice(), self.len_h), t);
+        mont::pow_secret(out, head(xr.as_slice(), self.len_h), head(exp.as_words(), self.len_h), &m)
     }
+}
+
+/// `out = x mod m` for `x` of at most twice `m`'s length and below `m * R` (`x < n = p * q`
+/// with `q < R`): a Montgomery reduction, then a multiplication by `R^2` to undo its `R^-1`.
+fn reduce(x: &[Limb], m: &Modulus<'_>, out: &mut [Limb], t: &mut [Limb]) {
+    let len = m.n.len();
+    let mut wide = Zeroizing::new([0 as Limb; mont::MAX_LIMBS]);
+    let wide = head_mut(wide.as_mut_slice(), 2 * len);
+    for (w, v) in wide.iter_mut().zip(x) {
+        *w = *v;
+    }
+    let mut r = Zeroizing::new([0 as Limb; mont::MAX_HALF_LIMBS]);
+    mont::redc(head_mut(r.as_mut_slice(), len), wide, m);
+    mont::mont_mul(out, head(r.as_slice(), len), m.rr, m, t);
+}
+
+/// `out = (a - b) mod m` for `a, b < m`, in constant time.
+fn sub_mod(a: &[Limb], b: &[Limb], m: &[Limb], out: &mut [Limb]) {
+    use subtle::{Choice, ConditionallySelectable};
+    let mut borrow: Limb = 0;
+    for ((o, x), y) in out.iter_mut().zip(a).zip(b) {
+        let w = WideWord::from(*x).wrapping_sub(WideWord::from(*y)).wrapping_sub(WideWord::from(borrow));
+        *o = w as Limb;
+        borrow = ((w >> mont::LIMB_BITS) as Limb) & 1;
+    }
+    // Add m back when it borrowed (masked, no branch).
+    let add = Choice::from(borrow as u8);
+    let mut carry: WideWord = 0;
+    for (o, mj) in out.iter_mut().zip(m) {
+        let addend = Limb::conditional_select(&0, mj, add);
+        let w = WideWord::from(*o) + WideWord::from(addend) + carry;
+        *o = w as Limb;
+        carry = w >> mont::LIMB_BITS;
+    }
+}
+
+/// `out = q * h + m2` (schoolbook; `out` twice the halves' length; no overflow as the result
+/// is below `n`).
+fn mul_add(q: &[Limb], h: &[Limb], m2: &[Limb], out: &mut [Limb]) {
+    out.fill(0);
+    for (o, v) in out.iter_mut().zip(m2) {
+        *o = *v;
+    }
+    for (i, hi) in h.iter().enumerate() {
+        let mut carry: WideWord = 0;
+        for (j, qj) in q.iter().enumerate() {
+            if let Some(o) = out.get_mut(i + j) {
+                let w = WideWord::from(*hi) * WideWord::from(*qj) + WideWord::from(*o) + carry;
+                *o = w as Limb;
+                carry = w >> mont::LIMB_BITS;
+            }
+        }
+        let mut k = i + q.len();
+        while carry != 0 {
+            let Some(o) = out.get_mut(k) else { break };
+            let w = WideWord::from(*o) + carry;
+            *o = w as Limb;
+            carry = w >> mont::LIMB_BITS;
+            k += 1;
+        }
+    }
+}
+
+/// Limbs up to the highest non-zero one.
+fn significant(words: &[Limb]) -> usize {
+    words.iter().rposition(|w| *w != 0).map_or(0, |i| i + 1)
 }
 
 /// The full product of two half-size integers.
