@@ -12,7 +12,6 @@ use crate::crypto::rsa::{RsaPrivateKey, check_signature_hash};
 use der::Encode;
 use p256::ecdsa::SigningKey;
 use p256::ecdsa::signature::hazmat::PrehashSigner;
-use p256::elliptic_curve::sec1::ToEncodedPoint;
 use rand_core::CryptoRngCore;
 
 pub use crate::crypto::rsa::{
@@ -34,9 +33,12 @@ const P256_SPKI_HEADER: [u8; 26] = [
 pub const P256_SPKI_LEN: usize = P256_SPKI_HEADER.len() + crate::crypto::p256::PUBLIC_KEY_LEN;
 
 /// A software ECDSA/ECDH key on P-256. Signatures are deterministic (RFC 6979).
+///
+/// The public key is computed once, when the key is made, and kept with it (a signature
+/// costs one scalar multiplication, not two).
 #[derive(Clone)]
 pub struct SoftP256Key {
-    secret: p256::SecretKey,
+    signing: SigningKey,
 }
 
 impl core::fmt::Debug for SoftP256Key {
@@ -48,29 +50,33 @@ impl core::fmt::Debug for SoftP256Key {
 impl SoftP256Key {
     /// Generates a fresh key.
     pub fn generate(rng: &mut impl CryptoRngCore) -> Self {
-        Self { secret: p256::SecretKey::random(rng) }
+        Self::from_secret(&p256::SecretKey::random(rng))
     }
 
     /// A key from its 32-byte big-endian scalar (must be in `1..n`).
     pub fn from_bytes(scalar: &[u8]) -> Result<Self, CryptoError> {
-        p256::SecretKey::from_slice(scalar).map(|secret| Self { secret }).map_err(|_| CryptoError::InvalidKey)
+        p256::SecretKey::from_slice(scalar).map(|secret| Self::from_secret(&secret)).map_err(|_| CryptoError::InvalidKey)
     }
 
     /// A key from an unencrypted DER PKCS#8 `PrivateKeyInfo` (what `openssl genpkey` writes).
     pub fn from_pkcs8_der(der_bytes: &[u8]) -> Result<Self, CryptoError> {
         use p256::pkcs8::DecodePrivateKey;
-        p256::SecretKey::from_pkcs8_der(der_bytes).map(|secret| Self { secret }).map_err(|_| CryptoError::InvalidKey)
+        p256::SecretKey::from_pkcs8_der(der_bytes).map(|secret| Self::from_secret(&secret)).map_err(|_| CryptoError::InvalidKey)
     }
 
     /// A key from a DER SEC1 `ECPrivateKey` (what `openssl ecparam -genkey` writes).
     pub fn from_sec1_der(der_bytes: &[u8]) -> Result<Self, CryptoError> {
-        p256::SecretKey::from_sec1_der(der_bytes).map(|secret| Self { secret }).map_err(|_| CryptoError::InvalidKey)
+        p256::SecretKey::from_sec1_der(der_bytes).map(|secret| Self::from_secret(&secret)).map_err(|_| CryptoError::InvalidKey)
+    }
+
+    fn from_secret(secret: &p256::SecretKey) -> Self {
+        Self { signing: SigningKey::from(secret) }
     }
 
     /// The public key as an uncompressed SEC1 point.
     pub fn public_key_sec1(&self) -> [u8; crate::crypto::p256::PUBLIC_KEY_LEN] {
         let mut out = [0u8; crate::crypto::p256::PUBLIC_KEY_LEN];
-        let point = self.secret.public_key().to_encoded_point(false);
+        let point = self.signing.verifying_key().to_encoded_point(false);
         for (d, s) in out.iter_mut().zip(point.as_bytes()) {
             *d = *s;
         }
@@ -101,7 +107,7 @@ impl Signer for SoftP256Key {
             .get_mut(..crate::crypto::p256::RAW_SIGNATURE_LEN)
             .ok_or(CryptoError::BufferTooSmall { needed: crate::crypto::p256::RAW_SIGNATURE_LEN })?;
         let sig: p256::ecdsa::Signature =
-            SigningKey::from(&self.secret).sign_prehash(digest.as_bytes()).map_err(|_| CryptoError::InvalidLength { what: "digest" })?;
+            self.signing.sign_prehash(digest.as_bytes()).map_err(|_| CryptoError::InvalidLength { what: "digest" })?;
         out.copy_from_slice(&sig.to_bytes());
         Ok(out.len())
     }
@@ -109,7 +115,8 @@ impl Signer for SoftP256Key {
 
 impl KeyAgreement for SoftP256Key {
     fn agree(&mut self, peer_public_key: &[u8], shared_secret: &mut [u8; 32]) -> Result<(), CryptoError> {
-        crate::crypto::p256::ecdh(&self.secret, peer_public_key, shared_secret)
+        let secret = p256::SecretKey::from(self.signing.as_nonzero_scalar());
+        crate::crypto::p256::ecdh(&secret, peer_public_key, shared_secret)
     }
 }
 
