@@ -264,25 +264,32 @@ pub fn redc(out: &mut [Limb], wide: &mut [Limb], m: &Modulus<'_>) {
     }
 }
 
+/// Limbs of work space [`pow_secret`] needs for a modulus of `len` limbs: the 16-entry
+/// window table, three temporaries and the multiplication scratch.
+pub const fn pow_secret_work(len: usize) -> usize {
+    (TABLE + 3) * len + len + 2
+}
+
 /// `out = base^exp mod n` for a secret exponent (little-endian limbs, all of them processed)
 /// and a base below `n`, by a fixed 4-bit window with a constant-time table scan. `base` and
-/// `out` are in normal (not Montgomery) form. Stack: the 16-entry table and four
-/// temporaries of the modulus' length.
-pub fn pow_secret(out: &mut [Limb], base: &[Limb], exp: &[Limb], m: &Modulus<'_>) -> Result<(), CryptoError> {
+/// `out` are in normal (not Montgomery) form. `work` (at least [`pow_secret_work`] limbs,
+/// the caller's: sized to its key) holds the table and temporaries and is wiped on return.
+pub fn pow_secret(out: &mut [Limb], base: &[Limb], exp: &[Limb], m: &Modulus<'_>, work: &mut [Limb]) -> Result<(), CryptoError> {
     let len = m.len();
-    if len == 0 || len > MAX_HALF_LIMBS || base.len() != len || out.len() != len {
+    if len == 0 || base.len() != len || out.len() != len {
         return Err(CryptoError::InvalidKey);
     }
-    let mut table = zeroize::Zeroizing::new([0 as Limb; TABLE * MAX_HALF_LIMBS]);
-    let mut acc = zeroize::Zeroizing::new([0 as Limb; MAX_HALF_LIMBS]);
-    let mut tmp = zeroize::Zeroizing::new([0 as Limb; MAX_HALF_LIMBS]);
-    let mut prod = zeroize::Zeroizing::new([0 as Limb; MAX_HALF_LIMBS]);
-    let mut t = zeroize::Zeroizing::new([0 as Limb; MAX_HALF_LIMBS + 2]);
-    let acc = acc.get_mut(..len).ok_or(CryptoError::InvalidKey)?;
-    let tmp = tmp.get_mut(..len).ok_or(CryptoError::InvalidKey)?;
-    let prod = prod.get_mut(..len).ok_or(CryptoError::InvalidKey)?;
-    let t = &mut t[..];
-    let table = table.get_mut(..TABLE.saturating_mul(len)).ok_or(CryptoError::InvalidKey)?;
+    let r = pow_window(out, base, exp, m, work, len);
+    zeroize::Zeroize::zeroize(work);
+    r
+}
+
+fn pow_window(out: &mut [Limb], base: &[Limb], exp: &[Limb], m: &Modulus<'_>, work: &mut [Limb], len: usize) -> Result<(), CryptoError> {
+    let work = work.get_mut(..pow_secret_work(len)).ok_or(CryptoError::InvalidKey)?;
+    let (table, rest) = work.split_at_mut(TABLE.saturating_mul(len));
+    let (acc, rest) = rest.split_at_mut(len);
+    let (tmp, rest) = rest.split_at_mut(len);
+    let (prod, t) = rest.split_at_mut(len);
     // table[0] = R mod n (one), table[1] = base * R, table[i] = table[i-1] * table[1].
     {
         let (t0, rest) = table.split_at_mut(len);
@@ -481,7 +488,9 @@ mod tests {
                 // Secret power (moduli up to the half size only).
                 if len <= MAX_HALF_LIMBS {
                     let mut out = vec![0 as Limb; len];
-                    pow_secret(&mut out, head(x.as_words(), len), head(e.as_words(), len), &m).unwrap();
+                    let mut work = vec![0 as Limb; pow_secret_work(len)];
+                    pow_secret(&mut out, head(x.as_words(), len), head(e.as_words(), len), &m, &mut work).unwrap();
+                    assert!(work.iter().all(|w| *w == 0), "the work space is wiped");
                     let want = DynResidue::new(&x, params).pow(&e).retrieve();
                     assert_eq!(out, head(want.as_words(), len), "{bits} bits, secret exponent");
                 }

@@ -369,11 +369,12 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
         Ok(())
     }
 
-    /// `c^d mod n`, blinded, by the CRT, fault-checked. `c` must be below `n`.
+    /// `c^d mod n`, blinded, by the CRT, fault-checked. `c` must be below `n`. Every
+    /// temporary is sized to this key type (`L`, `H` limbs) and wiped on return.
     fn raw_private(&mut self, c: &Uint<L>) -> Result<Uint<L>, CryptoError> {
         let (ln, lh) = (self.len_n, self.len_h);
-        let mut t = Zeroizing::new([0 as Limb; mont::MAX_LIMBS + 2]);
-        let t = &mut t[..];
+        let mut t = Zeroizing::new([[0 as Limb; H]; 3]);
+        let t = t.as_flattened_mut();
         // Blind: c * r^e mod n (normal form, from the Montgomery-form r^e).
         let mut blinded = Zeroizing::new(Uint::<L>::ZERO);
         {
@@ -381,26 +382,24 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
             mont::mont_mul(head_mut(blinded.as_words_mut(), ln), head(c.as_words(), ln), head(self.blind_e.as_words(), ln), &nm, t);
         }
         // The two halves: c mod p (through a reduction of the double-length value), ^dp.
-        let mut m1 = Zeroizing::new([0 as Limb; mont::MAX_HALF_LIMBS]);
-        let mut m2 = Zeroizing::new([0 as Limb; mont::MAX_HALF_LIMBS]);
-        self.half(head(blinded.as_words(), ln), true, head_mut(m1.as_mut_slice(), lh), t)?;
-        self.half(head(blinded.as_words(), ln), false, head_mut(m2.as_mut_slice(), lh), t)?;
+        let mut halves = Zeroizing::new([[0 as Limb; H]; 5]);
+        let [m1, m2, m2p, diff, h] = &mut *halves;
+        let (m1, m2, m2p, diff, h) = (head_mut(m1, lh), head_mut(m2, lh), head_mut(m2p, lh), head_mut(diff, lh), head_mut(h, lh));
+        self.half(head(blinded.as_words(), ln), true, m1, t)?;
+        self.half(head(blinded.as_words(), ln), false, m2, t)?;
         // Garner: h = (m1 - m2 mod p) * q^-1 mod p; m = m2 + q * h.
         let pm = self.modulus_p();
-        let mut m2p = Zeroizing::new([0 as Limb; mont::MAX_HALF_LIMBS]);
-        reduce(head(m2.as_slice(), lh), &pm, head_mut(m2p.as_mut_slice(), lh), t);
-        let mut diff = Zeroizing::new([0 as Limb; mont::MAX_HALF_LIMBS]);
-        sub_mod(head(m1.as_slice(), lh), head(m2p.as_slice(), lh), pm.n, head_mut(diff.as_mut_slice(), lh));
-        let mut h = Zeroizing::new([0 as Limb; mont::MAX_HALF_LIMBS]);
-        mont::mont_mul(head_mut(h.as_mut_slice(), lh), head(diff.as_slice(), lh), head(self.qinv_m.as_words(), lh), &pm, t);
-        let mut m = Zeroizing::new([0 as Limb; mont::MAX_LIMBS]);
-        mul_add(head(self.q.as_words(), lh), head(h.as_slice(), lh), head(m2.as_slice(), lh), head_mut(m.as_mut_slice(), 2 * lh));
+        reduce::<L, H>(m2, &pm, m2p, t);
+        sub_mod(m1, m2p, pm.n, diff);
+        mont::mont_mul(h, diff, head(self.qinv_m.as_words(), lh), &pm, t);
+        let mut m = Zeroizing::new([0 as Limb; L]);
+        mul_add(head(self.q.as_words(), lh), h, m2, head_mut(m.as_mut_slice(), 2 * lh));
         // Unblind: m * r^-1 mod n.
         let mut out = Uint::<L>::ZERO;
         let nm = self.modulus_n();
         mont::mont_mul(head_mut(out.as_words_mut(), ln), head(m.as_slice(), ln), head(self.blind_inv.as_words(), ln), &nm, t);
         // Fault check: out^e must give c back.
-        let mut e_bytes = [0u8; MAX_MODULUS_LEN];
+        let mut e_bytes = [0u8; 8];
         let e_len = self.e.bits_vartime().div_ceil(8);
         let e_be = e_bytes.get_mut(..e_len).ok_or(CryptoError::InvalidKey)?;
         uint_to_be(&self.e, e_be)?;
@@ -410,35 +409,41 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
             out.zeroize();
             return Err(CryptoError::IntegrityCheckFailed);
         }
-        // Next blinding pair: both squared.
-        let mut be = Zeroizing::new([0 as Limb; mont::MAX_LIMBS]);
-        let mut bi = Zeroizing::new([0 as Limb; mont::MAX_LIMBS]);
-        mont::mont_mul(head_mut(be.as_mut_slice(), ln), head(self.blind_e.as_words(), ln), head(self.blind_e.as_words(), ln), &nm, t);
-        mont::mont_mul(head_mut(bi.as_mut_slice(), ln), head(self.blind_inv.as_words(), ln), head(self.blind_inv.as_words(), ln), &nm, t);
-        head_mut(self.blind_e.as_words_mut(), ln).copy_from_slice(head(be.as_slice(), ln));
-        head_mut(self.blind_inv.as_words_mut(), ln).copy_from_slice(head(bi.as_slice(), ln));
+        // Next blinding pair: both squared (through `m` and `blinded`, no longer needed).
+        mont::mont_mul(head_mut(m.as_mut_slice(), ln), head(self.blind_e.as_words(), ln), head(self.blind_e.as_words(), ln), &nm, t);
+        mont::mont_mul(
+            head_mut(blinded.as_words_mut(), ln),
+            head(self.blind_inv.as_words(), ln),
+            head(self.blind_inv.as_words(), ln),
+            &nm,
+            t,
+        );
+        head_mut(self.blind_e.as_words_mut(), ln).copy_from_slice(head(m.as_slice(), ln));
+        head_mut(self.blind_inv.as_words_mut(), ln).copy_from_slice(head(blinded.as_words(), ln));
         Ok(out)
     }
 
     /// `x^dp mod p` (`first`) or `x^dq mod q` into `out`, for `x < n`.
     fn half(&self, x: &[Limb], first: bool, out: &mut [Limb], t: &mut [Limb]) -> Result<(), CryptoError> {
         let (m, exp) = if first { (self.modulus_p(), &self.dp) } else { (self.modulus_q(), &self.dq) };
-        let mut xr = Zeroizing::new([0 as Limb; mont::MAX_HALF_LIMBS]);
-        reduce(x, &m, head_mut(xr.as_mut_slice(), self.len_h), t);
-        mont::pow_secret(out, head(xr.as_slice(), self.len_h), head(exp.as_words(), self.len_h), &m)
+        let mut xr = Zeroizing::new([0 as Limb; H]);
+        reduce::<L, H>(x, &m, head_mut(xr.as_mut_slice(), self.len_h), t);
+        // The window table and temporaries: 16 + 5 limb vectors of the primes' size.
+        let mut work = [[0 as Limb; H]; 21];
+        mont::pow_secret(out, head(xr.as_slice(), self.len_h), head(exp.as_words(), self.len_h), &m, work.as_flattened_mut())
     }
 }
 
 /// `out = x mod m` for `x` of at most twice `m`'s length and below `m * R` (`x < n = p * q`
 /// with `q < R`): a Montgomery reduction, then a multiplication by `R^2` to undo its `R^-1`.
-fn reduce(x: &[Limb], m: &Modulus<'_>, out: &mut [Limb], t: &mut [Limb]) {
+fn reduce<const L: usize, const H: usize>(x: &[Limb], m: &Modulus<'_>, out: &mut [Limb], t: &mut [Limb]) {
     let len = m.n.len();
-    let mut wide = Zeroizing::new([0 as Limb; mont::MAX_LIMBS]);
+    let mut wide = Zeroizing::new([0 as Limb; L]);
     let wide = head_mut(wide.as_mut_slice(), 2 * len);
     for (w, v) in wide.iter_mut().zip(x) {
         *w = *v;
     }
-    let mut r = Zeroizing::new([0 as Limb; mont::MAX_HALF_LIMBS]);
+    let mut r = Zeroizing::new([0 as Limb; H]);
     mont::redc(head_mut(r.as_mut_slice(), len), wide, m);
     mont::mont_mul(out, head(r.as_slice(), len), m.rr, m, t);
 }
