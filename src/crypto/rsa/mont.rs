@@ -171,53 +171,42 @@ fn sub_in_place(a: &mut [Limb], b: &[Limb]) -> Limb {
 /// not alias `a` or `b`; `t` is scratch of at least `len + 2` limbs. Constant time.
 pub fn mont_mul(out: &mut [Limb], a: &[Limb], b: &[Limb], m: &Modulus<'_>, t: &mut [Limb]) {
     let len = m.len();
-    let Some(t) = t.get_mut(..len.saturating_add(2)) else { return };
+    let (Some(t), Some(b), Some((&n_first, n_rest))) = (t.get_mut(..len), b.get(..len), m.n.split_first()) else { return };
     t.fill(0);
+    // The two limbs above t[len - 1] live in registers.
+    let mut top: Limb = 0;
     for ai in a.iter().take(len) {
+        // t += a[i] * b
         let mut carry = 0;
-        for (tj, bj) in t.iter_mut().zip(b.iter().take(len)) {
+        for (tj, bj) in t.iter_mut().zip(b) {
             let (lo, hi) = mac(*ai, *bj, *tj, carry);
             *tj = lo;
             carry = hi;
         }
-        let (s, c) = adc(t.get(len).copied().unwrap_or(0), carry, 0);
-        if let Some(x) = t.get_mut(len) {
-            *x = s;
-        }
-        if let Some(x) = t.get_mut(len.saturating_add(1)) {
-            *x = c;
-        }
-        // Add u * n so the low limb becomes 0, and shift down one limb.
-        let t0 = t.first().copied().unwrap_or(0);
+        let (top_lo, top_hi) = adc(top, carry, 0);
+        // t = (t + u * n) / 2^w, u chosen so the low limb vanishes.
+        let Some((t0, t_rest)) = t.split_first_mut() else { return };
         let u = t0.wrapping_mul(m.n0);
-        let (_, mut carry) = mac(u, m.n.first().copied().unwrap_or(0), t0, 0);
-        for j in 1..len {
-            let nj = m.n.get(j).copied().unwrap_or(0);
-            let tj = t.get(j).copied().unwrap_or(0);
-            let (lo, hi) = mac(u, nj, tj, carry);
-            if let Some(x) = t.get_mut(j.wrapping_sub(1)) {
-                *x = lo;
-            }
+        let (_, mut carry) = mac(u, n_first, *t0, 0);
+        let mut prev: &mut Limb = t0;
+        for (tj, nj) in t_rest.iter_mut().zip(n_rest) {
+            let (lo, hi) = mac(u, *nj, *tj, carry);
+            *prev = lo;
             carry = hi;
+            prev = tj;
         }
-        let (s, c) = adc(t.get(len).copied().unwrap_or(0), carry, 0);
-        if let Some(x) = t.get_mut(len.wrapping_sub(1)) {
-            *x = s;
-        }
-        let top = t.get(len.saturating_add(1)).copied().unwrap_or(0);
-        if let Some(x) = t.get_mut(len) {
-            *x = top.wrapping_add(c);
-        }
+        let (s, c) = adc(top_lo, carry, 0);
+        *prev = s;
+        top = top_hi.wrapping_add(c);
     }
     // t < 2n: subtract n once, keep the difference unless it borrowed (and t had no top).
-    let hi = t.get(len).copied().unwrap_or(0);
     let mut borrow = 0;
     for ((o, tj), nj) in out.iter_mut().zip(t.iter()).zip(m.n) {
         let (d, br) = sbb(*tj, *nj, borrow);
         *o = d;
         borrow = br;
     }
-    let (_, borrow) = sbb(hi, 0, borrow);
+    let (_, borrow) = sbb(top, 0, borrow);
     // borrow == 1: t < n, keep t.
     let keep_t = Choice::from(borrow as u8);
     for (o, tj) in out.iter_mut().zip(t.iter()) {
@@ -348,17 +337,20 @@ pub fn from_montgomery(out: &mut [Limb], a: &[Limb], m: &Modulus<'_>, t: &mut [L
 
 /// `x = x^e mod n` for a public exponent (variable time in `e`), `x < n` in normal form.
 pub fn pow_public(x: &mut [Limb], e: &[u8], m: &Modulus<'_>) -> Result<(), CryptoError> {
+    let mut work = [0 as Limb; 3 * MAX_LIMBS];
+    pow_public_in(x, e, m, &mut work)
+}
+
+/// [`pow_public`] with the caller's work space (at least three times the modulus' length).
+pub fn pow_public_in(x: &mut [Limb], e: &[u8], m: &Modulus<'_>, work: &mut [Limb]) -> Result<(), CryptoError> {
     let len = m.len();
-    if len > MAX_LIMBS || x.len() != len {
+    if x.len() != len {
         return Err(CryptoError::InvalidKey);
     }
-    let mut base = [0 as Limb; MAX_LIMBS];
-    let mut acc = [0 as Limb; MAX_LIMBS];
-    let mut tmp = [0 as Limb; MAX_LIMBS];
-    let mut t = [0 as Limb; MAX_LIMBS + 2];
-    let (base, acc, tmp) = (head_mut(base.as_mut_slice(), len), head_mut(acc.as_mut_slice(), len), head_mut(tmp.as_mut_slice(), len));
-    mont_mul(base, x, m.rr, m, &mut t);
-    acc.copy_from_slice(base);
+    let work = work.get_mut(..len.saturating_mul(3)).ok_or(CryptoError::InvalidKey)?;
+    let (base, rest) = work.split_at_mut(len);
+    let (acc, t) = rest.split_at_mut(len);
+    mont_mul(base, x, m.rr, m, t);
     let e = {
         let first = e.iter().position(|b| *b != 0).unwrap_or(e.len());
         e.get(first..).unwrap_or(&[])
@@ -372,16 +364,18 @@ pub fn pow_public(x: &mut [Limb], e: &[u8], m: &Modulus<'_>) -> Result<(), Crypt
         }
         return Ok(());
     }
+    // acc and x take turns as the accumulator (a product cannot be written over a factor).
+    acc.copy_from_slice(base);
     for i in (0..bits.saturating_sub(1)).rev() {
-        tmp.copy_from_slice(acc);
-        mont_mul(acc, tmp, tmp, m, &mut t);
+        mont_mul(x, acc, acc, m, t);
         let byte = e.get(e.len().saturating_sub(1).saturating_sub(i / 8)).copied().unwrap_or(0);
         if (byte >> (i % 8)) & 1 == 1 {
-            tmp.copy_from_slice(acc);
-            mont_mul(acc, tmp, base, m, &mut t);
+            mont_mul(acc, x, base, m, t);
+        } else {
+            acc.copy_from_slice(x);
         }
     }
-    from_montgomery(x, acc, m, &mut t);
+    from_montgomery(x, acc, m, t);
     Ok(())
 }
 

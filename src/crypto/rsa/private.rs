@@ -237,7 +237,8 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
         }
         key.draw_blinding(rng)?;
         // Pairwise consistency: the private operation's fault check (`m^e == c`) must pass.
-        key.raw_private(&Uint::<L>::from_u32(0x5eed_cafe)).map_err(|_| CryptoError::InvalidKey)?;
+        let mut check = Zeroizing::new(Uint::<L>::ZERO);
+        key.raw_private(&Uint::<L>::from_u32(0x5eed_cafe), &mut check).map_err(|_| CryptoError::InvalidKey)?;
         Ok(key)
     }
 
@@ -311,12 +312,10 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
         check_signature_hash(hash)?;
         let k = self.k;
         let out = out.get_mut(..k).ok_or(CryptoError::BufferTooSmall { needed: k })?;
-        let mut em = [0u8; MAX_MODULUS_LEN];
-        let em = em.get_mut(..k).ok_or(CryptoError::InvalidKey)?;
-        padding::emsa_pkcs1v15_encode(hash, digest, em)?;
-        let m = uint_from_be::<L>(em)?;
-        let s = self.raw_private(&m)?;
-        uint_to_be(&s, out)?;
+        // The encoded message goes through `out`, which the signature then overwrites.
+        padding::emsa_pkcs1v15_encode(hash, digest, out)?;
+        let m = uint_from_be::<L>(out)?;
+        self.private_to_be(&m, out)?;
         Ok(out)
     }
 
@@ -337,20 +336,28 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
         if c >= self.n {
             return Err(CryptoError::InvalidLength { what: "RSA input not below the modulus" });
         }
-        let mut m = self.raw_private(&c)?;
-        let mut em = Zeroizing::new([0u8; MAX_MODULUS_LEN]);
-        let em = em.get_mut(..k).ok_or(CryptoError::InvalidKey)?;
-        let written = uint_to_be(&m, em);
-        m.zeroize();
-        written?;
-        let mut synthetic = Zeroizing::new([0u8; 255]);
-        let synthetic = synthetic.get_mut(..out.len()).ok_or(CryptoError::InvalidKey)?;
-        self.synthetic_message(ciphertext, synthetic)?;
-        padding::eme_pkcs1v15_decode_implicit(em, synthetic, out)
+        let mut em = Zeroizing::new([[0u8; mont::LIMB_BYTES]; L]);
+        let em = em.as_flattened_mut().get_mut(..k).ok_or(CryptoError::InvalidKey)?;
+        self.private_to_be(&c, em)?;
+        // The synthetic message first, into `out`; the real one replaces it if the padding is
+        // valid (constant time).
+        self.synthetic_message(ciphertext, out)?;
+        padding::eme_pkcs1v15_decode_implicit(em, out)
+    }
+
+    /// `c^d mod n` as big-endian bytes into `out` (a frame of its own, so the private
+    /// operation's temporaries are not on the stack beside the caller's buffers).
+    #[inline(never)]
+    fn private_to_be(&mut self, c: &Uint<L>, out: &mut [u8]) -> Result<(), CryptoError> {
+        let mut m = Zeroizing::new(Uint::<L>::ZERO);
+        self.raw_private(c, &mut m)?;
+        uint_to_be(&m, out)
     }
 
     /// The implicit-rejection message: `KDK' = HMAC-SHA256(SHA-256(d), C)`, then
-    /// `HMAC-SHA256(KDK', i || "message" || bitlen)` blocks.
+    /// `HMAC-SHA256(KDK', i || "message" || bitlen)` blocks. (A frame of its own: its HMAC
+    /// states are not on the stack during the private operation.)
+    #[inline(never)]
     fn synthetic_message(&self, ciphertext: &[u8], out: &mut [u8]) -> Result<(), CryptoError> {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.kdk).map_err(|_| CryptoError::InvalidKey)?;
         mac.update(ciphertext);
@@ -371,7 +378,7 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
 
     /// `c^d mod n`, blinded, by the CRT, fault-checked. `c` must be below `n`. Every
     /// temporary is sized to this key type (`L`, `H` limbs) and wiped on return.
-    fn raw_private(&mut self, c: &Uint<L>) -> Result<Uint<L>, CryptoError> {
+    fn raw_private(&mut self, c: &Uint<L>, out: &mut Uint<L>) -> Result<(), CryptoError> {
         let (ln, lh) = (self.len_n, self.len_h);
         let mut t = Zeroizing::new([[0 as Limb; H]; 3]);
         let t = t.as_flattened_mut();
@@ -382,8 +389,8 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
             mont::mont_mul(head_mut(blinded.as_words_mut(), ln), head(c.as_words(), ln), head(self.blind_e.as_words(), ln), &nm, t);
         }
         // The two halves: c mod p (through a reduction of the double-length value), ^dp.
-        let mut halves = Zeroizing::new([[0 as Limb; H]; 5]);
-        let [m1, m2, m2p, diff, h] = &mut *halves;
+        let mut halves = Zeroizing::new([[0 as Limb; H]; 6]);
+        let [m1, m2, m2p, diff, h, _] = &mut *halves;
         let (m1, m2, m2p, diff, h) = (head_mut(m1, lh), head_mut(m2, lh), head_mut(m2p, lh), head_mut(diff, lh), head_mut(h, lh));
         self.half(head(blinded.as_words(), ln), true, m1, t)?;
         self.half(head(blinded.as_words(), ln), false, m2, t)?;
@@ -395,7 +402,7 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
         let mut m = Zeroizing::new([0 as Limb; L]);
         mul_add(head(self.q.as_words(), lh), h, m2, head_mut(m.as_mut_slice(), 2 * lh));
         // Unblind: m * r^-1 mod n.
-        let mut out = Uint::<L>::ZERO;
+        *out = Uint::<L>::ZERO;
         let nm = self.modulus_n();
         mont::mont_mul(head_mut(out.as_words_mut(), ln), head(m.as_slice(), ln), head(self.blind_inv.as_words(), ln), &nm, t);
         // Fault check: out^e must give c back.
@@ -403,9 +410,9 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
         let e_len = self.e.bits_vartime().div_ceil(8);
         let e_be = e_bytes.get_mut(..e_len).ok_or(CryptoError::InvalidKey)?;
         uint_to_be(&self.e, e_be)?;
-        let mut check = out;
-        mont::pow_public(head_mut(check.as_words_mut(), ln), e_be, &nm)?;
-        if check != *c {
+        head_mut(m.as_mut_slice(), ln).copy_from_slice(head(out.as_words(), ln));
+        mont::pow_public_in(head_mut(m.as_mut_slice(), ln), e_be, &nm, halves.as_flattened_mut())?;
+        if head(m.as_slice(), ln) != head(c.as_words(), ln) {
             out.zeroize();
             return Err(CryptoError::IntegrityCheckFailed);
         }
@@ -420,7 +427,7 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
         );
         head_mut(self.blind_e.as_words_mut(), ln).copy_from_slice(head(m.as_slice(), ln));
         head_mut(self.blind_inv.as_words_mut(), ln).copy_from_slice(head(blinded.as_words(), ln));
-        Ok(out)
+        Ok(())
     }
 
     /// `x^dp mod p` (`first`) or `x^dq mod q` into `out`, for `x < n`.
