@@ -12,7 +12,7 @@
 //! | [`keywrap`] | AES key wrap (RFC 3394) |
 //! | [`kdf`] | ANSI X9.63 KDF (SHA-1/256/384), PBKDF2 (HMAC-SHA1/SHA256) |
 //! | [`p256`] | ECDSA verify, ECDH, signature encodings on P-256 |
-//! | [`rsa`] | RSA 2048..=4096 on fixed-size integers: PKCS#1 v1.5 and PSS verify, PKCS#1 v1.5 encrypt; private-key operations for software keys |
+//! | [`rsa`] | RSA 2048..=4096 on the crate's in-place Montgomery arithmetic ([`rsa::mont`]): PKCS#1 v1.5 and PSS verify, PKCS#1 v1.5 encrypt; private-key operations for software keys (crypto-bigint only to build and generate keys) |
 //!
 //! [`CryptoError`]: crate::CryptoError
 

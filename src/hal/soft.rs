@@ -2,8 +2,8 @@
 //!
 //! Meant for tests, examples, host tools and boards without a secure element. Key material is
 //! zeroized on drop, and every private operation is constant-time with respect to the key
-//! as far as the underlying crates are (p256's scalar arithmetic; crypto-bigint's Montgomery
-//! exponentiation, plus RSA blinding). A secure element remains the better place for a key.
+//! as far as the underlying code is (p256's scalar arithmetic; the crate's own Montgomery
+//! arithmetic for RSA, `crypto::rsa::mont`, plus RSA blinding). A secure element remains the better place for a key.
 
 use super::{Decrypter, ErrorType, KeyAgreement, KeyType, Signer};
 use crate::CryptoError;
