@@ -179,8 +179,8 @@ def main():
             "checked (the RSA signature equals OpenSSL's, the P-256 one the RFC 6979 signature, both",
             "verifications accept it and reject a corrupted one, the decryption returns the CEK). The",
             "Mbed TLS column is the issue's measurement, for comparison, not measured here. A",
-            "benchmark, not run by CI; `bash .ci/footprint` rewrites this file without this section,",
-            "`bash bench/run.sh --rev HEAD --docs` puts it back.",
+            "benchmark, not run by CI; `bash .ci/footprint` carries this section over unchanged, and",
+            "`bash bench/run.sh --rev HEAD --docs` rewrites it.",
             "",
             *body,
         ]
