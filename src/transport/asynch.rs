@@ -23,7 +23,7 @@
 
 pub use super::blocking::{DeviceKeys, DriveError, DriveOptions, Progress};
 #[cfg(any(feature = "scep", feature = "est"))]
-use super::blocking::{ExchangeFailure, MAX_STEPS, ResponseSink, abandon};
+use super::blocking::{ExchangeFailure, MAX_STEPS, ResponseSink, abandon, conclude};
 use crate::time::Instant;
 #[cfg(any(feature = "scep", feature = "est"))]
 use core::{future::Future, task::Poll};
@@ -163,14 +163,7 @@ async fn deliver<S: ResponseSink, R: embedded_io_async::Read, T: AsyncTimer>(
             Err(_) => break Err(failure(timer, deadline)),
         }
     };
-    match r {
-        Ok(()) if sink.complete() => {
-            progress(Progress::Response(len));
-            Ok(())
-        }
-        Ok(()) => abandon(sink, ExchangeFailure::Transport, now, timer.now(), progress),
-        Err(f) => abandon(sink, f, now, timer.now(), progress),
-    }
+    conclude(sink, r, len, now, timer.now(), progress)
 }
 
 #[cfg(any(feature = "scep", feature = "est"))]

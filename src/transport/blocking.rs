@@ -375,13 +375,27 @@ fn deliver<S: ResponseSink, R: embedded_io::Read, T: Timer>(
     if let Some(e) = failed {
         return Err(DriveError::Client(e));
     }
+    conclude(sink, r, len, now, timer.now(), progress)
+}
+
+/// The end of an exchange, in both drivers: a complete response is reported; an early end
+/// or a failure is told to the client as a transport failure.
+#[cfg(any(feature = "scep", feature = "est"))]
+pub(crate) fn conclude<S: ResponseSink>(
+    sink: &mut S,
+    r: Result<(), ExchangeFailure>,
+    len: usize,
+    started: Instant,
+    now: Instant,
+    progress: &mut impl FnMut(Progress<'_>),
+) -> Result<(), DriveError<S::Error>> {
     match r {
         Ok(()) if sink.complete() => {
             progress(Progress::Response(len));
             Ok(())
         }
-        Ok(()) => abandon(sink, ExchangeFailure::Transport, now, timer.now(), progress),
-        Err(f) => abandon(sink, f, now, timer.now(), progress),
+        Ok(()) => abandon(sink, ExchangeFailure::Transport, started, now, progress),
+        Err(f) => abandon(sink, f, started, now, progress),
     }
 }
 

@@ -6,11 +6,6 @@ use crate::CryptoError;
 use crypto_bigint::modular::runtime_mod::DynResidueParams;
 use crypto_bigint::{Integer, Limb, Uint, Word};
 
-/// Largest modulus in bytes (4096 bits).
-pub const MAX_MODULUS_LEN: usize = 512;
-/// Smallest modulus in bits.
-pub const MIN_MODULUS_BITS: usize = 2048;
-
 /// Reads a big-endian integer of at most `LIMBS` words.
 pub fn uint_from_be<const LIMBS: usize>(bytes: &[u8]) -> Result<Uint<LIMBS>, CryptoError> {
     let mut words = [0 as Word; LIMBS];

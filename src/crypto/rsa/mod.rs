@@ -12,6 +12,7 @@
 //! docs/footprint.md): RSA-2048 sign or decrypt about 46 M instructions and under 8 KiB of
 //! stack, verify 1.5 M.
 
+#[cfg(feature = "soft-keys")]
 mod arith;
 pub mod mont;
 pub mod padding;
@@ -20,7 +21,10 @@ mod prime;
 #[cfg(feature = "soft-keys")]
 mod private;
 
-pub use arith::{MAX_MODULUS_LEN, MIN_MODULUS_BITS};
+/// Largest modulus in bytes (4096 bits).
+pub const MAX_MODULUS_LEN: usize = 512;
+/// Smallest modulus in bits.
+pub const MIN_MODULUS_BITS: usize = 2048;
 pub use padding::PssParams;
 
 /// The longest public exponent accepted, in bytes: an odd exponent of at most 2^32.

@@ -39,6 +39,7 @@ const TABLE: usize = 1 << WINDOW;
 /// The first `len` limbs (empty if there are fewer: lengths here are the key's, checked when
 /// it was built).
 #[inline(always)]
+#[cfg_attr(not(feature = "soft-keys"), allow(dead_code))]
 pub(crate) fn head(x: &[Limb], len: usize) -> &[Limb] {
     x.get(..len).unwrap_or(&[])
 }

@@ -67,7 +67,7 @@ fn encode_with_prefix(prefix: &[u8], hash: HashAlgorithm, digest: &[u8], em: &mu
 
 /// Checks an EMSA-PKCS1-v1_5 block against `digest`, accepting both DigestInfo spellings.
 pub fn emsa_pkcs1v15_verify(hash: HashAlgorithm, digest: &[u8], em: &[u8]) -> Result<(), CryptoError> {
-    let mut expected = [0u8; super::arith::MAX_MODULUS_LEN];
+    let mut expected = [0u8; super::MAX_MODULUS_LEN];
     let expected = expected.get_mut(..em.len()).ok_or(CryptoError::SignatureInvalid)?;
     emsa_pkcs1v15_encode(hash, digest, expected)?;
     if bool::from(expected.ct_eq(em)) {
@@ -140,7 +140,7 @@ pub fn emsa_pss_verify(params: PssParams, digest: &[u8], em: &[u8], mod_bits: us
     if masked_db.first().is_some_and(|b| b & !top_mask != 0) {
         return Err(CryptoError::SignatureInvalid);
     }
-    let mut db_buf = [0u8; super::arith::MAX_MODULUS_LEN];
+    let mut db_buf = [0u8; super::MAX_MODULUS_LEN];
     let db = db_buf.get_mut(..db_len).ok_or(CryptoError::SignatureInvalid)?;
     db.copy_from_slice(masked_db);
     mgf1_xor(params.mgf_hash, h, db);
