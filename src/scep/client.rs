@@ -882,6 +882,8 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         }
     }
 
+    // A frame of its own (stack): its temporaries are not live beside the others.
+    #[inline(never)]
     fn prepare_pki(&mut self, _now: Instant) -> Result<(), ClientError> {
         let choice = match self.choice {
             Some(c) => c,
@@ -1087,6 +1089,8 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         Ok(())
     }
 
+    // A frame of its own (stack): its temporaries are not live beside the others.
+    #[inline(never)]
     fn take_ca_reply(&mut self, reader: &ResponseReader) -> Result<Stage, ClientError> {
         let Buffers { ca, io, .. } = &mut self.bufs;
         let body = reader.body(io);
@@ -1110,6 +1114,8 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         Ok(Stage::Ready)
     }
 
+    // A frame of its own (stack): its temporaries are not live beside the others.
+    #[inline(never)]
     fn take_cert_rep(&mut self, reader: &ResponseReader, now: Instant) -> Result<Stage, ClientError> {
         let Buffers { ca, own, work, io } = &mut self.bufs;
         let body = reader.body(io);

@@ -1,7 +1,7 @@
 use embedded_enroll::crypto::cbc::CbcCipher;
 use embedded_enroll::crypto::keywrap;
 
-use crate::support::take;
+use crate::support::{take, with_scratch};
 
 const CIPHERS: [CbcCipher; 5] = [CbcCipher::Aes128, CbcCipher::Aes192, CbcCipher::Aes256, CbcCipher::DesEde3, CbcCipher::Des];
 const MAX_CIPHERTEXT: usize = 4096;
@@ -30,32 +30,35 @@ pub fn cbc_decrypt(data: &[u8]) {
     let ciphertext = &rest[..rest.len().min(MAX_CIPHERTEXT)];
     let block = cipher.block_len();
 
-    let mut buf = [0u8; MAX_CIPHERTEXT];
-    let buf = &mut buf[..ciphertext.len()];
-    buf.copy_from_slice(ciphertext);
-    if let Ok(plaintext) = cipher.decrypt(key, iv, buf) {
-        let n = plaintext.len();
-        assert!(n < ciphertext.len() && n + block >= ciphertext.len(), "{n}-byte plaintext from {} bytes", ciphertext.len());
-        if cipher.can_encrypt() {
-            let mut again = [0u8; MAX_CIPHERTEXT];
-            again[..n].copy_from_slice(plaintext);
-            let encrypted = cipher.encrypt(key, iv, &mut again, n).expect("what decrypts must encrypt");
-            assert_eq!(encrypted, ciphertext, "decrypt then encrypt changed the ciphertext");
+    // Four ciphertext-sized buffers and the re-wrapped key's, from the scratch pool.
+    with_scratch(4 * MAX_CIPHERTEXT + MAX_CIPHERTEXT + 8, |pool| {
+        let (buf, pool) = pool.split_at_mut(MAX_CIPHERTEXT);
+        let (again, pool) = pool.split_at_mut(MAX_CIPHERTEXT);
+        let (blocks, pool) = pool.split_at_mut(MAX_CIPHERTEXT);
+        let (unwrapped, wrapped) = pool.split_at_mut(MAX_CIPHERTEXT);
+
+        let buf = &mut buf[..ciphertext.len()];
+        buf.copy_from_slice(ciphertext);
+        if let Ok(plaintext) = cipher.decrypt(key, iv, buf) {
+            let n = plaintext.len();
+            assert!(n < ciphertext.len() && n + block >= ciphertext.len(), "{n}-byte plaintext from {} bytes", ciphertext.len());
+            if cipher.can_encrypt() {
+                again[..n].copy_from_slice(plaintext);
+                let encrypted = cipher.encrypt(key, iv, again, n).expect("what decrypts must encrypt");
+                assert_eq!(encrypted, ciphertext, "decrypt then encrypt changed the ciphertext");
+            }
         }
-    }
 
-    let mut blocks = [0u8; MAX_CIPHERTEXT];
-    let blocks = &mut blocks[..ciphertext.len()];
-    blocks.copy_from_slice(ciphertext);
-    if cipher.decrypt_blocks(key, iv, blocks).is_ok() && cipher.can_encrypt() {
-        cipher.encrypt_blocks(key, iv, blocks).expect("what decrypts must encrypt");
-        assert_eq!(blocks, ciphertext, "decrypt_blocks then encrypt_blocks changed the ciphertext");
-    }
+        let blocks = &mut blocks[..ciphertext.len()];
+        blocks.copy_from_slice(ciphertext);
+        if cipher.decrypt_blocks(key, iv, blocks).is_ok() && cipher.can_encrypt() {
+            cipher.encrypt_blocks(key, iv, blocks).expect("what decrypts must encrypt");
+            assert_eq!(blocks, ciphertext, "decrypt_blocks then encrypt_blocks changed the ciphertext");
+        }
 
-    let mut unwrapped = [0u8; MAX_CIPHERTEXT];
-    if let Ok(k) = keywrap::unwrap(key, ciphertext, &mut unwrapped) {
-        assert_eq!(k.len() + 8, ciphertext.len());
-        let mut wrapped = [0u8; MAX_CIPHERTEXT + 8];
-        assert_eq!(keywrap::wrap(key, k, &mut wrapped), Ok(ciphertext), "unwrap then wrap changed the wrapped key");
-    }
+        if let Ok(k) = keywrap::unwrap(key, ciphertext, unwrapped) {
+            assert_eq!(k.len() + 8, ciphertext.len());
+            assert_eq!(keywrap::wrap(key, k, wrapped), Ok(ciphertext), "unwrap then wrap changed the wrapped key");
+        }
+    })
 }

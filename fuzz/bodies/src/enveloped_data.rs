@@ -5,23 +5,25 @@ use embedded_enroll::hal::soft::SoftP256Key;
 
 // The micromdm CA certificate, standing in for the recipient.
 use crate::support::MICROMDM_CA as CERT;
+use crate::support::with_scratch;
 
 /// `asn1::cms::enveloped_data::EnvelopedDataRef::parse`, then the password (PWRI) and key
 /// agreement (KARI, with a fixed software key) openings, which walk every RecipientInfo.
 ///
 /// Properties: never panics; the plaintext never exceeds the encrypted length.
 pub fn enveloped_data(data: &[u8]) {
-    let mut buf = [0u8; 8192];
-    let Ok(der) = normalize(data, &mut buf) else { return };
-    let Ok(ed) = EnvelopedDataRef::parse(der) else { return };
-    let mut out = [0u8; 8192];
-    let max = ed.encrypted_len();
-    if let Ok(p) = ed.decrypt_with_password(b"pw", &mut out) {
-        assert!(p.len() <= max);
-    }
-    let cert = CertificateRef::parse(CERT).expect("seed certificate parses");
-    let mut key = SoftP256Key::from_bytes(&[0x42; 32]).expect("fixed key");
-    if let Ok(p) = ed.decrypt_with_key_agreement(&cert, &mut key, &mut out) {
-        assert!(p.len() <= max);
-    }
+    with_scratch(2 * 8192, |pool| {
+        let (buf, out) = pool.split_at_mut(8192);
+        let Ok(der) = normalize(data, buf) else { return };
+        let Ok(ed) = EnvelopedDataRef::parse(der) else { return };
+        let max = ed.encrypted_len();
+        if let Ok(p) = ed.decrypt_with_password(b"pw", out) {
+            assert!(p.len() <= max);
+        }
+        let cert = CertificateRef::parse(CERT).expect("seed certificate parses");
+        let mut key = SoftP256Key::from_bytes(&[0x42; 32]).expect("fixed key");
+        if let Ok(p) = ed.decrypt_with_key_agreement(&cert, &mut key, out) {
+            assert!(p.len() <= max);
+        }
+    })
 }

@@ -1,13 +1,14 @@
 use embedded_enroll::http::ResponseParser;
 
+use crate::support::with_scratch;
+
 /// The parser's buffer, and the most a body can take.
 const BUF_LEN: usize = 1024;
 
-/// Parses `data` fed in two pieces split at `split`; on success, copies the body into `body`
-/// and returns the status and the body's length.
-fn run(data: &[u8], split: usize, body: &mut [u8; BUF_LEN]) -> Option<(u16, usize)> {
-    let mut buf = [0u8; BUF_LEN];
-    let mut p = ResponseParser::new(&mut buf);
+/// Parses `data` fed in two pieces split at `split` with `buf` as the parser's buffer; on
+/// success, copies the body into `body` and returns the status and the body's length.
+fn run(data: &[u8], split: usize, buf: &mut [u8], body: &mut [u8]) -> Option<(u16, usize)> {
+    let mut p = ResponseParser::new(buf);
     let (a, b) = data.split_at(split.min(data.len()));
     p.feed(a).ok()?;
     if !p.is_done() {
@@ -29,8 +30,13 @@ fn run(data: &[u8], split: usize, body: &mut [u8; BUF_LEN]) -> Option<(u16, usiz
 /// Properties: never panics; the body never exceeds the buffer; both feeding patterns agree.
 pub fn http_response(data: &[u8]) {
     let Some((&first, rest)) = data.split_first() else { return };
-    let (mut whole_body, mut split_body) = ([0u8; BUF_LEN], [0u8; BUF_LEN]);
-    let whole = run(rest, rest.len(), &mut whole_body).map(|(status, n)| (status, &whole_body[..n]));
-    let split = run(rest, usize::from(first), &mut split_body).map(|(status, n)| (status, &split_body[..n]));
-    assert_eq!(whole, split, "the result depends on how the bytes were split");
+    // A parser buffer and a body copy per feeding pattern, each BUF_LEN bytes.
+    with_scratch(4 * BUF_LEN, |pool| {
+        let (whole_buf, pool) = pool.split_at_mut(BUF_LEN);
+        let (split_buf, pool) = pool.split_at_mut(BUF_LEN);
+        let (whole_body, split_body) = pool.split_at_mut(BUF_LEN);
+        let whole = run(rest, rest.len(), whole_buf, whole_body).map(|(status, n)| (status, &whole_body[..n]));
+        let split = run(rest, usize::from(first), split_buf, split_body).map(|(status, n)| (status, &split_body[..n]));
+        assert_eq!(whole, split, "the result depends on how the bytes were split");
+    })
 }

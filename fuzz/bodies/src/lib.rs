@@ -6,9 +6,12 @@
 //! are thin wrappers around these functions; a firmware can replay the same inputs on a 32-bit
 //! target through [`TARGETS`].
 //!
-//! `no_std` and allocation-free: every buffer is a fixed-size array on the stack, the same
-//! sizes the heap-using versions had (the largest sets, in `lifecycle_record` and
-//! `scep_client`, are about 24 KiB).
+//! `no_std` and allocation-free: every buffer is a fixed-size piece of one static scratch pool
+//! (`support::with_scratch`, zeroed for each use), the same sizes the heap-using versions had
+//! (the largest set, `scep_client`'s client buffers, is 22 KiB). A firmware keeps such buffers
+//! in statics, so the stack a body uses is the library's, which is what the 32-bit replay
+//! measures. The final binary provides the `critical-section` implementation behind the pool
+//! (its `std` feature under cargo-fuzz).
 #![no_std]
 #![deny(missing_docs)]
 

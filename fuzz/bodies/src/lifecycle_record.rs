@@ -2,7 +2,7 @@ use embedded_enroll::UnixTime;
 use embedded_enroll::lifecycle::record::{MAX_RECORD_LEN, Record};
 use embedded_enroll::lifecycle::{Auth, Buffers, KeyPolicy, Manager, Profile, Protocol, RenewalPolicy, RolloverPolicy, Step, Trust};
 
-use crate::support::Counter;
+use crate::support::{Counter, with_scratch};
 
 /// The lifecycle manager's persisted record and restore on arbitrary bytes (what two flash
 /// slots may hold after power loss or corruption).
@@ -15,10 +15,11 @@ use crate::support::Counter;
 /// either fails with a typed error or yields a manager whose steps can be answered.
 pub fn lifecycle_record(data: &[u8]) {
     if let Ok(r) = Record::parse(data) {
-        let mut out = [0u8; MAX_RECORD_LEN];
-        let out = &mut out[..r.len()];
-        let n = r.emit(out).expect("a parsed record encodes");
-        assert_eq!(&out[..n], &data[..n], "parse/emit is not a round trip");
+        with_scratch(MAX_RECORD_LEN, |out| {
+            let out = &mut out[..r.len()];
+            let n = r.emit(out).expect("a parsed record encodes");
+            assert_eq!(&out[..n], &data[..n], "parse/emit is not a round trip");
+        });
     }
 
     let Some((&mode, rest)) = data.split_first() else { return };
@@ -43,27 +44,29 @@ pub fn lifecycle_record(data: &[u8]) {
         rollover: RolloverPolicy::DEFAULT,
         extra: (),
     };
-    let (mut cur, mut nxt) = ([0u8; MAX_RECORD_LEN], [0u8; MAX_RECORD_LEN]);
-    cur[..a.len()].copy_from_slice(a);
-    nxt[..b.len()].copy_from_slice(b);
-    let Ok(mut m) = Manager::restore(&profile, Buffers { current: &mut cur, next: &mut nxt }, [a.len(), b.len()], &mut Counter(1)) else {
-        return;
-    };
-    let now = if mode & 4 == 0 { Some(UnixTime::from_secs(1_800_000_000)) } else { None };
-    for _ in 0..16 {
-        let Ok(step) = m.poll(now) else { return };
-        match step {
-            Step::Store { .. } => {
-                let _ = m.handle_stored(mode & 8 == 0);
+    with_scratch(2 * MAX_RECORD_LEN, |pool| {
+        let (cur, nxt) = pool.split_at_mut(MAX_RECORD_LEN);
+        cur[..a.len()].copy_from_slice(a);
+        nxt[..b.len()].copy_from_slice(b);
+        let Ok(mut m) = Manager::restore(&profile, Buffers { current: cur, next: nxt }, [a.len(), b.len()], &mut Counter(1)) else {
+            return;
+        };
+        let now = if mode & 4 == 0 { Some(UnixTime::from_secs(1_800_000_000)) } else { None };
+        for _ in 0..16 {
+            let Ok(step) = m.poll(now) else { return };
+            match step {
+                Step::Store { .. } => {
+                    let _ = m.handle_stored(mode & 8 == 0);
+                }
+                Step::GenerateKey(slot) => {
+                    let _ = m.handle_key(slot, &[0x30, 0x00]);
+                }
+                Step::Run(_) => {
+                    let _ = m.handle_failed(now);
+                }
+                Step::Activate { .. } | Step::Report(_) => {}
+                Step::Wait(_) => return,
             }
-            Step::GenerateKey(slot) => {
-                let _ = m.handle_key(slot, &[0x30, 0x00]);
-            }
-            Step::Run(_) => {
-                let _ = m.handle_failed(now);
-            }
-            Step::Activate { .. } | Step::Report(_) => {}
-            Step::Wait(_) => return,
         }
-    }
+    })
 }

@@ -2,6 +2,8 @@ use embedded_enroll::crypto::HashAlgorithm;
 use embedded_enroll::crypto::rsa::{MAX_MODULUS_LEN, RsaPrivateKey2048, RsaPublicKey};
 use rand_core::{CryptoRng, RngCore};
 
+use crate::support::with_scratch;
+
 /// A deterministic xorshift64* generator, so a crash reproduces from its input alone. Not a
 /// cryptographic RNG: the `CryptoRng` marker is only there to satisfy the key API (blinding).
 struct XorShift(u64);
@@ -35,19 +37,20 @@ impl CryptoRng for XorShift {}
 
 fn check(key: Result<RsaPrivateKey2048, embedded_enroll::CryptoError>) {
     let Ok(mut key) = key else { return };
-    let mut public_der = [0u8; MAX_MODULUS_LEN + 32];
-    let public_der = key.public_key_pkcs1_der(&mut public_der).expect("an imported key must export its public key");
-    let public = RsaPublicKey::from_pkcs1_der(public_der).expect("the exported public key must parse");
-    assert_eq!(public.modulus_len(), key.modulus_len());
-    assert_eq!(public.bits(), key.bits());
+    with_scratch(MAX_MODULUS_LEN + 32 + MAX_MODULUS_LEN, |pool| {
+        let (public_der, signature) = pool.split_at_mut(MAX_MODULUS_LEN + 32);
+        let public_der = key.public_key_pkcs1_der(public_der).expect("an imported key must export its public key");
+        let public = RsaPublicKey::from_pkcs1_der(public_der).expect("the exported public key must parse");
+        assert_eq!(public.modulus_len(), key.modulus_len());
+        assert_eq!(public.bits(), key.bits());
 
-    let digest = HashAlgorithm::Sha256.digest(b"embedded-enroll fuzz");
-    let mut signature = [0u8; MAX_MODULUS_LEN];
-    // Signing may refuse (its fault check catches a key that is inconsistent for this message
-    // but passed the import self-test); a signature it does return must verify.
-    if let Ok(signature) = key.sign_pkcs1v15(HashAlgorithm::Sha256, digest.as_bytes(), &mut signature) {
-        public.verify_pkcs1v15(HashAlgorithm::Sha256, digest.as_bytes(), signature).expect("a signature the key returns must verify");
-    }
+        let digest = HashAlgorithm::Sha256.digest(b"embedded-enroll fuzz");
+        // Signing may refuse (its fault check catches a key that is inconsistent for this
+        // message but passed the import self-test); a signature it does return must verify.
+        if let Ok(signature) = key.sign_pkcs1v15(HashAlgorithm::Sha256, digest.as_bytes(), signature) {
+            public.verify_pkcs1v15(HashAlgorithm::Sha256, digest.as_bytes(), signature).expect("a signature the key returns must verify");
+        }
+    })
 }
 
 /// `crypto::rsa::RsaPrivateKey2048::{from_pkcs1_der, from_pkcs8_der}` on arbitrary bytes.

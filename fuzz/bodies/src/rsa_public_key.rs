@@ -1,6 +1,8 @@
 use embedded_enroll::crypto::HashAlgorithm;
 use embedded_enroll::crypto::rsa::{MAX_MODULUS_LEN, MIN_MODULUS_BITS, PssParams, RsaPublicKey};
 
+use crate::support::with_scratch;
+
 const HASHES: [HashAlgorithm; 4] = [HashAlgorithm::Sha1, HashAlgorithm::Sha256, HashAlgorithm::Sha384, HashAlgorithm::Sha512];
 
 /// `crypto::rsa::RsaPublicKey::from_pkcs1_der` on arbitrary bytes, then signature
@@ -15,11 +17,12 @@ pub fn rsa_public_key(data: &[u8]) {
     assert!((MIN_MODULUS_BITS..=MAX_MODULUS_LEN * 8).contains(&bits), "key size outside the supported range: {bits}");
     assert_eq!(key.modulus_len(), key.modulus().len());
 
-    let mut der = [0u8; MAX_MODULUS_LEN * 2 + 32];
-    let encoded = key.to_pkcs1_der(&mut der).expect("a parsed key must re-encode");
-    assert_eq!(encoded, data, "re-encoding differs from the strict-DER input");
-    let reparsed = RsaPublicKey::from_pkcs1_der(encoded).expect("the re-encoding must parse");
-    assert_eq!(reparsed, key);
+    with_scratch(MAX_MODULUS_LEN * 2 + 32, |der| {
+        let encoded = key.to_pkcs1_der(der).expect("a parsed key must re-encode");
+        assert_eq!(encoded, data, "re-encoding differs from the strict-DER input");
+        let reparsed = RsaPublicKey::from_pkcs1_der(encoded).expect("the re-encoding must parse");
+        assert_eq!(reparsed, key);
+    });
 
     // A modulus-length signature cut from the end of the input (or the whole input if shorter).
     let k = key.modulus_len();

@@ -4,6 +4,7 @@ use embedded_enroll::scep::message::{CertRep, PkiStatus};
 use embedded_enroll::scep::{AlgorithmPolicy, CaCaps};
 
 use crate::support::MICROMDM_CA as CA;
+use crate::support::with_scratch;
 
 /// A SCEP client's response path on arbitrary bytes: GetCACaps parsing and the algorithm
 /// choice, then BER normalization and CertRep verification against the micromdm CA with a
@@ -17,10 +18,11 @@ pub fn scep_certrep(data: &[u8]) {
         let _ = caps.choose(&AlgorithmPolicy::default());
         return;
     }
-    let mut buf = [0u8; 8192];
-    let Ok(der) = normalize(rest, &mut buf) else { return };
-    let ca = CertificateRef::parse(CA).expect("seed CA parses");
-    if let Ok(rep) = CertRep::parse(der, &ca, "TX", &[0u8; 16]) {
-        assert!(rep.status != PkiStatus::Success || rep.envelope.is_some());
-    }
+    with_scratch(8192, |buf| {
+        let Ok(der) = normalize(rest, buf) else { return };
+        let ca = CertificateRef::parse(CA).expect("seed CA parses");
+        if let Ok(rep) = CertRep::parse(der, &ca, "TX", &[0u8; 16]) {
+            assert!(rep.status != PkiStatus::Success || rep.envelope.is_some());
+        }
+    })
 }

@@ -17,12 +17,11 @@
 //! so copies the compiler makes inside the arithmetic (register spills, by-value arguments)
 //! are outside this; issue 14's in-place arithmetic reduces them.
 
-use super::arith::{params, uint_from_be, uint_to_be};
+use super::arith::{uint_from_be, uint_to_be};
 use super::mont::{self, Limb, Modulus, head, head_mut};
 use super::{MAX_MODULUS_LEN, RsaPublicKey, check_signature_hash, padding};
 use crate::CryptoError;
 use crate::crypto::digest::HashAlgorithm;
-use crypto_bigint::modular::runtime_mod::DynResidue;
 use crypto_bigint::{Integer, NonZero, RandomMod, U1024, U1536, U2048, U3072, U4096, Uint, WideWord};
 use hmac::{Hmac, Mac};
 use rand_core::CryptoRngCore;
@@ -48,8 +47,8 @@ const BLINDING_ATTEMPTS: usize = 8;
 /// accepted on import.
 pub struct RsaPrivateKey<const L: usize, const H: usize> {
     n: Uint<L>,
-    e: Uint<L>,
-    d: Uint<L>,
+    /// The public exponent (at most 2^32, as every key this crate accepts).
+    e: u32,
     p: Uint<H>,
     q: Uint<H>,
     dp: Uint<H>,
@@ -75,7 +74,6 @@ pub struct RsaPrivateKey<const L: usize, const H: usize> {
 
 impl<const L: usize, const H: usize> Drop for RsaPrivateKey<L, H> {
     fn drop(&mut self) {
-        self.d.zeroize();
         self.p.zeroize();
         self.q.zeroize();
         self.dp.zeroize();
@@ -180,15 +178,19 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
     }
 
     fn assemble(n: Uint<L>, e: Uint<L>, d: Uint<L>, p: Uint<H>, q: Uint<H>, rng: &mut impl CryptoRngCore) -> Result<Self, CryptoError> {
+        let d = Zeroizing::new(d);
+        let e32 = u32::try_from(e.bits_vartime()).ok().filter(|b| *b <= 32).and_then(|_| {
+            let mut be = [0u8; 4];
+            uint_to_be(&e, &mut be).ok().map(|()| u32::from_be_bytes(be))
+        });
+        let e32 = e32.ok_or(CryptoError::InvalidKey)?;
         let nz = |x: Uint<H>| Option::<NonZero<Uint<H>>>::from(NonZero::new(x)).ok_or(CryptoError::InvalidKey);
         let p1 = nz(p.wrapping_sub(&Uint::ONE))?;
         let q1 = nz(q.wrapping_sub(&Uint::ONE))?;
         // d mod (p-1), d mod (q-1), on the wide value reduced through the widened modulus.
         let dp = d.rem(&widen_nz(&p1)?).resize::<H>();
         let dq = d.rem(&widen_nz(&q1)?).resize::<H>();
-        let (qinv, ok) = q.rem(&nz(p)?).inv_odd_mod(&p);
-        let qinv = Zeroizing::new(qinv);
-        if !bool::from(ok) || !bool::from(p.is_odd()) || !bool::from(q.is_odd()) {
+        if !bool::from(p.is_odd()) || !bool::from(q.is_odd()) {
             return Err(CryptoError::InvalidKey);
         }
         // The CRT halves run at the primes' common limb length; n fits in twice that.
@@ -197,16 +199,15 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
         if len_h != significant(q.as_words()) || len_n > 2 * len_h || len_h > mont::MAX_HALF_LIMBS {
             return Err(CryptoError::UnsupportedKeySize { bits: u16::try_from(n.bits_vartime()).unwrap_or(u16::MAX) });
         }
-        let mut d_bytes = Zeroizing::new([0u8; MAX_MODULUS_LEN]);
+        let mut d_bytes = Zeroizing::new([[0u8; mont::LIMB_BYTES]; L]);
         let k = n.bits_vartime().div_ceil(8);
-        let d_be = d_bytes.get_mut(..k).ok_or(CryptoError::InvalidKey)?;
+        let d_be = d_bytes.as_flattened_mut().get_mut(..k).ok_or(CryptoError::InvalidKey)?;
         uint_to_be(&d, d_be)?;
         let mut kdk = [0u8; 32];
         kdk.copy_from_slice(HashAlgorithm::Sha256.digest(d_be).as_bytes());
         let mut key = Self {
             n,
-            e,
-            d,
+            e: e32,
             p,
             q,
             dp,
@@ -223,18 +224,14 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
             k,
             kdk,
         };
-        let mut t = [0 as Limb; mont::MAX_LIMBS + 2];
+        let mut t = [[0 as Limb; H]; 3];
+        let t = t.as_flattened_mut();
         key.n0 =
             [mont::n0_of(head(n.as_words(), len_n))?, mont::n0_of(head(p.as_words(), len_h))?, mont::n0_of(head(q.as_words(), len_h))?];
-        mont::r_squared(head(n.as_words(), len_n), key.n0[0], head_mut(key.rr_n.as_words_mut(), len_n), &mut t)?;
-        mont::r_squared(head(p.as_words(), len_h), key.n0[1], head_mut(key.rr_p.as_words_mut(), len_h), &mut t)?;
-        mont::r_squared(head(q.as_words(), len_h), key.n0[2], head_mut(key.rr_q.as_words_mut(), len_h), &mut t)?;
-        {
-            let pm = key.modulus_p();
-            let mut qinv_m = Zeroizing::new(Uint::<H>::ZERO);
-            mont::mont_mul(head_mut(qinv_m.as_words_mut(), len_h), head(qinv.as_words(), len_h), pm.rr, &pm, &mut t);
-            key.qinv_m = *qinv_m;
-        }
+        mont::r_squared(head(n.as_words(), len_n), key.n0[0], head_mut(key.rr_n.as_words_mut(), len_n), t)?;
+        mont::r_squared(head(p.as_words(), len_h), key.n0[1], head_mut(key.rr_p.as_words_mut(), len_h), t)?;
+        mont::r_squared(head(q.as_words(), len_h), key.n0[2], head_mut(key.rr_q.as_words_mut(), len_h), t)?;
+        key.set_qinv()?;
         key.draw_blinding(rng)?;
         // Pairwise consistency: the private operation's fault check (`m^e == c`) must pass.
         let mut check = Zeroizing::new(Uint::<L>::ZERO);
@@ -242,34 +239,104 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
         Ok(key)
     }
 
-    /// Draws the blinding pair from `rng` (the one inversion of the key's life).
+    /// `q^-1 mod p = q^(p-2) mod p` (p is prime), kept in Montgomery form; an error if the
+    /// check `q * q^-1 = 1 mod p` fails (p is no prime). A frame of its own (stack).
+    #[inline(never)]
+    fn set_qinv(&mut self) -> Result<(), CryptoError> {
+        let len_h = self.len_h;
+        let mut t = Zeroizing::new([[0 as Limb; H]; 3]);
+        let t = t.as_flattened_mut();
+        let mut halves = Zeroizing::new([[0 as Limb; H]; 3]);
+        let [qinv, qinv_m, check] = &mut *halves;
+        self.inverse_mod_prime(head(self.q.as_words(), len_h), true, head_mut(qinv, len_h))?;
+        let pm = self.modulus_p();
+        mont::mont_mul(head_mut(qinv_m, len_h), head(qinv, len_h), pm.rr, &pm, t);
+        // q * q^-1 = 1 mod p, or p is no prime.
+        let mut qp = Zeroizing::new([0 as Limb; H]);
+        reduce::<L, H>(head(self.q.as_words(), len_h), &pm, head_mut(qp.as_mut_slice(), len_h), t);
+        mont::mont_mul(head_mut(check, len_h), head(qinv_m, len_h), head(qp.as_slice(), len_h), &pm, t);
+        if !is_one(head(check, len_h)) {
+            return Err(CryptoError::InvalidKey);
+        }
+        head_mut(self.qinv_m.as_words_mut(), len_h).copy_from_slice(head(qinv_m, len_h));
+        Ok(())
+    }
+
+    /// Draws the blinding pair from `rng`: `r^e` and `r^-1`, the inverse by Fermat's little
+    /// theorem modulo each prime and the CRT (no general inversion, no large stack).
+    #[inline(never)]
     fn draw_blinding(&mut self, rng: &mut impl CryptoRngCore) -> Result<(), CryptoError> {
-        let pn = params(&self.n)?;
         let n_nz = Option::<NonZero<Uint<L>>>::from(NonZero::new(self.n)).ok_or(CryptoError::InvalidKey)?;
-        let len = self.len_n;
-        let mut e_bytes = [0u8; MAX_MODULUS_LEN];
-        let e_len = self.e.bits_vartime().div_ceil(8);
-        let e_be = e_bytes.get_mut(..e_len).ok_or(CryptoError::InvalidKey)?;
-        uint_to_be(&self.e, e_be)?;
-        let mut t = [0 as Limb; mont::MAX_LIMBS + 2];
+        let (ln, lh) = (self.len_n, self.len_h);
+        let e_be = self.e.to_be_bytes();
+        let e_be = e_be.as_slice();
+        let mut t = Zeroizing::new([[0 as Limb; H]; 3]);
+        let t = t.as_flattened_mut();
         for _ in 0..BLINDING_ATTEMPTS {
             let r = Zeroizing::new(Uint::<L>::random_mod(rng, &n_nz));
-            let (r_inv, ok) = DynResidue::new(&r, pn).invert();
-            let r_inv = Zeroizing::new(r_inv.retrieve());
-            if !bool::from(ok) || *r == Uint::ZERO {
-                continue;
+            let mut halves = Zeroizing::new([[0 as Limb; H]; 4]);
+            let [rp, rq, ip, iq] = &mut *halves;
+            reduce::<L, H>(head(r.as_words(), ln), &self.modulus_p(), head_mut(rp, lh), t);
+            reduce::<L, H>(head(r.as_words(), ln), &self.modulus_q(), head_mut(rq, lh), t);
+            if is_zero(head(rp, lh)) || is_zero(head(rq, lh)) {
+                continue; // r shares a factor with n
             }
+            self.inverse_mod_prime(head(rp, lh), true, head_mut(ip, lh))?;
+            self.inverse_mod_prime(head(rq, lh), false, head_mut(iq, lh))?;
+            let mut r_inv = Zeroizing::new([0 as Limb; L]);
+            self.crt_combine(head(ip, lh), head(iq, lh), head_mut(r_inv.as_mut_slice(), ln), t);
             let mut r_e = Zeroizing::new(*r);
             let nm = self.modulus_n();
-            mont::pow_public(head_mut(r_e.as_words_mut(), len), e_be, &nm)?;
+            mont::pow_public(head_mut(r_e.as_words_mut(), ln), e_be, &nm)?;
             let (mut be, mut bi) = (Zeroizing::new(Uint::<L>::ZERO), Zeroizing::new(Uint::<L>::ZERO));
-            mont::mont_mul(head_mut(be.as_words_mut(), len), head(r_e.as_words(), len), nm.rr, &nm, &mut t);
-            mont::mont_mul(head_mut(bi.as_words_mut(), len), head(r_inv.as_words(), len), nm.rr, &nm, &mut t);
+            mont::mont_mul(head_mut(be.as_words_mut(), ln), head(r_e.as_words(), ln), nm.rr, &nm, t);
+            mont::mont_mul(head_mut(bi.as_words_mut(), ln), head(r_inv.as_slice(), ln), nm.rr, &nm, t);
+            // r * r^-1 = 1 mod n (in Montgomery form: their product is R mod n).
+            let mut one = Zeroizing::new([0 as Limb; L]);
+            mont::mont_mul(head_mut(one.as_mut_slice(), ln), head(r.as_words(), ln), head(bi.as_words(), ln), &nm, t);
+            if !is_one(head(one.as_slice(), ln)) {
+                return Err(CryptoError::InvalidKey);
+            }
             self.blind_e = *be;
             self.blind_inv = *bi;
             return Ok(());
         }
         Err(CryptoError::KeyGenerationFailed)
+    }
+
+    /// `out = x^-1 mod p` (`first`) or `mod q`, for `0 < x` below the prime: `x^(prime - 2)`.
+    fn inverse_mod_prime(&self, x: &[Limb], first: bool, out: &mut [Limb]) -> Result<(), CryptoError> {
+        let m = if first { self.modulus_p() } else { self.modulus_q() };
+        let lh = self.len_h;
+        let mut exp = Zeroizing::new([0 as Limb; H]);
+        let exp = head_mut(exp.as_mut_slice(), lh);
+        exp.copy_from_slice(m.n);
+        // prime - 2 (the prime is odd and above 2: no borrow out of the top limb)
+        let mut borrow: Limb = 2;
+        for l in exp.iter_mut() {
+            let (d, b) = l.overflowing_sub(borrow);
+            *l = d;
+            borrow = Limb::from(b);
+        }
+        let mut work = Zeroizing::new([[0 as Limb; H]; 21]);
+        mont::pow_secret(out, x, exp, &m, work.as_flattened_mut())
+    }
+
+    /// Garner's recombination: `out = m2 + q * ((m1 - m2 mod p) * q^-1 mod p)`, the value
+    /// mod n that is `m1` mod p and `m2` mod q (`out` twice the primes' length).
+    fn crt_combine(&self, m1: &[Limb], m2: &[Limb], out: &mut [Limb], t: &mut [Limb]) {
+        let lh = self.len_h;
+        let pm = self.modulus_p();
+        let mut halves = Zeroizing::new([[0 as Limb; H]; 3]);
+        let [m2p, diff, h] = &mut *halves;
+        reduce::<L, H>(m2, &pm, head_mut(m2p, lh), t);
+        sub_mod(m1, head(m2p, lh), pm.n, head_mut(diff, lh));
+        mont::mont_mul(head_mut(h, lh), head(diff, lh), head(self.qinv_m.as_words(), lh), &pm, t);
+        let mut wide = Zeroizing::new([0 as Limb; L]);
+        mul_add(head(self.q.as_words(), lh), head(h, lh), m2, head_mut(wide.as_mut_slice(), 2 * lh));
+        for (o, w) in out.iter_mut().zip(wide.iter()) {
+            *o = *w;
+        }
     }
 
     fn modulus_n(&self) -> Modulus<'_> {
@@ -299,11 +366,8 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
         let mut n = [0u8; MAX_MODULUS_LEN];
         let n = n.get_mut(..self.k).ok_or(CryptoError::InvalidKey)?;
         uint_to_be(&self.n, n)?;
-        let e_len = self.e.bits_vartime().div_ceil(8);
-        let mut e = [0u8; MAX_MODULUS_LEN];
-        let e = e.get_mut(..e_len).ok_or(CryptoError::InvalidKey)?;
-        uint_to_be(&self.e, e)?;
-        RsaPublicKey::new(n, e)?.to_pkcs1_der(out)
+        let e = self.e.to_be_bytes();
+        RsaPublicKey::new(n, &e)?.to_pkcs1_der(out)
     }
 
     /// RSASSA-PKCS1-v1_5 signature over `digest` into `out` (`k` bytes). SHA-1 needs
@@ -390,26 +454,20 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
         }
         // The two halves: c mod p (through a reduction of the double-length value), ^dp.
         let mut halves = Zeroizing::new([[0 as Limb; H]; 6]);
-        let [m1, m2, m2p, diff, h, _] = &mut *halves;
-        let (m1, m2, m2p, diff, h) = (head_mut(m1, lh), head_mut(m2, lh), head_mut(m2p, lh), head_mut(diff, lh), head_mut(h, lh));
+        let [m1, m2, ..] = &mut *halves;
+        let (m1, m2) = (head_mut(m1, lh), head_mut(m2, lh));
         self.half(head(blinded.as_words(), ln), true, m1, t)?;
         self.half(head(blinded.as_words(), ln), false, m2, t)?;
-        // Garner: h = (m1 - m2 mod p) * q^-1 mod p; m = m2 + q * h.
-        let pm = self.modulus_p();
-        reduce::<L, H>(m2, &pm, m2p, t);
-        sub_mod(m1, m2p, pm.n, diff);
-        mont::mont_mul(h, diff, head(self.qinv_m.as_words(), lh), &pm, t);
+        // Garner: m = m2 + q * ((m1 - m2 mod p) * q^-1 mod p).
         let mut m = Zeroizing::new([0 as Limb; L]);
-        mul_add(head(self.q.as_words(), lh), h, m2, head_mut(m.as_mut_slice(), 2 * lh));
+        self.crt_combine(m1, m2, head_mut(m.as_mut_slice(), 2 * lh), t);
         // Unblind: m * r^-1 mod n.
         *out = Uint::<L>::ZERO;
         let nm = self.modulus_n();
         mont::mont_mul(head_mut(out.as_words_mut(), ln), head(m.as_slice(), ln), head(self.blind_inv.as_words(), ln), &nm, t);
         // Fault check: out^e must give c back.
-        let mut e_bytes = [0u8; 8];
-        let e_len = self.e.bits_vartime().div_ceil(8);
-        let e_be = e_bytes.get_mut(..e_len).ok_or(CryptoError::InvalidKey)?;
-        uint_to_be(&self.e, e_be)?;
+        let e_be = self.e.to_be_bytes();
+        let e_be = e_be.as_slice();
         head_mut(m.as_mut_slice(), ln).copy_from_slice(head(out.as_words(), ln));
         mont::pow_public_in(head_mut(m.as_mut_slice(), ln), e_be, &nm, halves.as_flattened_mut())?;
         if head(m.as_slice(), ln) != head(c.as_words(), ln) {
@@ -500,6 +558,16 @@ fn mul_add(q: &[Limb], h: &[Limb], m2: &[Limb], out: &mut [Limb]) {
             k += 1;
         }
     }
+}
+
+/// Whether `x` is 1.
+fn is_one(x: &[Limb]) -> bool {
+    x.split_first().is_some_and(|(first, rest)| *first == 1 && rest.iter().all(|l| *l == 0))
+}
+
+/// Whether `x` is 0.
+fn is_zero(x: &[Limb]) -> bool {
+    x.iter().all(|l| *l == 0)
 }
 
 /// Limbs up to the highest non-zero one.
