@@ -105,12 +105,12 @@ pub fn n0_of(n: &[Limb]) -> Result<Limb, CryptoError> {
     }
 }
 
-/// Computes `R^2 mod n` into `rr` (the modulus' length; `scratch` at least `len + 2`).
+/// Computes `R^2 mod n` into `rr` (the modulus' length; `scratch` at least twice that).
 /// Variable time: moduli are public.
 pub fn r_squared(n: &[Limb], n0: Limb, rr: &mut [Limb], scratch: &mut [Limb]) -> Result<(), CryptoError> {
     let len = n.len();
     let top = *n.last().ok_or(CryptoError::InvalidKey)?;
-    if top == 0 || rr.len() != len || scratch.len() < len.saturating_add(2) {
+    if top == 0 || rr.len() != len || scratch.len() < len.saturating_mul(2) {
         return Err(CryptoError::InvalidKey);
     }
     let bits = len.saturating_mul(LIMB_BITS).saturating_sub(top.leading_zeros() as usize);
@@ -124,8 +124,7 @@ pub fn r_squared(n: &[Limb], n0: Limb, rr: &mut [Limb], scratch: &mut [Limb]) ->
     for _ in 0..to_r.saturating_add(j) {
         double_mod(rr, n);
     }
-    let mut t = [0 as Limb; MAX_LIMBS];
-    let t = t.get_mut(..len).ok_or(CryptoError::InvalidKey)?;
+    let (t, scratch) = scratch.split_at_mut(len);
     let m = Modulus { n, n0, rr: &[] };
     for _ in 0..5 {
         t.copy_from_slice(rr);
@@ -423,20 +422,21 @@ pub fn public_op(n: &[u8], e: &[u8], x: &[u8], out: &mut [u8]) -> Result<(), Cry
     if len == 0 || len > MAX_LIMBS {
         return Err(CryptoError::InvalidKey);
     }
-    let mut nl = [0 as Limb; MAX_LIMBS];
-    let mut rr = [0 as Limb; MAX_LIMBS];
-    let mut xl = [0 as Limb; MAX_LIMBS];
-    let mut t = [0 as Limb; MAX_LIMBS + 2];
-    let (nl, rr, xl) = (head_mut(nl.as_mut_slice(), len), head_mut(rr.as_mut_slice(), len), head_mut(xl.as_mut_slice(), len));
+    // n, R^2, x, and three vectors of work space (R^2's computation, then the power's).
+    let mut work = [0 as Limb; 6 * MAX_LIMBS];
+    let work = head_mut(work.as_mut_slice(), 6 * len);
+    let (nl, rest) = work.split_at_mut(len);
+    let (rr, rest) = rest.split_at_mut(len);
+    let (xl, scratch) = rest.split_at_mut(len);
     from_be(n_bytes, nl)?;
     from_be(x, xl)?;
     if !less_than(xl, nl) {
         return Err(CryptoError::InvalidLength { what: "RSA input not below the modulus" });
     }
     let n0 = n0_of(nl)?;
-    r_squared(nl, n0, rr, &mut t)?;
+    r_squared(nl, n0, rr, scratch)?;
     let m = Modulus { n: nl, n0, rr };
-    pow_public(xl, e, &m)?;
+    pow_public_in(xl, e, &m, scratch)?;
     to_be(xl, out)
 }
 
@@ -467,7 +467,7 @@ mod tests {
             let nl = head(n.as_words(), len);
             let n0 = n0_of(nl).unwrap();
             let mut rr = vec![0 as Limb; len];
-            let mut t = vec![0 as Limb; len + 2];
+            let mut t = vec![0 as Limb; 2 * len];
             r_squared(nl, n0, &mut rr, &mut t).unwrap();
             let m = Modulus { n: nl, n0, rr: &rr };
             let params = DynResidueParams::new(&n);

@@ -224,7 +224,8 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
             k,
             kdk,
         };
-        let mut t = [[0 as Limb; H]; 3];
+        // Twice the modulus' length (R^2's computation).
+        let mut t = [[0 as Limb; H]; 4];
         let t = t.as_flattened_mut();
         key.n0 =
             [mont::n0_of(head(n.as_words(), len_n))?, mont::n0_of(head(p.as_words(), len_h))?, mont::n0_of(head(q.as_words(), len_h))?];
