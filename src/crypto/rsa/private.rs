@@ -26,7 +26,33 @@ use crypto_bigint::{Integer, NonZero, RandomMod, U1024, U1536, U2048, U3072, U40
 use hmac::{Hmac, Mac};
 use rand_core::CryptoRngCore;
 use sha2::Sha256;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroize;
+
+/// Wipes the secret it borrows when it goes out of scope (early returns included):
+/// `let mut t = [..]; let mut t = Wipe(&mut t);`. Not `Zeroizing::new`, which takes its
+/// value as an argument: for the kilobyte-sized limb arrays here the compiler kept both the
+/// argument and the wrapper on the stack (the exponentiation's window table: 5.6 KiB of
+/// frame instead of 2.8).
+struct Wipe<'a, T: Zeroize>(&'a mut T);
+
+impl<T: Zeroize> Drop for Wipe<'_, T> {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl<T: Zeroize> core::ops::Deref for Wipe<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.0
+    }
+}
+
+impl<T: Zeroize> core::ops::DerefMut for Wipe<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.0
+    }
+}
 
 /// A 2048-bit RSA private key.
 pub type RsaPrivateKey2048 = RsaPrivateKey<{ U2048::LIMBS }, { U1024::LIMBS }>;
@@ -121,7 +147,8 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
             if !(bool::from(p_ok) && bool::from(q_ok)) {
                 continue;
             }
-            let phi = Zeroizing::new(wide_mul(&p.wrapping_sub(&Uint::ONE), &q.wrapping_sub(&Uint::ONE)));
+            let mut phi = wide_mul(&p.wrapping_sub(&Uint::ONE), &q.wrapping_sub(&Uint::ONE));
+            let phi = Wipe(&mut phi);
             let (d, d_ok) = e.inv_mod(&phi);
             if !bool::from(d_ok) {
                 continue;
@@ -178,7 +205,8 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
     }
 
     fn assemble(n: Uint<L>, e: Uint<L>, d: Uint<L>, p: Uint<H>, q: Uint<H>, rng: &mut impl CryptoRngCore) -> Result<Self, CryptoError> {
-        let d = Zeroizing::new(d);
+        let mut d = d;
+        let d = Wipe(&mut d);
         let e32 = u32::try_from(e.bits_vartime()).ok().filter(|b| *b <= 32).and_then(|_| {
             let mut be = [0u8; 4];
             uint_to_be(&e, &mut be).ok().map(|()| u32::from_be_bytes(be))
@@ -199,7 +227,8 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
         if len_h != significant(q.as_words()) || len_n > 2 * len_h || len_h > mont::MAX_HALF_LIMBS {
             return Err(CryptoError::UnsupportedKeySize { bits: u16::try_from(n.bits_vartime()).unwrap_or(u16::MAX) });
         }
-        let mut d_bytes = Zeroizing::new([[0u8; mont::LIMB_BYTES]; L]);
+        let mut d_bytes = [[0u8; mont::LIMB_BYTES]; L];
+        let mut d_bytes = Wipe(&mut d_bytes);
         let k = n.bits_vartime().div_ceil(8);
         let d_be = d_bytes.as_flattened_mut().get_mut(..k).ok_or(CryptoError::InvalidKey)?;
         uint_to_be(&d, d_be)?;
@@ -235,7 +264,8 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
         key.set_qinv()?;
         key.draw_blinding(rng)?;
         // Pairwise consistency: the private operation's fault check (`m^e == c`) must pass.
-        let mut check = Zeroizing::new(Uint::<L>::ZERO);
+        let mut check = Uint::<L>::ZERO;
+        let mut check = Wipe(&mut check);
         key.raw_private(&Uint::<L>::from_u32(0x5eed_cafe), &mut check).map_err(|_| CryptoError::InvalidKey)?;
         Ok(key)
     }
@@ -245,15 +275,18 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
     #[inline(never)]
     fn set_qinv(&mut self) -> Result<(), CryptoError> {
         let len_h = self.len_h;
-        let mut t = Zeroizing::new([[0 as Limb; H]; 3]);
+        let mut t = [[0 as Limb; H]; 3];
+        let mut t = Wipe(&mut t);
         let t = t.as_flattened_mut();
-        let mut halves = Zeroizing::new([[0 as Limb; H]; 3]);
+        let mut halves = [[0 as Limb; H]; 3];
+        let mut halves = Wipe(&mut halves);
         let [qinv, qinv_m, check] = &mut *halves;
         self.inverse_mod_prime(head(self.q.as_words(), len_h), true, head_mut(qinv, len_h))?;
         let pm = self.modulus_p();
         mont::mont_mul(head_mut(qinv_m, len_h), head(qinv, len_h), pm.rr, &pm, t);
         // q * q^-1 = 1 mod p, or p is no prime.
-        let mut qp = Zeroizing::new([0 as Limb; H]);
+        let mut qp = [0 as Limb; H];
+        let mut qp = Wipe(&mut qp);
         reduce::<L, H>(head(self.q.as_words(), len_h), &pm, head_mut(qp.as_mut_slice(), len_h), t);
         mont::mont_mul(head_mut(check, len_h), head(qinv_m, len_h), head(qp.as_slice(), len_h), &pm, t);
         if !is_one(head(check, len_h)) {
@@ -271,11 +304,14 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
         let (ln, lh) = (self.len_n, self.len_h);
         let e_be = self.e.to_be_bytes();
         let e_be = e_be.as_slice();
-        let mut t = Zeroizing::new([[0 as Limb; H]; 3]);
+        let mut t = [[0 as Limb; H]; 3];
+        let mut t = Wipe(&mut t);
         let t = t.as_flattened_mut();
         for _ in 0..BLINDING_ATTEMPTS {
-            let r = Zeroizing::new(Uint::<L>::random_mod(rng, &n_nz));
-            let mut halves = Zeroizing::new([[0 as Limb; H]; 4]);
+            let mut r = Uint::<L>::random_mod(rng, &n_nz);
+            let r = Wipe(&mut r);
+            let mut halves = [[0 as Limb; H]; 4];
+            let mut halves = Wipe(&mut halves);
             let [rp, rq, ip, iq] = &mut *halves;
             reduce::<L, H>(head(r.as_words(), ln), &self.modulus_p(), head_mut(rp, lh), t);
             reduce::<L, H>(head(r.as_words(), ln), &self.modulus_q(), head_mut(rq, lh), t);
@@ -284,22 +320,23 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
             }
             self.inverse_mod_prime(head(rp, lh), true, head_mut(ip, lh))?;
             self.inverse_mod_prime(head(rq, lh), false, head_mut(iq, lh))?;
-            let mut r_inv = Zeroizing::new([0 as Limb; L]);
-            self.crt_combine(head(ip, lh), head(iq, lh), head_mut(r_inv.as_mut_slice(), ln), t);
-            let mut r_e = Zeroizing::new(*r);
-            let nm = self.modulus_n();
-            mont::pow_public(head_mut(r_e.as_words_mut(), ln), e_be, &nm)?;
-            let (mut be, mut bi) = (Zeroizing::new(Uint::<L>::ZERO), Zeroizing::new(Uint::<L>::ZERO));
-            mont::mont_mul(head_mut(be.as_words_mut(), ln), head(r_e.as_words(), ln), nm.rr, &nm, t);
-            mont::mont_mul(head_mut(bi.as_words_mut(), ln), head(r_inv.as_slice(), ln), nm.rr, &nm, t);
+            // Straight into the key's own storage (a refused key is dropped, and wiped).
+            let mut spare = [0 as Limb; L];
+            let mut spare = Wipe(&mut spare);
+            let nm = Modulus { n: head(self.n.as_words(), ln), n0: self.n0[0], rr: head(self.rr_n.as_words(), ln) };
+            // r^e, then its Montgomery form
+            head_mut(spare.as_mut_slice(), ln).copy_from_slice(head(r.as_words(), ln));
+            mont::pow_public(head_mut(spare.as_mut_slice(), ln), e_be, &nm)?;
+            mont::mont_mul(head_mut(self.blind_e.as_words_mut(), ln), head(spare.as_slice(), ln), nm.rr, &nm, t);
+            // r^-1 (CRT of the two halves), then its Montgomery form
+            self.crt_combine(head(ip, lh), head(iq, lh), head_mut(spare.as_mut_slice(), ln), t);
+            let nm = Modulus { n: head(self.n.as_words(), ln), n0: self.n0[0], rr: head(self.rr_n.as_words(), ln) };
+            mont::mont_mul(head_mut(self.blind_inv.as_words_mut(), ln), head(spare.as_slice(), ln), nm.rr, &nm, t);
             // r * r^-1 = 1 mod n (in Montgomery form: their product is R mod n).
-            let mut one = Zeroizing::new([0 as Limb; L]);
-            mont::mont_mul(head_mut(one.as_mut_slice(), ln), head(r.as_words(), ln), head(bi.as_words(), ln), &nm, t);
-            if !is_one(head(one.as_slice(), ln)) {
+            mont::mont_mul(head_mut(spare.as_mut_slice(), ln), head(r.as_words(), ln), head(self.blind_inv.as_words(), ln), &nm, t);
+            if !is_one(head(spare.as_slice(), ln)) {
                 return Err(CryptoError::InvalidKey);
             }
-            self.blind_e = *be;
-            self.blind_inv = *bi;
             return Ok(());
         }
         Err(CryptoError::KeyGenerationFailed)
@@ -309,7 +346,8 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
     fn inverse_mod_prime(&self, x: &[Limb], first: bool, out: &mut [Limb]) -> Result<(), CryptoError> {
         let m = if first { self.modulus_p() } else { self.modulus_q() };
         let lh = self.len_h;
-        let mut exp = Zeroizing::new([0 as Limb; H]);
+        let mut exp = [0 as Limb; H];
+        let mut exp = Wipe(&mut exp);
         let exp = head_mut(exp.as_mut_slice(), lh);
         exp.copy_from_slice(m.n);
         // prime - 2 (the prime is odd and above 2: no borrow out of the top limb)
@@ -319,7 +357,8 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
             *l = d;
             borrow = Limb::from(b);
         }
-        let mut work = Zeroizing::new([[0 as Limb; H]; 21]);
+        let mut work = [[0 as Limb; H]; 21];
+        let mut work = Wipe(&mut work);
         mont::pow_secret(out, x, exp, &m, work.as_flattened_mut())
     }
 
@@ -328,12 +367,14 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
     fn crt_combine(&self, m1: &[Limb], m2: &[Limb], out: &mut [Limb], t: &mut [Limb]) {
         let lh = self.len_h;
         let pm = self.modulus_p();
-        let mut halves = Zeroizing::new([[0 as Limb; H]; 3]);
+        let mut halves = [[0 as Limb; H]; 3];
+        let mut halves = Wipe(&mut halves);
         let [m2p, diff, h] = &mut *halves;
         reduce::<L, H>(m2, &pm, head_mut(m2p, lh), t);
         sub_mod(m1, head(m2p, lh), pm.n, head_mut(diff, lh));
         mont::mont_mul(head_mut(h, lh), head(diff, lh), head(self.qinv_m.as_words(), lh), &pm, t);
-        let mut wide = Zeroizing::new([0 as Limb; L]);
+        let mut wide = [0 as Limb; L];
+        let mut wide = Wipe(&mut wide);
         mul_add(head(self.q.as_words(), lh), head(h, lh), m2, head_mut(wide.as_mut_slice(), 2 * lh));
         for (o, w) in out.iter_mut().zip(wide.iter()) {
             *o = *w;
@@ -401,7 +442,8 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
         if c >= self.n {
             return Err(CryptoError::InvalidLength { what: "RSA input not below the modulus" });
         }
-        let mut em = Zeroizing::new([[0u8; mont::LIMB_BYTES]; L]);
+        let mut em = [[0u8; mont::LIMB_BYTES]; L];
+        let mut em = Wipe(&mut em);
         let em = em.as_flattened_mut().get_mut(..k).ok_or(CryptoError::InvalidKey)?;
         self.private_to_be(&c, em)?;
         // The synthetic message first, into `out`; the real one replaces it if the padding is
@@ -414,7 +456,8 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
     /// operation's temporaries are not on the stack beside the caller's buffers).
     #[inline(never)]
     fn private_to_be(&mut self, c: &Uint<L>, out: &mut [u8]) -> Result<(), CryptoError> {
-        let mut m = Zeroizing::new(Uint::<L>::ZERO);
+        let mut m = Uint::<L>::ZERO;
+        let mut m = Wipe(&mut m);
         self.raw_private(c, &mut m)?;
         uint_to_be(&m, out)
     }
@@ -426,14 +469,16 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
     fn synthetic_message(&self, ciphertext: &[u8], out: &mut [u8]) -> Result<(), CryptoError> {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.kdk).map_err(|_| CryptoError::InvalidKey)?;
         mac.update(ciphertext);
-        let kdk = Zeroizing::new(mac.finalize().into_bytes());
+        let mut kdk = mac.finalize().into_bytes();
+        let kdk = Wipe(&mut kdk);
         let bitlen = u16::try_from(out.len() * 8).map_err(|_| CryptoError::InvalidLength { what: "expected plaintext" })?;
         for (i, chunk) in (0u16..).zip(out.chunks_mut(32)) {
             let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&kdk).map_err(|_| CryptoError::InvalidKey)?;
             mac.update(&i.to_be_bytes());
             mac.update(b"message");
             mac.update(&bitlen.to_be_bytes());
-            let block = Zeroizing::new(mac.finalize().into_bytes());
+            let mut block = mac.finalize().into_bytes();
+            let block = Wipe(&mut block);
             for (d, s) in chunk.iter_mut().zip(block.iter()) {
                 *d = *s;
             }
@@ -445,22 +490,26 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
     /// temporary is sized to this key type (`L`, `H` limbs) and wiped on return.
     fn raw_private(&mut self, c: &Uint<L>, out: &mut Uint<L>) -> Result<(), CryptoError> {
         let (ln, lh) = (self.len_n, self.len_h);
-        let mut t = Zeroizing::new([[0 as Limb; H]; 3]);
+        let mut t = [[0 as Limb; H]; 3];
+        let mut t = Wipe(&mut t);
         let t = t.as_flattened_mut();
         // Blind: c * r^e mod n (normal form, from the Montgomery-form r^e).
-        let mut blinded = Zeroizing::new(Uint::<L>::ZERO);
+        let mut blinded = Uint::<L>::ZERO;
+        let mut blinded = Wipe(&mut blinded);
         {
             let nm = self.modulus_n();
             mont::mont_mul(head_mut(blinded.as_words_mut(), ln), head(c.as_words(), ln), head(self.blind_e.as_words(), ln), &nm, t);
         }
         // The two halves: c mod p (through a reduction of the double-length value), ^dp.
-        let mut halves = Zeroizing::new([[0 as Limb; H]; 6]);
+        let mut halves = [[0 as Limb; H]; 6];
+        let mut halves = Wipe(&mut halves);
         let [m1, m2, ..] = &mut *halves;
         let (m1, m2) = (head_mut(m1, lh), head_mut(m2, lh));
         self.half(head(blinded.as_words(), ln), true, m1, t)?;
         self.half(head(blinded.as_words(), ln), false, m2, t)?;
         // Garner: m = m2 + q * ((m1 - m2 mod p) * q^-1 mod p).
-        let mut m = Zeroizing::new([0 as Limb; L]);
+        let mut m = [0 as Limb; L];
+        let mut m = Wipe(&mut m);
         self.crt_combine(m1, m2, head_mut(m.as_mut_slice(), 2 * lh), t);
         // Unblind: m * r^-1 mod n.
         *out = Uint::<L>::ZERO;
@@ -492,7 +541,8 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
     /// `x^dp mod p` (`first`) or `x^dq mod q` into `out`, for `x < n`.
     fn half(&self, x: &[Limb], first: bool, out: &mut [Limb], t: &mut [Limb]) -> Result<(), CryptoError> {
         let (m, exp) = if first { (self.modulus_p(), &self.dp) } else { (self.modulus_q(), &self.dq) };
-        let mut xr = Zeroizing::new([0 as Limb; H]);
+        let mut xr = [0 as Limb; H];
+        let mut xr = Wipe(&mut xr);
         reduce::<L, H>(x, &m, head_mut(xr.as_mut_slice(), self.len_h), t);
         // The window table and temporaries: 16 + 5 limb vectors of the primes' size.
         let mut work = [[0 as Limb; H]; 21];
@@ -504,12 +554,14 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
 /// with `q < R`): a Montgomery reduction, then a multiplication by `R^2` to undo its `R^-1`.
 fn reduce<const L: usize, const H: usize>(x: &[Limb], m: &Modulus<'_>, out: &mut [Limb], t: &mut [Limb]) {
     let len = m.n.len();
-    let mut wide = Zeroizing::new([0 as Limb; L]);
+    let mut wide = [0 as Limb; L];
+    let mut wide = Wipe(&mut wide);
     let wide = head_mut(wide.as_mut_slice(), 2 * len);
     for (w, v) in wide.iter_mut().zip(x) {
         *w = *v;
     }
-    let mut r = Zeroizing::new([0 as Limb; H]);
+    let mut r = [0 as Limb; H];
+    let mut r = Wipe(&mut r);
     mont::redc(head_mut(r.as_mut_slice(), len), wide, m);
     mont::mont_mul(out, head(r.as_slice(), len), m.rr, m, t);
 }
