@@ -16,9 +16,10 @@
 
 use crate::asn1::cert::{CertificateRef, KeyUsage};
 use crate::asn1::cms::signed_data::SignedDataRef;
-use crate::asn1::path::{Options, Usage, ValidationTime, validate};
+use crate::asn1::path::{Iterated, Options, Usage, ValidationTime, validate};
 use crate::asn1::spki::PublicKey;
 use crate::error::ScepError;
+use crate::span::Span;
 use crate::time::UnixTime;
 
 /// How the CA is trusted.
@@ -34,9 +35,14 @@ pub enum CaTrust<'a> {
 pub const MAX_CA_CERTS: usize = 8;
 
 /// The certificates of a GetCACert reply, checked.
+///
+/// Holds the reply, where each certificate lies in it and the parsed recipient (under 300
+/// bytes on a 32-bit target), not every parsed certificate: a set of eight is 1.6 KiB, and
+/// each move of it was a copy on the stack. [`CaCertificates::certificates`] parses again.
 #[derive(Debug, Clone)]
 pub struct CaCertificates<'a> {
-    certs: heapless::Vec<CertificateRef<'a>, MAX_CA_CERTS>,
+    body: &'a [u8],
+    spans: heapless::Vec<Span, MAX_CA_CERTS>,
     recipient: CertificateRef<'a>,
 }
 
@@ -57,9 +63,11 @@ impl<'a> CaCertificates<'a> {
         Ok(set)
     }
 
-    /// Reads a reply that was checked before (no trust check).
+    /// Reads a reply that was checked before (no trust check). A frame of its own (stack):
+    /// the parsed certificates live only here.
+    #[inline(never)]
     pub(crate) fn from_checked_reply(body: &'a [u8], ra_chain: bool) -> Result<Self, ScepError> {
-        let mut certs = heapless::Vec::new();
+        let mut certs = heapless::Vec::<CertificateRef<'a>, MAX_CA_CERTS>::new();
         if ra_chain {
             let sd = SignedDataRef::parse(body).map_err(ScepError::MalformedCaResponse)?;
             for c in sd.certificates() {
@@ -74,7 +82,18 @@ impl<'a> CaCertificates<'a> {
             return Err(ScepError::MalformedCaResponse(crate::error::DecodeError::InvalidValue { what: "no certificate in the CA reply" }));
         }
         let recipient = certs.get(choose_recipient(&certs)?).copied().ok_or(ScepError::NoUsableRecipient)?;
-        Ok(Self { certs, recipient })
+        let mut spans = heapless::Vec::new();
+        for c in &certs {
+            // Every certificate lies in `body` (parsed from it), and there are no more than
+            // `spans` holds; either failing would be a parser bug, refused as such.
+            let span = Span::of(body, c.as_der()).ok_or(ScepError::NoUsableRecipient)?;
+            spans.push(span).map_err(|_| ScepError::NoUsableRecipient)?;
+        }
+        Ok(Self { body, spans, recipient })
+    }
+
+    fn cert(&self, span: &Span) -> Option<CertificateRef<'a>> {
+        CertificateRef::parse(self.body.get(span.start..span.end)?).ok()
     }
 
     /// The certificate requests are encrypted to and CertReps are signed by.
@@ -86,32 +105,40 @@ impl<'a> CaCertificates<'a> {
     /// set (an RA's CA), else the recipient itself.
     pub fn issuing_ca(&self) -> CertificateRef<'a> {
         let r = self.recipient();
-        self.certs
-            .iter()
+        self.certificates()
             .find(|c| {
                 c.as_der() != r.as_der()
                     && c.subject().as_der() == r.issuer().as_der()
                     && r.verify_signed_by(&c.spki()).is_ok()
                     && !is_ca_issuing_itself(&r)
             })
-            .copied()
             .unwrap_or(r)
     }
 
-    /// All certificates of the reply.
-    pub fn certificates(&self) -> &[CertificateRef<'a>] {
-        &self.certs
+    /// All certificates of the reply, in the reply's order.
+    pub fn certificates(&self) -> impl Iterator<Item = CertificateRef<'a>> + '_ {
+        self.spans.iter().filter_map(|s| self.cert(s))
+    }
+
+    /// How many certificates the reply holds.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Never true: a reply without a certificate is refused.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
     }
 
     fn check_trust(&self, trust: &CaTrust<'_>, opts: &Options) -> Result<(), ScepError> {
         let recipient = self.recipient();
-        let others: heapless::Vec<CertificateRef<'_>, MAX_CA_CERTS> =
-            self.certs.iter().filter(|c| c.as_der() != recipient.as_der()).copied().collect();
+        // The other certificates, looked up in place.
+        let others = Iterated(|| self.certificates().filter(move |c| c.as_der() != recipient.as_der()));
         let anchor = match trust {
             CaTrust::Anchor(anchor) => **anchor,
-            CaTrust::Fingerprint(fp) => *self.certs.iter().find(|c| c.fingerprint_sha256() == *fp).ok_or(ScepError::UntrustedCa(None))?,
+            CaTrust::Fingerprint(fp) => self.certificates().find(|c| c.fingerprint_sha256() == *fp).ok_or(ScepError::UntrustedCa(None))?,
         };
-        validate(&recipient, others.as_slice(), [anchor].as_slice(), opts).map(|_| ()).map_err(|e| ScepError::UntrustedCa(Some(e)))
+        validate(&recipient, &others, [anchor].as_slice(), opts).map(|_| ()).map_err(|e| ScepError::UntrustedCa(Some(e)))
     }
 }
 
