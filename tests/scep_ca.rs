@@ -137,6 +137,5 @@ fn next_ca_reply_must_be_signed_by_the_current_ca() {
 /// replay target over 16 KiB).
 #[test]
 fn the_set_is_small_enough_to_move() {
-    use embedded_enroll::asn1::cert::CertificateRef;
     assert!(core::mem::size_of::<CaCertificates<'static>>() <= 2 * core::mem::size_of::<CertificateRef<'static>>());
 }
