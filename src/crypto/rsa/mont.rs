@@ -414,7 +414,9 @@ pub const fn limbs_for(bytes: usize) -> usize {
 
 /// `x^e mod n` for public `n`, `e` and `x` (big-endian bytes; `x < n`), into `out` (`n`'s
 /// length): the RSA public operation. Montgomery parameters are computed here (about five
-/// multiplications); nothing is kept.
+/// multiplications); nothing is kept. The work space is sized for the key: moduli up to
+/// 2048 bits use a frame half the size of the 4096-bit one (1.5 KiB instead of 3 KiB on
+/// 32-bit targets).
 pub fn public_op(n: &[u8], e: &[u8], x: &[u8], out: &mut [u8]) -> Result<(), CryptoError> {
     let first = n.iter().position(|b| *b != 0).unwrap_or(n.len());
     let n_bytes = n.get(first..).unwrap_or(&[]);
@@ -422,9 +424,23 @@ pub fn public_op(n: &[u8], e: &[u8], x: &[u8], out: &mut [u8]) -> Result<(), Cry
     if len == 0 || len > MAX_LIMBS {
         return Err(CryptoError::InvalidKey);
     }
+    if len <= LIMBS_2048 {
+        public_op_in::<{ 6 * LIMBS_2048 }>(n_bytes, e, x, out)
+    } else {
+        public_op_in::<{ 6 * MAX_LIMBS }>(n_bytes, e, x, out)
+    }
+}
+
+/// Limbs of a 2048-bit modulus.
+const LIMBS_2048: usize = 2048 / LIMB_BITS;
+
+/// [`public_op`] with `W` limbs of work space (six times the modulus' limbs at least).
+#[inline(never)]
+fn public_op_in<const W: usize>(n_bytes: &[u8], e: &[u8], x: &[u8], out: &mut [u8]) -> Result<(), CryptoError> {
+    let len = limbs_for(n_bytes.len());
     // n, R^2, x, and three vectors of work space (R^2's computation, then the power's).
-    let mut work = [0 as Limb; 6 * MAX_LIMBS];
-    let work = head_mut(work.as_mut_slice(), 6 * len);
+    let mut work = [0 as Limb; W];
+    let work = work.get_mut(..len.saturating_mul(6)).ok_or(CryptoError::InvalidKey)?;
     let (nl, rest) = work.split_at_mut(len);
     let (rr, rest) = rest.split_at_mut(len);
     let (xl, scratch) = rest.split_at_mut(len);

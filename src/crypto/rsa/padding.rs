@@ -66,17 +66,31 @@ fn encode_with_prefix(prefix: &[u8], hash: HashAlgorithm, digest: &[u8], em: &mu
 }
 
 /// Checks an EMSA-PKCS1-v1_5 block against `digest`, accepting both DigestInfo spellings.
+/// Compared in place (no second block on the stack; the block is public).
 pub fn emsa_pkcs1v15_verify(hash: HashAlgorithm, digest: &[u8], em: &[u8]) -> Result<(), CryptoError> {
-    let mut expected = [0u8; super::MAX_MODULUS_LEN];
-    let expected = expected.get_mut(..em.len()).ok_or(CryptoError::SignatureInvalid)?;
-    emsa_pkcs1v15_encode(hash, digest, expected)?;
-    if bool::from(expected.ct_eq(em)) {
-        return Ok(());
+    if digest.len() != hash.output_len() {
+        return Err(CryptoError::InvalidLength { what: "digest" });
+    }
+    let with_null = digest_info_prefix(hash);
+    if em.len() < with_null.len() + digest.len() + 11 {
+        return Err(CryptoError::MessageTooLong);
     }
     let mut prefix = [0u8; 19];
-    let prefix = digest_info_prefix_no_null(hash, &mut prefix);
-    encode_with_prefix(prefix, hash, digest, expected)?;
-    if bool::from(expected.ct_eq(em)) { Ok(()) } else { Err(CryptoError::SignatureInvalid) }
+    let without_null = digest_info_prefix_no_null(hash, &mut prefix);
+    if pkcs1v15_block_is(em, with_null, digest) || pkcs1v15_block_is(em, without_null, digest) {
+        Ok(())
+    } else {
+        Err(CryptoError::SignatureInvalid)
+    }
+}
+
+/// Whether `em` is `00 01 FF..FF 00 || prefix || digest` (at least eight FF bytes).
+fn pkcs1v15_block_is(em: &[u8], prefix: &[u8], digest: &[u8]) -> bool {
+    let Some(pad_end) = em.len().checked_sub(prefix.len() + digest.len() + 1) else { return false };
+    let (Some(head), Some(t)) = (em.get(..pad_end), em.get(pad_end..)) else { return false };
+    let (Some(sep), Some(body)) = (t.first(), t.get(1..)) else { return false };
+    let (Some(p), Some(d)) = (body.get(..prefix.len()), body.get(prefix.len()..)) else { return false };
+    matches!(head, [0, 1, pad @ ..] if pad.len() >= 8 && pad.iter().all(|b| *b == 0xff)) && *sep == 0 && p == prefix && d == digest
 }
 
 /// MGF1 (RFC 8017 appendix B.2.1): XORs the mask generated from `seed` into `out`.
@@ -216,7 +230,9 @@ pub fn eme_pkcs1v15_decode_implicit(em: &[u8], out: &mut [u8]) -> Result<(), Cry
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
     use super::*;
+    use std::vec;
 
     #[test]
     fn no_null_prefix_is_the_rfc8017_variant() {
@@ -229,6 +245,32 @@ mod tests {
             digest_info_prefix_no_null(HashAlgorithm::Sha1, &mut buf),
             &[0x30, 0x1f, 0x30, 0x07, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x04, 0x14]
         );
+    }
+
+    #[test]
+    fn pkcs1v15_verify_checks_every_byte_and_both_spellings() {
+        let d = [0x5au8; 32];
+        let mut em = [0u8; 256];
+        emsa_pkcs1v15_encode(HashAlgorithm::Sha256, &d, &mut em).unwrap();
+        for i in 0..em.len() {
+            let mut bad = em;
+            bad[i] ^= 0x01;
+            assert_eq!(emsa_pkcs1v15_verify(HashAlgorithm::Sha256, &d, &bad), Err(CryptoError::SignatureInvalid), "byte {i}");
+        }
+        // The DigestInfo without NULL parameters (RFC 8017 section 9.2 note 1) is accepted too.
+        let mut buf = [0u8; 19];
+        let prefix = digest_info_prefix_no_null(HashAlgorithm::Sha256, &mut buf).to_vec();
+        let mut alt = [0u8; 256];
+        encode_with_prefix(&prefix, HashAlgorithm::Sha256, &d, &mut alt).unwrap();
+        emsa_pkcs1v15_verify(HashAlgorithm::Sha256, &d, &alt).unwrap();
+        alt[255] ^= 1;
+        assert!(emsa_pkcs1v15_verify(HashAlgorithm::Sha256, &d, &alt).is_err());
+        // Seven padding bytes (RFC 8017 needs eight): refused although the rest matches.
+        let mut short = vec![0u8, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0];
+        short.extend_from_slice(digest_info_prefix(HashAlgorithm::Sha256));
+        short.extend_from_slice(&d);
+        assert!(emsa_pkcs1v15_verify(HashAlgorithm::Sha256, &d, &short).is_err());
+        assert!(!pkcs1v15_block_is(&short, digest_info_prefix(HashAlgorithm::Sha256), &d));
     }
 
     #[test]
