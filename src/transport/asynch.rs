@@ -21,8 +21,9 @@
 //! I/O future that loses the race is dropped and its connection abandoned, so the I/O need
 //! not be cancel-safe.
 
-pub use super::blocking::{DeviceKeys, DriveError, DriveOptions, Progress};
 #[cfg(any(feature = "scep", feature = "est"))]
+use super::READ_CHUNK;
+pub use super::blocking::{DeviceKeys, DriveError, DriveOptions, Progress};
 use super::blocking::{ExchangeFailure, MAX_STEPS, ResponseSink, abandon, conclude};
 use crate::time::Instant;
 #[cfg(any(feature = "scep", feature = "est"))]
@@ -198,7 +199,7 @@ pub async fn run_scep_with<R: rand_core::CryptoRngCore, C: AsyncConnect, K: Devi
 ) -> Result<crate::scep::client::Outcome, DriveError<crate::scep::client::ClientError>> {
     use crate::hal::ErrorKind;
     use crate::scep::client::Step;
-    let mut chunk = [0u8; 1024];
+    let mut chunk = [0u8; READ_CHUNK];
     for _ in 0..MAX_STEPS {
         let now = timer.now();
         match client.poll(now).map_err(DriveError::Client)? {
@@ -265,7 +266,7 @@ pub async fn run_est_with<R: rand_core::CryptoRngCore, C: AsyncConnect, K: Devic
     mut progress: impl FnMut(Progress<'_>),
 ) -> Result<crate::est::client::Outcome, DriveError<crate::est::client::ClientError>> {
     use crate::est::client::Step;
-    let mut chunk = [0u8; 1024];
+    let mut chunk = [0u8; READ_CHUNK];
     let sign = |client: &mut crate::est::client::Client<'_, '_, R>, keys: &mut K, req: crate::est::client::SignRequest, now| {
         let mut sig = [0u8; crate::crypto::rsa::MAX_MODULUS_LEN];
         let n = keys.sign(req.key, &req.digest, &mut sig).map_err(DriveError::Key)?;

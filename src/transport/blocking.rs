@@ -25,6 +25,7 @@
 //! bounded by their `Config::retry` ([`crate::retry::RetryPolicy`]); a run takes at most
 //! [`MAX_STEPS`] steps.
 
+use super::READ_CHUNK;
 use crate::crypto::Digest;
 use crate::hal::{Decrypter, ErrorKind, KeyAgreement, Signer};
 use crate::time::{Duration, Instant};
@@ -421,6 +422,27 @@ mod scep_driver {
         }
     }
 
+    /// One exchange of the request the client has ready (`Step::Send`; polling again
+    /// returns the same request until a byte of the reply arrives) on a new connection. A
+    /// frame of its own (stack): the connection and the read chunk live only here.
+    #[inline(never)]
+    fn exchange<R: CryptoRngCore, C: Connect, T: Timer>(
+        client: &mut Client<'_, '_, R>,
+        connect: &mut C,
+        timer: &mut T,
+        deadline: Instant,
+        now: Instant,
+        progress: &mut impl FnMut(Progress<'_>),
+    ) -> Result<(), DriveError<ClientError>> {
+        let Step::Send(bytes) = client.poll(now).map_err(DriveError::Client)? else {
+            return Err(DriveError::Client(ClientError::UnexpectedCall));
+        };
+        let mut chunk = [0u8; READ_CHUNK];
+        let mut conn = send(connect, bytes, timer, deadline);
+        let conn = conn.as_mut().map_err(|f| *f);
+        deliver(client, conn, C::set_io_timeout, &mut chunk, timer, now, deadline, progress)
+    }
+
     /// Runs a SCEP client to its end: every request over a new connection from `connect`,
     /// every key operation through `keys`, every wait through `timer`. `progress` sees each
     /// step (for log lines). Each exchange has the [`DEFAULT_EXCHANGE_DEADLINE`] (60 s; see
@@ -448,16 +470,12 @@ mod scep_driver {
         options: DriveOptions,
         mut progress: impl FnMut(Progress<'_>),
     ) -> Result<Outcome, DriveError<ClientError>> {
-        let mut chunk = [0u8; 1024];
         for _ in 0..MAX_STEPS {
             let now = timer.now();
             match client.poll(now).map_err(DriveError::Client)? {
                 Step::Send(bytes) => {
                     progress(Progress::Request(request_line(bytes)));
-                    let deadline = now + options.exchange_deadline;
-                    let mut conn = send(connect, bytes, timer, deadline);
-                    let conn = conn.as_mut().map_err(|f| *f);
-                    deliver(client, conn, C::set_io_timeout, &mut chunk, timer, now, deadline, &mut progress)?;
+                    exchange(client, connect, timer, now + options.exchange_deadline, now, &mut progress)?;
                 }
                 Step::Sign(req) => {
                     progress(Progress::KeyOperation("sign"));
@@ -528,6 +546,74 @@ mod est_driver {
         client.signed(now, sig.get(..n).unwrap_or(&[])).map_err(DriveError::Client)
     }
 
+    /// One exchange of the request the client has ready (`Step::Send`; polling again
+    /// returns the same request until a byte of the reply arrives) on a new connection. A
+    /// frame of its own (stack): the connection and the read chunk live only here.
+    #[inline(never)]
+    fn plain_exchange<R: CryptoRngCore, C: Connect, T: Timer>(
+        client: &mut Client<'_, '_, R>,
+        connect: &mut C,
+        timer: &mut T,
+        deadline: Instant,
+        now: Instant,
+        progress: &mut impl FnMut(Progress<'_>),
+    ) -> Result<(), DriveError<ClientError>> {
+        let Step::Send(bytes) = client.poll(now).map_err(DriveError::Client)? else {
+            return Err(DriveError::Client(ClientError::UnexpectedCall));
+        };
+        let mut chunk = [0u8; READ_CHUNK];
+        let mut conn = send(connect, bytes, timer, deadline);
+        let conn = conn.as_mut().map_err(|f| *f);
+        deliver(client, conn, C::set_io_timeout, &mut chunk, timer, now, deadline, progress)
+    }
+
+    /// `Step::Bind`: opens the connection, hands its channel binding to the client, and has
+    /// the CSR signed and sent on that same connection. A frame of its own (stack).
+    #[inline(never)]
+    fn bound_exchange<R: CryptoRngCore, C: Connect, K: DeviceKeys, T: Timer>(
+        client: &mut Client<'_, '_, R>,
+        connect: &mut C,
+        keys: &mut K,
+        timer: &mut T,
+        options: DriveOptions,
+        now: Instant,
+        progress: &mut impl FnMut(Progress<'_>),
+    ) -> Result<(), DriveError<ClientError>> {
+        let deadline = now + options.exchange_deadline;
+        let authenticated = connect.authenticates_server();
+        let mut conn = match connect.connect() {
+            Ok(c) if timer.now() < deadline => c,
+            r => {
+                let f = if r.is_ok() { ExchangeFailure::Deadline } else { failure(timer, deadline) };
+                return abandon(client, f, now, timer.now(), progress);
+            }
+        };
+        let mut value = [0u8; 64];
+        let n = C::channel_binding(&conn, &mut value);
+        client.bound(now, value.get(..n).unwrap_or(&[])).map_err(DriveError::Client)?;
+        // The CSR with this binding is signed and sent on this connection.
+        for _ in 0..4 {
+            let t = timer.now();
+            match client.poll(t).map_err(DriveError::Client)? {
+                Step::Sign(req) => {
+                    progress(Progress::KeyOperation("sign"));
+                    sign(client, keys, req, t)?;
+                }
+                Step::Send(bytes) => {
+                    if carries_authorization(bytes) && !authenticated {
+                        return Err(DriveError::UnauthenticatedServer);
+                    }
+                    progress(Progress::Request(request_line(bytes)));
+                    let conn = write_within::<C, T>(&mut conn, bytes, timer, deadline).map(|()| &mut conn);
+                    let mut chunk = [0u8; READ_CHUNK];
+                    return deliver(client, conn, C::set_io_timeout, &mut chunk, timer, now, deadline, progress);
+                }
+                _ => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
     /// Runs an EST client to its end: requests over connections from `connect` (TLS: see
     /// `transport::tls` and `transport::host_tls`), the CSR signature through `keys`, 202 waits
     /// through `timer`. On [`Step::Bind`] the connection is opened first, its channel
@@ -556,54 +642,16 @@ mod est_driver {
         options: DriveOptions,
         mut progress: impl FnMut(Progress<'_>),
     ) -> Result<Outcome, DriveError<ClientError>> {
-        let mut chunk = [0u8; 1024];
         for _ in 0..MAX_STEPS {
             let now = timer.now();
             match client.poll(now).map_err(DriveError::Client)? {
-                Step::Bind => {
-                    let deadline = now + options.exchange_deadline;
-                    let authenticated = connect.authenticates_server();
-                    let mut conn = match connect.connect() {
-                        Ok(c) if timer.now() < deadline => c,
-                        r => {
-                            let f = if r.is_ok() { ExchangeFailure::Deadline } else { failure(timer, deadline) };
-                            abandon(client, f, now, timer.now(), &mut progress)?;
-                            continue;
-                        }
-                    };
-                    let mut value = [0u8; 64];
-                    let n = C::channel_binding(&conn, &mut value);
-                    client.bound(now, value.get(..n).unwrap_or(&[])).map_err(DriveError::Client)?;
-                    // The CSR with this binding is signed and sent on this connection.
-                    for _ in 0..4 {
-                        let t = timer.now();
-                        match client.poll(t).map_err(DriveError::Client)? {
-                            Step::Sign(req) => {
-                                progress(Progress::KeyOperation("sign"));
-                                sign(client, keys, req, t)?;
-                            }
-                            Step::Send(bytes) => {
-                                if carries_authorization(bytes) && !authenticated {
-                                    return Err(DriveError::UnauthenticatedServer);
-                                }
-                                progress(Progress::Request(request_line(bytes)));
-                                let conn = write_within::<C, T>(&mut conn, bytes, timer, deadline).map(|()| &mut conn);
-                                deliver(client, conn, C::set_io_timeout, &mut chunk, timer, now, deadline, &mut progress)?;
-                                break;
-                            }
-                            _ => break,
-                        }
-                    }
-                }
+                Step::Bind => bound_exchange(client, connect, keys, timer, options, now, &mut progress)?,
                 Step::Send(bytes) => {
                     if carries_authorization(bytes) && !connect.authenticates_server() {
                         return Err(DriveError::UnauthenticatedServer);
                     }
                     progress(Progress::Request(request_line(bytes)));
-                    let deadline = now + options.exchange_deadline;
-                    let mut conn = send(connect, bytes, timer, deadline);
-                    let conn = conn.as_mut().map_err(|f| *f);
-                    deliver(client, conn, C::set_io_timeout, &mut chunk, timer, now, deadline, &mut progress)?;
+                    plain_exchange(client, connect, timer, now + options.exchange_deadline, now, &mut progress)?;
                 }
                 Step::Sign(req) => {
                     progress(Progress::KeyOperation("sign"));

@@ -25,3 +25,7 @@ pub mod nal;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod verify;
+
+/// Bytes the drivers read from a connection at a time (into a stack buffer, then handed to
+/// the client's own buffer): small, since it is on the stack under every exchange.
+pub(crate) const READ_CHUNK: usize = 256;

@@ -209,12 +209,11 @@ impl<'a, T: Connect, R: CryptoRngCore, S: Signer> Connect for TlsConnector<'a, '
         let socket = self.tcp.connect().map_err(TlsConnectError::Tcp)?;
         let mut conn = TlsConnection::new(socket, self.read_buf, self.write_buf);
         let config = TlsConfig::new().with_server_name(self.host).with_alpn(ALPN).enable_rsa_signatures();
-        let verifier = Verifier::new(
-            ServerVerifier::new(self.trust, self.host, self.now)
-                .map_err(|_| TlsConnectError::NotAuthenticated)?
-                .with_time_floor(self.floor),
-        );
+        // Built in place (the verifier is about 700 bytes; each by-value step was a copy on
+        // the stack under the handshake).
+        let verifier = Verifier::new(ServerVerifier::new(self.trust, self.host, self.now).map_err(|_| TlsConnectError::NotAuthenticated)?);
         let mut provider = Provider { rng: &mut self.rng, verifier, client: self.client.as_mut().map(|(c, k)| (*c, &mut **k)) };
+        provider.verifier.inner.set_time_floor(self.floor);
         if let Err(e) = conn.open(TlsContext::new(&config, &mut provider)) {
             self.last_error = Some(e);
             return Err(TlsConnectError::Handshake(embedded_io::Error::kind(&e)));
@@ -246,12 +245,11 @@ impl<'a, T: super::asynch::AsyncConnect, R: CryptoRngCore, S: Signer> super::asy
         let socket = self.tcp.connect().await.map_err(TlsConnectError::Tcp)?;
         let mut conn = embedded_tls::TlsConnection::new(socket, self.read_buf, self.write_buf);
         let config = embedded_tls::TlsConfig::new().with_server_name(self.host).with_alpn(ALPN).enable_rsa_signatures();
-        let verifier = Verifier::new(
-            ServerVerifier::new(self.trust, self.host, self.now)
-                .map_err(|_| TlsConnectError::NotAuthenticated)?
-                .with_time_floor(self.floor),
-        );
+        // Built in place (the verifier is about 700 bytes; each by-value step was a copy on
+        // the stack under the handshake).
+        let verifier = Verifier::new(ServerVerifier::new(self.trust, self.host, self.now).map_err(|_| TlsConnectError::NotAuthenticated)?);
         let mut provider = Provider { rng: &mut self.rng, verifier, client: self.client.as_mut().map(|(c, k)| (*c, &mut **k)) };
+        provider.verifier.inner.set_time_floor(self.floor);
         if let Err(e) = conn.open(embedded_tls::TlsContext::new(&config, &mut provider)).await {
             self.last_error = Some(e);
             return Err(TlsConnectError::Handshake(embedded_io::Error::kind(&e)));

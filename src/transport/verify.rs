@@ -104,7 +104,7 @@ fn algorithm(code: u16, tls13: bool) -> Option<SignatureAlgorithm> {
 #[derive(Debug, Clone)]
 pub struct ServerVerifier<'a> {
     trust: ServerTrust<'a>,
-    host: heapless::String<253>,
+    host: &'a str,
     now: Option<UnixTime>,
     floor: UnixTime,
     max_intermediates: u8,
@@ -121,9 +121,8 @@ impl<'a> ServerVerifier<'a> {
     /// A verifier for a connection to `host` (a DNS name, an IPv4 or an IPv6 address),
     /// checking validity at `now` when known, else against [`UnixTime::CRATE_FLOOR`] (see
     /// [`ServerVerifier::with_time_floor`]).
-    pub fn new(trust: ServerTrust<'a>, host: &str, now: Option<UnixTime>) -> Result<Self, VerifyError> {
+    pub fn new(trust: ServerTrust<'a>, host: &'a str, now: Option<UnixTime>) -> Result<Self, VerifyError> {
         HostName::parse(host).ok_or(if host.len() > 253 { VerifyError::HostTooLong } else { VerifyError::InvalidHost })?;
-        let host = heapless::String::try_from(host).map_err(|_| VerifyError::HostTooLong)?;
         Ok(Self {
             trust,
             host,
@@ -139,8 +138,14 @@ impl<'a> ServerVerifier<'a> {
     /// Without trusted time, refuse certificates that expired before `floor` (the firmware's
     /// build date, at least; the default is [`UnixTime::CRATE_FLOOR`]).
     pub fn with_time_floor(mut self, floor: UnixTime) -> Self {
-        self.floor = floor;
+        self.set_time_floor(floor);
         self
+    }
+
+    /// [`ServerVerifier::with_time_floor`] on a verifier in place (no move of the verifier,
+    /// about 700 bytes).
+    pub fn set_time_floor(&mut self, floor: UnixTime) {
+        self.floor = floor;
     }
 
     /// Accept at most this many intermediates on the server's path (default
@@ -176,7 +181,7 @@ impl<'a> ServerVerifier<'a> {
         let mut opts = Options::new(Usage::TlsServer, ValidationTime::new(self.now, self.floor));
         opts.max_intermediates = self.max_intermediates;
         let valid = path::validate(&leaf, rest.as_slice(), anchors, &opts).map_err(VerifyError::Chain)?;
-        let host = HostName::parse(&self.host).ok_or(VerifyError::InvalidHost)?;
+        let host = HostName::parse(self.host).ok_or(VerifyError::InvalidHost)?;
         if !path::names_host(&leaf, &host) {
             return Err(VerifyError::HostMismatch);
         }
