@@ -45,6 +45,8 @@ static EST_MEMORY: ConstStaticCell<EstMemory> = ConstStaticCell::new(EstMemory {
 });
 
 /// Runs /simpleenroll then /simplereenroll; true if both issued a certificate.
+// A frame of its own: the two phases' locals are never on the stack together.
+#[inline(never)]
 pub fn run<P: Platform>(platform: &mut P, rng: &mut NotSecureDemoRng, wall: Option<UnixTime>) -> bool {
     println!("");
     println!("== EST: est-ca at {} (TLS 1.3 over {}, server name {:?}) ==", config::EST_SERVER, platform.path(), config::EST_TLS_NAME);
@@ -81,44 +83,86 @@ pub fn run<P: Platform>(platform: &mut P, rng: &mut NotSecureDemoRng, wall: Opti
 
     // /simpleenroll with Basic credentials.
     println!("EST /simpleenroll (HTTP Basic user {:?}, sent with the first request)", config::EST_USER);
-    let issued_len;
-    {
-        let mut enroll_cfg = cfg;
-        enroll_cfg.credentials = Some(Credentials { user: config::EST_USER, password: config::EST_PASSWORD, preemptive_basic: true });
-        let bufs = Buffers { own: &mut own[..], work: &mut work[..], io: &mut io[..] };
-        let mut client = match Client::new(enroll_cfg, Operation::Enroll(CsrBuilder::new(&subject)), bufs, rng.fork()) {
-            Ok(c) => c,
-            Err(e) => {
-                println!("EST: client configuration: {:?}", e);
-                return false;
-            }
-        };
-        let (mut timer, progress) = (platform.timer(), progress(platform.timer()));
-        let link = platform.link(config::EST_SERVER);
-        let mut tls: TlsConnector<'_, '_, _, _, SoftP256Key> =
-            TlsConnector::new(link, &mut tls_rx[..], &mut tls_tx[..], rng.fork(), ServerTrust::Anchor(anchor), config::EST_TLS_NAME);
-        if let Some(now) = wall {
-            tls = tls.with_time(now);
-        }
-        let r = run_est(&mut client, &mut tls, &mut EcDevice(&mut key), &mut timer, progress);
-        match (r, client.certificate()) {
-            (Ok(Outcome::Issued), Some(der)) if der.len() <= issued.len() => {
-                issued[..der.len()].copy_from_slice(der);
-                issued_len = der.len();
-            }
-            (r, _) => {
-                println!("EST /simpleenroll did not succeed: {:?} (TLS: {:?})", r, tls.last_error);
-                return false;
-            }
-        }
-    }
+    let m = EstBuffers { tls_rx, tls_tx, own, work, io };
+    let Some(issued_len) = enroll(platform, rng, &mut key, cfg, &subject, anchor, wall, m, issued) else { return false };
     let issued = &issued[..issued_len];
     show_certificate("EST /simpleenroll: issued certificate", issued);
 
     // /simplereenroll over mutual TLS: the issued certificate and the same key.
     println!("EST /simplereenroll, TLS client certificate = the issued certificate");
-    let bufs = Buffers { own: &mut own[..], work: &mut work[..], io: &mut io[..] };
-    let mut client = match Client::new(cfg, Operation::ReEnroll(CsrBuilder::new(&subject)), bufs, rng.fork()) {
+    reenroll(platform, rng, &mut key, cfg, &subject, anchor, wall, EstBuffers { tls_rx, tls_tx, own, work, io }, issued)
+}
+
+/// The TLS and client buffers, lent to one enrollment.
+struct EstBuffers<'m> {
+    tls_rx: &'m mut [u8; 16_640],
+    tls_tx: &'m mut [u8; 4096],
+    own: &'m mut [u8; 2048],
+    work: &'m mut [u8; 8192],
+    io: &'m mut [u8; 8192],
+}
+
+/// /simpleenroll: the issued certificate copied into `issued`, its length returned. A frame
+/// of its own (stack): the client and the TLS connector live only here.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn enroll<P: Platform>(
+    platform: &mut P,
+    rng: &mut NotSecureDemoRng,
+    key: &mut SoftP256Key,
+    cfg: Config<'_>,
+    subject: &[NameAttribute<'_>],
+    anchor: &[u8],
+    wall: Option<UnixTime>,
+    m: EstBuffers<'_>,
+    issued: &mut [u8],
+) -> Option<usize> {
+    let mut enroll_cfg = cfg;
+    enroll_cfg.credentials = Some(Credentials { user: config::EST_USER, password: config::EST_PASSWORD, preemptive_basic: true });
+    let bufs = Buffers { own: &mut m.own[..], work: &mut m.work[..], io: &mut m.io[..] };
+    let mut client = match Client::new(enroll_cfg, Operation::Enroll(CsrBuilder::new(subject)), bufs, rng.fork()) {
+        Ok(c) => c,
+        Err(e) => {
+            println!("EST: client configuration: {:?}", e);
+            return None;
+        }
+    };
+    let (mut timer, progress) = (platform.timer(), progress(platform.timer()));
+    let link = platform.link(config::EST_SERVER);
+    let mut tls: TlsConnector<'_, '_, _, _, SoftP256Key> =
+        TlsConnector::new(link, &mut m.tls_rx[..], &mut m.tls_tx[..], rng.fork(), ServerTrust::Anchor(anchor), config::EST_TLS_NAME);
+    if let Some(now) = wall {
+        tls = tls.with_time(now);
+    }
+    let r = run_est(&mut client, &mut tls, &mut EcDevice(key), &mut timer, progress);
+    match (r, client.certificate()) {
+        (Ok(Outcome::Issued), Some(der)) if der.len() <= issued.len() => {
+            issued[..der.len()].copy_from_slice(der);
+            Some(der.len())
+        }
+        (r, _) => {
+            println!("EST /simpleenroll did not succeed: {:?} (TLS: {:?})", r, tls.last_error);
+            None
+        }
+    }
+}
+
+/// /simplereenroll with `issued` as the TLS client certificate. A frame of its own (stack).
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn reenroll<P: Platform>(
+    platform: &mut P,
+    rng: &mut NotSecureDemoRng,
+    key: &mut SoftP256Key,
+    cfg: Config<'_>,
+    subject: &[NameAttribute<'_>],
+    anchor: &[u8],
+    wall: Option<UnixTime>,
+    m: EstBuffers<'_>,
+    issued: &[u8],
+) -> bool {
+    let bufs = Buffers { own: &mut m.own[..], work: &mut m.work[..], io: &mut m.io[..] };
+    let mut client = match Client::new(cfg, Operation::ReEnroll(CsrBuilder::new(subject)), bufs, rng.fork()) {
         Ok(c) => c,
         Err(e) => {
             println!("EST: client configuration: {:?}", e);
@@ -129,12 +173,12 @@ pub fn run<P: Platform>(platform: &mut P, rng: &mut NotSecureDemoRng, wall: Opti
     let mut tls_key = key.clone();
     let (mut timer, progress) = (platform.timer(), progress(platform.timer()));
     let link = platform.link(config::EST_SERVER);
-    let mut tls = TlsConnector::new(link, &mut tls_rx[..], &mut tls_tx[..], rng.fork(), ServerTrust::Anchor(anchor), config::EST_TLS_NAME)
+    let mut tls = TlsConnector::new(link, &mut m.tls_rx[..], &mut m.tls_tx[..], rng.fork(), ServerTrust::Anchor(anchor), config::EST_TLS_NAME)
         .with_client_certificate(issued, &mut tls_key);
     if let Some(now) = wall {
         tls = tls.with_time(now);
     }
-    let r = run_est(&mut client, &mut tls, &mut EcDevice(&mut key), &mut timer, progress);
+    let r = run_est(&mut client, &mut tls, &mut EcDevice(key), &mut timer, progress);
     match (r, client.certificate()) {
         (Ok(Outcome::Issued), Some(der)) => {
             show_certificate("EST /simplereenroll: re-issued certificate", der);

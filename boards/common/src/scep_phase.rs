@@ -17,7 +17,7 @@ use embedded_enroll::scep::client::{Buffers, Client, Config, Operation, Outcome}
 use embedded_enroll::scep::{AlgorithmPolicy, Capability};
 use embedded_enroll::transport::blocking::Timer;
 use embedded_enroll::transport::blocking::{RsaDevice, run_scep};
-use static_cell::ConstStaticCell;
+use static_cell::{ConstStaticCell, StaticCell};
 
 /// The SCEP client's buffers (sizes from `scep::client`'s documentation, with room).
 struct ScepMemory {
@@ -33,7 +33,25 @@ struct ScepMemory {
 static SCEP_MEMORY: ConstStaticCell<ScepMemory> =
     ConstStaticCell::new(ScepMemory { ca: [0; 4096], own: [0; 4096], work: [0; 12288], io: [0; 12288], issued: [0; 4096] });
 
+/// The device key, loaded once (a static: 2 KiB that stay off the stack).
+static SCEP_KEY: StaticCell<RsaPrivateKey2048> = StaticCell::new();
+
+/// Loads the device key into [`SCEP_KEY`]. A frame of its own (stack): the key is built here
+/// and moved into the static, so the 2 KiB value is not held by the enrollment frames.
+#[inline(never)]
+fn load_key(rng: &mut NotSecureDemoRng) -> Result<&'static mut RsaPrivateKey2048, embedded_enroll::CryptoError> {
+    let slot = SCEP_KEY.uninit();
+    // Each result written straight to the static (no combinator: each by-value step of a
+    // 2 KiB key is a copy on the stack).
+    if let Ok(key) = RsaPrivateKey2048::from_pkcs1_der(config::SCEP_RSA_KEY, rng) {
+        return Ok(slot.write(key));
+    }
+    Ok(slot.write(RsaPrivateKey2048::from_pkcs8_der(config::SCEP_RSA_KEY, rng)?))
+}
+
 /// Runs PKCSReq then RenewalReq; true if both issued a certificate.
+// A frame of its own: the two phases' locals are never on the stack together.
+#[inline(never)]
 pub fn run<P: Platform>(platform: &mut P, rng: &mut NotSecureDemoRng, wall: Option<UnixTime>) -> bool {
     println!("");
     println!("== SCEP: micromdm at {} (plain HTTP over {}) ==", config::SCEP_SERVER, platform.path());
@@ -50,9 +68,7 @@ pub fn run<P: Platform>(platform: &mut P, rng: &mut NotSecureDemoRng, wall: Opti
 
     let mut timer = platform.timer();
     let t = timer.now();
-    let mut key = match RsaPrivateKey2048::from_pkcs1_der(config::SCEP_RSA_KEY, rng)
-        .or_else(|_| RsaPrivateKey2048::from_pkcs8_der(config::SCEP_RSA_KEY, rng))
-    {
+    let key = match load_key(rng) {
         Ok(k) => k,
         Err(e) => {
             println!("SCEP: the RSA key does not load (RSA-2048, PKCS#1 or PKCS#8 DER expected): {}", e);
@@ -82,43 +98,77 @@ pub fn run<P: Platform>(platform: &mut P, rng: &mut NotSecureDemoRng, wall: Opti
 
     // PKCSReq (after GetCACaps and GetCACert).
     println!("SCEP PKCSReq for O=embedded-enroll, CN={} (challenge password from the build)", platform.name());
-    let issued_len;
-    {
-        let bufs = Buffers { ca: &mut ca[..], own: &mut own[..], work: &mut work[..], io: &mut io[..] };
-        let mut client = match Client::new(cfg, Operation::Enroll(csr), bufs, rng.fork()) {
-            Ok(c) => c,
-            Err(e) => {
-                println!("SCEP: client configuration: {}", e);
-                return false;
-            }
-        };
-        let (mut timer, progress) = (platform.timer(), progress(platform.timer()));
-        let mut link = platform.link(config::SCEP_SERVER);
-        let r = run_scep(&mut client, &mut link, &mut RsaDevice(&mut key), &mut timer, progress);
-        if let Some(caps) = client.ca_caps() {
-            println!("GetCACaps: {}", CapsList(caps));
-        }
-        if let Some(choice) = client.algorithms() {
-            println!("algorithms chosen: {:?}", choice);
-        }
-        println!("transaction ID: {}", client.transaction_id());
-        match (r, client.certificate()) {
-            (Ok(Outcome::Issued), Some(der)) if der.len() <= issued.len() => {
-                issued[..der.len()].copy_from_slice(der);
-                issued_len = der.len();
-            }
-            (r, _) => {
-                println!("SCEP PKCSReq did not succeed: {:?}", r);
-                return false;
-            }
-        }
-    }
+    let Some(issued_len) = enroll(platform, rng, key, cfg, csr, ScepBuffers { ca, own, work, io }, issued) else { return false };
     let issued = &issued[..issued_len];
     show_certificate("SCEP PKCSReq: issued certificate", issued);
 
     // RenewalReq signed with the issued certificate and its key.
     println!("SCEP RenewalReq signed with the issued certificate");
-    let bufs = Buffers { ca: &mut ca[..], own: &mut own[..], work: &mut work[..], io: &mut io[..] };
+    renew(platform, rng, key, cfg, csr, ScepBuffers { ca, own, work, io }, issued)
+}
+
+/// The client buffers, lent to one enrollment.
+struct ScepBuffers<'m> {
+    ca: &'m mut [u8; 4096],
+    own: &'m mut [u8; 4096],
+    work: &'m mut [u8; 12288],
+    io: &'m mut [u8; 12288],
+}
+
+/// The PKCSReq: the issued certificate copied into `issued`, its length returned. A frame of
+/// its own (stack): the client lives only here.
+#[inline(never)]
+fn enroll<P: Platform>(
+    platform: &mut P,
+    rng: &mut NotSecureDemoRng,
+    key: &mut RsaPrivateKey2048,
+    cfg: Config<'_>,
+    csr: CsrBuilder<'_>,
+    m: ScepBuffers<'_>,
+    issued: &mut [u8],
+) -> Option<usize> {
+    let bufs = Buffers { ca: &mut m.ca[..], own: &mut m.own[..], work: &mut m.work[..], io: &mut m.io[..] };
+    let mut client = match Client::new(cfg, Operation::Enroll(csr), bufs, rng.fork()) {
+        Ok(c) => c,
+        Err(e) => {
+            println!("SCEP: client configuration: {}", e);
+            return None;
+        }
+    };
+    let (mut timer, progress) = (platform.timer(), progress(platform.timer()));
+    let mut link = platform.link(config::SCEP_SERVER);
+    let r = run_scep(&mut client, &mut link, &mut RsaDevice(key), &mut timer, progress);
+    if let Some(caps) = client.ca_caps() {
+        println!("GetCACaps: {}", CapsList(caps));
+    }
+    if let Some(choice) = client.algorithms() {
+        println!("algorithms chosen: {:?}", choice);
+    }
+    println!("transaction ID: {}", client.transaction_id());
+    match (r, client.certificate()) {
+        (Ok(Outcome::Issued), Some(der)) if der.len() <= issued.len() => {
+            issued[..der.len()].copy_from_slice(der);
+            Some(der.len())
+        }
+        (r, _) => {
+            println!("SCEP PKCSReq did not succeed: {:?}", r);
+            None
+        }
+    }
+}
+
+/// The RenewalReq signed with `issued` and its key. A frame of its own (stack).
+#[inline(never)]
+fn renew<P: Platform>(
+    platform: &mut P,
+    rng: &mut NotSecureDemoRng,
+    key: &mut RsaPrivateKey2048,
+    cfg: Config<'_>,
+    csr: CsrBuilder<'_>,
+    m: ScepBuffers<'_>,
+    issued: &[u8],
+) -> bool {
+    let bufs = Buffers { ca: &mut m.ca[..], own: &mut m.own[..], work: &mut m.work[..], io: &mut m.io[..] };
     let mut client = match Client::new(cfg, Operation::Renew { csr, certificate: issued }, bufs, rng.fork()) {
         Ok(c) => c,
         Err(e) => {
@@ -128,7 +178,7 @@ pub fn run<P: Platform>(platform: &mut P, rng: &mut NotSecureDemoRng, wall: Opti
     };
     let (mut timer, progress) = (platform.timer(), progress(platform.timer()));
     let mut link = platform.link(config::SCEP_SERVER);
-    let r = run_scep(&mut client, &mut link, &mut RsaDevice(&mut key), &mut timer, progress);
+    let r = run_scep(&mut client, &mut link, &mut RsaDevice(key), &mut timer, progress);
     match (r, client.certificate()) {
         (Ok(Outcome::Issued), Some(der)) => {
             show_certificate("SCEP RenewalReq: renewed certificate", der);
