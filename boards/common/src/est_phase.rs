@@ -173,8 +173,9 @@ fn reenroll<P: Platform>(
     let mut tls_key = key.clone();
     let (mut timer, progress) = (platform.timer(), progress(platform.timer()));
     let link = platform.link(config::EST_SERVER);
-    let mut tls = TlsConnector::new(link, &mut m.tls_rx[..], &mut m.tls_tx[..], rng.fork(), ServerTrust::Anchor(anchor), config::EST_TLS_NAME)
-        .with_client_certificate(issued, &mut tls_key);
+    let mut tls =
+        TlsConnector::new(link, &mut m.tls_rx[..], &mut m.tls_tx[..], rng.fork(), ServerTrust::Anchor(anchor), config::EST_TLS_NAME)
+            .with_client_certificate(issued, &mut tls_key);
     if let Some(now) = wall {
         tls = tls.with_time(now);
     }

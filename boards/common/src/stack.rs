@@ -35,3 +35,16 @@ pub fn peak(bottom: usize, top: usize) -> usize {
     }
     top.saturating_sub(p)
 }
+
+/// Whether `peak` is within `ceiling`; prints the verdict line either way. Each image holds
+/// its measured peak to a ceiling a little above it, so a change that deepens the stack fails
+/// the board run in CI (issue 14: the images' stack came down from 27-33 KiB).
+pub fn within(peak: usize, ceiling: usize) -> bool {
+    if peak > ceiling {
+        crate::println!("peak stack {} bytes is over this image's ceiling of {} bytes", peak, ceiling);
+        false
+    } else {
+        crate::println!("peak stack within this image's ceiling of {} bytes", ceiling);
+        true
+    }
+}
