@@ -22,7 +22,6 @@
 //! not be cancel-safe.
 
 #[cfg(any(feature = "scep", feature = "est"))]
-use super::READ_CHUNK;
 pub use super::blocking::{DeviceKeys, DriveError, DriveOptions, Progress};
 use super::blocking::{ExchangeFailure, MAX_STEPS, ResponseSink, abandon, conclude};
 use crate::time::Instant;
@@ -199,7 +198,7 @@ pub async fn run_scep_with<R: rand_core::CryptoRngCore, C: AsyncConnect, K: Devi
 ) -> Result<crate::scep::client::Outcome, DriveError<crate::scep::client::ClientError>> {
     use crate::hal::ErrorKind;
     use crate::scep::client::Step;
-    let mut chunk = [0u8; READ_CHUNK];
+    let mut chunk = [0u8; crate::transport::READ_CHUNK];
     for _ in 0..MAX_STEPS {
         let now = timer.now();
         match client.poll(now).map_err(DriveError::Client)? {
@@ -266,7 +265,7 @@ pub async fn run_est_with<R: rand_core::CryptoRngCore, C: AsyncConnect, K: Devic
     mut progress: impl FnMut(Progress<'_>),
 ) -> Result<crate::est::client::Outcome, DriveError<crate::est::client::ClientError>> {
     use crate::est::client::Step;
-    let mut chunk = [0u8; READ_CHUNK];
+    let mut chunk = [0u8; crate::transport::READ_CHUNK];
     let sign = |client: &mut crate::est::client::Client<'_, '_, R>, keys: &mut K, req: crate::est::client::SignRequest, now| {
         let mut sig = [0u8; crate::crypto::rsa::MAX_MODULUS_LEN];
         let n = keys.sign(req.key, &req.digest, &mut sig).map_err(DriveError::Key)?;

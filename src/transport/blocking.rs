@@ -25,7 +25,6 @@
 //! bounded by their `Config::retry` ([`crate::retry::RetryPolicy`]); a run takes at most
 //! [`MAX_STEPS`] steps.
 
-use super::READ_CHUNK;
 use crate::crypto::Digest;
 use crate::hal::{Decrypter, ErrorKind, KeyAgreement, Signer};
 use crate::time::{Duration, Instant};
@@ -241,6 +240,39 @@ pub fn send<'c, C: Connect, T: Timer>(
     Ok(conn)
 }
 
+/// A client whose next step is a request to send (`Step::Send`; polling again returns the
+/// same request until a byte of the reply arrives).
+#[cfg(any(feature = "scep", feature = "est"))]
+trait PendingRequest: ResponseSink {
+    /// The request to send, or the client's error.
+    fn pending_request(&mut self, now: Instant) -> Result<&[u8], Self::Error>;
+}
+
+/// One exchange on a new connection: connect, write the client's pending request and deliver
+/// the reply, all before `deadline`. A frame of its own (stack): the connection lives here
+/// once (in the connector's result, not moved on) with the read chunk, and only here.
+#[cfg(any(feature = "scep", feature = "est"))]
+#[inline(never)]
+fn exchange<S: PendingRequest, C: Connect, T: Timer>(
+    sink: &mut S,
+    connect: &mut C,
+    timer: &mut T,
+    deadline: Instant,
+    now: Instant,
+    progress: &mut impl FnMut(Progress<'_>),
+) -> Result<(), DriveError<S::Error>> {
+    let mut opened = connect.connect();
+    let conn = match opened.as_mut() {
+        Ok(c) => {
+            let bytes = sink.pending_request(now).map_err(DriveError::Client)?;
+            write_within::<C, T>(c, bytes, timer, deadline).map(|()| c)
+        }
+        Err(_) => Err(failure(timer, deadline)),
+    };
+    let mut chunk = [0u8; crate::transport::READ_CHUNK];
+    deliver(sink, conn, C::set_io_timeout, &mut chunk, timer, now, deadline, progress)
+}
+
 /// Writes `request` on an open connection before `deadline`.
 fn write_within<C: Connect, T: Timer>(
     conn: &mut C::Connection<'_>,
@@ -422,25 +454,13 @@ mod scep_driver {
         }
     }
 
-    /// One exchange of the request the client has ready (`Step::Send`; polling again
-    /// returns the same request until a byte of the reply arrives) on a new connection. A
-    /// frame of its own (stack): the connection and the read chunk live only here.
-    #[inline(never)]
-    fn exchange<R: CryptoRngCore, C: Connect, T: Timer>(
-        client: &mut Client<'_, '_, R>,
-        connect: &mut C,
-        timer: &mut T,
-        deadline: Instant,
-        now: Instant,
-        progress: &mut impl FnMut(Progress<'_>),
-    ) -> Result<(), DriveError<ClientError>> {
-        let Step::Send(bytes) = client.poll(now).map_err(DriveError::Client)? else {
-            return Err(DriveError::Client(ClientError::UnexpectedCall));
-        };
-        let mut chunk = [0u8; READ_CHUNK];
-        let mut conn = send(connect, bytes, timer, deadline);
-        let conn = conn.as_mut().map_err(|f| *f);
-        deliver(client, conn, C::set_io_timeout, &mut chunk, timer, now, deadline, progress)
+    impl<R: CryptoRngCore> PendingRequest for Client<'_, '_, R> {
+        fn pending_request(&mut self, now: Instant) -> Result<&[u8], ClientError> {
+            match self.poll(now)? {
+                Step::Send(bytes) => Ok(bytes),
+                _ => Err(ClientError::UnexpectedCall),
+            }
+        }
     }
 
     /// Runs a SCEP client to its end: every request over a new connection from `connect`,
@@ -546,25 +566,13 @@ mod est_driver {
         client.signed(now, sig.get(..n).unwrap_or(&[])).map_err(DriveError::Client)
     }
 
-    /// One exchange of the request the client has ready (`Step::Send`; polling again
-    /// returns the same request until a byte of the reply arrives) on a new connection. A
-    /// frame of its own (stack): the connection and the read chunk live only here.
-    #[inline(never)]
-    fn plain_exchange<R: CryptoRngCore, C: Connect, T: Timer>(
-        client: &mut Client<'_, '_, R>,
-        connect: &mut C,
-        timer: &mut T,
-        deadline: Instant,
-        now: Instant,
-        progress: &mut impl FnMut(Progress<'_>),
-    ) -> Result<(), DriveError<ClientError>> {
-        let Step::Send(bytes) = client.poll(now).map_err(DriveError::Client)? else {
-            return Err(DriveError::Client(ClientError::UnexpectedCall));
-        };
-        let mut chunk = [0u8; READ_CHUNK];
-        let mut conn = send(connect, bytes, timer, deadline);
-        let conn = conn.as_mut().map_err(|f| *f);
-        deliver(client, conn, C::set_io_timeout, &mut chunk, timer, now, deadline, progress)
+    impl<R: CryptoRngCore> PendingRequest for Client<'_, '_, R> {
+        fn pending_request(&mut self, now: Instant) -> Result<&[u8], ClientError> {
+            match self.poll(now)? {
+                Step::Send(bytes) => Ok(bytes),
+                _ => Err(ClientError::UnexpectedCall),
+            }
+        }
     }
 
     /// `Step::Bind`: opens the connection, hands its channel binding to the client, and has
@@ -581,7 +589,9 @@ mod est_driver {
     ) -> Result<(), DriveError<ClientError>> {
         let deadline = now + options.exchange_deadline;
         let authenticated = connect.authenticates_server();
-        let mut conn = match connect.connect() {
+        // The connection stays in the connector's result (not moved on: it is large).
+        let mut opened = connect.connect();
+        let conn = match opened.as_mut() {
             Ok(c) if timer.now() < deadline => c,
             r => {
                 let f = if r.is_ok() { ExchangeFailure::Deadline } else { failure(timer, deadline) };
@@ -589,7 +599,7 @@ mod est_driver {
             }
         };
         let mut value = [0u8; 64];
-        let n = C::channel_binding(&conn, &mut value);
+        let n = C::channel_binding(conn, &mut value);
         client.bound(now, value.get(..n).unwrap_or(&[])).map_err(DriveError::Client)?;
         // The CSR with this binding is signed and sent on this connection.
         for _ in 0..4 {
@@ -604,8 +614,8 @@ mod est_driver {
                         return Err(DriveError::UnauthenticatedServer);
                     }
                     progress(Progress::Request(request_line(bytes)));
-                    let conn = write_within::<C, T>(&mut conn, bytes, timer, deadline).map(|()| &mut conn);
-                    let mut chunk = [0u8; READ_CHUNK];
+                    let conn = write_within::<C, T>(conn, bytes, timer, deadline).map(|()| conn);
+                    let mut chunk = [0u8; crate::transport::READ_CHUNK];
                     return deliver(client, conn, C::set_io_timeout, &mut chunk, timer, now, deadline, progress);
                 }
                 _ => return Ok(()),
@@ -651,7 +661,7 @@ mod est_driver {
                         return Err(DriveError::UnauthenticatedServer);
                     }
                     progress(Progress::Request(request_line(bytes)));
-                    plain_exchange(client, connect, timer, now + options.exchange_deadline, now, &mut progress)?;
+                    exchange(client, connect, timer, now + options.exchange_deadline, now, &mut progress)?;
                 }
                 Step::Sign(req) => {
                     progress(Progress::KeyOperation("sign"));
