@@ -52,7 +52,7 @@
 //! let mut key = SoftP256Key::from_bytes(&[0x42; 32])?;
 //! assert_eq!(key.key_type(), KeyType::EcP256);
 //!
-//! let digest = HashAlgorithm::Sha256.digest(b"to be signed");
+//! let digest = HashAlgorithm::Sha256.digest(b"to be signed")?;
 //! let mut signature = [0u8; 64];
 //! let len = key.sign_prehash(&digest, &mut signature)?;
 //! p256::verify_prehash_raw(&key.public_key_sec1(), digest.as_bytes(), &signature[..len])?;
