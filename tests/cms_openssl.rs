@@ -166,6 +166,35 @@ fn openssl_signed_data_verifies_with_us_and_tampering_is_caught() {
     }
 }
 
+/// SHA-384 SignedData from `openssl cms -sign -md sha384` (RSA and P-256 signers, with and
+/// without signed attributes): verified with feature `sha512`; without it refused with the
+/// typed error (the digest cannot be computed), not a digest mismatch or a panic.
+#[test]
+fn sha384_signed_data_is_verified_only_with_the_sha512_feature() {
+    let dir = tempfile::tempdir().unwrap();
+    let content_path = dir.path().join("content.bin");
+    std::fs::write(&content_path, b"content signed with SHA-384").unwrap();
+    for (name, alg, opt) in [("rsa384", "RSA", "rsa_keygen_bits:2048"), ("ec384", "EC", "ec_paramgen_curve:P-256")] {
+        let p = party(dir.path(), name, alg, opt);
+        for extra in [&[][..], &["-noattr"][..]] {
+            let out = dir.path().join("sd384.der");
+            let mut args = vec!["cms", "-sign", "-nodetach", "-binary", "-outform", "DER", "-in", s(&content_path)];
+            args.extend_from_slice(&["-signer", s(&p.cert_pem), "-inkey", s(&p.key_pem), "-md", "sha384", "-out", s(&out)]);
+            args.extend_from_slice(extra);
+            openssl(&args);
+            let msg = std::fs::read(&out).unwrap();
+            let sd = SignedDataRef::parse(&msg).unwrap_or_else(|e| panic!("{name} {extra:?}: {e}"));
+            assert!(sd.signer_infos().all(|si| si.digest_algorithm == HashAlgorithm::Sha384), "parsing does not depend on the feature");
+            let r = sd.verify(None).map(|(_, signer)| signer.as_der().to_vec());
+            if cfg!(feature = "sha512") {
+                assert_eq!(r.unwrap(), p.cert_der, "{name} {extra:?}");
+            } else {
+                assert_eq!(r, Err(CmsError::Signature(CryptoError::UnsupportedAlgorithm)), "{name} {extra:?}");
+            }
+        }
+    }
+}
+
 #[test]
 fn openssl_decrypts_our_envelopes_for_each_cipher() {
     let dir = tempfile::tempdir().unwrap();

@@ -147,6 +147,39 @@ fn pss_with_non_default_salt_and_mgf_hash_verifies() {
     assert!(public.verify_pss(PssParams::new(HashAlgorithm::Sha256), digest.as_bytes(), &sig).is_err());
 }
 
+/// Without `sha512` nothing hashes with SHA-384: OpenSSL's RSA-PSS SHA-384 signature (whose
+/// verification hashes) is refused with the typed error, while a PKCS#1 v1.5 signature over a
+/// SHA-384 digest computed elsewhere (no hashing here) still verifies.
+#[cfg(not(feature = "sha512"))]
+#[test]
+fn sha384_hashing_is_refused_without_the_sha512_feature() {
+    let dir = Dir::new();
+    let key = openssl_rsa(&dir, 2048);
+    let public = RsaPublicKey::from_pkcs1_der(&key.public_pkcs1).unwrap();
+    let msg = dir.write("m", b"signed with SHA-384");
+    let digest = openssl(&["dgst", "-sha384", "-binary", s(&msg)]);
+    assert_eq!(HashAlgorithm::Sha384.digest(b"signed with SHA-384"), Err(CryptoError::UnsupportedAlgorithm));
+    let pss = dir.path("pss");
+    openssl(&[
+        "dgst",
+        "-sha384",
+        "-sign",
+        s(&key.pem),
+        "-sigopt",
+        "rsa_padding_mode:pss",
+        "-sigopt",
+        "rsa_pss_saltlen:digest",
+        "-out",
+        s(&pss),
+        s(&msg),
+    ]);
+    let pss = std::fs::read(&pss).unwrap();
+    assert_eq!(public.verify_pss(PssParams::new(HashAlgorithm::Sha384), &digest, &pss), Err(CryptoError::UnsupportedAlgorithm));
+    let pkcs1 = dir.path("pkcs1");
+    openssl(&["dgst", "-sha384", "-sign", s(&key.pem), "-out", s(&pkcs1), s(&msg)]);
+    public.verify_pkcs1v15(HashAlgorithm::Sha384, &digest, &std::fs::read(&pkcs1).unwrap()).unwrap();
+}
+
 #[test]
 fn our_rsa_signatures_verify_with_openssl_for_imported_and_generated_keys() {
     let dir = Dir::new();

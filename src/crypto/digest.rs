@@ -280,6 +280,25 @@ mod tests {
         }
     }
 
+    /// What the features say is built in is what hashes; the rest is a typed error (no panic,
+    /// no digest of another algorithm).
+    #[test]
+    fn hashes_outside_the_build_are_refused_with_a_typed_error() {
+        assert_eq!(HashAlgorithm::Sha1.is_available(), cfg!(feature = "sha1"));
+        assert!(HashAlgorithm::Sha256.is_available());
+        assert_eq!(HashAlgorithm::Sha384.is_available(), cfg!(feature = "sha512"));
+        assert_eq!(HashAlgorithm::Sha512.is_available(), cfg!(feature = "sha512"));
+        for alg in ALL {
+            let r = alg.digest(b"abc");
+            assert_eq!(r.is_ok(), alg.is_available(), "{alg:?}");
+            if !alg.is_available() {
+                assert_eq!(r, Err(CryptoError::UnsupportedAlgorithm));
+                assert_eq!(alg.digest_parts(&[b"abc"]), Err(CryptoError::UnsupportedAlgorithm));
+                assert!(matches!(Hasher::new(alg), Err(CryptoError::UnsupportedAlgorithm)));
+            }
+        }
+    }
+
     #[test]
     fn digest_from_bytes_checks_length() {
         assert!(Digest::from_bytes(HashAlgorithm::Sha256, &[0; 31]).is_err());

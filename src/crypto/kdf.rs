@@ -131,4 +131,21 @@ mod tests {
         assert!(pbkdf2_hmac(HashAlgorithm::Sha256, b"p", b"s", 1, &mut []).is_err());
         assert!(x963_kdf(HashAlgorithm::Sha1, b"z", b"", &mut []).is_err());
     }
+
+    /// A hash the build lacks is refused before anything is derived (and `out` is untouched).
+    #[test]
+    fn hashes_outside_the_build_are_unsupported() {
+        for h in [HashAlgorithm::Sha1, HashAlgorithm::Sha384, HashAlgorithm::Sha512] {
+            let mut out = [0xa5u8; 16];
+            let x963 = x963_kdf(h, b"z", b"info", &mut out);
+            if h.is_available() {
+                assert!(x963.is_ok(), "{h:?}");
+            } else {
+                assert_eq!(x963, Err(CryptoError::UnsupportedAlgorithm), "{h:?}");
+                assert_eq!(out, [0xa5; 16]);
+            }
+        }
+        let mut out = [0u8; 16];
+        assert_eq!(pbkdf2_hmac(HashAlgorithm::Sha1, b"p", b"s", 1, &mut out).is_ok(), cfg!(feature = "sha1"));
+    }
 }

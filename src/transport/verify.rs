@@ -272,6 +272,27 @@ mod tests {
         }
     }
 
+    /// Without `sha512` the SHA-384 and SHA-512 schemes are neither offered nor accepted:
+    /// the handshake signature is refused as an unsupported scheme before any key operation.
+    #[test]
+    fn sha384_and_sha512_schemes_need_the_sha512_feature() {
+        let big = [
+            scheme::ECDSA_P384_SHA384,
+            scheme::RSA_PSS_RSAE_SHA384,
+            scheme::RSA_PSS_RSAE_SHA512,
+            scheme::RSA_PKCS1_SHA384,
+            scheme::RSA_PKCS1_SHA512,
+        ];
+        for s in big {
+            assert_eq!(algorithm(s, false).is_some(), cfg!(feature = "sha512"), "{s:#06x}");
+            assert_eq!(scheme::ALL.contains(&s), cfg!(feature = "sha512"), "{s:#06x}");
+        }
+        if !cfg!(feature = "sha512") {
+            let mut v = ServerVerifier::new(ServerTrust::Unauthenticated, "localhost", None).unwrap();
+            assert_eq!(v.verify_tls13(scheme::RSA_PSS_RSAE_SHA512, &[0; 256], &[0; 32]), Err(VerifyError::UnsupportedScheme));
+        }
+    }
+
     #[test]
     fn no_chain_no_authentication() {
         let mut v = ServerVerifier::new(ServerTrust::Unauthenticated, "localhost", None).unwrap();
