@@ -2,7 +2,7 @@
 //! benches (modelled on sscep and libest's estclient, in one tool).
 //!
 //! ```text
-//! cargo run --example enroll --features scep,est,soft-keys,legacy-crypto,std,host-tls -- --help
+//! cargo run --example enroll --features scep,est,soft-keys,legacy-crypto,sha512,std,host-tls -- --help
 //! enroll scep enroll --url http://127.0.0.1:8080/scep --fingerprint <sha256> --key dev.key \
 //!        --subject CN=router-7 --challenge secret --out router-7.pem
 //! enroll est enroll --url https://localhost:8443 --tls-ca tls-ca.pem --key dev.key \

@@ -2,7 +2,7 @@
 //! prints each issued certificate's subject, serial and SHA-256 fingerprint.
 //!
 //! ```text
-//! cargo run --example scep_demo --features scep,soft-keys,legacy-crypto,std -- \
+//! cargo run --example scep_demo --features scep,soft-keys,legacy-crypto,sha512,std -- \
 //!     127.0.0.1:8080 <CA SHA-256 fingerprint, hex> <challenge>
 //! ```
 //! `.ci/demo` starts a real micromdm `scepserver` on loopback and runs this against it.

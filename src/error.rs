@@ -34,7 +34,8 @@ pub enum CryptoError {
         bits: u16,
     },
     /// The algorithm is not available in this build or for this operation (e.g. DES
-    /// encryption, or SHA-1 signatures without `legacy-crypto`).
+    /// encryption, SHA-1 signatures without `legacy-crypto`, hashing with SHA-384 or SHA-512
+    /// without `sha512` or with SHA-1 without `sha1`).
     UnsupportedAlgorithm,
     /// A signature does not verify.
     SignatureInvalid,
@@ -393,8 +394,8 @@ pub enum ScepError {
     /// The server offers no content-encryption algorithm this configuration allows (AES,
     /// or 3DES with `legacy-crypto` and the policy allowing it). DES is never sent.
     NoAcceptableCipher,
-    /// The server offers no digest this configuration allows (SHA-256/512, or SHA-1 with
-    /// `legacy-crypto` and the policy allowing it). MD5 is never used.
+    /// The server offers no digest this configuration allows (SHA-256, SHA-512 with feature
+    /// `sha512`, or SHA-1 with `legacy-crypto` and the policy allowing it). MD5 is never used.
     NoAcceptableDigest,
     /// A GetCACert or GetNextCACert reply does not parse.
     MalformedCaResponse(DecodeError),

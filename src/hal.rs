@@ -310,7 +310,8 @@ pub struct MessageSigner<S> {
 
 impl<S: Signer> MessageSigner<S> {
     /// Wraps `signer`; messages are hashed with `hash` (SHA-256 for
-    /// `ecdsa_secp256r1_sha256` and `rsa_pkcs1_sha256`).
+    /// `ecdsa_secp256r1_sha256` and `rsa_pkcs1_sha256`). With a hash the build lacks
+    /// ([`HashAlgorithm::is_available`]) every signature fails.
     pub fn new(signer: S, hash: HashAlgorithm) -> Self {
         Self { signer, hash }
     }
@@ -323,7 +324,7 @@ impl<S: Signer> MessageSigner<S> {
 
 impl<S: Signer> signature::SignerMut<SignatureBytes> for MessageSigner<S> {
     fn try_sign(&mut self, msg: &[u8]) -> Result<SignatureBytes, signature::Error> {
-        let digest = self.hash.digest(msg);
+        let digest = self.hash.digest(msg).map_err(|_| signature::Error::new())?;
         let mut raw = [0u8; crate::crypto::rsa::MAX_MODULUS_LEN];
         let n = self.signer.sign_prehash(&digest, &mut raw).map_err(|_| signature::Error::new())?;
         let raw = raw.get(..n).ok_or_else(signature::Error::new)?;

@@ -28,9 +28,11 @@
 //! | feature | effect |
 //! |---|---|
 //! | `scep`, `est` | the protocol clients |
-//! | `legacy-crypto` | DES/3DES and SHA-1 signatures, needed by real SCEP servers; off by default |
+//! | `legacy-crypto` | DES/3DES and SHA-1 signatures, needed by real SCEP servers; off by default; implies `sha1` |
+//! | `sha1` | SHA-1 where it is not a signature: the X9.63 KDF OpenSSL uses by default for CMS envelopes to EC keys, PBKDF2's default PRF in password envelopes, MGF1-SHA1, SHA-1 fingerprints (about 4 to 5 KB of flash) |
+//! | `sha512` | SHA-384 and SHA-512: certificate, CMS and CSR signatures and digests with them, TLS schemes with them (about 12 KB of flash); without it they are recognised and refused with a typed error |
 //! | `soft-keys` | [`hal::soft`]: software P-256 and RSA keys for tests and boards without a secure element |
-//! | `p384` | ECDSA P-384 verification (about 100 KiB of flash on Cortex-M) |
+//! | `p384` | ECDSA P-384 verification (about 100 KiB of flash on Cortex-M); implies `sha512` |
 //! | `defmt` xor `log` | logging; nothing secret is ever logged |
 //! | `tls` | TLS 1.3 on devices: embedded-tls with this crate's certificate verifier |
 //! | `nal`, `nal-async` | embedded-nal / embedded-nal-async TCP under the drivers |
@@ -52,7 +54,7 @@
 //! let mut key = SoftP256Key::from_bytes(&[0x42; 32])?;
 //! assert_eq!(key.key_type(), KeyType::EcP256);
 //!
-//! let digest = HashAlgorithm::Sha256.digest(b"to be signed");
+//! let digest = HashAlgorithm::Sha256.digest(b"to be signed")?;
 //! let mut signature = [0u8; 64];
 //! let len = key.sign_prehash(&digest, &mut signature)?;
 //! p256::verify_prehash_raw(&key.public_key_sec1(), digest.as_bytes(), &signature[..len])?;

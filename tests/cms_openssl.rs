@@ -4,6 +4,7 @@
 mod common;
 
 use common::{openssl, rng, s};
+use embedded_enroll::CryptoError;
 use embedded_enroll::asn1::ber;
 use embedded_enroll::asn1::cert::CertificateRef;
 use embedded_enroll::asn1::cms::enveloped_data::{EnvelopedDataRef, build_for_rsa_recipient};
@@ -12,7 +13,7 @@ use embedded_enroll::asn1::oid;
 use embedded_enroll::crypto::HashAlgorithm;
 use embedded_enroll::crypto::cbc::CbcCipher;
 use embedded_enroll::crypto::rsa::{RsaPrivateKey2048, RsaPrivateKey4096};
-use embedded_enroll::error::CmsError;
+use embedded_enroll::error::{CmsError, EncodeError};
 use embedded_enroll::hal::soft::SoftP256Key;
 use std::path::{Path, PathBuf};
 
@@ -66,6 +67,15 @@ fn our_signed_data_passes_openssl_cms_verify_for_rsa_and_ecdsa() {
             builder.signing_time = Some(embedded_enroll::time::UnixTime::from_secs(1_795_910_400));
         }
         let mut out = vec![0u8; 4096];
+        if !digest.is_available() {
+            // Without `sha512`: a typed error, before the key is asked for anything.
+            let mut key = RsaPrivateKey2048::from_pkcs8_der(&p.pkcs8, &mut rng(1)).unwrap();
+            let r = builder.sign(&mut key, &mut out);
+            assert_eq!(r, Err(EncodeError::Crypto(CryptoError::UnsupportedAlgorithm)), "{digest:?}");
+            let mut attrs_out = vec![0u8; 1024];
+            assert_eq!(builder.encode_signed_attributes(&mut attrs_out), Err(EncodeError::Crypto(CryptoError::UnsupportedAlgorithm)));
+            continue;
+        }
         let msg = if p.key_pem.to_str().unwrap().contains("rsa") {
             let mut key = RsaPrivateKey2048::from_pkcs8_der(&p.pkcs8, &mut rng(1)).unwrap();
             builder.sign(&mut key, &mut out).unwrap().to_vec()
@@ -94,7 +104,7 @@ fn our_signed_data_passes_openssl_cms_verify_for_rsa_and_ecdsa() {
         } else {
             builder.sign(&mut SoftP256Key::from_pkcs8_der(&p.pkcs8).unwrap(), &mut tiny).map(|_| ())
         };
-        let Err(embedded_enroll::error::EncodeError::BufferTooSmall { needed }) = r else { panic!("expected BufferTooSmall, got {r:?}") };
+        let Err(EncodeError::BufferTooSmall { needed }) = r else { panic!("expected BufferTooSmall, got {r:?}") };
         assert!(needed >= msg.len());
         let mut small = vec![0x33u8; needed - 1];
         let r = if p.key_pem.to_str().unwrap().contains("rsa") {
@@ -102,7 +112,7 @@ fn our_signed_data_passes_openssl_cms_verify_for_rsa_and_ecdsa() {
         } else {
             builder.sign(&mut SoftP256Key::from_pkcs8_der(&p.pkcs8).unwrap(), &mut small).map(|_| ())
         };
-        assert_eq!(r, Err(embedded_enroll::error::EncodeError::BufferTooSmall { needed }));
+        assert_eq!(r, Err(EncodeError::BufferTooSmall { needed }));
         assert!(small.iter().all(|b| *b == 0x33));
     }
 }
@@ -152,6 +162,35 @@ fn openssl_signed_data_verifies_with_us_and_tampering_is_caught() {
             bad[pos] ^= 1;
             let r = SignedDataRef::parse(&bad).unwrap().verify(None);
             assert!(matches!(r, Err(CmsError::DigestMismatch) | Err(CmsError::Signature(_))), "{name} {extra:?}: {r:?}");
+        }
+    }
+}
+
+/// SHA-384 SignedData from `openssl cms -sign -md sha384` (RSA and P-256 signers, with and
+/// without signed attributes): verified with feature `sha512`; without it refused with the
+/// typed error (the digest cannot be computed), not a digest mismatch or a panic.
+#[test]
+fn sha384_signed_data_is_verified_only_with_the_sha512_feature() {
+    let dir = tempfile::tempdir().unwrap();
+    let content_path = dir.path().join("content.bin");
+    std::fs::write(&content_path, b"content signed with SHA-384").unwrap();
+    for (name, alg, opt) in [("rsa384", "RSA", "rsa_keygen_bits:2048"), ("ec384", "EC", "ec_paramgen_curve:P-256")] {
+        let p = party(dir.path(), name, alg, opt);
+        for extra in [&[][..], &["-noattr"][..]] {
+            let out = dir.path().join("sd384.der");
+            let mut args = vec!["cms", "-sign", "-nodetach", "-binary", "-outform", "DER", "-in", s(&content_path)];
+            args.extend_from_slice(&["-signer", s(&p.cert_pem), "-inkey", s(&p.key_pem), "-md", "sha384", "-out", s(&out)]);
+            args.extend_from_slice(extra);
+            openssl(&args);
+            let msg = std::fs::read(&out).unwrap();
+            let sd = SignedDataRef::parse(&msg).unwrap_or_else(|e| panic!("{name} {extra:?}: {e}"));
+            assert!(sd.signer_infos().all(|si| si.digest_algorithm == HashAlgorithm::Sha384), "parsing does not depend on the feature");
+            let r = sd.verify(None).map(|(_, signer)| signer.as_der().to_vec());
+            if cfg!(feature = "sha512") {
+                assert_eq!(r.unwrap(), p.cert_der, "{name} {extra:?}");
+            } else {
+                assert_eq!(r, Err(CmsError::Signature(CryptoError::UnsupportedAlgorithm)), "{name} {extra:?}");
+            }
         }
     }
 }
@@ -227,6 +266,14 @@ fn openssl_envelopes_open_with_ktri_kari_and_pwri() {
                 // supported: a typed error, not a wrong answer.
                 let r = ed.decrypt_with_key_agreement(&cert, &mut key, &mut buf);
                 assert!(matches!(r, Err(CmsError::Decode(embedded_enroll::error::DecodeError::Unsupported { .. }))), "{r:?}");
+                continue;
+            }
+            if kdf == "sha384" && !HashAlgorithm::Sha384.is_available() {
+                // dhSinglePass-stdDH-sha384kdf-scheme without `sha512`: refused as an
+                // unsupported algorithm, before the device key is used.
+                let unsupported = Err(CmsError::Decrypt(CryptoError::UnsupportedAlgorithm));
+                assert_eq!(ed.key_agreement_recipient(&cert).map(|_| ()), unsupported);
+                assert_eq!(ed.decrypt_with_key_agreement(&cert, &mut key, &mut buf).map(|_| ()), unsupported, "KARI {cipher} kdf {kdf:?}");
                 continue;
             }
             assert_eq!(ed.decrypt_with_key_agreement(&cert, &mut key, &mut buf).unwrap(), &content[..], "KARI {cipher} kdf {kdf:?}");

@@ -65,6 +65,11 @@ fn dgst_flag(h: HashAlgorithm) -> &'static str {
 
 const HASHES: [HashAlgorithm; 4] = [HashAlgorithm::Sha1, HashAlgorithm::Sha256, HashAlgorithm::Sha384, HashAlgorithm::Sha512];
 
+/// The hashes of `list` this build computes (SHA-384 and SHA-512 need feature `sha512`).
+fn built_in<const N: usize>(list: [HashAlgorithm; N]) -> impl Iterator<Item = HashAlgorithm> {
+    list.into_iter().filter(|h| h.is_available())
+}
+
 #[test]
 fn openssl_pkcs1v15_and_pss_signatures_verify_for_2048_3072_4096() {
     let dir = Dir::new();
@@ -73,21 +78,21 @@ fn openssl_pkcs1v15_and_pss_signatures_verify_for_2048_3072_4096() {
         let key = openssl_rsa(&dir, bits);
         let public = RsaPublicKey::from_pkcs1_der(&key.public_pkcs1).unwrap();
         assert_eq!(u32::from(public.bits()), bits);
-        for h in HASHES {
+        for h in built_in(HASHES) {
             let sig_path = dir.path("sig.bin");
             openssl(&["dgst", dgst_flag(h), "-sign", s(&key.pem), "-out", s(&sig_path), s(&msg)]);
             let sig = std::fs::read(&sig_path).unwrap();
-            let digest = h.digest(&std::fs::read(&msg).unwrap());
+            let digest = h.digest(&std::fs::read(&msg).unwrap()).unwrap();
             public.verify_pkcs1v15(h, digest.as_bytes(), &sig).unwrap_or_else(|e| panic!("{bits} {h:?}: {e}"));
             // The same signature must not verify for another message or hash.
-            let other = h.digest(b"another message");
+            let other = h.digest(b"another message").unwrap();
             assert_eq!(public.verify_pkcs1v15(h, other.as_bytes(), &sig), Err(CryptoError::SignatureInvalid));
             let mut bad = sig.clone();
             let mid = bad.len() / 2;
             bad[mid] ^= 0x40;
             assert_eq!(public.verify_pkcs1v15(h, digest.as_bytes(), &bad), Err(CryptoError::SignatureInvalid));
         }
-        for h in [HashAlgorithm::Sha256, HashAlgorithm::Sha384] {
+        for h in built_in([HashAlgorithm::Sha256, HashAlgorithm::Sha384]) {
             let sig_path = dir.path("pss.bin");
             openssl(&[
                 "dgst",
@@ -103,9 +108,9 @@ fn openssl_pkcs1v15_and_pss_signatures_verify_for_2048_3072_4096() {
                 s(&msg),
             ]);
             let sig = std::fs::read(&sig_path).unwrap();
-            let digest = h.digest(&std::fs::read(&msg).unwrap());
+            let digest = h.digest(&std::fs::read(&msg).unwrap()).unwrap();
             public.verify_pss(PssParams::new(h), digest.as_bytes(), &sig).unwrap_or_else(|e| panic!("PSS {bits} {h:?}: {e}"));
-            let other = h.digest(b"x");
+            let other = h.digest(b"x").unwrap();
             assert_eq!(public.verify_pss(PssParams::new(h), other.as_bytes(), &sig), Err(CryptoError::SignatureInvalid));
             // A PKCS#1 v1.5 check of a PSS signature fails, and vice versa.
             assert_eq!(public.verify_pkcs1v15(h, digest.as_bytes(), &sig), Err(CryptoError::SignatureInvalid));
@@ -136,10 +141,43 @@ fn pss_with_non_default_salt_and_mgf_hash_verifies() {
         s(&msg),
     ]);
     let sig = std::fs::read(&sig_path).unwrap();
-    let digest = HashAlgorithm::Sha256.digest(&std::fs::read(&msg).unwrap());
+    let digest = HashAlgorithm::Sha256.digest(&std::fs::read(&msg).unwrap()).unwrap();
     let params = PssParams { hash: HashAlgorithm::Sha256, mgf_hash: HashAlgorithm::Sha1, salt_len: 20 };
     public.verify_pss(params, digest.as_bytes(), &sig).unwrap();
     assert!(public.verify_pss(PssParams::new(HashAlgorithm::Sha256), digest.as_bytes(), &sig).is_err());
+}
+
+/// Without `sha512` nothing hashes with SHA-384: OpenSSL's RSA-PSS SHA-384 signature (whose
+/// verification hashes) is refused with the typed error, while a PKCS#1 v1.5 signature over a
+/// SHA-384 digest computed elsewhere (no hashing here) still verifies.
+#[cfg(not(feature = "sha512"))]
+#[test]
+fn sha384_hashing_is_refused_without_the_sha512_feature() {
+    let dir = Dir::new();
+    let key = openssl_rsa(&dir, 2048);
+    let public = RsaPublicKey::from_pkcs1_der(&key.public_pkcs1).unwrap();
+    let msg = dir.write("m", b"signed with SHA-384");
+    let digest = openssl(&["dgst", "-sha384", "-binary", s(&msg)]);
+    assert_eq!(HashAlgorithm::Sha384.digest(b"signed with SHA-384"), Err(CryptoError::UnsupportedAlgorithm));
+    let pss = dir.path("pss");
+    openssl(&[
+        "dgst",
+        "-sha384",
+        "-sign",
+        s(&key.pem),
+        "-sigopt",
+        "rsa_padding_mode:pss",
+        "-sigopt",
+        "rsa_pss_saltlen:digest",
+        "-out",
+        s(&pss),
+        s(&msg),
+    ]);
+    let pss = std::fs::read(&pss).unwrap();
+    assert_eq!(public.verify_pss(PssParams::new(HashAlgorithm::Sha384), &digest, &pss), Err(CryptoError::UnsupportedAlgorithm));
+    let pkcs1 = dir.path("pkcs1");
+    openssl(&["dgst", "-sha384", "-sign", s(&key.pem), "-out", s(&pkcs1), s(&msg)]);
+    public.verify_pkcs1v15(HashAlgorithm::Sha384, &digest, &std::fs::read(&pkcs1).unwrap()).unwrap();
 }
 
 #[test]
@@ -158,9 +196,9 @@ fn our_rsa_signatures_verify_with_openssl_for_imported_and_generated_keys() {
         (Box::new(RsaPrivateKey4096::from_pkcs8_der(&k4.pkcs8, &mut r).unwrap()), k4.pub_pem.clone()),
     ];
     for (key, pub_pem) in keys.iter_mut() {
-        for h in HASHES {
+        for h in built_in(HASHES) {
             let mut sig = [0u8; 512];
-            let n = key.sign_prehash(&h.digest(msg_bytes), &mut sig).unwrap();
+            let n = key.sign_prehash(&h.digest(msg_bytes).unwrap(), &mut sig).unwrap();
             let sig_path = dir.write("sig", &sig[..n]);
             assert!(
                 openssl_ok(&["dgst", dgst_flag(h), "-verify", s(pub_pem), "-signature", s(&sig_path), s(&msg)]),
@@ -180,7 +218,7 @@ fn our_rsa_signatures_verify_with_openssl_for_imported_and_generated_keys() {
     let pem_path = dir.path("gen.pub.pem");
     openssl(&["pkey", "-pubin", "-inform", "DER", "-in", s(&spki_path), "-out", s(&pem_path)]);
     let mut sig = [0u8; 256];
-    let d = HashAlgorithm::Sha256.digest(msg_bytes);
+    let d = HashAlgorithm::Sha256.digest(msg_bytes).unwrap();
     key.sign_prehash(&d, &mut sig).unwrap();
     let sig_path = dir.write("gensig", &sig);
     assert!(openssl_ok(&["dgst", "-sha256", "-verify", s(&pem_path), "-signature", s(&sig_path), s(&msg)]));
@@ -315,7 +353,10 @@ fn cbc_ciphers_match_openssl_enc_both_ways() {
 
 #[test]
 fn x963_kdf_matches_openssl_for_sha1_sha256_sha384() {
-    for (h, name) in [(HashAlgorithm::Sha1, "SHA1"), (HashAlgorithm::Sha256, "SHA256"), (HashAlgorithm::Sha384, "SHA384")] {
+    for (h, name) in [(HashAlgorithm::Sha1, "SHA1"), (HashAlgorithm::Sha256, "SHA256"), (HashAlgorithm::Sha384, "SHA384")]
+        .into_iter()
+        .filter(|(h, _)| h.is_available())
+    {
         for (secret, info, len) in [
             (&[0x11u8; 32][..], &b""[..], 16usize),
             (&[0x22u8; 32][..], &b"\x30\x0a shared info"[..], 32),
@@ -385,14 +426,15 @@ fn ecdsa_p256_interoperates_with_openssl_both_ways() {
 
     let msg_bytes = b"ecdsa between us and openssl";
     let msg = dir.write("msg", msg_bytes);
-    for (h, flag) in [(HashAlgorithm::Sha256, "-sha256"), (HashAlgorithm::Sha384, "-sha384")] {
+    for (h, flag) in [(HashAlgorithm::Sha256, "-sha256"), (HashAlgorithm::Sha384, "-sha384")].into_iter().filter(|(h, _)| h.is_available())
+    {
         // OpenSSL signs, we verify.
         let sig_path = dir.path("sig.der");
         openssl(&["dgst", flag, "-sign", s(&pem), "-out", s(&sig_path), s(&msg)]);
         let sig = std::fs::read(&sig_path).unwrap();
-        let d = h.digest(msg_bytes);
+        let d = h.digest(msg_bytes).unwrap();
         ec::verify_prehash(&key.public_key_sec1(), d.as_bytes(), &sig).unwrap();
-        assert!(ec::verify_prehash(&key.public_key_sec1(), h.digest(b"other").as_bytes(), &sig).is_err());
+        assert!(ec::verify_prehash(&key.public_key_sec1(), h.digest(b"other").unwrap().as_bytes(), &sig).is_err());
         // We sign, OpenSSL verifies.
         let mut raw = [0u8; 64];
         key.sign_prehash(&d, &mut raw).unwrap();

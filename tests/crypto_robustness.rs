@@ -68,7 +68,7 @@ fn p256_functions_reject_garbage_with_typed_errors() {
     let mut r = rand::rngs::StdRng::seed_from_u64(101);
     let mut key = SoftP256Key::generate(&mut r);
     let public = key.public_key_sec1();
-    let d = HashAlgorithm::Sha256.digest(b"m");
+    let d = HashAlgorithm::Sha256.digest(b"m").unwrap();
     let mut raw = [0u8; 64];
     key.sign_prehash(&d, &mut raw).unwrap();
     let mut der = [0u8; 72];

@@ -9,12 +9,14 @@ mod common;
 #[cfg(all(feature = "scep", feature = "soft-keys"))]
 mod ec_paths {
     use super::common::{cert_der, openssl, openssl_self_signed_rsa, rng, s};
+    use embedded_enroll::CryptoError;
     use embedded_enroll::asn1::cert::CertificateRef;
     use embedded_enroll::asn1::cms::signed_data::{Attribute, SignedDataBuilder, SignedDataRef};
     use embedded_enroll::asn1::oid;
     use embedded_enroll::asn1::writer::encode;
     use embedded_enroll::crypto::HashAlgorithm;
     use embedded_enroll::crypto::rsa::RsaPrivateKey2048;
+    use embedded_enroll::error::CmsError;
     use embedded_enroll::hal::soft::SoftP256Key;
     use embedded_enroll::scep::message::{CertRep, PkiStatus, attr};
 
@@ -93,33 +95,39 @@ mod ec_paths {
             SoftP256Key::from_pkcs8_der(&openssl(&["pkcs8", "-topk8", "-nocrypt", "-in", s(&d("dev.key")), "-outform", "DER"])).unwrap();
         let tx = "EC-TX-1";
         let nonce = [3u8; 16];
+        let (certs_p7b, kari, dev_self_pem) = (d("certs.p7b"), d("kari.der"), d("dev-self.pem"));
 
-        // KARI: the envelope to the device's EC certificate.
-        openssl(&[
-            "cms",
-            "-encrypt",
-            "-binary",
-            "-outform",
-            "DER",
-            "-aes128",
-            "-in",
-            s(&d("certs.p7b")),
-            "-out",
-            s(&d("kari.der")),
-            s(&d("dev-self.pem")),
-        ]);
-        let rep_der = certrep(ca, &mut ca_key, &std::fs::read(d("kari.der")).unwrap(), tx, &nonce);
-        let rep = CertRep::parse(&rep_der, &ca, tx, &nonce).unwrap();
-        assert_eq!(rep.status, PkiStatus::Success);
-        let env = rep.envelope.unwrap();
-        let mut plain = vec![0u8; env.encrypted_len()];
-        let certs = env.decrypt_with_key_agreement(&dev_self, &mut dev_key, &mut plain).unwrap();
-        let sd = SignedDataRef::parse(certs).unwrap();
-        let mut spki = [0u8; 100];
-        use embedded_enroll::hal::Signer;
-        let n = dev_key.public_key_der(&mut spki).unwrap();
-        let found = sd.certificates().find(|c| c.spki().as_der() == &spki[..n]).unwrap();
-        assert_eq!(found.as_der(), &issued[..], "the issued certificate is found by our public key, wherever it stands");
+        // KARI: the envelope to the device's EC certificate, with OpenSSL's default KDF
+        // (dhSinglePass-stdDH-sha1kdf-scheme: needs feature `sha1`) and with SHA-256.
+        let unsupported = Err(CmsError::Decrypt(CryptoError::UnsupportedAlgorithm));
+        let mut plain = Vec::new();
+        for kdf in ["", "sha256"] {
+            let opt = format!("ecdh_kdf_md:{kdf}");
+            let mut args = vec!["cms", "-encrypt", "-binary", "-outform", "DER", "-aes128", "-in", s(&certs_p7b), "-out", s(&kari)];
+            // `-keyopt` applies to the `-recip` before it.
+            args.extend_from_slice(&["-recip", s(&dev_self_pem)]);
+            if !kdf.is_empty() {
+                args.extend_from_slice(&["-keyopt", &opt]);
+            }
+            openssl(&args);
+            let rep_der = certrep(ca, &mut ca_key, &std::fs::read(&kari).unwrap(), tx, &nonce);
+            let rep = CertRep::parse(&rep_der, &ca, tx, &nonce).unwrap();
+            assert_eq!(rep.status, PkiStatus::Success);
+            let env = rep.envelope.unwrap();
+            plain = vec![0u8; env.encrypted_len()];
+            let opened = env.decrypt_with_key_agreement(&dev_self, &mut dev_key, &mut plain);
+            if kdf.is_empty() && !cfg!(feature = "sha1") {
+                assert_eq!(opened.map(|_| ()), unsupported);
+                continue;
+            }
+            let certs = opened.unwrap();
+            let sd = SignedDataRef::parse(certs).unwrap();
+            let mut spki = [0u8; 100];
+            use embedded_enroll::hal::Signer;
+            let n = dev_key.public_key_der(&mut spki).unwrap();
+            let found = sd.certificates().find(|c| c.spki().as_der() == &spki[..n]).unwrap();
+            assert_eq!(found.as_der(), &issued[..], "the issued certificate is found by our public key, wherever it stands");
+        }
 
         // PWRI: the envelope under the enrollment password.
         openssl(&[
@@ -138,7 +146,13 @@ mod ec_paths {
         ]);
         let rep_der = certrep(ca, &mut ca_key, &std::fs::read(d("pwri.der")).unwrap(), tx, &nonce);
         let env = CertRep::parse(&rep_der, &ca, tx, &nonce).unwrap().envelope.unwrap();
-        let certs = env.decrypt_with_password(b"enroll-pw", &mut plain).unwrap();
+        // OpenSSL's PBKDF2 uses the default PRF, HMAC-SHA1: needs feature `sha1`.
+        let opened = env.decrypt_with_password(b"enroll-pw", &mut plain);
+        if !cfg!(feature = "sha1") {
+            assert_eq!(opened.map(|_| ()), unsupported);
+            return;
+        }
+        let certs = opened.unwrap();
         assert!(SignedDataRef::parse(certs).unwrap().certificates().any(|c| c.as_der() == &issued[..]));
     }
 }

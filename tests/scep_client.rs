@@ -12,6 +12,7 @@
 mod common;
 
 use common::{cert_der, openssl, openssl_self_signed_rsa, rng, s};
+use embedded_enroll::CryptoError;
 use embedded_enroll::asn1::cert::CertificateRef;
 use embedded_enroll::asn1::cms::enveloped_data::{EnvelopedDataRef, build_for_rsa_recipient};
 use embedded_enroll::asn1::cms::signed_data::{Attribute, SignedDataBuilder, SignedDataRef, build_certs_only};
@@ -22,6 +23,7 @@ use embedded_enroll::asn1::writer::encode;
 use embedded_enroll::crypto::HashAlgorithm;
 use embedded_enroll::crypto::cbc::CbcCipher;
 use embedded_enroll::crypto::rsa::{RsaPrivateKey2048, RsaPrivateKey4096};
+use embedded_enroll::error::CmsError;
 use embedded_enroll::hal::soft::SoftP256Key;
 use embedded_enroll::hal::{Decrypter, KeyAgreement, Signer};
 use embedded_enroll::retry::RetryPolicy;
@@ -863,27 +865,48 @@ fn renewal_is_signed_with_the_current_certificate_and_may_certify_a_new_key() {
     }
 }
 
+/// An EC device key enrolls with a KARI reply (the envelope made by `openssl cms -encrypt` to
+/// the device's self-signed certificate), through the agree step. OpenSSL's default KDF is
+/// `dhSinglePass-stdDH-sha1kdf-scheme`: opened with feature `sha1`, refused without it (a typed
+/// error, before the device key is asked for the ECDH); the SHA-256 KDF opens in every build.
 #[test]
 fn ec_device_key_opens_a_kari_reply_through_the_agree_step() {
-    let mut fx = Fixture::new();
-    let mut key = DeviceKey::Ec(SoftP256Key::generate(&mut rng(77)));
-    let spki = key.spki();
-    let fp = fx.fingerprint();
-    let mut st = Storage::new();
-    let mut client = Client::new(config(&fp, &spki), Operation::Enroll(enroll_csr()), st.buffers(), rng(9)).unwrap();
-    let reply = Reply::Pki(Box::new(|fx, seen| {
-        let issued = fx.issue(seen, 1001);
-        let env = fx.openssl_envelope(seen, &[&issued], &["-aes128", s(&fx.path("signer.pem"))]);
-        fx.certrep(seen, "0", &env, &[], None)
-    }));
-    let mut q: VecDeque<Reply> = [caps(CAPS), Reply::CaCert, reply].into_iter().collect();
-    let (mut now, mut log) = (Instant::ZERO, Vec::new());
-    let o = drive(&mut client, &mut fx, &mut key, &mut q, &mut now, &mut log, 512);
-    assert_eq!(o, Outcome::Issued, "{log:?}");
-    assert_eq!(&log[log.len() - 3..], ["POST PKIOperation 19", "agree", "done Issued"]);
-    assert_eq!(CertificateRef::parse(client.certificate().unwrap()).unwrap().spki().as_der(), &spki[..]);
+    for kdf in ["", "sha256"] {
+        let mut fx = Fixture::new();
+        let mut key = DeviceKey::Ec(SoftP256Key::generate(&mut rng(77)));
+        let spki = key.spki();
+        let fp = fx.fingerprint();
+        let mut st = Storage::new();
+        let mut client = Client::new(config(&fp, &spki), Operation::Enroll(enroll_csr()), st.buffers(), rng(9)).unwrap();
+        let reply = Reply::Pki(Box::new(move |fx, seen| {
+            let issued = fx.issue(seen, 1001);
+            let opt = format!("ecdh_kdf_md:{kdf}");
+            // `-keyopt` applies to the `-recip` before it.
+            let signer = fx.path("signer.pem");
+            let mut args = vec!["-aes128", "-recip", s(&signer)];
+            if !kdf.is_empty() {
+                args.extend_from_slice(&["-keyopt", &opt]);
+            }
+            let env = fx.openssl_envelope(seen, &[&issued], &args);
+            fx.certrep(seen, "0", &env, &[], None)
+        }));
+        let mut q: VecDeque<Reply> = [caps(CAPS), Reply::CaCert, reply].into_iter().collect();
+        let (mut now, mut log) = (Instant::ZERO, Vec::new());
+        let o = drive(&mut client, &mut fx, &mut key, &mut q, &mut now, &mut log, 512);
+        if kdf.is_empty() && !cfg!(feature = "sha1") {
+            assert_eq!(o, Outcome::InvalidReply(ReplyError::Envelope(CmsError::Decrypt(CryptoError::UnsupportedAlgorithm))), "{log:?}");
+            assert_eq!(&log[log.len() - 2..], ["POST PKIOperation 19", "done InvalidReply(Envelope(Decrypt(UnsupportedAlgorithm)))"]);
+            continue;
+        }
+        assert_eq!(o, Outcome::Issued, "kdf {kdf:?}: {log:?}");
+        assert_eq!(&log[log.len() - 3..], ["POST PKIOperation 19", "agree", "done Issued"]);
+        assert_eq!(CertificateRef::parse(client.certificate().unwrap()).unwrap().spki().as_der(), &spki[..]);
+    }
 }
 
+/// An EC device key enrolls with a PWRI reply under the configured password. OpenSSL's
+/// PasswordRecipientInfo uses PBKDF2's default PRF, HMAC-SHA1: opened with feature `sha1`,
+/// refused with a typed error without it.
 #[test]
 fn ec_device_key_opens_a_pwri_reply_with_the_configured_password() {
     let mut fx = Fixture::new();
@@ -902,8 +925,12 @@ fn ec_device_key_opens_a_pwri_reply_with_the_configured_password() {
     let mut q: VecDeque<Reply> = [caps(CAPS), Reply::CaCert, reply].into_iter().collect();
     let (mut now, mut log) = (Instant::ZERO, Vec::new());
     let o = drive(&mut client, &mut fx, &mut key, &mut q, &mut now, &mut log, 512);
-    assert_eq!(o, Outcome::Issued, "{log:?}");
-    assert_eq!(&log[log.len() - 2..], ["POST PKIOperation 19", "done Issued"]);
+    if cfg!(feature = "sha1") {
+        assert_eq!(o, Outcome::Issued, "{log:?}");
+        assert_eq!(&log[log.len() - 2..], ["POST PKIOperation 19", "done Issued"]);
+    } else {
+        assert_eq!(o, Outcome::InvalidReply(ReplyError::Envelope(CmsError::Decrypt(CryptoError::UnsupportedAlgorithm))), "{log:?}");
+    }
 }
 
 #[test]

@@ -281,7 +281,7 @@ fn stepwise_request_signing_matches_the_one_call_build() {
     let mut to_sign = [0u8; 512];
     let to_sign = builder.encode_signed_attributes(&mut to_sign).unwrap();
     let mut sig = [0u8; 64];
-    key.sign_prehash(&HashAlgorithm::Sha256.digest(to_sign), &mut sig).unwrap();
+    key.sign_prehash(&HashAlgorithm::Sha256.digest(to_sign).unwrap(), &mut sig).unwrap();
     let mut stepwise = [0u8; 8192];
     assert_eq!(builder.assemble(key.key_type(), &sig, &mut stepwise).unwrap(), &one[..]);
 }

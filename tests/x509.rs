@@ -229,6 +229,7 @@ fn p384_pki_made_by_openssl_parses_and_chains() {
     check_pki(&Pki::new("EC", "ec_paramgen_curve:P-384", "-sha384"));
 }
 
+#[cfg(feature = "sha512")]
 #[test]
 fn rsa_pss_and_sha512_certificates_verify() {
     let dir = tempfile::tempdir().unwrap();
@@ -280,6 +281,43 @@ fn rsa_pss_and_sha512_certificates_verify() {
     let c = CertificateRef::parse(&der).unwrap();
     c.verify_signed_by(&c.spki()).unwrap();
     assert!(matches!(c.spki().key(), PublicKey::Rsa(k) if k.bits() == 3072));
+}
+
+/// Without `sha512`, SHA-384 and SHA-512 certificate signatures (RSA PKCS#1 v1.5 and PSS) are
+/// recognised (the certificates parse, the scheme is read) and refused with the typed errors:
+/// `CryptoError::UnsupportedAlgorithm` for the signature, `UnsupportedSignature` for the chain.
+#[cfg(not(feature = "sha512"))]
+#[test]
+fn sha384_and_sha512_signatures_are_refused_with_a_typed_error_without_the_feature() {
+    use embedded_enroll::asn1::algorithm::SignatureAlgorithm;
+    use embedded_enroll::crypto::HashAlgorithm;
+    let pki = Pki::new("RSA", "rsa_keygen_bits:2048", "-sha384");
+    let (ca, inter) = (pki.der("ca"), pki.der("inter"));
+    let ca = CertificateRef::parse(&ca).unwrap();
+    let inter = CertificateRef::parse(&inter).unwrap();
+    let alg = SignatureAlgorithm::from_identifier(&inter.signature_algorithm(), None).unwrap();
+    assert_eq!(alg, SignatureAlgorithm::RsaPkcs1v15(HashAlgorithm::Sha384));
+    assert_eq!(inter.verify_signed_by(&ca.spki()), Err(embedded_enroll::CryptoError::UnsupportedAlgorithm));
+    assert_eq!(verify_chain(&inter, &[], &ca, Some(now())), Err(ChainError::UnsupportedSignature { depth: 0 }));
+
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    let (key, cert) = (p("rsa.key"), p("c.pem"));
+    openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", s(&key)]);
+    for (digest, pss) in [("-sha512", false), ("-sha384", true), ("-sha512", true)] {
+        let mut args = vec!["req", "-x509", "-new", "-key", s(&key), digest, "-subj", "/CN=big hash", "-days", "10"];
+        if pss {
+            args.extend_from_slice(&["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:32"]);
+        }
+        args.extend_from_slice(&["-out", s(&cert)]);
+        openssl(&args);
+        let der = pem_to_der(&cert);
+        let c = CertificateRef::parse(&der).unwrap();
+        let alg = SignatureAlgorithm::from_identifier(&c.signature_algorithm(), None).unwrap();
+        assert!(!alg.hash().is_available(), "{digest} {alg:?}");
+        assert_eq!(matches!(alg, SignatureAlgorithm::RsaPss(_)), pss);
+        assert_eq!(c.verify_signed_by(&c.spki()), Err(embedded_enroll::CryptoError::UnsupportedAlgorithm), "{digest} pss {pss}");
+    }
 }
 
 /// A fixed time inside every captured certificate's validity (2026-11-29T00:00:00Z).

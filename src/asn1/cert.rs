@@ -29,7 +29,7 @@ use super::oid;
 use super::spki::SpkiRef;
 use super::tlv::{Cursor, Tlv, tag};
 use crate::CryptoError;
-use crate::crypto::HashAlgorithm;
+use crate::crypto::Digest;
 use crate::error::DecodeError;
 use crate::time::UnixTime;
 use der::Decode;
@@ -249,14 +249,17 @@ impl<'a> CertificateRef<'a> {
     /// SHA-256 of the DER certificate: the fingerprint used for pinning.
     pub fn fingerprint_sha256(&self) -> [u8; 32] {
         let mut out = [0u8; 32];
-        out.copy_from_slice(HashAlgorithm::Sha256.digest(self.der).as_bytes());
+        out.copy_from_slice(Digest::sha256(self.der).as_bytes());
         out
     }
 
-    /// SHA-1 of the DER certificate (what SCEP and older tools show).
+    /// SHA-1 of the DER certificate (what SCEP and older tools show; feature `sha1`).
+    #[cfg(feature = "sha1")]
     pub fn fingerprint_sha1(&self) -> [u8; 20] {
         let mut out = [0u8; 20];
-        out.copy_from_slice(HashAlgorithm::Sha1.digest(self.der).as_bytes());
+        if let Ok(d) = crate::crypto::HashAlgorithm::Sha1.digest(self.der) {
+            out.copy_from_slice(d.as_bytes());
+        }
         out
     }
 

@@ -454,7 +454,7 @@ where
     }
     // 1. To-be-signed, at the latest place it can start.
     let tbs_bytes = encode(out.get_mut(header_max..).ok_or(EncodeError::BufferTooSmall { needed })?, &tbs)?;
-    let digest: Digest = hash.digest(tbs_bytes);
+    let digest: Digest = hash.digest(tbs_bytes)?;
     // 2. Signature.
     let mut raw = [0u8; crate::crypto::rsa::MAX_MODULUS_LEN];
     let n = signer.sign_prehash(&digest, &mut raw).map_err(|e| EncodeError::KeyOperation { kind: e.kind() })?;

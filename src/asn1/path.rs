@@ -349,7 +349,8 @@ fn signed_by(
     use super::algorithm::SignatureAlgorithm;
     let alg =
         SignatureAlgorithm::from_identifier(&cert.signature_algorithm(), None).map_err(|_| ChainError::UnsupportedSignature { depth })?;
-    if alg.hash() == HashAlgorithm::Sha1 && !opts.allow_sha1 {
+    // SHA-1 only when allowed; a hash the build lacks (SHA-384/512 without `sha512`) never.
+    if (alg.hash() == HashAlgorithm::Sha1 && !opts.allow_sha1) || !alg.hash().is_available() {
         return Err(ChainError::UnsupportedSignature { depth });
     }
     *budget = budget.checked_sub(1).ok_or(ChainError::BudgetExhausted)?;

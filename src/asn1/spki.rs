@@ -86,13 +86,20 @@ impl<'a> SpkiRef<'a> {
     /// Verifies `signature` over `digest` (computed with `alg.hash()`) under this key.
     ///
     /// `signature` is the raw value: the `k`-byte block for RSA, the DER `ECDSA-Sig-Value` for
-    /// ECDSA. SHA-1 is refused without `legacy-crypto`, P-384 without `p384`
+    /// ECDSA. SHA-1 is refused without `legacy-crypto`, P-384 without `p384`, RSA-PSS whose
+    /// hash or MGF1 hash the build lacks (they are hashed here) without `sha1` or `sha512`
     /// ([`CryptoError::UnsupportedAlgorithm`]).
     pub fn verify_digest(&self, alg: SignatureAlgorithm, digest: &Digest, signature: &[u8]) -> Result<(), CryptoError> {
         if digest.algorithm() != alg.hash() {
             return Err(CryptoError::InvalidLength { what: "digest of another algorithm" });
         }
         crate::crypto::rsa::check_signature_hash(alg.hash())?;
+        // PSS hashes during verification: refused before the RSA operation when it cannot.
+        if let SignatureAlgorithm::RsaPss(p) = alg
+            && !(p.hash.is_available() && p.mgf_hash.is_available())
+        {
+            return Err(CryptoError::UnsupportedAlgorithm);
+        }
         match (self.key, alg) {
             (PublicKey::Rsa(k), SignatureAlgorithm::RsaPkcs1v15(h)) => k.verify_pkcs1v15(h, digest.as_bytes(), signature),
             (PublicKey::Rsa(k), SignatureAlgorithm::RsaPss(p)) => k.verify_pss(p, digest.as_bytes(), signature),
@@ -104,9 +111,12 @@ impl<'a> SpkiRef<'a> {
         }
     }
 
-    /// Hashes `message` with the scheme's hash and verifies `signature` over it.
+    /// Hashes `message` with the scheme's hash and verifies `signature` over it. A hash the
+    /// build lacks (SHA-384 and SHA-512 without `sha512`, SHA-1 without `sha1`) is
+    /// [`CryptoError::UnsupportedAlgorithm`], as are SHA-1 signatures without `legacy-crypto`.
     pub fn verify_message(&self, alg: SignatureAlgorithm, message: &[u8], signature: &[u8]) -> Result<(), CryptoError> {
-        self.verify_digest(alg, &alg.hash().digest(message), signature)
+        crate::crypto::rsa::check_signature_hash(alg.hash())?;
+        self.verify_digest(alg, &alg.hash().digest(message)?, signature)
     }
 }
 

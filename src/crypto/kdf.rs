@@ -6,6 +6,10 @@
 //!   firmware graph; the function is a dozen lines over [`Hasher`].
 //! - PBKDF2 (RFC 8018 section 5.2) with HMAC-SHA1 or HMAC-SHA256, used by
 //!   PasswordRecipientInfo (RFC 3211), from the `pbkdf2` crate.
+//!
+//! Hashes that are not in the build ([`HashAlgorithm::is_available`]: SHA-1 needs feature
+//! `sha1`, SHA-384 and SHA-512 feature `sha512`) are refused with
+//! [`CryptoError::UnsupportedAlgorithm`].
 
 use crate::CryptoError;
 use crate::crypto::digest::{HashAlgorithm, Hasher};
@@ -13,15 +17,19 @@ use crate::crypto::digest::{HashAlgorithm, Hasher};
 /// ANSI X9.63 KDF: fills `out` with `Hash(Z || counter || SharedInfo)` blocks, the 32-bit
 /// big-endian counter starting at 1.
 ///
-/// `hash` may be SHA-1, SHA-256 or SHA-384 (the RFC 5753 schemes) or SHA-512.
+/// `hash` may be SHA-1, SHA-256 or SHA-384 (the RFC 5753 schemes) or SHA-512, if the build
+/// has it.
 pub fn x963_kdf(hash: HashAlgorithm, shared_secret: &[u8], shared_info: &[u8], out: &mut [u8]) -> Result<(), CryptoError> {
     if out.is_empty() {
         return Err(CryptoError::InvalidLength { what: "derived key" });
     }
+    if !hash.is_available() {
+        return Err(CryptoError::UnsupportedAlgorithm);
+    }
     for (i, chunk) in out.chunks_mut(hash.output_len()).enumerate() {
         // `out` is a slice, so the block count is far below 2^32 - 1.
         let counter = u32::try_from(i + 1).map_err(|_| CryptoError::InvalidLength { what: "derived key" })?;
-        let mut h = Hasher::new(hash);
+        let mut h = Hasher::new(hash)?;
         h.update(shared_secret);
         h.update(&counter.to_be_bytes());
         h.update(shared_info);
@@ -33,8 +41,8 @@ pub fn x963_kdf(hash: HashAlgorithm, shared_secret: &[u8], shared_info: &[u8], o
     Ok(())
 }
 
-/// PBKDF2 with HMAC-`hash` (SHA-1 or SHA-256): fills `out` from `password`, `salt` and
-/// `iterations` (at least 1).
+/// PBKDF2 with HMAC-`hash` (SHA-256, or SHA-1 with feature `sha1`): fills `out` from
+/// `password`, `salt` and `iterations` (at least 1).
 ///
 /// The work is proportional to `iterations`: a caller taking the count from a message must
 /// cap it first.
@@ -46,6 +54,7 @@ pub fn pbkdf2_hmac(hash: HashAlgorithm, password: &[u8], salt: &[u8], iterations
         return Err(CryptoError::InvalidLength { what: "derived key" });
     }
     match hash {
+        #[cfg(feature = "sha1")]
         HashAlgorithm::Sha1 => pbkdf2::pbkdf2_hmac::<sha1::Sha1>(password, salt, iterations, out),
         HashAlgorithm::Sha256 => pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password, salt, iterations, out),
         _ => return Err(CryptoError::UnsupportedAlgorithm),
@@ -84,6 +93,7 @@ mod tests {
     }
 
     /// RFC 6070 PBKDF2-HMAC-SHA1 vectors.
+    #[cfg(feature = "sha1")]
     #[test]
     fn pbkdf2_sha1_matches_rfc6070() {
         let mut out = [0u8; 20];
@@ -120,5 +130,22 @@ mod tests {
         assert_eq!(pbkdf2_hmac(HashAlgorithm::Sha384, b"p", b"s", 1, &mut out), Err(CryptoError::UnsupportedAlgorithm));
         assert!(pbkdf2_hmac(HashAlgorithm::Sha256, b"p", b"s", 1, &mut []).is_err());
         assert!(x963_kdf(HashAlgorithm::Sha1, b"z", b"", &mut []).is_err());
+    }
+
+    /// A hash the build lacks is refused before anything is derived (and `out` is untouched).
+    #[test]
+    fn hashes_outside_the_build_are_unsupported() {
+        for h in [HashAlgorithm::Sha1, HashAlgorithm::Sha384, HashAlgorithm::Sha512] {
+            let mut out = [0xa5u8; 16];
+            let x963 = x963_kdf(h, b"z", b"info", &mut out);
+            if h.is_available() {
+                assert!(x963.is_ok(), "{h:?}");
+            } else {
+                assert_eq!(x963, Err(CryptoError::UnsupportedAlgorithm), "{h:?}");
+                assert_eq!(out, [0xa5; 16]);
+            }
+        }
+        let mut out = [0u8; 16];
+        assert_eq!(pbkdf2_hmac(HashAlgorithm::Sha1, b"p", b"s", 1, &mut out).is_ok(), cfg!(feature = "sha1"));
     }
 }

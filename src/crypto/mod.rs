@@ -7,10 +7,10 @@
 //!
 //! | module | primitives |
 //! |---|---|
-//! | [`digest`] | SHA-1, SHA-256, SHA-384, SHA-512 |
+//! | [`digest`] | SHA-256; SHA-1 with feature `sha1`; SHA-384 and SHA-512 with feature `sha512` |
 //! | [`cbc`] | AES-128/192/256-CBC; 3DES-CBC and DES-CBC (decrypt only) behind `legacy-crypto` |
 //! | [`keywrap`] | AES key wrap (RFC 3394) |
-//! | [`kdf`] | ANSI X9.63 KDF (SHA-1/256/384), PBKDF2 (HMAC-SHA1/SHA256) |
+//! | [`kdf`] | ANSI X9.63 KDF (SHA-256; SHA-1 and SHA-384 with their features), PBKDF2 (HMAC-SHA256; HMAC-SHA1 with `sha1`) |
 //! | [`p256`] | ECDSA verify, ECDH, signature encodings on P-256 |
 //! | [`rsa`] | RSA 2048..=4096 on the crate's in-place Montgomery arithmetic ([`rsa::mont`]): PKCS#1 v1.5 and PSS verify, PKCS#1 v1.5 encrypt; private-key operations for software keys (crypto-bigint only to build and generate keys) |
 //!

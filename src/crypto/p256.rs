@@ -103,13 +103,13 @@ mod tests {
 
     #[test]
     fn verifies_rfc6979_sample_signature_raw_and_der() {
-        let digest = crate::crypto::HashAlgorithm::Sha256.digest(b"sample");
+        let digest = crate::crypto::HashAlgorithm::Sha256.digest(b"sample").unwrap();
         verify_prehash_raw(&PUB, digest.as_bytes(), &raw_sig()).unwrap();
         let mut der = [0u8; 72];
         let der = signature_raw_to_der(&raw_sig(), &mut der).unwrap();
         verify_prehash(&PUB, digest.as_bytes(), der).unwrap();
         assert_eq!(signature_der_to_raw(der).unwrap(), raw_sig());
-        let other = crate::crypto::HashAlgorithm::Sha256.digest(b"samplf");
+        let other = crate::crypto::HashAlgorithm::Sha256.digest(b"samplf").unwrap();
         assert_eq!(verify_prehash(&PUB, other.as_bytes(), der), Err(CryptoError::SignatureInvalid));
     }
 

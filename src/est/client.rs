@@ -778,12 +778,9 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
             }
             _ => builder,
         };
-        let hash = match self.key {
-            KeyType::EcP256 => HashAlgorithm::Sha256,
-            _ => HashAlgorithm::Sha256,
-        };
+        // SHA-256 for every key (what `finish_csr` names in the CSR).
         let tbs = builder.encode_info(self.config.public_key, work).map_err(enc("work"))?;
-        self.stage = Stage::Signing { digest: hash.digest(tbs), len: tbs.len() };
+        self.stage = Stage::Signing { digest: Digest::sha256(tbs), len: tbs.len() };
         Ok(())
     }
 

@@ -172,7 +172,7 @@ mod tests {
         let n = key.public_key_der(&mut spki).unwrap();
         assert_eq!(n, 91);
         assert_eq!(&spki[26..91], &key.public_key_sec1()[..]);
-        let d = HashAlgorithm::Sha256.digest(b"msg");
+        let d = HashAlgorithm::Sha256.digest(b"msg").unwrap();
         let mut sig = [0u8; 64];
         assert_eq!(key.sign_prehash(&d, &mut sig).unwrap(), 64);
         crate::crypto::p256::verify_prehash_raw(&key.public_key_sec1(), d.as_bytes(), &sig).unwrap();
@@ -190,7 +190,7 @@ mod tests {
         let public = key.public_key_sec1();
         let mut signer = MessageSigner::new(&mut key, HashAlgorithm::Sha256);
         let sig: SignatureBytes = signer.try_sign(b"tls transcript").unwrap();
-        let d = HashAlgorithm::Sha256.digest(b"tls transcript");
+        let d = HashAlgorithm::Sha256.digest(b"tls transcript").unwrap();
         crate::crypto::p256::verify_prehash(&public, d.as_bytes(), sig.as_ref()).unwrap();
         assert_eq!(sig.as_ref()[0], 0x30, "DER SEQUENCE");
     }

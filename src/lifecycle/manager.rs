@@ -27,7 +27,7 @@ use super::policy::{KeyPolicy, RenewalPolicy};
 use super::record::{self, FLAG_VALIDITY_UNCHECKED, KeySlot, MAX_CERT_LEN, Record, Stage};
 use crate::asn1::cert::CertificateRef;
 use crate::asn1::path;
-use crate::crypto::HashAlgorithm;
+use crate::crypto::Digest;
 use crate::error::ChainError;
 use crate::time::{Duration, UnixTime};
 use rand_core::CryptoRngCore;
@@ -929,7 +929,7 @@ fn put(next: &mut [u8], new: &Record<'_>) -> Result<usize, ManagerError> {
 
 fn hash(bytes: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
-    out.copy_from_slice(HashAlgorithm::Sha256.digest(bytes).as_bytes());
+    out.copy_from_slice(Digest::sha256(bytes).as_bytes());
     out
 }
 

@@ -3,7 +3,7 @@
 //! derived from a seed the manager drew once (and persists), so a device that reboots in the
 //! middle of its schedule picks the same moments again.
 
-use crate::crypto::HashAlgorithm;
+use crate::crypto::digest::Hasher;
 use crate::time::{Duration, UnixTime};
 
 /// When to renew an identity: at `lifetime_percent` of the certificate's lifetime or
@@ -105,7 +105,11 @@ fn pick(seed: &[u8; 16], label: &[u8], n: i64, max: i64) -> i64 {
     if max <= 0 {
         return 0;
     }
-    let h = HashAlgorithm::Sha256.digest_parts(&[seed, label, &n.to_be_bytes()]);
+    let mut h = Hasher::sha256();
+    h.update(seed);
+    h.update(label);
+    h.update(&n.to_be_bytes());
+    let h = h.finalize();
     let mut v = [0u8; 8];
     for (d, s) in v.iter_mut().zip(h.as_bytes()) {
         *d = *s;

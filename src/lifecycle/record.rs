@@ -16,7 +16,7 @@
 
 #![deny(clippy::arithmetic_side_effects)]
 
-use crate::crypto::HashAlgorithm;
+use crate::crypto::Digest;
 use crate::error::EncodeError;
 use crate::time::UnixTime;
 
@@ -223,7 +223,7 @@ impl<'a> Record<'a> {
 }
 
 fn checksum(bytes: &[u8]) -> [u8; CHECKSUM] {
-    let d = HashAlgorithm::Sha256.digest(bytes);
+    let d = Digest::sha256(bytes);
     let mut out = [0u8; CHECKSUM];
     for (o, b) in out.iter_mut().zip(d.as_bytes()) {
         *o = *b;

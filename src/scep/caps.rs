@@ -88,9 +88,9 @@ impl CaCaps {
     }
 
     /// Chooses the algorithms for a PKIOperation under `policy`: AES (the policy's key size),
-    /// SHA-256 (or SHA-512 if that is all), POST; 3DES, SHA-1 and GET only when the server
-    /// offers nothing better and the policy (with `legacy-crypto`) allows them. DES and MD5
-    /// are never chosen.
+    /// SHA-256 (or SHA-512 if that is all and the build has feature `sha512`), POST; 3DES,
+    /// SHA-1 and GET only when the server offers nothing better and the policy (with
+    /// `legacy-crypto`) allows them. DES and MD5 are never chosen.
     pub fn choose(&self, policy: &AlgorithmPolicy) -> Result<AlgorithmChoice, ScepError> {
         let legacy = cfg!(feature = "legacy-crypto") && policy.allow_legacy;
         let cipher = if self.has(Capability::Aes) {
@@ -104,7 +104,7 @@ impl CaCaps {
         };
         let hash = if self.has(Capability::Sha256) {
             HashAlgorithm::Sha256
-        } else if self.has(Capability::Sha512) {
+        } else if HashAlgorithm::Sha512.is_available() && self.has(Capability::Sha512) {
             HashAlgorithm::Sha512
         } else if legacy && (self.has(Capability::Sha1) || self.bits == 0) {
             HashAlgorithm::Sha1
@@ -233,7 +233,12 @@ mod tests {
                 && caps.has(Capability::PostPkiOperation)
                 && caps.has(Capability::GetNextCaCert)
         );
-        assert_eq!(caps.choose(&AlgorithmPolicy::default()).unwrap().hash, HashAlgorithm::Sha512);
+        // A SHA-512-only server: chosen with `sha512`, else no digest this build can make.
+        if cfg!(feature = "sha512") {
+            assert_eq!(caps.choose(&AlgorithmPolicy::default()).unwrap().hash, HashAlgorithm::Sha512);
+        } else {
+            assert_eq!(caps.choose(&AlgorithmPolicy::default()), Err(ScepError::NoAcceptableDigest));
+        }
         assert_eq!(CaCaps::parse(b""), CaCaps::NONE);
         assert_eq!(CaCaps::parse(b"<html>500 Internal Server Error</html>"), CaCaps::NONE);
     }

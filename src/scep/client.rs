@@ -906,8 +906,8 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
             && self.message_type != MessageType::CertPoll
         {
             let tbs = b.encode_info(self.config.public_key, work).map_err(enc("work"))?;
-            self.stage =
-                Stage::Signing { purpose: SignPurpose::Csr, digest: choice.hash.digest(tbs), len: tbs.len(), env_len: 0, attrs: None };
+            let digest = choice.hash.digest(tbs).map_err(|e| ClientError::Encode(e.into()))?;
+            self.stage = Stage::Signing { purpose: SignPurpose::Csr, digest, len: tbs.len(), env_len: 0, attrs: None };
             return Ok(());
         }
         // 2. The signer certificate.
@@ -930,7 +930,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
                     let tbs = cert.encode_tbs(self.config.public_key, self.key, choice.hash, work).map_err(enc("work"))?;
                     self.stage = Stage::Signing {
                         purpose: SignPurpose::SignerCertificate,
-                        digest: choice.hash.digest(tbs),
+                        digest: choice.hash.digest(tbs).map_err(|e| ClientError::Encode(e.into()))?,
                         len: tbs.len(),
                         env_len: 0,
                         attrs: None,
@@ -973,7 +973,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         let attrs = request.attributes().map_err(ClientError::Encode)?;
         let list = attrs.as_attributes();
         let signed_attrs = request.signed_data(envelope, &list).encode_signed_attributes(io).map_err(enc("io"))?;
-        let digest = choice.hash.digest(signed_attrs);
+        let digest = choice.hash.digest(signed_attrs).map_err(|e| ClientError::Encode(e.into()))?;
         let env_len = envelope.len();
         self.stage = Stage::Signing { purpose: SignPurpose::Message, digest, len: 0, env_len, attrs: Some(attrs) };
         Ok(())

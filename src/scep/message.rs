@@ -115,7 +115,7 @@ pub type Nonce = [u8; 16];
 /// SubjectPublicKeyInfo (RFC 8894 section 3.2.1.1 suggests a hash of the public key), so a
 /// reboot re-derives the same ID.
 pub fn transaction_id_for_key(spki_der: &[u8]) -> TransactionId {
-    let d = HashAlgorithm::Sha256.digest(spki_der);
+    let d = crate::crypto::Digest::sha256(spki_der);
     let mut id = TransactionId::new();
     for b in d.as_bytes() {
         const HEX: &[u8; 16] = b"0123456789ABCDEF";

@@ -72,7 +72,7 @@ fn hash_code(h: HashAlgorithm) -> u8 {
 
 fn checksum(data: &[u8]) -> [u8; 8] {
     let mut c = [0u8; 8];
-    c.copy_from_slice(HashAlgorithm::Sha256.digest(data).as_bytes().get(..8).unwrap_or(&[0; 8]));
+    c.copy_from_slice(crate::crypto::Digest::sha256(data).as_bytes().get(..8).unwrap_or(&[0; 8]));
     c
 }
 

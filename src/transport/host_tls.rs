@@ -126,9 +126,8 @@ impl<S: Signer + Send + core::fmt::Debug + 'static> rustls::sign::SigningKey for
 
 impl<S: Signer + Send + core::fmt::Debug + 'static> rustls::sign::Signer for HalSigner<S> {
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, rustls::Error> {
-        use crate::crypto::HashAlgorithm;
         let mut key = self.key.lock().map_err(|_| rustls::Error::General("device key lock".to_string()))?;
-        let digest = HashAlgorithm::Sha256.digest(message);
+        let digest = crate::crypto::Digest::sha256(message);
         let mut raw = [0u8; crate::crypto::rsa::MAX_MODULUS_LEN];
         let err = |_| rustls::Error::General("device key".to_string());
         let n = key.sign_prehash(&digest, &mut raw).map_err(|e| err(crate::hal::Error::kind(&e)))?;

@@ -2,8 +2,9 @@
 //! stack (embedded-tls on devices, rustls on hosts): the certificate chain against a
 //! configured trust anchor, the host name, and the handshake signature (TLS 1.3
 //! CertificateVerify, TLS 1.2 ServerKeyExchange), with RSA PKCS#1 v1.5 and PSS chains, RSA-PSS
-//! and ECDSA P-256 (and P-384 with feature `p384`) handshake signatures. No allocation: the
-//! leaf's public key is copied into the verifier.
+//! and ECDSA P-256 (and P-384 with feature `p384`) handshake signatures; schemes and chains
+//! with SHA-384 or SHA-512 need feature `sha512`. No allocation: the leaf's public key is
+//! copied into the verifier.
 //!
 //! A TLS stack may skip a step when the server omits a message (embedded-tls 0.19 finishes a
 //! handshake without Certificate/CertificateVerify): the transport must check
@@ -72,8 +73,10 @@ pub mod scheme {
     pub const RSA_PSS_RSAE_SHA384: u16 = 0x0805;
     /// rsa_pss_rsae_sha512
     pub const RSA_PSS_RSAE_SHA512: u16 = 0x0806;
-    /// Every scheme, in order of preference.
-    pub const ALL: [u16; 8] = [
+    /// Every scheme this build verifies, in order of preference (what a TLS stack that asks
+    /// should offer): the SHA-384 and SHA-512 ones only with feature `sha512`.
+    #[cfg(feature = "sha512")]
+    pub const ALL: &[u16] = &[
         ECDSA_P256_SHA256,
         ECDSA_P384_SHA384,
         RSA_PSS_RSAE_SHA256,
@@ -83,6 +86,10 @@ pub mod scheme {
         RSA_PKCS1_SHA384,
         RSA_PKCS1_SHA512,
     ];
+    /// Every scheme this build verifies, in order of preference (what a TLS stack that asks
+    /// should offer): the SHA-384 and SHA-512 ones only with feature `sha512`.
+    #[cfg(not(feature = "sha512"))]
+    pub const ALL: &[u16] = &[ECDSA_P256_SHA256, RSA_PSS_RSAE_SHA256, RSA_PKCS1_SHA256];
 }
 
 fn algorithm(code: u16, tls13: bool) -> Option<SignatureAlgorithm> {
@@ -98,6 +105,8 @@ fn algorithm(code: u16, tls13: bool) -> Option<SignatureAlgorithm> {
         scheme::RSA_PKCS1_SHA512 if !tls13 => SignatureAlgorithm::RsaPkcs1v15(HashAlgorithm::Sha512),
         _ => return None,
     })
+    // A scheme whose hash the build lacks is not verified (it is not in `scheme::ALL` either).
+    .filter(|a| a.hash().is_available())
 }
 
 /// The verifier for one TLS connection.
@@ -264,7 +273,28 @@ mod tests {
         assert!(algorithm(scheme::RSA_PKCS1_SHA256, false).is_some());
         assert!(algorithm(0x0807, false).is_none(), "ed25519 is not accepted");
         for s in scheme::ALL {
-            assert!(algorithm(s, false).is_some());
+            assert!(algorithm(*s, false).is_some());
+        }
+    }
+
+    /// Without `sha512` the SHA-384 and SHA-512 schemes are neither offered nor accepted:
+    /// the handshake signature is refused as an unsupported scheme before any key operation.
+    #[test]
+    fn sha384_and_sha512_schemes_need_the_sha512_feature() {
+        let big = [
+            scheme::ECDSA_P384_SHA384,
+            scheme::RSA_PSS_RSAE_SHA384,
+            scheme::RSA_PSS_RSAE_SHA512,
+            scheme::RSA_PKCS1_SHA384,
+            scheme::RSA_PKCS1_SHA512,
+        ];
+        for s in big {
+            assert_eq!(algorithm(s, false).is_some(), cfg!(feature = "sha512"), "{s:#06x}");
+            assert_eq!(scheme::ALL.contains(&s), cfg!(feature = "sha512"), "{s:#06x}");
+        }
+        if !cfg!(feature = "sha512") {
+            let mut v = ServerVerifier::new(ServerTrust::Unauthenticated, "localhost", None).unwrap();
+            assert_eq!(v.verify_tls13(scheme::RSA_PSS_RSAE_SHA512, &[0; 256], &[0; 32]), Err(VerifyError::UnsupportedScheme));
         }
     }
 

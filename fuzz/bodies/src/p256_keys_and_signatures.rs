@@ -39,7 +39,7 @@ fn check_key(key: &mut SoftP256Key, digest: &Digest, peer: &[u8]) {
 /// survives DER -> raw -> DER -> raw; a key that imports signs a digest that then verifies, and
 /// ECDH between two imported keys gives one shared secret.
 pub fn p256_keys_and_signatures(data: &[u8]) {
-    let digest = HashAlgorithm::Sha256.digest(data);
+    let digest = HashAlgorithm::Sha256.digest(data).expect("SHA-256 is always built in");
 
     // The whole input as each encoding.
     let imported = [SoftP256Key::from_pkcs8_der(data), SoftP256Key::from_sec1_der(data), SoftP256Key::from_bytes(data)];

@@ -14,9 +14,12 @@
 //! ```
 //!
 //! Opening: KTRI (RSA PKCS#1 v1.5 through [`Decrypter`], with implicit rejection), KARI
-//! (RFC 5753 ephemeral-static ECDH on P-256 through [`KeyAgreement`], X9.63 KDF with SHA-1,
-//! SHA-256 or SHA-384, AES key wrap) and PWRI (RFC 3211: PBKDF2, then the id-alg-PWRI-KEK
-//! double-CBC unwrap). Content: AES-128/192/256-CBC; 3DES-CBC and DES-CBC with
+//! (RFC 5753 ephemeral-static ECDH on P-256 through [`KeyAgreement`], X9.63 KDF with SHA-256,
+//! SHA-1 with feature `sha1` or SHA-384 with feature `sha512`, AES key wrap) and PWRI (RFC
+//! 3211: PBKDF2 with HMAC-SHA256, or HMAC-SHA1 (the default PRF) with feature `sha1`, then the
+//! id-alg-PWRI-KEK double-CBC unwrap). A KDF hash the build lacks is
+//! [`CmsError::Decrypt`]`(`[`CryptoError::UnsupportedAlgorithm`]`)`, found before any key
+//! operation. Content: AES-128/192/256-CBC; 3DES-CBC and DES-CBC with
 //! `legacy-crypto`. A constructed `encryptedContent` (BER segments, as micromdm sends) is
 //! joined while it is copied into the caller's buffer.
 //!
@@ -197,7 +200,9 @@ impl<'a> EnvelopedDataRef<'a> {
 
     /// The KeyAgreeRecipientInfo for `recipient`: its originator's ephemeral public key is what
     /// the device's P-256 key must do ECDH with ([`KeyAgreement::agree`]). Then
-    /// [`decrypt_with_shared_secret`](Self::decrypt_with_shared_secret).
+    /// [`decrypt_with_shared_secret`](Self::decrypt_with_shared_secret). A scheme whose KDF
+    /// hash the build lacks (`sha1kdf` without `sha1`, `sha384kdf` without `sha512`) is
+    /// [`CmsError::Decrypt`]`(`[`CryptoError::UnsupportedAlgorithm`]`)`.
     pub fn key_agreement_recipient(&self, recipient: &CertificateRef<'_>) -> Result<KeyAgreeRecipient<'a>, CmsError> {
         for ri in Cursor::new(self.recipient_infos).filter_map(Result::ok).filter(|r| r.tag == tag::context(1)) {
             let mut c = ri.children();
@@ -250,6 +255,11 @@ impl<'a> EnvelopedDataRef<'a> {
                 oid::AES256_WRAP => 32,
                 _ => return Err(DecodeError::Unsupported { what: "key wrap algorithm (AES key wrap only)" }.into()),
             };
+            // A KDF hash that is known but not built in: refused before the device is asked
+            // for the ECDH.
+            if !kdf_hash.is_available() {
+                return Err(CmsError::Decrypt(CryptoError::UnsupportedAlgorithm));
+            }
             return Ok(KeyAgreeRecipient { originator_key, ukm: ukm.map(|u| u.value), kdf_hash, wrap: wrap.raw, kek_len, encrypted_key });
         }
         Err(CmsError::RecipientNotFound)
@@ -304,7 +314,8 @@ impl<'a> EnvelopedDataRef<'a> {
     }
 
     /// Opens the envelope with a password (PasswordRecipientInfo, RFC 3211). Iteration counts
-    /// above [`MAX_PWRI_ITERATIONS`] are refused.
+    /// above [`MAX_PWRI_ITERATIONS`] are refused, and so is PBKDF2's default PRF, HMAC-SHA1,
+    /// without feature `sha1` ([`CmsError::Decrypt`]`(`[`CryptoError::UnsupportedAlgorithm`]`)`).
     pub fn decrypt_with_password<'o>(&self, password: &[u8], out: &'o mut [u8]) -> Result<&'o [u8], CmsError> {
         let ri = Cursor::new(self.recipient_infos)
             .filter_map(Result::ok)
@@ -332,6 +343,9 @@ impl<'a> EnvelopedDataRef<'a> {
             },
             None => HashAlgorithm::Sha1,
         };
+        if !prf.is_available() {
+            return Err(CmsError::Decrypt(CryptoError::UnsupportedAlgorithm));
+        }
         if iterations == 0 || iterations > MAX_PWRI_ITERATIONS {
             return Err(DecodeError::InvalidValue { what: "PBKDF2 iteration count" }.into());
         }

@@ -195,8 +195,11 @@ impl<'a> SignerInfoRef<'a> {
 
     fn verify(&self, content_type: ObjectIdentifier, content: Option<&[u8]>, cert: &CertificateRef<'_>) -> Result<(), CmsError> {
         let alg = self.signature_algorithm()?;
+        // A digest the build lacks (or a SHA-1 signature without `legacy-crypto`) is refused
+        // before anything is hashed.
+        crate::crypto::rsa::check_signature_hash(alg.hash()).map_err(CmsError::Signature)?;
         let content = content.unwrap_or(&[]);
-        let content_digest = self.digest_algorithm.digest(content);
+        let content_digest = self.digest_algorithm.digest(content).map_err(CmsError::Signature)?;
         let to_verify: Digest = match self.signed_attrs {
             Some(attrs) => {
                 let ct = self.signed_attribute(&oid::CONTENT_TYPE).ok_or(CmsError::MissingSignedAttribute)?;
@@ -209,7 +212,7 @@ impl<'a> SignerInfoRef<'a> {
                 }
                 // The signature covers the DER of the attributes with the SET OF tag
                 // (RFC 5652 section 5.4), not the [0] IMPLICIT tag they travel with.
-                let mut h = crate::crypto::digest::Hasher::new(self.digest_algorithm);
+                let mut h = crate::crypto::digest::Hasher::new(self.digest_algorithm).map_err(CmsError::Signature)?;
                 h.update(&[tag::SET]);
                 h.update(attrs.raw.get(1..).unwrap_or(&[]));
                 h.finalize()
@@ -290,7 +293,7 @@ impl SignedDataBuilder<'_> {
         self.check()?;
         let mut time_buf = [0u8; 17];
         let signing_time = self.signing_time.map(|t| crate::asn1::csr::encode_time(t, &mut time_buf)).transpose()?;
-        let content_digest = self.digest.digest(self.content);
+        let content_digest = self.digest.digest(self.content)?;
         encode(out, |w| self.write_attrs(w, tag::SET, content_digest.as_bytes(), signing_time))
     }
 
@@ -306,7 +309,7 @@ impl SignedDataBuilder<'_> {
         };
         let mut time_buf = [0u8; 17];
         let signing_time = self.signing_time.map(|t| crate::asn1::csr::encode_time(t, &mut time_buf)).transpose()?;
-        let content_digest = self.digest.digest(self.content);
+        let content_digest = self.digest.digest(self.content)?;
         encode(out, |w| self.write(w, key, sig, &|w| self.write_attrs(w, tag::context(0), content_digest.as_bytes(), signing_time)))
     }
 
@@ -325,7 +328,7 @@ impl SignedDataBuilder<'_> {
         let placeholder = [0u8; crate::crypto::rsa::MAX_MODULUS_LEN];
         let mut time_buf = [0u8; 17];
         let signing_time = self.signing_time.map(|t| crate::asn1::csr::encode_time(t, &mut time_buf)).transpose()?;
-        let content_digest = self.digest.digest(self.content);
+        let content_digest = self.digest.digest(self.content)?;
         let attrs = |w: &mut Writer<'_>, t: u8| self.write_attrs(w, t, content_digest.as_bytes(), signing_time);
         let needed =
             measure(&|w: &mut Writer<'_>| self.write(w, key, placeholder.get(..sig_max).unwrap_or(&[]), &|w| attrs(w, tag::context(0))))?;
@@ -336,7 +339,7 @@ impl SignedDataBuilder<'_> {
         let attrs_len = measure(&|w: &mut Writer<'_>| attrs(w, tag::SET))?;
         let scratch = out.len().checked_sub(attrs_len).ok_or(EncodeError::BufferTooSmall { needed: attrs_len })?;
         let attrs_der = encode(out.get_mut(scratch..).ok_or(EncodeError::BufferTooSmall { needed })?, |w| attrs(w, tag::SET))?;
-        let digest = self.digest.digest(attrs_der);
+        let digest = self.digest.digest(attrs_der)?;
         let mut raw = [0u8; crate::crypto::rsa::MAX_MODULUS_LEN];
         let n = signer.sign_prehash(&digest, &mut raw).map_err(|e| EncodeError::KeyOperation { kind: e.kind() })?;
         self.assemble(key, raw.get(..n).ok_or(EncodeError::InvalidValue { what: "signature" })?, out)

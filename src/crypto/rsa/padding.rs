@@ -93,16 +93,18 @@ fn pkcs1v15_block_is(em: &[u8], prefix: &[u8], digest: &[u8]) -> bool {
     matches!(head, [0, 1, pad @ ..] if pad.len() >= 8 && pad.iter().all(|b| *b == 0xff)) && *sep == 0 && p == prefix && d == digest
 }
 
-/// MGF1 (RFC 8017 appendix B.2.1): XORs the mask generated from `seed` into `out`.
-pub fn mgf1_xor(hash: HashAlgorithm, seed: &[u8], out: &mut [u8]) {
+/// MGF1 (RFC 8017 appendix B.2.1): XORs the mask generated from `seed` into `out`
+/// ([`CryptoError::UnsupportedAlgorithm`], `out` untouched, when `hash` is not in the build).
+pub fn mgf1_xor(hash: HashAlgorithm, seed: &[u8], out: &mut [u8]) -> Result<(), CryptoError> {
     for (counter, chunk) in (0u32..).zip(out.chunks_mut(hash.output_len())) {
-        let mut h = Hasher::new(hash);
+        let mut h = Hasher::new(hash)?;
         h.update(seed);
         h.update(&counter.to_be_bytes());
         for (d, m) in chunk.iter_mut().zip(h.finalize().as_bytes()) {
             *d ^= *m;
         }
     }
+    Ok(())
 }
 
 /// RSASSA-PSS parameters (RFC 8017 appendix A.2.3 `RSASSA-PSS-params`).
@@ -124,8 +126,12 @@ impl PssParams {
     }
 }
 
-/// EMSA-PSS-VERIFY. `em` is the full `k`-byte RSA output; `mod_bits` the modulus size.
+/// EMSA-PSS-VERIFY. `em` is the full `k`-byte RSA output; `mod_bits` the modulus size. A hash
+/// or MGF1 hash the build lacks is [`CryptoError::UnsupportedAlgorithm`].
 pub fn emsa_pss_verify(params: PssParams, digest: &[u8], em: &[u8], mod_bits: usize) -> Result<(), CryptoError> {
+    if !params.hash.is_available() || !params.mgf_hash.is_available() {
+        return Err(CryptoError::UnsupportedAlgorithm);
+    }
     let h_len = params.hash.output_len();
     if digest.len() != h_len {
         return Err(CryptoError::InvalidLength { what: "digest" });
@@ -157,7 +163,7 @@ pub fn emsa_pss_verify(params: PssParams, digest: &[u8], em: &[u8], mod_bits: us
     let mut db_buf = [0u8; super::MAX_MODULUS_LEN];
     let db = db_buf.get_mut(..db_len).ok_or(CryptoError::SignatureInvalid)?;
     db.copy_from_slice(masked_db);
-    mgf1_xor(params.mgf_hash, h, db);
+    mgf1_xor(params.mgf_hash, h, db)?;
     if let Some(first) = db.first_mut() {
         *first &= top_mask;
     }
@@ -167,7 +173,7 @@ pub fn emsa_pss_verify(params: PssParams, digest: &[u8], em: &[u8], mod_bits: us
     if ps.iter().any(|b| *b != 0) || *one != 0x01 {
         return Err(CryptoError::SignatureInvalid);
     }
-    let mut hh = Hasher::new(params.hash);
+    let mut hh = Hasher::new(params.hash)?;
     hh.update(&[0u8; 8]);
     hh.update(digest);
     hh.update(salt);

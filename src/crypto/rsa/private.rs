@@ -233,7 +233,7 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
         let d_be = d_bytes.as_flattened_mut().get_mut(..k).ok_or(CryptoError::InvalidKey)?;
         uint_to_be(&d, d_be)?;
         let mut kdk = [0u8; 32];
-        kdk.copy_from_slice(HashAlgorithm::Sha256.digest(d_be).as_bytes());
+        kdk.copy_from_slice(HashAlgorithm::Sha256.digest(d_be)?.as_bytes());
         let mut key = Self {
             n,
             e: e32,
@@ -653,7 +653,7 @@ mod tests {
         let mut der_copy = [0u8; 600];
         der_copy[..der.len()].copy_from_slice(der);
         let public = RsaPublicKey::from_pkcs1_der(&der_copy[..der.len()]).unwrap();
-        let digest = HashAlgorithm::Sha256.digest(b"hello");
+        let digest = HashAlgorithm::Sha256.digest(b"hello").unwrap();
         let mut sig = [0u8; 256];
         key.sign_pkcs1v15(HashAlgorithm::Sha256, digest.as_bytes(), &mut sig).unwrap();
         public.verify_pkcs1v15(HashAlgorithm::Sha256, digest.as_bytes(), &sig).unwrap();

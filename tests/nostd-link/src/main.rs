@@ -311,7 +311,7 @@ fn exercise() -> u32 {
 
     // P-256: generate, sign a digest, verify, export the SPKI (a DER encoding).
     let mut key = SoftP256Key::generate(&mut rng);
-    let digest = HashAlgorithm::Sha256.digest(black_box(MESSAGE));
+    let digest = embedded_enroll::crypto::Digest::sha256(black_box(MESSAGE));
     let mut sig = [0u8; 64];
     if key.sign_prehash(&digest, &mut sig).is_ok()
         && embedded_enroll::crypto::p256::verify_prehash_raw(&key.public_key_sec1(), digest.as_bytes(), &sig).is_ok()
