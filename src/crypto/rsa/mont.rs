@@ -46,6 +46,7 @@ pub(crate) fn head(x: &[Limb], len: usize) -> &[Limb] {
 
 /// The first `len` limbs, mutably (see [`head`]).
 #[inline(always)]
+#[cfg_attr(not(feature = "soft-keys"), allow(dead_code))]
 pub(crate) fn head_mut(x: &mut [Limb], len: usize) -> &mut [Limb] {
     x.get_mut(..len).unwrap_or(&mut [])
 }
