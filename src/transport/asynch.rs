@@ -22,6 +22,7 @@
 //! not be cancel-safe.
 
 #[cfg(any(feature = "scep", feature = "est"))]
+#[cfg(any(feature = "scep", feature = "est"))]
 use super::READ_CHUNK;
 pub use super::blocking::{DeviceKeys, DriveError, DriveOptions, Progress};
 use super::blocking::{ExchangeFailure, MAX_STEPS, ResponseSink, abandon, conclude};

@@ -25,6 +25,7 @@
 //! bounded by their `Config::retry` ([`crate::retry::RetryPolicy`]); a run takes at most
 //! [`MAX_STEPS`] steps.
 
+#[cfg(any(feature = "scep", feature = "est"))]
 use super::READ_CHUNK;
 use crate::crypto::Digest;
 use crate::hal::{Decrypter, ErrorKind, KeyAgreement, Signer};

@@ -28,4 +28,5 @@ pub mod verify;
 
 /// Bytes the drivers read from a connection at a time (into a stack buffer, then handed to
 /// the client's own buffer): small, since it is on the stack under every exchange.
+#[cfg(any(feature = "scep", feature = "est"))]
 pub(crate) const READ_CHUNK: usize = 256;
