@@ -27,7 +27,10 @@
 //!
 //! | feature | effect |
 //! |---|---|
-//! | `scep`, `est` | the protocol clients |
+//! | `scep`, `est` | the protocol clients (EST: /cacerts, /simpleenroll, /simplereenroll, HTTP Basic) |
+//! | `csrattrs` | EST `/csrattrs` and the `est::csrattrs` codec (implies `est`) |
+//! | `serverkeygen` | EST `/serverkeygen` and the `est::multipart` codec (implies `est`) |
+//! | `http-digest` | answers to HTTP Digest challenges, SHA-256 and MD5 (implies `est`) |
 //! | `legacy-crypto` | DES/3DES and SHA-1 signatures, needed by real SCEP servers; off by default |
 //! | `soft-keys` | [`hal::soft`]: software P-256 and RSA keys for tests and boards without a secure element |
 //! | `p384` | ECDSA P-384 verification (about 100 KiB of flash on Cortex-M) |

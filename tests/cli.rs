@@ -1,7 +1,17 @@
 //! The host CLI (`examples/enroll.rs`): every subcommand's `--help`, and the exit codes that
 //! need no server (bad usage and configuration 2, transport error 5). Enrollments through it
 //! against micromdm and est-ca run in the interop tests.
-#![cfg(all(feature = "scep", feature = "est", feature = "soft-keys", feature = "legacy-crypto", feature = "std", feature = "host-tls"))]
+#![cfg(all(
+    feature = "scep",
+    feature = "est",
+    feature = "csrattrs",
+    feature = "serverkeygen",
+    feature = "http-digest",
+    feature = "soft-keys",
+    feature = "legacy-crypto",
+    feature = "std",
+    feature = "host-tls"
+))]
 
 use std::path::PathBuf;
 use std::process::Command;
