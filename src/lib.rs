@@ -41,6 +41,12 @@
 //! | `std` | host builds: plain TCP transport and timer, `std::error::Error` for the errors |
 //! | `host-tls` | hosts: rustls (TLS 1.2 and 1.3) with this crate's verifier and the tls-exporter |
 //!
+//! `csrattrs`, `serverkeygen` and `http-digest` are there so that firmware pays only for the
+//! EST parts it uses (together about 25 KiB of .text on Cortex-M at opt-level "z"). Without
+//! them the EST client refuses what needs them when it is made, before anything is sent
+//! (`ClientError::FeatureDisabled`), and ends a 401 that offers only Digest with
+//! `Outcome::InvalidReply(ReplyError::UnsupportedChallenge)`, sending no credentials.
+//!
 //! ## Example
 //!
 //! A key behind the [`hal::Signer`] trait signs a digest; the crate never sees the private key,
