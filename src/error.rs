@@ -437,8 +437,8 @@ pub enum AuthError {
     },
     /// No challenge uses a scheme this client answers (Basic, Digest).
     UnsupportedScheme,
-    /// The Digest `algorithm` is not one this build answers: SHA-256, and MD5 with the `est`
-    /// feature (SHA-512-256 and unknown names are refused).
+    /// The Digest `algorithm` is not one this client answers: SHA-256 and MD5 (SHA-512-256
+    /// and unknown names are refused).
     UnsupportedAlgorithm,
     /// The Digest challenge asks for a `-sess` algorithm (RFC 7616 section 3.4.2), which this
     /// client does not implement.
@@ -457,6 +457,9 @@ pub enum AuthError {
         /// Bytes needed.
         needed: usize,
     },
+    /// A Digest challenge, in a build without the `http-digest` feature: Digest answers are
+    /// not built in, so it cannot be answered (Basic still is, when the server offers it).
+    DigestDisabled,
 }
 
 impl fmt::Display for AuthError {
@@ -469,6 +472,7 @@ impl fmt::Display for AuthError {
             Self::UnsupportedQop => f.write_str("the Digest challenge does not offer qop=auth"),
             Self::InvalidValue { what } => write!(f, "invalid {what} for an Authorization header"),
             Self::BufferTooSmall { needed } => write!(f, "output buffer too small: {needed} bytes needed"),
+            Self::DigestDisabled => f.write_str("Digest authentication needs the `http-digest` feature"),
         }
     }
 }

@@ -27,7 +27,10 @@
 //!
 //! | feature | effect |
 //! |---|---|
-//! | `scep`, `est` | the protocol clients |
+//! | `scep`, `est` | the protocol clients (EST: /cacerts, /simpleenroll, /simplereenroll, HTTP Basic) |
+//! | `csrattrs` | EST `/csrattrs` and the `est::csrattrs` codec (implies `est`) |
+//! | `serverkeygen` | EST `/serverkeygen` and the `est::multipart` codec (implies `est`) |
+//! | `http-digest` | answers to HTTP Digest challenges, SHA-256 and MD5 (implies `est`) |
 //! | `legacy-crypto` | DES/3DES and SHA-1 signatures, needed by real SCEP servers; off by default; implies `sha1` |
 //! | `sha1` | SHA-1 where it is not a signature: the X9.63 KDF OpenSSL uses by default for CMS envelopes to EC keys, PBKDF2's default PRF in password envelopes, MGF1-SHA1, SHA-1 fingerprints (about 4 to 5 KB of flash) |
 //! | `sha512` | SHA-384 and SHA-512: certificate, CMS and CSR signatures and digests with them, TLS schemes with them (about 12 KB of flash); without it they are recognised and refused with a typed error |
@@ -39,6 +42,12 @@
 //! | `async` | async drivers over `embedded-io-async` |
 //! | `std` | host builds: plain TCP transport and timer, `std::error::Error` for the errors |
 //! | `host-tls` | hosts: rustls (TLS 1.2 and 1.3) with this crate's verifier and the tls-exporter |
+//!
+//! `csrattrs`, `serverkeygen` and `http-digest` are there so that firmware pays only for the
+//! EST parts it uses (together about 25 KiB of .text on Cortex-M at opt-level "z"). Without
+//! them the EST client refuses what needs them when it is made, before anything is sent
+//! (`ClientError::FeatureDisabled`), and ends a 401 that offers only Digest with
+//! `Outcome::InvalidReply(ReplyError::UnsupportedChallenge)`, sending no credentials.
 //!
 //! ## Example
 //!

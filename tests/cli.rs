@@ -4,6 +4,9 @@
 #![cfg(all(
     feature = "scep",
     feature = "est",
+    feature = "csrattrs",
+    feature = "serverkeygen",
+    feature = "http-digest",
     feature = "soft-keys",
     feature = "legacy-crypto",
     feature = "sha512",

@@ -9,11 +9,17 @@
 //!    challenge checked with `sha2`, 202 with an HTTP-date, the retry cap, body styles, a
 //!    `/csrattrs` that asks for the channel binding, `/cacerts` trust, and a TLS 1.2 server
 //!    (`openssl s_server -tls1_2`) reached through the rustls host transport.
+//! 3. **Features left out**: without `csrattrs`, `serverkeygen` or `http-digest` the client
+//!    refuses what needs them, up front or with a typed outcome, and sends no credentials in
+//!    a form the build does not have.
+//!
+//! Tests of the parts behind `csrattrs`, `serverkeygen` and `http-digest` run with those
+//! features; those of section 3 without them (CI's `--features scep,est,soft-keys` run).
 #![cfg(all(feature = "est", feature = "soft-keys"))]
 
 mod common;
 
-use common::{cert_der, openssl, openssl_self_signed_rsa, s, vector_path};
+use common::{cert_der, openssl, s, vector_path};
 use embedded_enroll::asn1::cert::CertificateRef;
 use embedded_enroll::asn1::csr::{CsrBuilder, CsrRef, NameAttribute};
 use embedded_enroll::est::client::{
@@ -160,17 +166,20 @@ fn request_csr(req: &[u8]) -> Vec<u8> {
     der
 }
 
+#[cfg(feature = "http-digest")]
 fn md5_hex(s: &str) -> String {
     use md5::Digest;
     md5::Md5::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+#[cfg(feature = "http-digest")]
 fn sha256_hex(s: &str) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The parameters of a Digest Authorization header.
+#[cfg(feature = "http-digest")]
 fn digest_params(value: &str) -> std::collections::HashMap<String, String> {
     let rest = value.strip_prefix("Digest ").expect("a Digest answer");
     let mut out = std::collections::HashMap::new();
@@ -311,6 +320,7 @@ fn libest_basic_challenge_then_enrollment_with_a_64_column_body() {
     assert_eq!(client.certificate().unwrap(), &cert_der(&vector_path("est/libest/simpleenroll/issued.pem"))[..]);
 }
 
+#[cfg(feature = "http-digest")]
 #[test]
 fn libest_digest_challenge_is_answered_with_md5_and_the_enrollment_completes() {
     // The capture's own answer checks out with this test's hash (the oracle is right).
@@ -459,6 +469,7 @@ fn est_ca_enrollment_replays_with_a_one_line_body() {
     assert_eq!(client.certificate().unwrap(), &cert_der(&vector_path("est/est-ca/simpleenroll/issued.pem"))[..]);
 }
 
+#[cfg(feature = "csrattrs")]
 #[test]
 fn libest_csrattrs_with_a_trailing_nul_and_a_custom_template() {
     let mut key = device_key("libest/simpleenroll");
@@ -482,6 +493,7 @@ fn libest_csrattrs_with_a_trailing_nul_and_a_custom_template() {
     }
 }
 
+#[cfg(feature = "serverkeygen")]
 #[test]
 fn libest_serverkeygen_hands_over_the_key_and_its_certificate() {
     let mut key = device_key("libest/serverkeygen");
@@ -501,6 +513,7 @@ fn libest_serverkeygen_hands_over_the_key_and_its_certificate() {
 /// The key a server generates must be the key of the certificate it issues: libest's reply
 /// with its key part swapped for another RSA key (everything else, the certificate included,
 /// as libest sent it) is refused and the key is not handed over.
+#[cfg(feature = "serverkeygen")]
 #[test]
 fn a_server_generated_key_that_is_not_the_certificates_is_refused() {
     let original = case("libest/serverkeygen", "response.http");
@@ -541,6 +554,7 @@ fn a_server_generated_key_that_is_not_the_certificates_is_refused() {
 /// A server-generated key whose certificate is refused (here: not issued by the configured
 /// CA) is neither handed over nor left in the buffers, decoded or in base64 (issue 13, item
 /// 8: server keys are wiped on every error path, not only at drop).
+#[cfg(feature = "serverkeygen")]
 #[test]
 fn a_server_generated_key_of_a_refused_reply_is_wiped_at_once() {
     use base64ct::{Base64, Encoding};
@@ -554,7 +568,7 @@ fn a_server_generated_key_of_a_refused_reply_is_wiped_at_once() {
     let (decoded_window, b64_window) = (&key_der[64..96], &text.as_bytes()[start..start + 32]);
 
     let dir = tempfile::tempdir().unwrap();
-    openssl_self_signed_rsa(&dir.path().join("other-ca.key"), &dir.path().join("other-ca.pem"), "/CN=Another CA");
+    common::openssl_self_signed_rsa(&dir.path().join("other-ca.key"), &dir.path().join("other-ca.pem"), "/CN=Another CA");
     let other_ca = cert_der(&dir.path().join("other-ca.pem"));
     let mut key = device_key("libest/serverkeygen");
     let spki = spki(&mut key);
@@ -659,6 +673,7 @@ impl FixtureCa {
     }
 }
 
+#[cfg(feature = "http-digest")]
 #[test]
 fn fixture_digest_sha256_with_opaque_is_answered_and_checked_by_sha2() {
     let ca = FixtureCa::new();
@@ -759,6 +774,7 @@ fn fixture_202_with_an_http_date_then_the_retry_cap() {
     let _ = ca;
 }
 
+#[cfg(feature = "csrattrs")]
 #[test]
 fn fixture_csrattrs_asking_for_the_challenge_password_binds_the_csr() {
     let ca = FixtureCa::new();
@@ -810,12 +826,14 @@ fn fixture_csrattrs_asking_for_the_challenge_password_binds_the_csr() {
     assert!(openssl_ok_verify(&ca, client.certificate().unwrap()));
 }
 
+#[cfg(feature = "csrattrs")]
 fn openssl_stdin_b64(data: &[u8]) -> Vec<u8> {
     let (ok, out) = common::openssl_stdin(&["base64", "-A"], data);
     assert!(ok);
     out.into_bytes()
 }
 
+#[cfg(feature = "csrattrs")]
 #[test]
 fn fixture_csrattrs_404_means_none_and_no_binding_when_not_asked() {
     let ca = FixtureCa::new();
@@ -1097,6 +1115,7 @@ fn fixture_tls13_exporter_binding_is_accepted_and_its_absence_refused() {
 /// `/csrattrs` with a fixed extendedKeyUsage (made by `openssl asn1parse -genconf`): the
 /// client copies it into the CSR, keeps the caller's own subjectAltName over the server's,
 /// and reports what it did.
+#[cfg(feature = "csrattrs")]
 #[test]
 fn fixture_csrattrs_extensions_are_applied_and_reported() {
     let ca = FixtureCa::new();
@@ -1152,4 +1171,125 @@ fn fixture_csrattrs_extensions_are_applied_and_reported() {
     assert!(text.contains("TLS Web Client Authentication"), "{text}");
     assert!(text.contains("DNS:device.example") && !text.contains("server.example"), "{text}");
     assert_eq!(client.csr_attributes().unwrap(), &std::fs::read(ca.p("attrs.der")).unwrap()[..]);
+}
+
+// ------------------------------------------------------------------ features left out
+
+/// Without the `csrattrs` feature, `/csrattrs` is refused when the client is made, as an
+/// operation and as the option to fetch it before enrolling (for any operation): the client
+/// never goes on without what the caller asked for. Without the option it is made as usual.
+#[cfg(not(feature = "csrattrs"))]
+#[test]
+fn without_csrattrs_the_client_refuses_csrattrs_up_front() {
+    use embedded_enroll::est::client::ClientError;
+    let mut key = SoftP256Key::generate(&mut rand::rngs::OsRng);
+    let spki = spki(&mut key);
+    let config = Config::new("est.example", CaCertsTrust::TlsAuthenticated, &spki);
+    let mut st = Storage::new();
+    let refused = Client::new(config, Operation::CsrAttrs, st.buffers(), rand::rngs::OsRng).err();
+    assert_eq!(refused, Some(ClientError::FeatureDisabled("csrattrs")));
+    assert!(refused.unwrap().to_string().contains("`csrattrs` feature"), "{}", refused.unwrap());
+    let mut fetching = config;
+    fetching.fetch_csr_attributes = true;
+    for op in [enroll(), Operation::ReEnroll(CsrBuilder::new(SUBJECT)), Operation::CaCerts] {
+        let refused = Client::new(fetching, op, st.buffers(), rand::rngs::OsRng).err();
+        assert_eq!(refused, Some(ClientError::FeatureDisabled("csrattrs")), "{op:?}");
+    }
+    // Refused before the rest of the configuration is looked at.
+    let mut bad = fetching;
+    bad.public_key = b"not a SubjectPublicKeyInfo";
+    assert_eq!(Client::new(bad, enroll(), st.buffers(), rand::rngs::OsRng).err(), Some(ClientError::FeatureDisabled("csrattrs")));
+    // Without the option the enrollment goes straight to the CSR (no GET /csrattrs), and on
+    // to the certificate.
+    let ca = FixtureCa::new();
+    let mut client = Client::new(config, enroll(), st.buffers(), rand::rngs::OsRng).unwrap();
+    let now = Instant::ZERO;
+    let mut log = Vec::new();
+    let o = loop {
+        match client.poll(now).unwrap() {
+            Step::Sign(req) => {
+                log.push("sign".to_string());
+                let mut sig = [0u8; 64];
+                let n = key.sign_prehash(&req.digest, &mut sig).unwrap();
+                client.signed(now, &sig[..n]).unwrap();
+            }
+            Step::Send(b) => {
+                let req = b.to_vec();
+                log.push(String::from_utf8_lossy(req.split(|b| *b == b'\r').next().unwrap()).to_string());
+                client.handle_response_data(now, &ca.issue(&request_csr(&req), false)).unwrap();
+            }
+            Step::Done(o) => break o.clone(),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(o, Outcome::Issued);
+    assert_eq!(log, ["sign", "POST /.well-known/est/simpleenroll HTTP/1.1"]);
+    assert!(openssl_ok_verify(&ca, client.certificate().unwrap()));
+}
+
+/// Without the `serverkeygen` feature, `/serverkeygen` is refused when the client is made;
+/// and a `multipart/mixed` reply with a private key (libest's `/serverkeygen` capture) to an
+/// enrollment is refused as malformed: no key is taken, no certificate handed out.
+#[cfg(not(feature = "serverkeygen"))]
+#[test]
+fn without_serverkeygen_the_client_refuses_it_up_front_and_takes_no_server_key() {
+    use embedded_enroll::est::client::ClientError;
+    let mut key = device_key("libest/serverkeygen");
+    let spki = spki(&mut key);
+    let config = libest_basic_config(&spki);
+    let mut st = Storage::new();
+    let refused = Client::new(config, Operation::ServerKeyGen(CsrBuilder::new(SUBJECT)), st.buffers(), rand::rngs::OsRng).err();
+    assert_eq!(refused, Some(ClientError::FeatureDisabled("serverkeygen")));
+    assert!(refused.unwrap().to_string().contains("`serverkeygen` feature"), "{}", refused.unwrap());
+
+    let mut client = Client::new(config, enroll(), st.buffers(), rand::rngs::OsRng).unwrap();
+    let mut script = Script { responses: [case("libest/serverkeygen", "response.http")].into(), ..Default::default() };
+    let o = drive(&mut client, &mut key, &mut script, Instant::ZERO);
+    assert!(matches!(o, Outcome::InvalidReply(ReplyError::Malformed(_))), "{o:?}");
+    assert_eq!(script.log[1], "POST /.well-known/est/simpleenroll HTTP/1.1");
+    assert!(client.certificate().is_none());
+}
+
+/// Without the `http-digest` feature a 401 that offers only Digest (libest's capture) ends
+/// the enrollment with a typed outcome after the one request, which carried no credentials:
+/// nothing is sent in answer. A 401 that offers Basic beside Digest is answered with Basic,
+/// as one offering Basic alone is.
+#[cfg(not(feature = "http-digest"))]
+#[test]
+fn without_http_digest_a_digest_challenge_is_not_answered() {
+    let mut key = device_key("libest/simpleenroll-digest-auth");
+    let spki = spki(&mut key);
+    let mut config = Config::new("127.0.0.1", CaCertsTrust::TlsAuthenticated, &spki);
+    config.credentials = Some(Credentials { user: "estuser", password: "estpwd", preemptive_basic: false });
+    let mut st = Storage::new();
+    let mut client = Client::new(config, enroll(), st.buffers(), rand::rngs::OsRng).unwrap();
+    let mut script = Script {
+        responses: [
+            case("libest/simpleenroll-401-digest-challenge", "response.http"),
+            case("libest/simpleenroll-digest-auth", "response.http"),
+        ]
+        .into(),
+        ..Default::default()
+    };
+    let o = drive(&mut client, &mut key, &mut script, Instant::ZERO);
+    assert_eq!(o, Outcome::InvalidReply(ReplyError::UnsupportedChallenge), "{:?}", script.log);
+    assert_eq!(script.requests.len(), 1, "{:?}", script.log);
+    assert_eq!(header(&script.requests[0], "Authorization"), None);
+    assert!(client.certificate().is_none());
+
+    // Digest and Basic offered: Basic.
+    let mut key = device_key("libest/simpleenroll");
+    let spki = self::spki(&mut key);
+    let mut config = Config::new("127.0.0.1", CaCertsTrust::TlsAuthenticated, &spki);
+    config.credentials = Some(Credentials { user: "estuser", password: "estpwd", preemptive_basic: false });
+    let mut st = Storage::new();
+    let mut client = Client::new(config, enroll(), st.buffers(), rand::rngs::OsRng).unwrap();
+    let both = r#"Digest realm="estrealm", qop="auth", algorithm=SHA-256, nonce="1795877780", Basic realm="estrealm""#;
+    let mut script = Script {
+        responses: [http("401 Unauthorized", &[("WWW-Authenticate", both)], b""), case("libest/simpleenroll", "response.http")].into(),
+        ..Default::default()
+    };
+    assert_eq!(drive(&mut client, &mut key, &mut script, Instant::ZERO), Outcome::Issued, "{:?}", script.log);
+    assert_eq!(header(&script.requests[0], "Authorization"), None);
+    assert_eq!(header(&script.requests[1], "Authorization").unwrap(), "Basic ZXN0dXNlcjplc3Rwd2Q=");
 }

@@ -1,28 +1,36 @@
 //! The EST codecs on real and OpenSSL-made input, with the OpenSSL CLI as the oracle:
 //!
-//! - `/csrattrs` ([`csrattrs`]): libest's captured responses (default, with its trailing NUL;
+//! - `/csrattrs` ([`csrattrs`], feature `csrattrs`): libest's captured responses (default, with its trailing NUL;
 //!   custom, with an extensionRequest), the RFC 7030 and RFC 9908 examples, and RFC 9908
 //!   templates built with `openssl asn1parse -genconf`. Each item is compared with what
 //!   `openssl asn1parse` sees; the hints are applied to a CSR that `openssl req -verify`
 //!   checks.
-//! - `/serverkeygen` ([`multipart`]): libest's captured response (a PKCS#1 key labelled
+//! - `/serverkeygen` ([`multipart`], feature `serverkeygen`): libest's captured response (a PKCS#1 key labelled
 //!   `application/pkcs8`), and responses built here from OpenSSL-made keys and certs-only
 //!   messages (`openssl genpkey`, `req -x509`, `crl2pkcs7 -nocrl`), in CRLF and LF framing;
 //!   then truncations, mutations and malformed framing, which must fail with a typed error and
 //!   never panic.
-#![cfg(feature = "est")]
+#![cfg(any(feature = "csrattrs", feature = "serverkeygen"))]
 
 mod common;
 
 use common::{openssl, s, vector_path};
+#[cfg(feature = "csrattrs")]
 use der::asn1::ObjectIdentifier;
+#[cfg(feature = "serverkeygen")]
 use embedded_enroll::asn1::ber;
+#[cfg(feature = "serverkeygen")]
 use embedded_enroll::asn1::cms::signed_data::SignedDataRef;
+#[cfg(feature = "csrattrs")]
 use embedded_enroll::asn1::oid;
+#[cfg(feature = "csrattrs")]
 use embedded_enroll::crypto::HashAlgorithm;
+#[cfg(feature = "csrattrs")]
 use embedded_enroll::est::csrattrs::{CsrAttr, CsrAttrs, CsrHints, EcCurve, KeyRequest};
+#[cfg(feature = "serverkeygen")]
 use embedded_enroll::est::multipart::{self, KeyFormat, MultipartError, ServerKeyGen};
 use embedded_enroll::http::ResponseParser;
+#[cfg(feature = "serverkeygen")]
 use rand::{Rng, SeedableRng};
 use std::path::Path;
 
@@ -47,6 +55,7 @@ fn write(dir: &Path, name: &str, data: &[u8]) -> String {
 }
 
 /// The OID OpenSSL means by a name it prints (`openssl asn1parse -genstr OBJECT:<name>`).
+#[cfg(feature = "csrattrs")]
 fn openssl_oid(dir: &Path, name: &str) -> ObjectIdentifier {
     let out = dir.join("oid.der");
     openssl(&["asn1parse", "-genstr", &format!("OBJECT:{name}"), "-noout", "-out", s(&out)]);
@@ -55,6 +64,7 @@ fn openssl_oid(dir: &Path, name: &str) -> ObjectIdentifier {
 }
 
 /// What OpenSSL sees at the top level of a CsrAttrs: each item as (is an attribute, OID).
+#[cfg(feature = "csrattrs")]
 fn openssl_items(dir: &Path, der: &[u8]) -> Vec<(bool, ObjectIdentifier)> {
     let path = write(dir, "attrs.der", der);
     let text = String::from_utf8(openssl(&["asn1parse", "-inform", "DER", "-in", &path])).unwrap();
@@ -72,12 +82,15 @@ fn openssl_items(dir: &Path, der: &[u8]) -> Vec<(bool, ObjectIdentifier)> {
     items
 }
 
+#[cfg(feature = "csrattrs")]
 fn our_items(attrs: &CsrAttrs<'_>) -> Vec<(bool, ObjectIdentifier)> {
     attrs.items().map(|i| (matches!(i, CsrAttr::Attribute { .. }), i.oid())).collect()
 }
 
+#[cfg(feature = "csrattrs")]
 const MAC_ADDRESS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.1.1.1.22");
 
+#[cfg(feature = "csrattrs")]
 #[test]
 fn libest_csrattrs_captures_match_openssl() {
     let dir = tempfile::tempdir().unwrap();
@@ -117,6 +130,7 @@ fn libest_csrattrs_captures_match_openssl() {
     check_custom_hints(&h);
 }
 
+#[cfg(feature = "csrattrs")]
 fn check_custom_hints(h: &CsrHints<'_>) {
     assert!(h.challenge_password);
     assert_eq!(h.hash, Some(HashAlgorithm::Sha256));
@@ -130,6 +144,7 @@ fn check_custom_hints(h: &CsrHints<'_>) {
     assert_eq!((h.not_understood, h.ignored), (0, 0));
 }
 
+#[cfg(feature = "csrattrs")]
 #[test]
 fn rfc_examples_match_openssl() {
     let dir = tempfile::tempdir().unwrap();
@@ -175,6 +190,7 @@ fn rfc_examples_match_openssl() {
 /// The RFC 9908 example template, plus an `ecdsa-with-SHA384` OID and a challengePassword
 /// OID next to it (to be ignored), as `openssl asn1parse -genconf` input. `spki` is the
 /// section of the `[0]` subjectPKInfo.
+#[cfg(feature = "csrattrs")]
 fn template_genconf(spki: &str) -> String {
     format!(
         "asn1 = SEQUENCE:csrattrs
@@ -245,6 +261,7 @@ id = OID:extendedKeyUsage
     )
 }
 
+#[cfg(feature = "csrattrs")]
 fn genconf(dir: &Path, conf: &str) -> Vec<u8> {
     let cnf = write(dir, "attrs.cnf", conf.as_bytes());
     let out = dir.join("attrs-gen.der");
@@ -252,6 +269,7 @@ fn genconf(dir: &Path, conf: &str) -> Vec<u8> {
     std::fs::read(out).unwrap()
 }
 
+#[cfg(feature = "csrattrs")]
 #[test]
 fn rfc9908_templates_built_by_openssl() {
     let dir = tempfile::tempdir().unwrap();
@@ -293,6 +311,7 @@ fn rfc9908_templates_built_by_openssl() {
     assert_eq!(attrs.template().unwrap().key_algorithm().unwrap().oid, oid::RSA_ENCRYPTION);
 }
 
+#[cfg(feature = "csrattrs")]
 #[cfg(feature = "soft-keys")]
 fn template_hints_make_a_csr_openssl_accepts(h: &CsrHints<'_>) {
     use embedded_enroll::asn1::cert::GeneralName;
@@ -335,6 +354,7 @@ fn template_hints_make_a_csr_openssl_accepts(h: &CsrHints<'_>) {
     }
 }
 
+#[cfg(feature = "csrattrs")]
 #[cfg(feature = "soft-keys")]
 #[test]
 fn libest_custom_hints_make_a_csr_openssl_accepts() {
@@ -371,6 +391,7 @@ fn certs_of(p7: &[u8]) -> Vec<Vec<u8>> {
     SignedDataRef::parse(&der).unwrap().certificates().map(|c| c.as_der().to_vec()).collect()
 }
 
+#[cfg(feature = "serverkeygen")]
 #[test]
 fn libest_serverkeygen_capture() {
     let dir = tempfile::tempdir().unwrap();
@@ -416,12 +437,14 @@ fn libest_serverkeygen_capture() {
 
 /// An OpenSSL-made key (DER; `kind` ec and rsa: PKCS#8, sec1: SEC1) and a certs-only message holding its
 /// self-signed certificate (DER), and the certificate.
+#[cfg(feature = "serverkeygen")]
 struct Made {
     key: Vec<u8>,
     p7: Vec<u8>,
     cert: Vec<u8>,
 }
 
+#[cfg(feature = "serverkeygen")]
 fn make(dir: &Path, kind: &str) -> Made {
     let pem = dir.join(format!("{kind}.pem"));
     match kind {
@@ -439,12 +462,14 @@ fn make(dir: &Path, kind: &str) -> Made {
 }
 
 /// `openssl base64` (64 columns, LF) of `data`, with `nl` line ends.
+#[cfg(feature = "serverkeygen")]
 fn b64(dir: &Path, data: &[u8], nl: &str) -> String {
     let path = write(dir, "b64.in", data);
     String::from_utf8(openssl(&["base64", "-in", &path])).unwrap().replace('\n', nl)
 }
 
 /// A serverkeygen body in the style of RFC 7030 appendix A.4, with a preamble and an epilogue.
+#[cfg(feature = "serverkeygen")]
 fn skg_body(key_b64: &str, p7_b64: &str, boundary: &str, nl: &str) -> String {
     format!(
         "This is the preamble.{nl}--{boundary}{nl}Content-Type: application/pkcs8{nl}Content-Transfer-Encoding: base64{nl}{nl}{key_b64}\
@@ -452,6 +477,7 @@ fn skg_body(key_b64: &str, p7_b64: &str, boundary: &str, nl: &str) -> String {
     )
 }
 
+#[cfg(feature = "serverkeygen")]
 #[test]
 fn openssl_made_responses_in_crlf_and_lf() {
     let dir = tempfile::tempdir().unwrap();
@@ -489,6 +515,7 @@ fn openssl_made_responses_in_crlf_and_lf() {
     }
 }
 
+#[cfg(feature = "serverkeygen")]
 #[test]
 fn malformed_serverkeygen_responses_fail_typed_and_never_panic() {
     let dir = tempfile::tempdir().unwrap();

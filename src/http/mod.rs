@@ -8,7 +8,7 @@
 //!   close-delimited body into the caller's buffer. Every limit is the buffer's size.
 //! - [`base64`]: RFC 8951 bodies (whitespace ignored when decoding; wrapped or one line).
 //! - [`auth`]: `WWW-Authenticate` challenges and `Authorization` answers, Basic (RFC 7617)
-//!   and Digest with MD5 or SHA-256 and qop=auth (RFC 7616).
+//!   and, with the `http-digest` feature, Digest with MD5 or SHA-256 and qop=auth (RFC 7616).
 //! - [`date`]: HTTP-dates and Retry-After (RFC 9110).
 //!
 //! One request per connection (`Connection: close`), as SCEP and EST servers expect.

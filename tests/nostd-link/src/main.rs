@@ -186,6 +186,8 @@ fn exercise_est_client(key: &mut SoftP256Key, rng: &mut NotARealRng) -> u32 {
     let Ok(n) = key.public_key_der(&mut spki) else { return 0 };
     let mut config = est::Config::new("est.example", est::CaCertsTrust::TlsAuthenticated, &spki[..n]);
     config.credentials = Some(est::Credentials { user: "device", password: "secret", preemptive_basic: false });
+    // `/csrattrs` first where the library has it (the `all` shape); the EST-only shape has not.
+    config.fetch_csr_attributes = cfg!(feature = "all");
     let subject = [NameAttribute::common_name("device")];
     let (mut own, mut work, mut io) = ([0u8; 1024], [0u8; 4096], [0u8; 4096]);
     let bufs = est::Buffers { own: &mut own, work: &mut work, io: &mut io };
