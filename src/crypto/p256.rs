@@ -32,6 +32,9 @@ pub fn verify_prehash_raw(public_key_sec1: &[u8], digest: &[u8], signature_raw: 
     verify(public_key_sec1, digest, &sig)
 }
 
+// A frame of its own (stack): inlined into a caller that also verifies RSA (the path
+// validation's `SpkiRef::verify_digest`), its points added to the RSA branch's frame.
+#[inline(never)]
 fn verify(public_key_sec1: &[u8], digest: &[u8], sig: &Signature) -> Result<(), CryptoError> {
     let key = VerifyingKey::from_sec1_bytes(public_key_sec1).map_err(|_| CryptoError::InvalidKey)?;
     if digest.len() < 20 || digest.len() > 64 {

@@ -20,7 +20,7 @@ use embedded_enroll::transport::blocking::Timer;
 use embedded_enroll::transport::blocking::{EcDevice, run_est};
 use embedded_enroll::transport::tls::TlsConnector;
 use embedded_enroll::transport::verify::ServerTrust;
-use static_cell::ConstStaticCell;
+use static_cell::{ConstStaticCell, StaticCell};
 
 /// TLS record buffers (16 640 bytes: a full TLS record plus overhead, as `transport::tls`
 /// recommends) and the EST client's buffers.
@@ -44,6 +44,18 @@ static EST_MEMORY: ConstStaticCell<EstMemory> = ConstStaticCell::new(EstMemory {
     issued: [0; 4096],
 });
 
+/// The EST clients' generator (they need one only for HTTP Digest nonces): a fork of the
+/// board's, in a static so that neither the clients nor the enrollment frames hold its
+/// 300-byte state.
+static EST_CLIENT_RNG: StaticCell<NotSecureDemoRng> = StaticCell::new();
+
+/// Forks the board's generator into [`EST_CLIENT_RNG`] (once). A frame of its own (stack):
+/// the fork is made here and moved into the static.
+#[inline(never)]
+fn client_rng(rng: &mut NotSecureDemoRng) -> Option<&'static mut NotSecureDemoRng> {
+    EST_CLIENT_RNG.try_init(rng.fork())
+}
+
 /// Runs /simpleenroll then /simplereenroll; true if both issued a certificate.
 // A frame of its own: the two phases' locals are never on the stack together.
 #[inline(never)]
@@ -59,6 +71,10 @@ pub fn run<P: Platform>(platform: &mut P, rng: &mut NotSecureDemoRng, wall: Opti
         return false;
     };
     let EstMemory { tls_rx, tls_tx, own, work, io, issued } = memory;
+    let Some(client_rng) = client_rng(rng) else {
+        println!("EST: generator already in use");
+        return false;
+    };
 
     let mut timer = platform.timer();
     let t = timer.now();
@@ -84,13 +100,13 @@ pub fn run<P: Platform>(platform: &mut P, rng: &mut NotSecureDemoRng, wall: Opti
     // /simpleenroll with Basic credentials.
     println!("EST /simpleenroll (HTTP Basic user {:?}, sent with the first request)", config::EST_USER);
     let m = EstBuffers { tls_rx, tls_tx, own, work, io };
-    let Some(issued_len) = enroll(platform, rng, &mut key, cfg, &subject, anchor, wall, m, issued) else { return false };
+    let Some(issued_len) = enroll(platform, rng, client_rng, &mut key, cfg, &subject, anchor, wall, m, issued) else { return false };
     let issued = &issued[..issued_len];
     show_certificate("EST /simpleenroll: issued certificate", issued);
 
     // /simplereenroll over mutual TLS: the issued certificate and the same key.
     println!("EST /simplereenroll, TLS client certificate = the issued certificate");
-    reenroll(platform, rng, &mut key, cfg, &subject, anchor, wall, EstBuffers { tls_rx, tls_tx, own, work, io }, issued)
+    reenroll(platform, rng, client_rng, &mut key, cfg, &subject, anchor, wall, EstBuffers { tls_rx, tls_tx, own, work, io }, issued)
 }
 
 /// The TLS and client buffers, lent to one enrollment.
@@ -102,6 +118,26 @@ struct EstBuffers<'m> {
     io: &'m mut [u8; 8192],
 }
 
+/// The client for one enrollment, or `None` (printed) if the configuration is refused. A
+/// frame of its own (stack): `Client::new`'s result is moved into the `Option` here, so the
+/// caller's frame holds one client (about 1.4 KiB on Cortex-M) instead of the result and the
+/// client. The client borrows its generator (a fork by value would add its 300-byte state).
+#[inline(never)]
+fn new_client<'a, 'b, 'r>(
+    cfg: Config<'a>,
+    operation: Operation<'a>,
+    bufs: Buffers<'b>,
+    rng: &'r mut NotSecureDemoRng,
+) -> Option<Client<'a, 'b, &'r mut NotSecureDemoRng>> {
+    match Client::new(cfg, operation, bufs, rng) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            println!("EST: client configuration: {:?}", e);
+            None
+        }
+    }
+}
+
 /// /simpleenroll: the issued certificate copied into `issued`, its length returned. A frame
 /// of its own (stack): the client and the TLS connector live only here.
 #[inline(never)]
@@ -109,6 +145,7 @@ struct EstBuffers<'m> {
 fn enroll<P: Platform>(
     platform: &mut P,
     rng: &mut NotSecureDemoRng,
+    client_rng: &mut NotSecureDemoRng,
     key: &mut SoftP256Key,
     cfg: Config<'_>,
     subject: &[NameAttribute<'_>],
@@ -120,21 +157,16 @@ fn enroll<P: Platform>(
     let mut enroll_cfg = cfg;
     enroll_cfg.credentials = Some(Credentials { user: config::EST_USER, password: config::EST_PASSWORD, preemptive_basic: true });
     let bufs = Buffers { own: &mut m.own[..], work: &mut m.work[..], io: &mut m.io[..] };
-    let mut client = match Client::new(enroll_cfg, Operation::Enroll(CsrBuilder::new(subject)), bufs, rng.fork()) {
-        Ok(c) => c,
-        Err(e) => {
-            println!("EST: client configuration: {:?}", e);
-            return None;
-        }
-    };
+    let mut slot = new_client(enroll_cfg, Operation::Enroll(CsrBuilder::new(subject)), bufs, &mut *client_rng);
+    let client = slot.as_mut()?;
     let (mut timer, progress) = (platform.timer(), progress(platform.timer()));
     let link = platform.link(config::EST_SERVER);
     let mut tls: TlsConnector<'_, '_, _, _, SoftP256Key> =
-        TlsConnector::new(link, &mut m.tls_rx[..], &mut m.tls_tx[..], rng.fork(), ServerTrust::Anchor(anchor), config::EST_TLS_NAME);
+        TlsConnector::new(link, &mut m.tls_rx[..], &mut m.tls_tx[..], &mut *rng, ServerTrust::Anchor(anchor), config::EST_TLS_NAME);
     if let Some(now) = wall {
         tls = tls.with_time(now);
     }
-    let r = run_est(&mut client, &mut tls, &mut EcDevice(key), &mut timer, progress);
+    let r = run_est(client, &mut tls, &mut EcDevice(key), &mut timer, progress);
     match (r, client.certificate()) {
         (Ok(Outcome::Issued), Some(der)) if der.len() <= issued.len() => {
             issued[..der.len()].copy_from_slice(der);
@@ -153,6 +185,7 @@ fn enroll<P: Platform>(
 fn reenroll<P: Platform>(
     platform: &mut P,
     rng: &mut NotSecureDemoRng,
+    client_rng: &mut NotSecureDemoRng,
     key: &mut SoftP256Key,
     cfg: Config<'_>,
     subject: &[NameAttribute<'_>],
@@ -162,24 +195,19 @@ fn reenroll<P: Platform>(
     issued: &[u8],
 ) -> bool {
     let bufs = Buffers { own: &mut m.own[..], work: &mut m.work[..], io: &mut m.io[..] };
-    let mut client = match Client::new(cfg, Operation::ReEnroll(CsrBuilder::new(subject)), bufs, rng.fork()) {
-        Ok(c) => c,
-        Err(e) => {
-            println!("EST: client configuration: {:?}", e);
-            return false;
-        }
-    };
+    let mut slot = new_client(cfg, Operation::ReEnroll(CsrBuilder::new(subject)), bufs, &mut *client_rng);
+    let Some(client) = slot.as_mut() else { return false };
     // The TLS layer and the driver each hold the key mutably: two handles on the same key.
     let mut tls_key = key.clone();
     let (mut timer, progress) = (platform.timer(), progress(platform.timer()));
     let link = platform.link(config::EST_SERVER);
     let mut tls =
-        TlsConnector::new(link, &mut m.tls_rx[..], &mut m.tls_tx[..], rng.fork(), ServerTrust::Anchor(anchor), config::EST_TLS_NAME)
+        TlsConnector::new(link, &mut m.tls_rx[..], &mut m.tls_tx[..], &mut *rng, ServerTrust::Anchor(anchor), config::EST_TLS_NAME)
             .with_client_certificate(issued, &mut tls_key);
     if let Some(now) = wall {
         tls = tls.with_time(now);
     }
-    let r = run_est(&mut client, &mut tls, &mut EcDevice(key), &mut timer, progress);
+    let r = run_est(client, &mut tls, &mut EcDevice(key), &mut timer, progress);
     match (r, client.certificate()) {
         (Ok(Outcome::Issued), Some(der)) => {
             show_certificate("EST /simplereenroll: re-issued certificate", der);

@@ -134,6 +134,9 @@ impl<'a> RsaPublicKey<'a> {
     ///
     /// SHA-1 is refused with [`CryptoError::UnsupportedAlgorithm`] unless `legacy-crypto` is
     /// enabled.
+    // Each verification in a frame of its own (stack): inlined, the two encoded-message
+    // buffers and the ECDSA branch of the caller shared one frame.
+    #[inline(never)]
     pub fn verify_pkcs1v15(&self, hash: HashAlgorithm, digest: &[u8], signature: &[u8]) -> Result<(), CryptoError> {
         check_signature_hash(hash)?;
         if digest.len() != hash.output_len() {
@@ -145,6 +148,7 @@ impl<'a> RsaPublicKey<'a> {
     }
 
     /// Verifies an RSASSA-PSS signature over `digest` (RFC 8017 section 8.1.2).
+    #[inline(never)]
     pub fn verify_pss(&self, params: PssParams, digest: &[u8], signature: &[u8]) -> Result<(), CryptoError> {
         check_signature_hash(params.hash)?;
         let mut em = [0u8; MAX_MODULUS_LEN];

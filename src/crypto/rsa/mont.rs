@@ -376,7 +376,13 @@ pub fn pow_public_in(x: &mut [Limb], e: &[u8], m: &Modulus<'_>, work: &mut [Limb
             acc.copy_from_slice(x);
         }
     }
-    from_montgomery(x, acc, m, t);
+    // Out of Montgomery form: acc * 1 * R^-1, with `base` (no longer needed) as the 1 (not
+    // `from_montgomery`, whose own 1 is a 512-byte array in this frame).
+    base.fill(0);
+    if let Some(b0) = base.first_mut() {
+        *b0 = 1;
+    }
+    mont_mul(x, acc, base, m, t);
     Ok(())
 }
 

@@ -128,6 +128,8 @@ impl PssParams {
 
 /// EMSA-PSS-VERIFY. `em` is the full `k`-byte RSA output; `mod_bits` the modulus size. A hash
 /// or MGF1 hash the build lacks is [`CryptoError::UnsupportedAlgorithm`].
+// A frame of its own (stack): not under the RSA operation's frames with the caller's.
+#[inline(never)]
 pub fn emsa_pss_verify(params: PssParams, digest: &[u8], em: &[u8], mod_bits: usize) -> Result<(), CryptoError> {
     if !params.hash.is_available() || !params.mgf_hash.is_available() {
         return Err(CryptoError::UnsupportedAlgorithm);
