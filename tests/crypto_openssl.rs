@@ -462,3 +462,45 @@ fn ecdh_matches_openssl_pkeyutl_derive() {
     key.agree(&peer_spki[26..], &mut shared).unwrap();
     assert_eq!(&shared[..], &expected[..]);
 }
+
+/// The in-place loaders (`load_pkcs1_der`, `load_pkcs8_der`: the key built in the caller's
+/// storage, as a device keeps it in a static) give the same key as the by-value ones, and a
+/// refused key leaves the slot empty (the key that was there is dropped, not kept half-built).
+#[test]
+fn keys_loaded_in_place_sign_as_the_by_value_ones_and_refusals_empty_the_slot() {
+    let dir = Dir::new();
+    let key = openssl_rsa(&dir, 2048);
+    let digest = HashAlgorithm::Sha256.digest(b"loaded in place").unwrap();
+    let mut by_value = RsaPrivateKey2048::from_pkcs1_der(&key.pkcs1, &mut rng(21)).unwrap();
+    let mut expected = [0u8; 256];
+    let expected = by_value.sign_pkcs1v15(HashAlgorithm::Sha256, digest.as_bytes(), &mut expected).unwrap().to_vec();
+
+    let mut slot = None;
+    for (name, der, pkcs8) in [("PKCS#1", &key.pkcs1, false), ("PKCS#8", &key.pkcs8, true)] {
+        let loaded = if pkcs8 {
+            RsaPrivateKey2048::load_pkcs8_der(&mut slot, der, &mut rng(22))
+        } else {
+            RsaPrivateKey2048::load_pkcs1_der(&mut slot, der, &mut rng(22))
+        };
+        let loaded = loaded.unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        let mut sig = [0u8; 256];
+        // PKCS#1 v1.5 signatures are deterministic: blinding must not change them.
+        assert_eq!(loaded.sign_pkcs1v15(HashAlgorithm::Sha256, digest.as_bytes(), &mut sig).unwrap(), &expected[..], "{name}");
+        assert!(slot.is_some());
+    }
+    // OpenSSL agrees with the signature.
+    let sig_path = dir.write("inplace.sig", &expected);
+    let msg_path = dir.write("inplace.msg", b"loaded in place");
+    assert!(openssl_ok(&["dgst", "-sha256", "-verify", s(&key.pub_pem), "-signature", s(&sig_path), s(&msg_path)]));
+
+    // Refusals: not DER, a PKCS#8 wrapper read as PKCS#1, a modulus that is not p * q (a byte
+    // of n changed: its DER header ends before offset 20).
+    let mut broken = key.pkcs1.clone();
+    broken[20] ^= 0x55;
+    for (name, der) in [("junk", &[0x30u8, 0x00][..]), ("PKCS#8 as PKCS#1", &key.pkcs8[..]), ("damaged", &broken[..])] {
+        assert!(slot.is_some());
+        assert!(RsaPrivateKey2048::load_pkcs1_der(&mut slot, der, &mut rng(23)).is_err(), "{name}");
+        assert!(slot.is_none(), "{name}: the slot must be empty after a refusal");
+        RsaPrivateKey2048::load_pkcs1_der(&mut slot, &key.pkcs1, &mut rng(24)).unwrap();
+    }
+}

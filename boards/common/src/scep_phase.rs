@@ -17,7 +17,7 @@ use embedded_enroll::scep::client::{Buffers, Client, Config, Operation, Outcome}
 use embedded_enroll::scep::{AlgorithmPolicy, Capability};
 use embedded_enroll::transport::blocking::Timer;
 use embedded_enroll::transport::blocking::{RsaDevice, run_scep};
-use static_cell::{ConstStaticCell, StaticCell};
+use static_cell::ConstStaticCell;
 
 /// The SCEP client's buffers (sizes from `scep::client`'s documentation, with room).
 struct ScepMemory {
@@ -33,20 +33,18 @@ struct ScepMemory {
 static SCEP_MEMORY: ConstStaticCell<ScepMemory> =
     ConstStaticCell::new(ScepMemory { ca: [0; 4096], own: [0; 4096], work: [0; 12288], io: [0; 12288], issued: [0; 4096] });
 
-/// The device key, loaded once (a static: 2 KiB that stay off the stack).
-static SCEP_KEY: StaticCell<RsaPrivateKey2048> = StaticCell::new();
+/// The device key's storage (a static: the 2 KiB key stays off the stack).
+static SCEP_KEY: ConstStaticCell<Option<RsaPrivateKey2048>> = ConstStaticCell::new(None);
 
-/// Loads the device key into [`SCEP_KEY`]. A frame of its own (stack): the key is built here
-/// and moved into the static, so the 2 KiB value is not held by the enrollment frames.
+/// Loads the device key into [`SCEP_KEY`], built in place (`load_pkcs1_der`): the key is
+/// never a value on the stack, neither while its checks run nor when it is returned.
 #[inline(never)]
 fn load_key(rng: &mut NotSecureDemoRng) -> Result<&'static mut RsaPrivateKey2048, embedded_enroll::CryptoError> {
-    let slot = SCEP_KEY.uninit();
-    // Each result written straight to the static (no combinator: each by-value step of a
-    // 2 KiB key is a copy on the stack).
-    if let Ok(key) = RsaPrivateKey2048::from_pkcs1_der(config::SCEP_RSA_KEY, rng) {
-        return Ok(slot.write(key));
+    let slot = SCEP_KEY.try_take().ok_or(embedded_enroll::CryptoError::InvalidKey)?;
+    if RsaPrivateKey2048::load_pkcs1_der(slot, config::SCEP_RSA_KEY, rng).is_err() {
+        RsaPrivateKey2048::load_pkcs8_der(slot, config::SCEP_RSA_KEY, rng)?;
     }
-    Ok(slot.write(RsaPrivateKey2048::from_pkcs8_der(config::SCEP_RSA_KEY, rng)?))
+    slot.as_mut().ok_or(embedded_enroll::CryptoError::InvalidKey)
 }
 
 /// Runs PKCSReq then RenewalReq; true if both issued a certificate.

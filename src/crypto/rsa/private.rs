@@ -161,31 +161,60 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
     /// Builds a key from its big-endian components. The CRT values are recomputed from `d`,
     /// and the key is checked: `n = p * q`, and a test value survives sign-then-verify.
     pub fn from_components(n: &[u8], e: &[u8], d: &[u8], p: &[u8], q: &[u8], rng: &mut impl CryptoRngCore) -> Result<Self, CryptoError> {
+        let mut slot = None;
+        Self::load_components(&mut slot, n, e, d, p, q, rng)?;
+        slot.ok_or(CryptoError::InvalidKey)
+    }
+
+    /// [`Self::from_components`] built in `slot` (caller-owned storage, a static on a device):
+    /// the key (2 KiB for RSA-2048) is never on the stack, neither while its checks run nor
+    /// when it is returned. On error `slot` is `None` (a partly built key is dropped, and
+    /// wiped).
+    pub fn load_components<'s>(
+        slot: &'s mut Option<Self>,
+        n: &[u8],
+        e: &[u8],
+        d: &[u8],
+        p: &[u8],
+        q: &[u8],
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<&'s mut Self, CryptoError> {
         let () = Self::SIZE_CHECK;
-        let bad = |_| CryptoError::InvalidKey;
+        *slot = None;
         let public = RsaPublicKey::new(n, e)?;
         if public.modulus_len() > L * crypto_bigint::Limb::BYTES {
             return Err(CryptoError::UnsupportedKeySize { bits: public.bits() });
         }
-        let n = uint_from_be::<L>(public.modulus()).map_err(bad)?;
-        let e = uint_from_be::<L>(public.exponent()).map_err(bad)?;
-        let d = uint_from_be::<L>(d).map_err(bad)?;
-        let p = uint_from_be::<H>(p).map_err(bad)?;
-        let q = uint_from_be::<H>(q).map_err(bad)?;
-        if wide_mul(&p, &q) != n || d >= n {
-            return Err(CryptoError::InvalidKey);
+        let key = slot.insert(Self::EMPTY);
+        let built = Self::fill(key, public, d, p, q, rng);
+        if let Err(e) = built {
+            *slot = None;
+            return Err(e);
         }
-        Self::assemble(n, e, d, p, q, rng)
+        slot.as_mut().ok_or(CryptoError::InvalidKey)
     }
 
     /// Parses a DER `RSAPrivateKey` (PKCS#1, RFC 8017 appendix A.1.2; two-prime keys only).
     pub fn from_pkcs1_der(der_bytes: &[u8], rng: &mut impl CryptoRngCore) -> Result<Self, CryptoError> {
+        let mut slot = None;
+        Self::load_pkcs1_der(&mut slot, der_bytes, rng)?;
+        slot.ok_or(CryptoError::InvalidKey)
+    }
+
+    /// [`Self::from_pkcs1_der`] built in `slot` (see [`Self::load_components`]).
+    pub fn load_pkcs1_der<'s>(
+        slot: &'s mut Option<Self>,
+        der_bytes: &[u8],
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<&'s mut Self, CryptoError> {
         use der::Decode;
+        *slot = None;
         let k = pkcs1::RsaPrivateKey::from_der(der_bytes).map_err(|_| CryptoError::InvalidKey)?;
         if k.other_prime_infos.is_some() {
             return Err(CryptoError::InvalidKey);
         }
-        Self::from_components(
+        Self::load_components(
+            slot,
             k.modulus.as_bytes(),
             k.public_exponent.as_bytes(),
             k.private_exponent.as_bytes(),
@@ -197,77 +226,137 @@ impl<const L: usize, const H: usize> RsaPrivateKey<L, H> {
 
     /// Parses an unencrypted DER PKCS#8 `PrivateKeyInfo` holding an rsaEncryption key.
     pub fn from_pkcs8_der(der_bytes: &[u8], rng: &mut impl CryptoRngCore) -> Result<Self, CryptoError> {
+        let mut slot = None;
+        Self::load_pkcs8_der(&mut slot, der_bytes, rng)?;
+        slot.ok_or(CryptoError::InvalidKey)
+    }
+
+    /// [`Self::from_pkcs8_der`] built in `slot` (see [`Self::load_components`]).
+    pub fn load_pkcs8_der<'s>(
+        slot: &'s mut Option<Self>,
+        der_bytes: &[u8],
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<&'s mut Self, CryptoError> {
+        *slot = None;
         let info = pkcs8::PrivateKeyInfo::try_from(der_bytes).map_err(|_| CryptoError::InvalidKey)?;
         if info.algorithm.oid != pkcs1::ALGORITHM_OID {
             return Err(CryptoError::InvalidKey);
         }
-        Self::from_pkcs1_der(info.private_key, rng)
+        Self::load_pkcs1_der(slot, info.private_key, rng)
+    }
+
+    /// A key with every value zero: only ever the starting point of [`Self::fill`], never
+    /// returned to a caller.
+    const EMPTY: Self = Self {
+        n: Uint::ZERO,
+        e: 0,
+        p: Uint::ZERO,
+        q: Uint::ZERO,
+        dp: Uint::ZERO,
+        dq: Uint::ZERO,
+        qinv_m: Uint::ZERO,
+        rr_n: Uint::ZERO,
+        rr_p: Uint::ZERO,
+        rr_q: Uint::ZERO,
+        n0: [0; 3],
+        len_n: 0,
+        len_h: 0,
+        blind_e: Uint::ZERO,
+        blind_inv: Uint::ZERO,
+        k: 0,
+        kdk: [0; 32],
+    };
+
+    /// Fills `key` (in place) from the checked public part and the big-endian `d`, `p`, `q`.
+    fn fill(
+        key: &mut Self,
+        public: RsaPublicKey<'_>,
+        d: &[u8],
+        p: &[u8],
+        q: &[u8],
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<(), CryptoError> {
+        let bad = |_| CryptoError::InvalidKey;
+        key.n = uint_from_be::<L>(public.modulus()).map_err(bad)?;
+        key.p = uint_from_be::<H>(p).map_err(bad)?;
+        key.q = uint_from_be::<H>(q).map_err(bad)?;
+        let mut dd = uint_from_be::<L>(d).map_err(bad)?;
+        let dd = Wipe(&mut dd);
+        if wide_mul(&key.p, &key.q) != key.n || *dd >= key.n {
+            return Err(CryptoError::InvalidKey);
+        }
+        let e = uint_from_be::<L>(public.exponent()).map_err(bad)?;
+        Self::assemble_in(key, &e, &dd, rng)
     }
 
     fn assemble(n: Uint<L>, e: Uint<L>, d: Uint<L>, p: Uint<H>, q: Uint<H>, rng: &mut impl CryptoRngCore) -> Result<Self, CryptoError> {
         let mut d = d;
         let d = Wipe(&mut d);
+        let mut key = Self::EMPTY;
+        key.n = n;
+        key.p = p;
+        key.q = q;
+        Self::assemble_in(&mut key, &e, &d, rng)?;
+        Ok(key)
+    }
+
+    /// Completes `key`, whose `n`, `p` and `q` are set: the exponents, the Montgomery
+    /// parameters, the blinding pair and the implicit-rejection key, then the pairwise check.
+    fn assemble_in(key: &mut Self, e: &Uint<L>, d: &Uint<L>, rng: &mut impl CryptoRngCore) -> Result<(), CryptoError> {
         let e32 = u32::try_from(e.bits_vartime()).ok().filter(|b| *b <= 32).and_then(|_| {
             let mut be = [0u8; 4];
-            uint_to_be(&e, &mut be).ok().map(|()| u32::from_be_bytes(be))
+            uint_to_be(e, &mut be).ok().map(|()| u32::from_be_bytes(be))
         });
-        let e32 = e32.ok_or(CryptoError::InvalidKey)?;
+        key.e = e32.ok_or(CryptoError::InvalidKey)?;
         let nz = |x: Uint<H>| Option::<NonZero<Uint<H>>>::from(NonZero::new(x)).ok_or(CryptoError::InvalidKey);
-        let p1 = nz(p.wrapping_sub(&Uint::ONE))?;
-        let q1 = nz(q.wrapping_sub(&Uint::ONE))?;
+        let p1 = nz(key.p.wrapping_sub(&Uint::ONE))?;
+        let q1 = nz(key.q.wrapping_sub(&Uint::ONE))?;
         // d mod (p-1), d mod (q-1), on the wide value reduced through the widened modulus.
-        let dp = d.rem(&widen_nz(&p1)?).resize::<H>();
-        let dq = d.rem(&widen_nz(&q1)?).resize::<H>();
-        if !bool::from(p.is_odd()) || !bool::from(q.is_odd()) {
+        key.dp = d.rem(&widen_nz(&p1)?).resize::<H>();
+        key.dq = d.rem(&widen_nz(&q1)?).resize::<H>();
+        if !bool::from(key.p.is_odd()) || !bool::from(key.q.is_odd()) {
             return Err(CryptoError::InvalidKey);
         }
         // The CRT halves run at the primes' common limb length; n fits in twice that.
-        let len_n = significant(n.as_words());
-        let len_h = significant(p.as_words());
-        if len_h != significant(q.as_words()) || len_n > 2 * len_h || len_h > mont::MAX_HALF_LIMBS {
-            return Err(CryptoError::UnsupportedKeySize { bits: u16::try_from(n.bits_vartime()).unwrap_or(u16::MAX) });
+        let len_n = significant(key.n.as_words());
+        let len_h = significant(key.p.as_words());
+        if len_h != significant(key.q.as_words()) || len_n > 2 * len_h || len_h > mont::MAX_HALF_LIMBS {
+            return Err(CryptoError::UnsupportedKeySize { bits: u16::try_from(key.n.bits_vartime()).unwrap_or(u16::MAX) });
         }
+        key.len_n = len_n;
+        key.len_h = len_h;
         let mut d_bytes = [[0u8; mont::LIMB_BYTES]; L];
         let mut d_bytes = Wipe(&mut d_bytes);
-        let k = n.bits_vartime().div_ceil(8);
-        let d_be = d_bytes.as_flattened_mut().get_mut(..k).ok_or(CryptoError::InvalidKey)?;
-        uint_to_be(&d, d_be)?;
-        let mut kdk = [0u8; 32];
-        kdk.copy_from_slice(HashAlgorithm::Sha256.digest(d_be)?.as_bytes());
-        let mut key = Self {
-            n,
-            e: e32,
-            p,
-            q,
-            dp,
-            dq,
-            qinv_m: Uint::ZERO,
-            rr_n: Uint::ZERO,
-            rr_p: Uint::ZERO,
-            rr_q: Uint::ZERO,
-            n0: [0; 3],
-            len_n,
-            len_h,
-            blind_e: Uint::ZERO,
-            blind_inv: Uint::ZERO,
-            k,
-            kdk,
-        };
-        // Twice the modulus' length (R^2's computation).
-        let mut t = [[0 as Limb; H]; 4];
-        let t = t.as_flattened_mut();
-        key.n0 =
-            [mont::n0_of(head(n.as_words(), len_n))?, mont::n0_of(head(p.as_words(), len_h))?, mont::n0_of(head(q.as_words(), len_h))?];
-        mont::r_squared(head(n.as_words(), len_n), key.n0[0], head_mut(key.rr_n.as_words_mut(), len_n), t)?;
-        mont::r_squared(head(p.as_words(), len_h), key.n0[1], head_mut(key.rr_p.as_words_mut(), len_h), t)?;
-        mont::r_squared(head(q.as_words(), len_h), key.n0[2], head_mut(key.rr_q.as_words_mut(), len_h), t)?;
+        key.k = key.n.bits_vartime().div_ceil(8);
+        let d_be = d_bytes.as_flattened_mut().get_mut(..key.k).ok_or(CryptoError::InvalidKey)?;
+        uint_to_be(d, d_be)?;
+        key.kdk.copy_from_slice(HashAlgorithm::Sha256.digest(d_be)?.as_bytes());
+        key.montgomery_parameters()?;
         key.set_qinv()?;
         key.draw_blinding(rng)?;
         // Pairwise consistency: the private operation's fault check (`m^e == c`) must pass.
         let mut check = Uint::<L>::ZERO;
         let mut check = Wipe(&mut check);
         key.raw_private(&Uint::<L>::from_u32(0x5eed_cafe), &mut check).map_err(|_| CryptoError::InvalidKey)?;
-        Ok(key)
+        Ok(())
+    }
+
+    /// `-m^-1 mod 2^w` and `R^2 mod m` for `n`, `p` and `q`. A frame of its own (stack).
+    #[inline(never)]
+    fn montgomery_parameters(&mut self) -> Result<(), CryptoError> {
+        let (len_n, len_h) = (self.len_n, self.len_h);
+        // Twice the modulus' length (R^2's computation).
+        let mut t = [[0 as Limb; H]; 4];
+        let t = t.as_flattened_mut();
+        self.n0 = [
+            mont::n0_of(head(self.n.as_words(), len_n))?,
+            mont::n0_of(head(self.p.as_words(), len_h))?,
+            mont::n0_of(head(self.q.as_words(), len_h))?,
+        ];
+        mont::r_squared(head(self.n.as_words(), len_n), self.n0[0], head_mut(self.rr_n.as_words_mut(), len_n), t)?;
+        mont::r_squared(head(self.p.as_words(), len_h), self.n0[1], head_mut(self.rr_p.as_words_mut(), len_h), t)?;
+        mont::r_squared(head(self.q.as_words(), len_h), self.n0[2], head_mut(self.rr_q.as_words_mut(), len_h), t)?;
+        Ok(())
     }
 
     /// `q^-1 mod p = q^(p-2) mod p` (p is prime), kept in Montgomery form; an error if the
