@@ -56,6 +56,14 @@ fn client_rng(rng: &mut NotSecureDemoRng) -> Option<&'static mut NotSecureDemoRn
     EST_CLIENT_RNG.try_init(rng.fork())
 }
 
+/// A P-256 device key and its SubjectPublicKeyInfo (in `spki`). A frame of its own (stack):
+/// the key generation's points are not part of the enrollment's frames.
+#[inline(never)]
+fn generate_key(rng: &mut NotSecureDemoRng, spki: &mut [u8; P256_SPKI_LEN]) -> Option<SoftP256Key> {
+    let mut key = SoftP256Key::generate(rng);
+    key.public_key_der(spki).ok().map(|_| key)
+}
+
 /// Runs /simpleenroll then /simplereenroll; true if both issued a certificate.
 // A frame of its own: the two phases' locals are never on the stack together.
 #[inline(never)]
@@ -78,13 +86,12 @@ pub fn run<P: Platform>(platform: &mut P, rng: &mut NotSecureDemoRng, wall: Opti
 
     let mut timer = platform.timer();
     let t = timer.now();
-    let mut key = SoftP256Key::generate(rng);
-    println!("device key: P-256 generated in the firmware from the NOT-SECURE demo RNG ({} ms)", elapsed_ms(&mut timer, t));
     let mut spki = [0u8; P256_SPKI_LEN];
-    if key.public_key_der(&mut spki).is_err() {
+    let Some(mut key) = generate_key(rng, &mut spki) else {
         println!("EST: public key export failed");
         return false;
-    }
+    };
+    println!("device key: P-256 generated in the firmware from the NOT-SECURE demo RNG ({} ms)", elapsed_ms(&mut timer, t));
 
     let subject = [NameAttribute::common_name(platform.name())];
     let (_, port) = config::split_addr(config::EST_SERVER);

@@ -47,6 +47,13 @@ fn load_key(rng: &mut NotSecureDemoRng) -> Result<&'static mut RsaPrivateKey2048
     slot.as_mut().ok_or(embedded_enroll::CryptoError::InvalidKey)
 }
 
+/// The key's SubjectPublicKeyInfo into `out`. A frame of its own (stack): the encoding's
+/// buffers (half a KiB) are not part of the enrollment's frames.
+#[inline(never)]
+fn public_key_der(key: &mut RsaPrivateKey2048, out: &mut [u8]) -> Result<usize, embedded_enroll::CryptoError> {
+    key.public_key_der(out)
+}
+
 /// Runs PKCSReq then RenewalReq; true if both issued a certificate.
 // A frame of its own: the two phases' locals are never on the stack together.
 #[inline(never)]
@@ -75,7 +82,7 @@ pub fn run<P: Platform>(platform: &mut P, rng: &mut NotSecureDemoRng, wall: Opti
     };
     println!("device key: RSA-2048 from {} (loaded in {} ms)", config::SCEP_RSA_KEY_SOURCE, elapsed_ms(&mut timer, t));
     let mut spki = [0u8; 320];
-    let spki = match key.public_key_der(&mut spki) {
+    let spki = match public_key_der(key, &mut spki) {
         Ok(n) => &spki[..n],
         Err(e) => {
             println!("SCEP: public key: {}", e);
