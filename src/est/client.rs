@@ -880,14 +880,18 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         Ok(())
     }
 
+    /// `/.well-known/est/[<label>/]<op>` into `out` (pieces pushed one by one: no
+    /// `core::fmt` in the image for this).
     fn path(&self, op: &str, out: &'_ mut heapless::String<96>) -> Result<(), ClientError> {
-        use core::fmt::Write;
         out.clear();
-        let r = match self.config.label {
-            Some(l) => write!(out, "/.well-known/est/{l}/{op}"),
-            None => write!(out, "/.well-known/est/{op}"),
+        let (label, slash) = match self.config.label {
+            Some(l) => (l, "/"),
+            None => ("", ""),
         };
-        r.map_err(|_| ClientError::Config("CA label too long"))
+        ["/.well-known/est/", label, slash, op]
+            .iter()
+            .try_for_each(|part| out.push_str(part))
+            .map_err(|_| ClientError::Config("CA label too long"))
     }
 
     /// Writes the request for `what` into `io` and waits for its response.
