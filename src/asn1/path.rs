@@ -215,6 +215,30 @@ where
     I: CertificateSet<'a> + ?Sized,
     A: CertificateSet<'a> + ?Sized,
 {
+    // One copy of the search for every kind of set: the sets are reached through `dyn`.
+    validate_dyn(target, &ByRef(intermediates), &ByRef(anchors), opts)
+}
+
+/// A borrowed set, sized so that it can be handed on as `&dyn CertificateSet`.
+struct ByRef<'r, S: ?Sized>(&'r S);
+
+impl<'a, S: CertificateSet<'a> + ?Sized> CertificateSet<'a> for ByRef<'_, S> {
+    fn count(&self) -> usize {
+        self.0.count()
+    }
+    fn get(&self, i: usize) -> Option<CertificateRef<'a>> {
+        self.0.get(i)
+    }
+}
+
+/// [`validate`] over sets reached through `dyn` (not generic: linked once).
+#[inline(never)]
+fn validate_dyn<'a>(
+    target: &CertificateRef<'a>,
+    intermediates: &dyn CertificateSet<'a>,
+    anchors: &dyn CertificateSet<'a>,
+    opts: &Options,
+) -> Result<ValidPath, ChainError> {
     let validity = match opts.time {
         ValidationTime::At(_) => Validity::Checked,
         ValidationTime::Floor(_) => Validity::FloorOnly,
@@ -363,10 +387,10 @@ fn signed_by(
 
 /// Every rule that needs the whole path: `inter` holds the intermediates (indices into
 /// `set`) from the target's issuer up.
-fn check_path<'a, I: CertificateSet<'a> + ?Sized>(
+fn check_path<'a>(
     target: &CertificateRef<'a>,
     inter: &[u8],
-    set: &I,
+    set: &dyn CertificateSet<'a>,
     anchor: &CertificateRef<'a>,
     opts: &Options,
 ) -> Result<(), ChainError> {
