@@ -298,15 +298,15 @@ impl<'b> ResponseParser<'b> {
                     return Err(HttpError::UnsupportedTransferEncoding);
                 }
             } else if name.eq_ignore_ascii_case("content-type") {
-                keep(&mut |v| set_truncated(&mut h.content_type, v));
+                keep(&mut |v| set_truncated(h.content_type.as_mut_view(), v));
             } else if name.eq_ignore_ascii_case("retry-after") {
-                keep(&mut |v| set_truncated(&mut h.retry_after, v));
+                keep(&mut |v| set_truncated(h.retry_after.as_mut_view(), v));
             } else if name.eq_ignore_ascii_case("www-authenticate") && h.www_authenticate.is_empty() {
-                keep(&mut |v| set_truncated(&mut h.www_authenticate, v));
+                keep(&mut |v| set_truncated(h.www_authenticate.as_mut_view(), v));
             } else if name.eq_ignore_ascii_case("content-transfer-encoding") {
-                keep(&mut |v| set_truncated(&mut h.content_transfer_encoding, v));
+                keep(&mut |v| set_truncated(h.content_transfer_encoding.as_mut_view(), v));
             } else if name.eq_ignore_ascii_case("location") {
-                keep(&mut |v| set_truncated(&mut h.location, v));
+                keep(&mut |v| set_truncated(h.location.as_mut_view(), v));
             }
         }
         if transfer_encoding && h.content_length.is_some() {
@@ -425,13 +425,17 @@ impl<'b> ResponseParser<'b> {
     }
 }
 
-fn set_truncated<const N: usize>(dst: &mut String<N>, v: &str) {
+/// `v` into `dst`, cut after the last whole character that fits (one copy of the code for
+/// every capacity: `dst` is a view).
+fn set_truncated(dst: &mut heapless::string::StringView, v: &str) {
     dst.clear();
-    for ch in v.chars() {
-        if dst.push(ch).is_err() {
-            break;
-        }
+    let mut end = v.len().min(dst.capacity());
+    // Index 0 is a boundary: the loop ends there at the latest.
+    while !v.is_char_boundary(end) {
+        end = end.saturating_sub(1);
     }
+    // At most the capacity: it fits.
+    let _ = dst.push_str(v.get(..end).unwrap_or(""));
 }
 
 /// The offset just past the first empty line: `\n` followed by `\n` or `\r\n` (so
