@@ -1008,13 +1008,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
             }
             status => {
                 let body = reader.body(self.bufs.io);
-                let mut text = heapless::String::new();
-                for ch in core::str::from_utf8(body.get(..body.len().min(128)).unwrap_or(&[])).unwrap_or("").chars() {
-                    if ch.is_control() && ch != ' ' || text.push(ch).is_err() {
-                        break;
-                    }
-                }
-                return self.done(Outcome::HttpStatus { status, text });
+                return self.done(Outcome::HttpStatus { status, text: status_text(body) });
             }
         }
         // (Without the `serverkeygen` feature such a reply does not decode as base64 below.)
@@ -1163,6 +1157,25 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         self.certificate = Span::of(work, issued.as_der()).unwrap_or_default();
         self.done(Outcome::ServerKeyGenerated)
     }
+}
+
+/// The start of a refusal's body as text: its first 128 bytes when they are UTF-8 (else
+/// nothing), up to the first control character (C0, DEL or C1). Byte-wise: a C1 control is
+/// `C2 80` to `C2 9F` in UTF-8, and `C2` is never a continuation byte.
+fn status_text(body: &[u8]) -> heapless::String<128> {
+    let text = core::str::from_utf8(body.get(..body.len().min(128)).unwrap_or(&[])).unwrap_or("");
+    let b = text.as_bytes();
+    let end = (0..b.len())
+        .find(|&i| match b.get(i) {
+            Some(&c) if c < 0x20 || c == 0x7f => true,
+            Some(0xc2) => b.get(i.saturating_add(1)).is_some_and(|n| (0x80..=0x9f).contains(n)),
+            _ => false,
+        })
+        .unwrap_or(b.len());
+    let mut out = heapless::String::new();
+    // At most 128 bytes: it fits.
+    let _ = out.push_str(text.get(..end).unwrap_or(""));
+    out
 }
 
 /// Normalizes the BER element in `work[..len]` to DER, through `scratch`, back into `work`.
