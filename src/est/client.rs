@@ -972,10 +972,11 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         let Stage::Awaiting { what, reader } = core::mem::replace(&mut self.stage, Stage::Ready) else {
             return Err(ClientError::UnexpectedCall);
         };
-        let head = reader.head().cloned().unwrap_or_default();
+        let none = ResponseHead::default();
+        let head = reader.head().unwrap_or(&none);
         match head.status {
             200 => {}
-            202 if what == Request::Enroll => return self.schedule_retry(now, &head),
+            202 if what == Request::Enroll => return self.schedule_retry(now, head),
             #[cfg(feature = "csrattrs")]
             204 | 404 if what == Request::CsrAttrs => {
                 self.attrs_done = true;
@@ -1014,7 +1015,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         // (Without the `serverkeygen` feature such a reply does not decode as base64 below.)
         #[cfg(feature = "serverkeygen")]
         if head.content_type_is("multipart/mixed") {
-            return self.take_server_keygen(&reader, &head);
+            return self.take_server_keygen(&reader, head);
         }
         // 200: a base64 body (whatever Content-Transfer-Encoding says, RFC 8951).
         #[cfg(feature = "csrattrs")]
