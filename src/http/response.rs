@@ -132,22 +132,22 @@ impl ResponseReader {
 
     /// Whether the whole response was read.
     pub fn is_done(&self) -> bool {
-        self.state == State::Done
+        matches!(self.state, State::Done)
     }
 
     /// Whether any byte of the response was fed (the buffer's start is overwritten then).
     pub fn is_started(&self) -> bool {
-        self.len > 0 || self.state != State::Head
+        self.len > 0 || !matches!(self.state, State::Head)
     }
 
     /// The head, once parsed.
     pub fn head(&self) -> Option<&ResponseHead> {
-        (self.state != State::Head).then_some(&self.head)
+        (!matches!(self.state, State::Head)).then_some(&self.head)
     }
 
     /// The body within `buf` (the buffer the parser ran over).
     pub fn body<'x>(&self, buf: &'x [u8]) -> &'x [u8] {
-        if self.state == State::Head { &[] } else { buf.get(..self.len).unwrap_or(&[]) }
+        if matches!(self.state, State::Head) { &[] } else { buf.get(..self.len).unwrap_or(&[]) }
     }
 
     /// Feeds `data`, with `buf` (the same buffer every time) holding the response; see
@@ -181,7 +181,7 @@ impl<'b> ResponseParser<'b> {
 
     /// Whether the whole response was read.
     pub fn is_done(&self) -> bool {
-        self.state == State::Done
+        matches!(self.state, State::Done)
     }
 
     /// Lets go of the buffer, keeping the progress (see [`ResponseReader`]).
@@ -191,12 +191,12 @@ impl<'b> ResponseParser<'b> {
 
     /// The head, once parsed.
     pub fn head(&self) -> Option<&ResponseHead> {
-        (self.state != State::Head).then_some(&self.head)
+        (!matches!(self.state, State::Head)).then_some(&self.head)
     }
 
     /// The body read so far (all of it once [`is_done`](Self::is_done)).
     pub fn body(&self) -> &[u8] {
-        if self.state == State::Head { &[] } else { self.buf.get(..self.len).unwrap_or(&[]) }
+        if matches!(self.state, State::Head) { &[] } else { self.buf.get(..self.len).unwrap_or(&[]) }
     }
 
     /// Feeds bytes from the connection. Returns how many were used: all of them, unless the
@@ -249,7 +249,7 @@ impl<'b> ResponseParser<'b> {
         self.len = 0;
         let mut tmp_start = end;
         // Decode in place: the decoder writes at `self.len`, which stays behind `tmp_start`.
-        while tmp_start < buffered_end && self.state != State::Done {
+        while tmp_start < buffered_end && !matches!(self.state, State::Done) {
             let byte_end = buffered_end.min(tmp_start.saturating_add(64));
             let mut chunk = [0u8; 64];
             let n = byte_end.saturating_sub(tmp_start);
@@ -257,7 +257,7 @@ impl<'b> ResponseParser<'b> {
             self.feed_body(chunk.get(..n).unwrap_or(&[]))?;
             tmp_start = byte_end;
         }
-        if self.state == State::Done {
+        if matches!(self.state, State::Done) {
             return Ok(used_of_data.min(data.len()));
         }
         // Whatever of `data` did not fit in the head buffer goes to the body decoder.
@@ -283,31 +283,37 @@ impl<'b> ResponseParser<'b> {
         for hdr in resp.headers.iter() {
             let value = core::str::from_utf8(hdr.value).unwrap_or("").trim();
             let name = hdr.name;
-            let keep = |dst: &mut dyn FnMut(&str)| dst(value);
             if name.eq_ignore_ascii_case("content-length") {
                 let v: usize = value.parse().map_err(|_| HttpError::InvalidContentLength)?;
                 if h.content_length.is_some_and(|old| old != v) {
                     return Err(HttpError::InvalidContentLength);
                 }
                 h.content_length = Some(v);
-            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                continue;
+            }
+            if name.eq_ignore_ascii_case("transfer-encoding") {
                 transfer_encoding = true;
                 if value.eq_ignore_ascii_case("chunked") {
                     h.chunked = true;
-                } else {
-                    return Err(HttpError::UnsupportedTransferEncoding);
+                    continue;
                 }
-            } else if name.eq_ignore_ascii_case("content-type") {
-                keep(&mut |v| set_truncated(h.content_type.as_mut_view(), v));
-            } else if name.eq_ignore_ascii_case("retry-after") {
-                keep(&mut |v| set_truncated(h.retry_after.as_mut_view(), v));
-            } else if name.eq_ignore_ascii_case("www-authenticate") && h.www_authenticate.is_empty() {
-                keep(&mut |v| set_truncated(h.www_authenticate.as_mut_view(), v));
-            } else if name.eq_ignore_ascii_case("content-transfer-encoding") {
-                keep(&mut |v| set_truncated(h.content_transfer_encoding.as_mut_view(), v));
-            } else if name.eq_ignore_ascii_case("location") {
-                keep(&mut |v| set_truncated(h.location.as_mut_view(), v));
+                return Err(HttpError::UnsupportedTransferEncoding);
             }
+            // The headers kept as text: one call for all of them.
+            let dst = if name.eq_ignore_ascii_case("content-type") {
+                h.content_type.as_mut_view()
+            } else if name.eq_ignore_ascii_case("retry-after") {
+                h.retry_after.as_mut_view()
+            } else if name.eq_ignore_ascii_case("www-authenticate") && h.www_authenticate.is_empty() {
+                h.www_authenticate.as_mut_view()
+            } else if name.eq_ignore_ascii_case("content-transfer-encoding") {
+                h.content_transfer_encoding.as_mut_view()
+            } else if name.eq_ignore_ascii_case("location") {
+                h.location.as_mut_view()
+            } else {
+                continue;
+            };
+            set_truncated(dst, value);
         }
         if transfer_encoding && h.content_length.is_some() {
             return Err(HttpError::InvalidContentLength);
