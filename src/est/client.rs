@@ -55,7 +55,7 @@ use crate::asn1::ber;
 use crate::asn1::cert::CertificateRef;
 use crate::asn1::cms::signed_data::SignedDataRef;
 use crate::asn1::csr::{self, ChallengePassword, CsrBuilder};
-use crate::asn1::path;
+use crate::asn1::path::{self, CertificateSet as _};
 use crate::asn1::spki::SpkiRef;
 use crate::crypto::{Digest, HashAlgorithm};
 use crate::error::{DecodeError, EncodeError, HttpError};
@@ -574,12 +574,12 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
     /// `wall_time` or against `time_floor`) to the pinned certificate through the others.
     fn trusted_mask(&self) -> u16 {
         let Some(sd) = self.certificates() else { return 0 };
-        let certs = || sd.certificates().take(MAX_CA_CERTS);
-        let set = path::Iterated(certs);
-        let all = certs().enumerate().fold(0u16, |m, (i, _)| m | (1u16 << i));
+        let set = ReplyCerts(&sd);
+        let n = set.count();
+        let all = (0..n).fold(0u16, |m, i| m | (1u16 << i));
         let anchor = match self.config.cacerts_trust {
             CaCertsTrust::TlsAuthenticated => return all,
-            CaCertsTrust::Fingerprint(fp) => match certs().find(|c| c.fingerprint_sha256() == fp) {
+            CaCertsTrust::Fingerprint(fp) => match (0..n).find_map(|i| set.get(i).filter(|c| c.fingerprint_sha256() == fp)) {
                 Some(c) => c,
                 None => return 0,
             },
@@ -590,7 +590,9 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         };
         let opts = path::Options::new(path::Usage::Any, self.validation_time());
         let anchors = [anchor];
-        certs().enumerate().filter(|(_, c)| path::validate(c, &set, anchors.as_slice(), &opts).is_ok()).fold(0, |m, (i, _)| m | (1u16 << i))
+        (0..n)
+            .filter(|&i| set.get(i).is_some_and(|c| path::validate(&c, &set, anchors.as_slice(), &opts).is_ok()))
+            .fold(0, |m, i| m | (1u16 << i))
     }
 
     /// Whether `issued` may be taken as issued by [`Config::ca_certificate`] (true when none
@@ -601,7 +603,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         let Some(ca) = config.ca_certificate else { return true };
         let floor = config.wall_time.unwrap_or(config.time_floor);
         let opts = path::Options::new(path::Usage::EndEntity, path::ValidationTime::Floor(floor));
-        let set = path::Iterated(|| reply.certificates().take(MAX_CA_CERTS));
+        let set = ReplyCerts(reply);
         CertificateRef::parse(ca).is_ok_and(|ca| path::validate(issued, &set, [ca].as_slice(), &opts).is_ok())
     }
 
@@ -1158,6 +1160,27 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         self.certificate = Span::of(work, issued.as_der()).unwrap_or_default();
         self.done(Outcome::ServerKeyGenerated)
     }
+}
+
+/// The first [`MAX_CA_CERTS`] certificates of a certs-only reply as a path-validation set,
+/// each looked up by index through [`reply_cert`] (one copy of the iteration code for every
+/// use).
+struct ReplyCerts<'s, 'w>(&'s SignedDataRef<'w>);
+
+impl<'w> path::CertificateSet<'w> for ReplyCerts<'_, 'w> {
+    fn count(&self) -> usize {
+        (0..MAX_CA_CERTS).take_while(|&i| reply_cert(self.0, i).is_some()).count()
+    }
+    fn get(&self, i: usize) -> Option<CertificateRef<'w>> {
+        if i < MAX_CA_CERTS { reply_cert(self.0, i) } else { None }
+    }
+}
+
+/// Certificate `i` of `reply` (those that do not parse skipped, as
+/// [`SignedDataRef::certificates`] does).
+#[inline(never)]
+fn reply_cert<'w>(reply: &SignedDataRef<'w>, i: usize) -> Option<CertificateRef<'w>> {
+    reply.certificates().nth(i)
 }
 
 /// The start of a refusal's body as text: its first 128 bytes when they are UTF-8 (else
