@@ -767,6 +767,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         }
     }
 
+    #[inline(never)]
     fn done(&mut self, o: Outcome) -> Result<(), ClientError> {
         self.stage = Stage::Done(o);
         Ok(())
