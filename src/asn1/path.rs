@@ -215,6 +215,30 @@ where
     I: CertificateSet<'a> + ?Sized,
     A: CertificateSet<'a> + ?Sized,
 {
+    // One copy of the search for every kind of set: the sets are reached through `dyn`.
+    validate_dyn(target, &ByRef(intermediates), &ByRef(anchors), opts)
+}
+
+/// A borrowed set, sized so that it can be handed on as `&dyn CertificateSet`.
+struct ByRef<'r, S: ?Sized>(&'r S);
+
+impl<'a, S: CertificateSet<'a> + ?Sized> CertificateSet<'a> for ByRef<'_, S> {
+    fn count(&self) -> usize {
+        self.0.count()
+    }
+    fn get(&self, i: usize) -> Option<CertificateRef<'a>> {
+        self.0.get(i)
+    }
+}
+
+/// [`validate`] over sets reached through `dyn` (not generic: linked once).
+#[inline(never)]
+fn validate_dyn<'a>(
+    target: &CertificateRef<'a>,
+    intermediates: &dyn CertificateSet<'a>,
+    anchors: &dyn CertificateSet<'a>,
+    opts: &Options,
+) -> Result<ValidPath, ChainError> {
     let validity = match opts.time {
         ValidationTime::At(_) => Validity::Checked,
         ValidationTime::Floor(_) => Validity::FloorOnly,
@@ -363,10 +387,10 @@ fn signed_by(
 
 /// Every rule that needs the whole path: `inter` holds the intermediates (indices into
 /// `set`) from the target's issuer up.
-fn check_path<'a, I: CertificateSet<'a> + ?Sized>(
+fn check_path<'a>(
     target: &CertificateRef<'a>,
     inter: &[u8],
-    set: &I,
+    set: &dyn CertificateSet<'a>,
     anchor: &CertificateRef<'a>,
     opts: &Options,
 ) -> Result<(), ChainError> {
@@ -723,21 +747,21 @@ fn dns_name(s: &[u8], wildcard: bool) -> Option<&str> {
     if s.is_empty() || s.len() > 253 {
         return None;
     }
-    let text = core::str::from_utf8(s).ok()?;
-    for (i, label) in text.split('.').enumerate() {
-        if i == 0 && wildcard && label == "*" {
+    // Byte-wise: every accepted byte is ASCII, so the text is checked as UTF-8 last.
+    for (i, label) in s.split(|b| *b == b'.').enumerate() {
+        if i == 0 && wildcard && label == b"*" {
             continue;
         }
         let ok = !label.is_empty()
             && label.len() <= 63
-            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && !label.starts_with('-')
-            && !label.ends_with('-');
+            && label.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+            && label.first() != Some(&b'-')
+            && label.last() != Some(&b'-');
         if !ok {
             return None;
         }
     }
-    Some(text)
+    core::str::from_utf8(s).ok()
 }
 
 /// A host the client connects to: a DNS name or an IP address.
@@ -758,13 +782,13 @@ impl<'a> HostName<'a> {
         if let Some(v4) = parse_ipv4(host) {
             return Some(Self::V4(v4));
         }
-        let inner = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
-        if let Some(v6) = parse_ipv6(inner) {
+        let inner = host.strip_prefix("[").and_then(|h| h.strip_suffix("]")).unwrap_or(host);
+        if let Some(v6) = parse_ipv6(inner.as_bytes()) {
             return Some(Self::V6(v6));
         }
-        let name = host.strip_suffix('.').unwrap_or(host);
+        let name = host.strip_suffix(".").unwrap_or(host);
         // An all-numeric last label would be an IP address written wrong, not a name.
-        if name.rsplit('.').next().is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit())) {
+        if name.as_bytes().rsplit(|b| *b == b'.').next().is_some_and(|l| l.iter().all(u8::is_ascii_digit)) {
             return None;
         }
         dns_name(name.as_bytes(), false).map(Self::Dns)
@@ -798,35 +822,55 @@ fn host_matches(pattern: &[u8], host: &[u8]) -> bool {
     }
 }
 
+// The address parsers work on bytes (no string searching or integer parsing from `core`
+// linked for them): every byte they accept is ASCII.
+
+/// The value of the ASCII digits `digits` in `radix` (10 or 16), at most four of them.
+fn digits_value(digits: &[u8], radix: u32) -> Option<u16> {
+    if digits.len() > 4 {
+        return None;
+    }
+    // At most four digits of at most 16: below 2^16.
+    digits.iter().try_fold(0u16, |v, &d| {
+        let d = u16::try_from(char::from(d).to_digit(radix)?).ok()?;
+        v.checked_mul(u16::try_from(radix).ok()?)?.checked_add(d)
+    })
+}
+
+/// Where `s` first has two colons in a row.
+fn find_double_colon(s: &[u8]) -> Option<usize> {
+    s.windows(2).position(|w| w == b"::")
+}
+
 fn parse_ipv4(s: &str) -> Option<[u8; 4]> {
     let mut out = [0u8; 4];
-    let mut parts = s.split('.');
+    let mut parts = s.as_bytes().split(|b| *b == b'.');
     for b in out.iter_mut() {
         let p = parts.next()?;
-        if p.is_empty() || p.len() > 3 || !p.bytes().all(|c| c.is_ascii_digit()) || (p.len() > 1 && p.starts_with('0')) {
+        if p.is_empty() || p.len() > 3 || !p.iter().all(u8::is_ascii_digit) || (p.len() > 1 && p.first() == Some(&b'0')) {
             return None;
         }
-        *b = p.parse().ok()?;
+        *b = u8::try_from(digits_value(p, 10)?).ok()?;
     }
     parts.next().is_none().then_some(out)
 }
 
-fn parse_ipv6(s: &str) -> Option<[u8; 16]> {
+fn parse_ipv6(s: &[u8]) -> Option<[u8; 16]> {
     let mut out = [0u16; 8];
-    let (head, tail) = match s.split_once("::") {
-        Some((h, t)) => (h, Some(t)),
+    let (head, tail) = match find_double_colon(s) {
+        Some(i) => (s.get(..i)?, Some(s.get(i.checked_add(2)?..)?)),
         None => (s, None),
     };
-    let groups = |part: &str, dst: &mut [u16]| -> Option<usize> {
+    let groups = |part: &[u8], dst: &mut [u16]| -> Option<usize> {
         if part.is_empty() {
             return Some(0);
         }
         let mut n = 0usize;
-        for g in part.split(':') {
-            if g.is_empty() || g.len() > 4 || !g.bytes().all(|c| c.is_ascii_hexdigit()) {
+        for g in part.split(|b| *b == b':') {
+            if g.is_empty() || g.len() > 4 || !g.iter().all(u8::is_ascii_hexdigit) {
                 return None;
             }
-            *dst.get_mut(n)? = u16::from_str_radix(g, 16).ok()?;
+            *dst.get_mut(n)? = digits_value(g, 16)?;
             n = n.checked_add(1)?;
         }
         Some(n)
@@ -836,7 +880,7 @@ fn parse_ipv6(s: &str) -> Option<[u8; 16]> {
     match tail {
         None => (h == 8).then_some(())?,
         Some(t) => {
-            if t.contains("::") {
+            if find_double_colon(t).is_some() {
                 return None;
             }
             let n = groups(t, &mut tmp)?;

@@ -55,7 +55,7 @@ use crate::asn1::ber;
 use crate::asn1::cert::CertificateRef;
 use crate::asn1::cms::signed_data::SignedDataRef;
 use crate::asn1::csr::{self, ChallengePassword, CsrBuilder};
-use crate::asn1::path;
+use crate::asn1::path::{self, CertificateSet as _};
 use crate::asn1::spki::SpkiRef;
 use crate::crypto::{Digest, HashAlgorithm};
 use crate::error::{DecodeError, EncodeError, HttpError};
@@ -574,12 +574,12 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
     /// `wall_time` or against `time_floor`) to the pinned certificate through the others.
     fn trusted_mask(&self) -> u16 {
         let Some(sd) = self.certificates() else { return 0 };
-        let certs = || sd.certificates().take(MAX_CA_CERTS);
-        let set = path::Iterated(certs);
-        let all = certs().enumerate().fold(0u16, |m, (i, _)| m | (1u16 << i));
+        let set = ReplyCerts(&sd);
+        let n = set.count();
+        let all = (0..n).fold(0u16, |m, i| m | (1u16 << i));
         let anchor = match self.config.cacerts_trust {
             CaCertsTrust::TlsAuthenticated => return all,
-            CaCertsTrust::Fingerprint(fp) => match certs().find(|c| c.fingerprint_sha256() == fp) {
+            CaCertsTrust::Fingerprint(fp) => match (0..n).find_map(|i| set.get(i).filter(|c| c.fingerprint_sha256() == fp)) {
                 Some(c) => c,
                 None => return 0,
             },
@@ -590,7 +590,9 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         };
         let opts = path::Options::new(path::Usage::Any, self.validation_time());
         let anchors = [anchor];
-        certs().enumerate().filter(|(_, c)| path::validate(c, &set, anchors.as_slice(), &opts).is_ok()).fold(0, |m, (i, _)| m | (1u16 << i))
+        (0..n)
+            .filter(|&i| set.get(i).is_some_and(|c| path::validate(&c, &set, anchors.as_slice(), &opts).is_ok()))
+            .fold(0, |m, i| m | (1u16 << i))
     }
 
     /// Whether `issued` may be taken as issued by [`Config::ca_certificate`] (true when none
@@ -601,7 +603,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         let Some(ca) = config.ca_certificate else { return true };
         let floor = config.wall_time.unwrap_or(config.time_floor);
         let opts = path::Options::new(path::Usage::EndEntity, path::ValidationTime::Floor(floor));
-        let set = path::Iterated(|| reply.certificates().take(MAX_CA_CERTS));
+        let set = ReplyCerts(reply);
         CertificateRef::parse(ca).is_ok_and(|ca| path::validate(issued, &set, [ca].as_slice(), &opts).is_ok())
     }
 
@@ -765,6 +767,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         }
     }
 
+    #[inline(never)]
     fn done(&mut self, o: Outcome) -> Result<(), ClientError> {
         self.stage = Stage::Done(o);
         Ok(())
@@ -880,14 +883,18 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         Ok(())
     }
 
+    /// `/.well-known/est/[<label>/]<op>` into `out` (pieces pushed one by one: no
+    /// `core::fmt` in the image for this).
     fn path(&self, op: &str, out: &'_ mut heapless::String<96>) -> Result<(), ClientError> {
-        use core::fmt::Write;
         out.clear();
-        let r = match self.config.label {
-            Some(l) => write!(out, "/.well-known/est/{l}/{op}"),
-            None => write!(out, "/.well-known/est/{op}"),
+        let (label, slash) = match self.config.label {
+            Some(l) => (l, "/"),
+            None => ("", ""),
         };
-        r.map_err(|_| ClientError::Config("CA label too long"))
+        ["/.well-known/est/", label, slash, op]
+            .iter()
+            .try_for_each(|part| out.push_str(part))
+            .map_err(|_| ClientError::Config("CA label too long"))
     }
 
     /// Writes the request for `what` into `io` and waits for its response.
@@ -968,10 +975,11 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         let Stage::Awaiting { what, reader } = core::mem::replace(&mut self.stage, Stage::Ready) else {
             return Err(ClientError::UnexpectedCall);
         };
-        let head = reader.head().cloned().unwrap_or_default();
+        let none = ResponseHead::default();
+        let head = reader.head().unwrap_or(&none);
         match head.status {
             200 => {}
-            202 if what == Request::Enroll => return self.schedule_retry(now, &head),
+            202 if what == Request::Enroll => return self.schedule_retry(now, head),
             #[cfg(feature = "csrattrs")]
             204 | 404 if what == Request::CsrAttrs => {
                 self.attrs_done = true;
@@ -1004,19 +1012,13 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
             }
             status => {
                 let body = reader.body(self.bufs.io);
-                let mut text = heapless::String::new();
-                for ch in core::str::from_utf8(body.get(..body.len().min(128)).unwrap_or(&[])).unwrap_or("").chars() {
-                    if ch.is_control() && ch != ' ' || text.push(ch).is_err() {
-                        break;
-                    }
-                }
-                return self.done(Outcome::HttpStatus { status, text });
+                return self.done(Outcome::HttpStatus { status, text: status_text(body) });
             }
         }
         // (Without the `serverkeygen` feature such a reply does not decode as base64 below.)
         #[cfg(feature = "serverkeygen")]
         if head.content_type_is("multipart/mixed") {
-            return self.take_server_keygen(&reader, &head);
+            return self.take_server_keygen(&reader, head);
         }
         // 200: a base64 body (whatever Content-Transfer-Encoding says, RFC 8951).
         #[cfg(feature = "csrattrs")]
@@ -1159,6 +1161,46 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         self.certificate = Span::of(work, issued.as_der()).unwrap_or_default();
         self.done(Outcome::ServerKeyGenerated)
     }
+}
+
+/// The first [`MAX_CA_CERTS`] certificates of a certs-only reply as a path-validation set,
+/// each looked up by index through [`reply_cert`] (one copy of the iteration code for every
+/// use).
+struct ReplyCerts<'s, 'w>(&'s SignedDataRef<'w>);
+
+impl<'w> path::CertificateSet<'w> for ReplyCerts<'_, 'w> {
+    fn count(&self) -> usize {
+        (0..MAX_CA_CERTS).take_while(|&i| reply_cert(self.0, i).is_some()).count()
+    }
+    fn get(&self, i: usize) -> Option<CertificateRef<'w>> {
+        if i < MAX_CA_CERTS { reply_cert(self.0, i) } else { None }
+    }
+}
+
+/// Certificate `i` of `reply` (those that do not parse skipped, as
+/// [`SignedDataRef::certificates`] does).
+#[inline(never)]
+fn reply_cert<'w>(reply: &SignedDataRef<'w>, i: usize) -> Option<CertificateRef<'w>> {
+    reply.certificates().nth(i)
+}
+
+/// The start of a refusal's body as text: its first 128 bytes when they are UTF-8 (else
+/// nothing), up to the first control character (C0, DEL or C1). Byte-wise: a C1 control is
+/// `C2 80` to `C2 9F` in UTF-8, and `C2` is never a continuation byte.
+fn status_text(body: &[u8]) -> heapless::String<128> {
+    let text = core::str::from_utf8(body.get(..body.len().min(128)).unwrap_or(&[])).unwrap_or("");
+    let b = text.as_bytes();
+    let end = (0..b.len())
+        .find(|&i| match b.get(i) {
+            Some(&c) if c < 0x20 || c == 0x7f => true,
+            Some(0xc2) => b.get(i.saturating_add(1)).is_some_and(|n| (0x80..=0x9f).contains(n)),
+            _ => false,
+        })
+        .unwrap_or(b.len());
+    let mut out = heapless::String::new();
+    // At most 128 bytes: it fits.
+    let _ = out.push_str(text.get(..end).unwrap_or(""));
+    out
 }
 
 /// Normalizes the BER element in `work[..len]` to DER, through `scratch`, back into `work`.

@@ -28,21 +28,36 @@ const SECS_PER_DAY: i64 = 86_400;
 /// that would be more than 50 years after `now`'s is taken from the century before. Without
 /// `now`, two-digit years map to 1970..=2069.
 pub fn parse_http_date(value: &str, now: Option<UnixTime>) -> Option<UnixTime> {
-    let b = value.trim_matches([' ', '\t']).as_bytes();
+    parse_dates(trim_ows(value.as_bytes()), now)
+}
+
+/// The three forms, on a value without surrounding spaces and tabs.
+fn parse_dates(b: &[u8], now: Option<UnixTime>) -> Option<UnixTime> {
     imf_fixdate(b).or_else(|| rfc850_date(b, now)).or_else(|| asctime_date(b))
+}
+
+/// `b` without leading and trailing spaces and tabs (byte-wise: no char decoding).
+fn trim_ows(mut b: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = b {
+        b = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = b {
+        b = rest;
+    }
+    b
 }
 
 /// Reads a Retry-After value: delay-seconds (saturating when absurdly large) or an HTTP-date,
 /// which needs `now` and gives the time from `now` until then (zero when it is past).
 /// `None` for anything else, or for a date without `now`.
 pub fn retry_after(value: &str, now: Option<UnixTime>) -> Option<Duration> {
-    let v = value.trim_matches([' ', '\t']);
-    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
-        let secs = v.bytes().fold(0u64, |acc, b| acc.saturating_mul(10).saturating_add(u64::from(b - b'0')));
+    let v = trim_ows(value.as_bytes());
+    if !v.is_empty() && v.iter().all(u8::is_ascii_digit) {
+        let secs = v.iter().fold(0u64, |acc, b| acc.saturating_mul(10).saturating_add(u64::from(b - b'0')));
         return Some(Duration::from_secs(secs));
     }
     let now = now?;
-    let date = parse_http_date(v, Some(now))?;
+    let date = parse_dates(v, Some(now))?;
     let ahead = date.as_secs().saturating_sub(now.as_secs());
     Some(u64::try_from(ahead).map_or(Duration::ZERO, Duration::from_secs))
 }

@@ -100,9 +100,14 @@ enum State {
 #[derive(Debug)]
 pub struct ResponseParser<'b> {
     buf: &'b mut [u8],
-    len: usize,
-    state: State,
-    head: ResponseHead,
+    r: ResponseReader,
+}
+
+/// The parsing itself, over a buffer and a reader's progress both borrowed: a
+/// [`ResponseReader`] is fed in place, never moved in and out of a parser.
+struct Core<'x> {
+    buf: &'x mut [u8],
+    r: &'x mut ResponseReader,
 }
 
 const MAX_HEADERS: usize = 32;
@@ -132,89 +137,93 @@ impl ResponseReader {
 
     /// Whether the whole response was read.
     pub fn is_done(&self) -> bool {
-        self.state == State::Done
+        matches!(self.state, State::Done)
     }
 
     /// Whether any byte of the response was fed (the buffer's start is overwritten then).
     pub fn is_started(&self) -> bool {
-        self.len > 0 || self.state != State::Head
+        self.len > 0 || !matches!(self.state, State::Head)
     }
 
     /// The head, once parsed.
     pub fn head(&self) -> Option<&ResponseHead> {
-        (self.state != State::Head).then_some(&self.head)
+        (!matches!(self.state, State::Head)).then_some(&self.head)
     }
 
     /// The body within `buf` (the buffer the parser ran over).
     pub fn body<'x>(&self, buf: &'x [u8]) -> &'x [u8] {
-        if self.state == State::Head { &[] } else { buf.get(..self.len).unwrap_or(&[]) }
+        if matches!(self.state, State::Head) { &[] } else { buf.get(..self.len).unwrap_or(&[]) }
     }
 
     /// Feeds `data`, with `buf` (the same buffer every time) holding the response; see
     /// [`ResponseParser::feed`].
     pub fn feed(&mut self, buf: &mut [u8], data: &[u8]) -> Result<usize, HttpError> {
-        let mut parser = core::mem::take(self).resume(buf);
-        let r = parser.feed(data);
-        *self = parser.suspend();
-        r
+        Core { buf, r: self }.feed(data)
     }
 
     /// Reports the end of the connection; see [`ResponseParser::finish`].
     pub fn finish(&mut self, buf: &mut [u8]) -> Result<(), HttpError> {
-        let mut parser = core::mem::take(self).resume(buf);
-        let r = parser.finish();
-        *self = parser.suspend();
-        r
+        Core { buf, r: self }.finish()
     }
 
     /// Goes on parsing into `buf`.
     pub fn resume(self, buf: &mut [u8]) -> ResponseParser<'_> {
-        ResponseParser { buf, len: self.len, state: self.state, head: self.head }
+        ResponseParser { buf, r: self }
     }
 }
 
 impl<'b> ResponseParser<'b> {
     /// A parser that keeps the head, then the body, in `buf`.
     pub fn new(buf: &'b mut [u8]) -> Self {
-        Self { buf, len: 0, state: State::Head, head: ResponseHead::default() }
+        Self { buf, r: ResponseReader::default() }
     }
 
     /// Whether the whole response was read.
     pub fn is_done(&self) -> bool {
-        self.state == State::Done
+        self.r.is_done()
     }
 
     /// Lets go of the buffer, keeping the progress (see [`ResponseReader`]).
     pub fn suspend(self) -> ResponseReader {
-        ResponseReader { len: self.len, state: self.state, head: self.head }
+        self.r
     }
 
     /// The head, once parsed.
     pub fn head(&self) -> Option<&ResponseHead> {
-        (self.state != State::Head).then_some(&self.head)
+        self.r.head()
     }
 
     /// The body read so far (all of it once [`is_done`](Self::is_done)).
     pub fn body(&self) -> &[u8] {
-        if self.state == State::Head { &[] } else { self.buf.get(..self.len).unwrap_or(&[]) }
+        self.r.body(self.buf)
     }
 
     /// Feeds bytes from the connection. Returns how many were used: all of them, unless the
     /// response ended inside `data` (the rest belongs to nobody and is ignored).
     pub fn feed(&mut self, data: &[u8]) -> Result<usize, HttpError> {
-        match self.state {
+        Core { buf: self.buf, r: &mut self.r }.feed(data)
+    }
+
+    /// Reports the end of the connection: completes a close-delimited body, and is an error
+    /// anywhere else but after a complete response.
+    pub fn finish(&mut self) -> Result<(), HttpError> {
+        Core { buf: self.buf, r: &mut self.r }.finish()
+    }
+}
+
+impl Core<'_> {
+    fn feed(&mut self, data: &[u8]) -> Result<usize, HttpError> {
+        match self.r.state {
             State::Head => self.feed_head(data),
             State::Done => Ok(0),
             _ => self.feed_body(data),
         }
     }
 
-    /// Reports the end of the connection: completes a close-delimited body, and is an error
-    /// anywhere else but after a complete response.
-    pub fn finish(&mut self) -> Result<(), HttpError> {
-        match self.state {
+    fn finish(&mut self) -> Result<(), HttpError> {
+        match self.r.state {
             State::UntilClose | State::Done => {
-                self.state = State::Done;
+                self.r.state = State::Done;
                 Ok(())
             }
             _ => Err(HttpError::UnexpectedEof),
@@ -224,18 +233,18 @@ impl<'b> ResponseParser<'b> {
     fn feed_head(&mut self, data: &[u8]) -> Result<usize, HttpError> {
         let limit = self.buf.len();
         // Copy as much as fits; look for the end of the head in what is buffered.
-        let room = limit.saturating_sub(self.len);
+        let room = limit.saturating_sub(self.r.len);
         let take = data.len().min(room);
-        // self.len <= limit and take <= room: the sum stays within the buffer.
-        let filled = self.len.saturating_add(take);
-        self.buf.get_mut(self.len..filled).ok_or(HttpError::HeadTooLarge { limit })?.copy_from_slice(data.get(..take).unwrap_or(&[]));
-        let before = self.len;
-        self.len = filled;
+        // self.r.len <= limit and take <= room: the sum stays within the buffer.
+        let filled = self.r.len.saturating_add(take);
+        self.buf.get_mut(self.r.len..filled).ok_or(HttpError::HeadTooLarge { limit })?.copy_from_slice(data.get(..take).unwrap_or(&[]));
+        let before = self.r.len;
+        self.r.len = filled;
         // Only the new bytes (and three before them) can complete the blank line.
         let from = before.saturating_sub(3);
-        let buffered = self.buf.get(from..self.len).unwrap_or(&[]);
+        let buffered = self.buf.get(from..self.r.len).unwrap_or(&[]);
         let Some(end) = find_head_end(buffered).map(|e| e.saturating_add(from)) else {
-            if self.len == limit {
+            if self.r.len == limit {
                 return Err(HttpError::HeadTooLarge { limit });
             }
             return Ok(take);
@@ -244,12 +253,12 @@ impl<'b> ResponseParser<'b> {
         // Body bytes already buffered: move them out of the way, then run them through the
         // body decoder as if they had just arrived.
         let used_of_data = end.saturating_sub(before);
-        // end <= self.len <= buf.len(): the buffered body is buf[end..buffered_end].
-        let buffered_end = self.len;
-        self.len = 0;
+        // end <= self.r.len <= buf.len(): the buffered body is buf[end..buffered_end].
+        let buffered_end = self.r.len;
+        self.r.len = 0;
         let mut tmp_start = end;
-        // Decode in place: the decoder writes at `self.len`, which stays behind `tmp_start`.
-        while tmp_start < buffered_end && self.state != State::Done {
+        // Decode in place: the decoder writes at `self.r.len`, which stays behind `tmp_start`.
+        while tmp_start < buffered_end && !matches!(self.r.state, State::Done) {
             let byte_end = buffered_end.min(tmp_start.saturating_add(64));
             let mut chunk = [0u8; 64];
             let n = byte_end.saturating_sub(tmp_start);
@@ -257,7 +266,7 @@ impl<'b> ResponseParser<'b> {
             self.feed_body(chunk.get(..n).unwrap_or(&[]))?;
             tmp_start = byte_end;
         }
-        if self.state == State::Done {
+        if matches!(self.r.state, State::Done) {
             return Ok(used_of_data.min(data.len()));
         }
         // Whatever of `data` did not fit in the head buffer goes to the body decoder.
@@ -283,37 +292,43 @@ impl<'b> ResponseParser<'b> {
         for hdr in resp.headers.iter() {
             let value = core::str::from_utf8(hdr.value).unwrap_or("").trim();
             let name = hdr.name;
-            let keep = |dst: &mut dyn FnMut(&str)| dst(value);
             if name.eq_ignore_ascii_case("content-length") {
                 let v: usize = value.parse().map_err(|_| HttpError::InvalidContentLength)?;
                 if h.content_length.is_some_and(|old| old != v) {
                     return Err(HttpError::InvalidContentLength);
                 }
                 h.content_length = Some(v);
-            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                continue;
+            }
+            if name.eq_ignore_ascii_case("transfer-encoding") {
                 transfer_encoding = true;
                 if value.eq_ignore_ascii_case("chunked") {
                     h.chunked = true;
-                } else {
-                    return Err(HttpError::UnsupportedTransferEncoding);
+                    continue;
                 }
-            } else if name.eq_ignore_ascii_case("content-type") {
-                keep(&mut |v| set_truncated(&mut h.content_type, v));
-            } else if name.eq_ignore_ascii_case("retry-after") {
-                keep(&mut |v| set_truncated(&mut h.retry_after, v));
-            } else if name.eq_ignore_ascii_case("www-authenticate") && h.www_authenticate.is_empty() {
-                keep(&mut |v| set_truncated(&mut h.www_authenticate, v));
-            } else if name.eq_ignore_ascii_case("content-transfer-encoding") {
-                keep(&mut |v| set_truncated(&mut h.content_transfer_encoding, v));
-            } else if name.eq_ignore_ascii_case("location") {
-                keep(&mut |v| set_truncated(&mut h.location, v));
+                return Err(HttpError::UnsupportedTransferEncoding);
             }
+            // The headers kept as text: one call for all of them.
+            let dst = if name.eq_ignore_ascii_case("content-type") {
+                h.content_type.as_mut_view()
+            } else if name.eq_ignore_ascii_case("retry-after") {
+                h.retry_after.as_mut_view()
+            } else if name.eq_ignore_ascii_case("www-authenticate") && h.www_authenticate.is_empty() {
+                h.www_authenticate.as_mut_view()
+            } else if name.eq_ignore_ascii_case("content-transfer-encoding") {
+                h.content_transfer_encoding.as_mut_view()
+            } else if name.eq_ignore_ascii_case("location") {
+                h.location.as_mut_view()
+            } else {
+                continue;
+            };
+            set_truncated(dst, value);
         }
         if transfer_encoding && h.content_length.is_some() {
             return Err(HttpError::InvalidContentLength);
         }
         // 1xx, 204 and 304 have no body (RFC 9112 section 6.3).
-        self.state = if (100..200).contains(&h.status) || h.status == 204 || h.status == 304 {
+        self.r.state = if (100..200).contains(&h.status) || h.status == 204 || h.status == 304 {
             State::Done
         } else if h.chunked {
             State::Chunked(Chunk::Size { value: 0, digits: 0, ext: 0, cr: false })
@@ -325,22 +340,22 @@ impl<'b> ResponseParser<'b> {
         } else {
             State::UntilClose
         };
-        self.head = h;
+        self.r.head = h;
         Ok(())
     }
 
     fn push_body(&mut self, bytes: &[u8]) -> Result<(), HttpError> {
         let limit = self.buf.len();
-        let end = self.len.checked_add(bytes.len()).ok_or(HttpError::BodyTooLarge { limit })?;
-        self.buf.get_mut(self.len..end).ok_or(HttpError::BodyTooLarge { limit })?.copy_from_slice(bytes);
-        self.len = end;
+        let end = self.r.len.checked_add(bytes.len()).ok_or(HttpError::BodyTooLarge { limit })?;
+        self.buf.get_mut(self.r.len..end).ok_or(HttpError::BodyTooLarge { limit })?.copy_from_slice(bytes);
+        self.r.len = end;
         Ok(())
     }
 
     fn feed_body(&mut self, data: &[u8]) -> Result<usize, HttpError> {
         let mut i = 0;
         while i < data.len() {
-            match self.state {
+            match self.r.state {
                 State::Head | State::Done => return Ok(i),
                 State::UntilClose => {
                     self.push_body(data.get(i..).unwrap_or(&[]))?;
@@ -352,20 +367,20 @@ impl<'b> ResponseParser<'b> {
                     let next = i.saturating_add(n);
                     self.push_body(data.get(i..next).unwrap_or(&[]))?;
                     i = next;
-                    self.state = if remaining == n { State::Done } else { State::Length { remaining: remaining.saturating_sub(n) } };
+                    self.r.state = if remaining == n { State::Done } else { State::Length { remaining: remaining.saturating_sub(n) } };
                 }
                 State::Chunked(Chunk::Data { remaining }) => {
                     let n = remaining.min(data.len().saturating_sub(i));
                     let next = i.saturating_add(n);
                     self.push_body(data.get(i..next).unwrap_or(&[]))?;
                     i = next;
-                    self.state =
+                    self.r.state =
                         State::Chunked(if remaining == n { Chunk::DataCr } else { Chunk::Data { remaining: remaining.saturating_sub(n) } });
                 }
                 State::Chunked(c) => {
                     let b = *data.get(i).ok_or(HttpError::MalformedChunk)?;
                     i = i.saturating_add(1);
-                    self.state = self.chunk_step(c, b)?;
+                    self.r.state = self.chunk_step(c, b)?;
                 }
             }
         }
@@ -379,7 +394,7 @@ impl<'b> ResponseParser<'b> {
                 (b'\n', true) | (b'\n', false) if digits > 0 => {
                     if value == 0 {
                         State::Chunked(Chunk::Trailer { line: 0, cr: false, fields: 0 })
-                    } else if value > self.buf.len().saturating_sub(self.len) {
+                    } else if value > self.buf.len().saturating_sub(self.r.len) {
                         return Err(HttpError::BodyTooLarge { limit: self.buf.len() });
                     } else {
                         State::Chunked(Chunk::Data { remaining: value })
@@ -425,13 +440,17 @@ impl<'b> ResponseParser<'b> {
     }
 }
 
-fn set_truncated<const N: usize>(dst: &mut String<N>, v: &str) {
+/// `v` into `dst`, cut after the last whole character that fits (one copy of the code for
+/// every capacity: `dst` is a view).
+fn set_truncated(dst: &mut heapless::string::StringView, v: &str) {
     dst.clear();
-    for ch in v.chars() {
-        if dst.push(ch).is_err() {
-            break;
-        }
+    let mut end = v.len().min(dst.capacity());
+    // Index 0 is a boundary: the loop ends there at the latest.
+    while !v.is_char_boundary(end) {
+        end = end.saturating_sub(1);
     }
+    // At most the capacity: it fits.
+    let _ = dst.push_str(v.get(..end).unwrap_or(""));
 }
 
 /// The offset just past the first empty line: `\n` followed by `\n` or `\r\n` (so
