@@ -783,7 +783,7 @@ impl<'o> Out<'o> {
             // Cannot happen with the sizes used; count it as an overflow rather than panic.
             Err(_) => {
                 self.overflow = true;
-                self.pos = self.pos.saturating_add(plain.len().div_ceil(3) * 4);
+                self.pos = self.pos.saturating_add(plain.len().div_ceil(3).saturating_mul(4));
             }
         }
     }

@@ -62,7 +62,7 @@ struct Out<'o> {
 
 impl Out<'_> {
     fn put(&mut self, bytes: &[u8]) {
-        let end = self.pos + bytes.len();
+        let end = self.pos.saturating_add(bytes.len());
         match self.buf.get_mut(self.pos..end) {
             Some(dst) if !self.overflow => dst.copy_from_slice(bytes),
             _ => self.overflow = true,
