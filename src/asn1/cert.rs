@@ -276,12 +276,12 @@ impl<'a> CertificateRef<'a> {
 
     /// The extension of type `ext`, if present.
     pub fn extension(&self, ext: &ObjectIdentifier) -> Option<ExtensionRef<'a>> {
-        self.extensions().find(|e| e.oid == *ext)
+        self.extensions().find(|e| oid::same(&e.oid, ext))
     }
 
     /// The first critical extension this crate does not process, if any.
     pub fn unknown_critical_extension(&self) -> Option<ObjectIdentifier> {
-        self.extensions().find(|e| e.critical && !KNOWN_EXTENSIONS.contains(&e.oid)).map(|e| e.oid)
+        self.extensions().find(|e| e.critical && oid::position(&e.oid, &KNOWN_EXTENSIONS).is_none()).map(|e| e.oid)
     }
 
     /// basicConstraints, if present.
@@ -382,7 +382,7 @@ fn check_extensions(list: &[u8]) -> Result<(), DecodeError> {
     let mut seen = [None::<ObjectIdentifier>; 32];
     for (i, e) in Cursor::new(list).enumerate() {
         let e = extension(e?)?;
-        if seen.iter().flatten().any(|o| *o == e.oid) {
+        if seen.iter().flatten().any(|o| oid::same(o, &e.oid)) {
             return Err(DecodeError::InvalidValue { what: "duplicate extension" });
         }
         *seen.get_mut(i).ok_or(DecodeError::Unsupported { what: "more than 32 extensions" })? = Some(e.oid);

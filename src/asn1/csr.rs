@@ -163,10 +163,10 @@ impl<'a> CsrBuilder<'a> {
     /// Whether this request already carries an extension of type `o` (through its
     /// subjectAltName, keyUsage or extendedKeyUsage settings, or the extra extensions).
     pub fn covers_extension(&self, o: &ObjectIdentifier) -> bool {
-        (*o == oid::SUBJECT_ALT_NAME && !self.subject_alt_names.is_empty())
-            || (*o == oid::KEY_USAGE && self.key_usage.is_some())
-            || (*o == oid::EXT_KEY_USAGE && !self.extended_key_usage.is_empty())
-            || self.extensions.iter().any(|e| e.oid == *o)
+        (oid::same(o, &oid::SUBJECT_ALT_NAME) && !self.subject_alt_names.is_empty())
+            || (oid::same(o, &oid::KEY_USAGE) && self.key_usage.is_some())
+            || (oid::same(o, &oid::EXT_KEY_USAGE) && !self.extended_key_usage.is_empty())
+            || self.extensions.iter().any(|e| oid::same(&e.oid, o))
     }
 
     /// The extra extensions given with [`extensions`](Self::extensions).
@@ -311,9 +311,9 @@ pub fn write_name(w: &mut Writer<'_>, attrs: &[NameAttribute<'_>]) -> Result<(),
             w.set_of(tag::SET, |w| {
                 w.sequence(|w| {
                     w.oid(&a.oid)?;
-                    let t = match a.oid {
-                        oid::EMAIL_ADDRESS if a.value.is_ascii() => tag::IA5_STRING,
-                        oid::COUNTRY | oid::SERIAL_NUMBER if !is_printable(a.value) => {
+                    let t = match oid::position(&a.oid, &[oid::EMAIL_ADDRESS, oid::COUNTRY, oid::SERIAL_NUMBER]) {
+                        Some(0) if a.value.is_ascii() => tag::IA5_STRING,
+                        Some(1 | 2) if !is_printable(a.value) => {
                             return Err(EncodeError::InvalidValue { what: "country or serialNumber is not PrintableString" });
                         }
                         _ if is_printable(a.value) => tag::PRINTABLE_STRING,
@@ -570,7 +570,7 @@ impl<'a> CsrRef<'a> {
         super::tlv::Cursor::new(self.attributes).filter_map(Result::ok).find_map(|a| {
             let mut c = a.children();
             let o = c.expect_next(tag::OID).ok()?.oid().ok()?;
-            (o == *attr).then(|| c.expect_next(tag::SET).ok().map(|s| s.children())).flatten()
+            oid::same(&o, attr).then(|| c.expect_next(tag::SET).ok().map(|s| s.children())).flatten()
         })
     }
 
