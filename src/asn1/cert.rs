@@ -32,7 +32,6 @@ use crate::CryptoError;
 use crate::crypto::Digest;
 use crate::error::DecodeError;
 use crate::time::UnixTime;
-use der::Decode;
 use der::asn1::ObjectIdentifier;
 
 /// A parsed certificate, borrowing the DER it came from.
@@ -356,13 +355,13 @@ impl core::fmt::Debug for CertificateRef<'_> {
 
 /// `Time ::= CHOICE { utcTime UTCTime, generalTime GeneralizedTime }`
 fn time(t: Tlv<'_>) -> Result<UnixTime, DecodeError> {
-    let d = match t.tag {
-        tag::UTC_TIME => der::asn1::UtcTime::from_der(t.raw).map(|u| u.to_unix_duration()),
-        tag::GENERALIZED_TIME => der::asn1::GeneralizedTime::from_der(t.raw).map(|g| g.to_unix_duration()),
+    let secs = match t.tag {
+        tag::UTC_TIME => super::civil::parse(t.value, true),
+        tag::GENERALIZED_TIME => super::civil::parse(t.value, false),
         found => return Err(DecodeError::UnexpectedTag { expected: tag::UTC_TIME, found }),
     }
-    .map_err(|_| DecodeError::InvalidValue { what: "time" })?;
-    Ok(UnixTime::from_secs(i64::try_from(d.as_secs()).map_err(|_| DecodeError::InvalidValue { what: "time" })?))
+    .ok_or(DecodeError::InvalidValue { what: "time" })?;
+    Ok(UnixTime::from_secs(i64::try_from(secs).map_err(|_| DecodeError::InvalidValue { what: "time" })?))
 }
 
 fn extension(t: Tlv<'_>) -> Result<ExtensionRef<'_>, DecodeError> {

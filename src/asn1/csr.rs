@@ -478,19 +478,12 @@ where
 /// UTCTime through 2049, GeneralizedTime after (RFC 5280 section 4.1.2.5).
 pub(crate) fn encode_time(t: UnixTime, out: &mut [u8; 17]) -> Result<&[u8], EncodeError> {
     let secs = u64::try_from(t.as_secs()).map_err(|_| EncodeError::InvalidValue { what: "time before 1970" })?;
-    let dt =
-        der::DateTime::from_unix_duration(core::time::Duration::from_secs(secs)).map_err(|_| EncodeError::InvalidValue { what: "time" })?;
+    let [year, month, day, hour, minute, second] = super::civil::from_secs(secs).ok_or(EncodeError::InvalidValue { what: "time" })?;
+    // At most 9999 (civil::MAX_SECS), the others below 60.
+    let [year, month, day, hour, minute, second] = [year, month, day, hour, minute, second].map(|v| v as u16);
     let mut digits = [0u8; 15];
-    let year = dt.year();
     let (tag_byte, n) = if year < 2050 { (tag::UTC_TIME, 13) } else { (tag::GENERALIZED_TIME, 15) };
-    let parts: [(u16, usize); 6] = [
-        (year, if year < 2050 { 2 } else { 4 }),
-        (dt.month().into(), 2),
-        (dt.day().into(), 2),
-        (dt.hour().into(), 2),
-        (dt.minutes().into(), 2),
-        (dt.seconds().into(), 2),
-    ];
+    let parts: [(u16, usize); 6] = [(year, if year < 2050 { 2 } else { 4 }), (month, 2), (day, 2), (hour, 2), (minute, 2), (second, 2)];
     let mut i = 0;
     for (v, width) in parts {
         let mut v = if width == 2 { v % 100 } else { v };
