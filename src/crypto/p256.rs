@@ -41,13 +41,23 @@ fn verify(public_key_sec1: &[u8], digest: &[u8], sig: &Signature) -> Result<(), 
 
 /// Converts a raw `r || s` signature to DER, written into `out` (at most
 /// [`MAX_DER_SIGNATURE_LEN`] bytes).
+///
+/// The encoding `ecdsa`'s `Signature::to_der` gives (minimal INTEGERs, a zero octet before a
+/// set top bit), written with the crate's DER writer.
 pub fn signature_raw_to_der<'o>(raw: &[u8], out: &'o mut [u8]) -> Result<&'o [u8], CryptoError> {
-    let sig = Signature::from_slice(raw).map_err(|_| CryptoError::SignatureInvalid)?;
-    let der = sig.to_der();
-    let bytes = der.as_bytes();
-    let dst = out.get_mut(..bytes.len()).ok_or(CryptoError::BufferTooSmall { needed: bytes.len() })?;
-    dst.copy_from_slice(bytes);
-    Ok(dst)
+    // The range checks (r and s not zero, below the order; 64 bytes).
+    Signature::from_slice(raw).map_err(|_| CryptoError::SignatureInvalid)?;
+    let (r, s) = raw.split_at_checked(RAW_SIGNATURE_LEN / 2).ok_or(CryptoError::SignatureInvalid)?;
+    crate::asn1::writer::encode(out, |w| {
+        w.sequence(|w| {
+            w.unsigned_integer(r)?;
+            w.unsigned_integer(s)
+        })
+    })
+    .map_err(|e| match e {
+        crate::error::EncodeError::BufferTooSmall { needed } => CryptoError::BufferTooSmall { needed },
+        _ => CryptoError::SignatureInvalid,
+    })
 }
 
 /// Converts a DER signature to raw `r || s`.
@@ -158,6 +168,40 @@ mod tests {
             assert_eq!(ours, theirs, "{c:02x?}");
         }
         assert!(cases.iter().any(|c| signature_der_to_raw(c).is_ok()));
+    }
+
+    /// Raw signatures to DER: the bytes `ecdsa`'s `to_der` (which this replaced) gives.
+    #[test]
+    fn raw_to_der_encodes_as_the_ecdsa_crate_does() {
+        let mut raws = std::vec::Vec::new();
+        for (hi_r, hi_s) in [(0x00u8, 0x00u8), (0x7f, 0x80), (0x80, 0x7f), (0xff, 0x00), (0x00, 0xff)] {
+            for zeros in [0usize, 1, 2, 31] {
+                let mut raw = [0x5au8; 64];
+                raw[0] = hi_r;
+                raw[32] = hi_s;
+                raw[1..1 + zeros.min(30)].fill(0);
+                raw[33..33 + zeros.min(30)].fill(0);
+                if zeros == 31 {
+                    raw[..31].fill(0);
+                }
+                raws.push(raw);
+            }
+        }
+        raws.push([0; 64]);
+        raws.push([0xff; 64]);
+        for raw in &raws {
+            let theirs = Signature::from_slice(raw).ok().map(|s| s.to_der().as_bytes().to_vec());
+            let mut out = [0u8; MAX_DER_SIGNATURE_LEN];
+            let ours = signature_raw_to_der(raw, &mut out).ok().map(|d| d.to_vec());
+            assert_eq!(ours, theirs, "{raw:02x?}");
+            if let Some(der) = theirs {
+                let mut small = [0u8; MAX_DER_SIGNATURE_LEN];
+                let small = &mut small[..der.len() - 1];
+                assert_eq!(signature_raw_to_der(raw, small), Err(CryptoError::BufferTooSmall { needed: der.len() }));
+            }
+        }
+        let mut out = [0u8; MAX_DER_SIGNATURE_LEN];
+        assert_eq!(signature_raw_to_der(&[1; 63], &mut out), Err(CryptoError::SignatureInvalid));
     }
     use hex_literal::hex;
 
