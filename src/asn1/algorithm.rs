@@ -34,14 +34,34 @@ impl<'a> AlgorithmIdentifierRef<'a> {
 
 /// The hash algorithm an OID names (id-sha1, id-sha256, ...).
 pub fn hash_from_oid(o: &ObjectIdentifier) -> Option<HashAlgorithm> {
-    match *o {
-        oid::SHA1 => Some(HashAlgorithm::Sha1),
-        oid::SHA256 => Some(HashAlgorithm::Sha256),
-        oid::SHA384 => Some(HashAlgorithm::Sha384),
-        oid::SHA512 => Some(HashAlgorithm::Sha512),
-        _ => None,
+    oid::position(o, &[oid::SHA1, oid::SHA256, oid::SHA384, oid::SHA512]).map(hash_at)
+}
+
+/// The hash at `i` (modulo 4) of the order SHA-1, SHA-256, SHA-384, SHA-512 the OID tables
+/// here use.
+fn hash_at(i: usize) -> HashAlgorithm {
+    match i % 4 {
+        0 => HashAlgorithm::Sha1,
+        1 => HashAlgorithm::Sha256,
+        2 => HashAlgorithm::Sha384,
+        _ => HashAlgorithm::Sha512,
     }
 }
+
+/// The signature algorithm OIDs [`SignatureAlgorithm::from_identifier`] knows: PKCS#1 v1.5
+/// with SHA-1/256/384/512, ECDSA with the same, then rsaEncryption and RSASSA-PSS.
+const SIGNATURE_OIDS: [ObjectIdentifier; 10] = [
+    oid::SHA1_WITH_RSA,
+    oid::SHA256_WITH_RSA,
+    oid::SHA384_WITH_RSA,
+    oid::SHA512_WITH_RSA,
+    oid::ECDSA_WITH_SHA1,
+    oid::ECDSA_WITH_SHA256,
+    oid::ECDSA_WITH_SHA384,
+    oid::ECDSA_WITH_SHA512,
+    oid::RSA_ENCRYPTION,
+    oid::RSASSA_PSS,
+];
 
 /// The OID of a hash algorithm.
 pub fn hash_oid(h: HashAlgorithm) -> ObjectIdentifier {
@@ -98,19 +118,11 @@ impl SignatureAlgorithm {
                 _ => Ok(Self::Ecdsa(h)),
             }
         };
-        match alg.oid {
-            oid::SHA1_WITH_RSA => rsa(HashAlgorithm::Sha1),
-            oid::SHA256_WITH_RSA => rsa(HashAlgorithm::Sha256),
-            oid::SHA384_WITH_RSA => rsa(HashAlgorithm::Sha384),
-            oid::SHA512_WITH_RSA => rsa(HashAlgorithm::Sha512),
-            oid::RSA_ENCRYPTION => {
-                rsa(digest.ok_or(DecodeError::InvalidValue { what: "rsaEncryption signature without a digest algorithm" })?)
-            }
-            oid::ECDSA_WITH_SHA1 => ecdsa(HashAlgorithm::Sha1),
-            oid::ECDSA_WITH_SHA256 => ecdsa(HashAlgorithm::Sha256),
-            oid::ECDSA_WITH_SHA384 => ecdsa(HashAlgorithm::Sha384),
-            oid::ECDSA_WITH_SHA512 => ecdsa(HashAlgorithm::Sha512),
-            oid::RSASSA_PSS => {
+        match oid::position(&alg.oid, &SIGNATURE_OIDS) {
+            Some(i @ 0..=3) => rsa(hash_at(i)),
+            Some(i @ 4..=7) => ecdsa(hash_at(i)),
+            Some(8) => rsa(digest.ok_or(DecodeError::InvalidValue { what: "rsaEncryption signature without a digest algorithm" })?),
+            Some(9) => {
                 let params = parse_pss_params(alg.parameters)?;
                 match digest {
                     Some(d) if d != params.hash => Err(DecodeError::InvalidValue { what: "digest algorithm disagrees with PSS hash" }),
@@ -136,7 +148,7 @@ fn parse_pss_params(params: Option<Tlv<'_>>) -> Result<PssParams, DecodeError> {
     }
     if let Some(m) = c.optional(tag::context(1))? {
         let a = AlgorithmIdentifierRef::from_tlv(Tlv::parse_exact(m.value)?)?;
-        if a.oid != oid::MGF1 {
+        if !oid::same(&a.oid, &oid::MGF1) {
             return Err(DecodeError::Unsupported { what: "PSS mask generation function" });
         }
         let inner = AlgorithmIdentifierRef::from_tlv(a.parameters.ok_or(DecodeError::InvalidValue { what: "MGF1 parameters" })?)?;

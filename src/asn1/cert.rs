@@ -32,7 +32,6 @@ use crate::CryptoError;
 use crate::crypto::Digest;
 use crate::error::DecodeError;
 use crate::time::UnixTime;
-use der::Decode;
 use der::asn1::ObjectIdentifier;
 
 /// A parsed certificate, borrowing the DER it came from.
@@ -276,12 +275,12 @@ impl<'a> CertificateRef<'a> {
 
     /// The extension of type `ext`, if present.
     pub fn extension(&self, ext: &ObjectIdentifier) -> Option<ExtensionRef<'a>> {
-        self.extensions().find(|e| e.oid == *ext)
+        self.extensions().find(|e| oid::same(&e.oid, ext))
     }
 
     /// The first critical extension this crate does not process, if any.
     pub fn unknown_critical_extension(&self) -> Option<ObjectIdentifier> {
-        self.extensions().find(|e| e.critical && !KNOWN_EXTENSIONS.contains(&e.oid)).map(|e| e.oid)
+        self.extensions().find(|e| e.critical && oid::position(&e.oid, &KNOWN_EXTENSIONS).is_none()).map(|e| e.oid)
     }
 
     /// basicConstraints, if present.
@@ -356,13 +355,13 @@ impl core::fmt::Debug for CertificateRef<'_> {
 
 /// `Time ::= CHOICE { utcTime UTCTime, generalTime GeneralizedTime }`
 fn time(t: Tlv<'_>) -> Result<UnixTime, DecodeError> {
-    let d = match t.tag {
-        tag::UTC_TIME => der::asn1::UtcTime::from_der(t.raw).map(|u| u.to_unix_duration()),
-        tag::GENERALIZED_TIME => der::asn1::GeneralizedTime::from_der(t.raw).map(|g| g.to_unix_duration()),
+    let secs = match t.tag {
+        tag::UTC_TIME => super::civil::parse(t.value, true),
+        tag::GENERALIZED_TIME => super::civil::parse(t.value, false),
         found => return Err(DecodeError::UnexpectedTag { expected: tag::UTC_TIME, found }),
     }
-    .map_err(|_| DecodeError::InvalidValue { what: "time" })?;
-    Ok(UnixTime::from_secs(i64::try_from(d.as_secs()).map_err(|_| DecodeError::InvalidValue { what: "time" })?))
+    .ok_or(DecodeError::InvalidValue { what: "time" })?;
+    Ok(UnixTime::from_secs(i64::try_from(secs).map_err(|_| DecodeError::InvalidValue { what: "time" })?))
 }
 
 fn extension(t: Tlv<'_>) -> Result<ExtensionRef<'_>, DecodeError> {
@@ -382,7 +381,7 @@ fn check_extensions(list: &[u8]) -> Result<(), DecodeError> {
     let mut seen = [None::<ObjectIdentifier>; 32];
     for (i, e) in Cursor::new(list).enumerate() {
         let e = extension(e?)?;
-        if seen.iter().flatten().any(|o| *o == e.oid) {
+        if seen.iter().flatten().any(|o| oid::same(o, &e.oid)) {
             return Err(DecodeError::InvalidValue { what: "duplicate extension" });
         }
         *seen.get_mut(i).ok_or(DecodeError::Unsupported { what: "more than 32 extensions" })? = Some(e.oid);

@@ -163,10 +163,10 @@ impl<'a> CsrBuilder<'a> {
     /// Whether this request already carries an extension of type `o` (through its
     /// subjectAltName, keyUsage or extendedKeyUsage settings, or the extra extensions).
     pub fn covers_extension(&self, o: &ObjectIdentifier) -> bool {
-        (*o == oid::SUBJECT_ALT_NAME && !self.subject_alt_names.is_empty())
-            || (*o == oid::KEY_USAGE && self.key_usage.is_some())
-            || (*o == oid::EXT_KEY_USAGE && !self.extended_key_usage.is_empty())
-            || self.extensions.iter().any(|e| e.oid == *o)
+        (oid::same(o, &oid::SUBJECT_ALT_NAME) && !self.subject_alt_names.is_empty())
+            || (oid::same(o, &oid::KEY_USAGE) && self.key_usage.is_some())
+            || (oid::same(o, &oid::EXT_KEY_USAGE) && !self.extended_key_usage.is_empty())
+            || self.extensions.iter().any(|e| oid::same(&e.oid, o))
     }
 
     /// The extra extensions given with [`extensions`](Self::extensions).
@@ -311,9 +311,9 @@ pub fn write_name(w: &mut Writer<'_>, attrs: &[NameAttribute<'_>]) -> Result<(),
             w.set_of(tag::SET, |w| {
                 w.sequence(|w| {
                     w.oid(&a.oid)?;
-                    let t = match a.oid {
-                        oid::EMAIL_ADDRESS if a.value.is_ascii() => tag::IA5_STRING,
-                        oid::COUNTRY | oid::SERIAL_NUMBER if !is_printable(a.value) => {
+                    let t = match oid::position(&a.oid, &[oid::EMAIL_ADDRESS, oid::COUNTRY, oid::SERIAL_NUMBER]) {
+                        Some(0) if a.value.is_ascii() => tag::IA5_STRING,
+                        Some(1 | 2) if !is_printable(a.value) => {
                             return Err(EncodeError::InvalidValue { what: "country or serialNumber is not PrintableString" });
                         }
                         _ if is_printable(a.value) => tag::PRINTABLE_STRING,
@@ -478,19 +478,12 @@ where
 /// UTCTime through 2049, GeneralizedTime after (RFC 5280 section 4.1.2.5).
 pub(crate) fn encode_time(t: UnixTime, out: &mut [u8; 17]) -> Result<&[u8], EncodeError> {
     let secs = u64::try_from(t.as_secs()).map_err(|_| EncodeError::InvalidValue { what: "time before 1970" })?;
-    let dt =
-        der::DateTime::from_unix_duration(core::time::Duration::from_secs(secs)).map_err(|_| EncodeError::InvalidValue { what: "time" })?;
+    let [year, month, day, hour, minute, second] = super::civil::from_secs(secs).ok_or(EncodeError::InvalidValue { what: "time" })?;
+    // At most 9999 (civil::MAX_SECS), the others below 60.
+    let [year, month, day, hour, minute, second] = [year, month, day, hour, minute, second].map(|v| v as u16);
     let mut digits = [0u8; 15];
-    let year = dt.year();
     let (tag_byte, n) = if year < 2050 { (tag::UTC_TIME, 13) } else { (tag::GENERALIZED_TIME, 15) };
-    let parts: [(u16, usize); 6] = [
-        (year, if year < 2050 { 2 } else { 4 }),
-        (dt.month().into(), 2),
-        (dt.day().into(), 2),
-        (dt.hour().into(), 2),
-        (dt.minutes().into(), 2),
-        (dt.seconds().into(), 2),
-    ];
+    let parts: [(u16, usize); 6] = [(year, if year < 2050 { 2 } else { 4 }), (month, 2), (day, 2), (hour, 2), (minute, 2), (second, 2)];
     let mut i = 0;
     for (v, width) in parts {
         let mut v = if width == 2 { v % 100 } else { v };
@@ -570,7 +563,7 @@ impl<'a> CsrRef<'a> {
         super::tlv::Cursor::new(self.attributes).filter_map(Result::ok).find_map(|a| {
             let mut c = a.children();
             let o = c.expect_next(tag::OID).ok()?.oid().ok()?;
-            (o == *attr).then(|| c.expect_next(tag::SET).ok().map(|s| s.children())).flatten()
+            oid::same(&o, attr).then(|| c.expect_next(tag::SET).ok().map(|s| s.children())).flatten()
         })
     }
 

@@ -23,6 +23,7 @@ pub mod algorithm;
 pub mod ber;
 pub mod cert;
 pub mod chain;
+pub(crate) mod civil;
 pub mod cms;
 pub mod csr;
 pub mod name;

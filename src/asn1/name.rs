@@ -112,17 +112,18 @@ impl<'a> Iterator for NameAttributes<'a> {
 }
 
 fn short_name(o: &ObjectIdentifier) -> Option<&'static str> {
-    Some(match *o {
-        oid::COMMON_NAME => "CN",
-        oid::COUNTRY => "C",
-        oid::LOCALITY => "L",
-        oid::STATE => "ST",
-        oid::ORGANIZATION => "O",
-        oid::ORGANIZATIONAL_UNIT => "OU",
-        oid::SERIAL_NUMBER => "serialNumber",
-        oid::EMAIL_ADDRESS => "emailAddress",
-        _ => return None,
-    })
+    const OIDS: [ObjectIdentifier; 8] = [
+        oid::COMMON_NAME,
+        oid::COUNTRY,
+        oid::LOCALITY,
+        oid::STATE,
+        oid::ORGANIZATION,
+        oid::ORGANIZATIONAL_UNIT,
+        oid::SERIAL_NUMBER,
+        oid::EMAIL_ADDRESS,
+    ];
+    const NAMES: [&str; 8] = ["CN", "C", "L", "ST", "O", "OU", "serialNumber", "emailAddress"];
+    NAMES.get(oid::position(o, &OIDS)?).copied()
 }
 
 impl core::fmt::Display for NameRef<'_> {

@@ -145,3 +145,17 @@ oids! {
     /// id-aa-extensionReqTemplate (RFC 9908): extensionRequest with optional values
     EXTENSION_REQ_TEMPLATE = "1.2.840.113549.1.9.16.2.62";
 }
+
+/// Whether `a` and `b` are the same OID. Out of line on purpose: a `==` or a `match` on
+/// [`Oid`] constants compares all 40 bytes of the struct inline, one byte at a time (about
+/// 80 bytes of Thumb code per constant); one call is a few instructions.
+#[inline(never)]
+pub(crate) fn same(a: &Oid, b: &Oid) -> bool {
+    a.as_bytes() == b.as_bytes()
+}
+
+/// The index of `o` in `table`, if it is there (table-driven OID matching; see [`same`]).
+#[inline(never)]
+pub(crate) fn position(o: &Oid, table: &[Oid]) -> Option<usize> {
+    table.iter().position(|t| same(o, t))
+}

@@ -40,8 +40,8 @@ impl<'a> SpkiRef<'a> {
         let alg = AlgorithmIdentifierRef::from_tlv(c.expect_next(tag::SEQUENCE)?)?;
         let bits = c.expect_next(tag::BIT_STRING)?.bit_string_octets()?;
         c.finish()?;
-        let key = match alg.oid {
-            oid::RSA_ENCRYPTION => {
+        let key = match oid::position(&alg.oid, &[oid::RSA_ENCRYPTION, oid::EC_PUBLIC_KEY]) {
+            Some(0) => {
                 if !alg.parameters_absent_or_null() {
                     return Err(DecodeError::InvalidValue { what: "rsaEncryption parameters" });
                 }
@@ -50,11 +50,11 @@ impl<'a> SpkiRef<'a> {
                     _ => DecodeError::InvalidValue { what: "RSA public key" },
                 })?)
             }
-            oid::EC_PUBLIC_KEY => {
+            Some(_) => {
                 let curve = alg.parameters.ok_or(DecodeError::InvalidValue { what: "EC parameters" })?.oid()?;
-                match curve {
-                    oid::SECP256R1 => PublicKey::EcP256(bits),
-                    oid::SECP384R1 => PublicKey::EcP384(bits),
+                match oid::position(&curve, &[oid::SECP256R1, oid::SECP384R1]) {
+                    Some(0) => PublicKey::EcP256(bits),
+                    Some(_) => PublicKey::EcP384(bits),
                     _ => return Err(DecodeError::Unsupported { what: "elliptic curve" }),
                 }
             }

@@ -22,8 +22,7 @@ pub const SHARED_SECRET_LEN: usize = 32;
 /// Verifies a DER `ECDSA-Sig-Value` over a message digest (any SHA-2 length; SHA-1 only with
 /// `legacy-crypto`, checked by the caller that knows the algorithm identifier).
 pub fn verify_prehash(public_key_sec1: &[u8], digest: &[u8], signature_der: &[u8]) -> Result<(), CryptoError> {
-    let sig = Signature::from_der(signature_der).map_err(|_| CryptoError::SignatureInvalid)?;
-    verify(public_key_sec1, digest, &sig)
+    verify_prehash_raw(public_key_sec1, digest, &signature_der_to_raw(signature_der)?)
 }
 
 /// Verifies a raw `r || s` signature over a message digest.
@@ -45,20 +44,49 @@ fn verify(public_key_sec1: &[u8], digest: &[u8], sig: &Signature) -> Result<(), 
 
 /// Converts a raw `r || s` signature to DER, written into `out` (at most
 /// [`MAX_DER_SIGNATURE_LEN`] bytes).
+///
+/// The encoding `ecdsa`'s `Signature::to_der` gives (minimal INTEGERs, a zero octet before a
+/// set top bit), written with the crate's DER writer.
 pub fn signature_raw_to_der<'o>(raw: &[u8], out: &'o mut [u8]) -> Result<&'o [u8], CryptoError> {
-    let sig = Signature::from_slice(raw).map_err(|_| CryptoError::SignatureInvalid)?;
-    let der = sig.to_der();
-    let bytes = der.as_bytes();
-    let dst = out.get_mut(..bytes.len()).ok_or(CryptoError::BufferTooSmall { needed: bytes.len() })?;
-    dst.copy_from_slice(bytes);
-    Ok(dst)
+    // The range checks (r and s not zero, below the order; 64 bytes).
+    Signature::from_slice(raw).map_err(|_| CryptoError::SignatureInvalid)?;
+    let (r, s) = raw.split_at_checked(RAW_SIGNATURE_LEN / 2).ok_or(CryptoError::SignatureInvalid)?;
+    crate::asn1::writer::encode(out, |w| {
+        w.sequence(|w| {
+            w.unsigned_integer(r)?;
+            w.unsigned_integer(s)
+        })
+    })
+    .map_err(|e| match e {
+        crate::error::EncodeError::BufferTooSmall { needed } => CryptoError::BufferTooSmall { needed },
+        _ => CryptoError::SignatureInvalid,
+    })
 }
 
 /// Converts a DER signature to raw `r || s`.
+///
+/// The rules of the `ecdsa` crate's DER decoder (which this replaces, with the crate's strict
+/// DER walker): `SEQUENCE { r INTEGER, s INTEGER }` and nothing after it, each integer minimal
+/// and not negative, at most 32 bytes, and `r` and `s` in `1..n`.
 pub fn signature_der_to_raw(der: &[u8]) -> Result<[u8; RAW_SIGNATURE_LEN], CryptoError> {
-    let sig = Signature::from_der(der).map_err(|_| CryptoError::SignatureInvalid)?;
+    use crate::asn1::tlv::{Tlv, tag};
     let mut out = [0u8; RAW_SIGNATURE_LEN];
-    out.copy_from_slice(&sig.to_bytes());
+    let parsed = (|| {
+        let mut c = Tlv::parse_exact(der)?.with_tag(tag::SEQUENCE)?.children();
+        let r = c.expect_next(tag::INTEGER)?.unsigned_integer()?;
+        let s = c.expect_next(tag::INTEGER)?.unsigned_integer()?;
+        c.finish()?;
+        Ok::<_, crate::error::DecodeError>((r, s))
+    })();
+    let (r, s) = parsed.map_err(|_| CryptoError::SignatureInvalid)?;
+    let (r_out, s_out) = out.split_at_mut(RAW_SIGNATURE_LEN / 2);
+    for (v, dst) in [(r, r_out), (s, s_out)] {
+        // Right-aligned: `v` is the big-endian magnitude without leading zeros.
+        let at = dst.len().checked_sub(v.len()).ok_or(CryptoError::SignatureInvalid)?;
+        dst.get_mut(at..).ok_or(CryptoError::SignatureInvalid)?.copy_from_slice(v);
+    }
+    // The range checks (r and s not zero, below the order).
+    Signature::from_slice(&out).map_err(|_| CryptoError::SignatureInvalid)?;
     Ok(out)
 }
 
@@ -87,6 +115,97 @@ pub fn ecdh(secret: &p256::SecretKey, peer_public_sec1: &[u8], out: &mut [u8; SH
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// DER signatures, well-formed and not: the decoder here must agree with the `ecdsa`
+    /// crate's `Signature::from_der` (which it replaced) on every one.
+    #[test]
+    fn der_signatures_decode_as_the_ecdsa_crate_does() {
+        let n = hex_literal::hex!("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551");
+        let mut cases: std::vec::Vec<std::vec::Vec<u8>> = std::vec::Vec::new();
+        let int = |v: &[u8]| {
+            let mut t = std::vec![0x02, v.len() as u8];
+            t.extend_from_slice(v);
+            t
+        };
+        let seq = |parts: &[std::vec::Vec<u8>]| {
+            let body: std::vec::Vec<u8> = parts.concat();
+            let mut t = std::vec![0x30, body.len() as u8];
+            t.extend_from_slice(&body);
+            t
+        };
+        let values: [&[u8]; 12] = [
+            &[1],
+            &[0],
+            &[],
+            &[0x7f; 32],
+            &[0x00, 0x80],
+            &[0x00, 0x7f],
+            &[0x80],
+            &[0x00, 0xff, 0x01],
+            &n,
+            &[0x01; 33],
+            &[0x55; 31],
+            &[0x00, 0x00, 0x01],
+        ];
+        let mut n_int = std::vec![0x00];
+        n_int.extend_from_slice(&n);
+        for r in values.iter().map(|v| v.to_vec()).chain([n_int.clone()]) {
+            for s in values.iter().map(|v| v.to_vec()).chain([n_int.clone()]) {
+                cases.push(seq(&[int(&r), int(&s)]));
+            }
+        }
+        let good = seq(&[int(&[1]), int(&[2])]);
+        cases.push([good.clone(), std::vec![0]].concat());
+        cases.push(seq(&[int(&[1]), int(&[2]), int(&[3])]));
+        cases.push(seq(&[int(&[1])]));
+        cases.push(good[..good.len() - 1].to_vec());
+        let mut wrong_tag = good.clone();
+        wrong_tag[0] = 0x31;
+        cases.push(wrong_tag);
+        cases.push(std::vec![0x30, 0x81, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x02]);
+        cases.push(std::vec![0x30, 0x80, 0x02, 0x01, 0x01, 0x02, 0x01, 0x02, 0x00, 0x00]);
+        cases.push(std::vec![]);
+        for c in &cases {
+            let theirs = Signature::from_der(c).ok().map(|s| s.to_bytes().to_vec());
+            let ours = signature_der_to_raw(c).ok().map(|r| r.to_vec());
+            assert_eq!(ours, theirs, "{c:02x?}");
+        }
+        assert!(cases.iter().any(|c| signature_der_to_raw(c).is_ok()));
+    }
+
+    /// Raw signatures to DER: the bytes `ecdsa`'s `to_der` (which this replaced) gives.
+    #[test]
+    fn raw_to_der_encodes_as_the_ecdsa_crate_does() {
+        let mut raws = std::vec::Vec::new();
+        for (hi_r, hi_s) in [(0x00u8, 0x00u8), (0x7f, 0x80), (0x80, 0x7f), (0xff, 0x00), (0x00, 0xff)] {
+            for zeros in [0usize, 1, 2, 31] {
+                let mut raw = [0x5au8; 64];
+                raw[0] = hi_r;
+                raw[32] = hi_s;
+                raw[1..1 + zeros.min(30)].fill(0);
+                raw[33..33 + zeros.min(30)].fill(0);
+                if zeros == 31 {
+                    raw[..31].fill(0);
+                }
+                raws.push(raw);
+            }
+        }
+        raws.push([0; 64]);
+        raws.push([0xff; 64]);
+        for raw in &raws {
+            let theirs = Signature::from_slice(raw).ok().map(|s| s.to_der().as_bytes().to_vec());
+            let mut out = [0u8; MAX_DER_SIGNATURE_LEN];
+            let ours = signature_raw_to_der(raw, &mut out).ok().map(|d| d.to_vec());
+            assert_eq!(ours, theirs, "{raw:02x?}");
+            if let Some(der) = theirs {
+                let mut small = [0u8; MAX_DER_SIGNATURE_LEN];
+                let small = &mut small[..der.len() - 1];
+                assert_eq!(signature_raw_to_der(raw, small), Err(CryptoError::BufferTooSmall { needed: der.len() }));
+            }
+        }
+        let mut out = [0u8; MAX_DER_SIGNATURE_LEN];
+        assert_eq!(signature_raw_to_der(&[1; 63], &mut out), Err(CryptoError::SignatureInvalid));
+    }
     use hex_literal::hex;
 
     // RFC 6979 appendix A.2.5: P-256 key, SHA-256, message "sample".

@@ -72,13 +72,12 @@ pub struct KeyAgreeRecipient<'a> {
 
 /// The content-encryption algorithm an OID names.
 pub fn cipher_from_oid(o: &ObjectIdentifier) -> Option<CbcCipher> {
-    Some(match *o {
-        oid::AES128_CBC => CbcCipher::Aes128,
-        oid::AES192_CBC => CbcCipher::Aes192,
-        oid::AES256_CBC => CbcCipher::Aes256,
-        oid::DES_EDE3_CBC => CbcCipher::DesEde3,
-        oid::DES_CBC => CbcCipher::Des,
-        _ => return None,
+    Some(match oid::position(o, &[oid::AES128_CBC, oid::AES192_CBC, oid::AES256_CBC, oid::DES_EDE3_CBC, oid::DES_CBC])? {
+        0 => CbcCipher::Aes128,
+        1 => CbcCipher::Aes192,
+        2 => CbcCipher::Aes256,
+        3 => CbcCipher::DesEde3,
+        _ => CbcCipher::Des,
     })
 }
 
@@ -107,7 +106,7 @@ impl<'a> EnvelopedDataRef<'a> {
     /// Parses a DER ContentInfo holding EnvelopedData.
     pub fn parse(der_bytes: &'a [u8]) -> Result<Self, DecodeError> {
         let (ct, content) = super::content_info(der_bytes)?;
-        if ct != oid::ENVELOPED_DATA {
+        if !oid::same(&ct, &oid::ENVELOPED_DATA) {
             return Err(DecodeError::Unsupported { what: "content type (expected envelopedData)" });
         }
         let mut c = content.with_tag(tag::SEQUENCE)?.children();
@@ -175,7 +174,7 @@ impl<'a> EnvelopedDataRef<'a> {
             if !rid.matches(recipient) {
                 continue;
             }
-            if alg.oid != oid::RSA_ENCRYPTION {
+            if !oid::same(&alg.oid, &oid::RSA_ENCRYPTION) {
                 return Err(DecodeError::Unsupported { what: "key transport algorithm (only rsaEncryption)" }.into());
             }
             return Ok(encrypted_key);
@@ -242,18 +241,19 @@ impl<'a> EnvelopedDataRef<'a> {
             let mut oc = originator.children();
             oc.expect_next(tag::SEQUENCE)?;
             let originator_key = oc.expect_next(tag::BIT_STRING)?.bit_string_octets()?;
-            let kdf_hash = match kea.oid {
-                oid::ECDH_SHA1_KDF => HashAlgorithm::Sha1,
-                oid::ECDH_SHA256_KDF => HashAlgorithm::Sha256,
-                oid::ECDH_SHA384_KDF => HashAlgorithm::Sha384,
-                _ => return Err(DecodeError::Unsupported { what: "key agreement scheme" }.into()),
+            let kdf_hash = match oid::position(&kea.oid, &[oid::ECDH_SHA1_KDF, oid::ECDH_SHA256_KDF, oid::ECDH_SHA384_KDF]) {
+                Some(0) => HashAlgorithm::Sha1,
+                Some(1) => HashAlgorithm::Sha256,
+                Some(_) => HashAlgorithm::Sha384,
+                None => return Err(DecodeError::Unsupported { what: "key agreement scheme" }.into()),
             };
             let wrap = kea.parameters.ok_or(DecodeError::InvalidValue { what: "key wrap algorithm" })?;
-            let kek_len = match AlgorithmIdentifierRef::from_tlv(wrap)?.oid {
-                oid::AES128_WRAP => 16,
-                oid::AES192_WRAP => 24,
-                oid::AES256_WRAP => 32,
-                _ => return Err(DecodeError::Unsupported { what: "key wrap algorithm (AES key wrap only)" }.into()),
+            let wrap_oid = AlgorithmIdentifierRef::from_tlv(wrap)?.oid;
+            let kek_len = match oid::position(&wrap_oid, &[oid::AES128_WRAP, oid::AES192_WRAP, oid::AES256_WRAP]) {
+                Some(0) => 16,
+                Some(1) => 24,
+                Some(_) => 32,
+                None => return Err(DecodeError::Unsupported { what: "key wrap algorithm (AES key wrap only)" }.into()),
             };
             // A KDF hash that is known but not built in: refused before the device is asked
             // for the ECDH.
@@ -328,7 +328,7 @@ impl<'a> EnvelopedDataRef<'a> {
         // keyDerivationAlgorithm [0] IMPLICIT AlgorithmIdentifier: PBKDF2.
         let kd = c.expect_next(tag::context(0))?;
         let mut kdc = kd.children();
-        if kdc.expect_next(tag::OID)?.oid()? != oid::PBKDF2 {
+        if !oid::same(&kdc.expect_next(tag::OID)?.oid()?, &oid::PBKDF2) {
             return Err(DecodeError::Unsupported { what: "key derivation (PBKDF2 only)" }.into());
         }
         let mut p = kdc.expect_next(tag::SEQUENCE)?.children();
@@ -336,10 +336,10 @@ impl<'a> EnvelopedDataRef<'a> {
         let iterations = p.expect_next(tag::INTEGER)?.small_integer()?;
         let key_length = p.optional(tag::INTEGER)?.map(|t| t.small_integer()).transpose()?;
         let prf = match p.optional(tag::SEQUENCE)? {
-            Some(a) => match AlgorithmIdentifierRef::from_tlv(a)?.oid {
-                oid::HMAC_WITH_SHA1 => HashAlgorithm::Sha1,
-                oid::HMAC_WITH_SHA256 => HashAlgorithm::Sha256,
-                _ => return Err(DecodeError::Unsupported { what: "PBKDF2 PRF" }.into()),
+            Some(a) => match oid::position(&AlgorithmIdentifierRef::from_tlv(a)?.oid, &[oid::HMAC_WITH_SHA1, oid::HMAC_WITH_SHA256]) {
+                Some(0) => HashAlgorithm::Sha1,
+                Some(_) => HashAlgorithm::Sha256,
+                None => return Err(DecodeError::Unsupported { what: "PBKDF2 PRF" }.into()),
             },
             None => HashAlgorithm::Sha1,
         };
@@ -350,7 +350,7 @@ impl<'a> EnvelopedDataRef<'a> {
             return Err(DecodeError::InvalidValue { what: "PBKDF2 iteration count" }.into());
         }
         let kea = AlgorithmIdentifierRef::from_tlv(c.expect_next(tag::SEQUENCE)?)?;
-        if kea.oid != oid::PWRI_KEK {
+        if !oid::same(&kea.oid, &oid::PWRI_KEK) {
             return Err(DecodeError::Unsupported { what: "password key encryption (id-alg-PWRI-KEK only)" }.into());
         }
         let (kek_cipher, kek_iv) = cbc_algorithm(&AlgorithmIdentifierRef::from_tlv(

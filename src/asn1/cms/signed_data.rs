@@ -55,7 +55,7 @@ impl<'a> SignedDataRef<'a> {
     /// Parses a DER ContentInfo holding SignedData.
     pub fn parse(der_bytes: &'a [u8]) -> Result<Self, DecodeError> {
         let (ct, content) = super::content_info(der_bytes)?;
-        if ct != oid::SIGNED_DATA {
+        if !oid::same(&ct, &oid::SIGNED_DATA) {
             return Err(DecodeError::Unsupported { what: "content type (expected signedData)" });
         }
         let mut c = content.with_tag(tag::SEQUENCE)?.children();
@@ -181,7 +181,7 @@ impl<'a> SignerInfoRef<'a> {
         attrs.children().filter_map(Result::ok).find_map(|a| {
             let mut c = a.children();
             let o = c.expect_next(tag::OID).ok()?.oid().ok()?;
-            if o != *attr {
+            if !oid::same(&o, attr) {
                 return None;
             }
             c.expect_next(tag::SET).ok()?.children().next()?.ok()
@@ -203,7 +203,7 @@ impl<'a> SignerInfoRef<'a> {
         let to_verify: Digest = match self.signed_attrs {
             Some(attrs) => {
                 let ct = self.signed_attribute(&oid::CONTENT_TYPE).ok_or(CmsError::MissingSignedAttribute)?;
-                if ct.oid()? != content_type {
+                if !oid::same(&ct.oid()?, &content_type) {
                     return Err(CmsError::ContentTypeMismatch);
                 }
                 let md = self.signed_attribute(&oid::MESSAGE_DIGEST).ok_or(CmsError::MissingSignedAttribute)?;
@@ -217,7 +217,7 @@ impl<'a> SignerInfoRef<'a> {
                 h.update(attrs.raw.get(1..).unwrap_or(&[]));
                 h.finalize()
             }
-            None if content_type == oid::DATA => content_digest,
+            None if oid::same(&content_type, &oid::DATA) => content_digest,
             None => return Err(CmsError::MissingSignedAttribute),
         };
         let digest = if alg.hash() == self.digest_algorithm {

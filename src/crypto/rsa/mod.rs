@@ -81,9 +81,18 @@ impl<'a> RsaPublicKey<'a> {
 
     /// Parses a DER `RSAPublicKey` (the contents of an RSA SubjectPublicKeyInfo bit string).
     pub fn from_pkcs1_der(der_bytes: &'a [u8]) -> Result<Self, CryptoError> {
-        use der::Decode;
-        let k = RsaPublicKeyAsn1::from_der(der_bytes).map_err(|_| CryptoError::InvalidKey)?;
-        Self::new(k.modulus.as_bytes(), k.public_exponent.as_bytes())
+        // The crate's strict DER walker, with the rules of `der`'s `UintRef` (minimal, not
+        // negative): the same keys accepted as through `der`'s decoder, without linking it.
+        use crate::asn1::tlv::{Tlv, tag};
+        let parsed = (|| {
+            let mut c = Tlv::parse_exact(der_bytes)?.with_tag(tag::SEQUENCE)?.children();
+            let n = c.expect_next(tag::INTEGER)?.unsigned_integer()?;
+            let e = c.expect_next(tag::INTEGER)?.unsigned_integer()?;
+            c.finish()?;
+            Ok::<_, crate::error::DecodeError>((n, e))
+        })();
+        let (n, e) = parsed.map_err(|_| CryptoError::InvalidKey)?;
+        Self::new(n, e)
     }
 
     /// Writes the DER `RSAPublicKey` into `out`.
@@ -191,6 +200,50 @@ fn bit_len(x: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `RSAPublicKey` encodings, well-formed and not: the walker here must accept and refuse
+    /// exactly what `der`'s derived decoder (which it replaced) does.
+    #[test]
+    fn pkcs1_public_keys_decode_as_the_der_crate_does() {
+        use der::Decode;
+        let der_of = |parts: &[&[u8]], trailing: &[u8]| {
+            let body: std::vec::Vec<u8> = parts.concat();
+            let mut t = std::vec![0x30, 0x82, (body.len() >> 8) as u8, body.len() as u8];
+            t.extend_from_slice(&body);
+            t.extend_from_slice(trailing);
+            t
+        };
+        let int = |v: &[u8]| {
+            let mut t =
+                if v.len() < 128 { std::vec![0x02, v.len() as u8] } else { std::vec![0x02, 0x82, (v.len() >> 8) as u8, v.len() as u8] };
+            t.extend_from_slice(v);
+            t
+        };
+        let mut modulus = std::vec![0xc5u8; 256];
+        modulus[255] |= 1;
+        let mut padded = std::vec![0u8];
+        padded.extend_from_slice(&modulus);
+        let mut double_zero = std::vec![0u8, 0];
+        double_zero.extend_from_slice(&modulus);
+        let cases = [
+            der_of(&[&int(&padded), &int(&[1, 0, 1])], &[]),
+            der_of(&[&int(&modulus), &int(&[1, 0, 1])], &[]),
+            der_of(&[&int(&double_zero), &int(&[1, 0, 1])], &[]),
+            der_of(&[&int(&padded), &int(&[0, 1, 0, 1])], &[]),
+            der_of(&[&int(&padded), &int(&[3])], &[]),
+            der_of(&[&int(&padded), &int(&[1, 0, 1])], &[0]),
+            der_of(&[&int(&padded)], &[]),
+            der_of(&[&int(&padded), &int(&[1, 0, 1]), &int(&[1])], &[]),
+            der_of(&[&int(&padded), &int(&[])], &[]),
+            der_of(&[&int(&padded), &int(&[0x81])], &[]),
+        ];
+        for c in &cases {
+            let theirs =
+                RsaPublicKeyAsn1::from_der(c).ok().and_then(|k| RsaPublicKey::new(k.modulus.as_bytes(), k.public_exponent.as_bytes()).ok());
+            assert_eq!(RsaPublicKey::from_pkcs1_der(c).ok(), theirs, "{:02x?}", &c[..8]);
+        }
+        assert!(RsaPublicKey::from_pkcs1_der(&cases[0]).is_ok());
+    }
 
     #[test]
     fn key_checks_reject_weak_or_malformed_keys() {

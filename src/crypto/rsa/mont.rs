@@ -444,9 +444,15 @@ const LIMBS_2048: usize = 2048 / LIMB_BITS;
 /// [`public_op`] with `W` limbs of work space (six times the modulus' limbs at least).
 #[inline(never)]
 fn public_op_in<const W: usize>(n_bytes: &[u8], e: &[u8], x: &[u8], out: &mut [u8]) -> Result<(), CryptoError> {
-    let len = limbs_for(n_bytes.len());
     // n, R^2, x, and three vectors of work space (R^2's computation, then the power's).
     let mut work = [0 as Limb; W];
+    public_op_work(n_bytes, e, x, out, &mut work)
+}
+
+/// The body of [`public_op_in`], shared by both work-space sizes (one copy in the image).
+#[inline(never)]
+fn public_op_work(n_bytes: &[u8], e: &[u8], x: &[u8], out: &mut [u8], work: &mut [Limb]) -> Result<(), CryptoError> {
+    let len = limbs_for(n_bytes.len());
     let work = work.get_mut(..len.saturating_mul(6)).ok_or(CryptoError::InvalidKey)?;
     let (nl, rest) = work.split_at_mut(len);
     let (rr, rest) = rest.split_at_mut(len);
