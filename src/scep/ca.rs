@@ -16,9 +16,8 @@
 
 use crate::asn1::cert::{CertificateRef, KeyUsage};
 use crate::asn1::cms::signed_data::SignedDataRef;
-use crate::asn1::path::{CertificateSet, Iterated, Options, Usage, ValidPath, ValidationTime, validate};
+use crate::asn1::path::{Iterated, Options, Usage, ValidationTime, validate};
 use crate::asn1::spki::PublicKey;
-use crate::error::ChainError;
 use crate::error::ScepError;
 use crate::span::Span;
 use crate::time::UnixTime;
@@ -140,20 +139,8 @@ impl<'a> CaCertificates<'a> {
             CaTrust::Fingerprint(fp) => self.certificates().find(|c| c.fingerprint_sha256() == *fp).ok_or(ScepError::UntrustedCa(None))?,
         };
         let anchors = Iterated(|| core::iter::once(anchor));
-        validate_dyn(&recipient, &others, &anchors, opts).map(|_| ()).map_err(|e| ScepError::UntrustedCa(Some(e)))
+        validate(&recipient, &others, &anchors, opts).map(|_| ()).map_err(|e| ScepError::UntrustedCa(Some(e)))
     }
-}
-
-/// [`validate`] over `dyn` certificate sets, for the GetCACert trust check and the client's
-/// check of the issued certificate: one copy of the path validation in the image instead of
-/// one per pair of set types.
-pub(crate) fn validate_dyn<'x>(
-    target: &CertificateRef<'x>,
-    intermediates: &dyn CertificateSet<'x>,
-    anchors: &dyn CertificateSet<'x>,
-    opts: &Options,
-) -> Result<ValidPath, ChainError> {
-    validate(target, intermediates, anchors, opts)
 }
 
 /// A self-signed certificate (root CA) issues itself; that is not "issuing another".
