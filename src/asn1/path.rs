@@ -386,7 +386,9 @@ fn signed_by(
 }
 
 /// Every rule that needs the whole path: `inter` holds the intermediates (indices into
-/// `set`) from the target's issuer up.
+/// `set`) from the target's issuer up. A frame of its own (stack): inlined, its locals sat
+/// in the search's frame under every signature verification.
+#[inline(never)]
 fn check_path<'a>(
     target: &CertificateRef<'a>,
     inter: &[u8],
