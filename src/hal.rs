@@ -188,6 +188,110 @@ impl<T: Decrypter + ?Sized> Decrypter for &mut T {
     }
 }
 
+/// One device key used by two holders in turn, from a single `&mut` (or owned) key: the TLS
+/// connector's client authentication and the protocol client's requests (EST's
+/// `/simplereenroll` signs its CSR with the key that signs the TLS CertificateVerify).
+///
+/// `&SharedKey<K>` implements [`Signer`], [`KeyAgreement`] and [`Decrypter`] whenever `K`
+/// does, so each holder gets a copy of the shared reference and no secret material is cloned.
+/// The holders take turns (a handshake, then a request): a use while another is in progress,
+/// which only a key implementation that calls back into the same key could cause, is refused
+/// with [`SharedKeyError::Busy`] ([`ErrorKind::Busy`]), never a panic.
+///
+/// ```
+/// # #[cfg(feature = "soft-keys")] {
+/// use embedded_enroll::crypto::Digest;
+/// use embedded_enroll::hal::{SharedKey, Signer};
+/// use embedded_enroll::hal::soft::SoftP256Key;
+/// # let mut rng = rand_core::OsRng;
+/// let mut key = SoftP256Key::generate(&mut rng);
+/// let shared = SharedKey::new(&mut key);
+/// let (mut for_tls, mut for_requests) = (&shared, &shared);
+/// let digest = Digest::sha256(b"CSR");
+/// let mut sig = [0u8; 64];
+/// for_tls.sign_prehash(&digest, &mut sig).unwrap();
+/// for_requests.sign_prehash(&digest, &mut sig).unwrap();
+/// # }
+/// ```
+pub struct SharedKey<K> {
+    key: core::cell::RefCell<K>,
+    /// The key's type, read once (a key does not change type).
+    key_type: KeyType,
+}
+
+impl<K: Signer> SharedKey<K> {
+    /// Shares `key` (an owned key, or `&mut` to one).
+    pub fn new(key: K) -> Self {
+        let key_type = key.key_type();
+        Self { key: core::cell::RefCell::new(key), key_type }
+    }
+}
+
+impl<K> SharedKey<K> {
+    /// The key back.
+    pub fn into_inner(self) -> K {
+        self.key.into_inner()
+    }
+
+    fn with<T, E>(&self, f: impl FnOnce(&mut K) -> Result<T, E>) -> Result<T, SharedKeyError<E>> {
+        let mut key = self.key.try_borrow_mut().map_err(|_| SharedKeyError::Busy)?;
+        f(&mut key).map_err(SharedKeyError::Key)
+    }
+}
+
+impl<K> core::fmt::Debug for SharedKey<K> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("SharedKey(key not shown)")
+    }
+}
+
+/// Why a [`SharedKey`] operation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum SharedKeyError<E> {
+    /// The key was in use by the other holder (a key implementation that re-entered it).
+    Busy,
+    /// The key's own error.
+    Key(E),
+}
+
+impl<E: Error> Error for SharedKeyError<E> {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Busy => ErrorKind::Busy,
+            Self::Key(e) => e.kind(),
+        }
+    }
+}
+
+impl<K: ErrorType> ErrorType for &SharedKey<K> {
+    type Error = SharedKeyError<K::Error>;
+}
+
+impl<K: Signer> Signer for &SharedKey<K> {
+    fn key_type(&self) -> KeyType {
+        self.key_type
+    }
+    fn public_key_der(&mut self, out: &mut [u8]) -> Result<usize, Self::Error> {
+        self.with(|k| k.public_key_der(out))
+    }
+    fn sign_prehash(&mut self, digest: &Digest, out: &mut [u8]) -> Result<usize, Self::Error> {
+        self.with(|k| k.sign_prehash(digest, out))
+    }
+}
+
+impl<K: KeyAgreement> KeyAgreement for &SharedKey<K> {
+    fn agree(&mut self, peer_public_key: &[u8], shared_secret: &mut [u8; 32]) -> Result<(), Self::Error> {
+        self.with(|k| k.agree(peer_public_key, shared_secret))
+    }
+}
+
+impl<K: Decrypter> Decrypter for &SharedKey<K> {
+    fn decrypt_pkcs1v15(&mut self, ciphertext: &[u8], plaintext: &mut [u8]) -> Result<(), Self::Error> {
+        self.with(|k| k.decrypt_pkcs1v15(ciphertext, plaintext))
+    }
+}
+
 /// Trusted wall-clock time.
 pub trait Clock {
     /// Now, or `None` while the device has no trusted time (before NTP or a battery-backed RTC
@@ -343,6 +447,47 @@ impl<S: Signer> signature::SignerMut<SignatureBytes> for MessageSigner<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A key that counts its signatures (the shared key's holders take turns on it).
+    struct Counting(u32);
+    impl ErrorType for Counting {
+        type Error = ErrorKind;
+    }
+    impl Signer for Counting {
+        fn key_type(&self) -> KeyType {
+            KeyType::EcP256
+        }
+        fn public_key_der(&mut self, _: &mut [u8]) -> Result<usize, ErrorKind> {
+            Err(ErrorKind::Unsupported)
+        }
+        fn sign_prehash(&mut self, _: &Digest, out: &mut [u8]) -> Result<usize, ErrorKind> {
+            self.0 += 1;
+            out.first_mut().map(|b| *b = self.0 as u8).ok_or(ErrorKind::BufferTooSmall)?;
+            Ok(1)
+        }
+    }
+
+    #[test]
+    fn a_shared_key_serves_both_holders_in_turn_and_refuses_reentry_without_panicking() {
+        let mut key = Counting(0);
+        let shared = SharedKey::new(&mut key);
+        let (mut a, mut b) = (&shared, &shared);
+        let d = Digest::sha256(b"x");
+        let mut out = [0u8; 4];
+        assert_eq!(a.sign_prehash(&d, &mut out), Ok(1));
+        assert_eq!(b.sign_prehash(&d, &mut out), Ok(1));
+        assert_eq!(out[0], 2, "both holders reached the one key");
+        assert_eq!(a.key_type(), KeyType::EcP256);
+        // A use while the key is in use (a key that re-entered itself) is Busy, not a panic.
+        let held = shared.key.borrow_mut();
+        assert_eq!(b.sign_prehash(&d, &mut out), Err(SharedKeyError::Busy));
+        assert_eq!(Error::kind(&SharedKeyError::<ErrorKind>::Busy), ErrorKind::Busy);
+        assert_eq!(b.key_type(), KeyType::EcP256, "the type needs no borrow");
+        drop(held);
+        assert_eq!(b.public_key_der(&mut out), Err(SharedKeyError::Key(ErrorKind::Unsupported)));
+        assert_eq!(Error::kind(&SharedKeyError::Key(ErrorKind::Unsupported)), ErrorKind::Unsupported);
+        assert_eq!(shared.into_inner().0, 2);
+    }
 
     #[test]
     fn ram_store_round_trips_and_bounds_slots_and_sizes() {

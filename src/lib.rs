@@ -104,3 +104,18 @@ mod span;
 
 pub use error::CryptoError;
 pub use time::{Duration, Instant, UnixTime};
+
+/// The `embedded-io` this crate is built on (the blocking transports' `Read`/`Write`).
+pub use embedded_io;
+/// The `embedded-io-async` this crate is built on (feature `async`).
+#[cfg(feature = "async")]
+pub use embedded_io_async;
+/// The `embedded-nal` this crate is built on (feature `nal`).
+#[cfg(feature = "nal")]
+pub use embedded_nal;
+/// The `embedded-nal-async` this crate is built on (feature `nal-async`).
+#[cfg(feature = "nal-async")]
+pub use embedded_nal_async;
+/// The `rand_core` this crate is built on (its `CryptoRngCore` is what the clients take):
+/// implement your generator against this one to be sure the versions match.
+pub use rand_core;

@@ -19,6 +19,31 @@ pub const MAX_DER_SIGNATURE_LEN: usize = 72;
 /// Length of an ECDH shared secret (the x-coordinate).
 pub const SHARED_SECRET_LEN: usize = 32;
 
+/// The DER header of a P-256 SubjectPublicKeyInfo (RFC 5480): SEQUENCE { SEQUENCE {
+/// id-ecPublicKey, prime256v1 }, BIT STRING (0 unused bits) }, followed by the 65-byte point.
+pub(crate) const SPKI_HEADER: [u8; 26] = [
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01,
+    0x07, 0x03, 0x42, 0x00,
+];
+
+/// Length of a P-256 SubjectPublicKeyInfo (uncompressed point).
+pub const SPKI_LEN: usize = SPKI_HEADER.len() + PUBLIC_KEY_LEN;
+
+/// The DER SubjectPublicKeyInfo (RFC 5480) of the P-256 public key `public_key_sec1` (what a
+/// secure element reports, uncompressed or compressed), for [`Signer::public_key_der`] of a
+/// hardware key (no `soft-keys` needed). The point is checked (on the curve, not the
+/// identity) and written uncompressed: [`SPKI_LEN`] bytes of `out`.
+///
+/// [`Signer::public_key_der`]: crate::hal::Signer::public_key_der
+pub fn spki_der<'o>(public_key_sec1: &[u8], out: &'o mut [u8]) -> Result<&'o [u8], CryptoError> {
+    let point = normalize_public_key(public_key_sec1)?;
+    let out = out.get_mut(..SPKI_LEN).ok_or(CryptoError::BufferTooSmall { needed: SPKI_LEN })?;
+    let (head, tail) = out.split_at_mut(SPKI_HEADER.len());
+    head.copy_from_slice(&SPKI_HEADER);
+    tail.copy_from_slice(&point);
+    Ok(out)
+}
+
 /// Verifies a DER `ECDSA-Sig-Value` over a message digest (any SHA-2 length; SHA-1 only with
 /// `legacy-crypto`, checked by the caller that knows the algorithm identifier).
 pub fn verify_prehash(public_key_sec1: &[u8], digest: &[u8], signature_der: &[u8]) -> Result<(), CryptoError> {

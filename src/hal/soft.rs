@@ -22,15 +22,8 @@ pub use crate::crypto::rsa::{
 /// [`SoftRsaKey4096`].
 pub type SoftRsaKey<const L: usize, const H: usize> = RsaPrivateKey<L, H>;
 
-/// The DER header of a P-256 SubjectPublicKeyInfo (RFC 5480): SEQUENCE { SEQUENCE {
-/// id-ecPublicKey, prime256v1 }, BIT STRING (0 unused bits) }, followed by the 65-byte point.
-const P256_SPKI_HEADER: [u8; 26] = [
-    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01,
-    0x07, 0x03, 0x42, 0x00,
-];
-
-/// Length of a P-256 SubjectPublicKeyInfo.
-pub const P256_SPKI_LEN: usize = P256_SPKI_HEADER.len() + crate::crypto::p256::PUBLIC_KEY_LEN;
+/// Length of a P-256 SubjectPublicKeyInfo ([`crate::crypto::p256::SPKI_LEN`]).
+pub const P256_SPKI_LEN: usize = crate::crypto::p256::SPKI_LEN;
 
 /// A software ECDSA/ECDH key on P-256. Signatures are deterministic (RFC 6979).
 ///
@@ -95,8 +88,8 @@ impl Signer for SoftP256Key {
 
     fn public_key_der(&mut self, out: &mut [u8]) -> Result<usize, CryptoError> {
         let out = out.get_mut(..P256_SPKI_LEN).ok_or(CryptoError::BufferTooSmall { needed: P256_SPKI_LEN })?;
-        let (head, point) = out.split_at_mut(P256_SPKI_HEADER.len());
-        head.copy_from_slice(&P256_SPKI_HEADER);
+        let (head, point) = out.split_at_mut(crate::crypto::p256::SPKI_HEADER.len());
+        head.copy_from_slice(&crate::crypto::p256::SPKI_HEADER);
         point.copy_from_slice(&self.public_key_sec1());
         Ok(P256_SPKI_LEN)
     }

@@ -159,6 +159,87 @@ impl<K: Signer + KeyAgreement> DeviceKeys for EcDevice<K> {
     }
 }
 
+/// One key that only signs, for every role: enough for EST (which never decrypts or agrees)
+/// and for a SCEP request whose reply needs no key (a refusal). A decryption or key agreement
+/// is refused with [`ErrorKind::Unsupported`].
+#[derive(Debug)]
+pub struct SignOnly<K>(pub K);
+
+impl<K: Signer> DeviceKeys for SignOnly<K> {
+    fn sign(&mut self, _: KeyRole, digest: &Digest, out: &mut [u8]) -> Result<usize, ErrorKind> {
+        Signer::sign_prehash(&mut self.0, digest, out).map_err(|e| crate::hal::Error::kind(&e))
+    }
+    fn decrypt(&mut self, _: KeyRole, _: &[u8], _: &mut [u8]) -> Result<(), ErrorKind> {
+        Err(ErrorKind::Unsupported)
+    }
+    fn agree(&mut self, _: KeyRole, _: &[u8], _: &mut [u8; 32]) -> Result<(), ErrorKind> {
+        Err(ErrorKind::Unsupported)
+    }
+}
+
+/// No device key yet: for operations that use none (SCEP GetCACaps and GetCACert, EST
+/// `/cacerts` and `/csrattrs`). Every key operation is refused with [`ErrorKind::NotFound`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoKeys;
+
+impl DeviceKeys for NoKeys {
+    fn sign(&mut self, _: KeyRole, _: &Digest, _: &mut [u8]) -> Result<usize, ErrorKind> {
+        Err(ErrorKind::NotFound)
+    }
+    fn decrypt(&mut self, _: KeyRole, _: &[u8], _: &mut [u8]) -> Result<(), ErrorKind> {
+        Err(ErrorKind::NotFound)
+    }
+    fn agree(&mut self, _: KeyRole, _: &[u8], _: &mut [u8; 32]) -> Result<(), ErrorKind> {
+        Err(ErrorKind::NotFound)
+    }
+}
+
+/// Two keys by role (A/B key slots): `requested` is the key being certified (the CSR, a first
+/// enrollment's request and its reply's envelope), `certificate` the key of the current
+/// certificate (a SCEP RenewalReq and its reply; TLS client authentication takes its key
+/// from the connector). Each is any [`DeviceKeys`]: `EcDevice`, `RsaDevice`, [`SignOnly`], or `&mut`
+/// to one.
+#[derive(Debug)]
+pub struct ByRole<Q, C> {
+    /// The key being certified ([`KeyRole::Requested`]).
+    pub requested: Q,
+    /// The key of the current certificate ([`KeyRole::Certificate`]).
+    pub certificate: C,
+}
+
+impl<Q: DeviceKeys, C: DeviceKeys> DeviceKeys for ByRole<Q, C> {
+    fn sign(&mut self, role: KeyRole, digest: &Digest, out: &mut [u8]) -> Result<usize, ErrorKind> {
+        match role {
+            KeyRole::Requested => self.requested.sign(role, digest, out),
+            KeyRole::Certificate => self.certificate.sign(role, digest, out),
+        }
+    }
+    fn decrypt(&mut self, role: KeyRole, ciphertext: &[u8], out: &mut [u8]) -> Result<(), ErrorKind> {
+        match role {
+            KeyRole::Requested => self.requested.decrypt(role, ciphertext, out),
+            KeyRole::Certificate => self.certificate.decrypt(role, ciphertext, out),
+        }
+    }
+    fn agree(&mut self, role: KeyRole, peer: &[u8], out: &mut [u8; 32]) -> Result<(), ErrorKind> {
+        match role {
+            KeyRole::Requested => self.requested.agree(role, peer, out),
+            KeyRole::Certificate => self.certificate.agree(role, peer, out),
+        }
+    }
+}
+
+impl<D: DeviceKeys + ?Sized> DeviceKeys for &mut D {
+    fn sign(&mut self, role: KeyRole, digest: &Digest, out: &mut [u8]) -> Result<usize, ErrorKind> {
+        D::sign(self, role, digest, out)
+    }
+    fn decrypt(&mut self, role: KeyRole, ciphertext: &[u8], out: &mut [u8]) -> Result<(), ErrorKind> {
+        D::decrypt(self, role, ciphertext, out)
+    }
+    fn agree(&mut self, role: KeyRole, peer: &[u8], out: &mut [u8; 32]) -> Result<(), ErrorKind> {
+        D::agree(self, role, peer, out)
+    }
+}
+
 /// What a driver reports as it goes (for progress lines; the protocol decides nothing here).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Progress<'a> {
