@@ -13,7 +13,7 @@ use crate::{Platform, elapsed_ms, println, progress, show_certificate};
 use embedded_enroll::UnixTime;
 use embedded_enroll::asn1::csr::{CsrBuilder, NameAttribute};
 use embedded_enroll::est::client::{Buffers, CaCertsTrust, Client, Config, Credentials, Operation, Outcome};
-use embedded_enroll::hal::Signer;
+use embedded_enroll::hal::{SharedKey, Signer};
 use embedded_enroll::hal::soft::{P256_SPKI_LEN, SoftP256Key};
 use embedded_enroll::http::base64::LineStyle;
 use embedded_enroll::transport::blocking::Timer;
@@ -204,8 +204,10 @@ fn reenroll<P: Platform>(
     let bufs = Buffers { own: &mut m.own[..], work: &mut m.work[..], io: &mut m.io[..] };
     let mut slot = new_client(cfg, Operation::ReEnroll(CsrBuilder::new(subject)), bufs, &mut *client_rng);
     let Some(client) = slot.as_mut() else { return false };
-    // The TLS layer and the driver each hold the key mutably: two handles on the same key.
-    let mut tls_key = key.clone();
+    // The TLS layer (CertificateVerify) and the driver (the CSR) take turns on the one key:
+    // each holds a shared handle, no copy of the secret is made.
+    let shared = SharedKey::new(key);
+    let mut tls_key = &shared;
     let (mut timer, progress) = (platform.timer(), progress(platform.timer()));
     let link = platform.link(config::EST_SERVER);
     let mut tls =
@@ -214,7 +216,7 @@ fn reenroll<P: Platform>(
     if let Some(now) = wall {
         tls = tls.with_time(now);
     }
-    let r = run_est(client, &mut tls, &mut EcDevice(key), &mut timer, progress);
+    let r = run_est(client, &mut tls, &mut EcDevice(&shared), &mut timer, progress);
     match (r, client.certificate()) {
         (Ok(Outcome::Issued), Some(der)) => {
             show_certificate("EST /simplereenroll: re-issued certificate", der);
