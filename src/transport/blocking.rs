@@ -79,6 +79,16 @@ pub trait Connect {
     type Error: core::fmt::Debug;
     /// Connects (and, for TLS, completes the handshake).
     fn connect(&mut self) -> Result<Self::Connection<'_>, Self::Error>;
+    /// [`Connect::connect`] into `slot`, the caller's storage: the drivers use this one. A
+    /// connector whose connection is large (TLS: about 1.2 KiB with embedded-tls) makes it in
+    /// `slot` and completes the handshake there, so that no second copy of it sits on the
+    /// stack under the handshake. The default connects and moves the connection in. On error
+    /// `slot` is `None`.
+    fn connect_in<'c>(&'c mut self, slot: &mut Option<Self::Connection<'c>>) -> Result<(), Self::Error> {
+        *slot = None;
+        *slot = Some(self.connect()?);
+        Ok(())
+    }
     /// The channel-binding value of `connection` into `out` (RFC 9266 tls-exporter on TLS
     /// 1.3, tls-unique on TLS 1.2); 0 when the transport has none (plain TCP, embedded-tls).
     fn channel_binding(connection: &Self::Connection<'_>, out: &mut [u8]) -> usize {
@@ -342,16 +352,17 @@ fn exchange<S: PendingRequest, C: Connect, T: Timer>(
     now: Instant,
     progress: &mut impl FnMut(Progress<'_>),
 ) -> Result<(), DriveError<S::Error>> {
-    let mut opened = connect.connect();
-    let conn = match opened.as_mut() {
-        Ok(c) => {
+    // The connection is made in this frame's slot (not moved on: it is large).
+    let mut slot = None;
+    let opened = connect.connect_in(&mut slot);
+    let conn = match (opened, slot.as_mut()) {
+        (Ok(()), Some(c)) => {
             let bytes = sink.pending_request(now).map_err(DriveError::Client)?;
             write_within::<C, T>(c, bytes, timer, deadline).map(|()| c)
         }
-        Err(_) => Err(failure(timer, deadline)),
+        _ => Err(failure(timer, deadline)),
     };
-    let mut chunk = [0u8; crate::transport::READ_CHUNK];
-    deliver(sink, conn, C::set_io_timeout, &mut chunk, timer, now, deadline, progress)
+    deliver(sink, conn, C::set_io_timeout, timer, now, deadline, progress)
 }
 
 /// Writes `request` on an open connection before `deadline`.
@@ -452,13 +463,14 @@ pub(crate) fn abandon<S: ResponseSink>(
 /// Reads the response on `conn` into `sink` before `deadline`; a read error, an early EOF or
 /// the deadline is reported to the client as a transport error. `now` is when the exchange
 /// started.
+// A frame of its own (stack), with the read chunk: neither is on the stack while the
+// connection opens (a TLS handshake) in the caller's frame.
 #[cfg(any(feature = "scep", feature = "est"))]
-#[allow(clippy::too_many_arguments)]
+#[inline(never)]
 fn deliver<S: ResponseSink, R: embedded_io::Read, T: Timer>(
     sink: &mut S,
     conn: Result<&mut R, ExchangeFailure>,
     limit: impl FnMut(&mut R, Duration),
-    chunk: &mut [u8],
     timer: &mut T,
     now: Instant,
     deadline: Instant,
@@ -470,9 +482,10 @@ fn deliver<S: ResponseSink, R: embedded_io::Read, T: Timer>(
     };
     let mut failed = None;
     let mut len = 0usize;
-    let r = receive_within(conn, chunk, timer, deadline, limit, |data| match data {
+    let mut chunk = [0u8; crate::transport::READ_CHUNK];
+    let r = receive_within(conn, &mut chunk, timer, deadline, limit, |data| match data {
         Some(d) => {
-            len += d.len();
+            len = len.saturating_add(d.len());
             if let Err(e) = sink.data(now, d) {
                 failed = Some(e);
                 return true;
@@ -670,19 +683,35 @@ mod est_driver {
     ) -> Result<(), DriveError<ClientError>> {
         let deadline = now + options.exchange_deadline;
         let authenticated = connect.authenticates_server();
-        // The connection stays in the connector's result (not moved on: it is large).
-        let mut opened = connect.connect();
-        let conn = match opened.as_mut() {
-            Ok(c) if timer.now() < deadline => c,
-            r => {
+        // The connection is made in this frame's slot (not moved on: it is large).
+        let mut slot = None;
+        let opened = connect.connect_in(&mut slot);
+        let conn = match (opened, slot.as_mut()) {
+            (Ok(()), Some(c)) if timer.now() < deadline => c,
+            (r, _) => {
                 let f = if r.is_ok() { ExchangeFailure::Deadline } else { failure(timer, deadline) };
                 return abandon(client, f, now, timer.now(), progress);
             }
         };
-        let mut value = [0u8; 64];
-        let n = C::channel_binding(conn, &mut value);
-        client.bound(now, value.get(..n).unwrap_or(&[])).map_err(DriveError::Client)?;
-        // The CSR with this binding is signed and sent on this connection.
+        bind::<C, R>(client, conn, now)?;
+        send_bound::<R, C, K, T>(client, conn, keys, timer, authenticated, now, deadline, progress)
+    }
+
+    /// The CSR with the connection's binding, signed and sent on that connection, and the
+    /// reply delivered. A frame of its own (stack): the client's steps are not in the frame
+    /// that holds the connection while it opens.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn send_bound<R: CryptoRngCore, C: Connect, K: DeviceKeys, T: Timer>(
+        client: &mut Client<'_, '_, R>,
+        conn: &mut C::Connection<'_>,
+        keys: &mut K,
+        timer: &mut T,
+        authenticated: bool,
+        now: Instant,
+        deadline: Instant,
+        progress: &mut impl FnMut(Progress<'_>),
+    ) -> Result<(), DriveError<ClientError>> {
         for _ in 0..4 {
             let t = timer.now();
             match client.poll(t).map_err(DriveError::Client)? {
@@ -696,13 +725,25 @@ mod est_driver {
                     }
                     progress(Progress::Request(request_line(bytes)));
                     let conn = write_within::<C, T>(conn, bytes, timer, deadline).map(|()| conn);
-                    let mut chunk = [0u8; crate::transport::READ_CHUNK];
-                    return deliver(client, conn, C::set_io_timeout, &mut chunk, timer, now, deadline, progress);
+                    return deliver(client, conn, C::set_io_timeout, timer, now, deadline, progress);
                 }
                 _ => return Ok(()),
             }
         }
         Ok(())
+    }
+
+    /// Hands the connection's channel binding to the client. A frame of its own (stack): the
+    /// 64-byte value is not in the caller's frame while the connection opens.
+    #[inline(never)]
+    fn bind<C: Connect, R: CryptoRngCore>(
+        client: &mut Client<'_, '_, R>,
+        conn: &C::Connection<'_>,
+        now: Instant,
+    ) -> Result<(), DriveError<ClientError>> {
+        let mut value = [0u8; 64];
+        let n = C::channel_binding(conn, &mut value);
+        client.bound(now, value.get(..n).unwrap_or(&[])).map_err(DriveError::Client)
     }
 
     /// Runs an EST client to its end: requests over connections from `connect` (TLS: see

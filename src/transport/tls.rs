@@ -203,25 +203,38 @@ impl<'a, T: Connect, R: CryptoRngCore, S: Signer> Connect for TlsConnector<'a, '
     }
 
     fn connect(&mut self) -> Result<Self::Connection<'_>, Self::Error> {
+        let mut slot = None;
+        self.connect_in(&mut slot)?;
+        slot.ok_or(TlsConnectError::NotAuthenticated)
+    }
+
+    /// The TLS connection is made in `slot` and its handshake runs there (no copy of it in
+    /// this frame, under the handshake's).
+    fn connect_in<'c>(&'c mut self, slot: &mut Option<Self::Connection<'c>>) -> Result<(), Self::Error> {
+        *slot = None;
         if !self.client_key_ok() {
             return Err(TlsConnectError::ClientKeyNotSupported);
         }
         let socket = self.tcp.connect().map_err(TlsConnectError::Tcp)?;
-        let mut conn = TlsConnection::new(socket, self.read_buf, self.write_buf);
         let config = TlsConfig::new().with_server_name(self.host).with_alpn(ALPN).enable_rsa_signatures();
         // Built in place (the verifier is about 700 bytes; each by-value step was a copy on
         // the stack under the handshake).
         let verifier = Verifier::new(ServerVerifier::new(self.trust, self.host, self.now).map_err(|_| TlsConnectError::NotAuthenticated)?);
         let mut provider = Provider { rng: &mut self.rng, verifier, client: self.client.as_mut().map(|(c, k)| (*c, &mut **k)) };
         provider.verifier.inner.set_time_floor(self.floor);
-        if let Err(e) = conn.open(TlsContext::new(&config, &mut provider)) {
-            self.last_error = Some(e);
-            return Err(TlsConnectError::Handshake(embedded_io::Error::kind(&e)));
+        let conn = slot.insert(TlsConnection::new(socket, self.read_buf, self.write_buf));
+        let result = match conn.open(TlsContext::new(&config, &mut provider)) {
+            Err(e) => {
+                self.last_error = Some(e);
+                Err(TlsConnectError::Handshake(embedded_io::Error::kind(&e)))
+            }
+            Ok(()) if !authenticated(self.trust, &provider.verifier) => Err(TlsConnectError::NotAuthenticated),
+            Ok(()) => Ok(()),
+        };
+        if result.is_err() {
+            *slot = None;
         }
-        if !authenticated(self.trust, &provider.verifier) {
-            return Err(TlsConnectError::NotAuthenticated);
-        }
-        Ok(conn)
+        result
     }
 }
 
