@@ -403,6 +403,19 @@ enum Stage {
     Failed(ClientError),
 }
 
+/// A 401 challenge kept for the next request: with `http-digest` the WWW-Authenticate value
+/// (a Digest answer needs its realm and nonce); without it only that Basic was offered (320
+/// bytes less in the client, which lives on the stack).
+#[cfg(feature = "http-digest")]
+type StoredChallenge = heapless::String<320>;
+#[cfg(not(feature = "http-digest"))]
+type StoredChallenge = BasicOffered;
+
+/// A 401 offered Basic (what a build without `http-digest` answers).
+#[cfg(not(feature = "http-digest"))]
+#[derive(Debug, Clone, Copy)]
+struct BasicOffered;
+
 /// The EST client. See the module documentation.
 pub struct Client<'a, 'b, R> {
     config: Config<'a>,
@@ -428,8 +441,8 @@ pub struct Client<'a, 'b, R> {
     /// What `/csrattrs` led to.
     #[cfg(feature = "csrattrs")]
     report: Option<AttributeReport>,
-    /// A 401 challenge to answer on the next request (the WWW-Authenticate value).
-    challenge: Option<heapless::String<320>>,
+    /// A 401 challenge to answer on the next request.
+    challenge: Option<StoredChallenge>,
     /// Challenges answered.
     auth_attempts: u8,
     /// Digest nonce count.
@@ -949,6 +962,13 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         let unusable = |_| ClientError::Config("credentials unusable in an Authorization header");
         #[cfg(not(feature = "http-digest"))]
         let _ = (method, uri);
+        #[cfg(not(feature = "http-digest"))]
+        return match self.challenge {
+            Some(BasicOffered) => auth::basic_authorization(&credentials, out).map(str::len).map_err(unusable),
+            None if creds.preemptive_basic => auth::basic_authorization(&credentials, out).map(str::len).map_err(unusable),
+            None => Ok(0),
+        };
+        #[cfg(feature = "http-digest")]
         match &self.challenge {
             Some(value) => match auth::Challenge::parse(value).map_err(unusable)? {
                 auth::Challenge::Basic(_) => auth::basic_authorization(&credentials, out).map(str::len).map_err(unusable),
@@ -962,9 +982,6 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
                     let request = auth::DigestRequest { method, uri, cnonce, nc: self.nonce_count };
                     auth::digest_authorization(&challenge, &credentials, &request, out).map(str::len).map_err(unusable)
                 }
-                // Not reached: without the feature no Digest challenge is taken (process_response).
-                #[cfg(not(feature = "http-digest"))]
-                auth::Challenge::Digest(_) => Err(ClientError::FeatureDisabled("http-digest")),
             },
             None if creds.preemptive_basic => auth::basic_authorization(&credentials, out).map(str::len).map_err(unusable),
             None => Ok(0),
@@ -1002,7 +1019,15 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
                     return self.done(Outcome::InvalidReply(ReplyError::UnsupportedChallenge));
                 }
                 self.auth_attempts = self.auth_attempts.saturating_add(1);
-                self.challenge = Some(head.www_authenticate.clone());
+                #[cfg(feature = "http-digest")]
+                {
+                    self.challenge = Some(head.www_authenticate.clone());
+                }
+                // Without `http-digest` a challenge that parses is Basic (Digest is refused above).
+                #[cfg(not(feature = "http-digest"))]
+                {
+                    self.challenge = Some(BasicOffered);
+                }
                 // A new connection: a new binding and CSR when bound.
                 if self.binding.is_some() {
                     self.binding = None;

@@ -11,8 +11,8 @@
 //! ```
 //!
 //! The buffer first collects the head; once it is parsed, only the headers the protocols use
-//! are kept (status, Content-Type, Retry-After, WWW-Authenticate, Content-Transfer-Encoding,
-//! Location) and the buffer then holds the de-chunked body.
+//! are kept (status, Content-Type, Retry-After, WWW-Authenticate, Content-Transfer-Encoding)
+//! and the buffer then holds the de-chunked body.
 
 #![deny(clippy::arithmetic_side_effects)]
 
@@ -32,8 +32,6 @@ pub struct ResponseHead {
     pub www_authenticate: String<320>,
     /// Content-Transfer-Encoding, as sent.
     pub content_transfer_encoding: String<24>,
-    /// Location, as sent (truncated to 160 bytes).
-    pub location: String<160>,
     /// Content-Length, if given.
     pub content_length: Option<usize>,
     /// Whether the body is chunked.
@@ -317,8 +315,6 @@ impl Core<'_> {
                 h.www_authenticate.as_mut_view()
             } else if name.eq_ignore_ascii_case("content-transfer-encoding") {
                 h.content_transfer_encoding.as_mut_view()
-            } else if name.eq_ignore_ascii_case("location") {
-                h.location.as_mut_view()
             } else {
                 continue;
             };
