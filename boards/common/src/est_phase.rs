@@ -13,8 +13,8 @@ use crate::{Platform, elapsed_ms, println, progress, show_certificate};
 use embedded_enroll::UnixTime;
 use embedded_enroll::asn1::csr::{CsrBuilder, NameAttribute};
 use embedded_enroll::est::client::{Buffers, CaCertsTrust, Client, Config, Credentials, Operation, Outcome};
-use embedded_enroll::hal::{SharedKey, Signer};
 use embedded_enroll::hal::soft::{P256_SPKI_LEN, SoftP256Key};
+use embedded_enroll::hal::{SharedKey, Signer};
 use embedded_enroll::http::base64::LineStyle;
 use embedded_enroll::transport::blocking::Timer;
 use embedded_enroll::transport::blocking::{EcDevice, run_est};
@@ -107,13 +107,13 @@ pub fn run<P: Platform>(platform: &mut P, rng: &mut NotSecureDemoRng, wall: Opti
     // /simpleenroll with Basic credentials.
     println!("EST /simpleenroll (HTTP Basic user {:?}, sent with the first request)", config::EST_USER);
     let m = EstBuffers { tls_rx, tls_tx, own, work, io };
-    let Some(issued_len) = enroll(platform, rng, client_rng, &mut key, cfg, &subject, anchor, wall, m, issued) else { return false };
+    let Some(issued_len) = enroll(platform, rng, client_rng, &mut key, &cfg, &subject, anchor, wall, m, issued) else { return false };
     let issued = &issued[..issued_len];
     show_certificate("EST /simpleenroll: issued certificate", issued);
 
     // /simplereenroll over mutual TLS: the issued certificate and the same key.
     println!("EST /simplereenroll, TLS client certificate = the issued certificate");
-    reenroll(platform, rng, client_rng, &mut key, cfg, &subject, anchor, wall, EstBuffers { tls_rx, tls_tx, own, work, io }, issued)
+    reenroll(platform, rng, client_rng, &mut key, &cfg, &subject, anchor, wall, EstBuffers { tls_rx, tls_tx, own, work, io }, issued)
 }
 
 /// The TLS and client buffers, lent to one enrollment.
@@ -131,11 +131,16 @@ struct EstBuffers<'m> {
 /// client. The client borrows its generator (a fork by value would add its 300-byte state).
 #[inline(never)]
 fn new_client<'a, 'b, 'r>(
-    cfg: Config<'a>,
+    cfg: &Config<'a>,
+    basic: bool,
     operation: Operation<'a>,
     bufs: Buffers<'b>,
     rng: &'r mut NotSecureDemoRng,
 ) -> Option<Client<'a, 'b, &'r mut NotSecureDemoRng>> {
+    let mut cfg = *cfg;
+    if basic {
+        cfg.credentials = Some(Credentials { user: config::EST_USER, password: config::EST_PASSWORD, preemptive_basic: true });
+    }
     match Client::new(cfg, operation, bufs, rng) {
         Ok(c) => Some(c),
         Err(e) => {
@@ -154,17 +159,15 @@ fn enroll<P: Platform>(
     rng: &mut NotSecureDemoRng,
     client_rng: &mut NotSecureDemoRng,
     key: &mut SoftP256Key,
-    cfg: Config<'_>,
+    cfg: &Config<'_>,
     subject: &[NameAttribute<'_>],
     anchor: &[u8],
     wall: Option<UnixTime>,
     m: EstBuffers<'_>,
     issued: &mut [u8],
 ) -> Option<usize> {
-    let mut enroll_cfg = cfg;
-    enroll_cfg.credentials = Some(Credentials { user: config::EST_USER, password: config::EST_PASSWORD, preemptive_basic: true });
     let bufs = Buffers { own: &mut m.own[..], work: &mut m.work[..], io: &mut m.io[..] };
-    let mut slot = new_client(enroll_cfg, Operation::Enroll(CsrBuilder::new(subject)), bufs, &mut *client_rng);
+    let mut slot = new_client(cfg, true, Operation::Enroll(CsrBuilder::new(subject)), bufs, &mut *client_rng);
     let client = slot.as_mut()?;
     let (mut timer, progress) = (platform.timer(), progress(platform.timer()));
     let link = platform.link(config::EST_SERVER);
@@ -194,7 +197,7 @@ fn reenroll<P: Platform>(
     rng: &mut NotSecureDemoRng,
     client_rng: &mut NotSecureDemoRng,
     key: &mut SoftP256Key,
-    cfg: Config<'_>,
+    cfg: &Config<'_>,
     subject: &[NameAttribute<'_>],
     anchor: &[u8],
     wall: Option<UnixTime>,
@@ -202,7 +205,7 @@ fn reenroll<P: Platform>(
     issued: &[u8],
 ) -> bool {
     let bufs = Buffers { own: &mut m.own[..], work: &mut m.work[..], io: &mut m.io[..] };
-    let mut slot = new_client(cfg, Operation::ReEnroll(CsrBuilder::new(subject)), bufs, &mut *client_rng);
+    let mut slot = new_client(cfg, false, Operation::ReEnroll(CsrBuilder::new(subject)), bufs, &mut *client_rng);
     let Some(client) = slot.as_mut() else { return false };
     // The TLS layer (CertificateVerify) and the driver (the CSR) take turns on the one key:
     // each holds a shared handle, no copy of the secret is made.
