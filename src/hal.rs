@@ -47,6 +47,20 @@ pub enum ErrorKind {
     Other,
 }
 
+impl core::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::Busy => "the device is busy",
+            Self::BufferTooSmall => "an output buffer was too small",
+            Self::Unsupported => "the device cannot do this operation or algorithm",
+            Self::NotFound => "no key or record in the addressed slot",
+            Self::InvalidInput => "an input was rejected",
+            Self::Storage => "a storage read or write failed",
+            Self::Other => "the device failed",
+        })
+    }
+}
+
 /// An implementation's error type.
 pub trait Error: core::fmt::Debug {
     /// The kind of failure.
@@ -253,6 +267,15 @@ pub enum SharedKeyError<E> {
     Busy,
     /// The key's own error.
     Key(E),
+}
+
+impl<E: Error> core::fmt::Display for SharedKeyError<E> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Busy => f.write_str("the shared key is in use by its other holder"),
+            Self::Key(e) => write!(f, "the key failed: {}", e.kind()),
+        }
+    }
 }
 
 impl<E: Error> Error for SharedKeyError<E> {

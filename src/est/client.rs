@@ -261,6 +261,25 @@ pub enum ReplyError {
     UnsupportedChallenge,
 }
 
+impl core::fmt::Display for ReplyError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Malformed(e) => write!(f, "the reply's body is not what was asked for: {e}"),
+            Self::NotFound => f.write_str("the reply holds no certificate for our key"),
+            Self::NotIssuedByCa => f.write_str("the issued certificate is not signed by the configured CA"),
+            Self::ServerKeyMismatch => {
+                f.write_str("the private key the server generated is not the key of the certificate it issued (wiped)")
+            }
+            Self::UntrustedCaCerts => f.write_str("the /cacerts reply does not match the configured trust"),
+            Self::UnsupportedChallenge => {
+                f.write_str("the server asks for an authentication this client cannot answer (no credentials were sent)")
+            }
+        }
+    }
+}
+
+impl core::error::Error for ReplyError {}
+
 /// How the operation ended.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -295,6 +314,30 @@ pub enum Outcome {
     Transport,
     /// A reply was refused.
     InvalidReply(ReplyError),
+}
+
+impl core::fmt::Display for Outcome {
+    /// One sentence: what happened (the cause chained in).
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::CaCerts => f.write_str("/cacerts done: the CA certificates are trusted"),
+            Self::CsrAttrs => f.write_str("/csrattrs done"),
+            Self::Issued => f.write_str("the certificate was issued"),
+            Self::ServerKeyGenerated => f.write_str("/serverkeygen done: a certificate and its server-generated key"),
+            Self::HttpStatus { status, text } => {
+                write!(f, "the server answered HTTP {status}")?;
+                if !text.is_empty() {
+                    write!(f, " ({text:?})")?;
+                }
+                Ok(())
+            }
+            Self::Unauthorized => f.write_str("the server refused the credentials (401 again, or none configured)"),
+            Self::RetryLimit { attempts } => write!(f, "the server still answered 202 after {attempts} retries"),
+            Self::Http(e) => write!(f, "the HTTP response was unusable: {e}"),
+            Self::Transport => f.write_str("the connection failed (connect, TLS handshake, write or read)"),
+            Self::InvalidReply(e) => write!(f, "{e}"),
+        }
+    }
 }
 
 /// What the client made of the server's `/csrattrs` when it enrolled

@@ -270,6 +270,21 @@ pub enum RestoreError {
     BufferTooSmall,
 }
 
+impl core::fmt::Display for RestoreError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Unreadable(u) => write!(
+                f,
+                "the stored state is unreadable ({} non-empty slot(s); the first: {}); not reset without the caller's decision",
+                u.damaged, u.first_error
+            ),
+            Self::BufferTooSmall => f.write_str("the stored record is larger than the manager's buffers"),
+        }
+    }
+}
+
+impl core::error::Error for RestoreError {}
+
 /// What the next step should say once the current one is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {

@@ -279,6 +279,21 @@ pub enum ReplyError {
     AlgorithmNotAllowed(&'static str),
 }
 
+impl core::fmt::Display for ReplyError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::CertRep(e) => write!(f, "the reply was refused: {e}"),
+            Self::Envelope(e) => write!(f, "the reply's envelope could not be opened: {e}"),
+            Self::NoRecipient => f.write_str("the reply's envelope has no recipient this client can open"),
+            Self::NotFound => f.write_str("the CA said SUCCESS but sent no certificate for our key"),
+            Self::NotIssuedByCa => f.write_str("the certificate for our key is not signed by the issuing CA"),
+            Self::AlgorithmNotAllowed(alg) => write!(f, "the reply uses {alg}, which the algorithm policy does not allow"),
+        }
+    }
+}
+
+impl core::error::Error for ReplyError {}
+
 /// How the operation ended.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -319,6 +334,36 @@ pub enum Outcome {
     /// The CA certificates or capabilities are unusable (untrusted, no acceptable algorithm,
     /// another CA than the transaction was started with).
     Ca(ScepError),
+}
+
+impl core::fmt::Display for Outcome {
+    /// One sentence: what happened (the cause chained in).
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::CaCaps => f.write_str("GetCACaps done"),
+            Self::CaCertificates => f.write_str("GetCACert done: the CA certificates are trusted"),
+            Self::NextCa => f.write_str("GetNextCACert done and verified"),
+            Self::Issued => f.write_str("the certificate was issued"),
+            Self::Certificate => f.write_str("GetCert done"),
+            Self::Crl => f.write_str("GetCRL done"),
+            Self::Rejected { fail_info, text } => {
+                f.write_str("the CA refused the request")?;
+                if let Some(info) = fail_info {
+                    write!(f, ": {info}")?;
+                }
+                if !text.is_empty() {
+                    write!(f, " ({text:?})")?;
+                }
+                Ok(())
+            }
+            Self::PendingTimedOut { attempts } => write!(f, "the CA still answered PENDING after {attempts} polls"),
+            Self::HttpStatus(status) => write!(f, "the server answered HTTP {status}"),
+            Self::Http(e) => write!(f, "the HTTP response was unusable: {e}"),
+            Self::Transport => f.write_str("the connection failed (connect, write or read)"),
+            Self::InvalidReply(e) => write!(f, "{e}"),
+            Self::Ca(e) => write!(f, "the CA is unusable: {e}"),
+        }
+    }
 }
 
 /// A caller-side error.

@@ -105,6 +105,19 @@ pub enum FailInfo {
     Other(u8),
 }
 
+impl core::fmt::Display for FailInfo {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::BadAlg => f.write_str("badAlg (unrecognized or unsupported algorithm)"),
+            Self::BadMessageCheck => f.write_str("badMessageCheck (the request's signature did not verify)"),
+            Self::BadRequest => f.write_str("badRequest (transaction not permitted or supported)"),
+            Self::BadTime => f.write_str("badTime (signingTime too far from the server's time)"),
+            Self::BadCertId => f.write_str("badCertId (no certificate matches)"),
+            Self::Other(v) => write!(f, "failInfo {v} (unknown)"),
+        }
+    }
+}
+
 /// A transaction identifier: a PrintableString of at most 64 bytes (RFC 8894 section 3.2.1.1).
 pub type TransactionId = heapless::String<64>;
 
@@ -306,6 +319,20 @@ pub enum CertRepError {
     /// recipientNonce differs from our senderNonce.
     NonceMismatch,
 }
+
+impl core::fmt::Display for CertRepError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Cms(e) => write!(f, "the CertRep is not a pkiMessage signed by the CA: {e}"),
+            Self::NotCertRep => f.write_str("the reply's messageType is not CertRep"),
+            Self::Attribute(what) => write!(f, "the CertRep's {what} attribute is missing or malformed"),
+            Self::TransactionIdMismatch => f.write_str("the CertRep is for another transaction (transactionID differs)"),
+            Self::NonceMismatch => f.write_str("the CertRep does not answer this request (recipientNonce differs from our senderNonce)"),
+        }
+    }
+}
+
+impl core::error::Error for CertRepError {}
 
 impl From<CmsError> for CertRepError {
     fn from(e: CmsError) -> Self {

@@ -295,6 +295,20 @@ pub enum DriveError<E> {
     UnauthenticatedServer,
 }
 
+impl<E: core::fmt::Display> core::fmt::Display for DriveError<E> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Client(e) => write!(f, "the client refused the call: {e}"),
+            Self::Key(kind) => write!(f, "the device key failed: {kind}"),
+            Self::TooManySteps => f.write_str("the client did not finish within the driver's step bound"),
+            Self::Stopped => f.write_str("stopped: the timer declined to wait"),
+            Self::UnauthenticatedServer => {
+                f.write_str("not sent: the request carries credentials and the connection does not authenticate the server")
+            }
+        }
+    }
+}
+
 /// Why an exchange ended without a whole response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]

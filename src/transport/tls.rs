@@ -122,6 +122,19 @@ pub enum TlsConnectError<E> {
     ClientKeyNotSupported,
 }
 
+impl<E: core::fmt::Debug> core::fmt::Display for TlsConnectError<E> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Tcp(e) => write!(f, "the TCP connection failed ({e:?})"),
+            Self::Handshake(kind) => write!(f, "the TLS handshake failed ({kind:?}; `TlsConnector::last_error` has embedded-tls' reason)"),
+            Self::NotAuthenticated => f.write_str(
+                "the server did not prove its identity (no chain, no CertificateVerify, or a chain that does not lead to the anchor)",
+            ),
+            Self::ClientKeyNotSupported => f.write_str("TLS client authentication on this transport needs a P-256 device key"),
+        }
+    }
+}
+
 /// embedded-tls' error, as a plain code (its type is not `PartialEq`).
 pub type TlsErrorKind = embedded_io::ErrorKind;
 

@@ -55,6 +55,22 @@ pub enum VerifyError {
     InvalidHost,
 }
 
+impl core::fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::BadCertificate => f.write_str("the server sent no certificate, or one that does not parse"),
+            Self::Chain(e) => write!(f, "the server's certificate chain was refused: {e}"),
+            Self::HostMismatch => f.write_str("the server's certificate does not name the host connected to"),
+            Self::BadSignature => f.write_str("the server's handshake signature is invalid"),
+            Self::UnsupportedScheme => f.write_str("the server signed the handshake with a scheme this verifier does not accept"),
+            Self::HostTooLong => f.write_str("the host name is longer than 253 bytes"),
+            Self::InvalidHost => f.write_str("the host is neither a valid DNS name nor an IP address"),
+        }
+    }
+}
+
+impl core::error::Error for VerifyError {}
+
 /// TLS SignatureScheme code points (RFC 8446 section 4.2.3) this verifier accepts.
 pub mod scheme {
     /// rsa_pkcs1_sha256 (TLS 1.2 only)
