@@ -9,7 +9,7 @@
 
 use crate::config;
 use crate::rng::NotSecureDemoRng;
-use crate::{Platform, elapsed_ms, println, progress, show_certificate};
+use crate::{Platform, Said, elapsed_ms, println, progress, show_certificate};
 use embedded_enroll::UnixTime;
 use embedded_enroll::asn1::csr::{CsrBuilder, NameAttribute};
 use embedded_enroll::est::client::{Buffers, CaCertsTrust, Client, Config, Credentials, Operation, Outcome};
@@ -144,7 +144,7 @@ fn new_client<'a, 'b, 'r>(
     match Client::new(cfg, operation, bufs, rng) {
         Ok(c) => Some(c),
         Err(e) => {
-            println!("EST: client configuration: {:?}", e);
+            println!("EST: client configuration: {}", e);
             None
         }
     }
@@ -183,7 +183,7 @@ fn enroll<P: Platform>(
             Some(der.len())
         }
         (r, _) => {
-            println!("EST /simpleenroll did not succeed: {:?} (TLS: {:?})", r, tls.last_error);
+            println!("EST /simpleenroll did not succeed: {} (TLS: {:?})", Said(&r), tls.last_error);
             None
         }
     }
@@ -226,7 +226,7 @@ fn reenroll<P: Platform>(
             true
         }
         (r, _) => {
-            println!("EST /simplereenroll did not succeed: {:?} (TLS: {:?})", r, tls.last_error);
+            println!("EST /simplereenroll did not succeed: {} (TLS: {:?})", Said(&r), tls.last_error);
             false
         }
     }

@@ -111,6 +111,18 @@ pub fn elapsed_ms<T: Timer>(timer: &mut T, since: Instant) -> u64 {
     timer.now().saturating_duration_since(since).as_millis()
 }
 
+/// A driver's result as one sentence: the outcome, or why the driver stopped.
+pub struct Said<'a, T, E>(pub &'a Result<T, E>);
+
+impl<T: core::fmt::Display, E: core::fmt::Display> core::fmt::Display for Said<'_, T, E> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            Ok(outcome) => outcome.fmt(f),
+            Err(e) => e.fmt(f),
+        }
+    }
+}
+
 /// Bytes as colon-separated hex.
 pub struct Hex<'a>(pub &'a [u8]);
 

@@ -7,7 +7,7 @@
 
 use crate::config;
 use crate::rng::NotSecureDemoRng;
-use crate::{Hex, Platform, elapsed_ms, println, progress, show_certificate};
+use crate::{Hex, Platform, Said, elapsed_ms, println, progress, show_certificate};
 use embedded_enroll::UnixTime;
 use embedded_enroll::asn1::csr::{ChallengePassword, CsrBuilder, NameAttribute};
 use embedded_enroll::crypto::rsa::RsaPrivateKey2048;
@@ -172,7 +172,7 @@ fn enroll<P: Platform>(
             Some(der.len())
         }
         (r, _) => {
-            println!("SCEP PKCSReq did not succeed: {:?}", r);
+            println!("SCEP PKCSReq did not succeed: {}", Said(&r));
             None
         }
     }
@@ -201,7 +201,7 @@ fn renew<P: Platform>(
             true
         }
         (r, _) => {
-            println!("SCEP RenewalReq did not succeed: {:?}", r);
+            println!("SCEP RenewalReq did not succeed: {}", Said(&r));
             false
         }
     }
