@@ -414,7 +414,7 @@ fn progress(p: Progress<'_>) {
         Progress::Response(n) => eprintln!("<- {n} bytes"),
         Progress::KeyOperation(k) => eprintln!("   device key: {k}"),
         Progress::Waiting { ms, .. } => eprintln!("   waiting {} s before the next attempt", ms / 1000),
-        Progress::TransportError => eprintln!("   transport error"),
+        Progress::TransportError(why) => eprintln!("   transport error: {why}"),
         Progress::DeadlineExceeded { ms } => eprintln!("   exchange abandoned at its deadline, after {} s", ms / 1000),
     }
 }
@@ -743,10 +743,14 @@ fn run_scep_cmd(args: &Args) -> Result<Report, String> {
             fields.push(("status".into(), s.to_string()));
             REFUSED
         }
-        Outcome::Transport if args.flag("--dry-run") => {
+        Outcome::Transport(_) if args.flag("--dry-run") => {
             return Ok(Report { outcome: "DryRun".into(), code: OK, fields });
         }
-        Outcome::Transport | Outcome::Http(_) => TRANSPORT,
+        Outcome::Transport(why) => {
+            fields.push(("reason".into(), why.to_string()));
+            return Ok(Report { outcome: "Transport".into(), code: TRANSPORT, fields });
+        }
+        Outcome::Http(_) => TRANSPORT,
         _ => INVALID,
     };
     Ok(Report { outcome: format!("{outcome:?}"), code, fields })
@@ -892,8 +896,12 @@ fn run_est_cmd(args: &Args) -> Result<Report, String> {
         }
         Outcome::Unauthorized => REFUSED,
         Outcome::RetryLimit { .. } => PENDING,
-        Outcome::Transport if args.flag("--dry-run") => return Ok(Report { outcome: "DryRun".into(), code: OK, fields }),
-        Outcome::Transport | Outcome::Http(_) => TRANSPORT,
+        Outcome::Transport(_) if args.flag("--dry-run") => return Ok(Report { outcome: "DryRun".into(), code: OK, fields }),
+        Outcome::Transport(why) => {
+            fields.push(("reason".into(), why.to_string()));
+            return Ok(Report { outcome: "Transport".into(), code: TRANSPORT, fields });
+        }
+        Outcome::Http(_) => TRANSPORT,
         _ => INVALID,
     };
     Ok(Report { outcome: format!("{outcome:?}"), code, fields })

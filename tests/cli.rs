@@ -77,5 +77,7 @@ fn an_unreachable_server_is_a_transport_error_exit_5() {
     let (code, out, err) = run(&["scep", "getcaps", "--url", "http://127.0.0.1:9/scep", "--fingerprint", &"00".repeat(32), "--json"]);
     assert_eq!(code, 5, "{out}{err}");
     assert!(out.contains("\"outcome\":\"Transport\""), "{out}");
+    // The reason, in words (TCP refused on a closed port).
+    assert!(out.contains("\"reason\":\"the connection could not be made"), "{out}");
     assert!(err.contains("transport error"), "progress on stderr: {err}");
 }

@@ -12,6 +12,7 @@ use embedded_enroll::est::client::{Buffers, CaCertsTrust, Client, Config, Operat
 use embedded_enroll::hal::Signer;
 use embedded_enroll::hal::soft::SoftP256Key;
 use embedded_enroll::time::Duration as Span;
+use embedded_enroll::transport::TransportFailure;
 use embedded_enroll::transport::blocking::{DriveOptions, EcDevice, Progress, run_est_with};
 use embedded_enroll::transport::host::{StdTimer, TcpConnector};
 use std::io::{Read, Write};
@@ -160,7 +161,7 @@ fn blocking_est_driver_drops_a_dripping_server_at_the_deadline() {
     let server = Server::start(Mode::Drip);
     let run = blocking_est(server.addr.clone());
     drop(server);
-    assert_eq!(run.result, Outcome::Transport);
+    assert_eq!(run.result, Outcome::Transport(TransportFailure::Deadline));
     assert_dropped_at_the_deadline(run.took, &run.progress);
 }
 
@@ -171,7 +172,7 @@ fn blocking_est_driver_drops_a_silent_server_at_the_deadline() {
     let server = Server::start(Mode::Silent);
     let run = blocking_est(server.addr.clone());
     drop(server);
-    assert_eq!(run.result, Outcome::Transport);
+    assert_eq!(run.result, Outcome::Transport(TransportFailure::Deadline));
     assert_dropped_at_the_deadline(run.took, &run.progress);
 }
 
@@ -217,7 +218,7 @@ fn blocking_scep_driver_drops_a_dripping_server_at_the_deadline() {
         .unwrap()
     });
     drop(server);
-    assert_eq!(run.result, scep::Outcome::Transport);
+    assert_eq!(run.result, scep::Outcome::Transport(TransportFailure::Deadline));
     assert_dropped_at_the_deadline(run.took, &run.progress);
 }
 
@@ -254,7 +255,7 @@ fn async_est_driver_drops_a_dripping_server_at_the_deadline() {
     let server = Server::start(Mode::Drip);
     let run = async_est(server.addr.clone());
     drop(server);
-    assert_eq!(run.result, Outcome::Transport);
+    assert_eq!(run.result, Outcome::Transport(TransportFailure::Deadline));
     assert_dropped_at_the_deadline(run.took, &run.progress);
 }
 
@@ -264,7 +265,7 @@ fn async_est_driver_drops_a_silent_server_at_the_deadline() {
     let server = Server::start(Mode::Silent);
     let run = async_est(server.addr.clone());
     drop(server);
-    assert_eq!(run.result, Outcome::Transport);
+    assert_eq!(run.result, Outcome::Transport(TransportFailure::Deadline));
     assert_dropped_at_the_deadline(run.took, &run.progress);
 }
 

@@ -84,7 +84,16 @@ fn outcomes_read_as_one_sentence() {
     let status = Est::HttpStatus { status: 400, text: heapless::String::try_from("could not parse certificate signing request").unwrap() };
     assert_eq!(sentence(&status), "the server answered HTTP 400 (\"could not parse certificate signing request\")");
     assert_eq!(sentence(&Est::RetryLimit { attempts: 3 }), "the server still answered 202 after 3 retries");
-    assert!(sentence(&Est::Transport).starts_with("the connection failed"));
+    use embedded_enroll::transport::TransportFailure;
+    assert_eq!(
+        sentence(&Est::Transport(TransportFailure::ServerRefused(VerifyError::HostMismatch))),
+        "the connection failed: the server's certificate does not name the host connected to"
+    );
+    assert_eq!(
+        sentence(&Scep::Transport(TransportFailure::Connect)),
+        "the connection failed: the connection could not be made (TCP refused or unreachable, or the name did not resolve)"
+    );
+    assert_eq!(sentence(&Est::Transport(TransportFailure::Deadline)), "the connection failed: the exchange's deadline passed");
     assert_eq!(
         sentence(&Est::InvalidReply(embedded_enroll::est::client::ReplyError::UntrustedCaCerts)),
         "the /cacerts reply does not match the configured trust"

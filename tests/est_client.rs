@@ -30,6 +30,7 @@ use embedded_enroll::hal::soft::SoftP256Key;
 use embedded_enroll::http::base64::LineStyle;
 use embedded_enroll::retry::RetryPolicy;
 use embedded_enroll::time::{Duration, Instant, UnixTime};
+use embedded_enroll::transport::TransportFailure;
 use std::collections::VecDeque;
 
 fn case(server_case: &str, file: &str) -> Vec<u8> {
@@ -393,7 +394,7 @@ fn requests_with_credentials_are_wiped_from_the_io_buffer() {
             }
         }
         client.handle_transport_error(now).unwrap();
-        assert!(matches!(client.poll(now).unwrap(), Step::Done(Outcome::Transport)));
+        assert!(matches!(client.poll(now).unwrap(), Step::Done(Outcome::Transport(TransportFailure::Unspecified))));
         core::mem::forget(client);
     }
     assert!(!contains(&st.io, &basic), "credentials left in io after a transport error (the client not even dropped)");
@@ -1005,8 +1006,17 @@ fn fixture_tls12_server_through_the_host_transport() {
     let _ = server.kill();
     let _ = server.wait();
     assert_eq!(o.unwrap(), Outcome::CaCerts, "{:?}", conn.last_error);
-    assert_eq!(o2.unwrap(), Outcome::Transport);
-    assert!(wrong.last_error.unwrap().to_string().contains("refused"), "the verifier's reason is reported");
+    // The verifier's reason reaches the caller: in the outcome, and in the connector's error.
+    assert!(
+        matches!(
+            o2.as_ref().unwrap(),
+            Outcome::Transport(TransportFailure::ServerRefused(embedded_enroll::transport::verify::VerifyError::Chain(_)))
+        ),
+        "{o2:?}"
+    );
+    assert!(o2.unwrap().to_string().starts_with("the connection failed: the server's certificate chain was refused: "));
+    let last = wrong.last_error.unwrap().to_string();
+    assert!(last.contains("refused"), "the verifier's reason is reported: {last}");
 }
 
 /// A TLS 1.3 server (rustls, ours: a fixture) that demands the RFC 9266 tls-exporter value of

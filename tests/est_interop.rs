@@ -26,12 +26,13 @@ use embedded_enroll::est::client::{Buffers, CaCertsTrust, Client, Config, Creden
 use embedded_enroll::hal::Signer;
 use embedded_enroll::hal::soft::SoftP256Key;
 use embedded_enroll::http::base64::LineStyle;
+use embedded_enroll::transport::TransportFailure;
 use embedded_enroll::transport::blocking::{Connect, EcDevice, Progress, run_est};
 use embedded_enroll::transport::host::StdTimer;
 use embedded_enroll::transport::host_tls::{RustlsConnector, TlsVersions};
 use embedded_enroll::transport::nal::NalConnector;
 use embedded_enroll::transport::tls::TlsConnector;
-use embedded_enroll::transport::verify::ServerTrust;
+use embedded_enroll::transport::verify::{ServerTrust, VerifyError};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -326,6 +327,38 @@ fn est_ca_interop_over_embedded_tls_and_rustls() {
     assert!(openssl_verify(&peer.path("ca.pem"), &enroll.certificate.unwrap()));
     report.push(
         "embedded-enroll (embedded-tls 1.3, RSA server certificate, RSA-PSS CertificateVerify) /simpleenroll: issued, openssl verify OK"
+            .into(),
+    );
+
+    // A transport failure reaches the caller with its reason: a server whose certificate
+    // names another host (the verifier's refusal, through embedded-tls), and a closed port.
+    let mut wrong_name: TlsConnector<'_, '_, _, _, SoftP256Key> = TlsConnector::new(
+        NalConnector::new(&mut tcp_stack, remote),
+        &mut rx,
+        &mut tx,
+        rand::rngs::OsRng,
+        ServerTrust::Anchor(&anchor),
+        "wrong.example",
+    );
+    let refused = est(&mut wrong_name, &peer, &mut key, Operation::CaCerts, false);
+    assert_eq!(refused.outcome, Outcome::Transport(TransportFailure::ServerRefused(VerifyError::HostMismatch)), "{:?}", refused.log);
+    assert_eq!(refused.outcome.to_string(), "the connection failed: the server's certificate does not name the host connected to");
+    let closed: core::net::SocketAddr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let mut nowhere: TlsConnector<'_, '_, _, _, SoftP256Key> = TlsConnector::new(
+        NalConnector::new(&mut tcp_stack, closed),
+        &mut rx,
+        &mut tx,
+        rand::rngs::OsRng,
+        ServerTrust::Anchor(&anchor),
+        "localhost",
+    );
+    let unreachable = est(&mut nowhere, &peer, &mut key, Operation::CaCerts, false);
+    assert_eq!(unreachable.outcome, Outcome::Transport(TransportFailure::Connect), "{:?}", unreachable.log);
+    report.push(
+        "embedded-tls: a certificate for another host ends in Transport(ServerRefused(HostMismatch)), a closed port in Transport(Connect)"
             .into(),
     );
 

@@ -33,6 +33,7 @@ use embedded_enroll::scep::client::{Buffers, ClientError, Config, KeyRole, Opera
 use embedded_enroll::scep::message::{CertRepError, FailInfo, attr};
 use embedded_enroll::scep::{Client, snapshot::MAX_SNAPSHOT_LEN};
 use embedded_enroll::time::{Duration, Instant};
+use embedded_enroll::transport::TransportFailure;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
@@ -1046,7 +1047,7 @@ fn a_transport_error_while_polling_counts_as_a_poll_and_outside_it_ends_the_clie
     let mut client = Client::new(config(&fp, &spki), Operation::GetCaCaps, st.buffers(), rng(9)).unwrap();
     assert!(matches!(client.poll(Instant::ZERO).unwrap(), Step::Send(_)));
     client.handle_transport_error(Instant::ZERO).unwrap();
-    assert!(matches!(client.poll(Instant::ZERO).unwrap(), Step::Done(Outcome::Transport)));
+    assert!(matches!(client.poll(Instant::ZERO).unwrap(), Step::Done(Outcome::Transport(TransportFailure::Unspecified))));
 
     let policy = RetryPolicy::new(Duration::from_secs(10), 1, Duration::from_secs(10), 4, Duration::from_secs(3600));
     let mut cfg = config(&fp, &spki);

@@ -49,7 +49,7 @@ fn log_line(log: &mut Vec<String>, verbose: bool, p: Progress<'_>) {
         Progress::Response(n) => format!("<- {n} bytes"),
         Progress::KeyOperation(k) => format!("   device key: {k}"),
         Progress::Waiting { ms, .. } => format!("   waiting {} s before polling", ms / 1000),
-        Progress::TransportError => "   transport error".to_string(),
+        Progress::TransportError(why) => format!("   transport error: {why}"),
         Progress::DeadlineExceeded { ms } => format!("   exchange abandoned at its deadline, after {} s", ms / 1000),
     };
     if verbose {

@@ -65,6 +65,7 @@ use crate::http::{RequestHead, ResponseHead, ResponseReader, write_request};
 use crate::retry::{RetryPolicy, RetrySchedule};
 use crate::span::Span;
 use crate::time::{Instant, UnixTime};
+use crate::transport::TransportFailure;
 use rand_core::CryptoRngCore;
 
 /// How the certificates of `/cacerts` are trusted (RFC 7030 section 4.1.3).
@@ -310,8 +311,8 @@ pub enum Outcome {
     },
     /// The HTTP response was malformed or too large for `io`.
     Http(HttpError),
-    /// The connection failed.
-    Transport,
+    /// The connection failed, and why ([`Client::handle_transport_failure`]).
+    Transport(TransportFailure),
     /// A reply was refused.
     InvalidReply(ReplyError),
 }
@@ -334,7 +335,7 @@ impl core::fmt::Display for Outcome {
             Self::Unauthorized => f.write_str("the server refused the credentials (401 again, or none configured)"),
             Self::RetryLimit { attempts } => write!(f, "the server still answered 202 after {attempts} retries"),
             Self::Http(e) => write!(f, "the HTTP response was unusable: {e}"),
-            Self::Transport => f.write_str("the connection failed (connect, TLS handshake, write or read)"),
+            Self::Transport(why) => write!(f, "the connection failed: {why}"),
             Self::InvalidReply(e) => write!(f, "{e}"),
         }
     }
@@ -753,12 +754,20 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         Ok(())
     }
 
-    /// Reports that connecting (or the TLS handshake), writing or reading failed.
-    pub fn handle_transport_error(&mut self, _now: Instant) -> Result<(), ClientError> {
+    /// Reports that connecting (or the TLS handshake), writing or reading failed, without the
+    /// reason: [`Self::handle_transport_failure`] with [`TransportFailure::Unspecified`].
+    pub fn handle_transport_error(&mut self, now: Instant) -> Result<(), ClientError> {
+        self.handle_transport_failure(now, TransportFailure::Unspecified)
+    }
+
+    /// Reports that connecting (or the TLS handshake), writing or reading failed, and why (the
+    /// drivers say which: TCP, the TLS handshake, the server's certificate and why, a read cut
+    /// short, the deadline): the client ends with [`Outcome::Transport`] and the reason.
+    pub fn handle_transport_failure(&mut self, _now: Instant, failure: TransportFailure) -> Result<(), ClientError> {
         match self.stage {
             Stage::Awaiting { .. } | Stage::Binding => {
                 self.wipe_request();
-                self.stage = Stage::Done(Outcome::Transport);
+                self.stage = Stage::Done(Outcome::Transport(failure));
                 Ok(())
             }
             Stage::Done(_) => Ok(()),

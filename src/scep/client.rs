@@ -72,6 +72,7 @@ use crate::http::{QueryValue, RequestHead, ResponseReader, write_request};
 use crate::retry::{RetryPolicy, RetrySchedule};
 use crate::span::Span;
 use crate::time::{Instant, UnixTime};
+use crate::transport::TransportFailure;
 use rand_core::CryptoRngCore;
 
 /// Where the SCEP server is and how it is trusted. `Debug` does not show the envelope
@@ -327,8 +328,9 @@ pub enum Outcome {
     HttpStatus(u16),
     /// The HTTP response was malformed or did not fit the `io` buffer.
     Http(HttpError),
-    /// The connection failed ([`Client::handle_transport_error`]) outside a PENDING poll.
-    Transport,
+    /// The connection failed outside a PENDING poll, and why
+    /// ([`Client::handle_transport_failure`]).
+    Transport(TransportFailure),
     /// A reply was refused.
     InvalidReply(ReplyError),
     /// The CA certificates or capabilities are unusable (untrusted, no acceptable algorithm,
@@ -359,7 +361,7 @@ impl core::fmt::Display for Outcome {
             Self::PendingTimedOut { attempts } => write!(f, "the CA still answered PENDING after {attempts} polls"),
             Self::HttpStatus(status) => write!(f, "the server answered HTTP {status}"),
             Self::Http(e) => write!(f, "the HTTP response was unusable: {e}"),
-            Self::Transport => f.write_str("the connection failed (connect, write or read)"),
+            Self::Transport(why) => write!(f, "the connection failed: {why}"),
             Self::InvalidReply(e) => write!(f, "{e}"),
             Self::Ca(e) => write!(f, "the CA is unusable: {e}"),
         }
@@ -727,9 +729,17 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
     }
 
     /// Reports that the request could not be sent or the response not read (connection
-    /// refused, reset, timed out). During PENDING polling this counts as a poll and the next
-    /// one is scheduled; otherwise the client ends with [`Outcome::Transport`].
+    /// refused, reset, timed out), without the reason: [`Self::handle_transport_failure`]
+    /// with [`TransportFailure::Unspecified`].
     pub fn handle_transport_error(&mut self, now: Instant) -> Result<(), ClientError> {
+        self.handle_transport_failure(now, TransportFailure::Unspecified)
+    }
+
+    /// Reports that the request could not be sent or the response not read, and why (the
+    /// drivers say which: TCP, the TLS handshake, the server's certificate, a read cut short,
+    /// the deadline). During PENDING polling this counts as a poll and the next one is
+    /// scheduled; otherwise the client ends with [`Outcome::Transport`] and the reason.
+    pub fn handle_transport_failure(&mut self, now: Instant, failure: TransportFailure) -> Result<(), ClientError> {
         match self.stage {
             Stage::Awaiting { .. } => {}
             Stage::Done(_) => return Ok(()),
@@ -740,7 +750,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
                 Some(until) => Stage::Waiting { until },
                 None => Stage::Done(Outcome::PendingTimedOut { attempts: retry.attempts() }),
             },
-            _ => Stage::Done(Outcome::Transport),
+            _ => Stage::Done(Outcome::Transport(failure)),
         };
         Ok(())
     }

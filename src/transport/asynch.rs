@@ -21,9 +21,10 @@
 //! I/O future that loses the race is dropped and its connection abandoned, so the I/O need
 //! not be cancel-safe.
 
+use super::TransportFailure;
 #[cfg(any(feature = "scep", feature = "est"))]
 pub use super::blocking::{DeviceKeys, DriveError, DriveOptions, Progress};
-use super::blocking::{ExchangeFailure, MAX_STEPS, ResponseSink, abandon, conclude};
+use super::blocking::{MAX_STEPS, ResponseSink, abandon, conclude};
 use crate::time::Instant;
 #[cfg(any(feature = "scep", feature = "est"))]
 use core::{future::Future, task::Poll};
@@ -49,6 +50,12 @@ pub trait AsyncConnect {
     fn authenticates_server(&self) -> bool {
         false
     }
+    /// What a connect error tells the client (see [`super::blocking::Connect::failure`];
+    /// default [`TransportFailure::Connect`]).
+    fn failure(error: &Self::Error) -> TransportFailure {
+        let _ = error;
+        TransportFailure::Connect
+    }
 }
 
 /// Time for the async drivers.
@@ -71,9 +78,9 @@ pub trait AsyncTimer {
 /// polled first, so it wins a tie). A sleep that completes with false (the timer declines to
 /// wait) stops the race and `io` runs alone.
 #[cfg(any(feature = "scep", feature = "est"))]
-async fn within<T: AsyncTimer, F: Future>(timer: &mut T, deadline: Instant, io: F) -> Result<F::Output, ExchangeFailure> {
+async fn within<T: AsyncTimer, F: Future>(timer: &mut T, deadline: Instant, io: F) -> Result<F::Output, TransportFailure> {
     if timer.now() >= deadline {
-        return Err(ExchangeFailure::Deadline);
+        return Err(TransportFailure::Deadline);
     }
     let mut io = core::pin::pin!(io);
     let mut sleep = core::pin::pin!(timer.sleep_until(deadline));
@@ -84,7 +91,7 @@ async fn within<T: AsyncTimer, F: Future>(timer: &mut T, deadline: Instant, io: 
         }
         if racing {
             match sleep.as_mut().poll(cx) {
-                Poll::Ready(true) => return Poll::Ready(Err(ExchangeFailure::Deadline)),
+                Poll::Ready(true) => return Poll::Ready(Err(TransportFailure::Deadline)),
                 Poll::Ready(false) => racing = false,
                 Poll::Pending => {}
             }
@@ -94,10 +101,10 @@ async fn within<T: AsyncTimer, F: Future>(timer: &mut T, deadline: Instant, io: 
     .await
 }
 
-/// What a failed operation counts as: the deadline once it has passed, the transport before.
+/// What a failed operation counts as: the deadline once it has passed, `reason` before.
 #[cfg(any(feature = "scep", feature = "est"))]
-fn failure<T: AsyncTimer>(timer: &mut T, deadline: Instant) -> ExchangeFailure {
-    if timer.now() >= deadline { ExchangeFailure::Deadline } else { ExchangeFailure::Transport }
+fn failure<T: AsyncTimer>(timer: &mut T, deadline: Instant, reason: TransportFailure) -> TransportFailure {
+    if timer.now() >= deadline { TransportFailure::Deadline } else { reason }
 }
 
 /// Writes and flushes `request` on `conn` before `deadline`.
@@ -107,9 +114,9 @@ async fn write_request<W: embedded_io_async::Write, T: AsyncTimer>(
     request: &[u8],
     timer: &mut T,
     deadline: Instant,
-) -> Result<(), ExchangeFailure> {
+) -> Result<(), TransportFailure> {
     let written = within(timer, deadline, async { conn.write_all(request).await.is_ok() && conn.flush().await.is_ok() }).await?;
-    if written { Ok(()) } else { Err(failure(timer, deadline)) }
+    if written { Ok(()) } else { Err(failure(timer, deadline, TransportFailure::Write)) }
 }
 
 /// Connects and sends `request` before `deadline`.
@@ -119,9 +126,10 @@ async fn send<'c, C: AsyncConnect, T: AsyncTimer>(
     request: &[u8],
     timer: &mut T,
     deadline: Instant,
-) -> Result<C::Connection<'c>, ExchangeFailure> {
-    let Ok(mut conn) = within(timer, deadline, connect.connect()).await? else {
-        return Err(failure(timer, deadline));
+) -> Result<C::Connection<'c>, TransportFailure> {
+    let mut conn = match within(timer, deadline, connect.connect()).await? {
+        Ok(c) => c,
+        Err(e) => return Err(failure(timer, deadline, C::failure(&e))),
     };
     write_request(&mut conn, request, timer, deadline).await?;
     Ok(conn)
@@ -132,7 +140,7 @@ async fn send<'c, C: AsyncConnect, T: AsyncTimer>(
 #[cfg(any(feature = "scep", feature = "est"))]
 async fn deliver<S: ResponseSink, R: embedded_io_async::Read, T: AsyncTimer>(
     sink: &mut S,
-    conn: Result<&mut R, ExchangeFailure>,
+    conn: Result<&mut R, TransportFailure>,
     chunk: &mut [u8],
     timer: &mut T,
     (now, deadline): (Instant, Instant),
@@ -154,13 +162,13 @@ async fn deliver<S: ResponseSink, R: embedded_io_async::Read, T: AsyncTimer>(
                 break Ok(());
             }
             Ok(n) => {
-                len += n;
+                len = len.saturating_add(n);
                 sink.data(now, chunk.get(..n).unwrap_or(&[])).map_err(DriveError::Client)?;
                 if sink.complete() {
                     break Ok(());
                 }
             }
-            Err(_) => break Err(failure(timer, deadline)),
+            Err(_) => break Err(failure(timer, deadline, TransportFailure::Read)),
         }
     };
     conclude(sink, r, len, now, timer.now(), progress)
@@ -280,7 +288,11 @@ pub async fn run_est_with<R: rand_core::CryptoRngCore, C: AsyncConnect, K: Devic
                 let mut conn = match within(timer, deadline, connect.connect()).await {
                     Ok(Ok(c)) => c,
                     r => {
-                        let f = r.err().unwrap_or_else(|| failure(timer, deadline));
+                        let f = match r {
+                            Err(f) => f,
+                            Ok(Err(e)) => failure(timer, deadline, C::failure(&e)),
+                            Ok(Ok(_)) => failure(timer, deadline, TransportFailure::Connect),
+                        };
                         abandon(client, f, now, timer.now(), &mut progress)?;
                         continue;
                     }

@@ -25,6 +25,7 @@
 //! bounded by their `Config::retry` ([`crate::retry::RetryPolicy`]); a run takes at most
 //! [`MAX_STEPS`] steps.
 
+use super::TransportFailure;
 use crate::crypto::Digest;
 use crate::hal::{Decrypter, ErrorKind, KeyAgreement, Signer};
 use crate::time::{Duration, Instant};
@@ -111,6 +112,13 @@ pub trait Connect {
     /// false: plain TCP, or TLS without an anchor (the EST bootstrap).
     fn authenticates_server(&self) -> bool {
         false
+    }
+    /// What a connect error tells the client ([`TransportFailure`], in `Outcome::Transport`):
+    /// TCP refused, the TLS handshake, the server's certificate and why. The default says
+    /// [`TransportFailure::Connect`].
+    fn failure(error: &Self::Error) -> TransportFailure {
+        let _ = error;
+        TransportFailure::Connect
     }
 }
 
@@ -266,8 +274,8 @@ pub enum Progress<'a> {
         /// Milliseconds from now.
         ms: u64,
     },
-    /// Connecting, writing or reading failed; the client is told of a transport failure.
-    TransportError,
+    /// Connecting, writing or reading failed (why); the client is told of a transport failure.
+    TransportError(TransportFailure),
     /// The exchange was abandoned at its deadline ([`DriveOptions::exchange_deadline`]), `ms`
     /// after it began; the client is told of a transport failure.
     DeadlineExceeded {
@@ -309,25 +317,15 @@ impl<E: core::fmt::Display> core::fmt::Display for DriveError<E> {
     }
 }
 
-/// Why an exchange ended without a whole response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum ExchangeFailure {
-    /// Connecting, writing or reading failed.
-    Transport,
-    /// The exchange's deadline passed ([`DriveOptions::exchange_deadline`]).
-    Deadline,
-}
-
 /// The time left until `deadline`, at least 1 ms; `Deadline` once it has passed.
-fn time_left<T: Timer>(timer: &mut T, deadline: Instant) -> Result<Duration, ExchangeFailure> {
+fn time_left<T: Timer>(timer: &mut T, deadline: Instant) -> Result<Duration, TransportFailure> {
     let now = timer.now();
-    if now >= deadline { Err(ExchangeFailure::Deadline) } else { Ok(deadline - now) }
+    if now >= deadline { Err(TransportFailure::Deadline) } else { Ok(deadline - now) }
 }
 
-/// What a failed operation counts as: the deadline once it has passed, the transport before.
-fn failure<T: Timer>(timer: &mut T, deadline: Instant) -> ExchangeFailure {
-    if timer.now() >= deadline { ExchangeFailure::Deadline } else { ExchangeFailure::Transport }
+/// What a failed operation counts as: the deadline once it has passed, `reason` before.
+fn failure<T: Timer>(timer: &mut T, deadline: Instant, reason: TransportFailure) -> TransportFailure {
+    if timer.now() >= deadline { TransportFailure::Deadline } else { reason }
 }
 
 /// Connects and sends `request`, all before `deadline` on `timer`'s clock (the time left is
@@ -337,9 +335,10 @@ pub fn send<'c, C: Connect, T: Timer>(
     request: &[u8],
     timer: &mut T,
     deadline: Instant,
-) -> Result<C::Connection<'c>, ExchangeFailure> {
-    let Ok(mut conn) = connect.connect() else {
-        return Err(failure(timer, deadline));
+) -> Result<C::Connection<'c>, TransportFailure> {
+    let mut conn = match connect.connect() {
+        Ok(c) => c,
+        Err(e) => return Err(failure(timer, deadline, C::failure(&e))),
     };
     write_within::<C, T>(&mut conn, request, timer, deadline)?;
     Ok(conn)
@@ -374,7 +373,8 @@ fn exchange<S: PendingRequest, C: Connect, T: Timer>(
             let bytes = sink.pending_request(now).map_err(DriveError::Client)?;
             write_within::<C, T>(c, bytes, timer, deadline).map(|()| c)
         }
-        _ => Err(failure(timer, deadline)),
+        (Err(e), _) => Err(failure(timer, deadline, C::failure(&e))),
+        (Ok(()), None) => Err(failure(timer, deadline, TransportFailure::Connect)),
     };
     deliver(sink, conn, C::set_io_timeout, timer, now, deadline, progress)
 }
@@ -385,9 +385,9 @@ fn write_within<C: Connect, T: Timer>(
     request: &[u8],
     timer: &mut T,
     deadline: Instant,
-) -> Result<(), ExchangeFailure> {
+) -> Result<(), TransportFailure> {
     C::set_io_timeout(conn, time_left(timer, deadline)?);
-    if write_request(conn, request) { Ok(()) } else { Err(failure(timer, deadline)) }
+    if write_request(conn, request) { Ok(()) } else { Err(failure(timer, deadline, TransportFailure::Write)) }
 }
 
 /// Writes and flushes `request` on `conn`; false if that failed.
@@ -397,7 +397,7 @@ pub fn write_request<W: embedded_io::Write>(conn: &mut W, request: &[u8]) -> boo
 
 /// Reads a response from `conn` into `feed` (`None` at EOF) until `feed` returns true or the
 /// peer closes, checking `timer` against `deadline` before every read: `Err(Deadline)` once
-/// it has passed, `Err(Transport)` if reading failed. A read that blocks is bounded only by
+/// it has passed, `Err(Read)` if reading failed. A read that blocks is bounded only by
 /// `conn` itself (the drivers also hand it the time left, [`Connect::set_io_timeout`]).
 pub fn receive<R: embedded_io::Read, T: Timer>(
     conn: &mut R,
@@ -405,7 +405,7 @@ pub fn receive<R: embedded_io::Read, T: Timer>(
     timer: &mut T,
     deadline: Instant,
     feed: impl FnMut(Option<&[u8]>) -> bool,
-) -> Result<(), ExchangeFailure> {
+) -> Result<(), TransportFailure> {
     receive_within(conn, chunk, timer, deadline, |_, _| {}, feed)
 }
 
@@ -417,7 +417,7 @@ fn receive_within<R: embedded_io::Read, T: Timer>(
     deadline: Instant,
     mut limit: impl FnMut(&mut R, Duration),
     mut feed: impl FnMut(Option<&[u8]>) -> bool,
-) -> Result<(), ExchangeFailure> {
+) -> Result<(), TransportFailure> {
     loop {
         let left = time_left(timer, deadline)?;
         limit(conn, left);
@@ -431,7 +431,7 @@ fn receive_within<R: embedded_io::Read, T: Timer>(
                     return Ok(());
                 }
             }
-            Err(_) => return Err(failure(timer, deadline)),
+            Err(_) => return Err(failure(timer, deadline, TransportFailure::Read)),
         }
     }
 }
@@ -446,8 +446,8 @@ pub trait ResponseSink {
     fn end(&mut self, now: Instant) -> Result<(), Self::Error>;
     /// Whether the response is complete.
     fn complete(&self) -> bool;
-    /// Reports a failed connection.
-    fn transport_error(&mut self, now: Instant) -> Result<(), Self::Error>;
+    /// Reports a failed connection, and why.
+    fn transport_error(&mut self, now: Instant, failure: TransportFailure) -> Result<(), Self::Error>;
 }
 
 /// The first line of a request, for progress reports.
@@ -462,16 +462,16 @@ fn request_line(bytes: &[u8]) -> &str {
 #[cfg(any(feature = "scep", feature = "est"))]
 pub(crate) fn abandon<S: ResponseSink>(
     sink: &mut S,
-    failure: ExchangeFailure,
+    failure: TransportFailure,
     started: Instant,
     now: Instant,
     progress: &mut impl FnMut(Progress<'_>),
 ) -> Result<(), DriveError<S::Error>> {
     progress(match failure {
-        ExchangeFailure::Transport => Progress::TransportError,
-        ExchangeFailure::Deadline => Progress::DeadlineExceeded { ms: (now - started).as_millis() },
+        TransportFailure::Deadline => Progress::DeadlineExceeded { ms: (now - started).as_millis() },
+        reason => Progress::TransportError(reason),
     });
-    sink.transport_error(now).map_err(DriveError::Client)
+    sink.transport_error(now, failure).map_err(DriveError::Client)
 }
 
 /// Reads the response on `conn` into `sink` before `deadline`; a read error, an early EOF or
@@ -483,7 +483,7 @@ pub(crate) fn abandon<S: ResponseSink>(
 #[inline(never)]
 fn deliver<S: ResponseSink, R: embedded_io::Read, T: Timer>(
     sink: &mut S,
-    conn: Result<&mut R, ExchangeFailure>,
+    conn: Result<&mut R, TransportFailure>,
     limit: impl FnMut(&mut R, Duration),
     timer: &mut T,
     now: Instant,
@@ -524,7 +524,7 @@ fn deliver<S: ResponseSink, R: embedded_io::Read, T: Timer>(
 #[cfg(any(feature = "scep", feature = "est"))]
 pub(crate) fn conclude<S: ResponseSink>(
     sink: &mut S,
-    r: Result<(), ExchangeFailure>,
+    r: Result<(), TransportFailure>,
     len: usize,
     started: Instant,
     now: Instant,
@@ -535,7 +535,8 @@ pub(crate) fn conclude<S: ResponseSink>(
             progress(Progress::Response(len));
             Ok(())
         }
-        Ok(()) => abandon(sink, ExchangeFailure::Transport, started, now, progress),
+        // The server closed the connection before the end of the reply.
+        Ok(()) => abandon(sink, TransportFailure::Read, started, now, progress),
         Err(f) => abandon(sink, f, started, now, progress),
     }
 }
@@ -557,8 +558,8 @@ mod scep_driver {
         fn complete(&self) -> bool {
             self.response_complete()
         }
-        fn transport_error(&mut self, now: Instant) -> Result<(), ClientError> {
-            self.handle_transport_error(now)
+        fn transport_error(&mut self, now: Instant, failure: TransportFailure) -> Result<(), ClientError> {
+            self.handle_transport_failure(now, failure)
         }
     }
 
@@ -658,8 +659,8 @@ mod est_driver {
         fn complete(&self) -> bool {
             self.response_complete()
         }
-        fn transport_error(&mut self, now: Instant) -> Result<(), ClientError> {
-            self.handle_transport_error(now)
+        fn transport_error(&mut self, now: Instant, failure: TransportFailure) -> Result<(), ClientError> {
+            self.handle_transport_failure(now, failure)
         }
     }
 
@@ -703,7 +704,10 @@ mod est_driver {
         let conn = match (opened, slot.as_mut()) {
             (Ok(()), Some(c)) if timer.now() < deadline => c,
             (r, _) => {
-                let f = if r.is_ok() { ExchangeFailure::Deadline } else { failure(timer, deadline) };
+                let f = match r {
+                    Err(e) => failure(timer, deadline, C::failure(&e)),
+                    Ok(()) => TransportFailure::Deadline,
+                };
                 return abandon(client, f, now, timer.now(), progress);
             }
         };

@@ -4,8 +4,9 @@
 //! [`Signer`] (P-256 with ECDSA; RSA with PKCS#1 v1.5, which TLS allows on 1.2 only), and the channel binding is the
 //! RFC 9266 tls-exporter on TLS 1.3. rustls has no tls-unique, so on TLS 1.2 there is none.
 
+use super::TransportFailure;
 use super::blocking::Connect;
-use super::verify::{ServerTrust, ServerVerifier, scheme};
+use super::verify::{ServerTrust, ServerVerifier, VerifyError, scheme};
 use crate::hal::{KeyType, Signer};
 use crate::time::UnixTime;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -44,14 +45,46 @@ impl CrateVerifier {
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
         // The chain was checked in verify_server_cert; here only the leaf's key matters.
         let mut v = self.verifier()?;
-        v.set_leaf(cert.as_ref()).map_err(|_| bad())?;
-        v.verify_signed(u16::from(dss.scheme), message, dss.signature(), tls13).map_err(|_| bad())?;
+        v.set_leaf(cert.as_ref()).map_err(refused)?;
+        v.verify_signed(u16::from(dss.scheme), message, dss.signature(), tls13).map_err(refused)?;
         Ok(HandshakeSignatureValid::assertion())
     }
 }
 
-fn bad() -> rustls::Error {
-    rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature)
+/// The verifier's refusal, kept in the rustls error it becomes (for [`Connect::failure`]);
+/// rustls prints it with `Debug`, so that is the sentence.
+struct Refused(VerifyError);
+
+impl core::fmt::Debug for Refused {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "refused by the crate's verifier: {}", self.0)
+    }
+}
+
+impl core::fmt::Display for Refused {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Debug::fmt(self, f)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// The verifier's refusal as a rustls error that keeps it.
+fn refused(why: VerifyError) -> rustls::Error {
+    rustls::Error::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(Arc::new(Refused(why)))))
+}
+
+/// What a connect error says: TCP, the handshake, or the server refused and why (the
+/// verifier's reason, kept in the rustls error it became).
+fn failure_of(error: &std::io::Error) -> TransportFailure {
+    let tls = error.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    match tls {
+        Some(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other))) => {
+            other.0.downcast_ref::<Refused>().map_or(TransportFailure::TlsHandshake, |why| TransportFailure::ServerRefused(why.0))
+        }
+        Some(_) => TransportFailure::TlsHandshake,
+        None => TransportFailure::Connect,
+    }
 }
 
 impl ServerCertVerifier for CrateVerifier {
@@ -65,7 +98,7 @@ impl ServerCertVerifier for CrateVerifier {
     ) -> Result<ServerCertVerified, rustls::Error> {
         let mut v = self.verifier()?;
         let chain = core::iter::once(end_entity.as_ref()).chain(intermediates.iter().map(|c| c.as_ref()));
-        v.verify_chain(chain).map_err(|e| rustls::Error::General(std::format!("server certificate refused: {e:?}")))?;
+        v.verify_chain(chain).map_err(refused)?;
         Ok(ServerCertVerified::assertion())
     }
 
@@ -135,7 +168,9 @@ impl<S: Signer + Send + core::fmt::Debug + 'static> rustls::sign::Signer for Hal
         match key.key_type() {
             KeyType::EcP256 => {
                 let mut der = [0u8; crate::crypto::p256::MAX_DER_SIGNATURE_LEN];
-                Ok(crate::crypto::p256::signature_raw_to_der(raw, &mut der).map_err(|_| bad())?.to_vec())
+                Ok(crate::crypto::p256::signature_raw_to_der(raw, &mut der)
+                    .map_err(|_| rustls::Error::General("device key signature".to_string()))?
+                    .to_vec())
             }
             KeyType::Rsa { .. } => Ok(raw.to_vec()),
         }
@@ -285,6 +320,11 @@ impl Connect for RustlsConnector {
     /// True with a trust anchor: the handshake fails unless the server proved itself.
     fn authenticates_server(&self) -> bool {
         self.authenticated
+    }
+
+    /// TCP, the handshake, or the server refused and why.
+    fn failure(error: &std::io::Error) -> TransportFailure {
+        failure_of(error)
     }
 
     /// Bounds the socket's reads and writes (rustls reads and writes through them) to the

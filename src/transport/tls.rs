@@ -18,8 +18,9 @@
 //! - Cipher suite TLS_AES_128_GCM_SHA256, key share P-256; the server's Certificate message
 //!   must fit one record and the read buffer (16 640 bytes recommended).
 
+use super::TransportFailure;
 use super::blocking::Connect;
-use super::verify::{ServerTrust, ServerVerifier};
+use super::verify::{ServerTrust, ServerVerifier, VerifyError};
 use crate::crypto::HashAlgorithm;
 use crate::hal::{KeyType, MessageSigner, SignatureBytes, Signer};
 use crate::time::UnixTime;
@@ -35,17 +36,24 @@ use rand_core::CryptoRngCore;
 pub struct Verifier<'a> {
     inner: ServerVerifier<'a>,
     transcript: Option<[u8; 32]>,
+    /// Why the server was refused, if it was.
+    refused: Option<VerifyError>,
 }
 
 impl<'a> Verifier<'a> {
     /// A verifier for `host` under `trust`.
     pub fn new(inner: ServerVerifier<'a>) -> Self {
-        Self { inner, transcript: None }
+        Self { inner, transcript: None, refused: None }
     }
 
     /// The checks made so far.
     pub fn checks(&self) -> &ServerVerifier<'a> {
         &self.inner
+    }
+
+    /// Why the server was refused (its chain, host name or handshake signature), if it was.
+    pub fn refused(&self) -> Option<VerifyError> {
+        self.refused
     }
 }
 
@@ -61,7 +69,10 @@ impl TlsVerifier<Aes128GcmSha256> for Verifier<'_> {
             CertificateEntryRef::X509(der) => Some(*der),
             CertificateEntryRef::RawPublicKey(_) => None,
         });
-        self.inner.verify_chain(chain).map_err(|_| TlsError::InvalidCertificate)?;
+        if let Err(e) = self.inner.verify_chain(chain) {
+            self.refused = Some(e);
+            return Err(TlsError::InvalidCertificate);
+        }
         // CertificateVerify signs the transcript up to and including this Certificate.
         self.transcript = Some(transcript.clone().finalize().into());
         Ok(())
@@ -69,7 +80,10 @@ impl TlsVerifier<Aes128GcmSha256> for Verifier<'_> {
 
     fn verify_signature(&mut self, verify: CertificateVerifyRef<'_>) -> Result<(), TlsError> {
         let th = self.transcript.ok_or(TlsError::InvalidSignature)?;
-        self.inner.verify_tls13(verify.signature_scheme.as_u16(), verify.signature, &th).map_err(|_| TlsError::InvalidSignature)
+        self.inner.verify_tls13(verify.signature_scheme.as_u16(), verify.signature, &th).map_err(|e| {
+            self.refused = Some(e);
+            TlsError::InvalidSignature
+        })
     }
 }
 
@@ -115,6 +129,8 @@ pub enum TlsConnectError<E> {
     Tcp(E),
     /// The handshake failed (embedded-tls' reason).
     Handshake(TlsErrorKind),
+    /// The server's certificate chain, host name or handshake signature was refused (why).
+    ServerRefused(VerifyError),
     /// The handshake completed without the server proving its identity (no chain or no
     /// CertificateVerify, or a chain that does not lead to the anchor).
     NotAuthenticated,
@@ -127,6 +143,7 @@ impl<E: core::fmt::Debug> core::fmt::Display for TlsConnectError<E> {
         match self {
             Self::Tcp(e) => write!(f, "the TCP connection failed ({e:?})"),
             Self::Handshake(kind) => write!(f, "the TLS handshake failed ({kind:?}; `TlsConnector::last_error` has embedded-tls' reason)"),
+            Self::ServerRefused(why) => write!(f, "{why}"),
             Self::NotAuthenticated => f.write_str(
                 "the server did not prove its identity (no chain, no CertificateVerify, or a chain that does not lead to the anchor)",
             ),
@@ -194,6 +211,26 @@ impl<'a, 'k, T, R: CryptoRngCore, S: Signer> TlsConnector<'a, 'k, T, R, S> {
     }
 }
 
+/// A failed handshake's error: the verifier's refusal when it refused the server, else
+/// embedded-tls' reason.
+fn handshake_error<E>(verifier: &Verifier<'_>, e: &TlsError) -> TlsConnectError<E> {
+    match verifier.refused() {
+        Some(why) => TlsConnectError::ServerRefused(why),
+        None => TlsConnectError::Handshake(embedded_io::Error::kind(e)),
+    }
+}
+
+/// What a connect error tells the client.
+fn failure_of<E>(error: &TlsConnectError<E>) -> TransportFailure {
+    match error {
+        TlsConnectError::Tcp(_) => TransportFailure::Connect,
+        TlsConnectError::Handshake(_) => TransportFailure::TlsHandshake,
+        TlsConnectError::ServerRefused(why) => TransportFailure::ServerRefused(*why),
+        TlsConnectError::NotAuthenticated => TransportFailure::ServerNotAuthenticated,
+        TlsConnectError::ClientKeyNotSupported => TransportFailure::ClientKeyUnsupported,
+    }
+}
+
 /// Whether the handshake authenticated the server as `trust` requires.
 fn authenticated(trust: ServerTrust<'_>, verifier: &Verifier<'_>) -> bool {
     let checks = verifier.checks();
@@ -213,6 +250,11 @@ impl<'a, T: Connect, R: CryptoRngCore, S: Signer> Connect for TlsConnector<'a, '
     /// True with a trust anchor: a connection opens only when the server proved itself.
     fn authenticates_server(&self) -> bool {
         !matches!(self.trust, ServerTrust::Unauthenticated)
+    }
+
+    /// TCP, the handshake, or the server refused and why.
+    fn failure(error: &Self::Error) -> TransportFailure {
+        failure_of(error)
     }
 
     fn connect(&mut self) -> Result<Self::Connection<'_>, Self::Error> {
@@ -239,7 +281,7 @@ impl<'a, T: Connect, R: CryptoRngCore, S: Signer> Connect for TlsConnector<'a, '
         let result = match conn.open(TlsContext::new(&config, &mut provider)) {
             Err(e) => {
                 self.last_error = Some(e);
-                Err(TlsConnectError::Handshake(embedded_io::Error::kind(&e)))
+                Err(handshake_error(&provider.verifier, &e))
             }
             Ok(()) if !authenticated(self.trust, &provider.verifier) => Err(TlsConnectError::NotAuthenticated),
             Ok(()) => Ok(()),
@@ -264,6 +306,11 @@ impl<'a, T: super::asynch::AsyncConnect, R: CryptoRngCore, S: Signer> super::asy
         !matches!(self.trust, ServerTrust::Unauthenticated)
     }
 
+    /// TCP, the handshake, or the server refused and why.
+    fn failure(error: &Self::Error) -> TransportFailure {
+        failure_of(error)
+    }
+
     async fn connect(&mut self) -> Result<Self::Connection<'_>, Self::Error> {
         if !self.client_key_ok() {
             return Err(TlsConnectError::ClientKeyNotSupported);
@@ -278,7 +325,7 @@ impl<'a, T: super::asynch::AsyncConnect, R: CryptoRngCore, S: Signer> super::asy
         provider.verifier.inner.set_time_floor(self.floor);
         if let Err(e) = conn.open(embedded_tls::TlsContext::new(&config, &mut provider)).await {
             self.last_error = Some(e);
-            return Err(TlsConnectError::Handshake(embedded_io::Error::kind(&e)));
+            return Err(handshake_error(&provider.verifier, &e));
         }
         if !authenticated(self.trust, &provider.verifier) {
             return Err(TlsConnectError::NotAuthenticated);

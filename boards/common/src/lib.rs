@@ -164,7 +164,7 @@ pub fn progress<T: Timer>(mut timer: T) -> impl FnMut(Progress<'_>) {
             Progress::Response(n) => println!("  [{:>6} ms] <- {} bytes", t, n),
             Progress::KeyOperation(op) => println!("  [{:>6} ms]    device key: {}", t, op),
             Progress::Waiting { ms, .. } => println!("  [{:>6} ms]    waiting {} ms", t, ms),
-            Progress::TransportError => println!("  [{:>6} ms]    transport error", t),
+            Progress::TransportError(why) => println!("  [{:>6} ms]    transport error: {}", t, why),
             Progress::DeadlineExceeded { ms } => println!("  [{:>6} ms]    exchange abandoned at its deadline ({} ms)", t, ms),
         }
     }

@@ -177,7 +177,7 @@ fn exercise_est_async(key: &mut SoftP256Key, rng: &mut NotARealRng) -> u32 {
     }));
     let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
     match fut.poll(&mut cx) {
-        core::task::Poll::Ready(Ok(est::Outcome::Transport)) => 4096,
+        core::task::Poll::Ready(Ok(est::Outcome::Transport(_))) => 4096,
         _ => 0,
     }
 }
@@ -210,7 +210,7 @@ fn exercise_est_client(key: &mut SoftP256Key, rng: &mut NotARealRng) -> u32 {
     let r = run_est(&mut client, &mut tls, &mut EcDevice(&mut *key), &mut JumpClock(Instant::ZERO), |p| {
         black_box(p);
     });
-    if matches!(r, Ok(est::Outcome::Transport)) { 2048 } else { 0 }
+    if matches!(r, Ok(est::Outcome::Transport(_))) { 2048 } else { 0 }
 }
 
 /// A clock that jumps to every deadline.
@@ -297,7 +297,7 @@ fn exercise_scep_client(key: &mut SoftP256Key, rng: &mut NotARealRng) -> u32 {
         let r = run_scep(&mut client, &mut NoNetwork, &mut EcDevice(&mut *key), &mut JumpClock(now), |p| {
             black_box(p);
         });
-        if matches!(r, Ok(Outcome::Transport)) {
+        if matches!(r, Ok(Outcome::Transport(_))) {
             ok |= 1024;
         }
     }
