@@ -24,7 +24,7 @@
 //! and retries with backoff; a record that cannot be read is reported ([`RestoreError`]).
 
 use super::policy::{KeyPolicy, RenewalPolicy};
-use super::record::{self, FLAG_VALIDITY_UNCHECKED, KeySlot, MAX_CERT_LEN, Record, Stage};
+use super::record::{self, FLAG_VALIDITY_UNCHECKED, JobPurpose as Purpose, JobRecord, KeySlot, MAX_CERT_LEN, Record, Stage};
 use crate::asn1::cert::CertificateRef;
 use crate::asn1::path;
 use crate::crypto::Digest;
@@ -296,17 +296,21 @@ enum State {
     Job { purpose: Purpose, key: KeySlot, spki: [u8; 32] },
     /// Waiting for the CA fetch result.
     Fetch,
-    /// The encoded record in `next` (len) must be stored; then maybe activate.
-    Store { len: usize, activate: bool },
+    /// The encoded record in `next` (len) must be stored; then `then`.
+    Store { len: usize, then: Then },
     /// Tell the caller to use the identity in use now.
     Activate,
 }
 
+/// What follows a successful store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Purpose {
-    Enroll,
-    Renew,
-    Shadow,
+enum Then {
+    /// Decide anew.
+    Idle,
+    /// Tell the caller to use the identity in use now.
+    Activate,
+    /// Go on with the job (its key, or its PENDING transaction, is persisted now).
+    Job { purpose: Purpose, key: KeySlot, spki: [u8; 32] },
 }
 
 /// The caller's two record buffers (each at least the record's size; [`record::MAX_RECORD_LEN`]
@@ -378,7 +382,7 @@ impl<'b> Manager<'b> {
         // The identity-less first record is persisted before anything else: it makes the
         // jitter seed durable, and a torn write of it is the only way to find a damaged slot
         // next to an empty one (see `restore`).
-        m.state = State::Store { len, activate: false };
+        m.state = State::Store { len, then: Then::Idle };
         Ok(m)
     }
 
@@ -480,8 +484,11 @@ impl<'b> Manager<'b> {
     pub fn handle_key(&mut self, slot: KeySlot, spki: &[u8]) -> Result<(), ManagerError> {
         match self.state {
             State::Key { slot: s, purpose } if s == slot => {
-                self.state = State::Job { purpose, key: slot, spki: hash(spki) };
-                Ok(())
+                // The job and its key are persisted before the job runs: a retry, or the next
+                // boot, certifies this key (the same SCEP transaction), not another one.
+                let spki = hash(spki);
+                let job = JobRecord { purpose, key: slot, spki_hash: spki, transaction: &[] };
+                self.rewrite(Then::Job { purpose, key: slot, spki }, |r| Record { job: Some(job), ..r })
             }
             _ => Err(ManagerError::UnexpectedCall),
         }
@@ -502,7 +509,7 @@ impl<'b> Manager<'b> {
                 let flags = if now.is_none() { r.flags | FLAG_VALIDITY_UNCHECKED } else { r.flags & !FLAG_VALIDITY_UNCHECKED };
                 let renew_at = self.renewal.renew_at(not_before, not_after, &r.jitter_seed);
                 let sequence = r.sequence.wrapping_add(1);
-                let (new, activate) = match purpose {
+                let (new, then) = match purpose {
                     Purpose::Enroll | Purpose::Renew => (
                         Record {
                             sequence,
@@ -517,14 +524,15 @@ impl<'b> Manager<'b> {
                             // A new identity under the current CA keeps a staged next CA, but
                             // not a shadow certified for the previous key.
                             shadow: if purpose == Purpose::Renew && key == r.active_slot { r.shadow } else { &[] },
+                            job: None,
                             ..r
                         },
-                        true,
+                        Then::Activate,
                     ),
-                    Purpose::Shadow => (Record { sequence, shadow: certificate, ..r }, false),
+                    Purpose::Shadow => (Record { sequence, shadow: certificate, job: None, ..r }, Then::Idle),
                 };
                 let len = put(self.next, &new);
-                self.stored(len, activate)
+                self.stored(len, then)
             }
             Err(why) => {
                 self.report(Report::Refused(why));
@@ -547,6 +555,32 @@ impl<'b> Manager<'b> {
         }
     }
 
+    /// The job of [`Step::Run`] is waiting on the CA (SCEP PENDING): `transaction` is the
+    /// protocol client's snapshot (`scep::client::Client::snapshot`, at most
+    /// [`record::MAX_TRANSACTION_LEN`] bytes). It is persisted with the job ([`Step::Store`]);
+    /// after that the job goes on ([`Step::Run`] again; [`Manager::pending_transaction`] gives
+    /// the snapshot back, also after a reboot, to resume the same transaction).
+    pub fn handle_pending(&mut self, transaction: &[u8]) -> Result<(), ManagerError> {
+        let State::Job { purpose, key, spki } = self.state else { return Err(ManagerError::UnexpectedCall) };
+        if transaction.len() > record::MAX_TRANSACTION_LEN {
+            return Err(ManagerError::BufferTooSmall);
+        }
+        let job = JobRecord { purpose, key, spki_hash: spki, transaction };
+        let r = record_in(self.current, self.current_len);
+        let new = Record { sequence: r.sequence.wrapping_add(1), job: Some(job), ..r };
+        let len = put(self.next, &new);
+        self.stored(len, Then::Job { purpose, key, spki })
+    }
+
+    /// The persisted PENDING transaction of the job [`Step::Run`] names (see
+    /// [`Manager::handle_pending`]), if the CA answered PENDING to it: resume it instead of
+    /// starting anew.
+    pub fn pending_transaction(&self) -> Option<&[u8]> {
+        let State::Job { purpose, key, .. } = self.state else { return None };
+        let j = self.record().job?;
+        (j.purpose == purpose && j.key == key && !j.transaction.is_empty()).then_some(j.transaction)
+    }
+
     /// SCEP GetNextCACert's answer: the next CA certificate (DER; the client verified the reply
     /// is signed by the current CA), or empty when the server has none yet.
     pub fn handle_next_ca(&mut self, now: Option<UnixTime>, next_ca: &[u8]) -> Result<(), ManagerError> {
@@ -564,7 +598,7 @@ impl<'b> Manager<'b> {
                 let r = record_in(self.current, self.current_len);
                 let new = Record { sequence: r.sequence.wrapping_add(1), next_ca, shadow: &[], ..r };
                 let len = put(self.next, &new);
-                self.stored(len, false)
+                self.stored(len, Then::Idle)
             }
             Err(why) => {
                 self.report(Report::Refused(why));
@@ -594,12 +628,16 @@ impl<'b> Manager<'b> {
     /// The record of [`Step::Store`] was written (`true`) or the write failed (`false`: nothing
     /// changes; the manager retries the work later).
     pub fn handle_stored(&mut self, ok: bool) -> Result<(), ManagerError> {
-        let State::Store { len, activate } = self.state else { return Err(ManagerError::UnexpectedCall) };
+        let State::Store { len, then } = self.state else { return Err(ManagerError::UnexpectedCall) };
         if ok {
             core::mem::swap(&mut self.current, &mut self.next);
             self.current_len = len;
             self.write_slot ^= 1;
-            self.state = if activate { State::Activate } else { State::Idle };
+            self.state = match then {
+                Then::Idle => State::Idle,
+                Then::Activate => State::Activate,
+                Then::Job { purpose, key, spki } => State::Job { purpose, key, spki },
+            };
         } else {
             self.report(Report::StorageFailed);
             self.state = State::Idle;
@@ -649,7 +687,7 @@ impl<'b> Manager<'b> {
             if now < not_before || now > not_after {
                 self.report(Report::ValidityProblem { expired: now > not_after });
             }
-            self.rewrite(false, |r| Record { flags: r.flags & !FLAG_VALIDITY_UNCHECKED, ..r })?;
+            self.rewrite(Then::Idle, |r| Record { flags: r.flags & !FLAG_VALIDITY_UNCHECKED, ..r })?;
             return self.poll(Some(now));
         }
         let retry_ok = facts.next_retry.is_none_or(|t| now >= t);
@@ -659,7 +697,8 @@ impl<'b> Manager<'b> {
             && now >= ca_end
         {
             self.report(Report::CaSwitched);
-            self.rewrite(true, |r| Record {
+            self.rewrite(Then::Activate, |r| Record {
+                job: None,
                 certificate: r.shadow,
                 ca: r.next_ca,
                 next_ca: &[],
@@ -730,6 +769,15 @@ impl<'b> Manager<'b> {
     fn start(&mut self, purpose: Purpose, key: KeySlot) -> Step<'_> {
         let r = self.record();
         let same = key == r.active_slot && r.stage == Stage::Active && purpose != Purpose::Enroll;
+        // A job of this purpose for this slot began before (a failed attempt, or a reboot):
+        // its key is there already.
+        if let Some(j) = r.job
+            && j.purpose == purpose
+            && j.key == key
+        {
+            self.state = State::Job { purpose, key, spki: j.spki_hash };
+            return Step::Run(self.job(purpose, key));
+        }
         let spki = CertificateRef::parse(r.certificate).map(|c| hash(c.spki().as_der())).unwrap_or([0; 32]);
         if same {
             self.state = State::Job { purpose, key, spki };
@@ -823,25 +871,26 @@ impl<'b> Manager<'b> {
                 self.report(Report::ExpiryNear { not_after, failures });
             }
         }
-        // Without trusted time the retry cannot be dated: the next poll retries at once.
-        self.rewrite(false, |r| Record { failures, next_retry, ..r })
+        // Without trusted time the retry cannot be dated: the next poll retries at once. The
+        // job's key stays for the retry; a PENDING transaction given up does not.
+        self.rewrite(Then::Idle, |r| Record { failures, next_retry, job: r.job.map(|j| JobRecord { transaction: &[], ..j }), ..r })
     }
 
     /// Re-encodes the record in force, changed by `edit` (which may only reuse its fields),
     /// with the next sequence number, and asks for it to be stored.
-    fn rewrite(&mut self, activate: bool, edit: impl for<'c> FnOnce(Record<'c>) -> Record<'c>) -> Result<(), ManagerError> {
+    fn rewrite(&mut self, then: Then, edit: impl for<'c> FnOnce(Record<'c>) -> Record<'c>) -> Result<(), ManagerError> {
         let r = record_in(self.current, self.current_len);
         let sequence = r.sequence.wrapping_add(1);
         let new = Record { sequence, ..edit(r) };
         let len = put(self.next, &new);
-        self.stored(len, activate)
+        self.stored(len, then)
     }
 
     /// After encoding into `next`: ask for the store, or give up on a record that does not fit.
-    fn stored(&mut self, len: Result<usize, ManagerError>, activate: bool) -> Result<(), ManagerError> {
+    fn stored(&mut self, len: Result<usize, ManagerError>, then: Then) -> Result<(), ManagerError> {
         match len {
             Ok(len) => {
-                self.state = State::Store { len, activate };
+                self.state = State::Store { len, then };
                 Ok(())
             }
             Err(e) => {
@@ -936,6 +985,7 @@ const EMPTY: Record<'static> = Record {
     ca: &[],
     next_ca: &[],
     shadow: &[],
+    job: None,
 };
 
 fn put(next: &mut [u8], new: &Record<'_>) -> Result<usize, ManagerError> {

@@ -8,7 +8,12 @@
 //! payload: stage (1) | active key slot (1) | flags (1) | jitter seed (16)
 //!          | failures (u32) | next retry (i64 s, 0 = none) | renew at (i64 s)
 //!          | certificate | CA | staged next CA | shadow certificate   (each: u16 length + DER)
+//!          | job in progress                                          (u16 length, 0 = none)
+//! job:     purpose (1) | key slot (1) | SHA-256 of the key's SPKI (32) | transaction snapshot
 //! ```
+//! Version 2 added the job in progress (the key generated for an enrollment or renewal that
+//! has not ended, and a SCEP PENDING transaction's snapshot), so a reboot resumes the same
+//! transaction with the same key. Version 1 records (no job) are still read.
 //! The record with the higher sequence number among the slots that check out wins. A slot that
 //! is empty (length 0) is "never written"; a non-empty slot that does not check out is torn or
 //! corrupt. If no slot checks out but one is non-empty, [`select`] reports it: the manager never
@@ -24,12 +29,18 @@ use crate::time::UnixTime;
 pub const MAX_CERT_LEN: usize = 2048;
 /// Fixed part of the payload.
 const FIXED: usize = 1 + 1 + 1 + 16 + 4 + 8 + 8;
-/// The most bytes a record takes: header, the fixed payload, four certificates, checksum.
-pub const MAX_RECORD_LEN: usize = HEADER + FIXED + 4 * (2 + MAX_CERT_LEN) + CHECKSUM;
+/// The longest protocol transaction snapshot a record keeps (a SCEP PENDING transaction's
+/// [`crate::scep`] snapshot is at most 410 bytes).
+pub const MAX_TRANSACTION_LEN: usize = 512;
+/// The job field's fixed part: purpose, key slot, SPKI hash.
+const JOB_FIXED: usize = 1 + 1 + 32;
+/// The most bytes a record takes: header, the fixed payload, four certificates, the job in
+/// progress, checksum.
+pub const MAX_RECORD_LEN: usize = HEADER + FIXED + 4 * (2 + MAX_CERT_LEN) + 2 + JOB_FIXED + MAX_TRANSACTION_LEN + CHECKSUM;
 const HEADER: usize = 4 + 1 + 4 + 2;
 const CHECKSUM: usize = 8;
 const MAGIC: &[u8; 4] = b"EELC";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 
 /// Where a profile stands, as persisted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +69,34 @@ impl KeySlot {
             KeySlot::B => KeySlot::A,
         }
     }
+}
+
+/// What a job in progress is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum JobPurpose {
+    /// An enrollment (the first, or after the certificate expired).
+    Enroll,
+    /// A renewal of the certificate in use.
+    Renew,
+    /// A shadow certificate under the staged next CA.
+    Shadow,
+}
+
+/// An enrollment or renewal that has begun and not ended: its key was generated (and must be
+/// the one certified: a retry or a reboot uses it again, so a SCEP transaction, whose ID comes
+/// from the key, stays the same), and a PENDING transaction's snapshot, if the CA answered
+/// PENDING.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobRecord<'a> {
+    /// What the job is for.
+    pub purpose: JobPurpose,
+    /// The key slot being certified.
+    pub key: KeySlot,
+    /// SHA-256 of the key's SubjectPublicKeyInfo (DER): the issued certificate must carry it.
+    pub spki_hash: [u8; 32],
+    /// The protocol client's transaction snapshot (SCEP PENDING), or empty.
+    pub transaction: &'a [u8],
 }
 
 /// Flag: the certificate was accepted while the device had no trusted time; its validity is
@@ -91,6 +130,8 @@ pub struct Record<'a> {
     pub next_ca: &'a [u8],
     /// A certificate already issued under the next CA, for the switch.
     pub shadow: &'a [u8],
+    /// The enrollment or renewal in progress, if one has begun (its key generated).
+    pub job: Option<JobRecord<'a>>,
 }
 
 /// Why a record was refused.
@@ -127,7 +168,7 @@ impl<'a> Record<'a> {
         }
         let mut r = Reader(rest);
         let version = r.u8()?;
-        if version != VERSION {
+        if version != VERSION && version != 1 {
             return Err(RecordError::UnsupportedVersion(version));
         }
         let sequence = r.u32()?;
@@ -144,11 +185,7 @@ impl<'a> Record<'a> {
             1 => Stage::Active,
             _ => return Err(RecordError::Malformed),
         };
-        let active_slot = match p.u8()? {
-            0 => KeySlot::A,
-            1 => KeySlot::B,
-            _ => return Err(RecordError::Malformed),
-        };
+        let active_slot = slot_of(p.u8()?)?;
         let flags = p.u8()?;
         let mut jitter_seed = [0u8; 16];
         jitter_seed.copy_from_slice(p.take(16)?);
@@ -162,17 +199,33 @@ impl<'a> Record<'a> {
         let ca = p.field()?;
         let next_ca = p.field()?;
         let shadow = p.field()?;
+        let job = if version == 1 { None } else { p.job()? };
         if !p.0.is_empty() || (stage == Stage::Active && (certificate.is_empty() || ca.is_empty())) {
             return Err(RecordError::Malformed);
         }
-        Ok(Record { sequence, stage, active_slot, flags, jitter_seed, failures, next_retry, renew_at, certificate, ca, next_ca, shadow })
+        Ok(Record {
+            sequence,
+            stage,
+            active_slot,
+            flags,
+            jitter_seed,
+            failures,
+            next_retry,
+            renew_at,
+            certificate,
+            ca,
+            next_ca,
+            shadow,
+            job,
+        })
     }
 
     /// The encoded length.
     pub fn len(&self) -> usize {
-        [self.certificate.len(), self.ca.len(), self.next_ca.len(), self.shadow.len(), CHECKSUM]
+        let job = self.job.map_or(0, |j| JOB_FIXED.saturating_add(j.transaction.len()));
+        [self.certificate.len(), self.ca.len(), self.next_ca.len(), self.shadow.len(), job, CHECKSUM]
             .iter()
-            .fold(HEADER + FIXED + 8, |acc, n| acc.saturating_add(*n))
+            .fold(HEADER + FIXED + 10, |acc, n| acc.saturating_add(*n))
     }
 
     /// Always false: a record has at least a header.
@@ -185,6 +238,9 @@ impl<'a> Record<'a> {
         let fields = [self.certificate, self.ca, self.next_ca, self.shadow];
         if fields.iter().any(|f| f.len() > MAX_CERT_LEN) {
             return Err(EncodeError::InvalidValue { what: "lifecycle record certificate (longer than MAX_CERT_LEN)" });
+        }
+        if self.job.is_some_and(|j| j.transaction.len() > MAX_TRANSACTION_LEN) {
+            return Err(EncodeError::InvalidValue { what: "lifecycle record transaction (longer than MAX_TRANSACTION_LEN)" });
         }
         let total = self.len();
         let out = out.get_mut(..total).ok_or(EncodeError::BufferTooSmall { needed: total })?;
@@ -200,10 +256,7 @@ impl<'a> Record<'a> {
                 Stage::Unenrolled => 0,
                 Stage::Active => 1,
             },
-            match self.active_slot {
-                KeySlot::A => 0,
-                KeySlot::B => 1,
-            },
+            slot_byte(self.active_slot),
             self.flags,
         ]);
         w.put(&self.jitter_seed);
@@ -215,10 +268,43 @@ impl<'a> Record<'a> {
             w.put(&(f.len() as u16).to_be_bytes());
             w.put(f);
         }
+        match self.job {
+            None => w.put(&[0, 0]),
+            Some(j) => {
+                // At most JOB_FIXED + MAX_TRANSACTION_LEN (checked above).
+                w.put(&((JOB_FIXED + j.transaction.len()) as u16).to_be_bytes());
+                w.put(&[purpose_byte(j.purpose), slot_byte(j.key)]);
+                w.put(&j.spki_hash);
+                w.put(j.transaction);
+            }
+        }
         let signed_len = w.at;
         let sum = checksum(w.out.get(..signed_len).unwrap_or_default());
         w.put(&sum);
         Ok(total)
+    }
+}
+
+fn slot_byte(slot: KeySlot) -> u8 {
+    match slot {
+        KeySlot::A => 0,
+        KeySlot::B => 1,
+    }
+}
+
+fn slot_of(b: u8) -> Result<KeySlot, RecordError> {
+    match b {
+        0 => Ok(KeySlot::A),
+        1 => Ok(KeySlot::B),
+        _ => Err(RecordError::Malformed),
+    }
+}
+
+fn purpose_byte(p: JobPurpose) -> u8 {
+    match p {
+        JobPurpose::Enroll => 0,
+        JobPurpose::Renew => 1,
+        JobPurpose::Shadow => 2,
     }
 }
 
@@ -279,6 +365,26 @@ impl<'a> Reader<'a> {
             return Err(RecordError::Malformed);
         }
         self.take(len)
+    }
+    fn job(&mut self) -> Result<Option<JobRecord<'a>>, RecordError> {
+        let len = usize::from(self.u16()?);
+        if len == 0 {
+            return Ok(None);
+        }
+        if len < JOB_FIXED || len > JOB_FIXED + MAX_TRANSACTION_LEN {
+            return Err(RecordError::Malformed);
+        }
+        let mut j = Reader(self.take(len)?);
+        let purpose = match j.u8()? {
+            0 => JobPurpose::Enroll,
+            1 => JobPurpose::Renew,
+            2 => JobPurpose::Shadow,
+            _ => return Err(RecordError::Malformed),
+        };
+        let key = slot_of(j.u8()?)?;
+        let mut spki_hash = [0u8; 32];
+        spki_hash.copy_from_slice(j.take(32)?);
+        Ok(Some(JobRecord { purpose, key, spki_hash, transaction: j.0 }))
     }
 }
 
@@ -352,6 +458,7 @@ mod tests {
             ca,
             next_ca: &[],
             shadow: &[0x30, 0],
+            job: Some(JobRecord { purpose: JobPurpose::Renew, key: KeySlot::A, spki_hash: [7; 32], transaction: b"snapshot" }),
         }
     }
 
@@ -407,6 +514,32 @@ mod tests {
         let na = Record { sequence: u32::MAX, ..sample(&cert, &ca) }.emit(&mut a).unwrap();
         let nb = Record { sequence: 0, ..sample(&cert, &ca) }.emit(&mut b).unwrap();
         assert_eq!(select(&[&a[..na], &b[..nb]]).unwrap().record.map(|(i, _)| i), Some(1));
+    }
+
+    #[test]
+    fn version_1_records_are_read_without_a_job() {
+        let (cert, ca) = ([0x30u8; 40], [0x31u8; 40]);
+        let r = Record { job: None, ..sample(&cert, &ca) };
+        let mut buf = [0u8; 512];
+        let n = r.emit(&mut buf).unwrap();
+        // Version 1: no job length, payload 2 bytes shorter, its own checksum.
+        let mut v1 = buf[..n - CHECKSUM - 2].to_vec();
+        v1[4] = 1;
+        let payload = u16::from_be_bytes([v1[9], v1[10]]) - 2;
+        v1[9..11].copy_from_slice(&payload.to_be_bytes());
+        let sum = checksum(&v1);
+        v1.extend_from_slice(&sum);
+        assert_eq!(Record::parse(&v1).unwrap(), r);
+        // A job with a transaction longer than the format allows is refused when encoding.
+        let long = [0u8; MAX_TRANSACTION_LEN + 1];
+        let j = JobRecord { purpose: JobPurpose::Enroll, key: KeySlot::B, spki_hash: [1; 32], transaction: &long };
+        assert!(Record { job: Some(j), ..r }.emit(&mut [0u8; MAX_RECORD_LEN]).is_err());
+        // The largest record fits MAX_RECORD_LEN.
+        let big = [0x30u8; MAX_CERT_LEN];
+        let t = [0u8; MAX_TRANSACTION_LEN];
+        let j = JobRecord { transaction: &t, ..j };
+        let r = Record { certificate: &big, ca: &big, next_ca: &big, shadow: &big, job: Some(j), ..r };
+        assert_eq!(r.emit(&mut [0u8; MAX_RECORD_LEN]), Ok(MAX_RECORD_LEN));
     }
 
     #[test]
