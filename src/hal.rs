@@ -315,6 +315,59 @@ impl<K: Decrypter> Decrypter for &SharedKey<K> {
     }
 }
 
+/// The device's key slots, addressed by number (secure element slots, TPM handles, key files):
+/// what the lifecycle runner generates keys in and uses them through. A slot's key is used for
+/// one operation at a time; the runner never asks for the key material.
+pub trait KeySlots {
+    /// The type of the key in `slot`, or `None` if the slot holds none.
+    fn key_type(&self, slot: u8) -> Option<KeyType>;
+
+    /// Generates a new key in `slot`, replacing what it held (the key the runner asked for;
+    /// a device that cannot generate keys, RSA on a small MCU say, may install a provisioned
+    /// key instead). `rng` is the runner's generator, for software keys.
+    fn generate(&mut self, slot: u8, rng: &mut dyn rand_core::CryptoRngCore) -> Result<(), ErrorKind>;
+
+    /// The public key of `slot` as a DER SubjectPublicKeyInfo into `out`; its length.
+    fn public_key_der(&mut self, slot: u8, out: &mut [u8]) -> Result<usize, ErrorKind>;
+
+    /// Signs `digest` with the key in `slot`, as [`Signer::sign_prehash`] does.
+    fn sign(&mut self, slot: u8, digest: &Digest, out: &mut [u8]) -> Result<usize, ErrorKind>;
+
+    /// RSA decryption with the key in `slot`, as [`Decrypter::decrypt_pkcs1v15`] does
+    /// (implicit rejection required). By default unsupported.
+    fn decrypt(&mut self, slot: u8, ciphertext: &[u8], plaintext: &mut [u8]) -> Result<(), ErrorKind> {
+        let _ = (slot, ciphertext, plaintext);
+        Err(ErrorKind::Unsupported)
+    }
+
+    /// ECDH with the key in `slot`, as [`KeyAgreement::agree`] does. By default unsupported.
+    fn agree(&mut self, slot: u8, peer_public_key: &[u8], shared_secret: &mut [u8; 32]) -> Result<(), ErrorKind> {
+        let _ = (slot, peer_public_key, shared_secret);
+        Err(ErrorKind::Unsupported)
+    }
+}
+
+impl<T: KeySlots + ?Sized> KeySlots for &mut T {
+    fn key_type(&self, slot: u8) -> Option<KeyType> {
+        T::key_type(self, slot)
+    }
+    fn generate(&mut self, slot: u8, rng: &mut dyn rand_core::CryptoRngCore) -> Result<(), ErrorKind> {
+        T::generate(self, slot, rng)
+    }
+    fn public_key_der(&mut self, slot: u8, out: &mut [u8]) -> Result<usize, ErrorKind> {
+        T::public_key_der(self, slot, out)
+    }
+    fn sign(&mut self, slot: u8, digest: &Digest, out: &mut [u8]) -> Result<usize, ErrorKind> {
+        T::sign(self, slot, digest, out)
+    }
+    fn decrypt(&mut self, slot: u8, ciphertext: &[u8], plaintext: &mut [u8]) -> Result<(), ErrorKind> {
+        T::decrypt(self, slot, ciphertext, plaintext)
+    }
+    fn agree(&mut self, slot: u8, peer_public_key: &[u8], shared_secret: &mut [u8; 32]) -> Result<(), ErrorKind> {
+        T::agree(self, slot, peer_public_key, shared_secret)
+    }
+}
+
 /// Trusted wall-clock time.
 pub trait Clock {
     /// Now, or `None` while the device has no trusted time (before NTP or a battery-backed RTC

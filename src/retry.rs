@@ -24,17 +24,22 @@ pub struct RetryPolicy {
     pub max_total: Duration,
 }
 
-impl Default for RetryPolicy {
+impl RetryPolicy {
     /// 30 s, doubling, at most 1 h apart, at most 48 retries within 7 days: an enrollment
     /// waiting for a CA operator's approval over a week-end.
+    pub const DEFAULT: Self = Self {
+        initial: Duration::from_secs(30),
+        factor: 2,
+        max_delay: Duration::from_secs(3600),
+        max_attempts: 48,
+        max_total: Duration::from_secs(7 * 24 * 3600),
+    };
+}
+
+impl Default for RetryPolicy {
+    /// [`RetryPolicy::DEFAULT`].
     fn default() -> Self {
-        Self {
-            initial: Duration::from_secs(30),
-            factor: 2,
-            max_delay: Duration::from_secs(3600),
-            max_attempts: 48,
-            max_total: Duration::from_secs(7 * 24 * 3600),
-        }
+        Self::DEFAULT
     }
 }
 

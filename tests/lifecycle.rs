@@ -170,7 +170,7 @@ fn profile(protocol: Protocol, trust: Trust<'_>, keys: KeyPolicy) -> Profile<'_>
         store_slots: [0, 1],
         trust,
         subject: &[],
-        dns_names: &[],
+        alt_names: &[],
         auth: Auth::Challenge("secret"),
         renewal: RenewalPolicy {
             lifetime_percent: 80,

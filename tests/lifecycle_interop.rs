@@ -208,7 +208,7 @@ fn profile<'a>(
         store_slots: [0, 1],
         trust,
         subject: &[],
-        dns_names: &[],
+        alt_names: &[],
         auth,
         renewal,
         keys,

@@ -111,7 +111,7 @@ impl Default for RolloverPolicy {
 
 /// One identity to maintain. `E` is the caller's own protocol settings (algorithm policy,
 /// buffer sizes, TLS settings...): the manager never looks at it, nor at `server`, `subject`,
-/// `dns_names` and `auth`, which are there for the caller's protocol run of each [`Job`].
+/// `alt_names` and `auth`, which are there for the caller's protocol run of each [`Job`].
 #[derive(Debug, Clone, Copy)]
 pub struct Profile<'a, E = ()> {
     /// A name for reports and logs.
@@ -131,8 +131,8 @@ pub struct Profile<'a, E = ()> {
     pub trust: Trust<'a>,
     /// The subject of every request.
     pub subject: &'a [crate::asn1::csr::NameAttribute<'a>],
-    /// DNS subjectAltNames of every request (may be empty).
-    pub dns_names: &'a [&'a str],
+    /// The subjectAltNames of every request (may be empty).
+    pub alt_names: &'a [crate::asn1::csr::SubjectAltName<'a>],
     /// How requests authenticate.
     pub auth: Auth<'a>,
     /// When to renew.

@@ -30,6 +30,8 @@ pub mod manager;
 pub mod policy;
 pub mod record;
 pub mod rollover;
+#[cfg(any(feature = "scep", all(feature = "est", feature = "tls")))]
+pub mod runner;
 
 pub use manager::{
     Auth, Buffers, Job, Manager, ManagerError, Profile, Protocol, Refusal, Report, RestoreError, RolloverPolicy, Step, Trust, Wake,

@@ -272,7 +272,7 @@ impl<'a> Record<'a> {
             None => w.put(&[0, 0]),
             Some(j) => {
                 // At most JOB_FIXED + MAX_TRANSACTION_LEN (checked above).
-                w.put(&((JOB_FIXED + j.transaction.len()) as u16).to_be_bytes());
+                w.put(&(JOB_FIXED.saturating_add(j.transaction.len()) as u16).to_be_bytes());
                 w.put(&[purpose_byte(j.purpose), slot_byte(j.key)]);
                 w.put(&j.spki_hash);
                 w.put(j.transaction);
@@ -371,7 +371,7 @@ impl<'a> Reader<'a> {
         if len == 0 {
             return Ok(None);
         }
-        if len < JOB_FIXED || len > JOB_FIXED + MAX_TRANSACTION_LEN {
+        if !(JOB_FIXED..=JOB_FIXED + MAX_TRANSACTION_LEN).contains(&len) {
             return Err(RecordError::Malformed);
         }
         let mut j = Reader(self.take(len)?);

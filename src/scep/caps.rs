@@ -138,11 +138,22 @@ pub struct AlgorithmPolicy {
 
 impl Default for AlgorithmPolicy {
     fn default() -> Self {
-        Self { aes: CbcCipher::Aes128, allow_legacy: cfg!(feature = "legacy-crypto"), allow_single_des: false, force_get: false }
+        Self::DEFAULT
     }
 }
 
 impl AlgorithmPolicy {
+    /// The default: AES-128, SHA-256; 3DES and SHA-1 as fallbacks only with the
+    /// `legacy-crypto` feature; no single DES.
+    pub const DEFAULT: Self =
+        Self { aes: CbcCipher::Aes128, allow_legacy: cfg!(feature = "legacy-crypto"), allow_single_des: false, force_get: false };
+
+    /// These settings with single DES replies accepted (see [`AlgorithmPolicy::with_single_des`]), in a `const`.
+    pub const fn const_with_single_des(mut self) -> Self {
+        self.allow_single_des = true;
+        self
+    }
+
     /// AES-256 instead of AES-128.
     pub fn with_aes256(mut self) -> Self {
         self.aes = CbcCipher::Aes256;

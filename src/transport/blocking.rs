@@ -122,6 +122,29 @@ pub trait Connect {
     }
 }
 
+/// The network as the lifecycle runner uses it: a [`Connect`] to a profile's server, named as
+/// the profile names it (`host:port`). The port's network stack resolves and connects; for TLS
+/// the runner wraps the connector.
+pub trait Network {
+    /// Connections to one server.
+    type Connector<'a>: Connect
+    where
+        Self: 'a;
+    /// Connections to `server`, or why there can be none (an address the stack cannot use:
+    /// [`TransportFailure::Connect`]).
+    fn connector(&mut self, server: &str) -> Result<Self::Connector<'_>, TransportFailure>;
+}
+
+impl<N: Network + ?Sized> Network for &mut N {
+    type Connector<'a>
+        = N::Connector<'a>
+    where
+        Self: 'a;
+    fn connector(&mut self, server: &str) -> Result<Self::Connector<'_>, TransportFailure> {
+        N::connector(self, server)
+    }
+}
+
 /// Time for the drivers: the monotonic clock and a way to wait.
 pub trait Timer {
     /// Now, on the same clock as the deadlines the client hands out.

@@ -429,7 +429,7 @@ fn exercise_lifecycle(key: &mut SoftP256Key, rng: &mut NotARealRng) -> u32 {
         store_slots: [0, 1],
         trust: Trust::Anchor(CA_CERT),
         subject: &[],
-        dns_names: &[],
+        alt_names: &[],
         auth: Auth::None,
         renewal: RenewalPolicy::DEFAULT,
         keys: KeyPolicy::NewKey,

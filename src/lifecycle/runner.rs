@@ -1,0 +1,994 @@
+//! The runner: one loop that keeps a device enrolled for years. It joins the [`Manager`] to
+//! the SCEP and EST clients and their blocking drivers: give it a profile, the device (key
+//! slots, state store, network, clock, timer, RNG) and its memory, and it
+//!
+//! - restores the profile's record from the store (or starts a fresh device),
+//! - generates keys in the slots the manager names, and persists the job with its key before
+//!   the job runs (a reboot resumes the same transaction with the same key),
+//! - runs each job through the right client: SCEP PKCSReq / RenewalReq / GetNextCACert, EST
+//!   `/cacerts` (when the CA is pinned by fingerprint) then `/simpleenroll`, `/simplereenroll`
+//!   over mutual TLS with the certificate in use, `/cacerts` for a root key update,
+//! - keeps a SCEP PENDING transaction in the record (its snapshot) and resumes it after a
+//!   reboot,
+//! - persists every record and reports each step as an [`Event`],
+//! - sleeps until the manager's next deadline.
+//!
+//! ```text
+//! let mut runner = Runner::new(&PROFILE, Device { keys, store, network, clock, timer, rng }, memory)?;
+//! runner.run(|event| { log(event); Flow::Continue })?;   // returns only when told to stop
+//! ```
+//!
+//! The profile's one [`Trust`] serves both protocols: the CA of the first enrollment (SCEP
+//! GetCACert checked against it; EST `/cacerts` searched for it when it is a fingerprint). EST's
+//! TLS server is authenticated by [`Settings::server_trust`], and the CA certificate of EST
+//! renewals is the recorded one.
+//!
+//! A caller who wants control keeps using the Sans-IO [`Manager`] and the clients directly: the
+//! runner is built only from their public API.
+//!
+//! **Memory.** [`Memory`] names every buffer; [`StaticMemory`] is a ready-made set (about 70
+//! KiB: two records, the client buffers for RSA-2048 SCEP or EST, the TLS record buffers) that
+//! a firmware places in a static.
+
+use super::manager::{Job, Manager, ManagerError, Profile, Protocol, Report, RestoreError, Step, Trust, Wake};
+use super::record::{KeySlot, MAX_CERT_LEN, MAX_RECORD_LEN, MAX_TRANSACTION_LEN};
+use super::{Auth, Buffers};
+use crate::asn1::cert::CertificateRef;
+use crate::asn1::csr::CsrBuilder;
+use crate::crypto::Digest;
+use crate::hal::{Clock, ErrorKind, ErrorType, KeyRole, KeySlots, KeyType, Signer, StateStore};
+use crate::time::{Duration, Instant, UnixTime};
+use crate::transport::TransportFailure;
+use crate::transport::blocking::{DeviceKeys, DriveError, DriveOptions, Network, Progress, Timer};
+use crate::transport::verify::ServerTrust;
+use core::cell::RefCell;
+use rand_core::{CryptoRng, CryptoRngCore, RngCore};
+
+/// The protocol settings of a profile the runner reads (the `E` of [`Profile`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Settings<'a> {
+    /// SCEP: the CGI path (default `/scep`).
+    pub scep_path: &'a str,
+    /// SCEP: the algorithms requests may use and replies may carry.
+    #[cfg(feature = "scep")]
+    pub scep_policy: crate::scep::AlgorithmPolicy,
+    /// SCEP PENDING polling and EST Retry-After: delays and bounds.
+    pub retry: crate::retry::RetryPolicy,
+    /// EST: the CA label (`/.well-known/est/<label>/`), if any.
+    pub est_label: Option<&'a str>,
+    /// EST: request bodies on one line (est-ca) or in 64-column lines (libest, the default).
+    pub est_one_line: bool,
+    /// EST: send HTTP Basic credentials with the first request ([`Auth::Basic`]; the TLS
+    /// server is authenticated first). Default true.
+    pub preemptive_basic: bool,
+    /// EST: how the TLS server is authenticated (its chain must lead to this anchor).
+    pub server_trust: ServerTrust<'a>,
+    /// EST: the TLS server name, if not the profile's server host.
+    pub tls_server_name: Option<&'a str>,
+    /// The drivers' bound per exchange.
+    pub drive: DriveOptions,
+    /// Without trusted time: certificates that expired before this are refused.
+    pub time_floor: UnixTime,
+    /// The longest single sleep (the clock is read again after it; default one hour).
+    pub max_sleep: Duration,
+    /// How often to look at the clock again while the device has no trusted time (default
+    /// one minute).
+    pub time_poll: Duration,
+}
+
+impl Settings<'_> {
+    /// The defaults: `/scep`, the default algorithm and retry policies, no EST label,
+    /// 64-column bodies, preemptive Basic, an unauthenticated TLS server (set
+    /// [`Settings::server_trust`] for EST), the drivers' default deadline.
+    pub const DEFAULT: Settings<'static> = Settings {
+        scep_path: "/scep",
+        #[cfg(feature = "scep")]
+        scep_policy: crate::scep::AlgorithmPolicy::DEFAULT,
+        retry: crate::retry::RetryPolicy::DEFAULT,
+        est_label: None,
+        est_one_line: false,
+        preemptive_basic: true,
+        server_trust: ServerTrust::Unauthenticated,
+        tls_server_name: None,
+        drive: DriveOptions::DEFAULT,
+        time_floor: UnixTime::CRATE_FLOOR,
+        max_sleep: Duration::from_secs(3600),
+        time_poll: Duration::from_secs(60),
+    };
+}
+
+impl Default for Settings<'_> {
+    fn default() -> Self {
+        Settings::DEFAULT
+    }
+}
+
+/// What the runner needs of the device.
+#[derive(Debug)]
+pub struct Device<K, S, N, C, T, R> {
+    /// The key slots ([`Profile::key_slots`] name two of them).
+    pub keys: K,
+    /// The persistent store ([`Profile::store_slots`] name two of its slots).
+    pub store: S,
+    /// Connections to the servers.
+    pub network: N,
+    /// Trusted wall-clock time, when the device has it.
+    pub clock: C,
+    /// The monotonic clock the drivers and the sleeps use.
+    pub timer: T,
+    /// The random generator (nonces, TLS, software key generation).
+    pub rng: R,
+}
+
+/// The buffers the runner works in (see [`StaticMemory`] for sizes that do).
+#[derive(Debug)]
+pub struct Memory<'m> {
+    /// The two records (the one in force, the one being written): each at least
+    /// [`MAX_RECORD_LEN`] bytes, or as large as the store's slots.
+    pub records: [&'m mut [u8]; 2],
+    /// SCEP: the GetCACert reply. EST: the CA certificate the issued one must chain to.
+    pub ca: &'m mut [u8],
+    /// The CSR and the SCEP signer certificate.
+    pub own: &'m mut [u8],
+    /// The decoded reply.
+    pub work: &'m mut [u8],
+    /// One HTTP request or response.
+    pub io: &'m mut [u8],
+    /// The certificate being renewed ([`MAX_CERT_LEN`] bytes).
+    pub certificate: &'m mut [u8],
+    /// The requested key's SubjectPublicKeyInfo (600 bytes hold RSA-4096).
+    pub spki: &'m mut [u8],
+    /// A SCEP PENDING transaction's snapshot ([`MAX_TRANSACTION_LEN`] bytes).
+    pub transaction: &'m mut [u8],
+    /// EST: the TLS read buffer (16 640 bytes for any server; embedded-tls needs a whole
+    /// record).
+    pub tls_read: &'m mut [u8],
+    /// EST: the TLS write buffer.
+    pub tls_write: &'m mut [u8],
+}
+
+/// A set of buffers for [`Memory`] to place in a static (about 70 KiB): enough for SCEP with
+/// RSA-2048 or RSA-4096 keys and for EST over TLS 1.3 with any record size.
+#[derive(Debug)]
+pub struct StaticMemory {
+    records: [[u8; MAX_RECORD_LEN]; 2],
+    ca: [u8; 4096],
+    own: [u8; 4096],
+    work: [u8; 12288],
+    io: [u8; 12288],
+    certificate: [u8; MAX_CERT_LEN],
+    spki: [u8; 600],
+    transaction: [u8; MAX_TRANSACTION_LEN],
+    tls_read: [u8; 16640],
+    tls_write: [u8; 4096],
+}
+
+impl StaticMemory {
+    /// Zeroed buffers (a `const fn`, for a static).
+    pub const fn new() -> Self {
+        Self {
+            records: [[0; MAX_RECORD_LEN]; 2],
+            ca: [0; 4096],
+            own: [0; 4096],
+            work: [0; 12288],
+            io: [0; 12288],
+            certificate: [0; MAX_CERT_LEN],
+            spki: [0; 600],
+            transaction: [0; MAX_TRANSACTION_LEN],
+            tls_read: [0; 16640],
+            tls_write: [0; 4096],
+        }
+    }
+
+    /// The buffers, lent to a runner.
+    pub fn memory(&mut self) -> Memory<'_> {
+        let [a, b] = &mut self.records;
+        Memory {
+            records: [a, b],
+            ca: &mut self.ca,
+            own: &mut self.own,
+            work: &mut self.work,
+            io: &mut self.io,
+            certificate: &mut self.certificate,
+            spki: &mut self.spki,
+            transaction: &mut self.transaction,
+            tls_read: &mut self.tls_read,
+            tls_write: &mut self.tls_write,
+        }
+    }
+}
+
+impl Default for StaticMemory {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The kind of job the runner is running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum JobKind {
+    /// An enrollment.
+    Enroll,
+    /// A renewal (or a shadow enrollment under the next CA).
+    Renew,
+    /// A fetch of the next CA.
+    FetchNextCa,
+}
+
+/// Why a job failed (the manager retries it with backoff).
+#[derive(Debug)]
+pub enum Failure<'a> {
+    /// The SCEP client ended without a certificate.
+    #[cfg(feature = "scep")]
+    Scep(&'a crate::scep::client::Outcome),
+    /// The SCEP driver stopped.
+    #[cfg(feature = "scep")]
+    ScepDriver(DriveError<crate::scep::client::ClientError>),
+    /// The EST client ended without a certificate.
+    #[cfg(feature = "est")]
+    Est(&'a crate::est::client::Outcome),
+    /// The EST driver stopped.
+    #[cfg(feature = "est")]
+    EstDriver(DriveError<crate::est::client::ClientError>),
+    /// The device's key slots failed.
+    Key(ErrorKind),
+    /// The server cannot be reached.
+    Network(TransportFailure),
+    /// The profile cannot be run by this build or these settings (why).
+    Unsupported(&'static str),
+    /// A reply that did not have what the job needs (why).
+    Reply(&'static str),
+}
+
+impl core::fmt::Display for Failure<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            #[cfg(feature = "scep")]
+            Self::Scep(o) => write!(f, "SCEP: {o}"),
+            #[cfg(feature = "scep")]
+            Self::ScepDriver(e) => write!(f, "SCEP: {e}"),
+            #[cfg(feature = "est")]
+            Self::Est(o) => write!(f, "EST: {o}"),
+            #[cfg(feature = "est")]
+            Self::EstDriver(e) => write!(f, "EST: {e}"),
+            Self::Key(e) => write!(f, "device key: {e}"),
+            Self::Network(e) => write!(f, "network: {e}"),
+            Self::Unsupported(why) => write!(f, "not supported: {why}"),
+            Self::Reply(why) => write!(f, "reply: {why}"),
+        }
+    }
+}
+
+/// What the runner did: one per step, for logs and displays.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A key was generated in this slot.
+    KeyGenerated(KeySlot),
+    /// A job begins (`resumed`: a PENDING transaction from the record goes on).
+    JobStarted {
+        /// What it is.
+        kind: JobKind,
+        /// The key slot it certifies.
+        key: KeySlot,
+        /// A persisted PENDING transaction is resumed.
+        resumed: bool,
+    },
+    /// A driver step within the job.
+    Progress(Progress<'a>),
+    /// SCEP: the CA answered PENDING; the transaction is persisted and polled at `next_poll`.
+    Pending {
+        /// The transaction ID.
+        transaction_id: &'a str,
+        /// Polls made so far.
+        attempts: u32,
+        /// When the next poll is due (the timer's clock).
+        next_poll: Instant,
+    },
+    /// The job's certificate arrived (the manager checks it before anything else).
+    Issued(&'a [u8]),
+    /// The job failed; the manager schedules a retry.
+    JobFailed(Failure<'a>),
+    /// A record was written to the store slot (`ok`), or the write failed.
+    Stored {
+        /// The store slot.
+        slot: u8,
+        /// The write succeeded.
+        ok: bool,
+    },
+    /// The identity in use is now the key in `slot` with `certificate` (persisted already).
+    Activated {
+        /// The key slot.
+        slot: KeySlot,
+        /// The certificate.
+        certificate: &'a [u8],
+    },
+    /// The manager's report (refusals, expiry warnings, CA rollover, damaged slots).
+    Report(Report),
+    /// Nothing to do for this long.
+    Sleeping(Duration),
+}
+
+/// What the caller's event handler wants next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Go on.
+    Continue,
+    /// Return from [`Runner::run`].
+    Stop,
+}
+
+/// Why the runner stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunnerError {
+    /// The stored records cannot be read (never reset: see [`RestoreError`]).
+    Restore(RestoreError),
+    /// Reading the store failed.
+    Storage(ErrorKind),
+    /// The manager refused a call (a bug) or a record did not fit the buffers.
+    Manager(ManagerError),
+    /// The timer stopped a sleep ([`Timer::sleep_until`] returned false).
+    Stopped,
+}
+
+impl core::fmt::Display for RunnerError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Restore(e) => write!(f, "the stored state cannot be restored: {e}"),
+            Self::Storage(e) => write!(f, "the store cannot be read: {e}"),
+            Self::Manager(e) => write!(f, "lifecycle manager: {e}"),
+            Self::Stopped => f.write_str("the timer stopped the runner"),
+        }
+    }
+}
+
+impl core::error::Error for RunnerError {}
+
+impl From<ManagerError> for RunnerError {
+    fn from(e: ManagerError) -> Self {
+        Self::Manager(e)
+    }
+}
+
+/// What [`Runner::step`] leaves to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Step again at once.
+    Continue,
+    /// Nothing to do until the manager's deadline.
+    Wait(Wake),
+}
+
+/// The buffers a job uses (all of [`Memory`] but the records).
+struct JobMemory<'m> {
+    ca: &'m mut [u8],
+    own: &'m mut [u8],
+    work: &'m mut [u8],
+    io: &'m mut [u8],
+    certificate: &'m mut [u8],
+    spki: &'m mut [u8],
+    transaction: &'m mut [u8],
+    #[cfg_attr(not(all(feature = "est", feature = "tls")), allow(dead_code))]
+    tls_read: &'m mut [u8],
+    #[cfg_attr(not(all(feature = "est", feature = "tls")), allow(dead_code))]
+    tls_write: &'m mut [u8],
+}
+
+/// A job, with what it needs copied out of the manager's record.
+#[derive(Debug, Clone, Copy)]
+struct JobSpec {
+    kind: JobKind,
+    key: KeySlot,
+    signer: KeySlot,
+    /// Renewal: the certificate in use is in `memory.certificate[..len]`.
+    certificate_len: usize,
+    /// The CA the issued certificate must chain to, if recorded: in `memory.ca` for EST,
+    /// its fingerprint for SCEP.
+    ca_len: usize,
+    ca_fingerprint: Option<[u8; 32]>,
+    /// A persisted PENDING transaction, in `memory.transaction[..len]`.
+    transaction_len: usize,
+    /// A shadow certificate under the staged next CA.
+    under_next_ca: bool,
+}
+
+/// The lifecycle runner of one profile (see the module docs).
+pub struct Runner<'r, K, S, N, C, T, R> {
+    profile: &'r Profile<'r, Settings<'r>>,
+    manager: Manager<'r>,
+    device: Device<K, S, N, C, T, R>,
+    memory: JobMemory<'r>,
+}
+
+impl<K, S, N, C, T, R> core::fmt::Debug for Runner<'_, K, S, N, C, T, R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Runner").field("profile", &self.profile.name).field("manager", &self.manager).finish_non_exhaustive()
+    }
+}
+
+impl<'r, K, S, N, C, T, R> Runner<'r, K, S, N, C, T, R>
+where
+    K: KeySlots,
+    S: StateStore,
+    N: Network,
+    C: Clock,
+    T: Timer,
+    R: CryptoRngCore,
+{
+    /// A runner for `profile`: the profile's two store slots are read into the memory's
+    /// records and the manager restored from them (a fresh device when both are empty).
+    pub fn new(
+        profile: &'r Profile<'r, Settings<'r>>,
+        mut device: Device<K, S, N, C, T, R>,
+        memory: Memory<'r>,
+    ) -> Result<Self, RunnerError> {
+        let Memory { records: [a, b], ca, own, work, io, certificate, spki, transaction, tls_read, tls_write } = memory;
+        let la = device.store.load(profile.store_slots[0], a).map_err(|e| RunnerError::Storage(crate::hal::Error::kind(&e)))?;
+        let lb = device.store.load(profile.store_slots[1], b).map_err(|e| RunnerError::Storage(crate::hal::Error::kind(&e)))?;
+        let manager =
+            Manager::restore(profile, Buffers { current: a, next: b }, [la, lb], &mut device.rng).map_err(RunnerError::Restore)?;
+        info!("lifecycle: profile restored ({} bytes, {} bytes in the store slots)", la, lb);
+        let memory = JobMemory { ca, own, work, io, certificate, spki, transaction, tls_read, tls_write };
+        Ok(Self { profile, manager, device, memory })
+    }
+
+    /// The manager (the record, the identity in use, its CA).
+    pub fn manager(&self) -> &Manager<'r> {
+        &self.manager
+    }
+
+    /// The device (to use the key of the identity in use, say).
+    pub fn device(&mut self) -> &mut Device<K, S, N, C, T, R> {
+        &mut self.device
+    }
+
+    /// Runs until `on_event` says [`Flow::Stop`]: every step, every job, every sleep until the
+    /// manager's next deadline ([`Settings::max_sleep`] at most at a time).
+    pub fn run(&mut self, mut on_event: impl FnMut(&Event<'_>) -> Flow) -> Result<(), RunnerError> {
+        let stop = core::cell::Cell::new(false);
+        let mut handler = |e: &Event<'_>| {
+            if on_event(e) == Flow::Stop {
+                stop.set(true);
+            }
+        };
+        loop {
+            let next = self.step(&mut handler)?;
+            if stop.get() {
+                return Ok(());
+            }
+            if let Next::Wait(wake) = next {
+                let pause = self.pause(wake);
+                handler(&Event::Sleeping(pause));
+                if stop.get() {
+                    return Ok(());
+                }
+                let deadline = self.device.timer.now().saturating_add(pause);
+                if !self.device.timer.sleep_until(deadline) {
+                    return Err(RunnerError::Stopped);
+                }
+            }
+        }
+    }
+
+    /// How long to sleep for `wake`.
+    fn pause(&mut self, wake: Wake) -> Duration {
+        let settings = &self.profile.extra;
+        match (wake, self.device.clock.now()) {
+            (Wake::At(t), Some(now)) => {
+                let secs = t.as_secs().saturating_sub(now.as_secs()).max(0);
+                Duration::from_secs(u64::try_from(secs).unwrap_or(0)).min(settings.max_sleep)
+            }
+            _ => settings.time_poll,
+        }
+    }
+
+    /// One step of the manager: a key generated, a whole job run, a record stored, an
+    /// activation or a report; or the deadline to wait for.
+    pub fn step(&mut self, on_event: &mut dyn FnMut(&Event<'_>)) -> Result<Next, RunnerError> {
+        let now = self.device.clock.now();
+        let Self { profile, manager, device, memory } = self;
+        let spec = match manager.poll(now)? {
+            Step::GenerateKey(slot) => {
+                let dev = manager.device_key_slot(slot);
+                debug!("lifecycle: generating a key in slot {}", dev);
+                let generated = device.keys.generate(dev, &mut device.rng).and_then(|()| device.keys.public_key_der(dev, memory.spki));
+                match generated {
+                    Ok(n) => {
+                        on_event(&Event::KeyGenerated(slot));
+                        manager.handle_key(slot, memory.spki.get(..n).unwrap_or_default())?;
+                    }
+                    Err(e) => {
+                        warn!("lifecycle: key generation failed: {}", e);
+                        on_event(&Event::JobFailed(Failure::Key(e)));
+                        manager.handle_failed(now)?;
+                    }
+                }
+                return Ok(Next::Continue);
+            }
+            Step::Store { slot, record } => {
+                let ok = device.store.store(slot, record).is_ok();
+                if !ok {
+                    warn!("lifecycle: writing store slot {} failed", slot);
+                }
+                on_event(&Event::Stored { slot, ok });
+                manager.handle_stored(ok)?;
+                return Ok(Next::Continue);
+            }
+            Step::Activate { slot, certificate } => {
+                info!("lifecycle: new identity in use");
+                on_event(&Event::Activated { slot, certificate });
+                return Ok(Next::Continue);
+            }
+            Step::Report(r) => {
+                on_event(&Event::Report(r));
+                return Ok(Next::Continue);
+            }
+            Step::Wait(wake) => return Ok(Next::Wait(wake)),
+            Step::Run(job) => copy_job(job, memory),
+        };
+        let Some(mut spec) = spec else {
+            manager.handle_failed(now)?;
+            return Ok(Next::Continue);
+        };
+        // What the record knows that the job needs: the CA (the next one for a shadow
+        // certificate), a PENDING transaction.
+        let rec = manager.record();
+        let ca: &[u8] = if spec.under_next_ca { rec.next_ca } else { rec.ca };
+        if !ca.is_empty() {
+            spec.ca_fingerprint = CertificateRef::parse(ca).ok().map(|c| c.fingerprint_sha256());
+            if let Some(dst) = memory.ca.get_mut(..ca.len()) {
+                dst.copy_from_slice(ca);
+                spec.ca_len = ca.len();
+            }
+        }
+        if let Some(t) = manager.pending_transaction()
+            && let Some(dst) = memory.transaction.get_mut(..t.len())
+        {
+            dst.copy_from_slice(t);
+            spec.transaction_len = t.len();
+        }
+        on_event(&Event::JobStarted { kind: spec.kind, key: spec.key, resumed: spec.transaction_len > 0 });
+        let ctx = JobContext { profile, manager, device, memory, on_event };
+        match profile.protocol {
+            Protocol::Scep => ctx.scep(spec)?,
+            Protocol::Est => ctx.est(spec)?,
+        }
+        Ok(Next::Continue)
+    }
+}
+
+/// Copies what a job needs out of the manager's borrow.
+fn copy_job(job: Job<'_>, memory: &mut JobMemory<'_>) -> Option<JobSpec> {
+    let mut spec = JobSpec {
+        kind: JobKind::Enroll,
+        key: KeySlot::A,
+        signer: KeySlot::A,
+        certificate_len: 0,
+        ca_len: 0,
+        ca_fingerprint: None,
+        transaction_len: 0,
+        under_next_ca: false,
+    };
+    match job {
+        Job::Enroll { key } => {
+            spec.key = key;
+            spec.signer = key;
+        }
+        Job::Renew { key, signer, certificate, under_next_ca } => {
+            spec.kind = JobKind::Renew;
+            spec.under_next_ca = under_next_ca;
+            spec.key = key;
+            spec.signer = signer;
+            memory.certificate.get_mut(..certificate.len())?.copy_from_slice(certificate);
+            spec.certificate_len = certificate.len();
+        }
+        Job::FetchNextCa => spec.kind = JobKind::FetchNextCa,
+    }
+    Some(spec)
+}
+
+/// One job's borrows.
+struct JobContext<'j, 'r, K, S, N, C, T, R> {
+    profile: &'r Profile<'r, Settings<'r>>,
+    manager: &'j mut Manager<'r>,
+    device: &'j mut Device<K, S, N, C, T, R>,
+    memory: &'j mut JobMemory<'r>,
+    on_event: &'j mut dyn FnMut(&Event<'_>),
+}
+
+/// The device's key slots by role for one job: the requested key and the certificate's key.
+struct SlotKeys<'a, 'k, K> {
+    keys: &'a RefCell<&'k mut K>,
+    requested: u8,
+    certificate: u8,
+}
+
+impl<K: KeySlots> SlotKeys<'_, '_, K> {
+    fn slot(&self, role: KeyRole) -> u8 {
+        match role {
+            KeyRole::Requested => self.requested,
+            KeyRole::Certificate => self.certificate,
+        }
+    }
+    fn with<V>(&self, f: impl FnOnce(&mut K) -> Result<V, ErrorKind>) -> Result<V, ErrorKind> {
+        let mut keys = self.keys.try_borrow_mut().map_err(|_| ErrorKind::Busy)?;
+        f(&mut keys)
+    }
+}
+
+impl<K: KeySlots> DeviceKeys for SlotKeys<'_, '_, K> {
+    fn sign(&mut self, role: KeyRole, digest: &Digest, out: &mut [u8]) -> Result<usize, ErrorKind> {
+        let slot = self.slot(role);
+        self.with(|k| k.sign(slot, digest, out))
+    }
+    fn decrypt(&mut self, role: KeyRole, ciphertext: &[u8], out: &mut [u8]) -> Result<(), ErrorKind> {
+        let slot = self.slot(role);
+        self.with(|k| k.decrypt(slot, ciphertext, out))
+    }
+    fn agree(&mut self, role: KeyRole, peer: &[u8], out: &mut [u8; 32]) -> Result<(), ErrorKind> {
+        let slot = self.slot(role);
+        self.with(|k| k.agree(slot, peer, out))
+    }
+}
+
+/// One key slot as a [`Signer`] (the TLS client key of an EST renewal).
+#[cfg_attr(not(all(feature = "est", feature = "tls")), allow(dead_code))]
+struct SlotSigner<'a, 'k, K> {
+    keys: &'a RefCell<&'k mut K>,
+    slot: u8,
+    key_type: KeyType,
+}
+
+impl<K> ErrorType for SlotSigner<'_, '_, K> {
+    type Error = ErrorKind;
+}
+
+impl<K: KeySlots> Signer for SlotSigner<'_, '_, K> {
+    fn key_type(&self) -> KeyType {
+        self.key_type
+    }
+    fn public_key_der(&mut self, out: &mut [u8]) -> Result<usize, ErrorKind> {
+        self.keys.try_borrow_mut().map_err(|_| ErrorKind::Busy)?.public_key_der(self.slot, out)
+    }
+    fn sign_prehash(&mut self, digest: &Digest, out: &mut [u8]) -> Result<usize, ErrorKind> {
+        self.keys.try_borrow_mut().map_err(|_| ErrorKind::Busy)?.sign(self.slot, digest, out)
+    }
+}
+
+/// The runner's generator shared by the client and the TLS connector (each use borrows it
+/// for one call).
+struct SharedRng<'a, 'r, R>(&'a RefCell<&'r mut R>);
+
+impl<R: CryptoRngCore> RngCore for SharedRng<'_, '_, R> {
+    fn next_u32(&mut self) -> u32 {
+        self.0.borrow_mut().next_u32()
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0.borrow_mut().next_u64()
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.0.borrow_mut().fill_bytes(dest)
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.0.borrow_mut().try_fill_bytes(dest)
+    }
+}
+
+impl<R: CryptoRngCore> CryptoRng for SharedRng<'_, '_, R> {}
+
+/// The job failed: told to the handler and the manager.
+fn failed(
+    manager: &mut Manager<'_>,
+    clock: &mut impl Clock,
+    on_event: &mut dyn FnMut(&Event<'_>),
+    why: Failure<'_>,
+) -> Result<(), RunnerError> {
+    warn!("lifecycle: job failed");
+    on_event(&Event::JobFailed(why));
+    let now = clock.now();
+    manager.handle_failed(now)?;
+    Ok(())
+}
+
+/// The job's certificate: told to the handler, checked and persisted by the manager.
+fn issued(
+    manager: &mut Manager<'_>,
+    clock: &mut impl Clock,
+    on_event: &mut dyn FnMut(&Event<'_>),
+    cert: &[u8],
+    ca: &[u8],
+) -> Result<(), RunnerError> {
+    info!("lifecycle: certificate issued ({} bytes)", cert.len());
+    on_event(&Event::Issued(cert));
+    let now = clock.now();
+    manager.handle_issued(now, cert, ca)?;
+    Ok(())
+}
+
+/// The host and port of `server` (`host:port`, `[v6]:port` or a bare host).
+fn split_server(server: &str) -> (&str, Option<u16>) {
+    match server.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && (!host.contains(':') || host.ends_with(']')) => match port.parse() {
+            Ok(p) => (host.trim_start_matches('[').trim_end_matches(']'), Some(p)),
+            Err(_) => (server, None),
+        },
+        _ => (server, None),
+    }
+}
+
+/// A timer that stops the driver at a PENDING wait instead of sleeping (the runner persists
+/// the transaction first).
+#[cfg(feature = "scep")]
+struct StopAtWait<'a, T> {
+    timer: &'a mut T,
+    waited: Option<Instant>,
+}
+
+#[cfg(feature = "scep")]
+impl<T: Timer> Timer for StopAtWait<'_, T> {
+    fn now(&mut self) -> Instant {
+        self.timer.now()
+    }
+    fn sleep_until(&mut self, deadline: Instant) -> bool {
+        self.waited = Some(deadline);
+        false
+    }
+}
+
+impl<K, S, N, C, T, R> JobContext<'_, '_, K, S, N, C, T, R>
+where
+    K: KeySlots,
+    S: StateStore,
+    N: Network,
+    C: Clock,
+    T: Timer,
+    R: CryptoRngCore,
+{
+    /// The job failed: told to the handler and the manager.
+    fn failed(&mut self, why: Failure<'_>) -> Result<(), RunnerError> {
+        failed(self.manager, &mut self.device.clock, self.on_event, why)
+    }
+
+    #[cfg(not(feature = "scep"))]
+    fn scep(mut self, _: JobSpec) -> Result<(), RunnerError> {
+        self.failed(Failure::Unsupported("this build has no SCEP (the `scep` feature)"))
+    }
+
+    #[cfg(feature = "scep")]
+    fn scep(self, spec: JobSpec) -> Result<(), RunnerError> {
+        use crate::asn1::csr::ChallengePassword;
+        use crate::scep::ca::CaTrust;
+        use crate::scep::client::{Buffers, Client, Config, Operation, Outcome};
+        use crate::transport::blocking::run_scep_with;
+
+        let JobContext { profile, manager, device, memory, on_event } = self;
+        let Device { keys, store, network, clock, timer, rng } = device;
+        let settings = &profile.extra;
+        let dev_key = manager.device_key_slot(spec.key);
+        let dev_signer = manager.device_key_slot(spec.signer);
+        let spki_len = match keys.public_key_der(dev_key, memory.spki) {
+            Ok(n) => n,
+            Err(e) => return failed(manager, clock, on_event, Failure::Key(e)),
+        };
+        let anchor;
+        let trust = match (spec.ca_fingerprint, profile.trust) {
+            (Some(fp), _) | (None, Trust::Fingerprint(fp)) => CaTrust::Fingerprint(fp),
+            (None, Trust::Anchor(a)) => match CertificateRef::parse(a) {
+                Ok(c) => {
+                    anchor = c;
+                    CaTrust::Anchor(&anchor)
+                }
+                Err(_) => return failed(manager, clock, on_event, Failure::Unsupported("the profile's trust anchor does not parse")),
+            },
+        };
+        let (host, port) = split_server(profile.server);
+        let JobMemory { ca, own, work, io, certificate, spki, transaction, .. } = memory;
+        let mut config = Config::new(host, trust, spki.get(..spki_len).unwrap_or_default());
+        config.port = port;
+        config.path = settings.scep_path;
+        config.policy = settings.scep_policy;
+        config.retry = settings.retry;
+        config.wall_time = clock.now();
+        config.time_floor = settings.time_floor;
+        let mut csr = CsrBuilder::new(profile.subject).subject_alt_names(profile.alt_names);
+        if let Auth::Challenge(pw) = profile.auth {
+            csr = csr.challenge_password(ChallengePassword::Printable(pw));
+            config.envelope_password = Some(pw.as_bytes());
+        }
+        let operation = match spec.kind {
+            JobKind::Enroll => Operation::Enroll(csr),
+            JobKind::Renew => Operation::Renew { csr, certificate: certificate.get(..spec.certificate_len).unwrap_or_default() },
+            JobKind::FetchNextCa => Operation::GetNextCaCertificates,
+        };
+        let bufs = Buffers { ca: &mut ca[..], own: &mut own[..], work: &mut work[..], io: &mut io[..] };
+        let rng = RefCell::new(rng);
+        let client = match transaction.get(..spec.transaction_len).filter(|t| !t.is_empty()) {
+            Some(snapshot) => Client::resume(config, operation, bufs, SharedRng(&rng), snapshot, timer.now()),
+            None => Client::new(config, operation, bufs, SharedRng(&rng)),
+        };
+        let mut client = match client {
+            Ok(c) => c,
+            Err(e) => return failed(manager, clock, on_event, Failure::ScepDriver(DriveError::Client(e))),
+        };
+        let keys = RefCell::new(keys);
+        let mut slot_keys = SlotKeys { keys: &keys, requested: dev_key, certificate: dev_signer };
+        let result = loop {
+            let mut connector = match network.connector(profile.server) {
+                Ok(c) => c,
+                Err(e) => break Err(Failure::Network(e)),
+            };
+            let mut stop = StopAtWait { timer: &mut *timer, waited: None };
+            let r =
+                run_scep_with(&mut client, &mut connector, &mut slot_keys, &mut stop, settings.drive, |p| on_event(&Event::Progress(p)));
+            let waited = stop.waited;
+            match (r, waited) {
+                (Err(DriveError::Stopped), Some(next_poll)) => {
+                    // PENDING: the transaction goes into the record before the wait.
+                    if let Ok(Some(snapshot)) = client.snapshot(transaction) {
+                        manager.handle_pending(snapshot)?;
+                        if let Step::Store { slot, record } = manager.poll(clock.now())? {
+                            let ok = store.store(slot, record).is_ok();
+                            on_event(&Event::Stored { slot, ok });
+                            manager.handle_stored(ok)?;
+                        }
+                    }
+                    info!("lifecycle: SCEP PENDING, next poll in {} ms", (next_poll - timer.now()).as_millis());
+                    on_event(&Event::Pending { transaction_id: client.transaction_id(), attempts: client.pending_attempts(), next_poll });
+                    if !timer.sleep_until(next_poll) {
+                        return Err(RunnerError::Stopped);
+                    }
+                }
+                (Ok(outcome), _) => break Ok(outcome),
+                (Err(e), _) => break Err(Failure::ScepDriver(e)),
+            }
+        };
+        let now = clock.now();
+        match result {
+            Ok(Outcome::Issued) => match (client.certificate(), client.ca_certificates()) {
+                (Some(cert), Some(cas)) => issued(manager, clock, on_event, cert, cas.issuing_ca().as_der()),
+                _ => failed(manager, clock, on_event, Failure::Reply("SCEP: issued, but the certificate or the CA is missing")),
+            },
+            Ok(Outcome::NextCa) => {
+                let next = client
+                    .next_ca_certificates()
+                    .and_then(|sd| sd.certificates().find(|c| matches!(c.basic_constraints(), Ok(Some(bc)) if bc.ca)));
+                manager.handle_next_ca(now, next.map(|c| c.as_der()).unwrap_or_default())?;
+                Ok(())
+            }
+            Ok(outcome) => failed(manager, clock, on_event, Failure::Scep(&outcome)),
+            Err(why) => failed(manager, clock, on_event, why),
+        }
+    }
+
+    #[cfg(not(all(feature = "est", feature = "tls")))]
+    fn est(mut self, _: JobSpec) -> Result<(), RunnerError> {
+        self.failed(Failure::Unsupported("this build has no EST over TLS (the `est` and `tls` features)"))
+    }
+
+    #[cfg(all(feature = "est", feature = "tls"))]
+    fn est(mut self, mut spec: JobSpec) -> Result<(), RunnerError> {
+        let profile = self.profile;
+        // The CA the issued certificate must chain to: the recorded one, the profile's
+        // anchor, or the certificate with the pinned fingerprint in /cacerts.
+        if spec.ca_len == 0 && spec.kind == JobKind::Enroll {
+            match profile.trust {
+                Trust::Anchor(a) => match self.memory.ca.get_mut(..a.len()) {
+                    Some(dst) => {
+                        dst.copy_from_slice(a);
+                        spec.ca_len = a.len();
+                    }
+                    None => return self.failed(Failure::Unsupported("the trust anchor does not fit the CA buffer")),
+                },
+                Trust::Fingerprint(fp) => match self.est_exchange(spec, JobKind::FetchNextCa, Some(fp))? {
+                    Some(n) => spec.ca_len = n,
+                    None => return Ok(()),
+                },
+            }
+        }
+        self.est_exchange(spec, spec.kind, None).map(|_| ())
+    }
+
+    /// One EST client run for `kind`. With `pinned`: `/cacerts` only, the certificate with
+    /// that fingerprint copied into `memory.ca` (`Some(len)`; `None` when the failure was
+    /// handed to the manager). Otherwise the job's result is handed to the manager.
+    #[cfg(all(feature = "est", feature = "tls"))]
+    fn est_exchange(&mut self, spec: JobSpec, kind: JobKind, pinned: Option<[u8; 32]>) -> Result<Option<usize>, RunnerError> {
+        use crate::est::client::{Buffers, CaCertsTrust, Client, Config, Credentials, MAX_CA_CERTS, Operation, Outcome};
+        use crate::http::base64::LineStyle;
+        use crate::transport::blocking::run_est_with;
+        use crate::transport::tls::TlsConnector;
+
+        let JobContext { profile, manager, device, memory, on_event } = self;
+        let profile = *profile;
+        let Device { keys, network, clock, timer, rng, .. } = &mut **device;
+        let settings = &profile.extra;
+        let dev_key = manager.device_key_slot(spec.key);
+        let dev_signer = manager.device_key_slot(spec.signer);
+        let spki_len = match keys.public_key_der(dev_key, memory.spki) {
+            Ok(n) => n,
+            Err(e) => return failed(manager, clock, *on_event, Failure::Key(e)).map(|()| None),
+        };
+        let signer_type = keys.key_type(dev_signer).unwrap_or(KeyType::EcP256);
+        let (host, port) = split_server(profile.server);
+        let JobMemory { ca, own, work, io, certificate, spki, tls_read, tls_write, .. } = &mut **memory;
+        let (ca_now, ca_rest) = ca.split_at_mut(if pinned.is_some() { 0 } else { spec.ca_len.min(ca.len()) });
+        let trust = match pinned {
+            Some(fp) => CaCertsTrust::Fingerprint(fp),
+            None => CaCertsTrust::TlsAuthenticated,
+        };
+        let mut config = Config::new(host, trust, spki.get(..spki_len).unwrap_or_default());
+        config.port = port;
+        config.label = settings.est_label;
+        config.ca_certificate = (!ca_now.is_empty()).then_some(&*ca_now);
+        config.body_style = if settings.est_one_line { LineStyle::OneLine } else { LineStyle::default() };
+        config.retry = settings.retry;
+        config.wall_time = clock.now();
+        config.time_floor = settings.time_floor;
+        if let Auth::Basic { user, password } = profile.auth {
+            config.credentials = Some(Credentials { user, password, preemptive_basic: settings.preemptive_basic });
+        }
+        let csr = CsrBuilder::new(profile.subject).subject_alt_names(profile.alt_names);
+        let operation = match kind {
+            JobKind::Enroll => Operation::Enroll(csr),
+            JobKind::Renew => Operation::ReEnroll(csr),
+            JobKind::FetchNextCa => Operation::CaCerts,
+        };
+        let bufs = Buffers { own: &mut own[..], work: &mut work[..], io: &mut io[..] };
+        let rng = RefCell::new(rng);
+        let mut client = match Client::new(config, operation, bufs, SharedRng(&rng)) {
+            Ok(c) => c,
+            Err(e) => return failed(manager, clock, *on_event, Failure::EstDriver(DriveError::Client(e))).map(|()| None),
+        };
+        let keys = RefCell::new(keys);
+        let mut slot_keys = SlotKeys { keys: &keys, requested: dev_key, certificate: dev_signer };
+        let mut tls_key = SlotSigner { keys: &keys, slot: dev_signer, key_type: signer_type };
+        let result = match network.connector(profile.server) {
+            Err(e) => Err(Failure::Network(e)),
+            Ok(tcp) => {
+                let name = settings.tls_server_name.unwrap_or(host);
+                let mut tls = TlsConnector::new(tcp, tls_read, tls_write, SharedRng(&rng), settings.server_trust, name);
+                if let Some(now) = clock.now() {
+                    tls = tls.with_time(now);
+                }
+                tls = tls.with_time_floor(settings.time_floor);
+                if kind == JobKind::Renew {
+                    tls = tls.with_client_certificate(certificate.get(..spec.certificate_len).unwrap_or_default(), &mut tls_key);
+                }
+                run_est_with(&mut client, &mut tls, &mut slot_keys, timer, settings.drive, |p| on_event(&Event::Progress(p)))
+                    .map_err(Failure::EstDriver)
+            }
+        };
+        let now = clock.now();
+        match (result, pinned) {
+            (Ok(Outcome::CaCerts), Some(fp)) => {
+                let found = client.trusted_ca_certificates().find(|c| c.fingerprint_sha256() == fp).map(|c| c.as_der());
+                match found.and_then(|der| Some((der, ca_rest.get_mut(..der.len())?))) {
+                    Some((der, dst)) => {
+                        dst.copy_from_slice(der);
+                        Ok(Some(der.len()))
+                    }
+                    None => {
+                        failed(manager, clock, *on_event, Failure::Reply("EST: /cacerts has no certificate with the pinned fingerprint"))
+                            .map(|()| None)
+                    }
+                }
+            }
+            (Ok(Outcome::CaCerts), None) => {
+                let mut list: heapless::Vec<&[u8], MAX_CA_CERTS> = heapless::Vec::new();
+                for c in client.certificates().iter().flat_map(|sd| sd.certificates()) {
+                    if list.push(c.as_der()).is_err() {
+                        break;
+                    }
+                }
+                manager.handle_ca_certs(now, &list)?;
+                Ok(None)
+            }
+            (Ok(Outcome::Issued), _) => match client.certificate() {
+                Some(cert) => issued(manager, clock, *on_event, cert, ca_now).map(|()| None),
+                None => failed(manager, clock, *on_event, Failure::Reply("EST: issued, but no certificate")).map(|()| None),
+            },
+            (Ok(outcome), _) => failed(manager, clock, *on_event, Failure::Est(&outcome)).map(|()| None),
+            (Err(why), _) => failed(manager, clock, *on_event, why).map(|()| None),
+        }
+    }
+}
