@@ -1298,3 +1298,286 @@ fn getnextcacert_is_accepted_only_when_signed_by_the_current_ca() {
         }
     }
 }
+
+// ---------------------------------------------------------------- the lifecycle runner
+
+mod runner {
+    //! The lifecycle runner ([`embedded_enroll::lifecycle::runner`]) driving the SCEP client
+    //! against the fixture CA through a reboot: the key generated for the job and a PENDING
+    //! transaction are persisted, and the next boot goes on with the same key and transaction.
+    use super::*;
+    use embedded_enroll::Duration;
+    use embedded_enroll::hal::{ErrorKind, KeySlots, KeyType, RamStore, StateStore};
+    use embedded_enroll::lifecycle::runner::{Device, Event, Flow, Runner, Settings, StaticMemory};
+    use embedded_enroll::lifecycle::{Auth, KeyPolicy, Profile, Protocol, RenewalPolicy, RolloverPolicy, Trust};
+    use embedded_enroll::time::UnixTime;
+    use embedded_enroll::transport::TransportFailure;
+    use embedded_enroll::transport::blocking::{Connect, Network, Timer};
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    /// The fixture CA behind a scripted list of replies, one per connection.
+    #[derive(Clone)]
+    struct FixtureNet {
+        fx: Rc<RefCell<Fixture>>,
+        replies: Rc<RefCell<VecDeque<Reply>>>,
+        /// "METHOD operation [messageType]" per request.
+        log: Rc<RefCell<Vec<String>>>,
+    }
+
+    struct Conn<'a> {
+        net: &'a FixtureNet,
+        request: Vec<u8>,
+        response: Option<Vec<u8>>,
+        at: usize,
+    }
+
+    impl embedded_io::ErrorType for Conn<'_> {
+        type Error = embedded_io::ErrorKind;
+    }
+    impl embedded_io::Write for Conn<'_> {
+        fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+            self.request.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> Result<(), Self::Error> {
+            Ok(())
+        }
+    }
+    impl embedded_io::Read for Conn<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+            if self.response.is_none() {
+                let reply = self.net.replies.borrow_mut().pop_front().unwrap_or_else(|| {
+                    panic!("no reply scripted for {:?} after {:?}", String::from_utf8_lossy(&self.request[..60]), self.net.log.borrow())
+                });
+                let (method, query, _) = parse_request(&self.request);
+                let op = String::from_utf8(query[0].1.clone()).unwrap();
+                let mut fx = self.net.fx.borrow_mut();
+                let resp = fx.answer(&self.request, reply);
+                let mt = if op == "PKIOperation" { format!(" {}", fx.seen.last().unwrap().message_type) } else { String::new() };
+                self.net.log.borrow_mut().push(format!("{method} {op}{mt}"));
+                self.response = Some(resp);
+            }
+            let resp = self.response.as_ref().unwrap();
+            let n = buf.len().min(resp.len() - self.at);
+            buf[..n].copy_from_slice(&resp[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    struct Connector<'a>(&'a FixtureNet);
+    impl Connect for Connector<'_> {
+        type Connection<'c>
+            = Conn<'c>
+        where
+            Self: 'c;
+        type Error = ();
+        fn connect(&mut self) -> Result<Conn<'_>, ()> {
+            Ok(Conn { net: self.0, request: Vec::new(), response: None, at: 0 })
+        }
+    }
+    impl Network for FixtureNet {
+        type Connector<'a> = Connector<'a>;
+        fn connector(&mut self, server: &str) -> Result<Connector<'_>, TransportFailure> {
+            assert_eq!(server, "127.0.0.1:8080");
+            Ok(Connector(self))
+        }
+    }
+
+    /// RSA-2048 keys in two slots, kept across "reboots" (a secure element).
+    #[derive(Default, Clone)]
+    struct Keys {
+        slots: Rc<RefCell<[Option<RsaPrivateKey2048>; 2]>>,
+        generated: Rc<RefCell<u32>>,
+    }
+    impl KeySlots for Keys {
+        fn key_type(&self, slot: u8) -> Option<KeyType> {
+            self.slots.borrow()[usize::from(slot)].as_ref().map(|_| KeyType::Rsa { bits: 2048 })
+        }
+        fn generate(&mut self, slot: u8, rng: &mut dyn rand_core::CryptoRngCore) -> Result<(), ErrorKind> {
+            *self.generated.borrow_mut() += 1;
+            self.slots.borrow_mut()[usize::from(slot)] = Some(RsaPrivateKey2048::generate(&mut &mut *rng).map_err(|_| ErrorKind::Other)?);
+            Ok(())
+        }
+        fn public_key_der(&mut self, slot: u8, out: &mut [u8]) -> Result<usize, ErrorKind> {
+            let mut s = self.slots.borrow_mut();
+            s[usize::from(slot)].as_mut().ok_or(ErrorKind::NotFound)?.public_key_der(out).map_err(|_| ErrorKind::BufferTooSmall)
+        }
+        fn sign(&mut self, slot: u8, digest: &embedded_enroll::crypto::Digest, out: &mut [u8]) -> Result<usize, ErrorKind> {
+            let mut s = self.slots.borrow_mut();
+            s[usize::from(slot)].as_mut().ok_or(ErrorKind::NotFound)?.sign_prehash(digest, out).map_err(|_| ErrorKind::Other)
+        }
+        fn decrypt(&mut self, slot: u8, ciphertext: &[u8], out: &mut [u8]) -> Result<(), ErrorKind> {
+            let mut s = self.slots.borrow_mut();
+            s[usize::from(slot)].as_mut().ok_or(ErrorKind::NotFound)?.decrypt_pkcs1v15(ciphertext, out).map_err(|_| ErrorKind::Other)
+        }
+    }
+
+    /// A virtual monotonic clock: sleeps move it.
+    struct VirtualTimer(Instant);
+    impl Timer for VirtualTimer {
+        fn now(&mut self) -> Instant {
+            self.0
+        }
+        fn sleep_until(&mut self, deadline: Instant) -> bool {
+            self.0 = self.0.max(deadline);
+            true
+        }
+    }
+
+    struct WallClock;
+    impl embedded_enroll::hal::Clock for WallClock {
+        fn now(&mut self) -> Option<UnixTime> {
+            Some(UnixTime::from_secs(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64))
+        }
+    }
+
+    type Store = RamStore<2, { embedded_enroll::lifecycle::record::MAX_RECORD_LEN }>;
+
+    /// One boot: a runner from `store`, run until `stop` says so; the events as text.
+    fn boot(
+        profile: &Profile<'_, Settings<'_>>,
+        store: &mut Store,
+        keys: &Keys,
+        net: &FixtureNet,
+        mut stop: impl FnMut(&Event<'_>) -> bool,
+    ) -> (Vec<String>, Option<Vec<u8>>) {
+        let mut memory = Box::new(StaticMemory::new());
+        let device = Device {
+            keys: keys.clone(),
+            store: &mut *store,
+            network: net.clone(),
+            clock: WallClock,
+            timer: VirtualTimer(Instant::from_millis(0)),
+            rng: rng(77),
+        };
+        let mut runner = Runner::new(profile, device, memory.memory()).expect("restores");
+        let mut events = Vec::new();
+        let mut steps = 0;
+        runner
+            .run(|e| {
+                steps += 1;
+                assert!(steps < 200, "no progress: {events:#?}");
+                events.push(match e {
+                    Event::Progress(_) => "progress".to_string(),
+                    Event::Pending { transaction_id, attempts, .. } => format!("pending {transaction_id} {attempts}"),
+                    Event::JobStarted { kind, resumed, .. } => format!("job {kind:?} resumed={resumed}"),
+                    Event::Activated { slot, .. } => format!("activated {slot:?}"),
+                    other => format!("{other:?}").chars().take(40).collect(),
+                });
+                if stop(e) { Flow::Stop } else { Flow::Continue }
+            })
+            .unwrap();
+        let identity = runner.manager().identity().map(|(_, c)| c.to_vec());
+        events.retain(|e| e != "progress");
+        (events, identity)
+    }
+
+    #[test]
+    fn a_pending_enrollment_survives_a_reboot_with_the_same_key_and_transaction() {
+        let fx = Fixture::new();
+        let fp = fx.fingerprint();
+        let net = FixtureNet {
+            fx: Rc::new(RefCell::new(fx)),
+            replies: Rc::new(RefCell::new(VecDeque::from([caps(CAPS), Reply::CaCert, pending()]))),
+            log: Rc::default(),
+        };
+        let subject = SUBJECT;
+        let mut settings = Settings::DEFAULT;
+        settings.retry.initial = Duration::from_secs(60);
+        let profile = Profile {
+            name: "device",
+            protocol: Protocol::Scep,
+            server: "127.0.0.1:8080",
+            key_slots: [0, 1],
+            store_slots: [0, 1],
+            trust: Trust::Fingerprint(fp),
+            subject,
+            alt_names: &[],
+            auth: Auth::Challenge("secret"),
+            renewal: RenewalPolicy::DEFAULT,
+            keys: KeyPolicy::SameKey,
+            rollover: RolloverPolicy::DEFAULT,
+            extra: settings,
+        };
+        let mut store = Store::new();
+        let keys = Keys::default();
+
+        // Boot 1: key generated and persisted, PKCSReq answered PENDING, the transaction
+        // persisted; the power goes at the first PENDING.
+        let (events, identity) = boot(&profile, &mut store, &keys, &net, |e| matches!(e, Event::Pending { .. }));
+        assert!(identity.is_none());
+        assert_eq!(*keys.generated.borrow(), 1, "{events:#?}");
+        let pkcsreq = net.fx.borrow().seen.last().unwrap().clone();
+        assert_eq!(pkcsreq.message_type, "19");
+        assert!(events.iter().any(|e| e == &format!("pending {} 1", pkcsreq.transaction_id)), "{events:#?}");
+        let slot = |i: u8| {
+            let mut b = vec![0u8; 10000];
+            let n = store.clone().load(i, &mut b).unwrap();
+            b.truncate(n);
+            b
+        };
+        let (a, b) = (slot(0), slot(1));
+        let stored =
+            embedded_enroll::lifecycle::record::select(&[&a, &b]).unwrap().record.unwrap().1.job.expect("the job is in the record");
+        assert!(!stored.transaction.is_empty(), "the PENDING transaction is in the record");
+
+        // Boot 2: the same transaction is polled (CertPoll, same ID, after the CA certificate
+        // is fetched again), no new key, issued.
+        net.replies.borrow_mut().extend([Reply::CaCert, success()]);
+        let (events, identity) = boot(&profile, &mut store, &keys, &net, |e| matches!(e, Event::Activated { .. }));
+        assert_eq!(*keys.generated.borrow(), 1, "no new key after the reboot: {events:#?}");
+        assert!(events.iter().any(|e| e == "job Enroll resumed=true"), "{events:#?}");
+        let poll = net.fx.borrow().seen.last().unwrap().clone();
+        assert_eq!(poll.message_type, "20", "a CertPoll");
+        assert_eq!(poll.transaction_id, pkcsreq.transaction_id, "the same transaction");
+        let cert = identity.expect("enrolled");
+        let mut spki = [0u8; 600];
+        let n = keys.clone().public_key_der(0, &mut spki).unwrap();
+        assert_eq!(CertificateRef::parse(&cert).unwrap().spki().as_der(), &spki[..n], "issued for the key of boot 1");
+        assert_eq!(*net.log.borrow(), ["GET GetCACaps", "GET GetCACert", "POST PKIOperation 19", "GET GetCACert", "POST PKIOperation 20"]);
+
+        // Boot 3: restored enrolled, no enrollment (the fixture CA's short life makes the
+        // first thing a look for the next CA).
+        let (events, identity) = boot(&profile, &mut store, &keys, &net, |_| true);
+        assert_eq!(identity.as_deref(), Some(cert.as_slice()));
+        assert_eq!(events, ["job FetchNextCa resumed=false"]);
+    }
+
+    #[test]
+    fn a_reboot_between_key_generation_and_the_request_certifies_the_same_key() {
+        let fx = Fixture::new();
+        let fp = fx.fingerprint();
+        let net = FixtureNet { fx: Rc::new(RefCell::new(fx)), replies: Rc::default(), log: Rc::default() };
+        let profile = Profile {
+            name: "device",
+            protocol: Protocol::Scep,
+            server: "127.0.0.1:8080",
+            key_slots: [0, 1],
+            store_slots: [0, 1],
+            trust: Trust::Fingerprint(fp),
+            subject: SUBJECT,
+            alt_names: &[],
+            auth: Auth::Challenge("secret"),
+            renewal: RenewalPolicy::DEFAULT,
+            keys: KeyPolicy::SameKey,
+            rollover: RolloverPolicy::DEFAULT,
+            extra: Settings::DEFAULT,
+        };
+        let mut store = Store::new();
+        let keys = Keys::default();
+        // Boot 1: the power goes as the job starts (key generated and persisted, nothing sent).
+        let (events, _) = boot(&profile, &mut store, &keys, &net, |e| matches!(e, Event::JobStarted { .. }));
+        assert!(net.log.borrow().is_empty(), "{events:#?}");
+        assert_eq!(*keys.generated.borrow(), 1);
+        // Boot 2: no new key; the PKCSReq certifies the key of boot 1.
+        net.replies.borrow_mut().extend([caps(CAPS), Reply::CaCert, success()]);
+        let (events, identity) = boot(&profile, &mut store, &keys, &net, |e| matches!(e, Event::Activated { .. }));
+        assert_eq!(*keys.generated.borrow(), 1, "{events:#?}");
+        let cert = identity.expect("enrolled");
+        let mut spki = [0u8; 600];
+        let n = keys.clone().public_key_der(0, &mut spki).unwrap();
+        assert_eq!(CertificateRef::parse(&cert).unwrap().spki().as_der(), &spki[..n]);
+    }
+}

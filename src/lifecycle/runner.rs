@@ -447,9 +447,11 @@ where
     pub fn run(&mut self, mut on_event: impl FnMut(&Event<'_>) -> Flow) -> Result<(), RunnerError> {
         let stop = core::cell::Cell::new(false);
         let mut handler = |e: &Event<'_>| {
-            if on_event(e) == Flow::Stop {
+            let flow = on_event(e);
+            if flow == Flow::Stop {
                 stop.set(true);
             }
+            flow
         };
         loop {
             let next = self.step(&mut handler)?;
@@ -484,7 +486,7 @@ where
 
     /// One step of the manager: a key generated, a whole job run, a record stored, an
     /// activation or a report; or the deadline to wait for.
-    pub fn step(&mut self, on_event: &mut dyn FnMut(&Event<'_>)) -> Result<Next, RunnerError> {
+    pub fn step(&mut self, on_event: &mut dyn FnMut(&Event<'_>) -> Flow) -> Result<Next, RunnerError> {
         let now = self.device.clock.now();
         let Self { profile, manager, device, memory } = self;
         let spec = match manager.poll(now)? {
@@ -547,7 +549,10 @@ where
             dst.copy_from_slice(t);
             spec.transaction_len = t.len();
         }
-        on_event(&Event::JobStarted { kind: spec.kind, key: spec.key, resumed: spec.transaction_len > 0 });
+        if on_event(&Event::JobStarted { kind: spec.kind, key: spec.key, resumed: spec.transaction_len > 0 }) == Flow::Stop {
+            // Not begun: the next step runs it.
+            return Ok(Next::Continue);
+        }
         let ctx = JobContext { profile, manager, device, memory, on_event };
         match profile.protocol {
             Protocol::Scep => ctx.scep(spec)?,
@@ -593,7 +598,7 @@ struct JobContext<'j, 'r, K, S, N, C, T, R> {
     manager: &'j mut Manager<'r>,
     device: &'j mut Device<K, S, N, C, T, R>,
     memory: &'j mut JobMemory<'r>,
-    on_event: &'j mut dyn FnMut(&Event<'_>),
+    on_event: &'j mut dyn FnMut(&Event<'_>) -> Flow,
 }
 
 /// The device's key slots by role for one job: the requested key and the certificate's key.
@@ -680,7 +685,7 @@ impl<R: CryptoRngCore> CryptoRng for SharedRng<'_, '_, R> {}
 fn failed(
     manager: &mut Manager<'_>,
     clock: &mut impl Clock,
-    on_event: &mut dyn FnMut(&Event<'_>),
+    on_event: &mut dyn FnMut(&Event<'_>) -> Flow,
     why: Failure<'_>,
 ) -> Result<(), RunnerError> {
     warn!("lifecycle: job failed");
@@ -694,7 +699,7 @@ fn failed(
 fn issued(
     manager: &mut Manager<'_>,
     clock: &mut impl Clock,
-    on_event: &mut dyn FnMut(&Event<'_>),
+    on_event: &mut dyn FnMut(&Event<'_>) -> Flow,
     cert: &[u8],
     ca: &[u8],
 ) -> Result<(), RunnerError> {
@@ -818,8 +823,9 @@ where
                 Err(e) => break Err(Failure::Network(e)),
             };
             let mut stop = StopAtWait { timer: &mut *timer, waited: None };
-            let r =
-                run_scep_with(&mut client, &mut connector, &mut slot_keys, &mut stop, settings.drive, |p| on_event(&Event::Progress(p)));
+            let r = run_scep_with(&mut client, &mut connector, &mut slot_keys, &mut stop, settings.drive, |p| {
+                let _ = on_event(&Event::Progress(p));
+            });
             let waited = stop.waited;
             match (r, waited) {
                 (Err(DriveError::Stopped), Some(next_poll)) => {
@@ -833,7 +839,15 @@ where
                         }
                     }
                     info!("lifecycle: SCEP PENDING, next poll in {} ms", (next_poll - timer.now()).as_millis());
-                    on_event(&Event::Pending { transaction_id: client.transaction_id(), attempts: client.pending_attempts(), next_poll });
+                    let flow = on_event(&Event::Pending {
+                        transaction_id: client.transaction_id(),
+                        attempts: client.pending_attempts(),
+                        next_poll,
+                    });
+                    if flow == Flow::Stop {
+                        // The job stays: the next step resumes the persisted transaction.
+                        return Ok(());
+                    }
                     if !timer.sleep_until(next_poll) {
                         return Err(RunnerError::Stopped);
                     }
@@ -954,8 +968,10 @@ where
                 if kind == JobKind::Renew {
                     tls = tls.with_client_certificate(certificate.get(..spec.certificate_len).unwrap_or_default(), &mut tls_key);
                 }
-                run_est_with(&mut client, &mut tls, &mut slot_keys, timer, settings.drive, |p| on_event(&Event::Progress(p)))
-                    .map_err(Failure::EstDriver)
+                run_est_with(&mut client, &mut tls, &mut slot_keys, timer, settings.drive, |p| {
+                    let _ = on_event(&Event::Progress(p));
+                })
+                .map_err(Failure::EstDriver)
             }
         };
         let now = clock.now();
