@@ -5,9 +5,10 @@
 //! as far as the underlying code is (p256's scalar arithmetic; the crate's own Montgomery
 //! arithmetic for RSA, `crypto::rsa::mont`, plus RSA blinding). A secure element remains the better place for a key.
 
-use super::{Decrypter, ErrorType, KeyAgreement, KeyType, Signer};
+use super::{Decrypter, ErrorKind, ErrorType, KeyAgreement, KeyType, Signer};
 use crate::CryptoError;
 use crate::crypto::digest::Digest;
+use crate::crypto::rsa::RsaPrivateKey2048;
 use crate::crypto::rsa::{RsaPrivateKey, check_signature_hash};
 use der::Encode;
 use p256::ecdsa::SigningKey;
@@ -148,6 +149,103 @@ impl<const L: usize, const H: usize> Decrypter for RsaPrivateKey<L, H> {
 
 /// rsaEncryption (RFC 8017 appendix C).
 const RSA_ENCRYPTION: der::asn1::ObjectIdentifier = der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+
+/// What [`SoftKeySlots::generate`](crate::hal::KeySlots::generate) makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SoftKeyKind {
+    /// ECDSA/ECDH P-256.
+    P256,
+    /// RSA-2048 (generation takes seconds on a host, minutes on a microcontroller).
+    Rsa2048,
+}
+
+/// One software key.
+enum SoftKey {
+    P256(SoftP256Key),
+    Rsa2048(RsaPrivateKey2048),
+}
+
+/// Software keys in `N` numbered slots, as [`KeySlots`](crate::hal::KeySlots) for the
+/// lifecycle runner: for hosts, tests and emulators. The keys live in RAM (zeroized on drop
+/// by their types); a device keeps them in a secure element or encrypted flash instead.
+pub struct SoftKeySlots<const N: usize> {
+    kind: SoftKeyKind,
+    slots: [Option<SoftKey>; N],
+}
+
+impl<const N: usize> core::fmt::Debug for SoftKeySlots<N> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SoftKeySlots")
+            .field("kind", &self.kind)
+            .field("filled", &self.slots.iter().filter(|s| s.is_some()).count())
+            .finish()
+    }
+}
+
+impl<const N: usize> SoftKeySlots<N> {
+    /// Empty slots; `generate` makes keys of `kind`.
+    pub fn new(kind: SoftKeyKind) -> Self {
+        Self { kind, slots: core::array::from_fn(|_| None) }
+    }
+
+    /// Installs a provisioned P-256 key in `slot`.
+    pub fn insert_p256(&mut self, slot: u8, key: SoftP256Key) -> Result<(), ErrorKind> {
+        *self.slots.get_mut(usize::from(slot)).ok_or(ErrorKind::NotFound)? = Some(SoftKey::P256(key));
+        Ok(())
+    }
+
+    /// Installs a provisioned RSA-2048 key in `slot`.
+    pub fn insert_rsa2048(&mut self, slot: u8, key: RsaPrivateKey2048) -> Result<(), ErrorKind> {
+        *self.slots.get_mut(usize::from(slot)).ok_or(ErrorKind::NotFound)? = Some(SoftKey::Rsa2048(key));
+        Ok(())
+    }
+
+    fn key(&mut self, slot: u8) -> Result<&mut SoftKey, ErrorKind> {
+        self.slots.get_mut(usize::from(slot)).and_then(Option::as_mut).ok_or(ErrorKind::NotFound)
+    }
+}
+
+impl<const N: usize> crate::hal::KeySlots for SoftKeySlots<N> {
+    fn key_type(&self, slot: u8) -> Option<KeyType> {
+        match self.slots.get(usize::from(slot))?.as_ref()? {
+            SoftKey::P256(_) => Some(KeyType::EcP256),
+            SoftKey::Rsa2048(_) => Some(KeyType::Rsa { bits: 2048 }),
+        }
+    }
+    fn generate(&mut self, slot: u8, rng: &mut dyn CryptoRngCore) -> Result<(), ErrorKind> {
+        let mut rng = rng;
+        let key = match self.kind {
+            SoftKeyKind::P256 => SoftKey::P256(SoftP256Key::generate(&mut rng)),
+            SoftKeyKind::Rsa2048 => SoftKey::Rsa2048(RsaPrivateKey2048::generate(&mut rng).map_err(|e| crate::hal::Error::kind(&e))?),
+        };
+        *self.slots.get_mut(usize::from(slot)).ok_or(ErrorKind::NotFound)? = Some(key);
+        Ok(())
+    }
+    fn public_key_der(&mut self, slot: u8, out: &mut [u8]) -> Result<usize, ErrorKind> {
+        match self.key(slot)? {
+            SoftKey::P256(k) => k.public_key_der(out).map_err(|e| crate::hal::Error::kind(&e)),
+            SoftKey::Rsa2048(k) => k.public_key_der(out).map_err(|e| crate::hal::Error::kind(&e)),
+        }
+    }
+    fn sign(&mut self, slot: u8, digest: &Digest, out: &mut [u8]) -> Result<usize, ErrorKind> {
+        match self.key(slot)? {
+            SoftKey::P256(k) => k.sign_prehash(digest, out).map_err(|e| crate::hal::Error::kind(&e)),
+            SoftKey::Rsa2048(k) => k.sign_prehash(digest, out).map_err(|e| crate::hal::Error::kind(&e)),
+        }
+    }
+    fn decrypt(&mut self, slot: u8, ciphertext: &[u8], plaintext: &mut [u8]) -> Result<(), ErrorKind> {
+        match self.key(slot)? {
+            SoftKey::Rsa2048(k) => k.decrypt_pkcs1v15(ciphertext, plaintext).map_err(|e| crate::hal::Error::kind(&e)),
+            SoftKey::P256(_) => Err(ErrorKind::Unsupported),
+        }
+    }
+    fn agree(&mut self, slot: u8, peer_public_key: &[u8], shared_secret: &mut [u8; 32]) -> Result<(), ErrorKind> {
+        match self.key(slot)? {
+            SoftKey::P256(k) => k.agree(peer_public_key, shared_secret).map_err(|e| crate::hal::Error::kind(&e)),
+            SoftKey::Rsa2048(_) => Err(ErrorKind::Unsupported),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

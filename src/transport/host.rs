@@ -89,6 +89,27 @@ impl TcpConnector {
     }
 }
 
+/// The host's TCP network for the lifecycle runner ([`super::blocking::Network`]): a
+/// [`TcpConnector`] per server (`host:port`, resolved by the OS), with this timeout.
+#[derive(Debug, Clone)]
+pub struct TcpNetwork {
+    /// Per-operation timeout of each connector.
+    pub timeout: Duration,
+}
+
+impl Default for TcpNetwork {
+    fn default() -> Self {
+        Self { timeout: Duration::from_secs(20) }
+    }
+}
+
+impl super::blocking::Network for TcpNetwork {
+    type Connector<'a> = TcpConnector;
+    fn connector(&mut self, server: &str) -> Result<TcpConnector, super::TransportFailure> {
+        Ok(TcpConnector { addr: server.into(), timeout: self.timeout })
+    }
+}
+
 /// A `std::net::TcpStream` as an `embedded_io` stream.
 #[derive(Debug)]
 pub struct StdStream(pub TcpStream);

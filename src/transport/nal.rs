@@ -91,6 +91,23 @@ impl<S: TcpClientStack> embedded_io::Write for NalStream<'_, S> {
     }
 }
 
+/// An embedded-nal stack as the lifecycle runner's network ([`super::blocking::Network`]):
+/// servers are named by address (`192.0.2.10:443`, `[2001:db8::1]:443`); resolving names is
+/// the firmware's (give the runner's profile the address it resolved).
+#[derive(Debug)]
+pub struct NalNetwork<S>(pub S);
+
+impl<S: TcpClientStack> super::blocking::Network for NalNetwork<S> {
+    type Connector<'a>
+        = NalConnector<'a, S>
+    where
+        Self: 'a;
+    fn connector(&mut self, server: &str) -> Result<NalConnector<'_, S>, super::TransportFailure> {
+        let remote: SocketAddr = server.parse().map_err(|_| super::TransportFailure::Connect)?;
+        Ok(NalConnector::new(&mut self.0, remote))
+    }
+}
+
 impl<'s, S: TcpClientStack> Connect for NalConnector<'s, S> {
     type Connection<'c>
         = NalStream<'c, S>
