@@ -159,7 +159,8 @@ pub enum SoftKeyKind {
     Rsa2048,
 }
 
-/// One software key.
+/// One software key (in place: no allocator, so the RSA variant's size is the slot's).
+#[allow(clippy::large_enum_variant)]
 enum SoftKey {
     P256(SoftP256Key),
     Rsa2048(RsaPrivateKey2048),
