@@ -117,6 +117,7 @@ fn stored_certificate(store: &mut Store) -> Vec<u8> {
     record::select(&[&slots[0], &slots[1]]).unwrap().record.unwrap().1.certificate.to_vec()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn profile<'a>(
     protocol: Protocol,
     server: &'a str,
