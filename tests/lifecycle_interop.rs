@@ -272,6 +272,60 @@ fn runner_enrolls_and_renews_against_micromdm_and_est_ca() {
         );
     }
 
+    // ---- EST again, with the async runner over embedded-nal-async (std sockets).
+    #[cfg(feature = "nal-async")]
+    {
+        use embedded_enroll::transport::asynch::NalAsyncNetwork;
+        let peer = Peer::start("tests/peers/est-ca.sh", 18298, &[]);
+        let ca_pem = peer.path("ca.pem");
+        let ca = cert_der(&ca_pem);
+        let tls_anchor = cert_der(&peer.path("tls-ca.pem"));
+        let settings = Settings {
+            server_trust: ServerTrust::Anchor(&tls_anchor),
+            tls_server_name: Some("localhost"),
+            est_one_line: true,
+            ..Settings::DEFAULT
+        };
+        let subject = [NameAttribute::common_name("lifecycle-est-async")];
+        let prof = profile(
+            Protocol::Est,
+            &peer.addr,
+            Trust::Anchor(&ca),
+            &subject,
+            Auth::Basic { user: "device", password: "secret" },
+            KeyPolicy::SameKey,
+            RenewalPolicy::DEFAULT,
+            settings,
+        );
+        let mut store = Store::new();
+        let mut memory = Box::new(StaticMemory::new());
+        let stack = std_embedded_nal_async::Stack::default();
+        let device = Device {
+            keys: SoftKeySlots::<2>::new(SoftKeyKind::P256),
+            store: &mut store,
+            network: NalAsyncNetwork(&stack),
+            clock: TestClock::default(),
+            timer: StdTimer::default(),
+            rng: rand::rngs::OsRng,
+        };
+        let mut runner = Runner::new(&prof, device, memory.memory()).unwrap();
+        let mut log = Vec::new();
+        futures_lite::future::block_on(runner.run_async(|e| {
+            if !matches!(e, Event::Progress(_)) {
+                log.push(format!("{e:?}").chars().take(100).collect::<String>());
+            }
+            match e {
+                Event::Activated { .. } => Flow::Stop,
+                Event::JobFailed(why) => panic!("job failed: {why}"),
+                _ => Flow::Continue,
+            }
+        }))
+        .unwrap();
+        let cert = runner.manager().identity().unwrap_or_else(|| panic!("enrolled: {log:#?}")).1.to_vec();
+        assert!(openssl_verify(&ca_pem, &cert), "openssl verify of the async runner's certificate");
+        report.push("est-ca: async runner enrollment (Basic, embedded-nal-async): issued, openssl verify OK".to_string());
+    }
+
     for line in &report {
         println!("{line}");
     }

@@ -1366,7 +1366,42 @@ mod runner {
         }
     }
 
+    #[cfg(feature = "async")]
+    impl embedded_io_async::Write for Conn<'_> {
+        async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+            embedded_io::Write::write(self, buf)
+        }
+        async fn flush(&mut self) -> Result<(), Self::Error> {
+            Ok(())
+        }
+    }
+    #[cfg(feature = "async")]
+    impl embedded_io_async::Read for Conn<'_> {
+        async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+            embedded_io::Read::read(self, buf)
+        }
+    }
+
     struct Connector<'a>(&'a FixtureNet);
+    #[cfg(feature = "async")]
+    impl embedded_enroll::transport::asynch::AsyncConnect for Connector<'_> {
+        type Connection<'c>
+            = Conn<'c>
+        where
+            Self: 'c;
+        type Error = ();
+        async fn connect(&mut self) -> Result<Conn<'_>, ()> {
+            Ok(Conn { net: self.0, request: Vec::new(), response: None, at: 0 })
+        }
+    }
+    #[cfg(feature = "async")]
+    impl embedded_enroll::transport::asynch::AsyncNetwork for FixtureNet {
+        type Connector<'a> = Connector<'a>;
+        fn connector(&mut self, server: &str) -> Result<Connector<'_>, TransportFailure> {
+            assert_eq!(server, "127.0.0.1:8080");
+            Ok(Connector(self))
+        }
+    }
     impl Connect for Connector<'_> {
         type Connection<'c>
             = Conn<'c>
@@ -1416,6 +1451,16 @@ mod runner {
 
     /// A virtual monotonic clock: sleeps move it.
     struct VirtualTimer(Instant);
+    #[cfg(feature = "async")]
+    impl embedded_enroll::transport::asynch::AsyncTimer for VirtualTimer {
+        fn now(&mut self) -> Instant {
+            self.0
+        }
+        async fn sleep_until(&mut self, deadline: Instant) -> bool {
+            self.0 = self.0.max(deadline);
+            true
+        }
+    }
     impl Timer for VirtualTimer {
         fn now(&mut self) -> Instant {
             self.0
@@ -1437,6 +1482,7 @@ mod runner {
 
     /// One boot: a runner from `store`, run until `stop` says so; the events as text.
     fn boot(
+        asynchronous: bool,
         profile: &Profile<'_, Settings<'_>>,
         store: &mut Store,
         keys: &Keys,
@@ -1455,20 +1501,24 @@ mod runner {
         let mut runner = Runner::new(profile, device, memory.memory()).expect("restores");
         let mut events = Vec::new();
         let mut steps = 0;
-        runner
-            .run(|e| {
-                steps += 1;
-                assert!(steps < 200, "no progress: {events:#?}");
-                events.push(match e {
-                    Event::Progress(_) => "progress".to_string(),
-                    Event::Pending { transaction_id, attempts, .. } => format!("pending {transaction_id} {attempts}"),
-                    Event::JobStarted { kind, resumed, .. } => format!("job {kind:?} resumed={resumed}"),
-                    Event::Activated { slot, .. } => format!("activated {slot:?}"),
-                    other => format!("{other:?}").chars().take(40).collect(),
-                });
-                if stop(e) { Flow::Stop } else { Flow::Continue }
-            })
-            .unwrap();
+        let handler = |e: &Event<'_>| {
+            steps += 1;
+            assert!(steps < 200, "no progress: {events:#?}");
+            events.push(match e {
+                Event::Progress(_) => "progress".to_string(),
+                Event::Pending { transaction_id, attempts, .. } => format!("pending {transaction_id} {attempts}"),
+                Event::JobStarted { kind, resumed, .. } => format!("job {kind:?} resumed={resumed}"),
+                Event::Activated { slot, .. } => format!("activated {slot:?}"),
+                other => format!("{other:?}").chars().take(40).collect(),
+            });
+            if stop(e) { Flow::Stop } else { Flow::Continue }
+        };
+        if asynchronous {
+            #[cfg(feature = "async")]
+            futures_lite::future::block_on(runner.run_async(handler)).unwrap();
+        } else {
+            runner.run(handler).unwrap();
+        }
         let identity = runner.manager().identity().map(|(_, c)| c.to_vec());
         events.retain(|e| e != "progress");
         (events, identity)
@@ -1476,6 +1526,17 @@ mod runner {
 
     #[test]
     fn a_pending_enrollment_survives_a_reboot_with_the_same_key_and_transaction() {
+        pending_enrollment_survives_a_reboot(false);
+    }
+
+    /// The async runner: the same steps, awaited.
+    #[cfg(feature = "async")]
+    #[test]
+    fn the_async_runner_resumes_a_pending_enrollment_after_a_reboot() {
+        pending_enrollment_survives_a_reboot(true);
+    }
+
+    fn pending_enrollment_survives_a_reboot(asynchronous: bool) {
         let fx = Fixture::new();
         let fp = fx.fingerprint();
         let net = FixtureNet {
@@ -1506,7 +1567,7 @@ mod runner {
 
         // Boot 1: key generated and persisted, PKCSReq answered PENDING, the transaction
         // persisted; the power goes at the first PENDING.
-        let (events, identity) = boot(&profile, &mut store, &keys, &net, |e| matches!(e, Event::Pending { .. }));
+        let (events, identity) = boot(asynchronous, &profile, &mut store, &keys, &net, |e| matches!(e, Event::Pending { .. }));
         assert!(identity.is_none());
         assert_eq!(*keys.generated.borrow(), 1, "{events:#?}");
         let pkcsreq = net.fx.borrow().seen.last().unwrap().clone();
@@ -1526,7 +1587,7 @@ mod runner {
         // Boot 2: the same transaction is polled (CertPoll, same ID, after the CA certificate
         // is fetched again), no new key, issued.
         net.replies.borrow_mut().extend([Reply::CaCert, success()]);
-        let (events, identity) = boot(&profile, &mut store, &keys, &net, |e| matches!(e, Event::Activated { .. }));
+        let (events, identity) = boot(asynchronous, &profile, &mut store, &keys, &net, |e| matches!(e, Event::Activated { .. }));
         assert_eq!(*keys.generated.borrow(), 1, "no new key after the reboot: {events:#?}");
         assert!(events.iter().any(|e| e == "job Enroll resumed=true"), "{events:#?}");
         let poll = net.fx.borrow().seen.last().unwrap().clone();
@@ -1540,7 +1601,7 @@ mod runner {
 
         // Boot 3: restored enrolled, no enrollment (the fixture CA's short life makes the
         // first thing a look for the next CA).
-        let (events, identity) = boot(&profile, &mut store, &keys, &net, |_| true);
+        let (events, identity) = boot(asynchronous, &profile, &mut store, &keys, &net, |_| true);
         assert_eq!(identity.as_deref(), Some(cert.as_slice()));
         assert_eq!(events, ["job FetchNextCa resumed=false"]);
     }
@@ -1568,12 +1629,12 @@ mod runner {
         let mut store = Store::new();
         let keys = Keys::default();
         // Boot 1: the power goes as the job starts (key generated and persisted, nothing sent).
-        let (events, _) = boot(&profile, &mut store, &keys, &net, |e| matches!(e, Event::JobStarted { .. }));
+        let (events, _) = boot(false, &profile, &mut store, &keys, &net, |e| matches!(e, Event::JobStarted { .. }));
         assert!(net.log.borrow().is_empty(), "{events:#?}");
         assert_eq!(*keys.generated.borrow(), 1);
         // Boot 2: no new key; the PKCSReq certifies the key of boot 1.
         net.replies.borrow_mut().extend([caps(CAPS), Reply::CaCert, success()]);
-        let (events, identity) = boot(&profile, &mut store, &keys, &net, |e| matches!(e, Event::Activated { .. }));
+        let (events, identity) = boot(false, &profile, &mut store, &keys, &net, |e| matches!(e, Event::Activated { .. }));
         assert_eq!(*keys.generated.borrow(), 1, "{events:#?}");
         let cert = identity.expect("enrolled");
         let mut spki = [0u8; 600];

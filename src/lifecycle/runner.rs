@@ -415,33 +415,6 @@ where
     T: Timer,
     R: CryptoRngCore,
 {
-    /// A runner for `profile`: the profile's two store slots are read into the memory's
-    /// records and the manager restored from them (a fresh device when both are empty).
-    pub fn new(
-        profile: &'r Profile<'r, Settings<'r>>,
-        mut device: Device<K, S, N, C, T, R>,
-        memory: Memory<'r>,
-    ) -> Result<Self, RunnerError> {
-        let Memory { records: [a, b], ca, own, work, io, certificate, spki, transaction, tls_read, tls_write } = memory;
-        let la = device.store.load(profile.store_slots[0], a).map_err(|e| RunnerError::Storage(crate::hal::Error::kind(&e)))?;
-        let lb = device.store.load(profile.store_slots[1], b).map_err(|e| RunnerError::Storage(crate::hal::Error::kind(&e)))?;
-        let manager =
-            Manager::restore(profile, Buffers { current: a, next: b }, [la, lb], &mut device.rng).map_err(RunnerError::Restore)?;
-        info!("lifecycle: profile restored ({} bytes, {} bytes in the store slots)", la, lb);
-        let memory = JobMemory { ca, own, work, io, certificate, spki, transaction, tls_read, tls_write };
-        Ok(Self { profile, manager, device, memory })
-    }
-
-    /// The manager (the record, the identity in use, its CA).
-    pub fn manager(&self) -> &Manager<'r> {
-        &self.manager
-    }
-
-    /// The device (to use the key of the identity in use, say).
-    pub fn device(&mut self) -> &mut Device<K, S, N, C, T, R> {
-        &mut self.device
-    }
-
     /// Runs until `on_event` says [`Flow::Stop`]: every step, every job, every sleep until the
     /// manager's next deadline ([`Settings::max_sleep`] at most at a time).
     pub fn run(&mut self, mut on_event: impl FnMut(&Event<'_>) -> Flow) -> Result<(), RunnerError> {
@@ -472,23 +445,70 @@ where
         }
     }
 
-    /// How long to sleep for `wake`.
-    fn pause(&mut self, wake: Wake) -> Duration {
-        let settings = &self.profile.extra;
-        match (wake, self.device.clock.now()) {
-            (Wake::At(t), Some(now)) => {
-                let secs = t.as_secs().saturating_sub(now.as_secs()).max(0);
-                Duration::from_secs(u64::try_from(secs).unwrap_or(0)).min(settings.max_sleep)
-            }
-            _ => settings.time_poll,
-        }
-    }
-
     /// One step of the manager: a key generated, a whole job run, a record stored, an
     /// activation or a report; or the deadline to wait for.
     pub fn step(&mut self, on_event: &mut dyn FnMut(&Event<'_>) -> Flow) -> Result<Next, RunnerError> {
-        let now = self.device.clock.now();
+        let spec = match self.begin_step(on_event)? {
+            Begun::Done(next) => return Ok(next),
+            Begun::Job(spec) => spec,
+        };
         let Self { profile, manager, device, memory } = self;
+        let ctx = JobContext { profile, manager, device, memory, on_event };
+        match profile.protocol {
+            Protocol::Scep => ctx.scep(spec)?,
+            Protocol::Est => ctx.est(spec)?,
+        }
+        Ok(Next::Continue)
+    }
+}
+
+/// What the shared part of a step did.
+enum Begun {
+    /// The step is over.
+    Done(Next),
+    /// A job is to run.
+    Job(JobSpec),
+}
+
+impl<'r, K, S, N, C, T, R> Runner<'r, K, S, N, C, T, R>
+where
+    K: KeySlots,
+    S: StateStore,
+    C: Clock,
+    R: CryptoRngCore,
+{
+    /// A runner for `profile`: the profile's two store slots are read into the memory's
+    /// records and the manager restored from them (a fresh device when both are empty).
+    pub fn new(
+        profile: &'r Profile<'r, Settings<'r>>,
+        mut device: Device<K, S, N, C, T, R>,
+        memory: Memory<'r>,
+    ) -> Result<Self, RunnerError> {
+        let Memory { records: [a, b], ca, own, work, io, certificate, spki, transaction, tls_read, tls_write } = memory;
+        let la = device.store.load(profile.store_slots[0], a).map_err(|e| RunnerError::Storage(crate::hal::Error::kind(&e)))?;
+        let lb = device.store.load(profile.store_slots[1], b).map_err(|e| RunnerError::Storage(crate::hal::Error::kind(&e)))?;
+        let manager =
+            Manager::restore(profile, Buffers { current: a, next: b }, [la, lb], &mut device.rng).map_err(RunnerError::Restore)?;
+        info!("lifecycle: profile restored ({} bytes, {} bytes in the store slots)", la, lb);
+        let memory = JobMemory { ca, own, work, io, certificate, spki, transaction, tls_read, tls_write };
+        Ok(Self { profile, manager, device, memory })
+    }
+
+    /// The manager (the record, the identity in use, its CA).
+    pub fn manager(&self) -> &Manager<'r> {
+        &self.manager
+    }
+
+    /// The device (to use the key of the identity in use, say).
+    pub fn device(&mut self) -> &mut Device<K, S, N, C, T, R> {
+        &mut self.device
+    }
+
+    /// The part of a step the blocking and async runners share: everything but a job's
+    /// exchanges (keys, records, activations, reports, the job's inputs).
+    fn begin_step(&mut self, on_event: &mut dyn FnMut(&Event<'_>) -> Flow) -> Result<Begun, RunnerError> {
+        let now = self.device.clock.now();
+        let Self { manager, device, memory, .. } = self;
         let spec = match manager.poll(now)? {
             Step::GenerateKey(slot) => {
                 let dev = manager.device_key_slot(slot);
@@ -505,7 +525,7 @@ where
                         manager.handle_failed(now)?;
                     }
                 }
-                return Ok(Next::Continue);
+                return Ok(Begun::Done(Next::Continue));
             }
             Step::Store { slot, record } => {
                 let ok = device.store.store(slot, record).is_ok();
@@ -514,23 +534,23 @@ where
                 }
                 on_event(&Event::Stored { slot, ok });
                 manager.handle_stored(ok)?;
-                return Ok(Next::Continue);
+                return Ok(Begun::Done(Next::Continue));
             }
             Step::Activate { slot, certificate } => {
                 info!("lifecycle: new identity in use");
                 on_event(&Event::Activated { slot, certificate });
-                return Ok(Next::Continue);
+                return Ok(Begun::Done(Next::Continue));
             }
             Step::Report(r) => {
                 on_event(&Event::Report(r));
-                return Ok(Next::Continue);
+                return Ok(Begun::Done(Next::Continue));
             }
-            Step::Wait(wake) => return Ok(Next::Wait(wake)),
+            Step::Wait(wake) => return Ok(Begun::Done(Next::Wait(wake))),
             Step::Run(job) => copy_job(job, memory),
         };
         let Some(mut spec) = spec else {
             manager.handle_failed(now)?;
-            return Ok(Next::Continue);
+            return Ok(Begun::Done(Next::Continue));
         };
         // What the record knows that the job needs: the CA (the next one for a shadow
         // certificate), a PENDING transaction.
@@ -551,14 +571,21 @@ where
         }
         if on_event(&Event::JobStarted { kind: spec.kind, key: spec.key, resumed: spec.transaction_len > 0 }) == Flow::Stop {
             // Not begun: the next step runs it.
-            return Ok(Next::Continue);
+            return Ok(Begun::Done(Next::Continue));
         }
-        let ctx = JobContext { profile, manager, device, memory, on_event };
-        match profile.protocol {
-            Protocol::Scep => ctx.scep(spec)?,
-            Protocol::Est => ctx.est(spec)?,
+        Ok(Begun::Job(spec))
+    }
+
+    /// How long to sleep for `wake`.
+    fn pause(&mut self, wake: Wake) -> Duration {
+        let settings = &self.profile.extra;
+        match (wake, self.device.clock.now()) {
+            (Wake::At(t), Some(now)) => {
+                let secs = t.as_secs().saturating_sub(now.as_secs()).max(0);
+                Duration::from_secs(u64::try_from(secs).unwrap_or(0)).min(settings.max_sleep)
+            }
+            _ => settings.time_poll,
         }
-        Ok(Next::Continue)
     }
 }
 
@@ -721,24 +748,249 @@ fn split_server(server: &str) -> (&str, Option<u16>) {
     }
 }
 
-/// A timer that stops the driver at a PENDING wait instead of sleeping (the runner persists
-/// the transaction first).
+// ---- the job core: what the blocking and async runners share ------------------------------
+
+/// Persists a SCEP PENDING transaction (the client's snapshot) before the wait, and tells the
+/// handler; [`Flow::Stop`] leaves the job to the next step (it resumes the transaction).
 #[cfg(feature = "scep")]
-struct StopAtWait<'a, T> {
-    timer: &'a mut T,
-    waited: Option<Instant>,
+fn scep_pending<G: CryptoRngCore>(
+    client: &crate::scep::client::Client<'_, '_, G>,
+    manager: &mut Manager<'_>,
+    store: &mut impl StateStore,
+    clock: &mut impl Clock,
+    transaction: &mut [u8],
+    next_poll: Instant,
+    on_event: &mut dyn FnMut(&Event<'_>) -> Flow,
+) -> Result<Flow, RunnerError> {
+    if let Ok(Some(snapshot)) = client.snapshot(transaction) {
+        manager.handle_pending(snapshot)?;
+        if let Step::Store { slot, record } = manager.poll(clock.now())? {
+            let ok = store.store(slot, record).is_ok();
+            on_event(&Event::Stored { slot, ok });
+            manager.handle_stored(ok)?;
+        }
+    }
+    info!("lifecycle: SCEP PENDING, transaction persisted");
+    Ok(on_event(&Event::Pending { transaction_id: client.transaction_id(), attempts: client.pending_attempts(), next_poll }))
 }
 
+/// A SCEP job's end: the certificate (and the CA that issued it) to the manager, the next CA,
+/// or the failure.
 #[cfg(feature = "scep")]
-impl<T: Timer> Timer for StopAtWait<'_, T> {
-    fn now(&mut self) -> Instant {
-        self.timer.now()
-    }
-    fn sleep_until(&mut self, deadline: Instant) -> bool {
-        self.waited = Some(deadline);
-        false
+fn scep_finish<G: CryptoRngCore>(
+    client: &crate::scep::client::Client<'_, '_, G>,
+    result: Result<crate::scep::client::Outcome, Failure<'_>>,
+    manager: &mut Manager<'_>,
+    clock: &mut impl Clock,
+    on_event: &mut dyn FnMut(&Event<'_>) -> Flow,
+) -> Result<(), RunnerError> {
+    use crate::scep::client::Outcome;
+    match result {
+        Ok(Outcome::Issued) => match (client.certificate(), client.ca_certificates()) {
+            (Some(cert), Some(cas)) => issued(manager, clock, on_event, cert, cas.issuing_ca().as_der()),
+            _ => failed(manager, clock, on_event, Failure::Reply("SCEP: issued, but the certificate or the CA is missing")),
+        },
+        Ok(Outcome::NextCa) => {
+            let next = client
+                .next_ca_certificates()
+                .and_then(|sd| sd.certificates().find(|c| matches!(c.basic_constraints(), Ok(Some(bc)) if bc.ca)));
+            let now = clock.now();
+            manager.handle_next_ca(now, next.map(|c| c.as_der()).unwrap_or_default())?;
+            Ok(())
+        }
+        Ok(outcome) => failed(manager, clock, on_event, Failure::Scep(&outcome)),
+        Err(why) => failed(manager, clock, on_event, why),
     }
 }
+
+/// The SCEP client of a job (a resumed PENDING transaction when `transaction` holds one).
+#[cfg(feature = "scep")]
+#[allow(clippy::too_many_arguments)]
+fn scep_client<'a, G: CryptoRngCore>(
+    profile: &'a Profile<'a, Settings<'a>>,
+    spec: &JobSpec,
+    anchor: &'a mut Option<CertificateRef<'a>>,
+    spki: &'a [u8],
+    certificate: &'a [u8],
+    bufs: crate::scep::client::Buffers<'a>,
+    transaction: &[u8],
+    (wall, mono): (Option<UnixTime>, Instant),
+    rng: G,
+) -> Result<crate::scep::client::Client<'a, 'a, G>, Failure<'static>> {
+    use crate::asn1::csr::ChallengePassword;
+    use crate::scep::ca::CaTrust;
+    use crate::scep::client::{Client, Config, Operation};
+
+    let settings = &profile.extra;
+    let trust = match (spec.ca_fingerprint, profile.trust) {
+        (Some(fp), _) | (None, Trust::Fingerprint(fp)) => CaTrust::Fingerprint(fp),
+        (None, Trust::Anchor(a)) => {
+            let c = CertificateRef::parse(a).map_err(|_| Failure::Unsupported("the profile's trust anchor does not parse"))?;
+            CaTrust::Anchor(anchor.insert(c))
+        }
+    };
+    let (host, port) = split_server(profile.server);
+    let mut config = Config::new(host, trust, spki);
+    config.port = port;
+    config.path = settings.scep_path;
+    config.policy = settings.scep_policy;
+    config.retry = settings.retry;
+    config.wall_time = wall;
+    config.time_floor = settings.time_floor;
+    let mut csr = CsrBuilder::new(profile.subject).subject_alt_names(profile.alt_names);
+    if let Auth::Challenge(pw) = profile.auth {
+        csr = csr.challenge_password(ChallengePassword::Printable(pw));
+        config.envelope_password = Some(pw.as_bytes());
+    }
+    let operation = match spec.kind {
+        JobKind::Enroll => Operation::Enroll(csr),
+        JobKind::Renew => Operation::Renew { csr, certificate },
+        JobKind::FetchNextCa => Operation::GetNextCaCertificates,
+    };
+    let client = match transaction.get(..spec.transaction_len).filter(|t| !t.is_empty()) {
+        Some(snapshot) => Client::resume(config, operation, bufs, rng, snapshot, mono),
+        None => Client::new(config, operation, bufs, rng),
+    };
+    client.map_err(|e| Failure::ScepDriver(DriveError::Client(e)))
+}
+
+/// The EST client of a job: `kind` (with `pinned`, `/cacerts` looking for that CA).
+#[cfg(all(feature = "est", feature = "tls"))]
+#[allow(clippy::too_many_arguments)]
+fn est_client<'a, G: CryptoRngCore>(
+    profile: &'a Profile<'a, Settings<'a>>,
+    kind: JobKind,
+    pinned: Option<[u8; 32]>,
+    spki: &'a [u8],
+    ca: &'a [u8],
+    bufs: crate::est::client::Buffers<'a>,
+    wall: Option<UnixTime>,
+    rng: G,
+) -> Result<crate::est::client::Client<'a, 'a, G>, Failure<'static>> {
+    use crate::est::client::{CaCertsTrust, Client, Config, Credentials, Operation};
+    use crate::http::base64::LineStyle;
+
+    let settings = &profile.extra;
+    let (host, port) = split_server(profile.server);
+    let trust = match pinned {
+        Some(fp) => CaCertsTrust::Fingerprint(fp),
+        None => CaCertsTrust::TlsAuthenticated,
+    };
+    let mut config = Config::new(host, trust, spki);
+    config.port = port;
+    config.label = settings.est_label;
+    config.ca_certificate = (!ca.is_empty()).then_some(ca);
+    config.body_style = if settings.est_one_line { LineStyle::OneLine } else { LineStyle::default() };
+    config.retry = settings.retry;
+    config.wall_time = wall;
+    config.time_floor = settings.time_floor;
+    if let Auth::Basic { user, password } = profile.auth {
+        config.credentials = Some(Credentials { user, password, preemptive_basic: settings.preemptive_basic });
+    }
+    let csr = CsrBuilder::new(profile.subject).subject_alt_names(profile.alt_names);
+    let operation = match kind {
+        JobKind::Enroll => Operation::Enroll(csr),
+        JobKind::Renew => Operation::ReEnroll(csr),
+        JobKind::FetchNextCa => Operation::CaCerts,
+    };
+    Client::new(config, operation, bufs, rng).map_err(|e| Failure::EstDriver(DriveError::Client(e)))
+}
+
+/// The TLS connector of an EST job over `tcp`: the profile's server trust and name, the
+/// device's time, and for a renewal the certificate in use with its key.
+#[cfg(all(feature = "est", feature = "tls"))]
+fn est_tls<'a, 'k, X, G: CryptoRngCore, Y: Signer>(
+    profile: &'a Profile<'a, Settings<'a>>,
+    tcp: X,
+    (read, write): (&'a mut [u8], &'a mut [u8]),
+    rng: G,
+    wall: Option<UnixTime>,
+    client: Option<(&'a [u8], &'k mut Y)>,
+) -> crate::transport::tls::TlsConnector<'a, 'k, X, G, Y> {
+    let settings = &profile.extra;
+    let name = settings.tls_server_name.unwrap_or(split_server(profile.server).0);
+    let mut tls = crate::transport::tls::TlsConnector::new(tcp, read, write, rng, settings.server_trust, name);
+    if let Some(now) = wall {
+        tls = tls.with_time(now);
+    }
+    tls = tls.with_time_floor(settings.time_floor);
+    if let Some((certificate, key)) = client {
+        tls = tls.with_client_certificate(certificate, key);
+    }
+    tls
+}
+
+/// An EST exchange's end. With `pinned` (`/cacerts` for the first enrollment's CA): the
+/// certificate with that fingerprint copied into `ca_out` (its length), or the failure handed
+/// to the manager (`None`). Otherwise the job's result goes to the manager.
+#[cfg(all(feature = "est", feature = "tls"))]
+#[allow(clippy::too_many_arguments)]
+fn est_finish<G: CryptoRngCore>(
+    client: &crate::est::client::Client<'_, '_, G>,
+    result: Result<crate::est::client::Outcome, Failure<'_>>,
+    pinned: Option<[u8; 32]>,
+    ca: &[u8],
+    ca_out: &mut [u8],
+    manager: &mut Manager<'_>,
+    clock: &mut impl Clock,
+    on_event: &mut dyn FnMut(&Event<'_>) -> Flow,
+) -> Result<Option<usize>, RunnerError> {
+    use crate::est::client::{MAX_CA_CERTS, Outcome};
+    let none = |r: Result<(), RunnerError>| r.map(|()| None);
+    match (result, pinned) {
+        (Ok(Outcome::CaCerts), Some(fp)) => {
+            let found = client.trusted_ca_certificates().find(|c| c.fingerprint_sha256() == fp).map(|c| c.as_der());
+            match found.and_then(|der| Some((der, ca_out.get_mut(..der.len())?))) {
+                Some((der, dst)) => {
+                    dst.copy_from_slice(der);
+                    Ok(Some(der.len()))
+                }
+                None => {
+                    none(failed(manager, clock, on_event, Failure::Reply("EST: /cacerts has no certificate with the pinned fingerprint")))
+                }
+            }
+        }
+        (Ok(Outcome::CaCerts), None) => {
+            let mut list: heapless::Vec<&[u8], MAX_CA_CERTS> = heapless::Vec::new();
+            for c in client.certificates().iter().flat_map(|sd| sd.certificates()) {
+                if list.push(c.as_der()).is_err() {
+                    break;
+                }
+            }
+            let now = clock.now();
+            manager.handle_ca_certs(now, &list)?;
+            Ok(None)
+        }
+        (Ok(Outcome::Issued), _) => match client.certificate() {
+            Some(cert) => none(issued(manager, clock, on_event, cert, ca)),
+            None => none(failed(manager, clock, on_event, Failure::Reply("EST: issued, but no certificate"))),
+        },
+        (Ok(outcome), _) => none(failed(manager, clock, on_event, Failure::Est(&outcome))),
+        (Err(why), _) => none(failed(manager, clock, on_event, why)),
+    }
+}
+
+/// The CA of an EST enrollment when the record has none: the profile's anchor copied into
+/// `memory.ca` (`Ok(true)`), or a fingerprint to look for in `/cacerts` (`Err(fp)`).
+#[cfg(all(feature = "est", feature = "tls"))]
+fn est_anchor(profile: &Profile<'_, Settings<'_>>, spec: &mut JobSpec, ca: &mut [u8]) -> Result<bool, [u8; 32]> {
+    if spec.ca_len > 0 || spec.kind != JobKind::Enroll {
+        return Ok(true);
+    }
+    match profile.trust {
+        Trust::Anchor(a) => match ca.get_mut(..a.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(a);
+                spec.ca_len = a.len();
+                Ok(true)
+            }
+            None => Ok(false),
+        },
+        Trust::Fingerprint(fp) => Err(fp),
+    }
+}
+
+// ---- the blocking runner's jobs -----------------------------------------------------------
 
 impl<K, S, N, C, T, R> JobContext<'_, '_, K, S, N, C, T, R>
 where
@@ -749,71 +1001,33 @@ where
     T: Timer,
     R: CryptoRngCore,
 {
-    /// The job failed: told to the handler and the manager.
-    fn failed(&mut self, why: Failure<'_>) -> Result<(), RunnerError> {
-        failed(self.manager, &mut self.device.clock, self.on_event, why)
-    }
-
     #[cfg(not(feature = "scep"))]
-    fn scep(mut self, _: JobSpec) -> Result<(), RunnerError> {
-        self.failed(Failure::Unsupported("this build has no SCEP (the `scep` feature)"))
+    fn scep(self, _: JobSpec) -> Result<(), RunnerError> {
+        failed(self.manager, &mut self.device.clock, self.on_event, Failure::Unsupported("this build has no SCEP (the `scep` feature)"))
     }
 
     #[cfg(feature = "scep")]
     fn scep(self, spec: JobSpec) -> Result<(), RunnerError> {
-        use crate::asn1::csr::ChallengePassword;
-        use crate::scep::ca::CaTrust;
-        use crate::scep::client::{Buffers, Client, Config, Operation, Outcome};
+        use crate::scep::client::Buffers;
         use crate::transport::blocking::run_scep_with;
 
         let JobContext { profile, manager, device, memory, on_event } = self;
         let Device { keys, store, network, clock, timer, rng } = device;
-        let settings = &profile.extra;
-        let dev_key = manager.device_key_slot(spec.key);
-        let dev_signer = manager.device_key_slot(spec.signer);
+        let (dev_key, dev_signer) = (manager.device_key_slot(spec.key), manager.device_key_slot(spec.signer));
         let spki_len = match keys.public_key_der(dev_key, memory.spki) {
             Ok(n) => n,
             Err(e) => return failed(manager, clock, on_event, Failure::Key(e)),
         };
-        let anchor;
-        let trust = match (spec.ca_fingerprint, profile.trust) {
-            (Some(fp), _) | (None, Trust::Fingerprint(fp)) => CaTrust::Fingerprint(fp),
-            (None, Trust::Anchor(a)) => match CertificateRef::parse(a) {
-                Ok(c) => {
-                    anchor = c;
-                    CaTrust::Anchor(&anchor)
-                }
-                Err(_) => return failed(manager, clock, on_event, Failure::Unsupported("the profile's trust anchor does not parse")),
-            },
-        };
-        let (host, port) = split_server(profile.server);
         let JobMemory { ca, own, work, io, certificate, spki, transaction, .. } = memory;
-        let mut config = Config::new(host, trust, spki.get(..spki_len).unwrap_or_default());
-        config.port = port;
-        config.path = settings.scep_path;
-        config.policy = settings.scep_policy;
-        config.retry = settings.retry;
-        config.wall_time = clock.now();
-        config.time_floor = settings.time_floor;
-        let mut csr = CsrBuilder::new(profile.subject).subject_alt_names(profile.alt_names);
-        if let Auth::Challenge(pw) = profile.auth {
-            csr = csr.challenge_password(ChallengePassword::Printable(pw));
-            config.envelope_password = Some(pw.as_bytes());
-        }
-        let operation = match spec.kind {
-            JobKind::Enroll => Operation::Enroll(csr),
-            JobKind::Renew => Operation::Renew { csr, certificate: certificate.get(..spec.certificate_len).unwrap_or_default() },
-            JobKind::FetchNextCa => Operation::GetNextCaCertificates,
-        };
         let bufs = Buffers { ca: &mut ca[..], own: &mut own[..], work: &mut work[..], io: &mut io[..] };
         let rng = RefCell::new(rng);
-        let client = match transaction.get(..spec.transaction_len).filter(|t| !t.is_empty()) {
-            Some(snapshot) => Client::resume(config, operation, bufs, SharedRng(&rng), snapshot, timer.now()),
-            None => Client::new(config, operation, bufs, SharedRng(&rng)),
-        };
-        let mut client = match client {
+        let mut anchor = None;
+        let spki = spki.get(..spki_len).unwrap_or_default();
+        let certificate = certificate.get(..spec.certificate_len).unwrap_or_default();
+        let times = (clock.now(), timer.now());
+        let mut client = match scep_client(profile, &spec, &mut anchor, spki, certificate, bufs, transaction, times, SharedRng(&rng)) {
             Ok(c) => c,
-            Err(e) => return failed(manager, clock, on_event, Failure::ScepDriver(DriveError::Client(e))),
+            Err(why) => return failed(manager, clock, on_event, why),
         };
         let keys = RefCell::new(keys);
         let mut slot_keys = SlotKeys { keys: &keys, requested: dev_key, certificate: dev_signer };
@@ -822,189 +1036,275 @@ where
                 Ok(c) => c,
                 Err(e) => break Err(Failure::Network(e)),
             };
-            let mut stop = StopAtWait { timer: &mut *timer, waited: None };
-            let r = run_scep_with(&mut client, &mut connector, &mut slot_keys, &mut stop, settings.drive, |p| {
+            let options = profile.extra.drive.returning_at_wait();
+            let r = run_scep_with(&mut client, &mut connector, &mut slot_keys, timer, options, |p| {
                 let _ = on_event(&Event::Progress(p));
             });
-            let waited = stop.waited;
-            match (r, waited) {
-                (Err(DriveError::Stopped), Some(next_poll)) => {
-                    // PENDING: the transaction goes into the record before the wait.
-                    if let Ok(Some(snapshot)) = client.snapshot(transaction) {
-                        manager.handle_pending(snapshot)?;
-                        if let Step::Store { slot, record } = manager.poll(clock.now())? {
-                            let ok = store.store(slot, record).is_ok();
-                            on_event(&Event::Stored { slot, ok });
-                            manager.handle_stored(ok)?;
-                        }
-                    }
-                    info!("lifecycle: SCEP PENDING, next poll in {} ms", (next_poll - timer.now()).as_millis());
-                    let flow = on_event(&Event::Pending {
-                        transaction_id: client.transaction_id(),
-                        attempts: client.pending_attempts(),
-                        next_poll,
-                    });
-                    if flow == Flow::Stop {
-                        // The job stays: the next step resumes the persisted transaction.
+            match r {
+                Err(DriveError::Paused(next_poll)) => {
+                    if scep_pending(&client, manager, store, clock, transaction, next_poll, on_event)? == Flow::Stop {
                         return Ok(());
                     }
                     if !timer.sleep_until(next_poll) {
                         return Err(RunnerError::Stopped);
                     }
                 }
-                (Ok(outcome), _) => break Ok(outcome),
-                (Err(e), _) => break Err(Failure::ScepDriver(e)),
+                Ok(outcome) => break Ok(outcome),
+                Err(e) => break Err(Failure::ScepDriver(e)),
             }
         };
-        let now = clock.now();
-        match result {
-            Ok(Outcome::Issued) => match (client.certificate(), client.ca_certificates()) {
-                (Some(cert), Some(cas)) => issued(manager, clock, on_event, cert, cas.issuing_ca().as_der()),
-                _ => failed(manager, clock, on_event, Failure::Reply("SCEP: issued, but the certificate or the CA is missing")),
-            },
-            Ok(Outcome::NextCa) => {
-                let next = client
-                    .next_ca_certificates()
-                    .and_then(|sd| sd.certificates().find(|c| matches!(c.basic_constraints(), Ok(Some(bc)) if bc.ca)));
-                manager.handle_next_ca(now, next.map(|c| c.as_der()).unwrap_or_default())?;
-                Ok(())
-            }
-            Ok(outcome) => failed(manager, clock, on_event, Failure::Scep(&outcome)),
-            Err(why) => failed(manager, clock, on_event, why),
-        }
+        scep_finish(&client, result, manager, clock, on_event)
     }
 
     #[cfg(not(all(feature = "est", feature = "tls")))]
-    fn est(mut self, _: JobSpec) -> Result<(), RunnerError> {
-        self.failed(Failure::Unsupported("this build has no EST over TLS (the `est` and `tls` features)"))
+    fn est(self, _: JobSpec) -> Result<(), RunnerError> {
+        let why = Failure::Unsupported("this build has no EST over TLS (the `est` and `tls` features)");
+        failed(self.manager, &mut self.device.clock, self.on_event, why)
     }
 
     #[cfg(all(feature = "est", feature = "tls"))]
     fn est(mut self, mut spec: JobSpec) -> Result<(), RunnerError> {
-        let profile = self.profile;
-        // The CA the issued certificate must chain to: the recorded one, the profile's
-        // anchor, or the certificate with the pinned fingerprint in /cacerts.
-        if spec.ca_len == 0 && spec.kind == JobKind::Enroll {
-            match profile.trust {
-                Trust::Anchor(a) => match self.memory.ca.get_mut(..a.len()) {
-                    Some(dst) => {
-                        dst.copy_from_slice(a);
-                        spec.ca_len = a.len();
-                    }
-                    None => return self.failed(Failure::Unsupported("the trust anchor does not fit the CA buffer")),
-                },
-                Trust::Fingerprint(fp) => match self.est_exchange(spec, JobKind::FetchNextCa, Some(fp))? {
-                    Some(n) => spec.ca_len = n,
-                    None => return Ok(()),
-                },
+        match est_anchor(self.profile, &mut spec, self.memory.ca) {
+            Ok(true) => {}
+            Ok(false) => {
+                let why = Failure::Unsupported("the trust anchor does not fit the CA buffer");
+                return failed(self.manager, &mut self.device.clock, self.on_event, why);
             }
+            Err(fp) => match self.est_exchange(spec, JobKind::FetchNextCa, Some(fp))? {
+                Some(n) => spec.ca_len = n,
+                None => return Ok(()),
+            },
         }
         self.est_exchange(spec, spec.kind, None).map(|_| ())
     }
 
-    /// One EST client run for `kind`. With `pinned`: `/cacerts` only, the certificate with
-    /// that fingerprint copied into `memory.ca` (`Some(len)`; `None` when the failure was
-    /// handed to the manager). Otherwise the job's result is handed to the manager.
+    /// One EST client run for `kind` (see [`est_finish`] for `pinned`).
     #[cfg(all(feature = "est", feature = "tls"))]
     fn est_exchange(&mut self, spec: JobSpec, kind: JobKind, pinned: Option<[u8; 32]>) -> Result<Option<usize>, RunnerError> {
-        use crate::est::client::{Buffers, CaCertsTrust, Client, Config, Credentials, MAX_CA_CERTS, Operation, Outcome};
-        use crate::http::base64::LineStyle;
+        use crate::est::client::Buffers;
         use crate::transport::blocking::run_est_with;
-        use crate::transport::tls::TlsConnector;
 
         let JobContext { profile, manager, device, memory, on_event } = self;
         let profile = *profile;
         let Device { keys, network, clock, timer, rng, .. } = &mut **device;
-        let settings = &profile.extra;
-        let dev_key = manager.device_key_slot(spec.key);
-        let dev_signer = manager.device_key_slot(spec.signer);
+        let (dev_key, dev_signer) = (manager.device_key_slot(spec.key), manager.device_key_slot(spec.signer));
         let spki_len = match keys.public_key_der(dev_key, memory.spki) {
             Ok(n) => n,
             Err(e) => return failed(manager, clock, *on_event, Failure::Key(e)).map(|()| None),
         };
-        let signer_type = keys.key_type(dev_signer).unwrap_or(KeyType::EcP256);
-        let (host, port) = split_server(profile.server);
+        let key_type = keys.key_type(dev_signer).unwrap_or(KeyType::EcP256);
         let JobMemory { ca, own, work, io, certificate, spki, tls_read, tls_write, .. } = &mut **memory;
-        let (ca_now, ca_rest) = ca.split_at_mut(if pinned.is_some() { 0 } else { spec.ca_len.min(ca.len()) });
-        let trust = match pinned {
-            Some(fp) => CaCertsTrust::Fingerprint(fp),
-            None => CaCertsTrust::TlsAuthenticated,
-        };
-        let mut config = Config::new(host, trust, spki.get(..spki_len).unwrap_or_default());
-        config.port = port;
-        config.label = settings.est_label;
-        config.ca_certificate = (!ca_now.is_empty()).then_some(&*ca_now);
-        config.body_style = if settings.est_one_line { LineStyle::OneLine } else { LineStyle::default() };
-        config.retry = settings.retry;
-        config.wall_time = clock.now();
-        config.time_floor = settings.time_floor;
-        if let Auth::Basic { user, password } = profile.auth {
-            config.credentials = Some(Credentials { user, password, preemptive_basic: settings.preemptive_basic });
-        }
-        let csr = CsrBuilder::new(profile.subject).subject_alt_names(profile.alt_names);
-        let operation = match kind {
-            JobKind::Enroll => Operation::Enroll(csr),
-            JobKind::Renew => Operation::ReEnroll(csr),
-            JobKind::FetchNextCa => Operation::CaCerts,
-        };
+        let (ca, ca_out) = ca.split_at_mut(if pinned.is_some() { 0 } else { spec.ca_len.min(ca.len()) });
         let bufs = Buffers { own: &mut own[..], work: &mut work[..], io: &mut io[..] };
         let rng = RefCell::new(rng);
-        let mut client = match Client::new(config, operation, bufs, SharedRng(&rng)) {
+        let spki = spki.get(..spki_len).unwrap_or_default();
+        let mut client = match est_client(profile, kind, pinned, spki, ca, bufs, clock.now(), SharedRng(&rng)) {
             Ok(c) => c,
-            Err(e) => return failed(manager, clock, *on_event, Failure::EstDriver(DriveError::Client(e))).map(|()| None),
+            Err(why) => return failed(manager, clock, *on_event, why).map(|()| None),
         };
         let keys = RefCell::new(keys);
         let mut slot_keys = SlotKeys { keys: &keys, requested: dev_key, certificate: dev_signer };
-        let mut tls_key = SlotSigner { keys: &keys, slot: dev_signer, key_type: signer_type };
+        let mut tls_key = SlotSigner { keys: &keys, slot: dev_signer, key_type };
+        let renewing = (kind == JobKind::Renew).then(|| (certificate.get(..spec.certificate_len).unwrap_or_default(), &mut tls_key));
         let result = match network.connector(profile.server) {
             Err(e) => Err(Failure::Network(e)),
             Ok(tcp) => {
-                let name = settings.tls_server_name.unwrap_or(host);
-                let mut tls = TlsConnector::new(tcp, tls_read, tls_write, SharedRng(&rng), settings.server_trust, name);
-                if let Some(now) = clock.now() {
-                    tls = tls.with_time(now);
-                }
-                tls = tls.with_time_floor(settings.time_floor);
-                if kind == JobKind::Renew {
-                    tls = tls.with_client_certificate(certificate.get(..spec.certificate_len).unwrap_or_default(), &mut tls_key);
-                }
-                run_est_with(&mut client, &mut tls, &mut slot_keys, timer, settings.drive, |p| {
+                let mut tls = est_tls(profile, tcp, (tls_read, tls_write), SharedRng(&rng), clock.now(), renewing);
+                run_est_with(&mut client, &mut tls, &mut slot_keys, timer, profile.extra.drive, |p| {
                     let _ = on_event(&Event::Progress(p));
                 })
                 .map_err(Failure::EstDriver)
             }
         };
-        let now = clock.now();
-        match (result, pinned) {
-            (Ok(Outcome::CaCerts), Some(fp)) => {
-                let found = client.trusted_ca_certificates().find(|c| c.fingerprint_sha256() == fp).map(|c| c.as_der());
-                match found.and_then(|der| Some((der, ca_rest.get_mut(..der.len())?))) {
-                    Some((der, dst)) => {
-                        dst.copy_from_slice(der);
-                        Ok(Some(der.len()))
-                    }
-                    None => {
-                        failed(manager, clock, *on_event, Failure::Reply("EST: /cacerts has no certificate with the pinned fingerprint"))
-                            .map(|()| None)
-                    }
+        est_finish(&client, result, pinned, ca, ca_out, manager, clock, *on_event)
+    }
+}
+
+// ---- the async runner: the same core, awaited ---------------------------------------------
+
+#[cfg(feature = "async")]
+impl<'r, K, S, N, C, T, R> Runner<'r, K, S, N, C, T, R>
+where
+    K: KeySlots,
+    S: StateStore,
+    N: crate::transport::asynch::AsyncNetwork,
+    C: Clock,
+    T: crate::transport::asynch::AsyncTimer,
+    R: CryptoRngCore,
+{
+    /// [`Runner::run`] for an async network and timer (the `async` feature): the same steps,
+    /// each exchange and sleep awaited.
+    pub async fn run_async(&mut self, mut on_event: impl FnMut(&Event<'_>) -> Flow) -> Result<(), RunnerError> {
+        let stop = core::cell::Cell::new(false);
+        let mut handler = |e: &Event<'_>| {
+            let flow = on_event(e);
+            if flow == Flow::Stop {
+                stop.set(true);
+            }
+            flow
+        };
+        loop {
+            let next = self.step_async(&mut handler).await?;
+            if stop.get() {
+                return Ok(());
+            }
+            if let Next::Wait(wake) = next {
+                let pause = self.pause(wake);
+                handler(&Event::Sleeping(pause));
+                if stop.get() {
+                    return Ok(());
+                }
+                let deadline = self.device.timer.now().saturating_add(pause);
+                if !self.device.timer.sleep_until(deadline).await {
+                    return Err(RunnerError::Stopped);
                 }
             }
-            (Ok(Outcome::CaCerts), None) => {
-                let mut list: heapless::Vec<&[u8], MAX_CA_CERTS> = heapless::Vec::new();
-                for c in client.certificates().iter().flat_map(|sd| sd.certificates()) {
-                    if list.push(c.as_der()).is_err() {
-                        break;
-                    }
-                }
-                manager.handle_ca_certs(now, &list)?;
-                Ok(None)
-            }
-            (Ok(Outcome::Issued), _) => match client.certificate() {
-                Some(cert) => issued(manager, clock, *on_event, cert, ca_now).map(|()| None),
-                None => failed(manager, clock, *on_event, Failure::Reply("EST: issued, but no certificate")).map(|()| None),
-            },
-            (Ok(outcome), _) => failed(manager, clock, *on_event, Failure::Est(&outcome)).map(|()| None),
-            (Err(why), _) => failed(manager, clock, *on_event, why).map(|()| None),
         }
+    }
+
+    /// [`Runner::step`] for an async network and timer.
+    pub async fn step_async(&mut self, on_event: &mut dyn FnMut(&Event<'_>) -> Flow) -> Result<Next, RunnerError> {
+        let spec = match self.begin_step(on_event)? {
+            Begun::Done(next) => return Ok(next),
+            Begun::Job(spec) => spec,
+        };
+        let Self { profile, manager, device, memory } = self;
+        let ctx = JobContext { profile, manager, device, memory, on_event };
+        match profile.protocol {
+            Protocol::Scep => ctx.scep_async(spec).await?,
+            Protocol::Est => ctx.est_async(spec).await?,
+        }
+        Ok(Next::Continue)
+    }
+}
+
+#[cfg(feature = "async")]
+impl<K, S, N, C, T, R> JobContext<'_, '_, K, S, N, C, T, R>
+where
+    K: KeySlots,
+    S: StateStore,
+    N: crate::transport::asynch::AsyncNetwork,
+    C: Clock,
+    T: crate::transport::asynch::AsyncTimer,
+    R: CryptoRngCore,
+{
+    #[cfg(not(feature = "scep"))]
+    async fn scep_async(self, _: JobSpec) -> Result<(), RunnerError> {
+        failed(self.manager, &mut self.device.clock, self.on_event, Failure::Unsupported("this build has no SCEP (the `scep` feature)"))
+    }
+
+    #[cfg(feature = "scep")]
+    async fn scep_async(self, spec: JobSpec) -> Result<(), RunnerError> {
+        use crate::scep::client::Buffers;
+        use crate::transport::asynch::run_scep_with;
+
+        let JobContext { profile, manager, device, memory, on_event } = self;
+        let Device { keys, store, network, clock, timer, rng } = device;
+        let (dev_key, dev_signer) = (manager.device_key_slot(spec.key), manager.device_key_slot(spec.signer));
+        let spki_len = match keys.public_key_der(dev_key, memory.spki) {
+            Ok(n) => n,
+            Err(e) => return failed(manager, clock, on_event, Failure::Key(e)),
+        };
+        let JobMemory { ca, own, work, io, certificate, spki, transaction, .. } = memory;
+        let bufs = Buffers { ca: &mut ca[..], own: &mut own[..], work: &mut work[..], io: &mut io[..] };
+        let rng = RefCell::new(rng);
+        let mut anchor = None;
+        let spki = spki.get(..spki_len).unwrap_or_default();
+        let certificate = certificate.get(..spec.certificate_len).unwrap_or_default();
+        let times = (clock.now(), timer.now());
+        let mut client = match scep_client(profile, &spec, &mut anchor, spki, certificate, bufs, transaction, times, SharedRng(&rng)) {
+            Ok(c) => c,
+            Err(why) => return failed(manager, clock, on_event, why),
+        };
+        let keys = RefCell::new(keys);
+        let mut slot_keys = SlotKeys { keys: &keys, requested: dev_key, certificate: dev_signer };
+        let result = loop {
+            let mut connector = match network.connector(profile.server) {
+                Ok(c) => c,
+                Err(e) => break Err(Failure::Network(e)),
+            };
+            let options = profile.extra.drive.returning_at_wait();
+            let r = run_scep_with(&mut client, &mut connector, &mut slot_keys, timer, options, |p| {
+                let _ = on_event(&Event::Progress(p));
+            })
+            .await;
+            match r {
+                Err(DriveError::Paused(next_poll)) => {
+                    if scep_pending(&client, manager, store, clock, transaction, next_poll, on_event)? == Flow::Stop {
+                        return Ok(());
+                    }
+                    if !timer.sleep_until(next_poll).await {
+                        return Err(RunnerError::Stopped);
+                    }
+                }
+                Ok(outcome) => break Ok(outcome),
+                Err(e) => break Err(Failure::ScepDriver(e)),
+            }
+        };
+        scep_finish(&client, result, manager, clock, on_event)
+    }
+
+    #[cfg(not(all(feature = "est", feature = "tls")))]
+    async fn est_async(self, _: JobSpec) -> Result<(), RunnerError> {
+        let why = Failure::Unsupported("this build has no EST over TLS (the `est` and `tls` features)");
+        failed(self.manager, &mut self.device.clock, self.on_event, why)
+    }
+
+    #[cfg(all(feature = "est", feature = "tls"))]
+    async fn est_async(mut self, mut spec: JobSpec) -> Result<(), RunnerError> {
+        match est_anchor(self.profile, &mut spec, self.memory.ca) {
+            Ok(true) => {}
+            Ok(false) => {
+                let why = Failure::Unsupported("the trust anchor does not fit the CA buffer");
+                return failed(self.manager, &mut self.device.clock, self.on_event, why);
+            }
+            Err(fp) => match self.est_exchange_async(spec, JobKind::FetchNextCa, Some(fp)).await? {
+                Some(n) => spec.ca_len = n,
+                None => return Ok(()),
+            },
+        }
+        self.est_exchange_async(spec, spec.kind, None).await.map(|_| ())
+    }
+
+    /// One EST client run for `kind`, awaited (see [`est_finish`] for `pinned`).
+    #[cfg(all(feature = "est", feature = "tls"))]
+    async fn est_exchange_async(&mut self, spec: JobSpec, kind: JobKind, pinned: Option<[u8; 32]>) -> Result<Option<usize>, RunnerError> {
+        use crate::est::client::Buffers;
+        use crate::transport::asynch::run_est_with;
+
+        let JobContext { profile, manager, device, memory, on_event } = self;
+        let profile = *profile;
+        let Device { keys, network, clock, timer, rng, .. } = &mut **device;
+        let (dev_key, dev_signer) = (manager.device_key_slot(spec.key), manager.device_key_slot(spec.signer));
+        let spki_len = match keys.public_key_der(dev_key, memory.spki) {
+            Ok(n) => n,
+            Err(e) => return failed(manager, clock, *on_event, Failure::Key(e)).map(|()| None),
+        };
+        let key_type = keys.key_type(dev_signer).unwrap_or(KeyType::EcP256);
+        let JobMemory { ca, own, work, io, certificate, spki, tls_read, tls_write, .. } = &mut **memory;
+        let (ca, ca_out) = ca.split_at_mut(if pinned.is_some() { 0 } else { spec.ca_len.min(ca.len()) });
+        let bufs = Buffers { own: &mut own[..], work: &mut work[..], io: &mut io[..] };
+        let rng = RefCell::new(rng);
+        let spki = spki.get(..spki_len).unwrap_or_default();
+        let mut client = match est_client(profile, kind, pinned, spki, ca, bufs, clock.now(), SharedRng(&rng)) {
+            Ok(c) => c,
+            Err(why) => return failed(manager, clock, *on_event, why).map(|()| None),
+        };
+        let keys = RefCell::new(keys);
+        let mut slot_keys = SlotKeys { keys: &keys, requested: dev_key, certificate: dev_signer };
+        let mut tls_key = SlotSigner { keys: &keys, slot: dev_signer, key_type };
+        let renewing = (kind == JobKind::Renew).then(|| (certificate.get(..spec.certificate_len).unwrap_or_default(), &mut tls_key));
+        let result = match network.connector(profile.server) {
+            Err(e) => Err(Failure::Network(e)),
+            Ok(tcp) => {
+                let mut tls = est_tls(profile, tcp, (tls_read, tls_write), SharedRng(&rng), clock.now(), renewing);
+                run_est_with(&mut client, &mut tls, &mut slot_keys, timer, profile.extra.drive, |p| {
+                    let _ = on_event(&Event::Progress(p));
+                })
+                .await
+                .map_err(Failure::EstDriver)
+            }
+        };
+        est_finish(&client, result, pinned, ca, ca_out, manager, clock, *on_event)
     }
 }

@@ -58,6 +58,35 @@ pub trait AsyncConnect {
     }
 }
 
+/// The network as the async lifecycle runner uses it (the twin of
+/// [`super::blocking::Network`]): an [`AsyncConnect`] to a profile's server (`host:port`).
+pub trait AsyncNetwork {
+    /// Connections to one server.
+    type Connector<'a>: AsyncConnect
+    where
+        Self: 'a;
+    /// Connections to `server`, or why there can be none.
+    fn connector(&mut self, server: &str) -> Result<Self::Connector<'_>, TransportFailure>;
+}
+
+/// An embedded-nal-async stack as the async runner's network: servers named by address
+/// (`192.0.2.10:443`); resolving names is the firmware's.
+#[cfg(feature = "nal-async")]
+#[derive(Debug)]
+pub struct NalAsyncNetwork<'s, S>(pub &'s S);
+
+#[cfg(feature = "nal-async")]
+impl<'s, S: embedded_nal_async::TcpConnect> AsyncNetwork for NalAsyncNetwork<'s, S> {
+    type Connector<'a>
+        = NalAsyncConnector<'s, S>
+    where
+        Self: 'a;
+    fn connector(&mut self, server: &str) -> Result<NalAsyncConnector<'s, S>, TransportFailure> {
+        let remote: core::net::SocketAddr = server.parse().map_err(|_| TransportFailure::Connect)?;
+        Ok(NalAsyncConnector::new(self.0, remote))
+    }
+}
+
 /// Time for the async drivers.
 #[allow(async_fn_in_trait)]
 pub trait AsyncTimer {
@@ -237,6 +266,9 @@ pub async fn run_scep_with<R: rand_core::CryptoRngCore, C: AsyncConnect, K: Devi
                 client.agreed(now, &z).map_err(DriveError::Client)?;
             }
             Step::Wait(until) => {
+                if options.return_at_wait {
+                    return Err(DriveError::Paused(until));
+                }
                 progress(Progress::Waiting { until, ms: (until - now).as_millis() });
                 if !timer.sleep_until(until).await {
                     return Err(DriveError::Stopped);
@@ -335,6 +367,9 @@ pub async fn run_est_with<R: rand_core::CryptoRngCore, C: AsyncConnect, K: Devic
                 sign(client, keys, req, now)?;
             }
             Step::Wait(until) => {
+                if options.return_at_wait {
+                    return Err(DriveError::Paused(until));
+                }
                 progress(Progress::Waiting { until, ms: (until - now).as_millis() });
                 if !timer.sleep_until(until).await {
                     return Err(DriveError::Stopped);

@@ -50,11 +50,22 @@ pub struct DriveOptions {
     /// exchange is abandoned and the client told of a transport failure (see the module
     /// docs). Default: [`DEFAULT_EXCHANGE_DEADLINE`].
     pub exchange_deadline: Duration,
+    /// Return [`DriveError::Paused`] at the client's next wait (a SCEP PENDING poll, an EST
+    /// Retry-After) instead of sleeping: the caller persists what it must (the lifecycle
+    /// runner saves the PENDING transaction) and calls the driver again, with the same client,
+    /// when it is due. Default false.
+    pub return_at_wait: bool,
 }
 
 impl DriveOptions {
-    /// The defaults: [`DEFAULT_EXCHANGE_DEADLINE`] per exchange.
-    pub const DEFAULT: Self = Self { exchange_deadline: DEFAULT_EXCHANGE_DEADLINE };
+    /// The defaults: [`DEFAULT_EXCHANGE_DEADLINE`] per exchange, sleeping through waits.
+    pub const DEFAULT: Self = Self { exchange_deadline: DEFAULT_EXCHANGE_DEADLINE, return_at_wait: false };
+
+    /// These options with [`DriveOptions::return_at_wait`] set.
+    pub const fn returning_at_wait(mut self) -> Self {
+        self.return_at_wait = true;
+        self
+    }
 
     /// These options with `deadline` per exchange.
     pub const fn with_exchange_deadline(mut self, deadline: Duration) -> Self {
@@ -319,6 +330,9 @@ pub enum DriveError<E> {
     TooManySteps,
     /// The timer declined to wait ([`Timer::sleep_until`] returned false).
     Stopped,
+    /// The client waits until this instant, and [`DriveOptions::return_at_wait`] asked the
+    /// driver to return instead of sleeping: call it again (same client) when it is due.
+    Paused(Instant),
     /// The next request carries HTTP credentials (an `Authorization` header) and the
     /// connector does not authenticate the server ([`Connect::authenticates_server`]): nothing
     /// was sent (RFC 7030 section 3.2.3). Use TLS with a trust anchor, or bootstrap the anchor
@@ -333,6 +347,7 @@ impl<E: core::fmt::Display> core::fmt::Display for DriveError<E> {
             Self::Key(kind) => write!(f, "the device key failed: {kind}"),
             Self::TooManySteps => f.write_str("the client did not finish within the driver's step bound"),
             Self::Stopped => f.write_str("stopped: the timer declined to wait"),
+            Self::Paused(_) => f.write_str("paused at the client's wait, as the options asked"),
             Self::UnauthenticatedServer => {
                 f.write_str("not sent: the request carries credentials and the connection does not authenticate the server")
             }
@@ -649,6 +664,9 @@ mod scep_driver {
                     client.agreed(now, &z).map_err(DriveError::Client)?;
                 }
                 Step::Wait(until) => {
+                    if options.return_at_wait {
+                        return Err(DriveError::Paused(until));
+                    }
                     progress(Progress::Waiting { until, ms: (until - now).as_millis() });
                     if !timer.sleep_until(until) {
                         return Err(DriveError::Stopped);
@@ -831,6 +849,9 @@ mod est_driver {
                     sign(client, keys, req, now)?;
                 }
                 Step::Wait(until) => {
+                    if options.return_at_wait {
+                        return Err(DriveError::Paused(until));
+                    }
                     progress(Progress::Waiting { until, ms: (until - now).as_millis() });
                     if !timer.sleep_until(until) {
                         return Err(DriveError::Stopped);
