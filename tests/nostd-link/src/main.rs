@@ -410,6 +410,69 @@ fn exercise() -> u32 {
         | exercise_est_client(&mut key, &mut rng)
         | exercise_est_async(&mut key, &mut rng)
         | exercise_lifecycle(&mut key, &mut rng)
+        | exercise_runner(&mut rng)
+}
+
+/// The lifecycle runner (blocking) for an EST and a SCEP profile over software key slots, a
+/// RAM store and no network: it links the whole loop without an allocator.
+#[cfg(feature = "all")]
+fn exercise_runner(rng: &mut NotARealRng) -> u32 {
+    use embedded_enroll::hal::soft::{SoftKeyKind, SoftKeySlots};
+    use embedded_enroll::hal::{Clock, RamStore};
+    use embedded_enroll::lifecycle::record::MAX_RECORD_LEN;
+    use embedded_enroll::lifecycle::runner::{Device, Flow, Runner, Settings, StaticMemory};
+    use embedded_enroll::lifecycle::{Auth, KeyPolicy, Profile, Protocol, RenewalPolicy, RolloverPolicy, Trust};
+    use embedded_enroll::transport::TransportFailure;
+    use embedded_enroll::transport::blocking::Network;
+
+    struct Nowhere;
+    impl Network for Nowhere {
+        type Connector<'a> = NoNetwork;
+        fn connector(&mut self, _: &str) -> Result<NoNetwork, TransportFailure> {
+            Ok(NoNetwork)
+        }
+    }
+    struct Wall;
+    impl Clock for Wall {
+        fn now(&mut self) -> Option<embedded_enroll::UnixTime> {
+            Some(embedded_enroll::UnixTime::from_secs(black_box(1_800_000_000)))
+        }
+    }
+    let mut ok = 0;
+    for protocol in [Protocol::Est, Protocol::Scep] {
+        let profile = Profile {
+            name: "management",
+            protocol: black_box(protocol),
+            server: "192.0.2.1:443",
+            key_slots: [0, 1],
+            store_slots: [0, 1],
+            trust: Trust::Anchor(CA_CERT),
+            subject: &[],
+            alt_names: &[],
+            auth: Auth::None,
+            renewal: RenewalPolicy::DEFAULT,
+            keys: KeyPolicy::NewKey,
+            rollover: RolloverPolicy::DEFAULT,
+            extra: Settings::DEFAULT,
+        };
+        let mut memory = StaticMemory::new();
+        let device = Device {
+            keys: SoftKeySlots::<2>::new(SoftKeyKind::P256),
+            store: RamStore::<2, MAX_RECORD_LEN>::new(),
+            network: Nowhere,
+            clock: Wall,
+            timer: JumpClock(Instant::from_millis(0)),
+            rng: &mut *rng,
+        };
+        let Ok(mut runner) = Runner::new(&profile, device, memory.memory()) else { continue };
+        let mut events = 0u32;
+        let _ = runner.run(|_| {
+            events += 1;
+            if black_box(events) > 20 { Flow::Stop } else { Flow::Continue }
+        });
+        ok |= events;
+    }
+    ok
 }
 
 /// The lifecycle manager over two record buffers in static-sized stack arrays: persist the
