@@ -37,7 +37,7 @@ pub fn lifecycle_record(data: &[u8]) {
         store_slots: [0, 1],
         trust: Trust::Fingerprint([0; 32]),
         subject: &[],
-        dns_names: &[],
+        alt_names: &[],
         auth: Auth::None,
         renewal: RenewalPolicy::DEFAULT,
         keys: if mode & 2 == 0 { KeyPolicy::SameKey } else { KeyPolicy::NewKey },
