@@ -35,11 +35,13 @@
 //! - [`SlotState::Torn`]: anything else: a write or erase that power loss (or a killed
 //!   emulator) interrupted. With a valid begin unit the length is known; otherwise it is not.
 //!
-//! [`StateStore::load`] returns 0 only for an empty slot. A torn slot is returned as bytes that
-//! the lifecycle record's checksum then refuses (the record layer counts it as damaged rather
-//! than empty, so a device that had an identity never starts over silently): its begun length
-//! if the begin unit is valid, else the whole slot (up to `out`'s length). A length beyond the
-//! slot's capacity is never returned.
+//! A store cut short while it erases leaves the slot torn or (once the begin unit is erased)
+//! empty; cut short later, torn with its length known; the A/B lifecycle records keep the
+//! previous record in the other slot either way. [`StateStore::load`] returns 0 only for an
+//! empty slot. A torn slot is returned as bytes that the lifecycle record's checksum then
+//! refuses (the record layer counts it as damaged rather than empty, so a device that had an
+//! identity never starts over silently): its begun length if the begin unit is valid, else the
+//! whole slot (up to `out`'s length). A length beyond the slot's capacity is never returned.
 //!
 //! # Boot counter
 //!

@@ -1,6 +1,7 @@
 //! What the embedded-enroll QEMU board images share: the SCEP and EST enrollment runs (generic
 //! over the board's link to the servers and its clock), the build-time settings, the NOT
-//! SECURE demo RNG, the console and the certificate printout.
+//! SECURE demo RNG, the persistent layout on the board's flash ([`flash`]), the console and
+//! the certificate printout.
 //!
 //! A board provides a [`Platform`] (a [`Connect`] per server and a [`Timer`]), installs its
 //! console with [`console::set`], and calls [`run`]. `#![no_std]`, no allocator: the buffers
