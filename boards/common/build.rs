@@ -69,6 +69,10 @@ fn main() {
     konst(&mut cfg, "RNG_SEED", "[u8; 32]", &format!("{seed:?}"));
     konst(&mut cfg, "RNG_SEED_SOURCE", "&str", &format!("{seed_label:?}"));
 
+    // Stop after the flash lines (a check of the persistent flash that needs no servers).
+    let flash_only = env_opt("BOARD_FLASH_ONLY").is_some_and(|v| v != "0");
+    konst(&mut cfg, "FLASH_ONLY", "bool", &flash_only.to_string());
+
     fs::write(out.join("config.rs"), cfg).expect("write config.rs");
 }
 

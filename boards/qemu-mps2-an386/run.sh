@@ -12,23 +12,30 @@
 # SCEP_CHALLENGE (secret), SCEP_RSA_KEY (default: a fresh key made with openssl for this
 # run), DEMO_RNG_SEED (default: fresh from /dev/urandom, printed; the generator is NOT
 # SECURE either way), EST_TLS_NAME (localhost), EST_USER/EST_PASSWORD (device/secret),
-# QEMU_TIMEOUT (600 s), CARGO_TARGET_DIR.
+# QEMU_TIMEOUT (600 s), CARGO_TARGET_DIR, BOARD_FLASH (the flash file, kept across runs:
+# made, 256 KiB of 0xFF, if missing; default: a fresh one for this run), BOARD_FLASH_ONLY=1
+# (build an image that stops after the flash lines: no servers, no arguments needed).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
+flash_only=0
+if [ -n "${BOARD_FLASH_ONLY:-}" ] && [ "${BOARD_FLASH_ONLY}" != 0 ]; then flash_only=1; fi
+export BOARD_FLASH_ONLY=$flash_only
 export SCEP_SERVER=${1:-${SCEP_SERVER:-}}
 export SCEP_CA_FINGERPRINT=${2:-${SCEP_CA_FINGERPRINT:-}}
 export EST_SERVER=${3:-${EST_SERVER:-}}
 EST_TLS_CA=${4:-${EST_TLS_CA:-}}
-if [ -z "$SCEP_SERVER" ] || [ -z "$SCEP_CA_FINGERPRINT" ] || [ -z "$EST_SERVER" ] || [ -z "$EST_TLS_CA" ]; then
-  sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
-  exit 2
-fi
-[ -r "$EST_TLS_CA" ] || { echo "run.sh: cannot read $EST_TLS_CA" >&2; exit 2; }
-EST_TLS_CA=$(cd "$(dirname "$EST_TLS_CA")" && pwd)/$(basename "$EST_TLS_CA")
-export EST_TLS_CA
-if [ -z "${EST_CA:-}" ] && [ -r "$(dirname "$EST_TLS_CA")/ca.pem" ]; then
-  export EST_CA="$(dirname "$EST_TLS_CA")/ca.pem"
+if [ "$flash_only" = 0 ]; then
+  if [ -z "$SCEP_SERVER" ] || [ -z "$SCEP_CA_FINGERPRINT" ] || [ -z "$EST_SERVER" ] || [ -z "$EST_TLS_CA" ]; then
+    sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+  fi
+  [ -r "$EST_TLS_CA" ] || { echo "run.sh: cannot read $EST_TLS_CA" >&2; exit 2; }
+  EST_TLS_CA=$(cd "$(dirname "$EST_TLS_CA")" && pwd)/$(basename "$EST_TLS_CA")
+  export EST_TLS_CA
+  if [ -z "${EST_CA:-}" ] && [ -r "$(dirname "$EST_TLS_CA")/ca.pem" ]; then
+    export EST_CA="$(dirname "$EST_TLS_CA")/ca.pem"
+  fi
 fi
 for tool in cargo qemu-system-arm python3; do
   command -v "$tool" >/dev/null || { echo "run.sh: $tool not found (apt-get install qemu-system-arm python3)" >&2; exit 2; }
@@ -42,8 +49,23 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The flash file: the image keeps its state there (semihosting, see src/flash.rs). BOARD_FLASH
+# is kept from run to run; without it, a blank one serves this run only.
+flash_size=$((256 * 1024))
+flash=${BOARD_FLASH:-$work/flash.bin}
+if [ ! -e "$flash" ]; then
+  mkdir -p "$(dirname "$flash")"
+  head -c "$flash_size" /dev/zero | LC_ALL=C tr '\0' '\377' >"$flash.tmp.$$"
+  mv "$flash.tmp.$$" "$flash"
+  echo "run.sh: flash file $flash made ($flash_size bytes of 0xFF)"
+fi
+flash=$(cd "$(dirname "$flash")" && pwd)/$(basename "$flash")
+flash_has=$(stat -c %s "$flash")
+[ "$flash_has" -eq "$flash_size" ] || { echo "run.sh: $flash has $flash_has bytes, not $flash_size: not this image's flash file" >&2; exit 2; }
+[ -w "$flash" ] || { echo "run.sh: cannot write $flash" >&2; exit 2; }
+
 # A fresh device key and RNG seed per run unless given (both only for this emulator demo).
-if [ -z "${SCEP_RSA_KEY:-}" ] && command -v openssl >/dev/null; then
+if [ "$flash_only" = 0 ] && [ -z "${SCEP_RSA_KEY:-}" ] && command -v openssl >/dev/null; then
   mkdir -p "$work/key"
   openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -outform DER -out "$work/key/device-rsa2048.der" 2>/dev/null
   export SCEP_RSA_KEY="$work/key/device-rsa2048.der"
@@ -61,6 +83,17 @@ t1=$(date +%s.%N)
 elf=${CARGO_TARGET_DIR:-$here/target}/thumbv7em-none-eabihf/release/qemu-mps2-an386
 if command -v arm-none-eabi-size >/dev/null; then arm-none-eabi-size "$elf"; fi
 
+if [ "$flash_only" = 1 ]; then
+  echo "run.sh: QEMU mps2-an386, flash file $flash (BOARD_FLASH_ONLY: no network)"
+  set +e
+  timeout "${QEMU_TIMEOUT:-600}" qemu-system-arm -M mps2-an386 -nographic -monitor none \
+    -semihosting-config enable=on,target=native -serial null -kernel "$elf" -append "flash=$flash"
+  rc=$?
+  set -e
+  echo "run.sh: QEMU exit code $rc"
+  exit "$rc"
+fi
+
 python3 "$here/../relay.py" --listen 127.0.0.1:0 --port-file "$work/relay.port" \
   --allow "$SCEP_SERVER" --allow "$EST_SERVER" --once 2>"$work/relay.log" &
 relay_pid=$!
@@ -71,12 +104,12 @@ for _ in $(seq 1 100); do
 done
 port=$(cat "$work/relay.port")
 
-echo "run.sh: QEMU mps2-an386, UART0 -> relay 127.0.0.1:$port -> $SCEP_SERVER, $EST_SERVER"
+echo "run.sh: QEMU mps2-an386, UART0 -> relay 127.0.0.1:$port -> $SCEP_SERVER, $EST_SERVER; flash file $flash"
 set +e
 timeout "${QEMU_TIMEOUT:-600}" qemu-system-arm -M mps2-an386 -nographic -monitor none \
   -semihosting-config enable=on,target=native \
   -chardev socket,id=u0,host=127.0.0.1,port="$port",server=off -serial chardev:u0 \
-  -kernel "$elf"
+  -kernel "$elf" -append "flash=$flash"
 rc=$?
 set -e
 t2=$(date +%s.%N)

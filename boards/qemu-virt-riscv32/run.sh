@@ -9,31 +9,38 @@
 #   run.sh SCEP_ADDR SCEP_CA_SHA256 EST_ADDR TLS_CA_PEM      (addresses: 127.0.0.1:PORT)
 #
 # Optional environment: as boards/qemu-mps2-an386/run.sh (EST_CA, SCEP_CHALLENGE, SCEP_RSA_KEY,
-# DEMO_RNG_SEED, EST_TLS_NAME, EST_USER/EST_PASSWORD, QEMU_TIMEOUT, CARGO_TARGET_DIR), plus
-# PROFILE=1: build with the `profile` feature and run under `-icount shift=0` (instruction
-# counts and a sampled profile, printed as PROFILE lines; see src/profile.rs).
+# DEMO_RNG_SEED, EST_TLS_NAME, EST_USER/EST_PASSWORD, QEMU_TIMEOUT, CARGO_TARGET_DIR,
+# BOARD_FLASH: here the file behind pflash unit 1, 32 MiB, made all 0xFF if missing,
+# BOARD_FLASH_ONLY=1), plus PROFILE=1: build with the `profile` feature and run under
+# `-icount shift=0` (instruction counts and a sampled profile, printed as PROFILE lines; see
+# src/profile.rs).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
+flash_only=0
+if [ -n "${BOARD_FLASH_ONLY:-}" ] && [ "${BOARD_FLASH_ONLY}" != 0 ]; then flash_only=1; fi
+export BOARD_FLASH_ONLY=$flash_only
 export SCEP_SERVER=${1:-${SCEP_SERVER:-}}
 export SCEP_CA_FINGERPRINT=${2:-${SCEP_CA_FINGERPRINT:-}}
 export EST_SERVER=${3:-${EST_SERVER:-}}
 EST_TLS_CA=${4:-${EST_TLS_CA:-}}
-if [ -z "$SCEP_SERVER" ] || [ -z "$SCEP_CA_FINGERPRINT" ] || [ -z "$EST_SERVER" ] || [ -z "$EST_TLS_CA" ]; then
-  sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
-  exit 2
-fi
-for addr in "$SCEP_SERVER" "$EST_SERVER"; do
-  case "$addr" in
-  127.0.0.1:*) ;;
-  *) echo "run.sh: $addr: only servers on the host's 127.0.0.1 are reachable (QEMU user-mode network)" >&2; exit 2 ;;
-  esac
-done
-[ -r "$EST_TLS_CA" ] || { echo "run.sh: cannot read $EST_TLS_CA" >&2; exit 2; }
-EST_TLS_CA=$(cd "$(dirname "$EST_TLS_CA")" && pwd)/$(basename "$EST_TLS_CA")
-export EST_TLS_CA
-if [ -z "${EST_CA:-}" ] && [ -r "$(dirname "$EST_TLS_CA")/ca.pem" ]; then
-  export EST_CA="$(dirname "$EST_TLS_CA")/ca.pem"
+if [ "$flash_only" = 0 ]; then
+  if [ -z "$SCEP_SERVER" ] || [ -z "$SCEP_CA_FINGERPRINT" ] || [ -z "$EST_SERVER" ] || [ -z "$EST_TLS_CA" ]; then
+    sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+  fi
+  for addr in "$SCEP_SERVER" "$EST_SERVER"; do
+    case "$addr" in
+    127.0.0.1:*) ;;
+    *) echo "run.sh: $addr: only servers on the host's 127.0.0.1 are reachable (QEMU user-mode network)" >&2; exit 2 ;;
+    esac
+  done
+  [ -r "$EST_TLS_CA" ] || { echo "run.sh: cannot read $EST_TLS_CA" >&2; exit 2; }
+  EST_TLS_CA=$(cd "$(dirname "$EST_TLS_CA")" && pwd)/$(basename "$EST_TLS_CA")
+  export EST_TLS_CA
+  if [ -z "${EST_CA:-}" ] && [ -r "$(dirname "$EST_TLS_CA")/ca.pem" ]; then
+    export EST_CA="$(dirname "$EST_TLS_CA")/ca.pem"
+  fi
 fi
 for tool in cargo qemu-system-riscv32; do
   command -v "$tool" >/dev/null || { echo "run.sh: $tool not found (apt-get install qemu-system-misc)" >&2; exit 2; }
@@ -41,7 +48,26 @@ done
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-if [ -z "${SCEP_RSA_KEY:-}" ] && command -v openssl >/dev/null; then
+
+# The flash file behind pflash unit 1 (exactly 32 MiB, as QEMU's virt requires): the image keeps
+# its state there (src/flash.rs). BOARD_FLASH is kept from run to run; without it, a blank one
+# serves this run only.
+flash_size=$((32 * 1024 * 1024))
+flash=${BOARD_FLASH:-$work/flash.bin}
+if [ ! -e "$flash" ]; then
+  mkdir -p "$(dirname "$flash")"
+  head -c "$flash_size" /dev/zero | LC_ALL=C tr '\0' '\377' >"$flash.tmp.$$"
+  mv "$flash.tmp.$$" "$flash"
+  echo "run.sh: flash file $flash made ($flash_size bytes of 0xFF)"
+fi
+flash=$(cd "$(dirname "$flash")" && pwd)/$(basename "$flash")
+flash_has=$(stat -c %s "$flash")
+[ "$flash_has" -eq "$flash_size" ] || { echo "run.sh: $flash has $flash_has bytes, not $flash_size: not this image's flash file" >&2; exit 2; }
+[ -w "$flash" ] || { echo "run.sh: cannot write $flash" >&2; exit 2; }
+# QEMU's option syntax doubles a comma inside a value.
+pflash=(-drive "if=pflash,unit=1,format=raw,file=${flash//,/,,}")
+
+if [ "$flash_only" = 0 ] && [ -z "${SCEP_RSA_KEY:-}" ] && command -v openssl >/dev/null; then
   openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -outform DER -out "$work/device-rsa2048.der" 2>/dev/null
   export SCEP_RSA_KEY="$work/device-rsa2048.der"
 fi
@@ -61,12 +87,23 @@ t0=$(date +%s.%N)
 t1=$(date +%s.%N)
 elf=${CARGO_TARGET_DIR:-$here/target}/riscv32imac-unknown-none-elf/release/qemu-virt-riscv32
 
-echo "run.sh: QEMU virt (riscv32), virtio-net on the user-mode network: 10.0.2.2 = the host's loopback"
+if [ "$flash_only" = 1 ]; then
+  echo "run.sh: QEMU virt (riscv32), flash file $flash (BOARD_FLASH_ONLY: no network)"
+  set +e
+  timeout "${QEMU_TIMEOUT:-600}" qemu-system-riscv32 -M virt -m 64M -smp 1 -nographic -monitor none -bios none \
+    "${pflash[@]}" -kernel "$elf"
+  rc=$?
+  set -e
+  echo "run.sh: QEMU exit code $rc"
+  exit "$rc"
+fi
+
+echo "run.sh: QEMU virt (riscv32), virtio-net on the user-mode network: 10.0.2.2 = the host's loopback; flash file $flash"
 set +e
 timeout "${QEMU_TIMEOUT:-600}" qemu-system-riscv32 -M virt -m 64M -smp 1 -nographic -monitor none -bios none "${icount[@]}" \
   -global virtio-mmio.force-legacy=false \
   -netdev user,id=net0,net=10.0.2.0/24,host=10.0.2.2,ipv6=off -device virtio-net-device,netdev=net0 \
-  -kernel "$elf"
+  "${pflash[@]}" -kernel "$elf"
 rc=$?
 set -e
 t2=$(date +%s.%N)

@@ -1,6 +1,7 @@
 //! What the embedded-enroll QEMU board images share: the SCEP and EST enrollment runs (generic
 //! over the board's link to the servers and its clock), the build-time settings, the NOT
-//! SECURE demo RNG, the console and the certificate printout.
+//! SECURE demo RNG, the persistent layout on the board's flash ([`flash`]), the console and
+//! the certificate printout.
 //!
 //! A board provides a [`Platform`] (a [`Connect`] per server and a [`Timer`]), installs its
 //! console with [`console::set`], and calls [`run`]. `#![no_std]`, no allocator: the buffers
@@ -12,6 +13,7 @@
 pub mod config;
 pub mod console;
 pub mod est_phase;
+pub mod flash;
 pub mod rng;
 pub mod scep_phase;
 pub mod stack;
@@ -38,6 +40,12 @@ pub trait Platform {
     fn name(&self) -> &'static str;
     /// How the bytes travel, for the console (e.g. "UART0 and the host relay").
     fn path(&self) -> &'static str;
+    /// This boot's number from the board's flash ([`flash::Flash::next_boot`]), if it keeps one:
+    /// the NOT SECURE demo RNG's stream ([`rng::NotSecureDemoRng::for_boot`]), so consecutive
+    /// boots of one image do not draw the same keys and nonces.
+    fn boot_count(&self) -> Option<u32> {
+        None
+    }
     /// Called before each protocol's run ([`Protocol`]); a board may start measuring here.
     fn begin(&mut self, _protocol: Protocol) {}
     /// Called after each protocol's run.
@@ -76,12 +84,23 @@ impl Verdict {
 /// Runs SCEP (PKCSReq + RenewalReq against micromdm) then EST (simpleenroll + simplereenroll
 /// against est-ca over TLS 1.3), prints a summary and returns the verdict.
 pub fn run<P: Platform>(platform: &mut P, wall: Option<UnixTime>) -> Verdict {
-    println!("RNG: NOT SECURE - deterministic ChaCha20 seeded at build time from {} (emulator demo only)", config::RNG_SEED_SOURCE);
+    let boot = platform.boot_count();
+    match boot {
+        Some(n) => println!(
+            "RNG: NOT SECURE - deterministic ChaCha20 seeded at build time from {}, stream {} (the boot counter in flash) (emulator demo only)",
+            config::RNG_SEED_SOURCE,
+            n
+        ),
+        None => println!(
+            "RNG: NOT SECURE - deterministic ChaCha20 seeded at build time from {}, stream 0 (no boot counter: every boot repeats it) (emulator demo only)",
+            config::RNG_SEED_SOURCE
+        ),
+    }
     match wall {
         Some(t) => println!("wall clock: {t} (from the host)"),
         None => println!("wall clock: unknown (certificate validity not checked)"),
     }
-    let mut rng = rng::NotSecureDemoRng::from_seed(config::RNG_SEED);
+    let mut rng = rng::NotSecureDemoRng::for_boot(config::RNG_SEED, boot.unwrap_or(0));
     let mut timer = platform.timer();
 
     let started = timer.now();

@@ -6,6 +6,13 @@
 //! RSA blinding) is known to whoever knows the seed, and repeats from run to run of the same
 //! image. It exists only so the emulator demo can run the real protocol code; a device needs a
 //! hardware entropy source behind `rand_core::CryptoRngCore`.
+//!
+//! So that consecutive boots of one image do not repeat the same stream (the same device key,
+//! the same nonces: a server would see a replay), the images count their boots in their flash
+//! ([`crate::flash::Flash::next_boot`], written and read back before the count is used) and
+//! take ChaCha20 stream number `boot` under the build-time key ([`NotSecureDemoRng::for_boot`]).
+//! That only makes boots differ from each other: it adds no secret, the whole sequence is still
+//! known to whoever knows the seed, and a flash file reset to blank replays it from boot 1.
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, RngCore, SeedableRng};
@@ -18,6 +25,18 @@ impl NotSecureDemoRng {
     /// The generator from the build-time seed.
     pub fn from_seed(seed: [u8; 32]) -> Self {
         Self(ChaCha20Rng::from_seed(seed))
+    }
+
+    /// The generator from the build-time seed, on ChaCha20 stream `boot` (the boot counter kept
+    /// in flash): each boot of the image draws a different sequence. Still NOT SECURE.
+    ///
+    /// Not inlined: the generator (about 300 bytes) is built in the caller's slot, with no copy
+    /// of it in the caller's frame (which sits under every enrollment's stack).
+    #[inline(never)]
+    pub fn for_boot(seed: [u8; 32], boot: u32) -> Self {
+        let mut rng = Self(ChaCha20Rng::from_seed(seed));
+        rng.0.set_stream(u64::from(boot));
+        rng
     }
 
     /// An independent stream for another consumer (a protocol client, the TLS connector),

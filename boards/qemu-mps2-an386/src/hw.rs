@@ -9,6 +9,9 @@
 //!   at fixed addresses; [`Uart0`] is a singleton so only one owner touches them.
 //! - SYS_TIME (semihosting 0x11) asks the host for its wall clock: QEMU answers with the
 //!   host's time in seconds since 1970 (used for certificate validity checks).
+//! - Semihosting file calls (SYS_GET_CMDLINE, SYS_OPEN, SYS_FLEN, SYS_SEEK, SYS_READ,
+//!   SYS_WRITE) for the flash file of `flash.rs` (QEMU `-semihosting-config target=native`:
+//!   the host's files).
 #![allow(unsafe_code)]
 
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -83,6 +86,54 @@ pub fn host_unix_time() -> Option<u64> {
     // image runs under QEMU with semihosting enabled (run.sh, .cargo/config.toml runner).
     let secs = unsafe { cortex_m_semihosting::syscall!(TIME) } as u64;
     (secs > 1_577_836_800).then_some(secs)
+}
+
+/// The semihosting command line (QEMU: the kernel's file name, a space, then `-append`'s text)
+/// into `buf`; its length. `None` if the host refuses (no command line, or `buf` too short).
+pub fn host_cmdline(buf: &mut [u8]) -> Option<usize> {
+    let mut block = [buf.as_mut_ptr() as usize, buf.len()];
+    // SAFETY: SYS_GET_CMDLINE's parameter block is (buffer, length); the host writes at most
+    // `length` bytes to the buffer (a live `&mut [u8]`) and the written length into the block
+    // (a live local array, passed by a pointer derived from `&mut`).
+    let r = unsafe { cortex_m_semihosting::syscall1(cortex_m_semihosting::nr::GET_CMDLINE, block.as_mut_ptr() as usize) };
+    (r == 0).then(|| block[1].min(buf.len()))
+}
+
+/// A file on the host, opened for reading and writing (binary, "r+b": it must exist).
+/// `path` ends with a NUL byte, which is not part of the name.
+pub fn host_open(path: &[u8]) -> Option<usize> {
+    let (&0, name) = path.split_last()? else { return None };
+    // SAFETY: SYS_OPEN's parameter block is (NUL-terminated name, mode, name length); the host
+    // only reads the name, which `path` keeps alive for the call.
+    let h = unsafe { cortex_m_semihosting::syscall!(OPEN, path.as_ptr(), cortex_m_semihosting::nr::open::RW_BINARY, name.len()) };
+    (h as isize >= 0).then_some(h)
+}
+
+/// The length of the host file `handle`.
+pub fn host_flen(handle: usize) -> Option<usize> {
+    // SAFETY: SYS_FLEN's parameter block is (handle); it only returns a value.
+    let n = unsafe { cortex_m_semihosting::syscall!(FLEN, handle) };
+    (n as isize >= 0).then_some(n)
+}
+
+/// Moves the host file `handle`'s position to `pos`.
+pub fn host_seek(handle: usize, pos: usize) -> bool {
+    // SAFETY: SYS_SEEK's parameter block is (handle, position); it only returns a status.
+    unsafe { cortex_m_semihosting::syscall!(SEEK, handle, pos) == 0 }
+}
+
+/// Reads `buf.len()` bytes from the host file `handle` at its position; false unless all came.
+pub fn host_read(handle: usize, buf: &mut [u8]) -> bool {
+    // SAFETY: SYS_READ's parameter block is (handle, buffer, length); the host writes at most
+    // `length` bytes into the buffer, a live `&mut [u8]`. It returns the bytes NOT read.
+    unsafe { cortex_m_semihosting::syscall!(READ, handle, buf.as_mut_ptr(), buf.len()) == 0 }
+}
+
+/// Writes `buf` to the host file `handle` at its position; false unless all of it went.
+pub fn host_write(handle: usize, buf: &[u8]) -> bool {
+    // SAFETY: SYS_WRITE's parameter block is (handle, buffer, length); the host only reads the
+    // buffer. It returns the bytes NOT written.
+    unsafe { cortex_m_semihosting::syscall!(WRITE, handle, buf.as_ptr(), buf.len()) == 0 }
 }
 
 unsafe extern "C" {

@@ -12,20 +12,29 @@
 //! Console output and the verdict go through semihosting: exit status 0 only if all four
 //! enrollments succeeded. `#![no_std]`, no allocator: every buffer is a static.
 //!
+//! Persistent state (`board_common::flash`: the lifecycle slots, device keys, the boot counter)
+//! lives in a host file used as NOR flash through semihosting (`flash.rs`; run.sh's
+//! `BOARD_FLASH`). Each boot counts itself there first and prints `flash: boot N` and what the
+//! slots hold.
+//!
 //! The RNG is a NOT-SECURE deterministic generator seeded at build time (`board_common::rng`).
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]
 
 mod clock;
+mod flash;
 mod hw;
 mod uart_link;
 
 use board_common::Platform;
+use board_common::flash::Flash;
 use clock::SysTickTimer;
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
 use embedded_enroll::UnixTime;
+use flash::HostFlash;
+use static_cell::StaticCell;
 use uart_link::UartLink;
 
 /// SYSCLK of the MPS2 FPGA images (the core and the APB peripherals).
@@ -58,8 +67,14 @@ fn main() -> ! {
 
     board_common::console::set(|args| hprintln!("{}", args));
     hprintln!("embedded-enroll board image: QEMU mps2-an386 (Cortex-M4F), no_std, no allocator");
+    let flash = start_flash();
+    hprintln!("flash: peak stack so far {} bytes (stack painting)", board_common::stack::peak(stack_bottom, stack_top));
+    if board_common::config::FLASH_ONLY {
+        flash_only(flash);
+    }
+    let boot = flash.map(|(_, boot)| boot);
     let wall = hw::host_unix_time().map(|s| UnixTime::from_secs(s as i64));
-    let mut board = Board { uart: &mut uart, peak: 0 };
+    let mut board = Board { uart: &mut uart, peak: 0, boot };
     let verdict = board_common::run(&mut board, wall);
     let peak = board.peak.max(board_common::stack::peak(stack_bottom, stack_top));
     hprintln!("peak stack: {} bytes (stack painting)", peak);
@@ -76,11 +91,48 @@ fn main() -> ! {
     }
 }
 
+/// The persistent layout on the flash file, once mounted.
+static FLASH: StaticCell<Flash<HostFlash>> = StaticCell::new();
+
+/// Where the `BOARD_FLASH_ONLY` self-test puts its own copy of the layout (past the real one).
+const SELF_TEST_BASE: u32 = 128 * 1024;
+
+/// Opens the flash file, mounts the layout, counts this boot and prints the flash lines; the
+/// flash and the boot count, or `None` (printed why) when this boot keeps nothing.
+#[inline(never)]
+fn start_flash() -> Option<(&'static mut Flash<HostFlash>, u32)> {
+    match HostFlash::open() {
+        Ok(dev) => board_common::flash::start(dev, 0, &FLASH),
+        Err(e) => {
+            hprintln!("flash: none ({}): this boot keeps nothing", e);
+            None
+        }
+    }
+}
+
+/// The end of an image built with `BOARD_FLASH_ONLY`: the flash self-test, then the verdict.
+#[inline(never)]
+fn flash_only(flash: Option<(&'static mut Flash<HostFlash>, u32)>) -> ! {
+    let ok = match flash {
+        Some((flash, boot)) => board_common::flash::self_test(flash, SELF_TEST_BASE, boot),
+        None => false,
+    };
+    let (bottom, top, _) = hw::stack();
+    hprintln!("flash: peak stack with the self-test {} bytes (stack painting)", board_common::stack::peak(bottom, top));
+    hprintln!("flash: built with BOARD_FLASH_ONLY: stopping after the flash lines ({})", if ok { "ok" } else { "FAILED" });
+    debug::exit(if ok { debug::EXIT_SUCCESS } else { debug::EXIT_FAILURE });
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
 /// The board for the enrollment runs: every connection goes through UART0 and the relay.
 struct Board<'u> {
     uart: &'u mut hw::Uart0,
     /// The deepest stack of the runs so far (each run paints the stack again).
     peak: usize,
+    /// This boot's number from the flash.
+    boot: Option<u32>,
 }
 
 impl Platform for Board<'_> {
@@ -101,6 +153,9 @@ impl Platform for Board<'_> {
     }
     fn path(&self) -> &'static str {
         "UART0 and the host relay"
+    }
+    fn boot_count(&self) -> Option<u32> {
+        self.boot
     }
     /// The stack below this frame painted again, so [`Platform::end`] gives this protocol's
     /// own peak (the image's peak over both is printed at the end).

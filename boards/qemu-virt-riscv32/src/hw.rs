@@ -9,6 +9,8 @@
 //! - CLINT `mtime` at 0x0200_BFF8: 64-bit, 10 MHz on this machine.
 //! - Goldfish RTC at 0x0010_1000: nanoseconds since 1970 from the host (TIME_LOW at 0x00,
 //!   which latches TIME_HIGH at 0x04).
+//! - CFI parallel flash, unit 1 (`-drive if=pflash,unit=1`) at 0x2200_0000, 32 MiB: reads and
+//!   32-bit writes (commands and data) at an offset; the CFI command set is `flash.rs`'s.
 #![allow(unsafe_code)]
 
 const UART0: usize = 0x1000_0000;
@@ -17,6 +19,10 @@ const LSR_THR_EMPTY: u8 = 1 << 5;
 const TEST_DEVICE: usize = 0x0010_0000;
 const MTIME: usize = 0x0200_BFF8;
 const RTC: usize = 0x0010_1000;
+
+const PFLASH1: usize = 0x2200_0000;
+/// Bytes of each of the `virt` machine's two pflash units.
+pub const PFLASH_SIZE: usize = 32 * 1024 * 1024;
 
 /// `mtime` ticks per second on QEMU `virt`.
 pub const MTIME_HZ: u64 = 10_000_000;
@@ -68,6 +74,29 @@ pub fn host_unix_time() -> Option<u64> {
     };
     let secs = ns / 1_000_000_000;
     (secs > 1_577_836_800).then_some(secs)
+}
+
+/// The byte at `offset` of pflash unit 1 (in read-array mode: the flash's contents). Offsets
+/// wrap inside the unit.
+pub fn pflash_read_u8(offset: usize) -> u8 {
+    // SAFETY: PFLASH1 + (offset mod 32 MiB) is inside the flash's MMIO window, which QEMU maps
+    // on `virt` whether or not a drive backs it; reads have no side effect.
+    unsafe { core::ptr::read_volatile((PFLASH1 + (offset & (PFLASH_SIZE - 1))) as *const u8) }
+}
+
+/// The 32-bit word at `offset` (rounded down to a multiple of 4) of pflash unit 1: the
+/// contents in read-array mode, the status register (in both 16-bit lanes) after a command.
+pub fn pflash_read(offset: usize) -> u32 {
+    // SAFETY: an aligned word inside the flash's MMIO window (as above).
+    unsafe { core::ptr::read_volatile((PFLASH1 + (offset & (PFLASH_SIZE - 4))) as *const u32) }
+}
+
+/// Writes the 32-bit `value` (a command, or the data of a program) at `offset` (rounded down
+/// to a multiple of 4) of pflash unit 1.
+pub fn pflash_write(offset: usize, value: u32) {
+    // SAFETY: an aligned word inside the flash's MMIO window: writes go to the flash's command
+    // interface (QEMU's pflash_cfi01), never to RAM.
+    unsafe { core::ptr::write_volatile((PFLASH1 + (offset & (PFLASH_SIZE - 4))) as *mut u32, value) }
 }
 
 unsafe extern "C" {

@@ -12,11 +12,16 @@
 //! Console on the NS16550A UART; the verdict is the exit status through the SiFive test
 //! device: 0 only if all four enrollments succeeded. The RNG is NOT SECURE (see
 //! `board_common::rng`).
+//!
+//! Persistent state (`board_common::flash`: the lifecycle slots, device keys, the boot counter)
+//! lives in the machine's CFI pflash, unit 1 (`flash.rs`; run.sh's `BOARD_FLASH` is its file).
+//! Each boot counts itself there first and prints `flash: boot N` and what the slots hold.
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]
 
 mod clock;
+mod flash;
 mod hw;
 mod net;
 #[cfg(feature = "profile")]
@@ -24,10 +29,12 @@ mod profile;
 mod virtio;
 
 use board_common::Platform;
+use board_common::flash::Flash;
 use clock::MtimeTimer;
 use core::fmt::Write as _;
 use embedded_enroll::UnixTime;
 use embedded_enroll::transport::nal::NalConnector;
+use flash::Pflash;
 use net::PolledStack;
 use static_cell::StaticCell;
 
@@ -69,9 +76,15 @@ fn main() -> ! {
     board_common::stack::paint(stack_bottom, sp);
     board_common::console::set(print);
     print(format_args!("embedded-enroll board image: QEMU virt (riscv32imac), no_std, no allocator"));
+    let flash = start_flash();
+    print(format_args!("flash: peak stack so far {} bytes (stack painting)", board_common::stack::peak(stack_bottom, stack_top)));
+    if board_common::config::FLASH_ONLY {
+        flash_only(flash);
+    }
+    let boot = flash.map(|(_, boot)| boot);
     let stack = bring_up();
     let wall = hw::host_unix_time().map(|s| UnixTime::from_secs(s as i64));
-    let verdict = board_common::run(&mut Board { stack }, wall);
+    let verdict = board_common::run(&mut Board { stack, boot }, wall);
     print(format_args!("TCP calls that stalled: {}", stack.stalls));
     let peak = board_common::stack::peak(stack_bottom, stack_top);
     print(format_args!("peak stack: {} bytes (stack painting)", peak));
@@ -85,6 +98,39 @@ fn main() -> ! {
         print(format_args!("RESULT: FAIL"));
         hw::exit(1)
     }
+}
+
+/// The persistent layout on pflash unit 1, once mounted.
+static FLASH: StaticCell<Flash<Pflash>> = StaticCell::new();
+
+/// Where the `BOARD_FLASH_ONLY` self-test puts its own copy of the layout (past the real one).
+const SELF_TEST_BASE: u32 = 16 * 1024 * 1024;
+
+/// Mounts the layout on pflash unit 1, counts this boot and prints the flash lines; the flash
+/// and the boot count, or `None` (printed why) when this boot keeps nothing.
+#[inline(never)]
+fn start_flash() -> Option<(&'static mut Flash<Pflash>, u32)> {
+    print(format_args!("flash: CFI pflash unit 1 at 0x2200_0000 (32 MiB, 256 KiB blocks; run.sh's BOARD_FLASH is its file)"));
+    match Pflash::take() {
+        Some(dev) => board_common::flash::start(dev, 0, &FLASH),
+        None => {
+            print(format_args!("flash: none (pflash taken before): this boot keeps nothing"));
+            None
+        }
+    }
+}
+
+/// The end of an image built with `BOARD_FLASH_ONLY`: the flash self-test, then the verdict.
+#[inline(never)]
+fn flash_only(flash: Option<(&'static mut Flash<Pflash>, u32)>) -> ! {
+    let ok = match flash {
+        Some((flash, boot)) => board_common::flash::self_test(flash, SELF_TEST_BASE, boot),
+        None => false,
+    };
+    let (bottom, top, _) = hw::stack();
+    print(format_args!("flash: peak stack with the self-test {} bytes (stack painting)", board_common::stack::peak(bottom, top)));
+    print(format_args!("flash: built with BOARD_FLASH_ONLY: stopping after the flash lines ({})", if ok { "ok" } else { "FAILED" }));
+    hw::exit(if ok { 0 } else { 1 })
 }
 
 /// The TCP/IP stack, in a static (smoltcp's interface and socket set: about 9 KiB that would
@@ -119,6 +165,8 @@ fn bring_up() -> &'static mut PolledStack {
 /// The board for the enrollment runs: TCP through smoltcp on virtio-net.
 struct Board<'s> {
     stack: &'s mut PolledStack,
+    /// This boot's number from the flash.
+    boot: Option<u32>,
 }
 
 impl Platform for Board<'_> {
@@ -141,6 +189,9 @@ impl Platform for Board<'_> {
     }
     fn path(&self) -> &'static str {
         "smoltcp on virtio-net, QEMU user-mode network"
+    }
+    fn boot_count(&self) -> Option<u32> {
+        self.boot
     }
     #[cfg(feature = "profile")]
     fn begin(&mut self, protocol: board_common::Protocol) {
