@@ -31,7 +31,7 @@
 //! ```text
 //! static MEMORY: StaticCell<StaticMemory> = StaticCell::new();
 //! let board = Board { se, flash: partition, net: stack, rtc, ticker, rng: trng };
-//! let error = keep_enrolled_est(board, MEMORY.init(StaticMemory::new()), &PROVISIONED, |slot, certificate| {
+//! let Err(error) = keep_enrolled_est(board, MEMORY.init(StaticMemory::new()), &PROVISIONED, |slot, certificate| {
 //!     mqtt.use_identity(slot, certificate); // the key in this secure-element slot, this certificate
 //! });
 //! // Only when the runner cannot go on (the stored state is unreadable, the store fails):
