@@ -11,6 +11,7 @@
 //! | [`Decrypter`] | RSA PKCS#1 v1.5 decryption of a content-encryption key | CMS KeyTransRecipientInfo (RSA devices) |
 //! | [`Clock`] | trusted wall-clock time, if any | validity checks, renewal timing |
 //! | [`StateStore`] | load/store small records in numbered slots | resuming transactions across reboots |
+//! | [`KeySlots`] | keys in numbered slots: generate, public key, sign, decrypt, agree | the lifecycle runner |
 //!
 //! Randomness is `rand_core::CryptoRngCore`, not a trait of ours. The private key never
 //! enters the crate: a key operation is asked for with small owned values (a [`Digest`], a

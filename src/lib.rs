@@ -14,13 +14,13 @@
 //! |---|---|
 //! | [`time`] | `Instant`, `Duration` and `UnixTime` newtypes; the caller always passes `now` |
 //! | [`error`] | small `Copy` error types, one per layer |
-//! | [`hal`] | hardware traits: [`hal::Signer`], [`hal::KeyAgreement`], [`hal::Decrypter`], [`hal::Clock`], [`hal::StateStore`] (+ software keys behind `soft-keys`) |
+//! | [`hal`] | hardware traits: [`hal::Signer`], [`hal::KeyAgreement`], [`hal::Decrypter`], [`hal::KeySlots`], [`hal::Clock`], [`hal::StateStore`] (+ software keys behind `soft-keys`) |
 //! | [`crypto`] | thin, allocation-free adapters over RustCrypto primitives (digests, CBC ciphers, AES key wrap, KDFs, P-256, RSA) |
 //! | [`asn1`] | DER/BER codecs (X.509, PKCS#10, CMS) |
 //! | [`http`] | Sans-IO HTTP/1.1 |
 //! | `scep`, `est` | the protocol state machines (features `scep`, `est`) |
 //! | [`retry`] | bounded retry schedules (PENDING polling, Retry-After, renewal retries) |
-//! | [`lifecycle`] | profiles, renewal, key slots, CA rollover, persistence |
+//! | [`lifecycle`] | profiles, renewal, key slots, CA rollover, persistence; the runner that carries the jobs out |
 //! | [`transport`] | the only code that does I/O (feature-gated) |
 //!
 //! ## Features

@@ -1,4 +1,4 @@
-//! The EST client as a Sans-IO state machine (RFC 7030, RFC 8951; shape: ARCHITECTURE.md
+//! The EST client as a Sans-IO state machine (RFC 7030, RFC 8951; shape: docs/architecture.md
 //! section 3), the same [`Step`] shape as the SCEP client.
 //!
 //! ```text

@@ -17,8 +17,10 @@
 //! (generate a key, run a job with the SCEP or EST client, store a record, switch identity,
 //! wait) and takes the results through `handle_*` calls.
 //!
-//! **Sizes.** A record is 74 bytes plus its certificates: at most [`record::MAX_RECORD_LEN`]
-//! (8 258) bytes with four certificates of [`record::MAX_CERT_LEN`] (2 KiB) each; about 850
+//! **Sizes.** A record is 68 bytes plus its certificates and the job in progress (34 bytes
+//! and a SCEP PENDING snapshot of at most [`record::MAX_TRANSACTION_LEN`]): at most
+//! [`record::MAX_RECORD_LEN`] (8 806) bytes with four certificates of
+//! [`record::MAX_CERT_LEN`] (2 KiB) each; about 850
 //! bytes with a P-256 certificate and CA, about 1.8 KiB with RSA-2048 ones, twice that while a
 //! next CA and a shadow certificate are staged. Each storage slot must hold one record. The
 //! manager needs two buffers of the record's size (the record in force, the one being

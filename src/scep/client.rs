@@ -1,4 +1,4 @@
-//! The SCEP client as a Sans-IO state machine (RFC 8894; shape: ARCHITECTURE.md section 3).
+//! The SCEP client as a Sans-IO state machine (RFC 8894; shape: docs/architecture.md section 3).
 //!
 //! ```text
 //! let mut client = Client::new(config, Operation::Enroll(csr), buffers, rng)?;
