@@ -74,3 +74,112 @@ impl<SE: SecureElement> KeySlots for SeKeySlots<SE> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! On the host: `cargo test --target x86_64-unknown-linux-gnu`, against a software element.
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use ::p256::ecdsa::signature::hazmat::PrehashSigner;
+    use ::p256::elliptic_curve::sec1::ToEncodedPoint;
+    use ::p256::{PublicKey, SecretKey, ecdh::diffie_hellman, ecdsa::Signature, ecdsa::SigningKey};
+    use embedded_enroll::crypto::p256::verify_prehash_raw;
+
+    /// A secure element in software: two slots, keys from a counter (a test, not a device).
+    struct SoftSe([Option<SecretKey>; 2], u8);
+
+    impl SoftSe {
+        fn key(&self, slot: u8) -> Result<&SecretKey, ErrorKind> {
+            self.0.get(usize::from(slot)).and_then(Option::as_ref).ok_or(ErrorKind::NotFound)
+        }
+    }
+
+    fn xy(key: &PublicKey) -> [u8; 64] {
+        key.to_encoded_point(false).as_bytes().to_vec()[1..].try_into().unwrap()
+    }
+
+    impl SecureElement for SoftSe {
+        type Error = ErrorKind;
+        fn genkey(&mut self, slot: u8) -> Result<[u8; 64], ErrorKind> {
+            self.1 += 1;
+            let key = SecretKey::from_slice(&[self.1; 32]).unwrap();
+            let public = xy(&key.public_key());
+            *self.0.get_mut(usize::from(slot)).ok_or(ErrorKind::NotFound)? = Some(key);
+            Ok(public)
+        }
+        fn pubkey(&mut self, slot: u8) -> Result<[u8; 64], ErrorKind> {
+            Ok(xy(&self.key(slot)?.public_key()))
+        }
+        fn sign(&mut self, slot: u8, digest: &[u8; 32]) -> Result<[u8; 64], ErrorKind> {
+            let signature: Signature = SigningKey::from(self.key(slot)?).sign_prehash(digest).map_err(|_| ErrorKind::Other)?;
+            Ok(signature.to_bytes().into())
+        }
+        fn ecdh(&mut self, slot: u8, peer: &[u8; 64]) -> Result<[u8; 32], ErrorKind> {
+            let mut point = [4u8; 65];
+            point[1..].copy_from_slice(peer);
+            let peer = PublicKey::from_sec1_bytes(&point).map_err(|_| ErrorKind::InvalidInput)?;
+            Ok((*diffie_hellman(self.key(slot)?.to_nonzero_scalar(), peer.as_affine()).raw_secret_bytes()).into())
+        }
+    }
+
+    /// The runner's generator: the element does not use it.
+    struct Unused;
+    impl embedded_enroll::rand_core::RngCore for Unused {
+        fn next_u32(&mut self) -> u32 {
+            unreachable!()
+        }
+        fn next_u64(&mut self) -> u64 {
+            unreachable!()
+        }
+        fn fill_bytes(&mut self, _: &mut [u8]) {
+            unreachable!()
+        }
+        fn try_fill_bytes(&mut self, _: &mut [u8]) -> Result<(), embedded_enroll::rand_core::Error> {
+            unreachable!()
+        }
+    }
+    impl embedded_enroll::rand_core::CryptoRng for Unused {}
+
+    #[test]
+    fn slots_give_their_spki_sign_verifiably_and_agree() {
+        let mut slots = SeKeySlots(SoftSe([None, None], 0));
+        let mut spki = [0u8; 100];
+        assert_eq!(slots.public_key_der(0, &mut spki), Err(ErrorKind::NotFound));
+        slots.generate(0, &mut Unused).unwrap();
+        slots.generate(1, &mut Unused).unwrap();
+        assert_eq!(slots.key_type(0), Some(KeyType::EcP256));
+
+        // The SubjectPublicKeyInfo is the key's, as the crate parses it.
+        let n = slots.public_key_der(0, &mut spki).unwrap();
+        let parsed = embedded_enroll::asn1::spki::SpkiRef::parse(&spki[..n]).unwrap();
+        assert_eq!(parsed.key_type(), Some(KeyType::EcP256));
+        let point = slots.0.0[0].as_ref().unwrap().public_key().to_encoded_point(false).as_bytes().to_vec();
+        assert_eq!(&spki[n - 65..n], &point[..]);
+        assert_eq!(slots.public_key_der(0, &mut spki[..90]), Err(ErrorKind::BufferTooSmall));
+
+        // Signatures verify with that key (SHA-256 as is; a longer hash by its leftmost 256 bits).
+        let digest = Digest::sha256(b"to be signed");
+        let mut sig = [0u8; 64];
+        assert_eq!(slots.sign(0, &digest, &mut sig), Ok(64));
+        verify_prehash_raw(&point, digest.as_bytes(), &sig).unwrap();
+        assert!(
+            verify_prehash_raw(
+                &slots.0.0[1].as_ref().unwrap().public_key().to_encoded_point(false).as_bytes().to_vec(),
+                digest.as_bytes(),
+                &sig
+            )
+            .is_err()
+        );
+        assert_eq!(slots.sign(0, &digest, &mut sig[..63]), Err(ErrorKind::BufferTooSmall));
+
+        // ECDH: the same secret both ways; a point off the curve never reaches the element.
+        let peer = SecretKey::from_slice(&[0x42; 32]).unwrap();
+        let mut shared = [0u8; 32];
+        slots.agree(0, &peer.public_key().to_encoded_point(false).as_bytes().to_vec(), &mut shared).unwrap();
+        let ours = PublicKey::from_sec1_bytes(&point).unwrap();
+        assert_eq!(shared[..], diffie_hellman(peer.to_nonzero_scalar(), ours.as_affine()).raw_secret_bytes()[..]);
+        let mut off_curve = peer.public_key().to_encoded_point(false).as_bytes().to_vec().to_vec();
+        off_curve[64] ^= 1;
+        assert_eq!(slots.agree(0, &off_curve, &mut shared), Err(ErrorKind::InvalidInput));
+    }
+}
