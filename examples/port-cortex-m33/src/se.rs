@@ -163,19 +163,15 @@ mod tests {
         assert_eq!(slots.sign(0, &digest, &mut sig), Ok(64));
         verify_prehash_raw(&point, digest.as_bytes(), &sig).unwrap();
         assert!(
-            verify_prehash_raw(
-                &slots.0.0[1].as_ref().unwrap().public_key().to_encoded_point(false).as_bytes().to_vec(),
-                digest.as_bytes(),
-                &sig
-            )
-            .is_err()
+            verify_prehash_raw(slots.0.0[1].as_ref().unwrap().public_key().to_encoded_point(false).as_bytes(), digest.as_bytes(), &sig)
+                .is_err()
         );
         assert_eq!(slots.sign(0, &digest, &mut sig[..63]), Err(ErrorKind::BufferTooSmall));
 
         // ECDH: the same secret both ways; a point off the curve never reaches the element.
         let peer = SecretKey::from_slice(&[0x42; 32]).unwrap();
         let mut shared = [0u8; 32];
-        slots.agree(0, &peer.public_key().to_encoded_point(false).as_bytes().to_vec(), &mut shared).unwrap();
+        slots.agree(0, peer.public_key().to_encoded_point(false).as_bytes(), &mut shared).unwrap();
         let ours = PublicKey::from_sec1_bytes(&point).unwrap();
         assert_eq!(shared[..], diffie_hellman(peer.to_nonzero_scalar(), ours.as_affine()).raw_secret_bytes()[..]);
         let mut off_curve = peer.public_key().to_encoded_point(false).as_bytes().to_vec().to_vec();
