@@ -18,34 +18,48 @@
 compile_error!("the `defmt` and `log` features are mutually exclusive: enable one of them");
 
 macro_rules! enroll_log {
-    ($level:ident, $s:literal $(, $x:expr)* $(,)?) => {{
+    ($level:ident, $lvl:ident, $s:literal $(, $x:expr)* $(,)?) => {{
         #[cfg(feature = "defmt")]
         ::defmt::$level!($s $(, $x)*);
+        // The line is formatted in a cold function of its own, so that the caller's frame does
+        // not hold the formatting machinery (on devices the stack is counted in bytes), and only
+        // when the level is enabled.
         #[cfg(feature = "log")]
-        ::log::$level!($s $(, $x)*);
+        if ::log::Level::$lvl <= ::log::STATIC_MAX_LEVEL && ::log::Level::$lvl <= ::log::max_level() {
+            $crate::fmt::cold(|| ::log::$level!($s $(, $x)*));
+        }
         // Nothing at all: not even a dead branch, which can sway the optimizer's inlining
         // (the arguments are checked by the builds with `log` and with `defmt`).
     }};
 }
 
 macro_rules! trace {
-    ($($t:tt)*) => { enroll_log!(trace, $($t)*) };
+    ($($t:tt)*) => { enroll_log!(trace, Trace, $($t)*) };
 }
 
 macro_rules! debug {
-    ($($t:tt)*) => { enroll_log!(debug, $($t)*) };
+    ($($t:tt)*) => { enroll_log!(debug, Debug, $($t)*) };
 }
 
 macro_rules! info {
-    ($($t:tt)*) => { enroll_log!(info, $($t)*) };
+    ($($t:tt)*) => { enroll_log!(info, Info, $($t)*) };
 }
 
 macro_rules! warn {
-    ($($t:tt)*) => { enroll_log!(warn, $($t)*) };
+    ($($t:tt)*) => { enroll_log!(warn, Warn, $($t)*) };
 }
 
 macro_rules! error {
-    ($($t:tt)*) => { enroll_log!(error, $($t)*) };
+    ($($t:tt)*) => { enroll_log!(error, Error, $($t)*) };
+}
+
+/// Runs `line` (one `log` call) out of line: its formatting arguments live in this frame,
+/// entered only when the line is logged, not in its caller's.
+#[cfg(feature = "log")]
+#[cold]
+#[inline(never)]
+pub(crate) fn cold(line: impl FnOnce()) {
+    line()
 }
 
 /// A value shown through its `Debug` form with `log` and its `defmt::Format` with `defmt`

@@ -1243,7 +1243,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         if what == Request::CaCerts {
             let trusted = self.trusted_mask();
             if trusted != 0 {
-                info!("est: /cacerts trusted: {} certificates match the configured trust", trusted.count_ones());
+                info!("est: /cacerts trusted (certificates matching the configured trust: {})", trusted.count_ones());
             }
             return if trusted != 0 { Outcome::CaCerts } else { Outcome::InvalidReply(ReplyError::UntrustedCaCerts) };
         }

@@ -626,7 +626,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         let until = if p.next_poll > latest { now } else { p.next_poll };
         c.stage = Stage::Waiting { until };
         info!(
-            "scep: resuming PENDING transaction {} ({} polls made, next in {} ms)",
+            "scep: resuming PENDING transaction {} (polls made: {}; next in {} ms)",
             c.transaction_id(),
             p.retry_attempts,
             (until - now).as_millis()
@@ -1220,7 +1220,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
             }
             self.caps = Some(caps);
             self.choice = caps.choose(&self.config.policy).ok();
-            info!("scep: capabilities {}", crate::fmt::Dbg(caps));
+            info!("scep: capabilities: {}", caps);
             #[cfg(any(feature = "log", feature = "defmt"))]
             if let Some(choice) = self.choice {
                 debug!("scep: algorithms chosen: {}", crate::fmt::Dbg(choice));
