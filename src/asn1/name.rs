@@ -153,6 +153,27 @@ impl core::fmt::Display for NameRef<'_> {
     }
 }
 
+/// The same form as `Display` (`C=US,O=Example,CN=device`; an attribute type without a short
+/// name as the hex of its OID, a value that is not text as `#` and hex).
+#[cfg(feature = "defmt")]
+impl defmt::Format for NameRef<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        for (i, a) in self.attributes().enumerate() {
+            if i > 0 {
+                defmt::write!(f, ",");
+            }
+            match short_name(&a.oid) {
+                Some(n) => defmt::write!(f, "{=str}=", n),
+                None => defmt::write!(f, "{=[u8]:02x}=", a.oid.as_bytes()),
+            }
+            match a.as_str() {
+                Some(s) => defmt::write!(f, "{=str}", s),
+                None => defmt::write!(f, "#{=[u8]:02x}", a.value.raw),
+            }
+        }
+    }
+}
+
 impl core::fmt::Debug for NameRef<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "Name({self})")

@@ -284,6 +284,7 @@ impl core::error::Error for ReplyError {}
 /// How the operation ended.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Outcome {
     /// `/cacerts` done and trusted: [`Client::certificates`].
     CaCerts,
@@ -434,6 +435,33 @@ enum Request {
     Enroll,
 }
 
+#[cfg(any(feature = "log", feature = "defmt"))]
+impl Request {
+    /// The request's path segment, or for an enrollment its kind (for log lines).
+    fn name(self) -> &'static str {
+        match self {
+            Self::CaCerts => "/cacerts",
+            #[cfg(feature = "csrattrs")]
+            Self::CsrAttrs => "/csrattrs",
+            Self::Enroll => "the enrollment",
+        }
+    }
+}
+
+#[cfg(any(feature = "log", feature = "defmt"))]
+impl Operation<'_> {
+    /// The operation's name (for log lines).
+    fn name(&self) -> &'static str {
+        match self {
+            Self::CaCerts => "/cacerts",
+            Self::CsrAttrs => "/csrattrs",
+            Self::Enroll(_) => "/simpleenroll",
+            Self::ReEnroll(_) => "/simplereenroll",
+            Self::ServerKeyGen(_) => "/serverkeygen",
+        }
+    }
+}
+
 // Without an allocator there is nothing to box into; one Stage lives in each client.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
@@ -502,6 +530,9 @@ pub struct Client<'a, 'b, R> {
     /// The server-generated key.
     #[cfg(feature = "serverkeygen")]
     key_span: Span,
+    /// The end has been logged.
+    #[cfg(any(feature = "log", feature = "defmt"))]
+    end_logged: bool,
 }
 
 impl<R> core::fmt::Debug for Client<'_, '_, R> {
@@ -556,6 +587,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         {
             return Err(ClientError::Config("CA label (unreserved characters only)"));
         }
+        info!("est: {} with {} (CA label {})", operation.name(), config.host, config.label.unwrap_or("none"));
         Ok(Self {
             config,
             operation,
@@ -582,6 +614,8 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
             attributes: Span::default(),
             #[cfg(feature = "serverkeygen")]
             key_span: Span::default(),
+            #[cfg(any(feature = "log", feature = "defmt"))]
+            end_logged: false,
         })
     }
 
@@ -716,6 +750,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
             return Err(ClientError::UnexpectedCall);
         }
         self.binding = Some(heapless::Vec::from_slice(value).map_err(|_| ClientError::Answer)?);
+        debug!("est: channel binding of the new connection: {} bytes", value.len());
         self.csr = Span::default();
         self.stage = Stage::Ready;
         Ok(())
@@ -799,6 +834,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
                     self.settle(r)?;
                 }
                 Stage::Waiting { until } if now >= *until => {
+                    debug!("est: retry due: the same request again");
                     // The same request again, on a new connection (a new binding, a new CSR).
                     if self.binding.is_some() {
                         self.binding = None;
@@ -809,6 +845,8 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
                 _ => break,
             }
         }
+        #[cfg(any(feature = "log", feature = "defmt"))]
+        self.log_end();
         Ok(match &self.stage {
             Stage::Ready => return Err(ClientError::UnexpectedCall),
             Stage::Binding => Step::Bind,
@@ -821,12 +859,32 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         })
     }
 
+    /// Logs how the client ended, once (features `log` and `defmt`): every end is seen here,
+    /// since the caller learns of it from [`Client::poll`].
+    #[cfg(any(feature = "log", feature = "defmt"))]
+    fn log_end(&mut self) {
+        if self.end_logged {
+            return;
+        }
+        match &self.stage {
+            Stage::Done(outcome) => match outcome {
+                Outcome::CaCerts | Outcome::CsrAttrs | Outcome::Issued | Outcome::ServerKeyGenerated => info!("est: done: {}", outcome),
+                _ => error!("est: failed: {}", outcome),
+            },
+            Stage::Failed(e) => error!("est: the client stopped: {}", e),
+            _ => return,
+        }
+        self.end_logged = true;
+    }
+
     fn settle(&mut self, r: Result<(), ClientError>) -> Result<(), ClientError> {
         match r {
             Ok(()) => Ok(()),
             Err(ClientError::UnexpectedCall) => Err(ClientError::UnexpectedCall),
             Err(e) => {
                 self.stage = Stage::Failed(e);
+                #[cfg(any(feature = "log", feature = "defmt"))]
+                self.log_end();
                 Err(e)
             }
         }
@@ -869,6 +927,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
             return self.send(Request::CsrAttrs);
         }
         if self.wants_binding() && self.binding.is_none() {
+            debug!("est: the CSR carries the channel binding: a new connection first");
             self.stage = Stage::Binding;
             return Ok(());
         }
@@ -924,6 +983,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
                         report.not_understood = report.not_understood.saturating_add(1);
                     }
                 }
+                debug!("est: /csrattrs applied: {}", crate::fmt::Dbg(report));
                 self.report = Some(report);
                 builder.extensions(&extensions)
             }
@@ -931,6 +991,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         };
         // SHA-256 for every key (what `finish_csr` names in the CSR).
         let tbs = builder.encode_info(self.config.public_key, work).map_err(enc("work"))?;
+        debug!("est: CSR built ({} bytes, channel binding in it: {}), to be signed", tbs.len(), binding.is_some());
         self.stage = Stage::Signing { digest: Digest::sha256(tbs), len: tbs.len() };
         Ok(())
     }
@@ -1001,6 +1062,19 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
             let head = RequestHead { port: self.config.port, headers, ..RequestHead::get(self.config.host, &path) };
             write_request(&head, &[], io).map_err(enc("io"))?.len()
         };
+        // The scheme only: never the header's value.
+        info!(
+            "est: sending {} {} (Authorization: {})",
+            if what == Request::Enroll { "POST" } else { "GET" },
+            path.as_str(),
+            if auth_len == 0 {
+                "none"
+            } else if auth.starts_with("Digest") {
+                "Digest"
+            } else {
+                "Basic"
+            }
+        );
         self.request_has_credentials = auth_len > 0;
         self.stage = Stage::Awaiting { what, reader: ResponseReader::new() };
         Ok(())
@@ -1046,11 +1120,13 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         };
         let none = ResponseHead::default();
         let head = reader.head().unwrap_or(&none);
+        debug!("est: {} answered HTTP {} ({} bytes)", what.name(), head.status, reader.body(self.bufs.io).len());
         match head.status {
             200 => {}
             202 if what == Request::Enroll => return self.schedule_retry(now, head),
             #[cfg(feature = "csrattrs")]
             204 | 404 if what == Request::CsrAttrs => {
+                debug!("est: /csrattrs: none (HTTP {})", head.status);
                 self.attrs_done = true;
                 self.attributes = Span::default();
                 return if matches!(self.operation, Operation::CsrAttrs) { self.done(Outcome::CsrAttrs) } else { Ok(()) };
@@ -1071,6 +1147,11 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
                     return self.done(Outcome::InvalidReply(ReplyError::UnsupportedChallenge));
                 }
                 self.auth_attempts = self.auth_attempts.saturating_add(1);
+                warn!(
+                    "est: 401: answering the {} challenge (attempt {})",
+                    if matches!(parsed, Ok(crate::http::auth::Challenge::Digest(_))) { "Digest" } else { "Basic" },
+                    self.auth_attempts
+                );
                 #[cfg(feature = "http-digest")]
                 {
                     self.challenge = Some(head.www_authenticate.clone());
@@ -1113,7 +1194,10 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
             self.attrs_done = true;
             let der = work.get(..decoded_len).unwrap_or(&[]);
             match csrattrs::CsrAttrs::parse(der) {
-                Ok(a) => self.challenge_asked = a.challenge_password_requested(),
+                Ok(a) => {
+                    self.challenge_asked = a.challenge_password_requested();
+                    debug!("est: /csrattrs received ({} bytes; challengePassword asked: {})", decoded_len, self.challenge_asked);
+                }
                 Err(e) => return self.done(Outcome::InvalidReply(ReplyError::Malformed(e))),
             }
             // Kept in `own`, ahead of the CSR, to shape it.
@@ -1137,7 +1221,15 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         let policy = self.config.retry;
         let retry = self.retry.get_or_insert_with(|| RetrySchedule::new(policy, now));
         self.stage = match retry.next(now, hint) {
-            Some(until) => Stage::Waiting { until },
+            Some(until) => {
+                info!(
+                    "est: 202: retry {} in {} ms (Retry-After: {})",
+                    retry.attempts(),
+                    (until - now).as_millis(),
+                    head.retry_after.as_str()
+                );
+                Stage::Waiting { until }
+            }
             None => Stage::Done(Outcome::RetryLimit { attempts: retry.attempts() }),
         };
         Ok(())
@@ -1149,7 +1241,11 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
             return Outcome::InvalidReply(ReplyError::Malformed(DecodeError::InvalidValue { what: "certs-only SignedData" }));
         };
         if what == Request::CaCerts {
-            return if self.trusted_mask() != 0 { Outcome::CaCerts } else { Outcome::InvalidReply(ReplyError::UntrustedCaCerts) };
+            let trusted = self.trusted_mask();
+            if trusted != 0 {
+                info!("est: /cacerts trusted (certificates matching the configured trust: {})", trusted.count_ones());
+            }
+            return if trusted != 0 { Outcome::CaCerts } else { Outcome::InvalidReply(ReplyError::UntrustedCaCerts) };
         }
         let Some(issued) = sd.certificates().find(|c| c.spki().as_der() == self.config.public_key) else {
             return Outcome::InvalidReply(ReplyError::NotFound);
@@ -1157,6 +1253,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         if !Self::issued_by_ca(&self.config, &issued, &sd) {
             return Outcome::InvalidReply(ReplyError::NotIssuedByCa);
         }
+        info!("est: certificate issued: subject {}, serial {}", issued.subject(), crate::fmt::Hex(issued.serial()));
         self.certificate = Span::of(work, issued.as_der()).unwrap_or_default();
         Outcome::Issued
     }
@@ -1235,6 +1332,11 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         if !super::multipart::key_matches_spki(self.key_span.get(work), &issued.spki()).unwrap_or(false) {
             return self.done(Outcome::InvalidReply(ReplyError::ServerKeyMismatch));
         }
+        info!(
+            "est: certificate and server-generated key received: subject {}, serial {}",
+            issued.subject(),
+            crate::fmt::Hex(issued.serial())
+        );
         self.certificate = Span::of(work, issued.as_der()).unwrap_or_default();
         self.done(Outcome::ServerKeyGenerated)
     }

@@ -115,6 +115,24 @@ impl CaCaps {
     }
 }
 
+impl core::fmt::Display for CaCaps {
+    /// The keywords announced, as RFC 8894 spells them, separated by spaces (`none` for none).
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut any = false;
+        for (_, keyword) in Capability::ALL.iter().filter(|(c, _)| self.bits & c.bit() != 0) {
+            if any {
+                f.write_str(" ")?;
+            }
+            f.write_str(keyword)?;
+            any = true;
+        }
+        if !any {
+            f.write_str("none")?;
+        }
+        Ok(())
+    }
+}
+
 /// What the client may use.
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

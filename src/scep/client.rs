@@ -298,6 +298,7 @@ impl core::error::Error for ReplyError {}
 /// How the operation ended.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Outcome {
     /// GetCACaps done: [`Client::ca_caps`].
     CaCaps,
@@ -422,6 +423,35 @@ enum Awaiting {
     PkiOperation,
 }
 
+#[cfg(any(feature = "log", feature = "defmt"))]
+impl Awaiting {
+    /// The request's `operation` (for log lines).
+    fn name(self) -> &'static str {
+        match self {
+            Self::Caps => "GetCACaps",
+            Self::Ca => "GetCACert",
+            Self::NextCa => "GetNextCACert",
+            Self::PkiOperation => "PKIOperation",
+        }
+    }
+}
+
+#[cfg(any(feature = "log", feature = "defmt"))]
+impl Operation<'_> {
+    /// The operation's name (for log lines).
+    fn name(&self) -> &'static str {
+        match self {
+            Self::GetCaCaps => "GetCACaps",
+            Self::GetCaCertificates => "GetCACert",
+            Self::GetNextCaCertificates => "GetNextCACert",
+            Self::Enroll(_) => "enrollment (PKCSReq)",
+            Self::Renew { .. } => "renewal (RenewalReq)",
+            Self::GetCert { .. } => "GetCert",
+            Self::GetCrl { .. } => "GetCRL",
+        }
+    }
+}
+
 // Without an allocator there is nothing to box into; one Stage lives in each client.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
@@ -483,6 +513,9 @@ pub struct Client<'a, 'b, R> {
     results: Results,
     /// The request at the start of `io` (until the response overwrites it).
     request_len: usize,
+    /// The end has been logged.
+    #[cfg(any(feature = "log", feature = "defmt"))]
+    end_logged: bool,
 }
 
 impl<R> core::fmt::Debug for Client<'_, '_, R> {
@@ -521,6 +554,13 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
             let c = CertificateRef::parse(certificate).map_err(|_| ClientError::Config("certificate does not parse"))?;
             c.spki().key_type().ok_or(ClientError::Config("certificate key type"))?;
         }
+        info!(
+            "scep: {} with {}{} (transaction {})",
+            operation.name(),
+            config.host,
+            config.path,
+            super::message::transaction_id_for_key(config.public_key).as_str()
+        );
         Ok(Self {
             config,
             operation,
@@ -544,6 +584,8 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
             stage: Stage::Ready,
             results: Results::default(),
             request_len: 0,
+            #[cfg(any(feature = "log", feature = "defmt"))]
+            end_logged: false,
         })
     }
 
@@ -581,7 +623,14 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         let started = if p.retry_started > now { now } else { p.retry_started };
         c.retry = Some(RetrySchedule::resume(config.retry, started, p.retry_attempts));
         let latest = now.saturating_add(config.retry.max_delay);
-        c.stage = Stage::Waiting { until: if p.next_poll > latest { now } else { p.next_poll } };
+        let until = if p.next_poll > latest { now } else { p.next_poll };
+        c.stage = Stage::Waiting { until };
+        info!(
+            "scep: resuming PENDING transaction {} (polls made: {}; next in {} ms)",
+            c.transaction_id(),
+            p.retry_attempts,
+            (until - now).as_millis()
+        );
         Ok(c)
     }
 
@@ -684,7 +733,12 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
             ca_fingerprint: fingerprint,
             subject: self.subject.clone(),
         };
-        p.encode(out).map(Some).map_err(enc("snapshot"))
+        let saved = p.encode(out).map(Some).map_err(enc("snapshot"));
+        #[cfg(any(feature = "log", feature = "defmt"))]
+        if let Ok(Some(s)) = &saved {
+            info!("scep: PENDING transaction {} saved in a snapshot ({} bytes)", self.transaction_id(), s.len());
+        }
+        saved
     }
 
     fn result(&self, s: Span) -> Option<&[u8]> {
@@ -747,7 +801,15 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         }
         self.stage = match (self.message_type, self.retry.as_mut()) {
             (MessageType::CertPoll, Some(retry)) => match retry.next(now, None) {
-                Some(until) => Stage::Waiting { until },
+                Some(until) => {
+                    warn!(
+                        "scep: CertPoll failed ({}): counted as poll {}, next in {} ms",
+                        failure,
+                        retry.attempts(),
+                        (until - now).as_millis()
+                    );
+                    Stage::Waiting { until }
+                }
                 None => Stage::Done(Outcome::PendingTimedOut { attempts: retry.attempts() }),
             },
             _ => Stage::Done(Outcome::Transport(failure)),
@@ -813,13 +875,36 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
                     self.settle(r)?;
                 }
                 Stage::Waiting { until } if now >= *until => {
+                    debug!("scep: poll due (transaction {})", self.transaction_id());
                     self.message_type = MessageType::CertPoll;
                     self.stage = Stage::Ready;
                 }
                 _ => break,
             }
         }
+        #[cfg(any(feature = "log", feature = "defmt"))]
+        self.log_end();
         self.current_step()
+    }
+
+    /// Logs how the client ended, once (features `log` and `defmt`): every end is seen here,
+    /// since the caller learns of it from [`Client::poll`].
+    #[cfg(any(feature = "log", feature = "defmt"))]
+    fn log_end(&mut self) {
+        if self.end_logged {
+            return;
+        }
+        match &self.stage {
+            Stage::Done(outcome) => match outcome {
+                Outcome::CaCaps | Outcome::CaCertificates | Outcome::NextCa | Outcome::Issued | Outcome::Certificate | Outcome::Crl => {
+                    info!("scep: done: {}", outcome)
+                }
+                _ => error!("scep: failed: {}", outcome),
+            },
+            Stage::Failed(e) => error!("scep: the client stopped: {}", e),
+            _ => return,
+        }
+        self.end_logged = true;
     }
 
     fn current_step(&self) -> Result<Step<'_>, ClientError> {
@@ -880,6 +965,8 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
             Err(ClientError::UnexpectedCall) => Err(ClientError::UnexpectedCall),
             Err(e) => {
                 self.stage = Stage::Failed(e);
+                #[cfg(any(feature = "log", feature = "defmt"))]
+                self.log_end();
                 Err(e)
             }
         }
@@ -906,6 +993,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         let query = if message.is_some() { &op[..] } else { op.get(..1).unwrap_or(&[]) };
         let head = RequestHead { port: self.config.port, query, ..RequestHead::get(self.config.host, self.config.path) };
         self.request_len = write_request(&head, &[], self.bufs.io).map_err(enc("io"))?.len();
+        info!("scep: sending {}", operation);
         self.stage = Stage::Awaiting { what, reader: ResponseReader::new() };
         Ok(())
     }
@@ -962,6 +1050,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         {
             let tbs = b.encode_info(self.config.public_key, work).map_err(enc("work"))?;
             let digest = choice.hash.digest(tbs).map_err(|e| ClientError::Encode(e.into()))?;
+            debug!("scep: CSR built ({} bytes), to be signed with {}", tbs.len(), crate::fmt::Dbg(choice.hash));
             self.stage = Stage::Signing { purpose: SignPurpose::Csr, digest, len: tbs.len(), env_len: 0, attrs: None };
             return Ok(());
         }
@@ -983,6 +1072,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
                     };
                     let cert = SelfSignedCertificate { subject: b.subject(), serial: &serial, not_before, not_after };
                     let tbs = cert.encode_tbs(self.config.public_key, self.key, choice.hash, work).map_err(enc("work"))?;
+                    debug!("scep: self-signed signer certificate built, to be signed");
                     self.stage = Stage::Signing {
                         purpose: SignPurpose::SignerCertificate,
                         digest: choice.hash.digest(tbs).map_err(|e| ClientError::Encode(e.into()))?,
@@ -1030,6 +1120,13 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         let signed_attrs = request.signed_data(envelope, &list).encode_signed_attributes(io).map_err(enc("io"))?;
         let digest = choice.hash.digest(signed_attrs).map_err(|e| ClientError::Encode(e.into()))?;
         let env_len = envelope.len();
+        debug!(
+            "scep: {} enveloped with {} for {}, to be signed with {}",
+            crate::fmt::Dbg(self.message_type),
+            crate::fmt::Dbg(choice.cipher),
+            recipient.subject(),
+            crate::fmt::Dbg(choice.hash)
+        );
         self.stage = Stage::Signing { purpose: SignPurpose::Message, digest, len: 0, env_len, attrs: Some(attrs) };
         Ok(())
     }
@@ -1095,6 +1192,12 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
                     write_request(&head, &[], io)
                 };
                 self.request_len = request.map_err(enc("io"))?.len();
+                info!(
+                    "scep: sending PKIOperation {} by {} (transaction {})",
+                    crate::fmt::Dbg(self.message_type),
+                    if choice.post { "POST" } else { "GET" },
+                    self.transaction_id.as_str()
+                );
                 self.stage = Stage::Awaiting { what: Awaiting::PkiOperation, reader: ResponseReader::new() };
                 return Ok(());
             }
@@ -1108,11 +1211,20 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
             return Err(ClientError::UnexpectedCall);
         };
         let head = reader.head().cloned().unwrap_or_default();
+        debug!("scep: {} answered HTTP {} ({} bytes)", what.name(), head.status, reader.body(self.bufs.io).len());
         if what == Awaiting::Caps {
             // An error reply means "no capabilities" (RFC 8894 section 3.5.1).
             let caps = if head.status == 200 { CaCaps::parse(reader.body(self.bufs.io)) } else { CaCaps::NONE };
+            if head.status != 200 {
+                warn!("scep: GetCACaps answered HTTP {}: no capabilities assumed", head.status);
+            }
             self.caps = Some(caps);
             self.choice = caps.choose(&self.config.policy).ok();
+            info!("scep: capabilities: {}", caps);
+            #[cfg(any(feature = "log", feature = "defmt"))]
+            if let Some(choice) = self.choice {
+                debug!("scep: algorithms chosen: {}", crate::fmt::Dbg(choice));
+            }
             return Ok(());
         }
         if head.status != 200 {
@@ -1131,6 +1243,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
                 let issuing = CertificateRef::parse(self.issuing_ca.get(ca)).map_err(|_| ClientError::UnexpectedCall)?;
                 match next_ca_certificates(body, &issuing).or_else(|_| next_ca_certificates(body, &recipient)) {
                     Ok(_) => {
+                        info!("scep: the next CA certificates are signed by the current CA");
                         let content = SignedDataRef::parse(body).ok().and_then(|sd| sd.content()).unwrap_or(&[]);
                         self.results.certs = Span::of(work, content).unwrap_or_default();
                         Stage::Done(Outcome::NextCa)
@@ -1162,8 +1275,15 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         };
         let (recipient, issuing) = (set.recipient(), set.issuing_ca());
         if self.expected_ca.is_some_and(|fp| fp != recipient.fingerprint_sha256()) {
+            warn!("scep: the CA is not the one the saved transaction was started with");
             return Ok(Stage::Done(Outcome::Ca(ScepError::UntrustedCa(None))));
         }
+        info!(
+            "scep: CA trusted ({}): recipient {}, issuer {}",
+            if self.ca_chain { "chain" } else { "one certificate" },
+            recipient.subject(),
+            issuing.subject()
+        );
         self.recipient = Span::of(body, recipient.as_der()).ok_or(ClientError::UnexpectedCall)?;
         self.issuing_ca = Span::of(body, issuing.as_der()).ok_or(ClientError::UnexpectedCall)?;
         Ok(Stage::Ready)
@@ -1191,13 +1311,17 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         if !self.config.policy.accepts_reply_hash(rep.signature_hash) {
             return Ok(Stage::Done(Outcome::InvalidReply(ReplyError::AlgorithmNotAllowed("SHA-1"))));
         }
+        info!("scep: CertRep verified: {} (transaction {})", crate::fmt::Dbg(rep.status), self.transaction_id.as_str());
         Ok(match rep.status {
             PkiStatus::Pending => {
                 let policy = self.config.retry;
                 let retry = self.retry.get_or_insert_with(|| RetrySchedule::new(policy, now));
                 self.message_type = MessageType::CertPoll;
                 match retry.next(now, None) {
-                    Some(until) => Stage::Waiting { until },
+                    Some(until) => {
+                        info!("scep: PENDING: poll {} in {} ms", retry.attempts(), (until - now).as_millis());
+                        Stage::Waiting { until }
+                    }
                     None => Stage::Done(Outcome::PendingTimedOut { attempts: retry.attempts() }),
                 }
             }
@@ -1226,8 +1350,15 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
                     _ => env.key_agreement_recipient(&signer).map(|_| true),
                 };
                 match (ours, self.config.envelope_password) {
-                    (Ok(agreement), _) => Stage::Opening { start: span.start, end: span.end, agreement },
+                    (Ok(agreement), _) => {
+                        debug!(
+                            "scep: the envelope opens with the device key ({})",
+                            if agreement { "key agreement" } else { "key transport" }
+                        );
+                        Stage::Opening { start: span.start, end: span.end, agreement }
+                    }
                     (Err(CmsError::RecipientNotFound), Some(password)) => {
+                        debug!("scep: the envelope opens with the configured password (PWRI)");
                         let opened = env.decrypt_with_password(password, io).map(|p| p.len());
                         return self.finish_opened(opened).map(|()| core::mem::replace(&mut self.stage, Stage::Ready));
                     }
@@ -1262,6 +1393,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         let outcome = match self.operation {
             Operation::GetCert { serial, .. } => match sd.certificates().find(|c| c.serial() == serial) {
                 Some(c) => {
+                    info!("scep: certificate received: subject {}, serial {}", c.subject(), crate::fmt::Hex(c.serial()));
                     results.certificate = Span::of(work, c.as_der()).unwrap_or_default();
                     Outcome::Certificate
                 }
@@ -1288,6 +1420,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
                     let none = path::Iterated(core::iter::empty);
                     let by_ca = crate::asn1::path::validate(&issued, &none, &anchors, &opts).is_ok();
                     if by_ca {
+                        info!("scep: certificate issued: subject {}, serial {}", issued.subject(), crate::fmt::Hex(issued.serial()));
                         results.certificate = Span::of(work, issued.as_der()).unwrap_or_default();
                         Outcome::Issued
                     } else {

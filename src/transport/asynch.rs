@@ -25,6 +25,8 @@ use super::TransportFailure;
 #[cfg(any(feature = "scep", feature = "est"))]
 pub use super::blocking::{DeviceKeys, DriveError, DriveOptions, Progress};
 use super::blocking::{MAX_STEPS, ResponseSink, abandon, conclude};
+#[cfg(any(feature = "scep", feature = "est"))]
+use super::blocking::{key_failed, logged, stopped};
 use crate::time::Instant;
 #[cfg(any(feature = "scep", feature = "est"))]
 use core::{future::Future, task::Poll};
@@ -231,11 +233,12 @@ pub async fn run_scep_with<R: rand_core::CryptoRngCore, C: AsyncConnect, K: Devi
     keys: &mut K,
     timer: &mut T,
     options: DriveOptions,
-    mut progress: impl FnMut(Progress<'_>),
+    progress: impl FnMut(Progress<'_>),
 ) -> Result<crate::scep::client::Outcome, DriveError<crate::scep::client::ClientError>> {
     use crate::hal::ErrorKind;
     use crate::scep::client::Step;
     let mut chunk = [0u8; crate::transport::READ_CHUNK];
+    let mut progress = logged(progress);
     for _ in 0..MAX_STEPS {
         let now = timer.now();
         match client.poll(now).map_err(DriveError::Client)? {
@@ -249,20 +252,20 @@ pub async fn run_scep_with<R: rand_core::CryptoRngCore, C: AsyncConnect, K: Devi
             Step::Sign(req) => {
                 progress(Progress::KeyOperation("sign"));
                 let mut sig = [0u8; crate::crypto::rsa::MAX_MODULUS_LEN];
-                let n = keys.sign(req.key, &req.digest, &mut sig).map_err(DriveError::Key)?;
+                let n = keys.sign(req.key, &req.digest, &mut sig).map_err(key_failed("sign"))?;
                 client.signed(now, sig.get(..n).unwrap_or(&[])).map_err(DriveError::Client)?;
             }
             Step::Decrypt(req) => {
                 progress(Progress::KeyOperation("decrypt"));
                 let mut cek = zeroize::Zeroizing::new([0u8; 32]);
                 let cek = cek.get_mut(..req.key_len).ok_or(DriveError::Key(ErrorKind::Unsupported))?;
-                keys.decrypt(req.key, req.encrypted_key, cek).map_err(DriveError::Key)?;
+                keys.decrypt(req.key, req.encrypted_key, cek).map_err(key_failed("decrypt"))?;
                 client.decrypted(now, cek).map_err(DriveError::Client)?;
             }
             Step::Agree(req) => {
                 progress(Progress::KeyOperation("agree"));
                 let mut z = zeroize::Zeroizing::new([0u8; 32]);
-                keys.agree(req.key, &req.peer_public_key, &mut z).map_err(DriveError::Key)?;
+                keys.agree(req.key, &req.peer_public_key, &mut z).map_err(key_failed("agree"))?;
                 client.agreed(now, &z).map_err(DriveError::Client)?;
             }
             Step::Wait(until) => {
@@ -271,13 +274,13 @@ pub async fn run_scep_with<R: rand_core::CryptoRngCore, C: AsyncConnect, K: Devi
                 }
                 progress(Progress::Waiting { until, ms: (until - now).as_millis() });
                 if !timer.sleep_until(until).await {
-                    return Err(DriveError::Stopped);
+                    return Err(stopped(DriveError::Stopped));
                 }
             }
             Step::Done(outcome) => return Ok(outcome.clone()),
         }
     }
-    Err(DriveError::TooManySteps)
+    Err(stopped(DriveError::TooManySteps))
 }
 
 /// [`super::blocking::run_est`], awaited: each exchange has the
@@ -302,15 +305,16 @@ pub async fn run_est_with<R: rand_core::CryptoRngCore, C: AsyncConnect, K: Devic
     keys: &mut K,
     timer: &mut T,
     options: DriveOptions,
-    mut progress: impl FnMut(Progress<'_>),
+    progress: impl FnMut(Progress<'_>),
 ) -> Result<crate::est::client::Outcome, DriveError<crate::est::client::ClientError>> {
     use crate::est::client::Step;
     let mut chunk = [0u8; crate::transport::READ_CHUNK];
     let sign = |client: &mut crate::est::client::Client<'_, '_, R>, keys: &mut K, req: crate::est::client::SignRequest, now| {
         let mut sig = [0u8; crate::crypto::rsa::MAX_MODULUS_LEN];
-        let n = keys.sign(req.key, &req.digest, &mut sig).map_err(DriveError::Key)?;
+        let n = keys.sign(req.key, &req.digest, &mut sig).map_err(key_failed("sign"))?;
         client.signed(now, sig.get(..n).unwrap_or(&[])).map_err(DriveError::Client)
     };
+    let mut progress = logged(progress);
     for _ in 0..MAX_STEPS {
         let now = timer.now();
         match client.poll(now).map_err(DriveError::Client)? {
@@ -341,7 +345,7 @@ pub async fn run_est_with<R: rand_core::CryptoRngCore, C: AsyncConnect, K: Devic
                         }
                         Step::Send(bytes) => {
                             if crate::http::request::carries_authorization(bytes) && !authenticated {
-                                return Err(DriveError::UnauthenticatedServer);
+                                return Err(stopped(DriveError::UnauthenticatedServer));
                             }
                             progress(Progress::Request(request_line(bytes)));
                             let conn = write_request(&mut conn, bytes, timer, deadline).await.map(|()| &mut conn);
@@ -354,7 +358,7 @@ pub async fn run_est_with<R: rand_core::CryptoRngCore, C: AsyncConnect, K: Devic
             }
             Step::Send(bytes) => {
                 if crate::http::request::carries_authorization(bytes) && !connect.authenticates_server() {
-                    return Err(DriveError::UnauthenticatedServer);
+                    return Err(stopped(DriveError::UnauthenticatedServer));
                 }
                 progress(Progress::Request(request_line(bytes)));
                 let deadline = now + options.exchange_deadline;
@@ -372,13 +376,13 @@ pub async fn run_est_with<R: rand_core::CryptoRngCore, C: AsyncConnect, K: Devic
                 }
                 progress(Progress::Waiting { until, ms: (until - now).as_millis() });
                 if !timer.sleep_until(until).await {
-                    return Err(DriveError::Stopped);
+                    return Err(stopped(DriveError::Stopped));
                 }
             }
             Step::Done(outcome) => return Ok(outcome.clone()),
         }
     }
-    Err(DriveError::TooManySteps)
+    Err(stopped(DriveError::TooManySteps))
 }
 
 /// embedded-nal-async's `TcpConnect` as an [`AsyncConnect`] (feature `nal-async`).

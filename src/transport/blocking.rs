@@ -488,6 +488,69 @@ pub trait ResponseSink {
     fn transport_error(&mut self, now: Instant, failure: TransportFailure) -> Result<(), Self::Error>;
 }
 
+/// `progress`, with every report also logged (features `log` and `defmt`). The request line
+/// is logged without its query (a SCEP GET carries the whole pkiMessage there).
+#[cfg(all(any(feature = "scep", feature = "est"), any(feature = "log", feature = "defmt")))]
+pub(crate) fn logged(mut progress: impl FnMut(Progress<'_>)) -> impl FnMut(Progress<'_>) {
+    move |p| {
+        match p {
+            Progress::Request(line) => {
+                let mut parts = line.split(' ');
+                let method = parts.next().unwrap_or("");
+                let path = parts.next().and_then(|t| t.split('?').next()).unwrap_or("");
+                debug!("transport: connecting for {} {}", method, path)
+            }
+            Progress::Response(len) => debug!("transport: response received ({} bytes)", len),
+            Progress::KeyOperation(kind) => info!("key: {} with the device key", kind),
+            Progress::Waiting { ms, .. } => debug!("driver: waiting {} ms", ms),
+            Progress::TransportError(why) => warn!("transport: {}", why),
+            Progress::DeadlineExceeded { ms } => warn!("transport: the exchange's deadline passed after {} ms: abandoned", ms),
+        }
+        progress(p)
+    }
+}
+
+/// Without `log` and `defmt`: `progress` itself.
+#[cfg(all(any(feature = "scep", feature = "est"), not(any(feature = "log", feature = "defmt"))))]
+#[inline(always)]
+pub(crate) fn logged<F: FnMut(Progress<'_>)>(progress: F) -> F {
+    progress
+}
+
+/// A device key failure as the drivers' error, logged (the operation's kind and the error's
+/// kind only).
+#[cfg(all(any(feature = "scep", feature = "est"), any(feature = "log", feature = "defmt")))]
+pub(crate) fn key_failed<E>(operation: &'static str) -> impl FnOnce(ErrorKind) -> DriveError<E> {
+    move |kind| {
+        error!("key: {} failed: {}", operation, kind);
+        DriveError::Key(kind)
+    }
+}
+
+/// Without `log` and `defmt`: [`DriveError::Key`] itself.
+#[cfg(all(any(feature = "scep", feature = "est"), not(any(feature = "log", feature = "defmt"))))]
+#[inline(always)]
+pub(crate) fn key_failed<E>(_operation: &'static str) -> impl FnOnce(ErrorKind) -> DriveError<E> {
+    DriveError::Key
+}
+
+/// The drivers' other ends without an outcome, logged (with neither `log` nor `defmt`: `why`
+/// itself).
+#[cfg(any(feature = "scep", feature = "est"))]
+#[inline(always)]
+pub(crate) fn stopped<E>(why: DriveError<E>) -> DriveError<E> {
+    #[cfg(any(feature = "log", feature = "defmt"))]
+    match why {
+        DriveError::Stopped => info!("driver: stopped: the timer declined to wait"),
+        DriveError::UnauthenticatedServer => {
+            error!("driver: not sent: the request carries credentials and the connection does not authenticate the server")
+        }
+        DriveError::TooManySteps => error!("driver: the client did not finish within {} steps", MAX_STEPS),
+        DriveError::Client(_) | DriveError::Key(_) => {}
+    }
+    why
+}
+
 /// The first line of a request, for progress reports.
 #[cfg(any(feature = "scep", feature = "est"))]
 fn request_line(bytes: &[u8]) -> &str {
@@ -635,8 +698,9 @@ mod scep_driver {
         keys: &mut K,
         timer: &mut T,
         options: DriveOptions,
-        mut progress: impl FnMut(Progress<'_>),
+        progress: impl FnMut(Progress<'_>),
     ) -> Result<Outcome, DriveError<ClientError>> {
+        let mut progress = logged(progress);
         for _ in 0..MAX_STEPS {
             let now = timer.now();
             match client.poll(now).map_err(DriveError::Client)? {
@@ -647,20 +711,20 @@ mod scep_driver {
                 Step::Sign(req) => {
                     progress(Progress::KeyOperation("sign"));
                     let mut sig = [0u8; crate::crypto::rsa::MAX_MODULUS_LEN];
-                    let n = keys.sign(req.key, &req.digest, &mut sig).map_err(DriveError::Key)?;
+                    let n = keys.sign(req.key, &req.digest, &mut sig).map_err(key_failed("sign"))?;
                     client.signed(now, sig.get(..n).unwrap_or(&[])).map_err(DriveError::Client)?;
                 }
                 Step::Decrypt(req) => {
                     progress(Progress::KeyOperation("decrypt"));
                     let mut cek = zeroize::Zeroizing::new([0u8; 32]);
                     let cek = cek.get_mut(..req.key_len).ok_or(DriveError::Key(ErrorKind::Unsupported))?;
-                    keys.decrypt(req.key, req.encrypted_key, cek).map_err(DriveError::Key)?;
+                    keys.decrypt(req.key, req.encrypted_key, cek).map_err(key_failed("decrypt"))?;
                     client.decrypted(now, cek).map_err(DriveError::Client)?;
                 }
                 Step::Agree(req) => {
                     progress(Progress::KeyOperation("agree"));
                     let mut z = zeroize::Zeroizing::new([0u8; 32]);
-                    keys.agree(req.key, &req.peer_public_key, &mut z).map_err(DriveError::Key)?;
+                    keys.agree(req.key, &req.peer_public_key, &mut z).map_err(key_failed("agree"))?;
                     client.agreed(now, &z).map_err(DriveError::Client)?;
                 }
                 Step::Wait(until) => {
@@ -669,13 +733,13 @@ mod scep_driver {
                     }
                     progress(Progress::Waiting { until, ms: (until - now).as_millis() });
                     if !timer.sleep_until(until) {
-                        return Err(DriveError::Stopped);
+                        return Err(stopped(DriveError::Stopped));
                     }
                 }
                 Step::Done(outcome) => return Ok(outcome.clone()),
             }
         }
-        Err(DriveError::TooManySteps)
+        Err(stopped(DriveError::TooManySteps))
     }
 }
 
@@ -712,7 +776,7 @@ mod est_driver {
         now: Instant,
     ) -> Result<(), DriveError<ClientError>> {
         let mut sig = [0u8; crate::crypto::rsa::MAX_MODULUS_LEN];
-        let n = keys.sign(req.key, &req.digest, &mut sig).map_err(DriveError::Key)?;
+        let n = keys.sign(req.key, &req.digest, &mut sig).map_err(key_failed("sign"))?;
         client.signed(now, sig.get(..n).unwrap_or(&[])).map_err(DriveError::Client)
     }
 
@@ -780,7 +844,7 @@ mod est_driver {
                 }
                 Step::Send(bytes) => {
                     if carries_authorization(bytes) && !authenticated {
-                        return Err(DriveError::UnauthenticatedServer);
+                        return Err(stopped(DriveError::UnauthenticatedServer));
                     }
                     progress(Progress::Request(request_line(bytes)));
                     let conn = write_within::<C, T>(conn, bytes, timer, deadline).map(|()| conn);
@@ -831,15 +895,16 @@ mod est_driver {
         keys: &mut K,
         timer: &mut T,
         options: DriveOptions,
-        mut progress: impl FnMut(Progress<'_>),
+        progress: impl FnMut(Progress<'_>),
     ) -> Result<Outcome, DriveError<ClientError>> {
+        let mut progress = logged(progress);
         for _ in 0..MAX_STEPS {
             let now = timer.now();
             match client.poll(now).map_err(DriveError::Client)? {
                 Step::Bind => bound_exchange(client, connect, keys, timer, options, now, &mut progress)?,
                 Step::Send(bytes) => {
                     if carries_authorization(bytes) && !connect.authenticates_server() {
-                        return Err(DriveError::UnauthenticatedServer);
+                        return Err(stopped(DriveError::UnauthenticatedServer));
                     }
                     progress(Progress::Request(request_line(bytes)));
                     exchange(client, connect, timer, now + options.exchange_deadline, now, &mut progress)?;
@@ -854,13 +919,13 @@ mod est_driver {
                     }
                     progress(Progress::Waiting { until, ms: (until - now).as_millis() });
                     if !timer.sleep_until(until) {
-                        return Err(DriveError::Stopped);
+                        return Err(stopped(DriveError::Stopped));
                     }
                 }
                 Step::Done(outcome) => return Ok(outcome.clone()),
             }
         }
-        Err(DriveError::TooManySteps)
+        Err(stopped(DriveError::TooManySteps))
     }
 }
 

@@ -71,6 +71,7 @@ impl std::error::Error for Refused {}
 
 /// The verifier's refusal as a rustls error that keeps it.
 fn refused(why: VerifyError) -> rustls::Error {
+    warn!("tls: the server was refused: {}", why);
     rustls::Error::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(Arc::new(Refused(why)))))
 }
 

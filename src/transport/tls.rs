@@ -70,6 +70,7 @@ impl TlsVerifier<Aes128GcmSha256> for Verifier<'_> {
             CertificateEntryRef::RawPublicKey(_) => None,
         });
         if let Err(e) = self.inner.verify_chain(chain) {
+            warn!("tls: the server's certificate was refused: {}", e);
             self.refused = Some(e);
             return Err(TlsError::InvalidCertificate);
         }
@@ -81,6 +82,7 @@ impl TlsVerifier<Aes128GcmSha256> for Verifier<'_> {
     fn verify_signature(&mut self, verify: CertificateVerifyRef<'_>) -> Result<(), TlsError> {
         let th = self.transcript.ok_or(TlsError::InvalidSignature)?;
         self.inner.verify_tls13(verify.signature_scheme.as_u16(), verify.signature, &th).map_err(|e| {
+            warn!("tls: the server's handshake signature was refused: {}", e);
             self.refused = Some(e);
             TlsError::InvalidSignature
         })
@@ -207,7 +209,11 @@ impl<'a, 'k, T, R: CryptoRngCore, S: Signer> TlsConnector<'a, 'k, T, R, S> {
     }
 
     fn client_key_ok(&self) -> bool {
-        self.client.as_ref().is_none_or(|(_, key)| key.key_type() == KeyType::EcP256)
+        let ok = self.client.as_ref().is_none_or(|(_, key)| key.key_type() == KeyType::EcP256);
+        if !ok {
+            warn!("tls: client authentication on this transport needs a P-256 device key");
+        }
+        ok
     }
 }
 
@@ -280,11 +286,18 @@ impl<'a, T: Connect, R: CryptoRngCore, S: Signer> Connect for TlsConnector<'a, '
         let conn = slot.insert(TlsConnection::new(socket, self.read_buf, self.write_buf));
         let result = match conn.open(TlsContext::new(&config, &mut provider)) {
             Err(e) => {
+                warn!("tls: the handshake with {} failed: {}", self.host, crate::fmt::Dbg(e));
                 self.last_error = Some(e);
                 Err(handshake_error(&provider.verifier, &e))
             }
-            Ok(()) if !authenticated(self.trust, &provider.verifier) => Err(TlsConnectError::NotAuthenticated),
-            Ok(()) => Ok(()),
+            Ok(()) if !authenticated(self.trust, &provider.verifier) => {
+                warn!("tls: the handshake with {} ended without the server proving its identity", self.host);
+                Err(TlsConnectError::NotAuthenticated)
+            }
+            Ok(()) => {
+                debug!("tls: connected to {}", self.host);
+                Ok(())
+            }
         };
         if result.is_err() {
             *slot = None;
@@ -324,12 +337,15 @@ impl<'a, T: super::asynch::AsyncConnect, R: CryptoRngCore, S: Signer> super::asy
         let mut provider = Provider { rng: &mut self.rng, verifier, client: self.client.as_mut().map(|(c, k)| (*c, &mut **k)) };
         provider.verifier.inner.set_time_floor(self.floor);
         if let Err(e) = conn.open(embedded_tls::TlsContext::new(&config, &mut provider)).await {
+            warn!("tls: the handshake with {} failed: {}", self.host, crate::fmt::Dbg(e));
             self.last_error = Some(e);
             return Err(handshake_error(&provider.verifier, &e));
         }
         if !authenticated(self.trust, &provider.verifier) {
+            warn!("tls: the handshake with {} ended without the server proving its identity", self.host);
             return Err(TlsConnectError::NotAuthenticated);
         }
+        debug!("tls: connected to {}", self.host);
         Ok(conn)
     }
 }

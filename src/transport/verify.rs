@@ -209,12 +209,16 @@ impl<'a> ServerVerifier<'a> {
                 &one
             }
             ServerTrust::Anchors(anchors) => anchors,
-            ServerTrust::Unauthenticated => return Ok(()),
+            ServerTrust::Unauthenticated => {
+                debug!("tls: the server's chain is not checked (no trust anchor: bootstrap)");
+                return Ok(());
+            }
         };
         let mut opts = Options::new(Usage::TlsServer, ValidationTime::new(self.now, self.floor));
         opts.max_intermediates = self.max_intermediates;
         let valid = path::validate(&leaf, rest.as_slice(), anchors, &opts).map_err(VerifyError::Chain)?;
         host_named(&leaf, self.host)?;
+        debug!("tls: the server's chain leads to the anchor and names {} ({})", self.host, crate::fmt::Dbg(valid.validity));
         self.chain_ok = Some(valid.validity);
         Ok(())
     }
@@ -260,6 +264,7 @@ impl<'a> ServerVerifier<'a> {
             return Err(VerifyError::UnsupportedScheme);
         }
         spki.verify_message(alg, message, signature).map_err(|_| VerifyError::BadSignature)?;
+        debug!("tls: the server's handshake signature checks out (scheme {})", scheme);
         self.signature_ok = true;
         Ok(())
     }

@@ -6,6 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+/// The fixture SCEP CA of the transcript tests.
+#[cfg(all(feature = "scep", feature = "soft-keys"))]
+pub mod scep_fixture;
+
 /// Runs `openssl` with `args`; panics with its stderr if it fails. Returns stdout.
 pub fn openssl(args: &[&str]) -> Vec<u8> {
     let out = Command::new("openssl").args(args).output().expect("the openssl CLI must be installed (apt-get install openssl)");

@@ -58,8 +58,12 @@ pub fn generate_prime<const LIMBS: usize>(rng: &mut impl CryptoRngCore) -> Resul
         let mut residues = [0u32; SMALL_PRIME_COUNT];
         for (r, p) in residues.iter_mut().zip(SMALL_PRIMES) {
             let p = Option::<NonZero<Limb>>::from(NonZero::new(Limb::from_u32(p))).ok_or(CryptoError::KeyGenerationFailed)?;
-            // Small primes fit in a u32, so the remainder does too.
-            *r = start.div_rem_limb(p).1.0 as u32;
+            // Small primes fit in a u32, so the remainder does too. (A limb is a u32 on 32-bit
+            // targets, where the cast is a no-op clippy would flag.)
+            #[allow(clippy::unnecessary_cast)]
+            {
+                *r = start.div_rem_limb(p).1.0 as u32;
+            }
         }
         let mut offset = 0u32;
         while offset < SEARCH_SPAN {
