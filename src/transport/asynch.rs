@@ -270,7 +270,7 @@ pub async fn run_scep_with<R: rand_core::CryptoRngCore, C: AsyncConnect, K: Devi
             }
             Step::Wait(until) => {
                 if options.return_at_wait {
-                    return Err(DriveError::Paused(until));
+                    return Err(stopped(DriveError::Paused(until)));
                 }
                 progress(Progress::Waiting { until, ms: (until - now).as_millis() });
                 if !timer.sleep_until(until).await {
@@ -372,7 +372,7 @@ pub async fn run_est_with<R: rand_core::CryptoRngCore, C: AsyncConnect, K: Devic
             }
             Step::Wait(until) => {
                 if options.return_at_wait {
-                    return Err(DriveError::Paused(until));
+                    return Err(stopped(DriveError::Paused(until)));
                 }
                 progress(Progress::Waiting { until, ms: (until - now).as_millis() });
                 if !timer.sleep_until(until).await {

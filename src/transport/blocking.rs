@@ -546,6 +546,7 @@ pub(crate) fn stopped<E>(why: DriveError<E>) -> DriveError<E> {
             error!("driver: not sent: the request carries credentials and the connection does not authenticate the server")
         }
         DriveError::TooManySteps => error!("driver: the client did not finish within {} steps", MAX_STEPS),
+        DriveError::Paused(_) => info!("driver: paused at the client's wait (the caller persists and sleeps)"),
         DriveError::Client(_) | DriveError::Key(_) => {}
     }
     why
@@ -729,7 +730,7 @@ mod scep_driver {
                 }
                 Step::Wait(until) => {
                     if options.return_at_wait {
-                        return Err(DriveError::Paused(until));
+                        return Err(stopped(DriveError::Paused(until)));
                     }
                     progress(Progress::Waiting { until, ms: (until - now).as_millis() });
                     if !timer.sleep_until(until) {
@@ -915,7 +916,7 @@ mod est_driver {
                 }
                 Step::Wait(until) => {
                     if options.return_at_wait {
-                        return Err(DriveError::Paused(until));
+                        return Err(stopped(DriveError::Paused(until)));
                     }
                     progress(Progress::Waiting { until, ms: (until - now).as_millis() });
                     if !timer.sleep_until(until) {
