@@ -14,6 +14,7 @@ pub mod config;
 pub mod console;
 pub mod est_phase;
 pub mod flash;
+pub mod log;
 pub mod rng;
 pub mod scep_phase;
 pub mod stack;
@@ -82,8 +83,10 @@ impl Verdict {
 }
 
 /// Runs SCEP (PKCSReq + RenewalReq against micromdm) then EST (simpleenroll + simplereenroll
-/// against est-ca over TLS 1.3), prints a summary and returns the verdict.
+/// against est-ca over TLS 1.3), prints a summary and returns the verdict. The library's log
+/// lines (level info and up) are printed on the console as they come ([`log::init`]).
 pub fn run<P: Platform>(platform: &mut P, wall: Option<UnixTime>) -> Verdict {
+    crate::log::init();
     let boot = platform.boot_count();
     match boot {
         Some(n) => println!(
