@@ -273,6 +273,9 @@ pub enum Event<'a> {
         key: KeySlot,
         /// A persisted PENDING transaction is resumed.
         resumed: bool,
+        /// SHA-256 of the certified key's SubjectPublicKeyInfo, as the persisted job records
+        /// it (zero for a CA fetch): a job resumed after a reboot shows the same value.
+        spki_hash: [u8; 32],
     },
     /// A driver step within the job.
     Progress(Progress<'a>),
@@ -433,6 +436,7 @@ where
             }
             if let Next::Wait(wake) = next {
                 let pause = self.pause(wake);
+                info!("lifecycle: nothing due: sleeping {} s", pause.as_secs());
                 handler(&Event::Sleeping(pause));
                 if stop.get() {
                     return Ok(());
@@ -529,7 +533,9 @@ where
             }
             Step::Store { slot, record } => {
                 let ok = device.store.store(slot, record).is_ok();
-                if !ok {
+                if ok {
+                    debug!("lifecycle: record stored in store slot {} ({} bytes)", slot, record.len());
+                } else {
                     warn!("lifecycle: writing store slot {} failed", slot);
                 }
                 on_event(&Event::Stored { slot, ok });
@@ -569,7 +575,16 @@ where
             dst.copy_from_slice(t);
             spec.transaction_len = t.len();
         }
-        if on_event(&Event::JobStarted { kind: spec.kind, key: spec.key, resumed: spec.transaction_len > 0 }) == Flow::Stop {
+        let spki_hash = manager.record().job.map(|j| j.spki_hash).unwrap_or_default();
+        let resumed = spec.transaction_len > 0;
+        info!(
+            "lifecycle: job {} for key slot {} (key SPKI SHA-256 {}){}",
+            crate::fmt::Dbg(spec.kind),
+            crate::fmt::Dbg(spec.key),
+            crate::fmt::Hex(&spki_hash),
+            if resumed { ", resuming a PENDING transaction" } else { "" }
+        );
+        if on_event(&Event::JobStarted { kind: spec.kind, key: spec.key, resumed, spki_hash }) == Flow::Stop {
             // Not begun: the next step runs it.
             return Ok(Begun::Done(Next::Continue));
         }
@@ -1150,6 +1165,7 @@ where
             }
             if let Next::Wait(wake) = next {
                 let pause = self.pause(wake);
+                info!("lifecycle: nothing due: sleeping {} s", pause.as_secs());
                 handler(&Event::Sleeping(pause));
                 if stop.get() {
                     return Ok(());
