@@ -73,6 +73,23 @@ fn main() {
     let flash_only = env_opt("BOARD_FLASH_ONLY").is_some_and(|v| v != "0");
     konst(&mut cfg, "FLASH_ONLY", "bool", &flash_only.to_string());
 
+    // Hold at a job's start on one boot, to be killed there (CI's reboot test): `est@1` or
+    // `scep@1` (protocol@boot). HOLD_AT: (is EST, boot).
+    let hold = match env_opt("BOARD_HOLD_AT") {
+        Some(v) => {
+            let (proto, boot) = v.split_once('@').unwrap_or_else(|| panic!("BOARD_HOLD_AT: PROTOCOL@BOOT expected (est@1), got {v:?}"));
+            let est = match proto {
+                "est" => true,
+                "scep" => false,
+                _ => panic!("BOARD_HOLD_AT: scep or est expected, got {proto:?}"),
+            };
+            let boot: u32 = boot.parse().unwrap_or_else(|_| panic!("BOARD_HOLD_AT: a boot number expected after @, got {boot:?}"));
+            format!("Some(({est}, {boot}))")
+        }
+        None => "None".to_string(),
+    };
+    konst(&mut cfg, "HOLD_AT", "Option<(bool, u32)>", &hold);
+
     fs::write(out.join("config.rs"), cfg).expect("write config.rs");
 }
 

@@ -17,6 +17,8 @@
 # (build an image that stops after the flash lines: no servers, no arguments needed).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../qemu-run.sh
+. "$here/../qemu-run.sh"
 
 flash_only=0
 if [ -n "${BOARD_FLASH_ONLY:-}" ] && [ "${BOARD_FLASH_ONLY}" != 0 ]; then flash_only=1; fi
@@ -106,7 +108,7 @@ port=$(cat "$work/relay.port")
 
 echo "run.sh: QEMU mps2-an386, UART0 -> relay 127.0.0.1:$port -> $SCEP_SERVER, $EST_SERVER; flash file $flash"
 set +e
-timeout "${QEMU_TIMEOUT:-600}" qemu-system-arm -M mps2-an386 -nographic -monitor none \
+run_qemu "${QEMU_TIMEOUT:-600}" qemu-system-arm -M mps2-an386 -nographic -monitor none \
   -semihosting-config enable=on,target=native \
   -chardev socket,id=u0,host=127.0.0.1,port="$port",server=off -serial chardev:u0 \
   -kernel "$elf" -append "flash=$flash"

@@ -16,6 +16,8 @@
 # src/profile.rs).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../qemu-run.sh
+. "$here/../qemu-run.sh"
 
 flash_only=0
 if [ -n "${BOARD_FLASH_ONLY:-}" ] && [ "${BOARD_FLASH_ONLY}" != 0 ]; then flash_only=1; fi
@@ -100,7 +102,7 @@ fi
 
 echo "run.sh: QEMU virt (riscv32), virtio-net on the user-mode network: 10.0.2.2 = the host's loopback; flash file $flash"
 set +e
-timeout "${QEMU_TIMEOUT:-600}" qemu-system-riscv32 -M virt -m 64M -smp 1 -nographic -monitor none -bios none "${icount[@]}" \
+run_qemu "${QEMU_TIMEOUT:-600}" qemu-system-riscv32 -M virt -m 64M -smp 1 -nographic -monitor none -bios none "${icount[@]}" \
   -global virtio-mmio.force-legacy=false \
   -netdev user,id=net0,net=10.0.2.0/24,host=10.0.2.2,ipv6=off -device virtio-net-device,netdev=net0 \
   "${pflash[@]}" -kernel "$elf"

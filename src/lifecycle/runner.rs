@@ -274,8 +274,9 @@ pub enum Event<'a> {
         /// A persisted PENDING transaction is resumed.
         resumed: bool,
         /// SHA-256 of the certified key's SubjectPublicKeyInfo, as the persisted job records
-        /// it (zero for a CA fetch): a job resumed after a reboot shows the same value.
-        spki_hash: [u8; 32],
+        /// it: a job resumed after a reboot shows the same value. `None` when the job is not
+        /// persisted (a renewal with the key in use, a CA fetch: nothing to resume).
+        spki_hash: Option<[u8; 32]>,
     },
     /// A driver step within the job.
     Progress(Progress<'a>),
@@ -510,6 +511,9 @@ where
 
     /// The part of a step the blocking and async runners share: everything but a job's
     /// exchanges (keys, records, activations, reports, the job's inputs).
+    // Frames of their own (stack, on devices): a job's locals, the manager's step and the
+    // caller's loop are never on the stack together.
+    #[inline(never)]
     fn begin_step(&mut self, on_event: &mut dyn FnMut(&Event<'_>) -> Flow) -> Result<Begun, RunnerError> {
         let now = self.device.clock.now();
         let Self { manager, device, memory, .. } = self;
@@ -575,13 +579,12 @@ where
             dst.copy_from_slice(t);
             spec.transaction_len = t.len();
         }
-        let spki_hash = manager.record().job.map(|j| j.spki_hash).unwrap_or_default();
+        let spki_hash = manager.record().job.map(|j| j.spki_hash);
         let resumed = spec.transaction_len > 0;
         info!(
-            "lifecycle: job {} for key slot {} (key SPKI SHA-256 {}){}",
+            "lifecycle: job {} for key slot {}{}",
             crate::fmt::Dbg(spec.kind),
             crate::fmt::Dbg(spec.key),
-            crate::fmt::Hex(&spki_hash),
             if resumed { ", resuming a PENDING transaction" } else { "" }
         );
         if on_event(&Event::JobStarted { kind: spec.kind, key: spec.key, resumed, spki_hash }) == Flow::Stop {
@@ -768,6 +771,7 @@ fn split_server(server: &str) -> (&str, Option<u16>) {
 /// Persists a SCEP PENDING transaction (the client's snapshot) before the wait, and tells the
 /// handler; [`Flow::Stop`] leaves the job to the next step (it resumes the transaction).
 #[cfg(feature = "scep")]
+#[inline(never)]
 fn scep_pending<G: CryptoRngCore>(
     client: &crate::scep::client::Client<'_, '_, G>,
     manager: &mut Manager<'_>,
@@ -792,6 +796,7 @@ fn scep_pending<G: CryptoRngCore>(
 /// A SCEP job's end: the certificate (and the CA that issued it) to the manager, the next CA,
 /// or the failure.
 #[cfg(feature = "scep")]
+#[inline(never)]
 fn scep_finish<G: CryptoRngCore>(
     client: &crate::scep::client::Client<'_, '_, G>,
     result: Result<crate::scep::client::Outcome, Failure<'_>>,
@@ -821,7 +826,9 @@ fn scep_finish<G: CryptoRngCore>(
 /// The SCEP client of a job (a resumed PENDING transaction when `transaction` holds one).
 #[cfg(feature = "scep")]
 #[allow(clippy::too_many_arguments)]
-fn scep_client<'a, G: CryptoRngCore>(
+#[inline(never)]
+fn scep_client<'s, 'a, G: CryptoRngCore>(
+    slot: &'s mut Option<crate::scep::client::Client<'a, 'a, G>>,
     profile: &'a Profile<'a, Settings<'a>>,
     spec: &JobSpec,
     anchor: &'a mut Option<CertificateRef<'a>>,
@@ -831,7 +838,7 @@ fn scep_client<'a, G: CryptoRngCore>(
     transaction: &[u8],
     (wall, mono): (Option<UnixTime>, Instant),
     rng: G,
-) -> Result<crate::scep::client::Client<'a, 'a, G>, Failure<'static>> {
+) -> Result<&'s mut crate::scep::client::Client<'a, 'a, G>, Failure<'static>> {
     use crate::asn1::csr::ChallengePassword;
     use crate::scep::ca::CaTrust;
     use crate::scep::client::{Client, Config, Operation};
@@ -866,13 +873,15 @@ fn scep_client<'a, G: CryptoRngCore>(
         Some(snapshot) => Client::resume(config, operation, bufs, rng, snapshot, mono),
         None => Client::new(config, operation, bufs, rng),
     };
-    client.map_err(|e| Failure::ScepDriver(DriveError::Client(e)))
+    Ok(slot.insert(client.map_err(|e| Failure::ScepDriver(DriveError::Client(e)))?))
 }
 
 /// The EST client of a job: `kind` (with `pinned`, `/cacerts` looking for that CA).
 #[cfg(all(feature = "est", feature = "tls"))]
 #[allow(clippy::too_many_arguments)]
-fn est_client<'a, G: CryptoRngCore>(
+#[inline(never)]
+fn est_client<'s, 'a, G: CryptoRngCore>(
+    slot: &'s mut Option<crate::est::client::Client<'a, 'a, G>>,
     profile: &'a Profile<'a, Settings<'a>>,
     kind: JobKind,
     pinned: Option<[u8; 32]>,
@@ -881,7 +890,7 @@ fn est_client<'a, G: CryptoRngCore>(
     bufs: crate::est::client::Buffers<'a>,
     wall: Option<UnixTime>,
     rng: G,
-) -> Result<crate::est::client::Client<'a, 'a, G>, Failure<'static>> {
+) -> Result<&'s mut crate::est::client::Client<'a, 'a, G>, Failure<'static>> {
     use crate::est::client::{CaCertsTrust, Client, Config, Credentials, Operation};
     use crate::http::base64::LineStyle;
 
@@ -908,7 +917,7 @@ fn est_client<'a, G: CryptoRngCore>(
         JobKind::Renew => Operation::ReEnroll(csr),
         JobKind::FetchNextCa => Operation::CaCerts,
     };
-    Client::new(config, operation, bufs, rng).map_err(|e| Failure::EstDriver(DriveError::Client(e)))
+    Ok(slot.insert(Client::new(config, operation, bufs, rng).map_err(|e| Failure::EstDriver(DriveError::Client(e)))?))
 }
 
 /// The TLS connector of an EST job over `tcp`: the profile's server trust and name, the
@@ -940,9 +949,10 @@ fn est_tls<'a, 'k, X, G: CryptoRngCore, Y: Signer>(
 /// to the manager (`None`). Otherwise the job's result goes to the manager.
 #[cfg(all(feature = "est", feature = "tls"))]
 #[allow(clippy::too_many_arguments)]
+#[inline(never)]
 fn est_finish<G: CryptoRngCore>(
     client: &crate::est::client::Client<'_, '_, G>,
-    result: Result<crate::est::client::Outcome, Failure<'_>>,
+    result: Result<crate::est::client::Outcome, DriveError<crate::est::client::ClientError>>,
     pinned: Option<[u8; 32]>,
     ca: &[u8],
     ca_out: &mut [u8],
@@ -981,7 +991,7 @@ fn est_finish<G: CryptoRngCore>(
             None => none(failed(manager, clock, on_event, Failure::Reply("EST: issued, but no certificate"))),
         },
         (Ok(outcome), _) => none(failed(manager, clock, on_event, Failure::Est(&outcome))),
-        (Err(why), _) => none(failed(manager, clock, on_event, why)),
+        (Err(why), _) => none(failed(manager, clock, on_event, Failure::EstDriver(why))),
     }
 }
 
@@ -1022,6 +1032,7 @@ where
     }
 
     #[cfg(feature = "scep")]
+    #[inline(never)]
     fn scep(self, spec: JobSpec) -> Result<(), RunnerError> {
         use crate::scep::client::Buffers;
         use crate::transport::blocking::run_scep_with;
@@ -1040,7 +1051,10 @@ where
         let spki = spki.get(..spki_len).unwrap_or_default();
         let certificate = certificate.get(..spec.certificate_len).unwrap_or_default();
         let times = (clock.now(), timer.now());
-        let mut client = match scep_client(profile, &spec, &mut anchor, spki, certificate, bufs, transaction, times, SharedRng(&rng)) {
+        // The client is made in place (a frame of its own builds it): one copy on the stack.
+        let mut made = None;
+        let client = match scep_client(&mut made, profile, &spec, &mut anchor, spki, certificate, bufs, transaction, times, SharedRng(&rng))
+        {
             Ok(c) => c,
             Err(why) => return failed(manager, clock, on_event, why),
         };
@@ -1052,12 +1066,12 @@ where
                 Err(e) => break Err(Failure::Network(e)),
             };
             let options = profile.extra.drive.returning_at_wait();
-            let r = run_scep_with(&mut client, &mut connector, &mut slot_keys, timer, options, |p| {
+            let r = run_scep_with(client, &mut connector, &mut slot_keys, timer, options, |p| {
                 let _ = on_event(&Event::Progress(p));
             });
             match r {
                 Err(DriveError::Paused(next_poll)) => {
-                    if scep_pending(&client, manager, store, clock, transaction, next_poll, on_event)? == Flow::Stop {
+                    if scep_pending(client, manager, store, clock, transaction, next_poll, on_event)? == Flow::Stop {
                         return Ok(());
                     }
                     if !timer.sleep_until(next_poll) {
@@ -1068,7 +1082,7 @@ where
                 Err(e) => break Err(Failure::ScepDriver(e)),
             }
         };
-        scep_finish(&client, result, manager, clock, on_event)
+        scep_finish(client, result, manager, clock, on_event)
     }
 
     #[cfg(not(all(feature = "est", feature = "tls")))]
@@ -1095,6 +1109,7 @@ where
 
     /// One EST client run for `kind` (see [`est_finish`] for `pinned`).
     #[cfg(all(feature = "est", feature = "tls"))]
+    #[inline(never)]
     fn est_exchange(&mut self, spec: JobSpec, kind: JobKind, pinned: Option<[u8; 32]>) -> Result<Option<usize>, RunnerError> {
         use crate::est::client::Buffers;
         use crate::transport::blocking::run_est_with;
@@ -1113,7 +1128,9 @@ where
         let bufs = Buffers { own: &mut own[..], work: &mut work[..], io: &mut io[..] };
         let rng = RefCell::new(rng);
         let spki = spki.get(..spki_len).unwrap_or_default();
-        let mut client = match est_client(profile, kind, pinned, spki, ca, bufs, clock.now(), SharedRng(&rng)) {
+        // The client is made in place (a frame of its own builds it): one copy on the stack.
+        let mut made = None;
+        let client = match est_client(&mut made, profile, kind, pinned, spki, ca, bufs, clock.now(), SharedRng(&rng)) {
             Ok(c) => c,
             Err(why) => return failed(manager, clock, *on_event, why).map(|()| None),
         };
@@ -1121,17 +1138,17 @@ where
         let mut slot_keys = SlotKeys { keys: &keys, requested: dev_key, certificate: dev_signer };
         let mut tls_key = SlotSigner { keys: &keys, slot: dev_signer, key_type };
         let renewing = (kind == JobKind::Renew).then(|| (certificate.get(..spec.certificate_len).unwrap_or_default(), &mut tls_key));
-        let result = match network.connector(profile.server) {
-            Err(e) => Err(Failure::Network(e)),
-            Ok(tcp) => {
-                let mut tls = est_tls(profile, tcp, (tls_read, tls_write), SharedRng(&rng), clock.now(), renewing);
-                run_est_with(&mut client, &mut tls, &mut slot_keys, timer, profile.extra.drive, |p| {
-                    let _ = on_event(&Event::Progress(p));
-                })
-                .map_err(Failure::EstDriver)
-            }
+        let tcp = match network.connector(profile.server) {
+            Ok(tcp) => tcp,
+            Err(e) => return failed(manager, clock, *on_event, Failure::Network(e)).map(|()| None),
         };
-        est_finish(&client, result, pinned, ca, ca_out, manager, clock, *on_event)
+        let mut tls = est_tls(profile, tcp, (tls_read, tls_write), SharedRng(&rng), clock.now(), renewing);
+        // The driver's result goes to `est_finish` as it is (a mapped copy would be one more
+        // result on this frame, which sits under the TLS handshake).
+        let result = run_est_with(client, &mut tls, &mut slot_keys, timer, profile.extra.drive, |p| {
+            let _ = on_event(&Event::Progress(p));
+        });
+        est_finish(client, result, pinned, ca, ca_out, manager, clock, *on_event)
     }
 }
 
@@ -1228,7 +1245,10 @@ where
         let spki = spki.get(..spki_len).unwrap_or_default();
         let certificate = certificate.get(..spec.certificate_len).unwrap_or_default();
         let times = (clock.now(), timer.now());
-        let mut client = match scep_client(profile, &spec, &mut anchor, spki, certificate, bufs, transaction, times, SharedRng(&rng)) {
+        // The client is made in place (a frame of its own builds it): one copy on the stack.
+        let mut made = None;
+        let client = match scep_client(&mut made, profile, &spec, &mut anchor, spki, certificate, bufs, transaction, times, SharedRng(&rng))
+        {
             Ok(c) => c,
             Err(why) => return failed(manager, clock, on_event, why),
         };
@@ -1240,13 +1260,13 @@ where
                 Err(e) => break Err(Failure::Network(e)),
             };
             let options = profile.extra.drive.returning_at_wait();
-            let r = run_scep_with(&mut client, &mut connector, &mut slot_keys, timer, options, |p| {
+            let r = run_scep_with(client, &mut connector, &mut slot_keys, timer, options, |p| {
                 let _ = on_event(&Event::Progress(p));
             })
             .await;
             match r {
                 Err(DriveError::Paused(next_poll)) => {
-                    if scep_pending(&client, manager, store, clock, transaction, next_poll, on_event)? == Flow::Stop {
+                    if scep_pending(client, manager, store, clock, transaction, next_poll, on_event)? == Flow::Stop {
                         return Ok(());
                     }
                     if !timer.sleep_until(next_poll).await {
@@ -1257,7 +1277,7 @@ where
                 Err(e) => break Err(Failure::ScepDriver(e)),
             }
         };
-        scep_finish(&client, result, manager, clock, on_event)
+        scep_finish(client, result, manager, clock, on_event)
     }
 
     #[cfg(not(all(feature = "est", feature = "tls")))]
@@ -1302,7 +1322,9 @@ where
         let bufs = Buffers { own: &mut own[..], work: &mut work[..], io: &mut io[..] };
         let rng = RefCell::new(rng);
         let spki = spki.get(..spki_len).unwrap_or_default();
-        let mut client = match est_client(profile, kind, pinned, spki, ca, bufs, clock.now(), SharedRng(&rng)) {
+        // The client is made in place (a frame of its own builds it): one copy on the stack.
+        let mut made = None;
+        let client = match est_client(&mut made, profile, kind, pinned, spki, ca, bufs, clock.now(), SharedRng(&rng)) {
             Ok(c) => c,
             Err(why) => return failed(manager, clock, *on_event, why).map(|()| None),
         };
@@ -1310,17 +1332,15 @@ where
         let mut slot_keys = SlotKeys { keys: &keys, requested: dev_key, certificate: dev_signer };
         let mut tls_key = SlotSigner { keys: &keys, slot: dev_signer, key_type };
         let renewing = (kind == JobKind::Renew).then(|| (certificate.get(..spec.certificate_len).unwrap_or_default(), &mut tls_key));
-        let result = match network.connector(profile.server) {
-            Err(e) => Err(Failure::Network(e)),
-            Ok(tcp) => {
-                let mut tls = est_tls(profile, tcp, (tls_read, tls_write), SharedRng(&rng), clock.now(), renewing);
-                run_est_with(&mut client, &mut tls, &mut slot_keys, timer, profile.extra.drive, |p| {
-                    let _ = on_event(&Event::Progress(p));
-                })
-                .await
-                .map_err(Failure::EstDriver)
-            }
+        let tcp = match network.connector(profile.server) {
+            Ok(tcp) => tcp,
+            Err(e) => return failed(manager, clock, *on_event, Failure::Network(e)).map(|()| None),
         };
-        est_finish(&client, result, pinned, ca, ca_out, manager, clock, *on_event)
+        let mut tls = est_tls(profile, tcp, (tls_read, tls_write), SharedRng(&rng), clock.now(), renewing);
+        let result = run_est_with(client, &mut tls, &mut slot_keys, timer, profile.extra.drive, |p| {
+            let _ = on_event(&Event::Progress(p));
+        })
+        .await;
+        est_finish(client, result, pinned, ca, ca_out, manager, clock, *on_event)
     }
 }

@@ -1,10 +1,12 @@
-//! What the embedded-enroll QEMU board images share: the SCEP and EST enrollment runs (generic
-//! over the board's link to the servers and its clock), the build-time settings, the NOT
-//! SECURE demo RNG, the persistent layout on the board's flash ([`flash`]), the console and
-//! the certificate printout.
+//! What the embedded-enroll QEMU board images share: the two identities the library's
+//! lifecycle runner keeps across reboots ([`identity`]: SCEP with micromdm, EST with est-ca,
+//! generic over the board's link to the servers and its clock), the build-time settings, the
+//! NOT SECURE demo RNG, the persistent layout on the board's flash ([`flash`]), the console,
+//! the library's log lines ([`log`]) and the certificate printout.
 //!
-//! A board provides a [`Platform`] (a [`Connect`] per server and a [`Timer`]), installs its
-//! console with [`console::set`], and calls [`run`]. `#![no_std]`, no allocator: the buffers
+//! A board provides a [`Platform`] (a [`Connect`] per server and a [`Timer`]) and its flash,
+//! installs its console with [`console::set`], and calls [`run`] with the boot number
+//! ([`flash::start`]). `#![no_std]`, no allocator: the buffers
 //! are statics taken once ([`static_cell::ConstStaticCell`]), so they show in `.bss`.
 #![no_std]
 #![deny(unsafe_code)]
@@ -12,11 +14,10 @@
 
 pub mod config;
 pub mod console;
-pub mod est_phase;
 pub mod flash;
+pub mod identity;
 pub mod log;
 pub mod rng;
-pub mod scep_phase;
 pub mod stack;
 
 use embedded_enroll::UnixTime;
@@ -41,108 +42,93 @@ pub trait Platform {
     fn name(&self) -> &'static str;
     /// How the bytes travel, for the console (e.g. "UART0 and the host relay").
     fn path(&self) -> &'static str;
-    /// This boot's number from the board's flash ([`flash::Flash::next_boot`]), if it keeps one:
-    /// the NOT SECURE demo RNG's stream ([`rng::NotSecureDemoRng::for_boot`]), so consecutive
-    /// boots of one image do not draw the same keys and nonces.
-    fn boot_count(&self) -> Option<u32> {
-        None
-    }
     /// Called before each protocol's run ([`Protocol`]); a board may start measuring here.
     fn begin(&mut self, _protocol: Protocol) {}
     /// Called after each protocol's run.
     fn end(&mut self, _protocol: Protocol) {}
 }
 
-/// The two runs of [`run`].
+/// The two identities of [`run`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
-    /// SCEP PKCSReq + RenewalReq.
+    /// SCEP with micromdm.
     Scep,
-    /// EST /simpleenroll + /simplereenroll.
+    /// EST with est-ca.
     Est,
 }
 
-/// The verdict of one run: each protocol's result and duration.
+/// What one boot did: each profile's outcome and duration.
 #[derive(Debug, Clone, Copy)]
 pub struct Verdict {
-    /// SCEP PKCSReq and RenewalReq both issued a certificate.
-    pub scep: bool,
-    /// Milliseconds the SCEP run took.
+    /// The SCEP identity.
+    pub scep: identity::Outcome,
+    /// Milliseconds the SCEP profile took.
     pub scep_ms: u64,
-    /// EST /simpleenroll and /simplereenroll both issued a certificate.
-    pub est: bool,
-    /// Milliseconds the EST run took.
+    /// The EST identity.
+    pub est: identity::Outcome,
+    /// Milliseconds the EST profile took.
     pub est_ms: u64,
 }
 
 impl Verdict {
-    /// All four enrollments succeeded.
+    /// Both profiles have a new certificate in use (enrolled or renewed this boot).
     pub fn passed(&self) -> bool {
-        self.scep && self.est
+        self.scep.ok() && self.est.ok()
     }
 }
 
-/// Runs SCEP (PKCSReq + RenewalReq against micromdm) then EST (simpleenroll + simplereenroll
-/// against est-ca over TLS 1.3), prints a summary and returns the verdict. The library's log
-/// lines (level info and up) are printed on the console as they come ([`log::init`]).
-pub fn run<P: Platform>(platform: &mut P, wall: Option<UnixTime>) -> Verdict {
+/// The demo generator of [`run`].
+static RNG: static_cell::StaticCell<rng::NotSecureDemoRng> = static_cell::StaticCell::new();
+
+/// Keeps the SCEP identity (micromdm) then the EST identity (est-ca over TLS 1.3) with the
+/// library's lifecycle runner, their records and keys in `flash` ([`identity`]): a fresh
+/// device enrolls, a device with identities renews them, a boot cut off mid-job finishes that
+/// job. Prints a summary and returns the verdict. The library's log lines (level info and up)
+/// are printed on the console as they come ([`log::init`]).
+pub fn run<P: Platform, F: flash::NorFlash>(platform: &mut P, flash: &mut flash::Flash<F>, boot: u32, wall: Option<UnixTime>) -> Verdict {
     crate::log::init();
-    let boot = platform.boot_count();
-    match boot {
-        Some(n) => println!(
-            "RNG: NOT SECURE - deterministic ChaCha20 seeded at build time from {}, stream {} (the boot counter in flash) (emulator demo only)",
-            config::RNG_SEED_SOURCE,
-            n
-        ),
-        None => println!(
-            "RNG: NOT SECURE - deterministic ChaCha20 seeded at build time from {}, stream 0 (no boot counter: every boot repeats it) (emulator demo only)",
-            config::RNG_SEED_SOURCE
-        ),
-    }
+    println!(
+        "RNG: NOT SECURE - deterministic ChaCha20 seeded at build time from {}, stream {} (the boot counter in flash) (emulator demo only)",
+        config::RNG_SEED_SOURCE,
+        boot
+    );
     match wall {
         Some(t) => println!("wall clock: {t} (from the host)"),
         None => println!("wall clock: unknown (certificate validity not checked)"),
     }
-    let mut rng = rng::NotSecureDemoRng::for_boot(config::RNG_SEED, boot.unwrap_or(0));
     let mut timer = platform.timer();
+    let failed = Verdict { scep: identity::Outcome::Failed, scep_ms: 0, est: identity::Outcome::Failed, est_ms: 0 };
+    // The generator in a static (its 300 bytes are not under every enrollment's stack).
+    let Some(rng) = RNG.try_init(rng::NotSecureDemoRng::for_boot(config::RNG_SEED, boot)) else {
+        println!("the generator is already in use");
+        return failed;
+    };
+    let Some(mut ids) = identity::Identities::new(flash, rng, boot) else {
+        println!("the runner's buffers are already in use");
+        return failed;
+    };
 
     let started = timer.now();
     platform.begin(Protocol::Scep);
-    let scep = scep_phase::run(platform, &mut rng, wall);
+    let scep = ids.keep(Protocol::Scep, platform, rng, wall);
     platform.end(Protocol::Scep);
     let scep_ms = elapsed_ms(&mut timer, started);
     let est_started = timer.now();
     platform.begin(Protocol::Est);
-    let est = est_phase::run(platform, &mut rng, wall);
+    let est = ids.keep(Protocol::Est, platform, rng, wall);
     platform.end(Protocol::Est);
     let est_ms = elapsed_ms(&mut timer, est_started);
 
     println!("");
-    println!("summary:");
-    println!("  SCEP PKCSReq + RenewalReq:          {} ({} ms)", verdict(scep), scep_ms);
-    println!("  EST simpleenroll + simplereenroll:  {} ({} ms)", verdict(est), est_ms);
+    println!("summary (boot {}):", boot);
+    println!("  SCEP identity (micromdm):  {} ({} ms)", scep, scep_ms);
+    println!("  EST identity (est-ca):     {} ({} ms)", est, est_ms);
     Verdict { scep, scep_ms, est, est_ms }
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok { "ok" } else { "FAILED" }
 }
 
 /// Milliseconds on `timer` since `since`.
 pub fn elapsed_ms<T: Timer>(timer: &mut T, since: Instant) -> u64 {
     timer.now().saturating_duration_since(since).as_millis()
-}
-
-/// A driver's result as one sentence: the outcome, or why the driver stopped.
-pub struct Said<'a, T, E>(pub &'a Result<T, E>);
-
-impl<T: core::fmt::Display, E: core::fmt::Display> core::fmt::Display for Said<'_, T, E> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self.0 {
-            Ok(outcome) => outcome.fmt(f),
-            Err(e) => e.fmt(f),
-        }
-    }
 }
 
 /// Bytes as colon-separated hex.
@@ -176,18 +162,14 @@ pub fn show_certificate(what: &str, der: &[u8]) {
     }
 }
 
-/// Progress lines from the blocking drivers, with the milliseconds since the call.
-pub fn progress<T: Timer>(mut timer: T) -> impl FnMut(Progress<'_>) {
-    let since = timer.now();
-    move |p| {
-        let t = elapsed_ms(&mut timer, since);
-        match p {
-            Progress::Request(line) => println!("  [{:>6} ms] -> {}", t, line),
-            Progress::Response(n) => println!("  [{:>6} ms] <- {} bytes", t, n),
-            Progress::KeyOperation(op) => println!("  [{:>6} ms]    device key: {}", t, op),
-            Progress::Waiting { ms, .. } => println!("  [{:>6} ms]    waiting {} ms", t, ms),
-            Progress::TransportError(why) => println!("  [{:>6} ms]    transport error: {}", t, why),
-            Progress::DeadlineExceeded { ms } => println!("  [{:>6} ms]    exchange abandoned at its deadline ({} ms)", t, ms),
-        }
+/// Prints one progress line from the blocking drivers, `t` milliseconds into the run.
+pub fn print_progress(t: u64, p: &Progress<'_>) {
+    match p {
+        Progress::Request(line) => println!("  [{:>6} ms] -> {}", t, line),
+        Progress::Response(n) => println!("  [{:>6} ms] <- {} bytes", t, n),
+        Progress::KeyOperation(op) => println!("  [{:>6} ms]    device key: {}", t, op),
+        Progress::Waiting { ms, .. } => println!("  [{:>6} ms]    waiting {} ms", t, ms),
+        Progress::TransportError(why) => println!("  [{:>6} ms]    transport error: {}", t, why),
+        Progress::DeadlineExceeded { ms } => println!("  [{:>6} ms]    exchange abandoned at its deadline ({} ms)", t, ms),
     }
 }
