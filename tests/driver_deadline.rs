@@ -13,7 +13,7 @@ use embedded_enroll::hal::Signer;
 use embedded_enroll::hal::soft::SoftP256Key;
 use embedded_enroll::time::Duration as Span;
 use embedded_enroll::transport::TransportFailure;
-use embedded_enroll::transport::blocking::{DriveOptions, EcDevice, Progress, run_est_with};
+use embedded_enroll::transport::blocking::{DriveOptions, EcDevice, run_est_with};
 use embedded_enroll::transport::host::{StdTimer, TcpConnector};
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -243,7 +243,7 @@ fn async_est(addr: String) -> Run<Outcome> {
             &mut EcDevice(&mut key),
             &mut StdTimer::default(),
             options,
-            |p: Progress<'_>| log.push(format!("{p:?}")),
+            |p: embedded_enroll::transport::blocking::Progress<'_>| log.push(format!("{p:?}")),
         ))
         .unwrap()
     })
