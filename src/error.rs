@@ -478,3 +478,49 @@ impl fmt::Display for AuthError {
 }
 
 impl core::error::Error for AuthError {}
+
+/// A caller-side error of a protocol client (SCEP and EST alike: `scep::client::ClientError`
+/// and `est::client::ClientError` are this type): the call, the buffers or the configuration,
+/// never the server's reply (each client has its own outcome for that).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ClientError {
+    /// This call does not fit the client's current step (nothing changed).
+    UnexpectedCall,
+    /// A buffer is too small.
+    BufferTooSmall {
+        /// Which one (the field of the client's `Buffers`: `"ca"`, `"own"`, `"work"`, `"io"`).
+        buffer: &'static str,
+        /// At least this many bytes are needed (0 when unknown).
+        needed: usize,
+    },
+    /// A request could not be encoded (a CSR field the encoder refuses, ...).
+    Encode(EncodeError),
+    /// The configuration is unusable (which part).
+    Config(&'static str),
+    /// A key or transport answer handed to the client has the wrong length or form (a
+    /// signature, a decrypted key, a channel binding).
+    Answer,
+    /// A snapshot record (SCEP PENDING) is unreadable.
+    Snapshot(DecodeError),
+    /// The operation or the configuration needs a Cargo feature this build lacks (its name:
+    /// EST's `csrattrs` or `serverkeygen`). Returned before anything is sent.
+    FeatureDisabled(&'static str),
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnexpectedCall => f.write_str("call out of order for the client's current step"),
+            Self::BufferTooSmall { buffer, needed } => write!(f, "the `{buffer}` buffer is too small (at least {needed} bytes)"),
+            Self::Encode(e) => write!(f, "encoding a request: {e}"),
+            Self::Config(what) => write!(f, "unusable configuration: {what}"),
+            Self::Answer => f.write_str("a key or transport answer has the wrong length or form"),
+            Self::Snapshot(e) => write!(f, "unreadable snapshot: {e}"),
+            Self::FeatureDisabled(feature) => write!(f, "the operation or configuration needs the `{feature}` feature, not built in"),
+        }
+    }
+}
+
+impl core::error::Error for ClientError {}

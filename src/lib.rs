@@ -102,7 +102,7 @@ pub mod scep;
 #[cfg(any(feature = "scep", feature = "est"))]
 mod span;
 
-pub use error::CryptoError;
+pub use error::{ClientError, CryptoError};
 pub use time::{Duration, Instant, UnixTime};
 
 /// The `embedded-io` this crate is built on (the blocking transports' `Read`/`Write`).

@@ -828,8 +828,8 @@ fn calls_out_of_order_are_typed_errors_and_change_nothing() {
     let resp = http("200 OK", "application/x-x509-ca-cert", &fx.ca_der);
     client.handle_response_data(now, &resp).unwrap();
     assert!(matches!(client.poll(now).unwrap(), Step::Sign(_)));
-    assert_eq!(client.signed(now, &[0; 10]), Err(ClientError::KeyAnswer));
-    assert_eq!(client.poll(now).err(), Some(ClientError::KeyAnswer));
+    assert_eq!(client.signed(now, &[0; 10]), Err(ClientError::Answer));
+    assert_eq!(client.poll(now).err(), Some(ClientError::Answer));
 }
 
 #[test]

@@ -367,47 +367,8 @@ pub struct AttributeReport {
     pub not_understood: u16,
 }
 
-/// A caller-side error.
-#[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum ClientError {
-    /// This call does not fit the current step (nothing changed).
-    UnexpectedCall,
-    /// A buffer is too small.
-    BufferTooSmall {
-        /// Which one.
-        buffer: &'static str,
-        /// At least this many bytes are needed (0 when unknown).
-        needed: usize,
-    },
-    /// A request could not be encoded.
-    Encode(EncodeError),
-    /// The configuration is unusable (which part).
-    Config(&'static str),
-    /// A key or transport answer has the wrong length.
-    Answer,
-    /// The operation or the configuration needs a Cargo feature this build lacks (its name:
-    /// `csrattrs` for [`Operation::CsrAttrs`] and [`Config::fetch_csr_attributes`],
-    /// `serverkeygen` for [`Operation::ServerKeyGen`]). Returned by [`Client::new`], before
-    /// anything is sent.
-    FeatureDisabled(&'static str),
-}
-
-impl core::fmt::Display for ClientError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            Self::UnexpectedCall => f.write_str("call out of order for the EST client's current step"),
-            Self::BufferTooSmall { buffer, needed } => write!(f, "the `{buffer}` buffer is too small (at least {needed} bytes)"),
-            Self::Encode(e) => write!(f, "encoding a request: {e}"),
-            Self::Config(what) => write!(f, "unusable configuration: {what}"),
-            Self::Answer => f.write_str("a key or transport answer has the wrong length"),
-            Self::FeatureDisabled(feature) => write!(f, "the operation or configuration needs the `{feature}` feature, not built in"),
-        }
-    }
-}
-
-impl core::error::Error for ClientError {}
+/// A caller-side error: the one type both protocol clients return ([`crate::error::ClientError`]).
+pub use crate::error::ClientError;
 
 /// The feature that `config` and `operation` need and this build lacks, if any.
 fn needed_feature(config: &Config<'_>, operation: &Operation<'_>) -> Option<&'static str> {

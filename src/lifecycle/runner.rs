@@ -222,15 +222,11 @@ pub enum Failure<'a> {
     /// The SCEP client ended without a certificate.
     #[cfg(feature = "scep")]
     Scep(&'a crate::scep::client::Outcome),
-    /// The SCEP driver stopped.
-    #[cfg(feature = "scep")]
-    ScepDriver(DriveError<crate::scep::client::ClientError>),
     /// The EST client ended without a certificate.
     #[cfg(feature = "est")]
     Est(&'a crate::est::client::Outcome),
-    /// The EST driver stopped.
-    #[cfg(feature = "est")]
-    EstDriver(DriveError<crate::est::client::ClientError>),
+    /// The protocol client refused a call or the driver stopped (either protocol).
+    Driver(DriveError<crate::error::ClientError>),
     /// The device's key slots failed.
     Key(ErrorKind),
     /// The server cannot be reached.
@@ -246,12 +242,9 @@ impl core::fmt::Display for Failure<'_> {
         match self {
             #[cfg(feature = "scep")]
             Self::Scep(o) => write!(f, "SCEP: {o}"),
-            #[cfg(feature = "scep")]
-            Self::ScepDriver(e) => write!(f, "SCEP: {e}"),
             #[cfg(feature = "est")]
             Self::Est(o) => write!(f, "EST: {o}"),
-            #[cfg(feature = "est")]
-            Self::EstDriver(e) => write!(f, "EST: {e}"),
+            Self::Driver(e) => write!(f, "{e}"),
             Self::Key(e) => write!(f, "device key: {e}"),
             Self::Network(e) => write!(f, "network: {e}"),
             Self::Unsupported(why) => write!(f, "not supported: {why}"),
@@ -873,7 +866,7 @@ fn scep_client<'s, 'a, G: CryptoRngCore>(
         Some(snapshot) => Client::resume(config, operation, bufs, rng, snapshot, mono),
         None => Client::new(config, operation, bufs, rng),
     };
-    Ok(slot.insert(client.map_err(|e| Failure::ScepDriver(DriveError::Client(e)))?))
+    Ok(slot.insert(client.map_err(|e| Failure::Driver(DriveError::Client(e)))?))
 }
 
 /// The EST client of a job: `kind` (with `pinned`, `/cacerts` looking for that CA).
@@ -917,7 +910,7 @@ fn est_client<'s, 'a, G: CryptoRngCore>(
         JobKind::Renew => Operation::ReEnroll(csr),
         JobKind::FetchNextCa => Operation::CaCerts,
     };
-    Ok(slot.insert(Client::new(config, operation, bufs, rng).map_err(|e| Failure::EstDriver(DriveError::Client(e)))?))
+    Ok(slot.insert(Client::new(config, operation, bufs, rng).map_err(|e| Failure::Driver(DriveError::Client(e)))?))
 }
 
 /// The TLS connector of an EST job over `tcp`: the profile's server trust and name, the
@@ -991,7 +984,7 @@ fn est_finish<G: CryptoRngCore>(
             None => none(failed(manager, clock, on_event, Failure::Reply("EST: issued, but no certificate"))),
         },
         (Ok(outcome), _) => none(failed(manager, clock, on_event, Failure::Est(&outcome))),
-        (Err(why), _) => none(failed(manager, clock, on_event, Failure::EstDriver(why))),
+        (Err(why), _) => none(failed(manager, clock, on_event, Failure::Driver(why))),
     }
 }
 
@@ -1079,7 +1072,7 @@ where
                     }
                 }
                 Ok(outcome) => break Ok(outcome),
-                Err(e) => break Err(Failure::ScepDriver(e)),
+                Err(e) => break Err(Failure::Driver(e)),
             }
         };
         scep_finish(client, result, manager, clock, on_event)
@@ -1274,7 +1267,7 @@ where
                     }
                 }
                 Ok(outcome) => break Ok(outcome),
-                Err(e) => break Err(Failure::ScepDriver(e)),
+                Err(e) => break Err(Failure::Driver(e)),
             }
         };
         scep_finish(client, result, manager, clock, on_event)

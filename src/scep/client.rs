@@ -369,44 +369,8 @@ impl core::fmt::Display for Outcome {
     }
 }
 
-/// A caller-side error.
-#[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum ClientError {
-    /// This call does not fit the current step (nothing changed).
-    UnexpectedCall,
-    /// A buffer is too small.
-    BufferTooSmall {
-        /// Which one (`"ca"`, `"own"`, `"work"`, `"io"`).
-        buffer: &'static str,
-        /// At least this many bytes are needed (0 when unknown).
-        needed: usize,
-    },
-    /// A request could not be encoded (a CSR field the encoder refuses, ...).
-    Encode(EncodeError),
-    /// The configuration is unusable (which part).
-    Config(&'static str),
-    /// A key answer has the wrong length.
-    KeyAnswer,
-    /// A snapshot record is unreadable.
-    Snapshot(DecodeError),
-}
-
-impl core::fmt::Display for ClientError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            Self::UnexpectedCall => f.write_str("call out of order for the SCEP client's current step"),
-            Self::BufferTooSmall { buffer, needed } => write!(f, "the `{buffer}` buffer is too small (at least {needed} bytes)"),
-            Self::Encode(e) => write!(f, "encoding a request: {e}"),
-            Self::Config(what) => write!(f, "unusable configuration: {what}"),
-            Self::KeyAnswer => f.write_str("the key operation's result has the wrong length"),
-            Self::Snapshot(e) => write!(f, "unreadable snapshot: {e}"),
-        }
-    }
-}
-
-impl core::error::Error for ClientError {}
+/// A caller-side error: the one type both protocol clients return ([`crate::error::ClientError`]).
+pub use crate::error::ClientError;
 
 fn enc(buffer: &'static str) -> impl Fn(EncodeError) -> ClientError {
     move |e| match e {
@@ -1145,7 +1109,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
             _ => self.key,
         };
         if signature.len() != key.signature_len() {
-            return Err(ClientError::KeyAnswer);
+            return Err(ClientError::Answer);
         }
         let Buffers { own, work, io, .. } = &mut self.bufs;
         match purpose {
