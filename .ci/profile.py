@@ -5,6 +5,8 @@ into crypto primitives and everything else.
 
     profile.py ELF LOG   -> one Markdown table row per protocol, then the top crypto symbols
 
+LOG may hold several boots of one image (their PROFILE lines add up).
+
 Each sample is the program counter every N instructions, counted per 64-byte block of .text;
 a block is attributed to the function symbol (llvm-nm) that contains its first byte. A
 function is a crypto primitive when its demangled path starts in a crypto crate (list below):
@@ -63,7 +65,9 @@ def main():
         if f[1] == "text-start":
             period = int(f[6])
         elif f[1] == "total":
-            totals[f[2]] = (int(f[3]), int(f[5]))
+            # A log of several boots (enroll, then renew) adds up.
+            t, i = totals.get(f[2], (0, 0))
+            totals[f[2]] = (t + int(f[3]), i + int(f[5]))
         elif f[1] == "sample":
             samples.setdefault(f[2], []).append((int(f[3], 16), int(f[4])))
     if period is None or not totals:

@@ -98,6 +98,10 @@ impl core::fmt::Display for Outcome {
 pub struct BoardKeys<'k, 'f, F: NorFlash> {
     flash: &'k RefCell<&'f mut Flash<F>>,
     rsa: Option<&'k mut RsaPrivateKey2048>,
+    /// The last P-256 key read from flash, with its slot (a static: [`P256_KEY`]). Reading one
+    /// computes its public point, as costly as a signature: a job uses its key three or four
+    /// times.
+    loaded: &'k mut Option<(u8, SoftP256Key)>,
 }
 
 impl<F: NorFlash> BoardKeys<'_, '_, F> {
@@ -112,24 +116,34 @@ impl<F: NorFlash> BoardKeys<'_, '_, F> {
 // Each key operation in a frame of its own (stack): the RSA and the P-256 paths are never on
 // the stack together, and none of them sits under the caller's other work.
 
-/// The P-256 key in flash key slot `slot`, read for one operation.
-fn p256<F: NorFlash>(flash: &RefCell<&mut Flash<F>>, slot: u8) -> Result<SoftP256Key, ErrorKind> {
-    let read = flash.borrow_mut().load_p256(slot);
-    match read {
-        Ok(Some(key)) => Ok(key),
-        Ok(None) => Err(ErrorKind::NotFound),
-        Err(e) => Err(hal::Error::kind(&e)),
+/// The P-256 key in flash key slot `slot`, read once and kept in `loaded` for the next
+/// operation on that slot. A frame of its own (stack).
+#[inline(never)]
+fn p256<'l, F: NorFlash>(
+    flash: &RefCell<&mut Flash<F>>,
+    loaded: &'l mut Option<(u8, SoftP256Key)>,
+    slot: u8,
+) -> Result<&'l mut SoftP256Key, ErrorKind> {
+    if !matches!(loaded, Some((s, _)) if *s == slot) {
+        *loaded = None;
+        let read = flash.borrow_mut().load_p256(slot);
+        match read {
+            Ok(Some(key)) => *loaded = Some((slot, key)),
+            Ok(None) => return Err(ErrorKind::NotFound),
+            Err(e) => return Err(hal::Error::kind(&e)),
+        }
     }
+    loaded.as_mut().map(|(_, key)| key).ok_or(ErrorKind::NotFound)
 }
 
 #[inline(never)]
-fn p256_public_key<F: NorFlash>(flash: &RefCell<&mut Flash<F>>, slot: u8, out: &mut [u8]) -> Result<usize, ErrorKind> {
-    p256(flash, slot)?.public_key_der(out).map_err(|e| hal::Error::kind(&e))
+fn p256_public_key(key: &mut SoftP256Key, out: &mut [u8]) -> Result<usize, ErrorKind> {
+    key.public_key_der(out).map_err(|e| hal::Error::kind(&e))
 }
 
 #[inline(never)]
-fn p256_sign<F: NorFlash>(flash: &RefCell<&mut Flash<F>>, slot: u8, digest: &Digest, out: &mut [u8]) -> Result<usize, ErrorKind> {
-    p256(flash, slot)?.sign_prehash(digest, out).map_err(|e| hal::Error::kind(&e))
+fn p256_sign(key: &mut SoftP256Key, digest: &Digest, out: &mut [u8]) -> Result<usize, ErrorKind> {
+    key.sign_prehash(digest, out).map_err(|e| hal::Error::kind(&e))
 }
 
 #[inline(never)]
@@ -158,16 +172,22 @@ impl<F: NorFlash> KeySlots for BoardKeys<'_, '_, F> {
             return self.rsa(slot).map(drop);
         }
         let mut rng = rng;
-        let generated = self.flash.borrow_mut().generate_p256(slot, &mut rng).map(drop);
-        generated.map_err(|e| hal::Error::kind(&e))
+        *self.loaded = None;
+        let generated = self.flash.borrow_mut().generate_p256(slot, &mut rng);
+        *self.loaded = Some((slot, generated.map_err(|e| hal::Error::kind(&e))?));
+        Ok(())
     }
 
     fn public_key_der(&mut self, slot: u8, out: &mut [u8]) -> Result<usize, ErrorKind> {
-        if slot >= KEY_SLOTS { rsa_public_key(self.rsa(slot)?, out) } else { p256_public_key(self.flash, slot, out) }
+        if slot >= KEY_SLOTS { rsa_public_key(self.rsa(slot)?, out) } else { p256_public_key(p256(self.flash, self.loaded, slot)?, out) }
     }
 
     fn sign(&mut self, slot: u8, digest: &Digest, out: &mut [u8]) -> Result<usize, ErrorKind> {
-        if slot >= KEY_SLOTS { rsa_sign(self.rsa(slot)?, digest, out) } else { p256_sign(self.flash, slot, digest, out) }
+        if slot >= KEY_SLOTS {
+            rsa_sign(self.rsa(slot)?, digest, out)
+        } else {
+            p256_sign(p256(self.flash, self.loaded, slot)?, digest, out)
+        }
     }
 
     fn decrypt(&mut self, slot: u8, ciphertext: &[u8], plaintext: &mut [u8]) -> Result<(), ErrorKind> {
@@ -229,6 +249,9 @@ impl<T: Timer> Clock for BoardClock<T> {
 /// The runner's buffers (about 75 KiB, in `.bss`), lent to one profile at a time.
 static MEMORY: ConstStaticCell<StaticMemory> = ConstStaticCell::new(StaticMemory::new());
 
+/// The P-256 key last used, read from flash ([`BoardKeys`]; a static: off the stack).
+static P256_KEY: ConstStaticCell<Option<(u8, SoftP256Key)>> = ConstStaticCell::new(None);
+
 /// The provisioned RSA key's storage (a static: the 2 KiB key stays off the stack).
 static RSA_KEY: ConstStaticCell<Option<RsaPrivateKey2048>> = ConstStaticCell::new(None);
 
@@ -236,6 +259,7 @@ static RSA_KEY: ConstStaticCell<Option<RsaPrivateKey2048>> = ConstStaticCell::ne
 pub struct Identities<'f, F: NorFlash> {
     flash: RefCell<&'f mut Flash<F>>,
     rsa: Option<&'static mut RsaPrivateKey2048>,
+    p256: &'static mut Option<(u8, SoftP256Key)>,
     memory: &'static mut StaticMemory,
     boot: u32,
 }
@@ -245,8 +269,9 @@ impl<'f, F: NorFlash> Identities<'f, F> {
     /// were taken before).
     pub fn new(flash: &'f mut Flash<F>, rng: &mut NotSecureDemoRng, boot: u32) -> Option<Self> {
         let memory = MEMORY.try_take()?;
+        let p256 = P256_KEY.try_take()?;
         let rsa = load_rsa(rng);
-        Some(Self { flash: RefCell::new(flash), rsa, memory, boot })
+        Some(Self { flash: RefCell::new(flash), rsa, p256, memory, boot })
     }
 
     /// Restores the profile of `protocol` and runs it until a new identity is in use, a job
@@ -265,7 +290,7 @@ impl<'f, F: NorFlash> Identities<'f, F> {
         let mut clock_timer = platform.timer();
         let since = clock_timer.now();
         let device = Device {
-            keys: BoardKeys { flash: &self.flash, rsa: self.rsa.as_deref_mut() },
+            keys: BoardKeys { flash: &self.flash, rsa: self.rsa.as_deref_mut(), loaded: &mut *self.p256 },
             store: BoardStore(&self.flash),
             network: BoardNetwork(platform),
             clock: BoardClock { wall, since, timer: clock_timer },
