@@ -1,16 +1,28 @@
-//! embedded-enroll on QEMU `mps2-an386` (Cortex-M4F): one run enrolls over SCEP and over
-//! EST, with every byte of network traffic on the emulated UART0 and a host relay
-//! (`boards/relay.py`) carrying it to the servers on 127.0.0.1.
+//! embedded-enroll on QEMU `mps2-an386` (Cortex-M4F): each boot keeps a SCEP and an EST
+//! identity with the library's lifecycle runner (`board_common::identity`), with every byte of
+//! network traffic on the emulated UART0 and a host relay (`boards/relay.py`) carrying it to
+//! the servers on 127.0.0.1.
 //!
-//! 1. SCEP (micromdm): GetCACaps, GetCACert pinned by the CA's SHA-256 fingerprint, PKCSReq
-//!    with an RSA-2048 device key (embedded at build time), then a RenewalReq signed with
-//!    the issued certificate.
+//! 1. SCEP (micromdm): GetCACaps, GetCACert pinned by the CA's SHA-256 fingerprint, then
+//!    PKCSReq on a fresh device or RenewalReq signed with the certificate in use, with the
+//!    RSA-2048 key embedded at build time (a provisioned key, the same at every renewal).
 //! 2. EST (est-ca), TLS 1.3 through the crate's embedded-tls connector with the TLS trust
-//!    anchor embedded at build time: /simpleenroll (Basic auth) with a P-256 key generated
-//!    here, then /simplereenroll authenticated by the issued certificate (TLS client auth).
+//!    anchor embedded at build time: /simpleenroll (Basic auth) on a fresh device with a
+//!    P-256 key generated into the flash, /simplereenroll over mutual TLS with the certificate
+//!    in use afterwards.
 //!
-//! Console output and the verdict go through semihosting: exit status 0 only if all four
-//! enrollments succeeded. `#![no_std]`, no allocator: every buffer is a static.
+//! The images renew at every boot on purpose; a boot cut off mid-job finishes that job with
+//! the same key on the next boot. Console output and the verdict go through semihosting: exit
+//! status 0 only if both identities were enrolled or renewed and the peak stack is within
+//! [`STACK_CEILING`]. `#![no_std]`, no allocator: every buffer is a static.
+//!
+//! Persistent state (`board_common::flash`: the lifecycle records, device keys, the boot
+//! counter) lives in a host file used as NOR flash through semihosting (`flash.rs`; run.sh's
+//! `BOARD_FLASH`). Each boot counts itself there first and prints `flash: boot N` and what the
+//! slots hold.
+//!
+//! The RNG is a NOT-SECURE deterministic generator seeded at build time (`board_common::rng`).
+#![no_std]`, no allocator: every buffer is a static.
 //!
 //! Persistent state (`board_common::flash`: the lifecycle slots, device keys, the boot counter)
 //! lives in a host file used as NOR flash through semihosting (`flash.rs`; run.sh's
@@ -55,7 +67,7 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
 /// 16 KiB; the hand-written enrollment phases peaked at 16 200 (EST: embedded-tls' handshake,
 /// the server chain's check and a P-256 verification beneath it). Under the library's lifecycle
 /// runner (issue 15, which allows 5 % more for the same work) the peak measured on 2026-12-07
-/// is 16 648 (EST, 2.8 % more: the runner and the manager's record sit under the job) and
+/// is 16 640 (EST, 2.7 % more: the runner and the manager's record sit under the job) and
 /// 14 204 (SCEP). A change that deepens the stack past it fails the board run.
 const STACK_CEILING: usize = 17 * 1024;
 

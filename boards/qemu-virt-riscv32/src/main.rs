@@ -1,19 +1,21 @@
-//! embedded-enroll on QEMU `virt` (riscv32imac, M-mode): one run enrolls over SCEP and over
-//! EST through a real TCP/IP stack: smoltcp on a virtio-net device (`virtio-drivers`, no
-//! allocator), made an embedded-nal 0.9 stack by `smoltcp-nal` and driven by the crate's
-//! `NalConnector`, over QEMU's user-mode network, whose gateway (10.0.2.2) is the host's
-//! loopback.
+//! embedded-enroll on QEMU `virt` (riscv32imac, M-mode): each boot keeps a SCEP and an EST
+//! identity with the library's lifecycle runner (`board_common::identity`) through a real
+//! TCP/IP stack: smoltcp on a virtio-net device (`virtio-drivers`, no allocator), made an
+//! embedded-nal 0.9 stack by `smoltcp-nal` and driven by the crate's `NalConnector`, over
+//! QEMU's user-mode network, whose gateway (10.0.2.2) is the host's loopback.
 //!
-//! 1. SCEP (micromdm): GetCACaps, GetCACert pinned by the CA's SHA-256 fingerprint, PKCSReq
-//!    with an RSA-2048 device key (embedded at build time), then a RenewalReq.
+//! 1. SCEP (micromdm): GetCACaps, GetCACert pinned by the CA's SHA-256 fingerprint, then
+//!    PKCSReq on a fresh device or RenewalReq, with the RSA-2048 key embedded at build time.
 //! 2. EST (est-ca), TLS 1.3 through the crate's embedded-tls connector: /simpleenroll (Basic)
-//!    with a P-256 key generated here, then /simplereenroll with TLS client authentication.
+//!    on a fresh device with a P-256 key generated into the flash, /simplereenroll with TLS
+//!    client authentication afterwards.
 //!
-//! Console on the NS16550A UART; the verdict is the exit status through the SiFive test
-//! device: 0 only if all four enrollments succeeded. The RNG is NOT SECURE (see
-//! `board_common::rng`).
+//! The images renew at every boot on purpose; a boot cut off mid-job finishes that job with
+//! the same key on the next boot. Console on the NS16550A UART; the verdict is the exit status
+//! through the SiFive test device: 0 only if both identities were enrolled or renewed and the
+//! peak stack is within [`STACK_CEILING`]. The RNG is NOT SECURE (see `board_common::rng`).
 //!
-//! Persistent state (`board_common::flash`: the lifecycle slots, device keys, the boot counter)
+//! Persistent state (`board_common::flash`: the lifecycle records, device keys, the boot counter)
 //! lives in the machine's CFI pflash, unit 1 (`flash.rs`; run.sh's `BOARD_FLASH` is its file).
 //! Each boot counts itself there first and prints `flash: boot N` and what the slots hold.
 #![no_std]
