@@ -22,14 +22,6 @@
 //! slots hold.
 //!
 //! The RNG is a NOT-SECURE deterministic generator seeded at build time (`board_common::rng`).
-#![no_std]`, no allocator: every buffer is a static.
-//!
-//! Persistent state (`board_common::flash`: the lifecycle slots, device keys, the boot counter)
-//! lives in a host file used as NOR flash through semihosting (`flash.rs`; run.sh's
-//! `BOARD_FLASH`). Each boot counts itself there first and prints `flash: boot N` and what the
-//! slots hold.
-//!
-//! The RNG is a NOT-SECURE deterministic generator seeded at build time (`board_common::rng`).
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]
