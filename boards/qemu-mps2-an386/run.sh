@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Builds the mps2-an386 image for the given servers and runs it in QEMU: SCEP (PKCSReq +
-# RenewalReq) then EST (simpleenroll + simplereenroll), all traffic on the emulated UART0
-# through boards/relay.py. Exits with QEMU's exit code, which is the image's semihosting
-# exit status: 0 only if all four enrollments succeeded (124 if the timeout hit).
+# Builds the mps2-an386 image for the given servers and boots it once in QEMU, all traffic on
+# the emulated UART0 through boards/relay.py. The image keeps a SCEP (micromdm) and an EST
+# (est-ca, TLS 1.3) identity with the library's lifecycle runner, in its flash file: it
+# enrolls where the flash holds no identity (PKCSReq, /simpleenroll), renews where it holds
+# one (RenewalReq, /simplereenroll over mutual TLS), and finishes a job a killed boot left.
+# Exits with QEMU's exit code, the image's semihosting exit status: 0 only if both identities
+# were enrolled or renewed (and the peak stack is within the image's ceiling); 137 if QEMU was
+# killed at the image's HOLD: line (BOARD_HOLD_AT); 124 if the timeout hit.
 #
 #   run.sh SCEP_ADDR SCEP_CA_SHA256 EST_ADDR TLS_CA_PEM
 #   SCEP_SERVER=127.0.0.1:18190 SCEP_CA_FINGERPRINT=<hex> EST_SERVER=127.0.0.1:18191 \
@@ -10,11 +14,13 @@
 #
 # Optional environment (see README.md): EST_CA (default: ca.pem next to TLS_CA_PEM, if any),
 # SCEP_CHALLENGE (secret), SCEP_RSA_KEY (default: a fresh key made with openssl for this
-# run), DEMO_RNG_SEED (default: fresh from /dev/urandom, printed; the generator is NOT
-# SECURE either way), EST_TLS_NAME (localhost), EST_USER/EST_PASSWORD (device/secret),
-# QEMU_TIMEOUT (600 s), CARGO_TARGET_DIR, BOARD_FLASH (the flash file, kept across runs:
-# made, 256 KiB of 0xFF, if missing; default: a fresh one for this run), BOARD_FLASH_ONLY=1
-# (build an image that stops after the flash lines: no servers, no arguments needed).
+# run; runs that share a flash file need the same key), DEMO_RNG_SEED (default: fresh from
+# /dev/urandom, printed; the generator is NOT SECURE either way), EST_TLS_NAME (localhost),
+# EST_USER/EST_PASSWORD (device/secret), QEMU_TIMEOUT (600 s), CARGO_TARGET_DIR, BOARD_FLASH
+# (the flash file, kept across runs: made, 256 KiB of 0xFF, if missing; default: a fresh one
+# for this run), BOARD_HOLD_AT=est@N or scep@N (on boot N the image waits at that profile's
+# job start and QEMU is killed there: exit 137), BOARD_FLASH_ONLY=1 (build an image that
+# stops after the flash lines: no servers, no arguments needed).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../qemu-run.sh
@@ -29,7 +35,7 @@ export EST_SERVER=${3:-${EST_SERVER:-}}
 EST_TLS_CA=${4:-${EST_TLS_CA:-}}
 if [ "$flash_only" = 0 ]; then
   if [ -z "$SCEP_SERVER" ] || [ -z "$SCEP_CA_FINGERPRINT" ] || [ -z "$EST_SERVER" ] || [ -z "$EST_TLS_CA" ]; then
-    sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
   fi
   [ -r "$EST_TLS_CA" ] || { echo "run.sh: cannot read $EST_TLS_CA" >&2; exit 2; }

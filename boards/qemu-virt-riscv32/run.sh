@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# Builds the QEMU virt (riscv32imac) image for the given servers and runs it: SCEP (PKCSReq +
-# RenewalReq) then EST (simpleenroll + simplereenroll) over smoltcp on a virtio-net device and
-# QEMU's user-mode network, whose gateway 10.0.2.2 is the host's loopback (a server on
-# 127.0.0.1:PORT is reached at 10.0.2.2:PORT; the image connects nowhere else). Exits with
-# QEMU's exit code, which is the image's verdict: 0 only if all four enrollments succeeded
-# (124 if the timeout hit).
+# Builds the QEMU virt (riscv32imac) image for the given servers and boots it once, over
+# smoltcp on a virtio-net device and QEMU's user-mode network, whose gateway 10.0.2.2 is the
+# host's loopback (a server on 127.0.0.1:PORT is reached at 10.0.2.2:PORT; the image connects
+# nowhere else). The image keeps a SCEP (micromdm) and an EST (est-ca, TLS 1.3) identity with
+# the library's lifecycle runner, in pflash unit 1: it enrolls where the flash holds no
+# identity (PKCSReq, /simpleenroll), renews where it holds one (RenewalReq, /simplereenroll
+# over mutual TLS), and finishes a job a killed boot left. Exits with QEMU's exit code, the
+# image's verdict: 0 only if both identities were enrolled or renewed (and the peak stack is
+# within the image's ceiling); 137 if QEMU was killed at the image's HOLD: line
+# (BOARD_HOLD_AT); 124 if the timeout hit.
 #
 #   run.sh SCEP_ADDR SCEP_CA_SHA256 EST_ADDR TLS_CA_PEM      (addresses: 127.0.0.1:PORT)
 #
 # Optional environment: as boards/qemu-mps2-an386/run.sh (EST_CA, SCEP_CHALLENGE, SCEP_RSA_KEY,
 # DEMO_RNG_SEED, EST_TLS_NAME, EST_USER/EST_PASSWORD, QEMU_TIMEOUT, CARGO_TARGET_DIR,
-# BOARD_FLASH: here the file behind pflash unit 1, 32 MiB, made all 0xFF if missing,
+# BOARD_FLASH: here the file behind pflash unit 1, 32 MiB, made all 0xFF if missing (runs
+# that share it need the same SCEP_RSA_KEY), BOARD_HOLD_AT (est@N or scep@N: exit 137),
 # BOARD_FLASH_ONLY=1), plus PROFILE=1: build with the `profile` feature and run under
 # `-icount shift=0` (instruction counts and a sampled profile, printed as PROFILE lines; see
 # src/profile.rs).
@@ -28,7 +33,7 @@ export EST_SERVER=${3:-${EST_SERVER:-}}
 EST_TLS_CA=${4:-${EST_TLS_CA:-}}
 if [ "$flash_only" = 0 ]; then
   if [ -z "$SCEP_SERVER" ] || [ -z "$SCEP_CA_FINGERPRINT" ] || [ -z "$EST_SERVER" ] || [ -z "$EST_TLS_CA" ]; then
-    sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
   fi
   for addr in "$SCEP_SERVER" "$EST_SERVER"; do

@@ -1,11 +1,11 @@
 //! The random number generator of this demo: **NOT SECURE**.
 //!
-//! The MPS2 board (and QEMU's model of it) has no TRNG. This image uses ChaCha20 seeded with
-//! 32 bytes fixed at build time (`DEMO_RNG_SEED`, or a built-in constant): everything it
-//! "randomly" makes (the P-256 device key, TLS key shares, SCEP nonces and transaction IDs,
-//! RSA blinding) is known to whoever knows the seed, and repeats from run to run of the same
-//! image. It exists only so the emulator demo can run the real protocol code; a device needs a
-//! hardware entropy source behind `rand_core::CryptoRngCore`.
+//! The images get no TRNG from their QEMU machines (MPS2 has none; no virtio-rng is attached
+//! to `virt`). They use ChaCha20 seeded with 32 bytes fixed at build time (`DEMO_RNG_SEED`, or
+//! a built-in constant): everything they "randomly" make (the P-256 device keys, TLS key
+//! shares, SCEP nonces, RSA blinding) is known to whoever knows the seed. It exists only so the
+//! emulator demo can run the real protocol code; a device needs a hardware entropy source
+//! behind `rand_core::CryptoRngCore`.
 //!
 //! So that consecutive boots of one image do not repeat the same stream (the same device key,
 //! the same nonces: a server would see a replay), the images count their boots in their flash
