@@ -1008,6 +1008,132 @@ fn est_anchor(profile: &Profile<'_, Settings<'_>>, spec: &mut JobSpec, ca: &mut 
     }
 }
 
+// ---- the job core: one body for the blocking and the async runner ------------------------
+//
+// The job bodies below are written once; `$driver` names the driver module (`blocking` or
+// `asynch`) and `$aw` is `await` for the async runner: the exchanges and the sleeps are the
+// only places where the two differ.
+
+/// A SCEP job (see [`Runner::step`]).
+#[cfg(feature = "scep")]
+macro_rules! scep_job {
+    ($this:ident, $spec:ident, $driver:ident $(, $aw:tt)?) => {{
+        use crate::scep::client::Buffers;
+        use crate::transport::$driver::run_scep_with;
+
+        let JobContext { profile, manager, device, memory, on_event } = $this;
+        let Device { keys, store, network, clock, timer, rng } = device;
+        let (dev_key, dev_signer) = (manager.device_key_slot($spec.key), manager.device_key_slot($spec.signer));
+        let spki_len = match keys.public_key_der(dev_key, memory.spki) {
+            Ok(n) => n,
+            Err(e) => return failed(manager, clock, on_event, Failure::Key(e)),
+        };
+        let JobMemory { ca, own, work, io, certificate, spki, transaction, .. } = memory;
+        let bufs = Buffers { ca: &mut ca[..], own: &mut own[..], work: &mut work[..], io: &mut io[..] };
+        let rng = RefCell::new(rng);
+        let mut anchor = None;
+        let spki = spki.get(..spki_len).unwrap_or_default();
+        let certificate = certificate.get(..$spec.certificate_len).unwrap_or_default();
+        let times = (clock.now(), timer.now());
+        // The client is made in place (a frame of its own builds it): one copy on the stack.
+        let mut made = None;
+        let client = match scep_client(&mut made, profile, &$spec, &mut anchor, spki, certificate, bufs, transaction, times, SharedRng(&rng))
+        {
+            Ok(c) => c,
+            Err(why) => return failed(manager, clock, on_event, why),
+        };
+        let keys = RefCell::new(keys);
+        let mut slot_keys = SlotKeys { keys: &keys, requested: dev_key, certificate: dev_signer };
+        let result = loop {
+            let mut connector = match network.connector(profile.server) {
+                Ok(c) => c,
+                Err(e) => break Err(Failure::Network(e)),
+            };
+            let options = profile.extra.drive.returning_at_wait();
+            let r = run_scep_with(client, &mut connector, &mut slot_keys, timer, options, |p| {
+                let _ = on_event(&Event::Progress(p));
+            })$(.$aw)?;
+            match r {
+                Err(DriveError::Paused(next_poll)) => {
+                    if scep_pending(client, manager, store, clock, transaction, next_poll, on_event)? == Flow::Stop {
+                        return Ok(());
+                    }
+                    if !timer.sleep_until(next_poll)$(.$aw)? {
+                        return Err(RunnerError::Stopped);
+                    }
+                }
+                Ok(outcome) => break Ok(outcome),
+                Err(e) => break Err(Failure::Driver(e)),
+            }
+        };
+        scep_finish(client, result, manager, clock, on_event)
+    }};
+}
+
+/// An EST job: `/cacerts` first when the CA is pinned by fingerprint, then the job's exchange.
+#[cfg(all(feature = "est", feature = "tls"))]
+macro_rules! est_job {
+    ($this:ident, $spec:ident, $exchange:ident $(, $aw:tt)?) => {{
+        match est_anchor($this.profile, &mut $spec, $this.memory.ca) {
+            Ok(true) => {}
+            Ok(false) => {
+                let why = Failure::Unsupported("the trust anchor does not fit the CA buffer");
+                return failed($this.manager, &mut $this.device.clock, $this.on_event, why);
+            }
+            Err(fp) => match $this.$exchange($spec, JobKind::FetchNextCa, Some(fp))$(.$aw)?? {
+                Some(n) => $spec.ca_len = n,
+                None => return Ok(()),
+            },
+        }
+        $this.$exchange($spec, $spec.kind, None)$(.$aw)?.map(|_| ())
+    }};
+}
+
+/// One EST client run for `$kind` (see [`est_finish`] for `$pinned`).
+#[cfg(all(feature = "est", feature = "tls"))]
+macro_rules! est_exchange {
+    ($this:ident, $spec:ident, $kind:ident, $pinned:ident, $driver:ident $(, $aw:tt)?) => {{
+        use crate::est::client::Buffers;
+        use crate::transport::$driver::run_est_with;
+
+        let JobContext { profile, manager, device, memory, on_event } = $this;
+        let profile = *profile;
+        let Device { keys, network, clock, timer, rng, .. } = &mut **device;
+        let (dev_key, dev_signer) = (manager.device_key_slot($spec.key), manager.device_key_slot($spec.signer));
+        let spki_len = match keys.public_key_der(dev_key, memory.spki) {
+            Ok(n) => n,
+            Err(e) => return failed(manager, clock, *on_event, Failure::Key(e)).map(|()| None),
+        };
+        let key_type = keys.key_type(dev_signer).unwrap_or(KeyType::EcP256);
+        let JobMemory { ca, own, work, io, certificate, spki, tls_read, tls_write, .. } = &mut **memory;
+        let (ca, ca_out) = ca.split_at_mut(if $pinned.is_some() { 0 } else { $spec.ca_len.min(ca.len()) });
+        let bufs = Buffers { own: &mut own[..], work: &mut work[..], io: &mut io[..] };
+        let rng = RefCell::new(rng);
+        let spki = spki.get(..spki_len).unwrap_or_default();
+        // The client is made in place (a frame of its own builds it): one copy on the stack.
+        let mut made = None;
+        let client = match est_client(&mut made, profile, $kind, $pinned, spki, ca, bufs, clock.now(), SharedRng(&rng)) {
+            Ok(c) => c,
+            Err(why) => return failed(manager, clock, *on_event, why).map(|()| None),
+        };
+        let keys = RefCell::new(keys);
+        let mut slot_keys = SlotKeys { keys: &keys, requested: dev_key, certificate: dev_signer };
+        let mut tls_key = SlotSigner { keys: &keys, slot: dev_signer, key_type };
+        let renewing = ($kind == JobKind::Renew).then(|| (certificate.get(..$spec.certificate_len).unwrap_or_default(), &mut tls_key));
+        let tcp = match network.connector(profile.server) {
+            Ok(tcp) => tcp,
+            Err(e) => return failed(manager, clock, *on_event, Failure::Network(e)).map(|()| None),
+        };
+        let mut tls = est_tls(profile, tcp, (tls_read, tls_write), SharedRng(&rng), clock.now(), renewing);
+        // The driver's result goes to `est_finish` as it is (a mapped copy would be one more
+        // result on this frame, which sits under the TLS handshake).
+        let result = run_est_with(client, &mut tls, &mut slot_keys, timer, profile.extra.drive, |p| {
+            let _ = on_event(&Event::Progress(p));
+        })$(.$aw)?;
+        est_finish(client, result, $pinned, ca, ca_out, manager, clock, *on_event)
+    }};
+}
+
 // ---- the blocking runner's jobs -----------------------------------------------------------
 
 impl<K, S, N, C, T, R> JobContext<'_, '_, K, S, N, C, T, R>
@@ -1027,55 +1153,7 @@ where
     #[cfg(feature = "scep")]
     #[inline(never)]
     fn scep(self, spec: JobSpec) -> Result<(), RunnerError> {
-        use crate::scep::client::Buffers;
-        use crate::transport::blocking::run_scep_with;
-
-        let JobContext { profile, manager, device, memory, on_event } = self;
-        let Device { keys, store, network, clock, timer, rng } = device;
-        let (dev_key, dev_signer) = (manager.device_key_slot(spec.key), manager.device_key_slot(spec.signer));
-        let spki_len = match keys.public_key_der(dev_key, memory.spki) {
-            Ok(n) => n,
-            Err(e) => return failed(manager, clock, on_event, Failure::Key(e)),
-        };
-        let JobMemory { ca, own, work, io, certificate, spki, transaction, .. } = memory;
-        let bufs = Buffers { ca: &mut ca[..], own: &mut own[..], work: &mut work[..], io: &mut io[..] };
-        let rng = RefCell::new(rng);
-        let mut anchor = None;
-        let spki = spki.get(..spki_len).unwrap_or_default();
-        let certificate = certificate.get(..spec.certificate_len).unwrap_or_default();
-        let times = (clock.now(), timer.now());
-        // The client is made in place (a frame of its own builds it): one copy on the stack.
-        let mut made = None;
-        let client = match scep_client(&mut made, profile, &spec, &mut anchor, spki, certificate, bufs, transaction, times, SharedRng(&rng))
-        {
-            Ok(c) => c,
-            Err(why) => return failed(manager, clock, on_event, why),
-        };
-        let keys = RefCell::new(keys);
-        let mut slot_keys = SlotKeys { keys: &keys, requested: dev_key, certificate: dev_signer };
-        let result = loop {
-            let mut connector = match network.connector(profile.server) {
-                Ok(c) => c,
-                Err(e) => break Err(Failure::Network(e)),
-            };
-            let options = profile.extra.drive.returning_at_wait();
-            let r = run_scep_with(client, &mut connector, &mut slot_keys, timer, options, |p| {
-                let _ = on_event(&Event::Progress(p));
-            });
-            match r {
-                Err(DriveError::Paused(next_poll)) => {
-                    if scep_pending(client, manager, store, clock, transaction, next_poll, on_event)? == Flow::Stop {
-                        return Ok(());
-                    }
-                    if !timer.sleep_until(next_poll) {
-                        return Err(RunnerError::Stopped);
-                    }
-                }
-                Ok(outcome) => break Ok(outcome),
-                Err(e) => break Err(Failure::Driver(e)),
-            }
-        };
-        scep_finish(client, result, manager, clock, on_event)
+        scep_job!(self, spec, blocking)
     }
 
     #[cfg(not(all(feature = "est", feature = "tls")))]
@@ -1086,62 +1164,14 @@ where
 
     #[cfg(all(feature = "est", feature = "tls"))]
     fn est(mut self, mut spec: JobSpec) -> Result<(), RunnerError> {
-        match est_anchor(self.profile, &mut spec, self.memory.ca) {
-            Ok(true) => {}
-            Ok(false) => {
-                let why = Failure::Unsupported("the trust anchor does not fit the CA buffer");
-                return failed(self.manager, &mut self.device.clock, self.on_event, why);
-            }
-            Err(fp) => match self.est_exchange(spec, JobKind::FetchNextCa, Some(fp))? {
-                Some(n) => spec.ca_len = n,
-                None => return Ok(()),
-            },
-        }
-        self.est_exchange(spec, spec.kind, None).map(|_| ())
+        est_job!(self, spec, est_exchange)
     }
 
     /// One EST client run for `kind` (see [`est_finish`] for `pinned`).
     #[cfg(all(feature = "est", feature = "tls"))]
     #[inline(never)]
     fn est_exchange(&mut self, spec: JobSpec, kind: JobKind, pinned: Option<[u8; 32]>) -> Result<Option<usize>, RunnerError> {
-        use crate::est::client::Buffers;
-        use crate::transport::blocking::run_est_with;
-
-        let JobContext { profile, manager, device, memory, on_event } = self;
-        let profile = *profile;
-        let Device { keys, network, clock, timer, rng, .. } = &mut **device;
-        let (dev_key, dev_signer) = (manager.device_key_slot(spec.key), manager.device_key_slot(spec.signer));
-        let spki_len = match keys.public_key_der(dev_key, memory.spki) {
-            Ok(n) => n,
-            Err(e) => return failed(manager, clock, *on_event, Failure::Key(e)).map(|()| None),
-        };
-        let key_type = keys.key_type(dev_signer).unwrap_or(KeyType::EcP256);
-        let JobMemory { ca, own, work, io, certificate, spki, tls_read, tls_write, .. } = &mut **memory;
-        let (ca, ca_out) = ca.split_at_mut(if pinned.is_some() { 0 } else { spec.ca_len.min(ca.len()) });
-        let bufs = Buffers { own: &mut own[..], work: &mut work[..], io: &mut io[..] };
-        let rng = RefCell::new(rng);
-        let spki = spki.get(..spki_len).unwrap_or_default();
-        // The client is made in place (a frame of its own builds it): one copy on the stack.
-        let mut made = None;
-        let client = match est_client(&mut made, profile, kind, pinned, spki, ca, bufs, clock.now(), SharedRng(&rng)) {
-            Ok(c) => c,
-            Err(why) => return failed(manager, clock, *on_event, why).map(|()| None),
-        };
-        let keys = RefCell::new(keys);
-        let mut slot_keys = SlotKeys { keys: &keys, requested: dev_key, certificate: dev_signer };
-        let mut tls_key = SlotSigner { keys: &keys, slot: dev_signer, key_type };
-        let renewing = (kind == JobKind::Renew).then(|| (certificate.get(..spec.certificate_len).unwrap_or_default(), &mut tls_key));
-        let tcp = match network.connector(profile.server) {
-            Ok(tcp) => tcp,
-            Err(e) => return failed(manager, clock, *on_event, Failure::Network(e)).map(|()| None),
-        };
-        let mut tls = est_tls(profile, tcp, (tls_read, tls_write), SharedRng(&rng), clock.now(), renewing);
-        // The driver's result goes to `est_finish` as it is (a mapped copy would be one more
-        // result on this frame, which sits under the TLS handshake).
-        let result = run_est_with(client, &mut tls, &mut slot_keys, timer, profile.extra.drive, |p| {
-            let _ = on_event(&Event::Progress(p));
-        });
-        est_finish(client, result, pinned, ca, ca_out, manager, clock, *on_event)
+        est_exchange!(self, spec, kind, pinned, blocking)
     }
 }
 
@@ -1221,56 +1251,7 @@ where
 
     #[cfg(feature = "scep")]
     async fn scep_async(self, spec: JobSpec) -> Result<(), RunnerError> {
-        use crate::scep::client::Buffers;
-        use crate::transport::asynch::run_scep_with;
-
-        let JobContext { profile, manager, device, memory, on_event } = self;
-        let Device { keys, store, network, clock, timer, rng } = device;
-        let (dev_key, dev_signer) = (manager.device_key_slot(spec.key), manager.device_key_slot(spec.signer));
-        let spki_len = match keys.public_key_der(dev_key, memory.spki) {
-            Ok(n) => n,
-            Err(e) => return failed(manager, clock, on_event, Failure::Key(e)),
-        };
-        let JobMemory { ca, own, work, io, certificate, spki, transaction, .. } = memory;
-        let bufs = Buffers { ca: &mut ca[..], own: &mut own[..], work: &mut work[..], io: &mut io[..] };
-        let rng = RefCell::new(rng);
-        let mut anchor = None;
-        let spki = spki.get(..spki_len).unwrap_or_default();
-        let certificate = certificate.get(..spec.certificate_len).unwrap_or_default();
-        let times = (clock.now(), timer.now());
-        // The client is made in place (a frame of its own builds it): one copy on the stack.
-        let mut made = None;
-        let client = match scep_client(&mut made, profile, &spec, &mut anchor, spki, certificate, bufs, transaction, times, SharedRng(&rng))
-        {
-            Ok(c) => c,
-            Err(why) => return failed(manager, clock, on_event, why),
-        };
-        let keys = RefCell::new(keys);
-        let mut slot_keys = SlotKeys { keys: &keys, requested: dev_key, certificate: dev_signer };
-        let result = loop {
-            let mut connector = match network.connector(profile.server) {
-                Ok(c) => c,
-                Err(e) => break Err(Failure::Network(e)),
-            };
-            let options = profile.extra.drive.returning_at_wait();
-            let r = run_scep_with(client, &mut connector, &mut slot_keys, timer, options, |p| {
-                let _ = on_event(&Event::Progress(p));
-            })
-            .await;
-            match r {
-                Err(DriveError::Paused(next_poll)) => {
-                    if scep_pending(client, manager, store, clock, transaction, next_poll, on_event)? == Flow::Stop {
-                        return Ok(());
-                    }
-                    if !timer.sleep_until(next_poll).await {
-                        return Err(RunnerError::Stopped);
-                    }
-                }
-                Ok(outcome) => break Ok(outcome),
-                Err(e) => break Err(Failure::Driver(e)),
-            }
-        };
-        scep_finish(client, result, manager, clock, on_event)
+        scep_job!(self, spec, asynch, await)
     }
 
     #[cfg(not(all(feature = "est", feature = "tls")))]
@@ -1281,59 +1262,12 @@ where
 
     #[cfg(all(feature = "est", feature = "tls"))]
     async fn est_async(mut self, mut spec: JobSpec) -> Result<(), RunnerError> {
-        match est_anchor(self.profile, &mut spec, self.memory.ca) {
-            Ok(true) => {}
-            Ok(false) => {
-                let why = Failure::Unsupported("the trust anchor does not fit the CA buffer");
-                return failed(self.manager, &mut self.device.clock, self.on_event, why);
-            }
-            Err(fp) => match self.est_exchange_async(spec, JobKind::FetchNextCa, Some(fp)).await? {
-                Some(n) => spec.ca_len = n,
-                None => return Ok(()),
-            },
-        }
-        self.est_exchange_async(spec, spec.kind, None).await.map(|_| ())
+        est_job!(self, spec, est_exchange_async, await)
     }
 
     /// One EST client run for `kind`, awaited (see [`est_finish`] for `pinned`).
     #[cfg(all(feature = "est", feature = "tls"))]
     async fn est_exchange_async(&mut self, spec: JobSpec, kind: JobKind, pinned: Option<[u8; 32]>) -> Result<Option<usize>, RunnerError> {
-        use crate::est::client::Buffers;
-        use crate::transport::asynch::run_est_with;
-
-        let JobContext { profile, manager, device, memory, on_event } = self;
-        let profile = *profile;
-        let Device { keys, network, clock, timer, rng, .. } = &mut **device;
-        let (dev_key, dev_signer) = (manager.device_key_slot(spec.key), manager.device_key_slot(spec.signer));
-        let spki_len = match keys.public_key_der(dev_key, memory.spki) {
-            Ok(n) => n,
-            Err(e) => return failed(manager, clock, *on_event, Failure::Key(e)).map(|()| None),
-        };
-        let key_type = keys.key_type(dev_signer).unwrap_or(KeyType::EcP256);
-        let JobMemory { ca, own, work, io, certificate, spki, tls_read, tls_write, .. } = &mut **memory;
-        let (ca, ca_out) = ca.split_at_mut(if pinned.is_some() { 0 } else { spec.ca_len.min(ca.len()) });
-        let bufs = Buffers { own: &mut own[..], work: &mut work[..], io: &mut io[..] };
-        let rng = RefCell::new(rng);
-        let spki = spki.get(..spki_len).unwrap_or_default();
-        // The client is made in place (a frame of its own builds it): one copy on the stack.
-        let mut made = None;
-        let client = match est_client(&mut made, profile, kind, pinned, spki, ca, bufs, clock.now(), SharedRng(&rng)) {
-            Ok(c) => c,
-            Err(why) => return failed(manager, clock, *on_event, why).map(|()| None),
-        };
-        let keys = RefCell::new(keys);
-        let mut slot_keys = SlotKeys { keys: &keys, requested: dev_key, certificate: dev_signer };
-        let mut tls_key = SlotSigner { keys: &keys, slot: dev_signer, key_type };
-        let renewing = (kind == JobKind::Renew).then(|| (certificate.get(..spec.certificate_len).unwrap_or_default(), &mut tls_key));
-        let tcp = match network.connector(profile.server) {
-            Ok(tcp) => tcp,
-            Err(e) => return failed(manager, clock, *on_event, Failure::Network(e)).map(|()| None),
-        };
-        let mut tls = est_tls(profile, tcp, (tls_read, tls_write), SharedRng(&rng), clock.now(), renewing);
-        let result = run_est_with(client, &mut tls, &mut slot_keys, timer, profile.extra.drive, |p| {
-            let _ = on_event(&Event::Progress(p));
-        })
-        .await;
-        est_finish(client, result, pinned, ca, ca_out, manager, clock, *on_event)
+        est_exchange!(self, spec, kind, pinned, asynch, await)
     }
 }
