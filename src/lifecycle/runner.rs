@@ -389,6 +389,55 @@ struct JobSpec {
     under_next_ca: bool,
 }
 
+/// [`Runner::run`]'s loop, for the blocking and the async runner (`$aw`: `await`).
+macro_rules! run_loop {
+    ($this:ident, $on_event:ident, $step:ident $(, $aw:tt)?) => {{
+        let stop = core::cell::Cell::new(false);
+        let mut handler = |e: &Event<'_>| {
+            let flow = $on_event(e);
+            if flow == Flow::Stop {
+                stop.set(true);
+            }
+            flow
+        };
+        loop {
+            let next = $this.$step(&mut handler)$(.$aw)??;
+            if stop.get() {
+                return Ok(());
+            }
+            if let Next::Wait(wake) = next {
+                let pause = $this.pause(wake);
+                info!("lifecycle: nothing due: sleeping {} s", pause.as_secs());
+                handler(&Event::Sleeping(pause));
+                if stop.get() {
+                    return Ok(());
+                }
+                let deadline = $this.device.timer.now().saturating_add(pause);
+                if !$this.device.timer.sleep_until(deadline)$(.$aw)? {
+                    return Err(RunnerError::Stopped);
+                }
+            }
+        }
+    }};
+}
+
+/// [`Runner::step`]: the shared part, then the profile's job.
+macro_rules! step_body {
+    ($this:ident, $on_event:ident, $scep:ident, $est:ident $(, $aw:tt)?) => {{
+        let spec = match $this.begin_step($on_event)? {
+            Begun::Done(next) => return Ok(next),
+            Begun::Job(spec) => spec,
+        };
+        let Self { profile, manager, device, memory } = $this;
+        let ctx = JobContext { profile, manager, device, memory, $on_event };
+        match profile.protocol {
+            Protocol::Scep => ctx.$scep(spec)$(.$aw)??,
+            Protocol::Est => ctx.$est(spec)$(.$aw)??,
+        }
+        Ok(Next::Continue)
+    }};
+}
+
 /// The lifecycle runner of one profile (see the module docs).
 pub struct Runner<'r, K, S, N, C, T, R> {
     profile: &'r Profile<'r, Settings<'r>>,
@@ -415,48 +464,13 @@ where
     /// Runs until `on_event` says [`Flow::Stop`]: every step, every job, every sleep until the
     /// manager's next deadline ([`Settings::max_sleep`] at most at a time).
     pub fn run(&mut self, mut on_event: impl FnMut(&Event<'_>) -> Flow) -> Result<(), RunnerError> {
-        let stop = core::cell::Cell::new(false);
-        let mut handler = |e: &Event<'_>| {
-            let flow = on_event(e);
-            if flow == Flow::Stop {
-                stop.set(true);
-            }
-            flow
-        };
-        loop {
-            let next = self.step(&mut handler)?;
-            if stop.get() {
-                return Ok(());
-            }
-            if let Next::Wait(wake) = next {
-                let pause = self.pause(wake);
-                info!("lifecycle: nothing due: sleeping {} s", pause.as_secs());
-                handler(&Event::Sleeping(pause));
-                if stop.get() {
-                    return Ok(());
-                }
-                let deadline = self.device.timer.now().saturating_add(pause);
-                if !self.device.timer.sleep_until(deadline) {
-                    return Err(RunnerError::Stopped);
-                }
-            }
-        }
+        run_loop!(self, on_event, step)
     }
 
     /// One step of the manager: a key generated, a whole job run, a record stored, an
     /// activation or a report; or the deadline to wait for.
     pub fn step(&mut self, on_event: &mut dyn FnMut(&Event<'_>) -> Flow) -> Result<Next, RunnerError> {
-        let spec = match self.begin_step(on_event)? {
-            Begun::Done(next) => return Ok(next),
-            Begun::Job(spec) => spec,
-        };
-        let Self { profile, manager, device, memory } = self;
-        let ctx = JobContext { profile, manager, device, memory, on_event };
-        match profile.protocol {
-            Protocol::Scep => ctx.scep(spec)?,
-            Protocol::Est => ctx.est(spec)?,
-        }
-        Ok(Next::Continue)
+        step_body!(self, on_event, scep, est)
     }
 }
 
@@ -1190,47 +1204,12 @@ where
     /// [`Runner::run`] for an async network and timer (the `async` feature): the same steps,
     /// each exchange and sleep awaited.
     pub async fn run_async(&mut self, mut on_event: impl FnMut(&Event<'_>) -> Flow) -> Result<(), RunnerError> {
-        let stop = core::cell::Cell::new(false);
-        let mut handler = |e: &Event<'_>| {
-            let flow = on_event(e);
-            if flow == Flow::Stop {
-                stop.set(true);
-            }
-            flow
-        };
-        loop {
-            let next = self.step_async(&mut handler).await?;
-            if stop.get() {
-                return Ok(());
-            }
-            if let Next::Wait(wake) = next {
-                let pause = self.pause(wake);
-                info!("lifecycle: nothing due: sleeping {} s", pause.as_secs());
-                handler(&Event::Sleeping(pause));
-                if stop.get() {
-                    return Ok(());
-                }
-                let deadline = self.device.timer.now().saturating_add(pause);
-                if !self.device.timer.sleep_until(deadline).await {
-                    return Err(RunnerError::Stopped);
-                }
-            }
-        }
+        run_loop!(self, on_event, step_async, await)
     }
 
     /// [`Runner::step`] for an async network and timer.
     pub async fn step_async(&mut self, on_event: &mut dyn FnMut(&Event<'_>) -> Flow) -> Result<Next, RunnerError> {
-        let spec = match self.begin_step(on_event)? {
-            Begun::Done(next) => return Ok(next),
-            Begun::Job(spec) => spec,
-        };
-        let Self { profile, manager, device, memory } = self;
-        let ctx = JobContext { profile, manager, device, memory, on_event };
-        match profile.protocol {
-            Protocol::Scep => ctx.scep_async(spec).await?,
-            Protocol::Est => ctx.est_async(spec).await?,
-        }
-        Ok(Next::Continue)
+        step_body!(self, on_event, scep_async, est_async, await)
     }
 }
 
