@@ -1,4 +1,4 @@
-//! The library's `log` events on the board console: a [`log::Log`](::log::Log) that prints
+//! The library's `log` events on the board console: a [`log::Log`] that prints
 //! each record as one line through [`console::print`](crate::console::print), installed by
 //! [`init`]. No allocation: the logger is a static.
 //!
