@@ -1,6 +1,7 @@
 //! The runner: one loop that keeps a device enrolled for years. It joins the [`Manager`] to
-//! the SCEP and EST clients and their blocking drivers: give it a profile, the device (key
-//! slots, state store, network, clock, timer, RNG) and its memory, and it
+//! the SCEP and EST clients and their blocking drivers ([`Runner::run`]) or, with the `async`
+//! feature, their async ones (`Runner::run_async`): give it a profile, the device (key slots,
+//! state store, network, clock, timer, RNG) and its memory, and it
 //!
 //! - restores the profile's record from the store (or starts a fresh device),
 //! - generates keys in the slots the manager names, and persists the job with its key before
@@ -26,7 +27,7 @@
 //! A caller who wants control keeps using the Sans-IO [`Manager`] and the clients directly: the
 //! runner is built only from their public API.
 //!
-//! **Memory.** [`Memory`] names every buffer; [`StaticMemory`] is a ready-made set (about 70
+//! **Memory.** [`Memory`] names every buffer; [`StaticMemory`] is a ready-made set (about 72
 //! KiB: two records, the client buffers for RSA-2048 SCEP or EST, the TLS record buffers) that
 //! a firmware places in a static.
 
