@@ -11,7 +11,7 @@ pointers) are not followed and recursion is cut, so the painted peak of a real r
     python3 bench/stack-paths.py ELF x 0 top                 # the 25 deepest functions
 
 Example: python3 bench/stack-paths.py \
-    target/boards/thumbv7em-none-eabihf/release/qemu-mps2-an386 est_phase::run 20
+    target/boards/thumbv7em-none-eabihf/release/qemu-mps2-an386 identity::run_profile 20
 """
 
 import re, subprocess, sys, glob, functools

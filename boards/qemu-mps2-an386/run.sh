@@ -73,6 +73,9 @@ flash_has=$(stat -c %s "$flash")
 [ -w "$flash" ] || { echo "run.sh: cannot write $flash" >&2; exit 2; }
 
 # A fresh device key and RNG seed per run unless given (both only for this emulator demo).
+if [ "$flash_only" = 0 ] && [ -z "${SCEP_RSA_KEY:-}" ] && [ -n "${BOARD_FLASH:-}" ]; then
+  echo "run.sh: warning: BOARD_FLASH is kept across runs but SCEP_RSA_KEY is not set: this run's SCEP key is new, so an identity in the flash from an earlier run cannot be renewed (set SCEP_RSA_KEY to the same key for every run)" >&2
+fi
 if [ "$flash_only" = 0 ] && [ -z "${SCEP_RSA_KEY:-}" ] && command -v openssl >/dev/null; then
   mkdir -p "$work/key"
   openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -outform DER -out "$work/key/device-rsa2048.der" 2>/dev/null

@@ -74,6 +74,9 @@ flash_has=$(stat -c %s "$flash")
 # QEMU's option syntax doubles a comma inside a value.
 pflash=(-drive "if=pflash,unit=1,format=raw,file=${flash//,/,,}")
 
+if [ "$flash_only" = 0 ] && [ -z "${SCEP_RSA_KEY:-}" ] && [ -n "${BOARD_FLASH:-}" ]; then
+  echo "run.sh: warning: BOARD_FLASH is kept across runs but SCEP_RSA_KEY is not set: this run's SCEP key is new, so an identity in the flash from an earlier run cannot be renewed (set SCEP_RSA_KEY to the same key for every run)" >&2
+fi
 if [ "$flash_only" = 0 ] && [ -z "${SCEP_RSA_KEY:-}" ] && command -v openssl >/dev/null; then
   openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -outform DER -out "$work/device-rsa2048.der" 2>/dev/null
   export SCEP_RSA_KEY="$work/device-rsa2048.der"

@@ -59,8 +59,9 @@ pub struct Settings<'a> {
     pub est_label: Option<&'a str>,
     /// EST: request bodies on one line (est-ca) or in 64-column lines (libest, the default).
     pub est_one_line: bool,
-    /// EST: send HTTP Basic credentials with the first request ([`Auth::Basic`]; the TLS
-    /// server is authenticated first). Default true.
+    /// EST: send HTTP Basic credentials with the first request of an enrollment
+    /// ([`Auth::Basic`]; the TLS server is authenticated first), not only after a 401. Default
+    /// true. Renewals authenticate with the certificate in use and answer a 401 only.
     pub preemptive_basic: bool,
     /// EST: how the TLS server is authenticated (its chain must lead to this anchor).
     pub server_trust: ServerTrust<'a>,
@@ -917,7 +918,10 @@ fn est_client<'s, 'a, G: CryptoRngCore>(
     config.wall_time = wall;
     config.time_floor = settings.time_floor;
     if let Auth::Basic { user, password } = profile.auth {
-        config.credentials = Some(Credentials { user, password, preemptive_basic: settings.preemptive_basic });
+        // A renewal authenticates with the certificate in use (mutual TLS): the password goes
+        // only to a server that asks for it.
+        let preemptive_basic = settings.preemptive_basic && kind != JobKind::Renew;
+        config.credentials = Some(Credentials { user, password, preemptive_basic });
     }
     let csr = CsrBuilder::new(profile.subject).subject_alt_names(profile.alt_names);
     let operation = match kind {

@@ -353,7 +353,7 @@ fn profile(protocol: Protocol, name: &'static str, path: &str) -> Option<&'stati
                 return None;
             };
             println!(
-                "the certificates must chain to the EST CA embedded at build time (EST_CA); key: P-256 in flash (new key slot per enrollment)"
+                "the certificates must chain to the EST CA embedded at build time (EST_CA); key: P-256 generated into flash key slot 0, kept at renewal"
             );
             EST_PROFILE
                 .try_init(Profile {
