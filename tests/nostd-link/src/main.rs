@@ -29,7 +29,6 @@ use core::hint::black_box;
 use embedded_enroll::asn1::cert::CertificateRef;
 use embedded_enroll::asn1::csr::{CsrBuilder, NameAttribute};
 use embedded_enroll::hal::Signer;
-use embedded_enroll::hal::oneshot::{decrypt_key_agreement, decrypt_key_transport, sign_certificate, sign_csr, sign_signed_data};
 use embedded_enroll::hal::soft::SoftP256Key;
 use embedded_enroll::time::Instant;
 #[cfg(feature = "all")]
@@ -316,6 +315,7 @@ fn exercise() -> u32 {
     use embedded_enroll::crypto::cbc::CbcCipher;
     use embedded_enroll::crypto::rsa::{RsaPrivateKey2048, RsaPublicKey};
     use embedded_enroll::hal::Decrypter;
+    use embedded_enroll::hal::oneshot::{decrypt_key_agreement, decrypt_key_transport, sign_certificate, sign_csr, sign_signed_data};
 
     let mut ok = 0u32;
     let mut rng = NotARealRng(black_box(0x9e37_79b9_7f4a_7c15));
@@ -391,7 +391,8 @@ fn exercise() -> u32 {
             let mut env = [0u8; 1024];
             if let Ok(env) = build_for_rsa_recipient(&ca, CbcCipher::Aes128, MESSAGE, &mut rng, &mut env) {
                 let mut msg = [0u8; 2048];
-                if let Ok(msg) = sign_signed_data(&SignedDataBuilder::new(oid::DATA, env, signer, HashAlgorithm::Sha256), &mut key, &mut msg)
+                if let Ok(msg) =
+                    sign_signed_data(&SignedDataBuilder::new(oid::DATA, env, signer, HashAlgorithm::Sha256), &mut key, &mut msg)
                     && SignedDataRef::parse(msg).is_ok_and(|sd| sd.verify(None).is_ok())
                 {
                     ok |= 256;
