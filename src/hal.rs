@@ -17,6 +17,9 @@
 //! enters the crate: a key operation is asked for with small owned values (a [`Digest`], a
 //! peer public key, a ciphertext) and answered with bytes.
 //!
+//! [`oneshot`] runs the codecs' two phases around a key operation on one of these traits in
+//! one call (sign a CSR, open an envelope), for code that holds its key itself.
+//!
 //! With the `soft-keys` feature, [`soft`] has software implementations for tests, examples
 //! and boards without a secure element.
 
@@ -24,6 +27,7 @@ use crate::CryptoError;
 use crate::crypto::digest::{Digest, HashAlgorithm};
 use crate::time::UnixTime;
 
+pub mod oneshot;
 #[cfg(feature = "soft-keys")]
 pub mod soft;
 

@@ -14,6 +14,7 @@ use embedded_enroll::crypto::HashAlgorithm;
 use embedded_enroll::crypto::cbc::CbcCipher;
 use embedded_enroll::crypto::rsa::{RsaPrivateKey2048, RsaPrivateKey4096};
 use embedded_enroll::error::{CmsError, EncodeError};
+use embedded_enroll::hal::oneshot::{decrypt_key_agreement, decrypt_key_transport, sign_certificate, sign_signed_data};
 use embedded_enroll::hal::soft::SoftP256Key;
 use std::path::{Path, PathBuf};
 
@@ -70,7 +71,7 @@ fn our_signed_data_passes_openssl_cms_verify_for_rsa_and_ecdsa() {
         if !digest.is_available() {
             // Without `sha512`: a typed error, before the key is asked for anything.
             let mut key = RsaPrivateKey2048::from_pkcs8_der(&p.pkcs8, &mut rng(1)).unwrap();
-            let r = builder.sign(&mut key, &mut out);
+            let r = sign_signed_data(&builder, &mut key, &mut out);
             assert_eq!(r, Err(EncodeError::Crypto(CryptoError::UnsupportedAlgorithm)), "{digest:?}");
             let mut attrs_out = vec![0u8; 1024];
             assert_eq!(builder.encode_signed_attributes(&mut attrs_out), Err(EncodeError::Crypto(CryptoError::UnsupportedAlgorithm)));
@@ -78,10 +79,10 @@ fn our_signed_data_passes_openssl_cms_verify_for_rsa_and_ecdsa() {
         }
         let msg = if p.key_pem.to_str().unwrap().contains("rsa") {
             let mut key = RsaPrivateKey2048::from_pkcs8_der(&p.pkcs8, &mut rng(1)).unwrap();
-            builder.sign(&mut key, &mut out).unwrap().to_vec()
+            sign_signed_data(&builder, &mut key, &mut out).unwrap().to_vec()
         } else {
             let mut key = SoftP256Key::from_pkcs8_der(&p.pkcs8).unwrap();
-            builder.sign(&mut key, &mut out).unwrap().to_vec()
+            sign_signed_data(&builder, &mut key, &mut out).unwrap().to_vec()
         };
         let msg_path = dir.path().join("signed.der");
         std::fs::write(&msg_path, &msg).unwrap();
@@ -100,17 +101,17 @@ fn our_signed_data_passes_openssl_cms_verify_for_rsa_and_ecdsa() {
         // One byte short of the (upper-bound) size: an error naming it, nothing written.
         let mut tiny = [0u8; 16];
         let r = if p.key_pem.to_str().unwrap().contains("rsa") {
-            builder.sign(&mut RsaPrivateKey2048::from_pkcs8_der(&p.pkcs8, &mut rng(1)).unwrap(), &mut tiny).map(|_| ())
+            sign_signed_data(&builder, &mut RsaPrivateKey2048::from_pkcs8_der(&p.pkcs8, &mut rng(1)).unwrap(), &mut tiny).map(|_| ())
         } else {
-            builder.sign(&mut SoftP256Key::from_pkcs8_der(&p.pkcs8).unwrap(), &mut tiny).map(|_| ())
+            sign_signed_data(&builder, &mut SoftP256Key::from_pkcs8_der(&p.pkcs8).unwrap(), &mut tiny).map(|_| ())
         };
         let Err(EncodeError::BufferTooSmall { needed }) = r else { panic!("expected BufferTooSmall, got {r:?}") };
         assert!(needed >= msg.len());
         let mut small = vec![0x33u8; needed - 1];
         let r = if p.key_pem.to_str().unwrap().contains("rsa") {
-            builder.sign(&mut RsaPrivateKey2048::from_pkcs8_der(&p.pkcs8, &mut rng(1)).unwrap(), &mut small).map(|_| ())
+            sign_signed_data(&builder, &mut RsaPrivateKey2048::from_pkcs8_der(&p.pkcs8, &mut rng(1)).unwrap(), &mut small).map(|_| ())
         } else {
-            builder.sign(&mut SoftP256Key::from_pkcs8_der(&p.pkcs8).unwrap(), &mut small).map(|_| ())
+            sign_signed_data(&builder, &mut SoftP256Key::from_pkcs8_der(&p.pkcs8).unwrap(), &mut small).map(|_| ())
         };
         assert_eq!(r, Err(EncodeError::BufferTooSmall { needed }));
         assert!(small.iter().all(|b| *b == 0x33));
@@ -212,7 +213,7 @@ fn openssl_decrypts_our_envelopes_for_each_cipher() {
         let mut key = RsaPrivateKey2048::from_pkcs8_der(&p.pkcs8, &mut rng(3)).unwrap();
         let ed = EnvelopedDataRef::parse(&env).unwrap();
         let mut buf = vec![0u8; ed.encrypted_len()];
-        assert_eq!(ed.decrypt_with_key_transport(&cert, &mut key, &mut buf).unwrap(), &content[..]);
+        assert_eq!(decrypt_key_transport(&ed, &cert, &mut key, &mut buf).unwrap(), &content[..]);
     }
     // DES is never used to encrypt.
     assert!(build_for_rsa_recipient(&cert, CbcCipher::Des, b"x", &mut rng(4), &mut [0u8; 2048]).is_err());
@@ -244,10 +245,10 @@ fn openssl_envelopes_open_with_ktri_kari_and_pwri() {
             let cert = CertificateRef::parse(&rsa.cert_der).unwrap();
             let mut key = RsaPrivateKey2048::from_pkcs8_der(&rsa.pkcs8, &mut rng(5)).unwrap();
             let mut buf = vec![0u8; ed.encrypted_len()];
-            assert_eq!(ed.decrypt_with_key_transport(&cert, &mut key, &mut buf).unwrap(), &content[..], "KTRI {cipher} {keyid:?}");
+            assert_eq!(decrypt_key_transport(&ed, &cert, &mut key, &mut buf).unwrap(), &content[..], "KTRI {cipher} {keyid:?}");
             // A different certificate is not a recipient.
             let other = CertificateRef::parse(&ec.cert_der).unwrap();
-            assert_eq!(ed.decrypt_with_key_transport(&other, &mut key, &mut buf), Err(CmsError::RecipientNotFound));
+            assert_eq!(decrypt_key_transport(&ed, &other, &mut key, &mut buf), Err(CmsError::RecipientNotFound));
         }
         // KARI with each KDF.
         for kdf in ["", "sha256", "sha384"] {
@@ -264,7 +265,7 @@ fn openssl_envelopes_open_with_ktri_kari_and_pwri() {
             if cipher == "-des3" {
                 // OpenSSL pairs 3DES content with the RFC 3217 3DES key wrap, which is not
                 // supported: a typed error, not a wrong answer.
-                let r = ed.decrypt_with_key_agreement(&cert, &mut key, &mut buf);
+                let r = decrypt_key_agreement(&ed, &cert, &mut key, &mut buf);
                 assert!(matches!(r, Err(CmsError::Decode(embedded_enroll::error::DecodeError::Unsupported { .. }))), "{r:?}");
                 continue;
             }
@@ -273,12 +274,12 @@ fn openssl_envelopes_open_with_ktri_kari_and_pwri() {
                 // unsupported algorithm, before the device key is used.
                 let unsupported = Err(CmsError::Decrypt(CryptoError::UnsupportedAlgorithm));
                 assert_eq!(ed.key_agreement_recipient(&cert).map(|_| ()), unsupported);
-                assert_eq!(ed.decrypt_with_key_agreement(&cert, &mut key, &mut buf).map(|_| ()), unsupported, "KARI {cipher} kdf {kdf:?}");
+                assert_eq!(decrypt_key_agreement(&ed, &cert, &mut key, &mut buf).map(|_| ()), unsupported, "KARI {cipher} kdf {kdf:?}");
                 continue;
             }
-            assert_eq!(ed.decrypt_with_key_agreement(&cert, &mut key, &mut buf).unwrap(), &content[..], "KARI {cipher} kdf {kdf:?}");
+            assert_eq!(decrypt_key_agreement(&ed, &cert, &mut key, &mut buf).unwrap(), &content[..], "KARI {cipher} kdf {kdf:?}");
             let mut wrong = SoftP256Key::generate(&mut rng(6));
-            assert!(ed.decrypt_with_key_agreement(&cert, &mut wrong, &mut buf).is_err(), "a wrong key does not open it");
+            assert!(decrypt_key_agreement(&ed, &cert, &mut wrong, &mut buf).is_err(), "a wrong key does not open it");
         }
         // PWRI.
         let env = open(&[cipher, "-pwri_password", "enrollment secret"]);
@@ -433,10 +434,10 @@ fn captured_scep_messages_parse_verify_and_decrypt() {
         let mut buf = vec![0u8; ed.encrypted_len()];
         let plain = if pkcs8.len() > 1500 {
             let mut k = RsaPrivateKey4096::from_pkcs8_der(&pkcs8, &mut rng(7)).unwrap();
-            ed.decrypt_with_key_transport(&recip_cert, &mut k, &mut buf).unwrap_or_else(|e| panic!("{msg}: {e}")).to_vec()
+            decrypt_key_transport(&ed, &recip_cert, &mut k, &mut buf).unwrap_or_else(|e| panic!("{msg}: {e}")).to_vec()
         } else {
             let mut k = RsaPrivateKey2048::from_pkcs8_der(&pkcs8, &mut rng(7)).unwrap();
-            ed.decrypt_with_key_transport(&recip_cert, &mut k, &mut buf).unwrap_or_else(|e| panic!("{msg}: {e}")).to_vec()
+            decrypt_key_transport(&ed, &recip_cert, &mut k, &mut buf).unwrap_or_else(|e| panic!("{msg}: {e}")).to_vec()
         };
         assert_eq!(plain, vector(expected), "{msg}: plaintext");
         let _ = who;
@@ -530,17 +531,22 @@ fn envelope_and_self_signed_builders_report_the_size_needed() {
         not_before: embedded_enroll::time::UnixTime::from_secs(0),
         not_after: embedded_enroll::time::UnixTime::from_secs(10),
     };
-    let Err(embedded_enroll::error::EncodeError::BufferTooSmall { needed }) = c.sign(&mut key, HashAlgorithm::Sha256, &mut [0u8; 8]) else {
+    let Err(embedded_enroll::error::EncodeError::BufferTooSmall { needed }) =
+        sign_certificate(&c, &mut key, HashAlgorithm::Sha256, &mut [0u8; 8])
+    else {
         panic!()
     };
     let mut small = vec![0x44u8; needed - 1];
-    assert_eq!(c.sign(&mut key, HashAlgorithm::Sha256, &mut small), Err(embedded_enroll::error::EncodeError::BufferTooSmall { needed }));
+    assert_eq!(
+        sign_certificate(&c, &mut key, HashAlgorithm::Sha256, &mut small),
+        Err(embedded_enroll::error::EncodeError::BufferTooSmall { needed })
+    );
     assert!(small.iter().all(|b| *b == 0x44));
     let mut enough = vec![0u8; needed];
-    let der = c.sign(&mut key, HashAlgorithm::Sha256, &mut enough).unwrap();
+    let der = sign_certificate(&c, &mut key, HashAlgorithm::Sha256, &mut enough).unwrap();
     assert!(der.len() <= needed && der.len() + 3 >= needed, "the bound is tight: {} vs {needed}", der.len());
     let zero_serial = SelfSignedCertificate { serial: &[0, 0], ..c };
-    assert!(zero_serial.sign(&mut key, HashAlgorithm::Sha256, &mut enough).is_err());
+    assert!(sign_certificate(&zero_serial, &mut key, HashAlgorithm::Sha256, &mut enough).is_err());
 }
 
 /// The envelope opened step by step, the way a Sans-IO client drives a secure element: get

@@ -13,6 +13,7 @@ use embedded_enroll::crypto::HashAlgorithm;
 use embedded_enroll::crypto::rsa::RsaPrivateKey2048;
 use embedded_enroll::error::EncodeError;
 use embedded_enroll::hal::Signer;
+use embedded_enroll::hal::oneshot::{sign_certificate, sign_csr, sign_signed_data};
 use embedded_enroll::hal::soft::SoftP256Key;
 use embedded_enroll::time::UnixTime;
 use rand::SeedableRng;
@@ -86,10 +87,10 @@ fn check_csr(csr: &[u8], password: &str) {
 fn p256_csr_with_every_attribute_passes_openssl_req_verify() {
     let mut key = SoftP256Key::generate(&mut rand::rngs::StdRng::seed_from_u64(20));
     let mut out = [0u8; 2048];
-    let csr = full_builder(ChallengePassword::Printable("s3cret-Pass")).sign(&mut key, HashAlgorithm::Sha256, &mut out).unwrap();
+    let csr = sign_csr(&full_builder(ChallengePassword::Printable("s3cret-Pass")), &mut key, HashAlgorithm::Sha256, &mut out).unwrap();
     check_csr(csr, "s3cret-Pass");
     let mut out = [0u8; 2048];
-    let csr = full_builder(ChallengePassword::Utf8("pässwört")).sign(&mut key, HashAlgorithm::Sha384, &mut out);
+    let csr = sign_csr(&full_builder(ChallengePassword::Utf8("pässwört")), &mut key, HashAlgorithm::Sha384, &mut out);
     if cfg!(feature = "sha512") {
         check_csr(csr.unwrap(), "pässwört");
     } else {
@@ -103,10 +104,10 @@ fn rsa_2048_csr_with_every_attribute_passes_openssl_req_verify() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(21);
     let mut key = RsaPrivateKey2048::generate(&mut rng).unwrap();
     let mut out = [0u8; 4096];
-    let csr = full_builder(ChallengePassword::Printable("challenge")).sign(&mut key, HashAlgorithm::Sha256, &mut out).unwrap();
+    let csr = sign_csr(&full_builder(ChallengePassword::Printable("challenge")), &mut key, HashAlgorithm::Sha256, &mut out).unwrap();
     check_csr(csr, "challenge");
     let mut out = [0u8; 4096];
-    let csr = full_builder(ChallengePassword::Printable("challenge")).sign(&mut key, HashAlgorithm::Sha512, &mut out);
+    let csr = sign_csr(&full_builder(ChallengePassword::Printable("challenge")), &mut key, HashAlgorithm::Sha512, &mut out);
     if cfg!(feature = "sha512") {
         check_csr(csr.unwrap(), "challenge");
     } else {
@@ -149,12 +150,12 @@ fn buffers_one_byte_too_small_report_the_size_and_stay_untouched() {
     assert!(small.iter().all(|b| *b == 0x5a));
     // Signing: the size needed is an upper bound (ECDSA signatures vary); below it, nothing
     // is written.
-    let Err(EncodeError::BufferTooSmall { needed }) = b.sign(&mut key, HashAlgorithm::Sha256, &mut [0u8; 10]) else { panic!() };
+    let Err(EncodeError::BufferTooSmall { needed }) = sign_csr(&b, &mut key, HashAlgorithm::Sha256, &mut [0u8; 10]) else { panic!() };
     let mut small = vec![0x5au8; needed - 1];
-    assert_eq!(b.sign(&mut key, HashAlgorithm::Sha256, &mut small), Err(EncodeError::BufferTooSmall { needed }));
+    assert_eq!(sign_csr(&b, &mut key, HashAlgorithm::Sha256, &mut small), Err(EncodeError::BufferTooSmall { needed }));
     assert!(small.iter().all(|b| *b == 0x5a));
     let mut enough = vec![0u8; needed];
-    assert!(b.sign(&mut key, HashAlgorithm::Sha256, &mut enough).is_ok());
+    assert!(sign_csr(&b, &mut key, HashAlgorithm::Sha256, &mut enough).is_ok());
 }
 
 #[test]
@@ -162,17 +163,20 @@ fn invalid_values_are_refused() {
     let mut key = SoftP256Key::generate(&mut rand::rngs::StdRng::seed_from_u64(24));
     let mut out = [0u8; 1024];
     let bad_country = [NameAttribute::country("Ü")];
-    assert!(matches!(CsrBuilder::new(&bad_country).sign(&mut key, HashAlgorithm::Sha256, &mut out), Err(EncodeError::InvalidValue { .. })));
+    assert!(matches!(
+        sign_csr(&CsrBuilder::new(&bad_country), &mut key, HashAlgorithm::Sha256, &mut out),
+        Err(EncodeError::InvalidValue { .. })
+    ));
     let empty = [NameAttribute::common_name("")];
-    assert!(matches!(CsrBuilder::new(&empty).sign(&mut key, HashAlgorithm::Sha256, &mut out), Err(EncodeError::InvalidValue { .. })));
+    assert!(matches!(sign_csr(&CsrBuilder::new(&empty), &mut key, HashAlgorithm::Sha256, &mut out), Err(EncodeError::InvalidValue { .. })));
     let bad_ip = [SubjectAltName::Ip(&[1, 2, 3])];
     assert!(matches!(
-        CsrBuilder::new(&[]).subject_alt_names(&bad_ip).sign(&mut key, HashAlgorithm::Sha256, &mut out),
+        sign_csr(&CsrBuilder::new(&[]).subject_alt_names(&bad_ip), &mut key, HashAlgorithm::Sha256, &mut out),
         Err(EncodeError::InvalidValue { .. })
     ));
     let pw = ChallengePassword::Printable("not*printable");
     assert!(matches!(
-        CsrBuilder::new(&[]).challenge_password(pw).sign(&mut key, HashAlgorithm::Sha256, &mut out),
+        sign_csr(&CsrBuilder::new(&[]).challenge_password(pw), &mut key, HashAlgorithm::Sha256, &mut out),
         Err(EncodeError::InvalidValue { .. })
     ));
 }
@@ -186,7 +190,7 @@ fn check_self_signed<S: Signer>(key: &mut S, hash: HashAlgorithm, not_after: i64
         not_after: UnixTime::from_secs(not_after),
     };
     let mut out = [0u8; 2048];
-    let der = cert.sign(key, hash, &mut out).unwrap().to_vec();
+    let der = sign_certificate(&cert, key, hash, &mut out).unwrap().to_vec();
     let dir = tempfile::tempdir().unwrap();
     let pem = dir.path().join("self.pem");
     let (ok, text) = openssl_stdin(&["x509", "-inform", "DER", "-out", pem.to_str().unwrap()], &der);
@@ -247,7 +251,7 @@ fn split_signing_matches_one_call_signing_for_certificates_and_signed_data() {
         not_after: UnixTime::from_secs(1 << 30),
     };
     let mut one = [0u8; 1024];
-    let one = c.sign(&mut key, HashAlgorithm::Sha256, &mut one).unwrap().to_vec();
+    let one = sign_certificate(&c, &mut key, HashAlgorithm::Sha256, &mut one).unwrap().to_vec();
     let mut spki = [0u8; 100];
     let n = key.public_key_der(&mut spki).unwrap();
     let mut tbs = [0u8; 1024];
@@ -261,7 +265,7 @@ fn split_signing_matches_one_call_signing_for_certificates_and_signed_data() {
     let cert = CertificateRef::parse(&one).unwrap();
     let b = SignedDataBuilder::new(embedded_enroll::asn1::oid::DATA, b"content", cert, HashAlgorithm::Sha256);
     let mut whole = [0u8; 2048];
-    let whole = b.sign(&mut key, &mut whole).unwrap().to_vec();
+    let whole = sign_signed_data(&b, &mut key, &mut whole).unwrap().to_vec();
     let mut attrs = [0u8; 256];
     let attrs = b.encode_signed_attributes(&mut attrs).unwrap();
     key.sign_prehash(&HashAlgorithm::Sha256.digest(attrs).unwrap(), &mut sig).unwrap();

@@ -29,6 +29,7 @@ use embedded_enroll::crypto::HashAlgorithm;
 use embedded_enroll::est::csrattrs::{CsrAttr, CsrAttrs, CsrHints, EcCurve, KeyRequest};
 #[cfg(feature = "serverkeygen")]
 use embedded_enroll::est::multipart::{self, KeyFormat, MultipartError, ServerKeyGen};
+use embedded_enroll::hal::oneshot::sign_csr;
 use embedded_enroll::http::ResponseParser;
 #[cfg(feature = "serverkeygen")]
 use rand::{Rng, SeedableRng};
@@ -339,7 +340,7 @@ fn template_hints_make_a_csr_openssl_accepts(h: &CsrHints<'_>) {
         .extensions(&h.extensions)
         .challenge_password(ChallengePassword::Printable("tls-unique-value"));
     let mut out = [0u8; 1024];
-    let csr = builder.sign(&mut key, HashAlgorithm::Sha256, &mut out).unwrap();
+    let csr = sign_csr(&builder, &mut key, HashAlgorithm::Sha256, &mut out).unwrap();
     let (ok, text) = common::openssl_stdin(&["req", "-verify", "-inform", "DER", "-noout", "-text"], csr);
     assert!(ok, "{text}");
     for needle in [
@@ -369,7 +370,7 @@ fn libest_custom_hints_make_a_csr_openssl_accepts() {
     let subject = [NameAttribute::common_name("device.example.com")];
     let builder = CsrBuilder::new(&subject).extensions(&h.extensions).challenge_password(ChallengePassword::Printable("PzKh8F0zAjbZGeSx"));
     let mut out = [0u8; 1024];
-    let csr = builder.sign(&mut key, h.hash.unwrap(), &mut out).unwrap();
+    let csr = sign_csr(&builder, &mut key, h.hash.unwrap(), &mut out).unwrap();
     let (ok, text) = common::openssl_stdin(&["req", "-verify", "-inform", "DER", "-noout", "-text"], csr);
     assert!(ok, "{text}");
     for needle in [

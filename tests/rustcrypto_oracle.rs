@@ -11,6 +11,7 @@ use embedded_enroll::asn1::oid;
 use embedded_enroll::crypto::HashAlgorithm;
 use embedded_enroll::crypto::cbc::CbcCipher;
 use embedded_enroll::crypto::rsa::RsaPrivateKey2048;
+use embedded_enroll::hal::oneshot::{sign_certificate, sign_csr, sign_signed_data};
 use embedded_enroll::hal::soft::SoftP256Key;
 use embedded_enroll::time::UnixTime;
 use rand::SeedableRng;
@@ -23,11 +24,13 @@ fn csr_and_self_signed_certificate_decode_with_x509_cert() {
     let mut key = SoftP256Key::generate(&mut rand::rngs::StdRng::seed_from_u64(30));
     let sans = [SubjectAltName::Dns("device-42.example")];
     let mut out = [0u8; 1024];
-    let csr = CsrBuilder::new(&SUBJECT)
-        .subject_alt_names(&sans)
-        .challenge_password(ChallengePassword::Printable("pw"))
-        .sign(&mut key, HashAlgorithm::Sha256, &mut out)
-        .unwrap();
+    let csr = sign_csr(
+        &CsrBuilder::new(&SUBJECT).subject_alt_names(&sans).challenge_password(ChallengePassword::Printable("pw")),
+        &mut key,
+        HashAlgorithm::Sha256,
+        &mut out,
+    )
+    .unwrap();
     let req = x509_cert::request::CertReq::from_der(csr).unwrap();
     assert_eq!(req.info.subject.to_string(), "CN=device-42,O=Oracle Test,C=DE");
     assert_eq!(req.info.attributes.len(), 2);
@@ -40,7 +43,7 @@ fn csr_and_self_signed_certificate_decode_with_x509_cert() {
         not_after: UnixTime::from_secs(1_795_910_400 + 86_400),
     };
     let mut out = [0u8; 1024];
-    let der = cert.sign(&mut key, HashAlgorithm::Sha256, &mut out).unwrap();
+    let der = sign_certificate(&cert, &mut key, HashAlgorithm::Sha256, &mut out).unwrap();
     let c = x509_cert::Certificate::from_der(der).unwrap();
     assert_eq!(c.tbs_certificate.serial_number.as_bytes(), &[0x11; 9]);
     assert_eq!(c.tbs_certificate.validity.not_before.to_unix_duration().as_secs(), 1_795_910_400);
@@ -53,20 +56,24 @@ fn cms_messages_decode_with_the_cms_crate() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(31);
     let mut ec = SoftP256Key::generate(&mut rng);
     let mut cert_buf = [0u8; 1024];
-    let cert_der = SelfSignedCertificate {
-        subject: &SUBJECT,
-        serial: &[7; 8],
-        not_before: UnixTime::from_secs(0),
-        not_after: UnixTime::from_secs(1 << 31),
-    }
-    .sign(&mut ec, HashAlgorithm::Sha256, &mut cert_buf)
+    let cert_der = sign_certificate(
+        &SelfSignedCertificate {
+            subject: &SUBJECT,
+            serial: &[7; 8],
+            not_before: UnixTime::from_secs(0),
+            not_after: UnixTime::from_secs(1 << 31),
+        },
+        &mut ec,
+        HashAlgorithm::Sha256,
+        &mut cert_buf,
+    )
     .unwrap()
     .to_vec();
     let cert = CertificateRef::parse(&cert_der).unwrap();
 
     // SignedData
     let mut out = [0u8; 2048];
-    let msg = SignedDataBuilder::new(oid::DATA, b"hello cms", cert, HashAlgorithm::Sha256).sign(&mut ec, &mut out).unwrap();
+    let msg = sign_signed_data(&SignedDataBuilder::new(oid::DATA, b"hello cms", cert, HashAlgorithm::Sha256), &mut ec, &mut out).unwrap();
     let ci = cms::content_info::ContentInfo::from_der(msg).unwrap();
     assert_eq!(ci.content_type, const_oid::db::rfc5911::ID_SIGNED_DATA);
     let sd: cms::signed_data::SignedData = ci.content.decode_as().unwrap();
@@ -85,13 +92,17 @@ fn cms_messages_decode_with_the_cms_crate() {
     // EnvelopedData to an RSA certificate.
     let mut rsa = RsaPrivateKey2048::generate(&mut rng).unwrap();
     let mut rsa_cert_buf = [0u8; 2048];
-    let rsa_cert_der = SelfSignedCertificate {
-        subject: &SUBJECT,
-        serial: &[9; 8],
-        not_before: UnixTime::from_secs(0),
-        not_after: UnixTime::from_secs(1 << 31),
-    }
-    .sign(&mut rsa, HashAlgorithm::Sha256, &mut rsa_cert_buf)
+    let rsa_cert_der = sign_certificate(
+        &SelfSignedCertificate {
+            subject: &SUBJECT,
+            serial: &[9; 8],
+            not_before: UnixTime::from_secs(0),
+            not_after: UnixTime::from_secs(1 << 31),
+        },
+        &mut rsa,
+        HashAlgorithm::Sha256,
+        &mut rsa_cert_buf,
+    )
     .unwrap()
     .to_vec();
     let rsa_cert = CertificateRef::parse(&rsa_cert_der).unwrap();

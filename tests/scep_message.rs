@@ -14,6 +14,7 @@ use embedded_enroll::crypto::HashAlgorithm;
 use embedded_enroll::crypto::cbc::CbcCipher;
 use embedded_enroll::crypto::rsa::RsaPrivateKey2048;
 use embedded_enroll::hal::Signer;
+use embedded_enroll::hal::oneshot::{sign_certificate, sign_csr};
 use embedded_enroll::scep::message::{
     CertRep, CertRepError, FailInfo, MessageData, MessageType, PkiStatus, Request, attr, transaction_id_for_key,
 };
@@ -24,10 +25,13 @@ use embedded_enroll::time::UnixTime;
 fn signer_certificate<S: Signer>(key: &mut S, subject: &[NameAttribute<'_>], serial: &[u8], days: i64) -> Vec<u8> {
     let mut buf = [0u8; 2048];
     let start = 1_795_910_400;
-    SelfSignedCertificate { subject, serial, not_before: UnixTime::from_secs(start), not_after: UnixTime::from_secs(start + days * 86_400) }
-        .sign(key, HashAlgorithm::Sha256, &mut buf)
-        .unwrap()
-        .to_vec()
+    let cert = SelfSignedCertificate {
+        subject,
+        serial,
+        not_before: UnixTime::from_secs(start),
+        not_after: UnixTime::from_secs(start + days * 86_400),
+    };
+    sign_certificate(&cert, key, HashAlgorithm::Sha256, &mut buf).unwrap().to_vec()
 }
 
 /// Reads transactionID and senderNonce from a captured request.
@@ -103,11 +107,8 @@ fn our_pkcsreq_is_read_by_openssl_signature_envelope_and_csr() {
     let mut key = RsaPrivateKey2048::generate(&mut r).unwrap();
     let subject = [NameAttribute::common_name("router-rsa-42")];
     let mut csr_buf = [0u8; 2048];
-    let csr = CsrBuilder::new(&subject)
-        .challenge_password(ChallengePassword::Printable("secret"))
-        .sign(&mut key, HashAlgorithm::Sha256, &mut csr_buf)
-        .unwrap()
-        .to_vec();
+    let csr = CsrBuilder::new(&subject).challenge_password(ChallengePassword::Printable("secret"));
+    let csr = sign_csr(&csr, &mut key, HashAlgorithm::Sha256, &mut csr_buf).unwrap().to_vec();
     let signer_der = signer_certificate(&mut key, &subject, &[0x42; 8], 1);
     let signer_cert = CertificateRef::parse(&signer_der).unwrap();
     let ca_der = vector_cert_der("scep/keys/micromdm-ca.cert.pem");
@@ -248,15 +249,13 @@ fn stepwise_request_signing_matches_the_one_call_build() {
     let mut key = SoftP256Key::generate(&mut rng(42));
     let subject = [NameAttribute::common_name("ec-steps")];
     let mut cert_buf = [0u8; 1024];
-    let signer_der = SelfSignedCertificate {
+    let signer = SelfSignedCertificate {
         subject: &subject,
         serial: &[0x21; 8],
         not_before: UnixTime::from_secs(0),
         not_after: UnixTime::from_secs(1 << 31),
-    }
-    .sign(&mut key, HashAlgorithm::Sha256, &mut cert_buf)
-    .unwrap()
-    .to_vec();
+    };
+    let signer_der = sign_certificate(&signer, &mut key, HashAlgorithm::Sha256, &mut cert_buf).unwrap().to_vec();
     let signer_cert = CertificateRef::parse(&signer_der).unwrap();
     let ca_der = vector_cert_der("scep/keys/micromdm-ca.cert.pem");
     let ca = CertificateRef::parse(&ca_der).unwrap();

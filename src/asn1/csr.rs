@@ -15,18 +15,18 @@
 //!
 //! Signing is always to-be-signed, then signature, then assemble, so the key can sit in a
 //! secure element: [`CsrBuilder::encode_info`] gives the bytes to sign, [`assemble`] puts the
-//! pieces together, and [`CsrBuilder::sign`] does all three with a [`Signer`] in one buffer.
+//! pieces together. (`hal::oneshot` does all three with a HAL key in one buffer.)
 
 use super::oid;
 use super::tlv::tag;
 use super::writer::{Writer, encode, length_len, measure, tlv_len};
 use crate::crypto::{Digest, HashAlgorithm};
 use crate::error::EncodeError;
-use crate::hal::{Error as _, KeyType, Signer};
+use crate::hal::KeyType;
 use crate::time::UnixTime;
 use der::asn1::ObjectIdentifier;
 
-/// Largest SubjectPublicKeyInfo a [`Signer`] may return (RSA-4096 is 550 bytes).
+/// Largest SubjectPublicKeyInfo of a device key (RSA-4096 is 550 bytes).
 pub const MAX_SPKI_LEN: usize = 600;
 
 /// One attribute of a subject name, encoded as its own RDN in the order given.
@@ -215,15 +215,18 @@ impl<'a> CsrBuilder<'a> {
         })
     }
 
-    /// Builds and signs the request with `signer`, hashing with `hash`, into `out`.
-    ///
-    /// On [`EncodeError::BufferTooSmall`] the size given is an upper bound (ECDSA signatures
-    /// vary by a few bytes).
-    pub fn sign<'o, S: Signer>(&self, signer: &mut S, hash: HashAlgorithm, out: &'o mut [u8]) -> Result<&'o [u8], EncodeError> {
-        let mut spki = [0u8; MAX_SPKI_LEN];
-        let n = signer.public_key_der(&mut spki).map_err(|e| EncodeError::KeyOperation { kind: e.kind() })?;
-        let spki = spki.get(..n).ok_or(EncodeError::InvalidValue { what: "public key" })?;
-        sign_and_assemble(signer, hash, out, |w| self.write_info(w, spki))
+    /// Builds the request for the key with SubjectPublicKeyInfo `spki_der` and type `key`,
+    /// has `sign` sign its digest (with `hash`) and assembles it, all in `out`: what
+    /// `hal::oneshot::sign_csr` runs with a HAL key.
+    pub(crate) fn sign_in_place<'o>(
+        &self,
+        spki_der: &[u8],
+        key: KeyType,
+        hash: HashAlgorithm,
+        out: &'o mut [u8],
+        sign: SignFn<'_>,
+    ) -> SignResult<'o> {
+        sign_and_assemble(key, hash, out, |w| self.write_info(w, spki_der), sign)
     }
 }
 
@@ -253,18 +256,22 @@ impl SelfSignedCertificate<'_> {
         encode(out, |w| self.write_tbs(w, spki_der, key, hash, not_before, not_after))
     }
 
-    /// Builds and signs the certificate with `signer` into `out`. keyUsage is
-    /// digitalSignature, plus keyEncipherment for RSA keys or keyAgreement for EC keys.
-    pub fn sign<'o, S: Signer>(&self, signer: &mut S, hash: HashAlgorithm, out: &'o mut [u8]) -> Result<&'o [u8], EncodeError> {
+    /// Builds the certificate for the key with SubjectPublicKeyInfo `spki` and type
+    /// `key_type`, has `sign` sign its digest (with `hash`) and assembles it, all in `out`:
+    /// what `hal::oneshot::sign_certificate` runs with a HAL key.
+    pub(crate) fn sign_in_place<'o>(
+        &self,
+        spki: &[u8],
+        key_type: KeyType,
+        hash: HashAlgorithm,
+        out: &'o mut [u8],
+        sign: SignFn<'_>,
+    ) -> SignResult<'o> {
         self.check()?;
-        let mut spki = [0u8; MAX_SPKI_LEN];
-        let n = signer.public_key_der(&mut spki).map_err(|e| EncodeError::KeyOperation { kind: e.kind() })?;
-        let spki = spki.get(..n).ok_or(EncodeError::InvalidValue { what: "public key" })?;
-        let key_type = signer.key_type();
         let mut nb = [0u8; 17];
         let mut na = [0u8; 17];
         let (not_before, not_after) = (encode_time(self.not_before, &mut nb)?, encode_time(self.not_after, &mut na)?);
-        sign_and_assemble(signer, hash, out, |w| self.write_tbs(w, spki, key_type, hash, not_before, not_after))
+        sign_and_assemble(key_type, hash, out, |w| self.write_tbs(w, spki, key_type, hash, not_before, not_after), sign)
     }
 
     fn check(&self) -> Result<(), EncodeError> {
@@ -411,8 +418,8 @@ pub fn write_signature_algorithm(w: &mut Writer<'_>, key: KeyType, hash: HashAlg
 
 /// Assembles `SEQUENCE { tbs, signatureAlgorithm, BIT STRING signature }` from parts made
 /// elsewhere: a CSR from [`CsrBuilder::encode_info`] or a certificate from
-/// [`SelfSignedCertificate::encode_tbs`]. `signature` is what [`Signer::sign_prehash`] returns (raw `r || s` for ECDSA,
-/// which is DER-encoded here).
+/// [`SelfSignedCertificate::encode_tbs`]. `signature` is what the device key's signature over the digest of `tbs` is (raw
+/// `r || s` for ECDSA, which is DER-encoded here).
 pub fn assemble<'o>(tbs: &[u8], key: KeyType, hash: HashAlgorithm, signature: &[u8], out: &'o mut [u8]) -> Result<&'o [u8], EncodeError> {
     let mut der_sig = [0u8; crate::crypto::p256::MAX_DER_SIGNATURE_LEN];
     let sig = signature_for_x509(key, signature, &mut der_sig)?;
@@ -432,14 +439,20 @@ fn signature_for_x509<'s>(key: KeyType, raw: &'s [u8], der_buf: &'s mut [u8; 72]
     }
 }
 
-/// Writes the to-be-signed part with `tbs`, signs its digest with `signer`, and assembles
-/// the signed structure, all in `out` (the TBS is written once, then moved into place).
-pub fn sign_and_assemble<'o, S, F>(signer: &mut S, hash: HashAlgorithm, out: &'o mut [u8], tbs: F) -> Result<&'o [u8], EncodeError>
+/// A signature over a digest by the device key, written into the buffer given (its length
+/// returned): how the one-buffer builders ask for the key operation they need.
+pub(crate) type SignFn<'s> = &'s mut dyn FnMut(&Digest, &mut [u8]) -> Result<usize, EncodeError>;
+
+/// What the one-buffer builders return: the DER written, in the caller's buffer.
+pub(crate) type SignResult<'o> = Result<&'o [u8], EncodeError>;
+
+/// Writes the to-be-signed part with `tbs`, signs its digest with `sign` (a key of type
+/// `key`), and assembles the signed structure, all in `out` (the TBS is written once, then
+/// moved into place).
+fn sign_and_assemble<'o, F>(key: KeyType, hash: HashAlgorithm, out: &'o mut [u8], tbs: F, sign: SignFn<'_>) -> SignResult<'o>
 where
-    S: Signer,
     F: Fn(&mut Writer<'_>) -> Result<(), EncodeError>,
 {
-    let key = signer.key_type();
     let tbs_len = measure(&tbs)?;
     let alg_len = measure(&|w: &mut Writer<'_>| write_signature_algorithm(w, key, hash))?;
     let sig_max = match key {
@@ -457,7 +470,7 @@ where
     let digest: Digest = hash.digest(tbs_bytes)?;
     // 2. Signature.
     let mut raw = [0u8; crate::crypto::rsa::MAX_MODULUS_LEN];
-    let n = signer.sign_prehash(&digest, &mut raw).map_err(|e| EncodeError::KeyOperation { kind: e.kind() })?;
+    let n = sign(&digest, &mut raw)?;
     let mut der_sig = [0u8; crate::crypto::p256::MAX_DER_SIGNATURE_LEN];
     let sig = signature_for_x509(key, raw.get(..n).ok_or(EncodeError::InvalidValue { what: "signature" })?, &mut der_sig)?;
     // 3. Assemble: move the TBS to where the real header ends, then write around it.

@@ -44,15 +44,6 @@ impl ResponseHead {
         let main = self.content_type.split(';').next().unwrap_or("").trim();
         main.eq_ignore_ascii_case(ty)
     }
-
-    /// Retry-After in delay-seconds form, if it is one.
-    pub fn retry_after_secs(&self) -> Option<u64> {
-        let v = self.retry_after.trim();
-        if v.is_empty() || v.len() > 10 || !v.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        v.parse().ok()
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,9 +102,9 @@ struct Core<'x> {
 const MAX_HEADERS: usize = 32;
 
 /// A [`ResponseParser`]'s progress without its buffer, for state machines that own their
-/// buffers and lend them to the parser one call at a time
-/// ([`ResponseParser::suspend`], [`ResponseReader::resume`]). Resume it with the same buffer,
-/// unchanged: the buffered bytes are part of the progress.
+/// buffers and lend them to it one call at a time ([`feed`](Self::feed), [`finish`](Self::finish)).
+/// Use it with the same buffer every time, unchanged: the buffered bytes are part of the
+/// progress.
 #[derive(Debug, Clone)]
 pub struct ResponseReader {
     len: usize,
@@ -163,11 +154,6 @@ impl ResponseReader {
     pub fn finish(&mut self, buf: &mut [u8]) -> Result<(), HttpError> {
         Core { buf, r: self }.finish()
     }
-
-    /// Goes on parsing into `buf`.
-    pub fn resume(self, buf: &mut [u8]) -> ResponseParser<'_> {
-        ResponseParser { buf, r: self }
-    }
 }
 
 impl<'b> ResponseParser<'b> {
@@ -179,11 +165,6 @@ impl<'b> ResponseParser<'b> {
     /// Whether the whole response was read.
     pub fn is_done(&self) -> bool {
         self.r.is_done()
-    }
-
-    /// Lets go of the buffer, keeping the progress (see [`ResponseReader`]).
-    pub fn suspend(self) -> ResponseReader {
-        self.r
     }
 
     /// The head, once parsed.
@@ -537,7 +518,8 @@ mod tests {
     fn close_delimited_bodies_end_at_eof() {
         let (h, body) = parse_bytewise(CLOSE, 64).unwrap();
         assert_eq!(h.status, 202);
-        assert_eq!(h.retry_after_secs(), Some(60));
+        assert_eq!(h.retry_after.as_str(), "60");
+        assert_eq!(crate::http::date::retry_after(&h.retry_after, None), Some(crate::time::Duration::from_secs(60)));
         assert!(body.is_empty());
         let mut with_body = CLOSE.to_vec();
         with_body.extend_from_slice(b"abc");

@@ -247,7 +247,7 @@ impl<'a> Request<'a> {
     }
 
     /// Step 3: the SignedData to sign around `envelope` with `attributes` (from steps 1 and
-    /// 2). Sign it in one call with [`SignedDataBuilder::sign`], or in steps with
+    /// 2). Sign it in one call with [`hal::oneshot::sign_signed_data`](crate::hal::oneshot::sign_signed_data), or in steps with
     /// [`SignedDataBuilder::encode_signed_attributes`] and [`SignedDataBuilder::assemble`]
     /// when the key answers asynchronously.
     pub fn signed_data<'x>(&self, envelope: &'x [u8], attributes: &'x [Attribute<'x>]) -> SignedDataBuilder<'x>
@@ -271,7 +271,7 @@ impl<'a> Request<'a> {
         let envelope = self.envelope(rng, scratch)?;
         let attributes = self.attributes()?;
         let list = attributes.as_attributes();
-        self.signed_data(envelope, &list).sign(signer, out)
+        crate::hal::oneshot::sign_signed_data(&self.signed_data(envelope, &list), signer, out)
     }
 
     fn check(&self) -> Result<(), EncodeError> {

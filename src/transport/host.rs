@@ -1,72 +1,11 @@
-//! One HTTP exchange over plain TCP with `std::net` (feature `std`): connect, write the
-//! request, read until the response is complete or the peer closes, all bounded by a timeout
-//! per read and the caller's buffer.
-//!
-//! Also the blocking drivers' host transport and clock: [`TcpConnector`] (its sockets'
-//! timeouts follow the drivers' per-exchange deadline, see
-//! [`super::blocking::Connect::set_io_timeout`]) and [`StdTimer`].
+//! The blocking drivers' host transport and clock (feature `std`): [`TcpConnector`], plain
+//! TCP over `std::net` (its sockets' timeouts follow the drivers' per-exchange deadline, see
+//! [`super::blocking::Connect::set_io_timeout`]), and [`StdTimer`].
 
-use crate::error::HttpError;
-use crate::http::{ResponseHead, ResponseParser};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::string::String;
 use std::time::Duration;
-
-/// Why an exchange failed.
-#[derive(Debug)]
-pub enum ExchangeError {
-    /// Connecting, writing or reading failed (including a timeout).
-    Io(std::io::Error),
-    /// The response was malformed or too large.
-    Http(HttpError),
-}
-
-impl core::fmt::Display for ExchangeError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            Self::Io(e) => write!(f, "I/O: {e}"),
-            Self::Http(e) => write!(f, "HTTP: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for ExchangeError {}
-
-/// Sends `request` (a complete HTTP/1.1 request, e.g. from [`crate::http::write_request`])
-/// to `addr` (`host:port`) and reads the response into `buf`. Returns the head and the body
-/// length (the body is `buf[..len]`). `timeout` bounds the whole exchange, connecting
-/// included: a server that drips its response is dropped when it runs out
-/// ([`ExchangeError::Io`] with [`std::io::ErrorKind::TimedOut`]).
-pub fn exchange(addr: &str, request: &[u8], buf: &mut [u8], timeout: Duration) -> Result<(ResponseHead, usize), ExchangeError> {
-    use std::net::ToSocketAddrs;
-    let timed_out = || ExchangeError::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "exchange deadline"));
-    let deadline = std::time::Instant::now().checked_add(timeout);
-    // The time left, at least 1 ms (a zero socket timeout means none); `None` once past.
-    let left = || match deadline {
-        Some(d) => d.checked_duration_since(std::time::Instant::now()).filter(|l| !l.is_zero()),
-        None => Some(timeout),
-    };
-    let sock =
-        addr.to_socket_addrs().map_err(ExchangeError::Io)?.next().ok_or_else(|| ExchangeError::Io(std::io::Error::other("no address")))?;
-    let mut stream = TcpStream::connect_timeout(&sock, left().ok_or_else(timed_out)?).map_err(ExchangeError::Io)?;
-    shorten_timeouts(&stream, millis(left().ok_or_else(timed_out)?));
-    stream.write_all(request).map_err(ExchangeError::Io)?;
-    let mut parser = ResponseParser::new(buf);
-    let mut chunk = [0u8; 2048];
-    while !parser.is_done() {
-        shorten_timeouts(&stream, millis(left().ok_or_else(timed_out)?));
-        let n = stream.read(&mut chunk).map_err(ExchangeError::Io)?;
-        if n == 0 {
-            parser.finish().map_err(ExchangeError::Http)?;
-            break;
-        }
-        parser.feed(chunk.get(..n).unwrap_or(&[])).map_err(ExchangeError::Http)?;
-    }
-    let head = parser.head().cloned().ok_or(ExchangeError::Http(HttpError::UnexpectedEof))?;
-    let len = parser.body().len();
-    Ok((head, len))
-}
 
 /// A plain TCP connector for the blocking drivers ([`super::blocking::Connect`]), with a
 /// timeout on every connect, read and write. The drivers shorten the read and write timeouts
@@ -169,11 +108,6 @@ impl super::blocking::Connect for TcpConnector {
     fn set_io_timeout(connection: &mut StdStream, timeout: crate::time::Duration) {
         shorten_timeouts(&connection.0, timeout.saturating_add(crate::time::Duration::from_millis(10)));
     }
-}
-
-/// A host duration as the crate's (whole milliseconds, saturating).
-fn millis(d: Duration) -> crate::time::Duration {
-    crate::time::Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Shortens `stream`'s read and write timeouts to `timeout` (at least 1 ms; a socket timeout
@@ -295,21 +229,17 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    /// A server on 127.0.0.1 that accepts one connection and then sends nothing (or drips a
-    /// response head that never ends, one byte every 100 ms) until stopped, at most 60 s.
-    fn server(drip: bool) -> (String, Arc<AtomicBool>, std::thread::JoinHandle<()>) {
+    /// A server on 127.0.0.1 that accepts one connection and then sends nothing until
+    /// stopped, at most 60 s.
+    fn server() -> (String, Arc<AtomicBool>, std::thread::JoinHandle<()>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = std::thread::spawn(move || {
-            let (mut s, _) = listener.accept().unwrap();
+            let (_s, _) = listener.accept().unwrap();
             let until = std::time::Instant::now() + Duration::from_secs(60);
-            let mut head = b"HTTP/1.1 200 OK\r\nX-Drip: ".iter().copied().chain(core::iter::repeat(b'a'));
             while !flag.load(Ordering::Relaxed) && std::time::Instant::now() < until {
-                if drip && s.write_all(&[head.next().unwrap_or(b'a')]).is_err() {
-                    break;
-                }
                 std::thread::sleep(Duration::from_millis(100));
             }
         });
@@ -318,7 +248,7 @@ mod tests {
 
     #[test]
     fn a_silent_server_is_dropped_when_the_drivers_deadline_shortens_the_timeouts() {
-        let (addr, stop, thread) = server(false);
+        let (addr, stop, thread) = server();
         let mut connector = TcpConnector::new(addr);
         assert_eq!(connector.timeout, Duration::from_secs(20));
         let mut conn = connector.connect().unwrap();
@@ -335,25 +265,6 @@ mod tests {
         // 500 ms and the 10 ms margin, as the kernel rounds it (to its tick).
         for set in [conn.0.read_timeout().unwrap(), conn.0.write_timeout().unwrap()] {
             assert!(set.is_some_and(|t| t >= Duration::from_millis(510) && t < Duration::from_millis(530)), "{set:?}");
-        }
-    }
-
-    #[test]
-    fn exchange_timeout_bounds_the_whole_exchange() {
-        for drip in [false, true] {
-            let (addr, stop, thread) = server(drip);
-            let started = std::time::Instant::now();
-            let r = exchange(&addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", &mut [0u8; 4096], Duration::from_secs(1));
-            let took = started.elapsed();
-            stop.store(true, Ordering::Relaxed);
-            thread.join().unwrap();
-            match r {
-                Err(ExchangeError::Io(e)) => {
-                    assert!(matches!(e.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock), "drip {drip}: {e:?}")
-                }
-                other => panic!("drip {drip}: {other:?}"),
-            }
-            assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(3), "drip {drip}: {took:?}");
         }
     }
 }

@@ -12,6 +12,7 @@ use embedded_enroll::asn1::writer::encode;
 use embedded_enroll::crypto::HashAlgorithm;
 use embedded_enroll::crypto::cbc::CbcCipher;
 use embedded_enroll::crypto::rsa::RsaPrivateKey2048;
+use embedded_enroll::hal::oneshot::{decrypt_key_transport, sign_signed_data};
 use embedded_enroll::scep::message::attr;
 use std::path::{Path, PathBuf};
 
@@ -165,8 +166,7 @@ impl Fixture {
         let env = EnvelopedDataRef::parse(sd.content().unwrap()).unwrap();
         let ca = CertificateRef::parse(&self.ca_der).unwrap();
         let mut plain = vec![0u8; env.encrypted_len()];
-        let content =
-            env.decrypt_with_key_transport(&ca, &mut self.ca_key, &mut plain).expect("the envelope opens with the CA key").to_vec();
+        let content = decrypt_key_transport(&env, &ca, &mut self.ca_key, &mut plain).expect("the envelope opens with the CA key").to_vec();
         Seen {
             method: method.to_string(),
             message_type: text(attr::MESSAGE_TYPE),
@@ -216,13 +216,13 @@ impl Fixture {
                 let c = CertificateRef::parse(cert).unwrap();
                 let mut b = SignedDataBuilder::new(oid::DATA, envelope, c, HashAlgorithm::Sha256);
                 b.attributes = &attrs;
-                b.sign(key, &mut out).unwrap().to_vec()
+                sign_signed_data(&b, key, &mut out).unwrap().to_vec()
             }
             None => {
                 let c = CertificateRef::parse(&self.ca_der).unwrap();
                 let mut b = SignedDataBuilder::new(oid::DATA, envelope, c, HashAlgorithm::Sha256);
                 b.attributes = &attrs;
-                b.sign(&mut self.ca_key, &mut out).unwrap().to_vec()
+                sign_signed_data(&b, &mut self.ca_key, &mut out).unwrap().to_vec()
             }
         };
         http_chunked("application/x-pki-message", &msg)

@@ -1,6 +1,7 @@
 use embedded_enroll::asn1::ber::normalize;
 use embedded_enroll::asn1::cert::CertificateRef;
 use embedded_enroll::asn1::cms::enveloped_data::EnvelopedDataRef;
+use embedded_enroll::hal::oneshot::decrypt_key_agreement;
 use embedded_enroll::hal::soft::SoftP256Key;
 
 // The micromdm CA certificate, standing in for the recipient.
@@ -22,7 +23,7 @@ pub fn enveloped_data(data: &[u8]) {
         }
         let cert = CertificateRef::parse(CERT).expect("seed certificate parses");
         let mut key = SoftP256Key::from_bytes(&[0x42; 32]).expect("fixed key");
-        if let Ok(p) = ed.decrypt_with_key_agreement(&cert, &mut key, out) {
+        if let Ok(p) = decrypt_key_agreement(&ed, &cert, &mut key, out) {
             assert!(p.len() <= max);
         }
     })

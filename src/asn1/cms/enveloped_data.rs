@@ -13,8 +13,8 @@
 //!   encryptedContent [0] IMPLICIT EncryptedContent OPTIONAL }
 //! ```
 //!
-//! Opening: KTRI (RSA PKCS#1 v1.5 through [`Decrypter`], with implicit rejection), KARI
-//! (RFC 5753 ephemeral-static ECDH on P-256 through [`KeyAgreement`], X9.63 KDF with SHA-256,
+//! Opening: KTRI (RSA PKCS#1 v1.5 by the device's key, with implicit rejection), KARI
+//! (RFC 5753 ephemeral-static ECDH on P-256 by the device's key, X9.63 KDF with SHA-256,
 //! SHA-1 with feature `sha1` or SHA-384 with feature `sha512`, AES key wrap) and PWRI (RFC
 //! 3211: PBKDF2 with HMAC-SHA256, or HMAC-SHA1 (the default PRF) with feature `sha1`, then the
 //! id-alg-PWRI-KEK double-CBC unwrap). A KDF hash the build lacks is
@@ -38,7 +38,6 @@ use crate::asn1::writer::{Writer, encode};
 use crate::crypto::cbc::CbcCipher;
 use crate::crypto::{HashAlgorithm, kdf, keywrap};
 use crate::error::{CmsError, DecodeError, EncodeError};
-use crate::hal::{Decrypter, Error as _, KeyAgreement};
 use der::asn1::ObjectIdentifier;
 use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
@@ -162,7 +161,7 @@ impl<'a> EnvelopedDataRef<'a> {
     }
 
     /// The encrypted content-encryption key of the KeyTransRecipientInfo for `recipient`:
-    /// what the device's RSA key must decrypt (with [`Decrypter::decrypt_pkcs1v15`], expecting
+    /// what the device's RSA key must decrypt (PKCS#1 v1.5, expecting
     /// [`cipher`](Self::cipher)`().key_len()` bytes). Then [`decrypt_with_cek`](Self::decrypt_with_cek).
     pub fn key_transport_recipient(&self, recipient: &CertificateRef<'_>) -> Result<&'a [u8], CmsError> {
         for ri in Cursor::new(self.recipient_infos).filter_map(Result::ok).filter(|r| r.tag == tag::SEQUENCE) {
@@ -182,23 +181,8 @@ impl<'a> EnvelopedDataRef<'a> {
         Err(CmsError::RecipientNotFound)
     }
 
-    /// Opens the envelope with the RSA key of `recipient` (KeyTransRecipientInfo); writes the
-    /// plaintext into `out` (which needs [`encrypted_len`](Self::encrypted_len) bytes).
-    pub fn decrypt_with_key_transport<'o, D: Decrypter>(
-        &self,
-        recipient: &CertificateRef<'_>,
-        key: &mut D,
-        out: &'o mut [u8],
-    ) -> Result<&'o [u8], CmsError> {
-        let encrypted_key = self.key_transport_recipient(recipient)?;
-        let mut cek = Zeroizing::new([0u8; 32]);
-        let cek = cek.get_mut(..self.cipher.key_len()).ok_or(CmsError::Decrypt(CryptoError::UnsupportedAlgorithm))?;
-        key.decrypt_pkcs1v15(encrypted_key, cek).map_err(|e| CmsError::KeyOperation(e.kind()))?;
-        self.decrypt_with_cek(cek, out)
-    }
-
     /// The KeyAgreeRecipientInfo for `recipient`: its originator's ephemeral public key is what
-    /// the device's P-256 key must do ECDH with ([`KeyAgreement::agree`]). Then
+    /// the device's P-256 key must do ECDH with. Then
     /// [`decrypt_with_shared_secret`](Self::decrypt_with_shared_secret). A scheme whose KDF
     /// hash the build lacks (`sha1kdf` without `sha1`, `sha384kdf` without `sha512`) is
     /// [`CmsError::Decrypt`]`(`[`CryptoError::UnsupportedAlgorithm`]`)`.
@@ -263,20 +247,6 @@ impl<'a> EnvelopedDataRef<'a> {
             return Ok(KeyAgreeRecipient { originator_key, ukm: ukm.map(|u| u.value), kdf_hash, wrap: wrap.raw, kek_len, encrypted_key });
         }
         Err(CmsError::RecipientNotFound)
-    }
-
-    /// Opens the envelope with the P-256 key of `recipient` (KeyAgreeRecipientInfo, RFC
-    /// 5753 ephemeral-static ECDH).
-    pub fn decrypt_with_key_agreement<'o, K: KeyAgreement>(
-        &self,
-        recipient: &CertificateRef<'_>,
-        key: &mut K,
-        out: &'o mut [u8],
-    ) -> Result<&'o [u8], CmsError> {
-        let kari = self.key_agreement_recipient(recipient)?;
-        let mut z = Zeroizing::new([0u8; 32]);
-        key.agree(kari.originator_key, &mut z).map_err(|e| CmsError::KeyOperation(e.kind()))?;
-        self.decrypt_with_shared_secret(&kari, &z, out)
     }
 
     /// Finishes a key agreement: from the ECDH shared secret `z` (the x-coordinate), derives

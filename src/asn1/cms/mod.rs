@@ -5,14 +5,12 @@
 //!   IssuerAndSerialNumber or SubjectKeyIdentifier), build (one signer, signed attributes),
 //!   and the degenerate certs-only form (RFC 5652 section 5, "certs-only").
 //! - [`enveloped_data`]: EnvelopedData build with KeyTransRecipientInfo to an RSA
-//!   certificate, and parse + decrypt with KTRI (RSA, through [`Decrypter`]), KARI (ECDH
-//!   P-256, RFC 5753, through [`KeyAgreement`]) and PWRI (RFC 3211, a password).
+//!   certificate, and parse + decrypt with KTRI (RSA), KARI (ECDH P-256, RFC 5753) and PWRI
+//!   (RFC 3211, a password). The device's key is not called here: the codec names the key
+//!   operation and takes its result.
 //!
 //! Parsing is DER; run BER input (what servers send) through [`super::ber::normalize`]
 //! first. `ContentInfo ::= SEQUENCE { contentType OBJECT IDENTIFIER, content [0] EXPLICIT ANY }`.
-//!
-//! [`Decrypter`]: crate::hal::Decrypter
-//! [`KeyAgreement`]: crate::hal::KeyAgreement
 
 pub mod enveloped_data;
 pub mod signed_data;

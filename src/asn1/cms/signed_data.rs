@@ -20,12 +20,13 @@
 use super::{Identifier, write_content_info, write_issuer_and_serial};
 use crate::asn1::algorithm::{AlgorithmIdentifierRef, SignatureAlgorithm, digest_algorithm, hash_oid};
 use crate::asn1::cert::CertificateRef;
+use crate::asn1::csr::{SignFn, SignResult};
 use crate::asn1::oid;
 use crate::asn1::tlv::{Cursor, Tlv, tag};
 use crate::asn1::writer::{Writer, encode, measure};
 use crate::crypto::{Digest, HashAlgorithm};
 use crate::error::{CmsError, DecodeError, EncodeError};
-use crate::hal::{Error as _, KeyType, Signer};
+use crate::hal::KeyType;
 use crate::time::UnixTime;
 use der::asn1::ObjectIdentifier;
 
@@ -297,8 +298,8 @@ impl SignedDataBuilder<'_> {
         encode(out, |w| self.write_attrs(w, tag::SET, content_digest.as_bytes(), signing_time))
     }
 
-    /// Writes the whole ContentInfo with `signature` (what [`Signer::sign_prehash`] returned
-    /// for the digest of [`encode_signed_attributes`](Self::encode_signed_attributes): raw
+    /// Writes the whole ContentInfo with `signature` (the device key's signature over the
+    /// digest of [`encode_signed_attributes`](Self::encode_signed_attributes): raw
     /// `r || s` for ECDSA, DER-encoded here) by a key of type `key`.
     pub fn assemble<'o>(&self, key: KeyType, signature: &[u8], out: &'o mut [u8]) -> Result<&'o [u8], EncodeError> {
         self.check()?;
@@ -313,14 +314,14 @@ impl SignedDataBuilder<'_> {
         encode(out, |w| self.write(w, key, sig, &|w| self.write_attrs(w, tag::context(0), content_digest.as_bytes(), signing_time)))
     }
 
-    /// Signs with `signer` (the key of `signer_certificate`) and writes the ContentInfo into
-    /// `out`: [`encode_signed_attributes`](Self::encode_signed_attributes), the signature and
-    /// [`assemble`](Self::assemble) in one call, with `out` as the only buffer. On
+    /// Has `sign` (the key of `signer_certificate`, of type `key`) sign and writes the
+    /// ContentInfo into `out`: [`encode_signed_attributes`](Self::encode_signed_attributes),
+    /// the signature and [`assemble`](Self::assemble) in one call, with `out` as the only
+    /// buffer; what `hal::oneshot::sign_signed_data` runs with a HAL key. On
     /// [`EncodeError::BufferTooSmall`] the size is an upper bound (ECDSA signature lengths
     /// vary); nothing is written then.
-    pub fn sign<'o, S: Signer>(&self, signer: &mut S, out: &'o mut [u8]) -> Result<&'o [u8], EncodeError> {
+    pub(crate) fn sign_in_place<'o>(&self, key: KeyType, out: &'o mut [u8], sign: SignFn<'_>) -> SignResult<'o> {
         self.check()?;
-        let key = signer.key_type();
         let sig_max = match key {
             KeyType::EcP256 => crate::crypto::p256::MAX_DER_SIGNATURE_LEN,
             KeyType::Rsa { .. } => key.signature_len(),
@@ -341,7 +342,7 @@ impl SignedDataBuilder<'_> {
         let attrs_der = encode(out.get_mut(scratch..).ok_or(EncodeError::BufferTooSmall { needed })?, |w| attrs(w, tag::SET))?;
         let digest = self.digest.digest(attrs_der)?;
         let mut raw = [0u8; crate::crypto::rsa::MAX_MODULUS_LEN];
-        let n = signer.sign_prehash(&digest, &mut raw).map_err(|e| EncodeError::KeyOperation { kind: e.kind() })?;
+        let n = sign(&digest, &mut raw)?;
         self.assemble(key, raw.get(..n).ok_or(EncodeError::InvalidValue { what: "signature" })?, out)
     }
 
