@@ -2,7 +2,8 @@
 //! a stop, a snapshot and a resume, and EST `/cacerts`, an enrollment answered after a 401
 //! Basic challenge and one after a 202 Retry-After, each run by the library's blocking
 //! drivers over an in-memory connection to the transcript tests' fixtures (the SCEP fixture
-//! CA, the captured libest replies). A capturing `log::Log` records every line; the tests
+//! CA, the captured libest replies), and a SCEP enrollment through PENDING kept by the
+//! lifecycle runner (its job, the persisted transaction, the activation). A capturing `log::Log` records every line; the tests
 //! check that each step is there and that no secret is: not the challenge password, the
 //! envelope password, the HTTP password or its Basic encoding, not the device keys (PKCS#8
 //! and scalar, hex or raw) and not the content-encryption key the device decrypted.
@@ -287,6 +288,152 @@ fn a_scep_enrollment_logs_each_step_and_no_secret() {
     assert_no_secret(
         &log,
         &[("challenge password", CHALLENGE_PASSWORD), ("envelope password", ENVELOPE_PASSWORD)],
+        &[("device key (PKCS#8)", &key_der), ("content-encryption key", &cek)],
+    );
+}
+
+// ------------------------------------------------------------------ the lifecycle runner
+
+/// The device's RSA key, provisioned in key slot 0 (as a secure element holds it), keeping
+/// what it decrypted.
+struct ProvisionedRsa {
+    key: embedded_enroll::crypto::rsa::RsaPrivateKey2048,
+    decrypted: Vec<Vec<u8>>,
+}
+
+impl embedded_enroll::hal::KeySlots for ProvisionedRsa {
+    fn key_type(&self, slot: u8) -> Option<embedded_enroll::hal::KeyType> {
+        (slot == 0).then_some(embedded_enroll::hal::KeyType::Rsa { bits: 2048 })
+    }
+    fn generate(&mut self, slot: u8, _: &mut dyn rand_core::CryptoRngCore) -> Result<(), ErrorKind> {
+        if slot == 0 { Ok(()) } else { Err(ErrorKind::Unsupported) }
+    }
+    fn public_key_der(&mut self, _: u8, out: &mut [u8]) -> Result<usize, ErrorKind> {
+        self.key.public_key_der(out).map_err(|_| ErrorKind::BufferTooSmall)
+    }
+    fn sign(&mut self, _: u8, digest: &Digest, out: &mut [u8]) -> Result<usize, ErrorKind> {
+        self.key.sign_prehash(digest, out).map_err(|_| ErrorKind::Other)
+    }
+    fn decrypt(&mut self, _: u8, ciphertext: &[u8], out: &mut [u8]) -> Result<(), ErrorKind> {
+        embedded_enroll::hal::Decrypter::decrypt_pkcs1v15(&mut self.key, ciphertext, out).map_err(|_| ErrorKind::Other)?;
+        self.decrypted.push(out.to_vec());
+        Ok(())
+    }
+}
+
+/// The in-memory server as the runner's network: every connection goes to `answer`.
+struct LoopbackNetwork<F> {
+    answer: F,
+}
+
+impl<F: FnMut(&[u8]) -> Vec<u8>> embedded_enroll::transport::blocking::Network for LoopbackNetwork<F> {
+    type Connector<'a>
+        = Loopback<&'a mut F>
+    where
+        Self: 'a;
+    fn connector(&mut self, _server: &str) -> Result<Loopback<&mut F>, embedded_enroll::transport::TransportFailure> {
+        Ok(Loopback { answer: &mut self.answer })
+    }
+}
+
+struct Now;
+
+impl embedded_enroll::hal::Clock for Now {
+    fn now(&mut self) -> Option<embedded_enroll::UnixTime> {
+        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        Some(embedded_enroll::UnixTime::from_secs(secs as i64))
+    }
+}
+
+#[test]
+fn the_lifecycle_runner_logs_each_step_and_no_secret() {
+    use embedded_enroll::lifecycle::runner::{Device, Event, Flow, Runner, Settings, StaticMemory};
+    use embedded_enroll::lifecycle::{Auth, KeyPolicy, Profile, Protocol, RenewalPolicy, RolloverPolicy, Trust};
+
+    capture();
+    let fx = RefCell::new(Fixture::new());
+    let key_pem = fx.borrow().path("runner.key");
+    openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", s(&key_pem)]);
+    let key_der = openssl(&["pkcs8", "-topk8", "-nocrypt", "-in", s(&key_pem), "-outform", "DER"]);
+    let fp = fx.borrow().fingerprint();
+    let profile = Profile {
+        name: "scep",
+        protocol: Protocol::Scep,
+        server: "127.0.0.1:8080",
+        key_slots: [0, 1],
+        store_slots: [0, 1],
+        trust: Trust::Fingerprint(fp),
+        subject: SUBJECT,
+        alt_names: &[],
+        auth: Auth::Challenge(CHALLENGE_PASSWORD),
+        renewal: RenewalPolicy::DEFAULT,
+        keys: KeyPolicy::SameKey,
+        rollover: RolloverPolicy::DEFAULT,
+        extra: Settings::DEFAULT,
+    };
+    // GetCACaps and GetCACert as asked; the first PKIOperation answered PENDING, then SUCCESS.
+    let mut operations = 0;
+    let answer = |req: &[u8]| {
+        let line = String::from_utf8_lossy(&req[..req.len().min(80)]).to_string();
+        let reply = if line.contains("operation=GetCACaps") {
+            caps(CAPS)
+        } else if line.contains("operation=GetCACert") {
+            Reply::CaCert
+        } else {
+            operations += 1;
+            if operations == 1 { pending() } else { success() }
+        };
+        fx.borrow_mut().answer(req, reply)
+    };
+    let mut store = embedded_enroll::hal::RamStore::<2, { embedded_enroll::lifecycle::record::MAX_RECORD_LEN }>::new();
+    let mut keys = ProvisionedRsa { key: load_rsa(&key_pem), decrypted: Vec::new() };
+    let mut memory = Box::new(StaticMemory::new());
+    let device = Device {
+        keys: &mut keys,
+        store: &mut store,
+        network: LoopbackNetwork { answer },
+        clock: Now,
+        timer: VirtualTimer { now: Instant::from_millis(1_000), waits: true },
+        rng: common::rng(5),
+    };
+    let mut runner = Runner::new(&profile, device, memory.memory()).unwrap();
+    let mut steps = 0;
+    runner
+        .run(|e| {
+            steps += 1;
+            assert!(steps < 100, "no progress");
+            if let Event::JobFailed(why) = e {
+                panic!("the job failed: {why}");
+            }
+            if matches!(e, Event::Activated { .. }) { Flow::Stop } else { Flow::Continue }
+        })
+        .unwrap();
+    drop(runner);
+
+    let log = lines();
+    assert_steps(
+        &log,
+        &[
+            "INFO lifecycle: profile restored (0 bytes, 0 bytes in the store slots)",
+            "DEBUG lifecycle: record stored in store slot 0",
+            "DEBUG lifecycle: generating a key in slot 0",
+            "INFO lifecycle: job Enroll for key slot A",
+            "INFO scep: enrollment (PKCSReq) with 127.0.0.1/scep (transaction ",
+            "INFO scep: CertRep verified: Pending",
+            "INFO driver: paused at the client's wait",
+            "INFO lifecycle: SCEP PENDING, transaction persisted",
+            "INFO scep: sending PKIOperation CertPoll by POST",
+            "INFO scep: CertRep verified: Success",
+            "INFO key: decrypt with the device key",
+            "INFO lifecycle: certificate issued (",
+            "INFO lifecycle: new identity in use",
+        ],
+    );
+    assert_eq!(keys.decrypted.len(), 1, "one envelope opened with the device key");
+    let cek = keys.decrypted[0].clone();
+    assert_no_secret(
+        &log,
+        &[("challenge password", CHALLENGE_PASSWORD)],
         &[("device key (PKCS#8)", &key_der), ("content-encryption key", &cek)],
     );
 }
