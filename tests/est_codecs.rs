@@ -21,7 +21,6 @@ use der::asn1::ObjectIdentifier;
 use embedded_enroll::asn1::ber;
 #[cfg(feature = "serverkeygen")]
 use embedded_enroll::asn1::cms::signed_data::SignedDataRef;
-#[cfg(feature = "csrattrs")]
 use embedded_enroll::asn1::oid;
 #[cfg(feature = "csrattrs")]
 use embedded_enroll::crypto::HashAlgorithm;
@@ -29,6 +28,7 @@ use embedded_enroll::crypto::HashAlgorithm;
 use embedded_enroll::est::csrattrs::{CsrAttr, CsrAttrs, CsrHints, EcCurve, KeyRequest};
 #[cfg(feature = "serverkeygen")]
 use embedded_enroll::est::multipart::{self, KeyFormat, MultipartError, ServerKeyGen};
+#[cfg(all(feature = "csrattrs", feature = "soft-keys"))]
 use embedded_enroll::hal::oneshot::sign_csr;
 use embedded_enroll::http::ResponseParser;
 #[cfg(feature = "serverkeygen")]
@@ -386,6 +386,7 @@ fn libest_custom_hints_make_a_csr_openssl_accepts() {
 }
 
 /// The certificates of a certs-only message, as DER.
+#[cfg(feature = "serverkeygen")]
 fn certs_of(p7: &[u8]) -> Vec<Vec<u8>> {
     let mut normalized = vec![0u8; p7.len() + 64];
     let der = if ber::is_definite(p7) { p7.to_vec() } else { ber::normalize(p7, &mut normalized).unwrap().to_vec() };

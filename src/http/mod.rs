@@ -10,12 +10,16 @@
 //! - [`auth`]: `WWW-Authenticate` challenges and `Authorization` answers, Basic (RFC 7617)
 //!   and, with the `http-digest` feature, Digest with MD5 or SHA-256 and qop=auth (RFC 7616).
 //! - [`date`]: HTTP-dates and Retry-After (RFC 9110).
+//! - `mime` (feature `serverkeygen`): media types, their parameters and `multipart/*` bodies
+//!   (RFC 2045, RFC 2046).
 //!
 //! One request per connection (`Connection: close`), as SCEP and EST servers expect.
 
 pub mod auth;
 pub mod base64;
 pub mod date;
+#[cfg(feature = "serverkeygen")]
+pub mod mime;
 pub mod request;
 pub mod response;
 
