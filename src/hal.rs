@@ -105,30 +105,9 @@ impl<T: ErrorType + ?Sized> ErrorType for &mut T {
     type Error = T::Error;
 }
 
-/// The type and size of a device key.
-#[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum KeyType {
-    /// ECDSA / ECDH on NIST P-256.
-    EcP256,
-    /// RSA with a modulus of `bits` bits (2048..=4096).
-    Rsa {
-        /// Modulus size in bits.
-        bits: u16,
-    },
-}
-
-impl KeyType {
-    /// The length of what [`Signer::sign_prehash`] writes: 64 for P-256 (raw `r || s`), the
-    /// modulus length for RSA.
-    pub const fn signature_len(self) -> usize {
-        match self {
-            Self::EcP256 => crate::crypto::p256::RAW_SIGNATURE_LEN,
-            Self::Rsa { bits } => (bits as usize).div_ceil(8),
-        }
-    }
-}
+/// The type and size of a device key (defined with the crypto adapters, which the codecs use
+/// too).
+pub use crate::crypto::KeyType;
 
 /// Which device key a protocol client asks to use: the key being certified, or the key of
 /// the current certificate (renewals, GetCert, GetCRL, TLS client authentication). Most

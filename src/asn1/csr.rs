@@ -20,9 +20,9 @@
 use super::oid;
 use super::tlv::tag;
 use super::writer::{Writer, encode, length_len, measure, tlv_len};
+use crate::crypto::KeyType;
 use crate::crypto::{Digest, HashAlgorithm};
 use crate::error::EncodeError;
-use crate::hal::KeyType;
 use crate::time::UnixTime;
 use der::asn1::ObjectIdentifier;
 

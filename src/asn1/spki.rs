@@ -73,12 +73,12 @@ impl<'a> SpkiRef<'a> {
         self.key
     }
 
-    /// The [`KeyType`](crate::hal::KeyType) a device key with this public key has (`None`
+    /// The [`KeyType`](crate::crypto::KeyType) a device key with this public key has (`None`
     /// for P-384, which is verified but never a device key).
-    pub fn key_type(&self) -> Option<crate::hal::KeyType> {
+    pub fn key_type(&self) -> Option<crate::crypto::KeyType> {
         match self.key {
-            PublicKey::Rsa(k) => Some(crate::hal::KeyType::Rsa { bits: k.bits() }),
-            PublicKey::EcP256(_) => Some(crate::hal::KeyType::EcP256),
+            PublicKey::Rsa(k) => Some(crate::crypto::KeyType::Rsa { bits: k.bits() }),
+            PublicKey::EcP256(_) => Some(crate::crypto::KeyType::EcP256),
             PublicKey::EcP384(_) => None,
         }
     }

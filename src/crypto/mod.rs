@@ -24,3 +24,28 @@ pub mod p256;
 pub mod rsa;
 
 pub use digest::{Digest, HashAlgorithm};
+
+/// The type and size of a device key.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum KeyType {
+    /// ECDSA / ECDH on NIST P-256.
+    EcP256,
+    /// RSA with a modulus of `bits` bits (2048..=4096).
+    Rsa {
+        /// Modulus size in bits.
+        bits: u16,
+    },
+}
+
+impl KeyType {
+    /// The length of what [`Signer::sign_prehash`](crate::hal::Signer::sign_prehash) writes: 64 for P-256 (raw `r || s`), the
+    /// modulus length for RSA.
+    pub const fn signature_len(self) -> usize {
+        match self {
+            Self::EcP256 => crate::crypto::p256::RAW_SIGNATURE_LEN,
+            Self::Rsa { bits } => (bits as usize).div_ceil(8),
+        }
+    }
+}

@@ -24,9 +24,9 @@ use crate::asn1::csr::{SignFn, SignResult};
 use crate::asn1::oid;
 use crate::asn1::tlv::{Cursor, Tlv, tag};
 use crate::asn1::writer::{Writer, encode, measure};
+use crate::crypto::KeyType;
 use crate::crypto::{Digest, HashAlgorithm};
 use crate::error::{CmsError, DecodeError, EncodeError};
-use crate::hal::KeyType;
 use crate::time::UnixTime;
 use der::asn1::ObjectIdentifier;
 
