@@ -60,27 +60,10 @@ trap cleanup EXIT
 # The flash file: the image keeps its state there (semihosting, see src/flash.rs). BOARD_FLASH
 # is kept from run to run; without it, a blank one serves this run only.
 flash_size=$((256 * 1024))
-flash=${BOARD_FLASH:-$work/flash.bin}
-if [ ! -e "$flash" ]; then
-  mkdir -p "$(dirname "$flash")"
-  head -c "$flash_size" /dev/zero | LC_ALL=C tr '\0' '\377' >"$flash.tmp.$$"
-  mv "$flash.tmp.$$" "$flash"
-  echo "run.sh: flash file $flash made ($flash_size bytes of 0xFF)"
-fi
-flash=$(cd "$(dirname "$flash")" && pwd)/$(basename "$flash")
-flash_has=$(stat -c %s "$flash")
-[ "$flash_has" -eq "$flash_size" ] || { echo "run.sh: $flash has $flash_has bytes, not $flash_size: not this image's flash file" >&2; exit 2; }
-[ -w "$flash" ] || { echo "run.sh: cannot write $flash" >&2; exit 2; }
+flash_file "$flash_size" "$work/flash.bin"
 
 # A fresh device key and RNG seed per run unless given (both only for this emulator demo).
-if [ "$flash_only" = 0 ] && [ -z "${SCEP_RSA_KEY:-}" ] && [ -n "${BOARD_FLASH:-}" ]; then
-  echo "run.sh: warning: BOARD_FLASH is kept across runs but SCEP_RSA_KEY is not set: this run's SCEP key is new, so an identity in the flash from an earlier run cannot be renewed (set SCEP_RSA_KEY to the same key for every run)" >&2
-fi
-if [ "$flash_only" = 0 ] && [ -z "${SCEP_RSA_KEY:-}" ] && command -v openssl >/dev/null; then
-  mkdir -p "$work/key"
-  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -outform DER -out "$work/key/device-rsa2048.der" 2>/dev/null
-  export SCEP_RSA_KEY="$work/key/device-rsa2048.der"
-fi
+[ "$flash_only" = 1 ] || device_key "$work/key"
 if [ -z "${DEMO_RNG_SEED:-}" ]; then
   DEMO_RNG_SEED=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
 fi
