@@ -249,10 +249,8 @@ impl SelfSignedCertificate<'_> {
     /// `key`, to be signed with `hash`: the bytes to sign. Then [`assemble`] makes the
     /// certificate from them and the signature, wherever the key lives.
     pub fn encode_tbs<'o>(&self, spki_der: &[u8], key: KeyType, hash: HashAlgorithm, out: &'o mut [u8]) -> Result<&'o [u8], EncodeError> {
-        self.check()?;
-        let mut nb = [0u8; 17];
-        let mut na = [0u8; 17];
-        let (not_before, not_after) = (encode_time(self.not_before, &mut nb)?, encode_time(self.not_after, &mut na)?);
+        let (mut nb, mut na) = ([0u8; 17], [0u8; 17]);
+        let (not_before, not_after) = self.validity(&mut nb, &mut na)?;
         encode(out, |w| self.write_tbs(w, spki_der, key, hash, not_before, not_after))
     }
 
@@ -267,18 +265,17 @@ impl SelfSignedCertificate<'_> {
         out: &'o mut [u8],
         sign: SignFn<'_>,
     ) -> SignResult<'o> {
-        self.check()?;
-        let mut nb = [0u8; 17];
-        let mut na = [0u8; 17];
-        let (not_before, not_after) = (encode_time(self.not_before, &mut nb)?, encode_time(self.not_after, &mut na)?);
+        let (mut nb, mut na) = ([0u8; 17], [0u8; 17]);
+        let (not_before, not_after) = self.validity(&mut nb, &mut na)?;
         sign_and_assemble(key_type, hash, out, |w| self.write_tbs(w, spki, key_type, hash, not_before, not_after), sign)
     }
 
-    fn check(&self) -> Result<(), EncodeError> {
+    /// Checks the serial number and encodes notBefore and notAfter (in `nb` and `na`).
+    fn validity<'t>(&self, nb: &'t mut [u8; 17], na: &'t mut [u8; 17]) -> Result<(&'t [u8], &'t [u8]), EncodeError> {
         if self.serial.iter().all(|b| *b == 0) {
             return Err(EncodeError::InvalidValue { what: "serial number" });
         }
-        Ok(())
+        Ok((encode_time(self.not_before, nb)?, encode_time(self.not_after, na)?))
     }
 
     fn write_tbs(
