@@ -95,6 +95,8 @@ pub mod retry;
 pub mod time;
 pub mod transport;
 
+#[cfg(any(feature = "scep", feature = "est"))]
+mod client_core;
 #[cfg(feature = "est")]
 pub mod est;
 #[cfg(feature = "scep")]

@@ -57,6 +57,7 @@ use crate::asn1::cms::signed_data::SignedDataRef;
 use crate::asn1::csr::{self, ChallengePassword, CsrBuilder};
 use crate::asn1::path::{self, CertificateSet as _};
 use crate::asn1::spki::SpkiRef;
+use crate::client_core::{self, Due, Reading};
 use crate::crypto::{Digest, HashAlgorithm};
 use crate::error::{DecodeError, EncodeError, HttpError};
 use crate::hal::{KeyRole, KeyType};
@@ -695,10 +696,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
 
     /// Whether the response being read is complete (then call [`Client::poll`]).
     pub fn response_complete(&self) -> bool {
-        match &self.stage {
-            Stage::Awaiting { reader, .. } => reader.is_done(),
-            _ => true,
-        }
+        client_core::complete(self)
     }
 
     // ---- inputs ----
@@ -719,35 +717,13 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
 
     /// Feeds response bytes as they arrive. Returns how many were used.
     pub fn handle_response_data(&mut self, _now: Instant, data: &[u8]) -> Result<usize, ClientError> {
-        if !matches!(self.stage, Stage::Awaiting { .. }) {
-            // After a malformed response ended the client, the rest of it is ignored.
-            return if matches!(self.stage, Stage::Done(_)) { Ok(0) } else { Err(ClientError::UnexpectedCall) };
-        }
-        // The request has been sent: its credentials are wiped before the response lands.
-        self.wipe_request();
-        let Stage::Awaiting { reader, .. } = &mut self.stage else { return Err(ClientError::UnexpectedCall) };
-        match reader.feed(self.bufs.io, data) {
-            Ok(n) => Ok(n),
-            Err(e) => {
-                self.stage = Stage::Done(Outcome::Http(e));
-                Ok(data.len())
-            }
-        }
+        client_core::feed(self, data)
     }
 
     /// Reports that the server closed the connection (ends a close-delimited body, e.g.
     /// libest's 202 without Content-Length).
     pub fn handle_response_end(&mut self, _now: Instant) -> Result<(), ClientError> {
-        let Stage::Awaiting { reader, .. } = &mut self.stage else {
-            return if matches!(self.stage, Stage::Done(_)) { Ok(()) } else { Err(ClientError::UnexpectedCall) };
-        };
-        if reader.is_done() {
-            return Ok(());
-        }
-        if let Err(e) = reader.finish(self.bufs.io) {
-            self.stage = Stage::Done(Outcome::Http(e));
-        }
-        Ok(())
+        client_core::end(self)
     }
 
     /// Reports that connecting (or the TLS handshake), writing or reading failed, without the
@@ -777,35 +753,14 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
             return Err(ClientError::UnexpectedCall);
         };
         let r = self.finish_csr(len, signature);
-        self.settle(r)
+        client_core::settle(self, r)
     }
 
     // ---- outputs ----
 
     /// What to do next.
     pub fn poll(&mut self, now: Instant) -> Result<Step<'_>, ClientError> {
-        for _ in 0..8 {
-            match &self.stage {
-                Stage::Ready => {
-                    let r = self.prepare_next();
-                    self.settle(r)?;
-                }
-                Stage::Awaiting { reader, .. } if reader.is_done() => {
-                    let r = self.process_response(now);
-                    self.settle(r)?;
-                }
-                Stage::Waiting { until } if now >= *until => {
-                    debug!("est: retry due: the same request again");
-                    // The same request again, on a new connection (a new binding, a new CSR).
-                    if self.binding.is_some() {
-                        self.binding = None;
-                        self.csr = Span::default();
-                    }
-                    self.stage = Stage::Ready;
-                }
-                _ => break,
-            }
-        }
+        client_core::advance(self, now, 8)?;
         #[cfg(any(feature = "log", feature = "defmt"))]
         self.log_end();
         Ok(match &self.stage {
@@ -836,19 +791,6 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
             _ => return,
         }
         self.end_logged = true;
-    }
-
-    fn settle(&mut self, r: Result<(), ClientError>) -> Result<(), ClientError> {
-        match r {
-            Ok(()) => Ok(()),
-            Err(ClientError::UnexpectedCall) => Err(ClientError::UnexpectedCall),
-            Err(e) => {
-                self.stage = Stage::Failed(e);
-                #[cfg(any(feature = "log", feature = "defmt"))]
-                self.log_end();
-                Err(e)
-            }
-        }
     }
 
     #[inline(never)]
@@ -1352,4 +1294,55 @@ fn normalize_in_place(work: &mut [u8], scratch: &mut [u8], len: usize) -> Result
     let n = ber::normalize(input, scratch)?.len();
     work.get_mut(..n).ok_or(DecodeError::OutputTooSmall { needed: n })?.copy_from_slice(scratch.get(..n).unwrap_or(&[]));
     Ok(n)
+}
+
+impl<R: CryptoRngCore> client_core::Core for Client<'_, '_, R> {
+    fn reading(&mut self) -> Reading<'_> {
+        match &mut self.stage {
+            Stage::Awaiting { reader, .. } => Reading::Awaiting(reader, self.bufs.io),
+            Stage::Done(_) => Reading::Ended,
+            _ => Reading::NotAwaiting,
+        }
+    }
+    fn reader(&self) -> Option<&ResponseReader> {
+        match &self.stage {
+            Stage::Awaiting { reader, .. } => Some(reader),
+            _ => None,
+        }
+    }
+    fn malformed(&mut self, error: HttpError) {
+        self.stage = Stage::Done(Outcome::Http(error));
+    }
+    fn fail(&mut self, error: ClientError) {
+        self.stage = Stage::Failed(error);
+        #[cfg(any(feature = "log", feature = "defmt"))]
+        self.log_end();
+    }
+    fn response_starts(&mut self) {
+        // The request has been sent: its credentials are wiped before the response lands.
+        self.wipe_request();
+    }
+    fn due(&self, now: Instant) -> Due {
+        match &self.stage {
+            Stage::Ready => Due::Prepare,
+            Stage::Awaiting { reader, .. } if reader.is_done() => Due::Response,
+            Stage::Waiting { until } if now >= *until => Due::Retry,
+            _ => Due::Nothing,
+        }
+    }
+    fn prepare(&mut self, _now: Instant) -> Result<(), ClientError> {
+        self.prepare_next()
+    }
+    fn process(&mut self, now: Instant) -> Result<(), ClientError> {
+        self.process_response(now)
+    }
+    fn retry(&mut self, _now: Instant) {
+        debug!("est: retry due: the same request again");
+        // The same request again, on a new connection (a new binding, a new CSR).
+        if self.binding.is_some() {
+            self.binding = None;
+            self.csr = Span::default();
+        }
+        self.stage = Stage::Ready;
+    }
 }

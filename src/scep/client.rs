@@ -59,6 +59,7 @@ use crate::asn1::cms::enveloped_data::EnvelopedDataRef;
 use crate::asn1::cms::signed_data::SignedDataRef;
 use crate::asn1::csr::CsrBuilder;
 use crate::asn1::spki::SpkiRef;
+use crate::client_core::{self, Due, Reading};
 use crate::crypto::Digest;
 use crate::error::{CmsError, EncodeError, HttpError, ScepError};
 pub use crate::hal::KeyRole;
@@ -663,10 +664,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
 
     /// Whether the response being read is complete (then call [`Client::poll`]).
     pub fn response_complete(&self) -> bool {
-        match &self.stage {
-            Stage::Awaiting { reader, .. } => reader.is_done(),
-            _ => true,
-        }
+        client_core::complete(self)
     }
 
     /// Saves the PENDING transaction into `out` (at most
@@ -717,31 +715,12 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
     /// unless the response ended inside `data`). A malformed response ends the client with
     /// [`Outcome::Http`]; bytes fed after that are ignored (0 used).
     pub fn handle_response_data(&mut self, _now: Instant, data: &[u8]) -> Result<usize, ClientError> {
-        let Stage::Awaiting { reader, .. } = &mut self.stage else {
-            // After a malformed response ended the client, the rest of it is ignored.
-            return if matches!(self.stage, Stage::Done(_)) { Ok(0) } else { Err(ClientError::UnexpectedCall) };
-        };
-        match reader.feed(self.bufs.io, data) {
-            Ok(n) => Ok(n),
-            Err(e) => {
-                self.stage = Stage::Done(Outcome::Http(e));
-                Ok(data.len())
-            }
-        }
+        client_core::feed(self, data)
     }
 
     /// Reports that the server closed the connection (ends a close-delimited body).
     pub fn handle_response_end(&mut self, _now: Instant) -> Result<(), ClientError> {
-        let Stage::Awaiting { reader, .. } = &mut self.stage else {
-            return if matches!(self.stage, Stage::Done(_)) { Ok(()) } else { Err(ClientError::UnexpectedCall) };
-        };
-        if reader.is_done() {
-            return Ok(());
-        }
-        if let Err(e) = reader.finish(self.bufs.io) {
-            self.stage = Stage::Done(Outcome::Http(e));
-        }
-        Ok(())
+        client_core::end(self)
     }
 
     /// Reports that the request could not be sent or the response not read (connection
@@ -787,7 +766,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         };
         let (purpose, len, env_len, attrs) = (*purpose, *len, *env_len, attrs.clone());
         let r = self.finish_signature(purpose, len, env_len, attrs.as_ref(), signature);
-        self.settle(r)
+        client_core::settle(self, r)
     }
 
     /// The content-encryption key the last [`Step::Decrypt`] asked for.
@@ -803,7 +782,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
             env.decrypt_with_cek(cek, io).map(|p| p.len())
         });
         let r = self.finish_opened(opened);
-        self.settle(r)
+        client_core::settle(self, r)
     }
 
     /// The ECDH shared secret (x-coordinate) the last [`Step::Agree`] asked for.
@@ -818,7 +797,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
             env.decrypt_with_shared_secret(&kari, shared_secret, io).map(|p| p.len())
         });
         let r = self.finish_opened(opened);
-        self.settle(r)
+        client_core::settle(self, r)
     }
 
     // ---- outputs ----
@@ -826,24 +805,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
     /// What to do next (see [`Step`]). `now` is the caller's monotonic time.
     pub fn poll(&mut self, now: Instant) -> Result<Step<'_>, ClientError> {
         // Advance through everything that needs no input from the caller.
-        for _ in 0..16 {
-            match &self.stage {
-                Stage::Ready => {
-                    let r = self.prepare_next(now);
-                    self.settle(r)?;
-                }
-                Stage::Awaiting { reader, .. } if reader.is_done() => {
-                    let r = self.process_response(now);
-                    self.settle(r)?;
-                }
-                Stage::Waiting { until } if now >= *until => {
-                    debug!("scep: poll due (transaction {})", self.transaction_id());
-                    self.message_type = MessageType::CertPoll;
-                    self.stage = Stage::Ready;
-                }
-                _ => break,
-            }
-        }
+        client_core::advance(self, now, 16)?;
         #[cfg(any(feature = "log", feature = "defmt"))]
         self.log_end();
         self.current_step()
@@ -920,20 +882,6 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         self.request_len
     }
 
-    /// Applies the result of an internal step: a caller-side error ends the client.
-    fn settle(&mut self, r: Result<(), ClientError>) -> Result<(), ClientError> {
-        match r {
-            Ok(()) => Ok(()),
-            Err(ClientError::UnexpectedCall) => Err(ClientError::UnexpectedCall),
-            Err(e) => {
-                self.stage = Stage::Failed(e);
-                #[cfg(any(feature = "log", feature = "defmt"))]
-                self.log_end();
-                Err(e)
-            }
-        }
-    }
-
     fn done(&mut self, outcome: Outcome) -> Result<(), ClientError> {
         self.stage = Stage::Done(outcome);
         // The transaction is over: the CSR (and its challenge password) is not needed again.
@@ -947,5 +895,48 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
         if let Some(c) = self.bufs.own.get_mut(self.csr.start..self.csr.end) {
             zeroize::Zeroize::zeroize(c);
         }
+    }
+}
+
+impl<R: CryptoRngCore> client_core::Core for Client<'_, '_, R> {
+    fn reading(&mut self) -> Reading<'_> {
+        match &mut self.stage {
+            Stage::Awaiting { reader, .. } => Reading::Awaiting(reader, self.bufs.io),
+            Stage::Done(_) => Reading::Ended,
+            _ => Reading::NotAwaiting,
+        }
+    }
+    fn reader(&self) -> Option<&ResponseReader> {
+        match &self.stage {
+            Stage::Awaiting { reader, .. } => Some(reader),
+            _ => None,
+        }
+    }
+    fn malformed(&mut self, error: HttpError) {
+        self.stage = Stage::Done(Outcome::Http(error));
+    }
+    fn fail(&mut self, error: ClientError) {
+        self.stage = Stage::Failed(error);
+        #[cfg(any(feature = "log", feature = "defmt"))]
+        self.log_end();
+    }
+    fn due(&self, now: Instant) -> Due {
+        match &self.stage {
+            Stage::Ready => Due::Prepare,
+            Stage::Awaiting { reader, .. } if reader.is_done() => Due::Response,
+            Stage::Waiting { until } if now >= *until => Due::Retry,
+            _ => Due::Nothing,
+        }
+    }
+    fn prepare(&mut self, now: Instant) -> Result<(), ClientError> {
+        self.prepare_next(now)
+    }
+    fn process(&mut self, now: Instant) -> Result<(), ClientError> {
+        self.process_response(now)
+    }
+    fn retry(&mut self, _now: Instant) {
+        debug!("scep: poll due (transaction {})", self.transaction_id());
+        self.message_type = MessageType::CertPoll;
+        self.stage = Stage::Ready;
     }
 }

@@ -26,7 +26,11 @@ use super::TransportFailure;
 pub use super::blocking::{DeviceKeys, DriveError, DriveOptions, Progress};
 use super::blocking::{MAX_STEPS, ResponseSink, abandon, conclude};
 #[cfg(any(feature = "scep", feature = "est"))]
-use super::blocking::{key_failed, logged, stopped};
+use super::blocking::{logged, stopped};
+#[cfg(any(feature = "scep", feature = "est"))]
+use super::driven::{Action, Driven, bind, key_step, request_line};
+#[cfg(any(feature = "scep", feature = "est"))]
+use crate::ClientError;
 use crate::time::Instant;
 #[cfg(any(feature = "scep", feature = "est"))]
 use core::{future::Future, task::Poll};
@@ -205,10 +209,81 @@ async fn deliver<S: ResponseSink, R: embedded_io_async::Read, T: AsyncTimer>(
     conclude(sink, r, len, now, timer.now(), progress)
 }
 
+/// The one loop behind [`run_scep_with`] and [`run_est_with`] (the blocking `drive`,
+/// awaited).
 #[cfg(any(feature = "scep", feature = "est"))]
-fn request_line(bytes: &[u8]) -> &str {
-    let line = bytes.split(|b| *b == b'\r').next().and_then(|l| core::str::from_utf8(l).ok()).unwrap_or("");
-    line.get(..line.len().min(120)).unwrap_or("")
+async fn drive<D: Driven, C: AsyncConnect, K: DeviceKeys, T: AsyncTimer>(
+    client: &mut D,
+    connect: &mut C,
+    keys: &mut K,
+    timer: &mut T,
+    options: DriveOptions,
+    progress: impl FnMut(Progress<'_>),
+) -> Result<D::Outcome, DriveError<ClientError>> {
+    let mut chunk = [0u8; crate::transport::READ_CHUNK];
+    let mut progress = logged(progress);
+    for _ in 0..MAX_STEPS {
+        let now = timer.now();
+        match client.action(now).map_err(DriveError::Client)? {
+            Action::Connect => {
+                // A connection of its own: its binding to the client, then the client's steps
+                // until its request, which goes on this connection.
+                let deadline = now + options.exchange_deadline;
+                let authenticated = connect.authenticates_server();
+                let mut conn = match within(timer, deadline, connect.connect()).await {
+                    Ok(Ok(c)) => c,
+                    Ok(Err(e)) => {
+                        let f = failure(timer, deadline, C::failure(&e));
+                        abandon(client, f, now, timer.now(), &mut progress)?;
+                        continue;
+                    }
+                    Err(f) => {
+                        abandon(client, f, now, timer.now(), &mut progress)?;
+                        continue;
+                    }
+                };
+                bind(client, |out| C::channel_binding(&conn, out), now)?;
+                for _ in 0..4 {
+                    let t = timer.now();
+                    match client.action(t).map_err(DriveError::Client)? {
+                        Action::Key => key_step(client, keys, t, &mut progress)?,
+                        Action::Send { request, credentials } => {
+                            if credentials && !authenticated {
+                                return Err(stopped(DriveError::UnauthenticatedServer));
+                            }
+                            progress(Progress::Request(request_line(request)));
+                            let conn = write_request(&mut conn, request, timer, deadline).await.map(|()| &mut conn);
+                            deliver(client, conn, &mut chunk, timer, (now, deadline), &mut progress).await?;
+                            break;
+                        }
+                        _ => break,
+                    }
+                }
+            }
+            Action::Send { request, credentials } => {
+                if credentials && !connect.authenticates_server() {
+                    return Err(stopped(DriveError::UnauthenticatedServer));
+                }
+                progress(Progress::Request(request_line(request)));
+                let deadline = now + options.exchange_deadline;
+                let mut conn = send(connect, request, timer, deadline).await;
+                let conn = conn.as_mut().map_err(|f| *f);
+                deliver(client, conn, &mut chunk, timer, (now, deadline), &mut progress).await?;
+            }
+            Action::Key => key_step(client, keys, now, &mut progress)?,
+            Action::Wait(until) => {
+                if options.return_at_wait {
+                    return Err(stopped(DriveError::Paused(until)));
+                }
+                progress(Progress::Waiting { until, ms: (until - now).as_millis() });
+                if !timer.sleep_until(until).await {
+                    return Err(stopped(DriveError::Stopped));
+                }
+            }
+            Action::Done(outcome) => return Ok(outcome.clone()),
+        }
+    }
+    Err(stopped(DriveError::TooManySteps))
 }
 
 /// [`super::blocking::run_scep`], awaited: each exchange has the
@@ -220,7 +295,7 @@ pub async fn run_scep<R: rand_core::CryptoRngCore, C: AsyncConnect, K: DeviceKey
     keys: &mut K,
     timer: &mut T,
     progress: impl FnMut(Progress<'_>),
-) -> Result<crate::scep::client::Outcome, DriveError<crate::scep::client::ClientError>> {
+) -> Result<crate::scep::client::Outcome, DriveError<ClientError>> {
     run_scep_with(client, connect, keys, timer, DriveOptions::DEFAULT, progress).await
 }
 
@@ -234,53 +309,8 @@ pub async fn run_scep_with<R: rand_core::CryptoRngCore, C: AsyncConnect, K: Devi
     timer: &mut T,
     options: DriveOptions,
     progress: impl FnMut(Progress<'_>),
-) -> Result<crate::scep::client::Outcome, DriveError<crate::scep::client::ClientError>> {
-    use crate::hal::ErrorKind;
-    use crate::scep::client::Step;
-    let mut chunk = [0u8; crate::transport::READ_CHUNK];
-    let mut progress = logged(progress);
-    for _ in 0..MAX_STEPS {
-        let now = timer.now();
-        match client.poll(now).map_err(DriveError::Client)? {
-            Step::Send(bytes) => {
-                progress(Progress::Request(request_line(bytes)));
-                let deadline = now + options.exchange_deadline;
-                let mut conn = send(connect, bytes, timer, deadline).await;
-                let conn = conn.as_mut().map_err(|f| *f);
-                deliver(client, conn, &mut chunk, timer, (now, deadline), &mut progress).await?;
-            }
-            Step::Sign(req) => {
-                progress(Progress::KeyOperation("sign"));
-                let mut sig = [0u8; crate::crypto::rsa::MAX_MODULUS_LEN];
-                let n = keys.sign(req.key, &req.digest, &mut sig).map_err(key_failed("sign"))?;
-                client.signed(now, sig.get(..n).unwrap_or(&[])).map_err(DriveError::Client)?;
-            }
-            Step::Decrypt(req) => {
-                progress(Progress::KeyOperation("decrypt"));
-                let mut cek = zeroize::Zeroizing::new([0u8; 32]);
-                let cek = cek.get_mut(..req.key_len).ok_or(DriveError::Key(ErrorKind::Unsupported))?;
-                keys.decrypt(req.key, req.encrypted_key, cek).map_err(key_failed("decrypt"))?;
-                client.decrypted(now, cek).map_err(DriveError::Client)?;
-            }
-            Step::Agree(req) => {
-                progress(Progress::KeyOperation("agree"));
-                let mut z = zeroize::Zeroizing::new([0u8; 32]);
-                keys.agree(req.key, &req.peer_public_key, &mut z).map_err(key_failed("agree"))?;
-                client.agreed(now, &z).map_err(DriveError::Client)?;
-            }
-            Step::Wait(until) => {
-                if options.return_at_wait {
-                    return Err(stopped(DriveError::Paused(until)));
-                }
-                progress(Progress::Waiting { until, ms: (until - now).as_millis() });
-                if !timer.sleep_until(until).await {
-                    return Err(stopped(DriveError::Stopped));
-                }
-            }
-            Step::Done(outcome) => return Ok(outcome.clone()),
-        }
-    }
-    Err(stopped(DriveError::TooManySteps))
+) -> Result<crate::scep::client::Outcome, DriveError<ClientError>> {
+    drive(client, connect, keys, timer, options, progress).await
 }
 
 /// [`super::blocking::run_est`], awaited: each exchange has the
@@ -292,7 +322,7 @@ pub async fn run_est<R: rand_core::CryptoRngCore, C: AsyncConnect, K: DeviceKeys
     keys: &mut K,
     timer: &mut T,
     progress: impl FnMut(Progress<'_>),
-) -> Result<crate::est::client::Outcome, DriveError<crate::est::client::ClientError>> {
+) -> Result<crate::est::client::Outcome, DriveError<ClientError>> {
     run_est_with(client, connect, keys, timer, DriveOptions::DEFAULT, progress).await
 }
 
@@ -306,83 +336,8 @@ pub async fn run_est_with<R: rand_core::CryptoRngCore, C: AsyncConnect, K: Devic
     timer: &mut T,
     options: DriveOptions,
     progress: impl FnMut(Progress<'_>),
-) -> Result<crate::est::client::Outcome, DriveError<crate::est::client::ClientError>> {
-    use crate::est::client::Step;
-    let mut chunk = [0u8; crate::transport::READ_CHUNK];
-    let sign = |client: &mut crate::est::client::Client<'_, '_, R>, keys: &mut K, req: crate::est::client::SignRequest, now| {
-        let mut sig = [0u8; crate::crypto::rsa::MAX_MODULUS_LEN];
-        let n = keys.sign(req.key, &req.digest, &mut sig).map_err(key_failed("sign"))?;
-        client.signed(now, sig.get(..n).unwrap_or(&[])).map_err(DriveError::Client)
-    };
-    let mut progress = logged(progress);
-    for _ in 0..MAX_STEPS {
-        let now = timer.now();
-        match client.poll(now).map_err(DriveError::Client)? {
-            Step::Bind => {
-                let deadline = now + options.exchange_deadline;
-                let authenticated = connect.authenticates_server();
-                let mut conn = match within(timer, deadline, connect.connect()).await {
-                    Ok(Ok(c)) => c,
-                    r => {
-                        let f = match r {
-                            Err(f) => f,
-                            Ok(Err(e)) => failure(timer, deadline, C::failure(&e)),
-                            Ok(Ok(_)) => failure(timer, deadline, TransportFailure::Connect),
-                        };
-                        abandon(client, f, now, timer.now(), &mut progress)?;
-                        continue;
-                    }
-                };
-                let mut value = [0u8; 64];
-                let n = C::channel_binding(&conn, &mut value);
-                client.bound(now, value.get(..n).unwrap_or(&[])).map_err(DriveError::Client)?;
-                for _ in 0..4 {
-                    let t = timer.now();
-                    match client.poll(t).map_err(DriveError::Client)? {
-                        Step::Sign(req) => {
-                            progress(Progress::KeyOperation("sign"));
-                            sign(client, keys, req, t)?;
-                        }
-                        Step::Send(bytes) => {
-                            if crate::http::request::carries_authorization(bytes) && !authenticated {
-                                return Err(stopped(DriveError::UnauthenticatedServer));
-                            }
-                            progress(Progress::Request(request_line(bytes)));
-                            let conn = write_request(&mut conn, bytes, timer, deadline).await.map(|()| &mut conn);
-                            deliver(client, conn, &mut chunk, timer, (now, deadline), &mut progress).await?;
-                            break;
-                        }
-                        _ => break,
-                    }
-                }
-            }
-            Step::Send(bytes) => {
-                if crate::http::request::carries_authorization(bytes) && !connect.authenticates_server() {
-                    return Err(stopped(DriveError::UnauthenticatedServer));
-                }
-                progress(Progress::Request(request_line(bytes)));
-                let deadline = now + options.exchange_deadline;
-                let mut conn = send(connect, bytes, timer, deadline).await;
-                let conn = conn.as_mut().map_err(|f| *f);
-                deliver(client, conn, &mut chunk, timer, (now, deadline), &mut progress).await?;
-            }
-            Step::Sign(req) => {
-                progress(Progress::KeyOperation("sign"));
-                sign(client, keys, req, now)?;
-            }
-            Step::Wait(until) => {
-                if options.return_at_wait {
-                    return Err(stopped(DriveError::Paused(until)));
-                }
-                progress(Progress::Waiting { until, ms: (until - now).as_millis() });
-                if !timer.sleep_until(until).await {
-                    return Err(stopped(DriveError::Stopped));
-                }
-            }
-            Step::Done(outcome) => return Ok(outcome.clone()),
-        }
-    }
-    Err(stopped(DriveError::TooManySteps))
+) -> Result<crate::est::client::Outcome, DriveError<ClientError>> {
+    drive(client, connect, keys, timer, options, progress).await
 }
 
 /// embedded-nal-async's `TcpConnect` as an [`AsyncConnect`] (feature `nal-async`).

@@ -26,9 +26,15 @@
 //! [`MAX_STEPS`] steps.
 
 use super::TransportFailure;
+#[cfg(any(feature = "scep", feature = "est"))]
+use super::driven::{Action, Driven, bind, key_step, request_line};
+#[cfg(any(feature = "scep", feature = "est"))]
+use crate::ClientError;
 use crate::crypto::Digest;
 use crate::hal::{Decrypter, ErrorKind, KeyAgreement, Signer};
 use crate::time::{Duration, Instant};
+#[cfg(any(feature = "scep", feature = "est"))]
+use rand_core::CryptoRngCore;
 
 /// The overall deadline of one exchange (connect, request, response) when the caller sets
 /// none: 60 s, enough for an RSA TLS handshake and a CA that signs slowly, short enough that
@@ -552,13 +558,6 @@ pub(crate) fn stopped<E>(why: DriveError<E>) -> DriveError<E> {
     why
 }
 
-/// The first line of a request, for progress reports.
-#[cfg(any(feature = "scep", feature = "est"))]
-fn request_line(bytes: &[u8]) -> &str {
-    let line = bytes.split(|b| *b == b'\r').next().and_then(|l| core::str::from_utf8(l).ok()).unwrap_or("");
-    line.get(..line.len().min(120)).unwrap_or("")
-}
-
 /// Reports an abandoned exchange (started at `started`) to `progress` and, as a transport
 /// error, to the client.
 #[cfg(any(feature = "scep", feature = "est"))]
@@ -643,292 +642,186 @@ pub(crate) fn conclude<S: ResponseSink>(
     }
 }
 
-#[cfg(feature = "scep")]
-mod scep_driver {
-    use super::*;
-    use crate::scep::client::{Client, ClientError, Outcome, Step};
-    use rand_core::CryptoRngCore;
-
-    impl<R: CryptoRngCore> ResponseSink for Client<'_, '_, R> {
-        type Error = ClientError;
-        fn data(&mut self, now: Instant, data: &[u8]) -> Result<usize, ClientError> {
-            self.handle_response_data(now, data)
-        }
-        fn end(&mut self, now: Instant) -> Result<(), ClientError> {
-            self.handle_response_end(now)
-        }
-        fn complete(&self) -> bool {
-            self.response_complete()
-        }
-        fn transport_error(&mut self, now: Instant, failure: TransportFailure) -> Result<(), ClientError> {
-            self.handle_transport_failure(now, failure)
-        }
-    }
-
-    impl<R: CryptoRngCore> PendingRequest for Client<'_, '_, R> {
-        fn pending_request(&mut self, now: Instant) -> Result<&[u8], ClientError> {
-            match self.poll(now)? {
-                Step::Send(bytes) => Ok(bytes),
-                _ => Err(ClientError::UnexpectedCall),
+/// Runs any protocol client to its end (the one loop behind [`run_scep_with`] and
+/// [`run_est_with`]): requests over connections from `connect`, key operations through
+/// `keys`, waits through `timer`.
+#[cfg(any(feature = "scep", feature = "est"))]
+fn drive<D: Driven, C: Connect, K: DeviceKeys, T: Timer>(
+    client: &mut D,
+    connect: &mut C,
+    keys: &mut K,
+    timer: &mut T,
+    options: DriveOptions,
+    progress: impl FnMut(Progress<'_>),
+) -> Result<D::Outcome, DriveError<ClientError>> {
+    let mut progress = logged(progress);
+    for _ in 0..MAX_STEPS {
+        let now = timer.now();
+        match client.action(now).map_err(DriveError::Client)? {
+            Action::Connect => held_exchange(client, connect, keys, timer, options, now, &mut progress)?,
+            Action::Send { request, credentials } => {
+                if credentials && !connect.authenticates_server() {
+                    return Err(stopped(DriveError::UnauthenticatedServer));
+                }
+                progress(Progress::Request(request_line(request)));
+                exchange(client, connect, timer, now + options.exchange_deadline, now, &mut progress)?;
             }
-        }
-    }
-
-    /// Runs a SCEP client to its end: every request over a new connection from `connect`,
-    /// every key operation through `keys`, every wait through `timer`. `progress` sees each
-    /// step (for log lines). Each exchange has the [`DEFAULT_EXCHANGE_DEADLINE`] (60 s; see
-    /// [`run_scep_with`] to set another). At most [`MAX_STEPS`] steps (more would be a bug: a
-    /// PENDING poll takes four).
-    pub fn run_scep<R: CryptoRngCore, C: Connect, K: DeviceKeys, T: Timer>(
-        client: &mut Client<'_, '_, R>,
-        connect: &mut C,
-        keys: &mut K,
-        timer: &mut T,
-        progress: impl FnMut(Progress<'_>),
-    ) -> Result<Outcome, DriveError<ClientError>> {
-        run_scep_with(client, connect, keys, timer, DriveOptions::DEFAULT, progress)
-    }
-
-    /// [`run_scep`] with these options: an exchange that is not over
-    /// [`DriveOptions::exchange_deadline`] after it started is abandoned and counts as a
-    /// transport failure ([`Outcome::Transport`], or during PENDING polling one poll used), and
-    /// `progress` sees [`Progress::DeadlineExceeded`].
-    pub fn run_scep_with<R: CryptoRngCore, C: Connect, K: DeviceKeys, T: Timer>(
-        client: &mut Client<'_, '_, R>,
-        connect: &mut C,
-        keys: &mut K,
-        timer: &mut T,
-        options: DriveOptions,
-        progress: impl FnMut(Progress<'_>),
-    ) -> Result<Outcome, DriveError<ClientError>> {
-        let mut progress = logged(progress);
-        for _ in 0..MAX_STEPS {
-            let now = timer.now();
-            match client.poll(now).map_err(DriveError::Client)? {
-                Step::Send(bytes) => {
-                    progress(Progress::Request(request_line(bytes)));
-                    exchange(client, connect, timer, now + options.exchange_deadline, now, &mut progress)?;
+            Action::Key => key_step(client, keys, now, &mut progress)?,
+            Action::Wait(until) => {
+                if options.return_at_wait {
+                    return Err(stopped(DriveError::Paused(until)));
                 }
-                Step::Sign(req) => {
-                    progress(Progress::KeyOperation("sign"));
-                    let mut sig = [0u8; crate::crypto::rsa::MAX_MODULUS_LEN];
-                    let n = keys.sign(req.key, &req.digest, &mut sig).map_err(key_failed("sign"))?;
-                    client.signed(now, sig.get(..n).unwrap_or(&[])).map_err(DriveError::Client)?;
+                progress(Progress::Waiting { until, ms: (until - now).as_millis() });
+                if !timer.sleep_until(until) {
+                    return Err(stopped(DriveError::Stopped));
                 }
-                Step::Decrypt(req) => {
-                    progress(Progress::KeyOperation("decrypt"));
-                    let mut cek = zeroize::Zeroizing::new([0u8; 32]);
-                    let cek = cek.get_mut(..req.key_len).ok_or(DriveError::Key(ErrorKind::Unsupported))?;
-                    keys.decrypt(req.key, req.encrypted_key, cek).map_err(key_failed("decrypt"))?;
-                    client.decrypted(now, cek).map_err(DriveError::Client)?;
-                }
-                Step::Agree(req) => {
-                    progress(Progress::KeyOperation("agree"));
-                    let mut z = zeroize::Zeroizing::new([0u8; 32]);
-                    keys.agree(req.key, &req.peer_public_key, &mut z).map_err(key_failed("agree"))?;
-                    client.agreed(now, &z).map_err(DriveError::Client)?;
-                }
-                Step::Wait(until) => {
-                    if options.return_at_wait {
-                        return Err(stopped(DriveError::Paused(until)));
-                    }
-                    progress(Progress::Waiting { until, ms: (until - now).as_millis() });
-                    if !timer.sleep_until(until) {
-                        return Err(stopped(DriveError::Stopped));
-                    }
-                }
-                Step::Done(outcome) => return Ok(outcome.clone()),
             }
+            Action::Done(outcome) => return Ok(outcome.clone()),
         }
-        Err(stopped(DriveError::TooManySteps))
+    }
+    Err(stopped(DriveError::TooManySteps))
+}
+
+/// [`Action::Connect`]: opens the connection, hands its channel binding to the client, and
+/// runs the client's steps until its next request, which goes on that connection. A frame of
+/// its own (stack).
+#[cfg(any(feature = "scep", feature = "est"))]
+#[inline(never)]
+fn held_exchange<D: Driven, C: Connect, K: DeviceKeys, T: Timer>(
+    client: &mut D,
+    connect: &mut C,
+    keys: &mut K,
+    timer: &mut T,
+    options: DriveOptions,
+    now: Instant,
+    progress: &mut impl FnMut(Progress<'_>),
+) -> Result<(), DriveError<ClientError>> {
+    let deadline = now + options.exchange_deadline;
+    let authenticated = connect.authenticates_server();
+    // The connection is made in this frame's slot (not moved on: it is large).
+    let mut slot = None;
+    let opened = connect.connect_in(&mut slot);
+    let conn = match (opened, slot.as_mut()) {
+        (Ok(()), Some(c)) if timer.now() < deadline => c,
+        (r, _) => {
+            let f = match r {
+                Err(e) => failure(timer, deadline, C::failure(&e)),
+                Ok(()) => TransportFailure::Deadline,
+            };
+            return abandon(client, f, now, timer.now(), progress);
+        }
+    };
+    bind(client, |out| C::channel_binding(conn, out), now)?;
+    send_held::<D, C, K, T>(client, conn, keys, timer, authenticated, now, deadline, progress)
+}
+
+/// The client's steps on a held connection until its request is sent there and the reply
+/// delivered (a key operation may come first: a CSR that carries the binding is signed
+/// now). A frame of its own (stack): the steps are not in the frame that opened the
+/// connection.
+#[cfg(any(feature = "scep", feature = "est"))]
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn send_held<D: Driven, C: Connect, K: DeviceKeys, T: Timer>(
+    client: &mut D,
+    conn: &mut C::Connection<'_>,
+    keys: &mut K,
+    timer: &mut T,
+    authenticated: bool,
+    now: Instant,
+    deadline: Instant,
+    progress: &mut impl FnMut(Progress<'_>),
+) -> Result<(), DriveError<ClientError>> {
+    for _ in 0..4 {
+        let t = timer.now();
+        match client.action(t).map_err(DriveError::Client)? {
+            Action::Key => key_step(client, keys, t, progress)?,
+            Action::Send { request, credentials } => {
+                if credentials && !authenticated {
+                    return Err(stopped(DriveError::UnauthenticatedServer));
+                }
+                progress(Progress::Request(request_line(request)));
+                let conn = write_within::<C, T>(conn, request, timer, deadline).map(|()| conn);
+                return deliver(client, conn, C::set_io_timeout, timer, now, deadline, progress);
+            }
+            _ => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(any(feature = "scep", feature = "est"))]
+impl<D: Driven> PendingRequest for D {
+    fn pending_request(&mut self, now: Instant) -> Result<&[u8], ClientError> {
+        match self.action(now)? {
+            Action::Send { request, .. } => Ok(request),
+            _ => Err(ClientError::UnexpectedCall),
+        }
     }
 }
 
+/// Runs a SCEP client to its end: every request over a new connection from `connect`,
+/// every key operation through `keys`, every wait through `timer`. `progress` sees each
+/// step (for log lines). Each exchange has the [`DEFAULT_EXCHANGE_DEADLINE`] (60 s; see
+/// [`run_scep_with`] to set another). At most [`MAX_STEPS`] steps (more would be a bug: a
+/// PENDING poll takes four).
 #[cfg(feature = "scep")]
-pub use scep_driver::{run_scep, run_scep_with};
-
-#[cfg(feature = "est")]
-mod est_driver {
-    use super::*;
-    use crate::est::client::{Client, ClientError, Outcome, Step};
-    use crate::http::request::carries_authorization;
-    use rand_core::CryptoRngCore;
-
-    impl<R: CryptoRngCore> ResponseSink for Client<'_, '_, R> {
-        type Error = ClientError;
-        fn data(&mut self, now: Instant, data: &[u8]) -> Result<usize, ClientError> {
-            self.handle_response_data(now, data)
-        }
-        fn end(&mut self, now: Instant) -> Result<(), ClientError> {
-            self.handle_response_end(now)
-        }
-        fn complete(&self) -> bool {
-            self.response_complete()
-        }
-        fn transport_error(&mut self, now: Instant, failure: TransportFailure) -> Result<(), ClientError> {
-            self.handle_transport_failure(now, failure)
-        }
-    }
-
-    fn sign<R: CryptoRngCore, K: DeviceKeys>(
-        client: &mut Client<'_, '_, R>,
-        keys: &mut K,
-        req: crate::est::client::SignRequest,
-        now: Instant,
-    ) -> Result<(), DriveError<ClientError>> {
-        let mut sig = [0u8; crate::crypto::rsa::MAX_MODULUS_LEN];
-        let n = keys.sign(req.key, &req.digest, &mut sig).map_err(key_failed("sign"))?;
-        client.signed(now, sig.get(..n).unwrap_or(&[])).map_err(DriveError::Client)
-    }
-
-    impl<R: CryptoRngCore> PendingRequest for Client<'_, '_, R> {
-        fn pending_request(&mut self, now: Instant) -> Result<&[u8], ClientError> {
-            match self.poll(now)? {
-                Step::Send(bytes) => Ok(bytes),
-                _ => Err(ClientError::UnexpectedCall),
-            }
-        }
-    }
-
-    /// `Step::Bind`: opens the connection, hands its channel binding to the client, and has
-    /// the CSR signed and sent on that same connection. A frame of its own (stack).
-    #[inline(never)]
-    fn bound_exchange<R: CryptoRngCore, C: Connect, K: DeviceKeys, T: Timer>(
-        client: &mut Client<'_, '_, R>,
-        connect: &mut C,
-        keys: &mut K,
-        timer: &mut T,
-        options: DriveOptions,
-        now: Instant,
-        progress: &mut impl FnMut(Progress<'_>),
-    ) -> Result<(), DriveError<ClientError>> {
-        let deadline = now + options.exchange_deadline;
-        let authenticated = connect.authenticates_server();
-        // The connection is made in this frame's slot (not moved on: it is large).
-        let mut slot = None;
-        let opened = connect.connect_in(&mut slot);
-        let conn = match (opened, slot.as_mut()) {
-            (Ok(()), Some(c)) if timer.now() < deadline => c,
-            (r, _) => {
-                let f = match r {
-                    Err(e) => failure(timer, deadline, C::failure(&e)),
-                    Ok(()) => TransportFailure::Deadline,
-                };
-                return abandon(client, f, now, timer.now(), progress);
-            }
-        };
-        bind::<C, R>(client, conn, now)?;
-        send_bound::<R, C, K, T>(client, conn, keys, timer, authenticated, now, deadline, progress)
-    }
-
-    /// The CSR with the connection's binding, signed and sent on that connection, and the
-    /// reply delivered. A frame of its own (stack): the client's steps are not in the frame
-    /// that holds the connection while it opens.
-    #[inline(never)]
-    #[allow(clippy::too_many_arguments)]
-    fn send_bound<R: CryptoRngCore, C: Connect, K: DeviceKeys, T: Timer>(
-        client: &mut Client<'_, '_, R>,
-        conn: &mut C::Connection<'_>,
-        keys: &mut K,
-        timer: &mut T,
-        authenticated: bool,
-        now: Instant,
-        deadline: Instant,
-        progress: &mut impl FnMut(Progress<'_>),
-    ) -> Result<(), DriveError<ClientError>> {
-        for _ in 0..4 {
-            let t = timer.now();
-            match client.poll(t).map_err(DriveError::Client)? {
-                Step::Sign(req) => {
-                    progress(Progress::KeyOperation("sign"));
-                    sign(client, keys, req, t)?;
-                }
-                Step::Send(bytes) => {
-                    if carries_authorization(bytes) && !authenticated {
-                        return Err(stopped(DriveError::UnauthenticatedServer));
-                    }
-                    progress(Progress::Request(request_line(bytes)));
-                    let conn = write_within::<C, T>(conn, bytes, timer, deadline).map(|()| conn);
-                    return deliver(client, conn, C::set_io_timeout, timer, now, deadline, progress);
-                }
-                _ => return Ok(()),
-            }
-        }
-        Ok(())
-    }
-
-    /// Hands the connection's channel binding to the client. A frame of its own (stack): the
-    /// 64-byte value is not in the caller's frame while the connection opens.
-    #[inline(never)]
-    fn bind<C: Connect, R: CryptoRngCore>(
-        client: &mut Client<'_, '_, R>,
-        conn: &C::Connection<'_>,
-        now: Instant,
-    ) -> Result<(), DriveError<ClientError>> {
-        let mut value = [0u8; 64];
-        let n = C::channel_binding(conn, &mut value);
-        client.bound(now, value.get(..n).unwrap_or(&[])).map_err(DriveError::Client)
-    }
-
-    /// Runs an EST client to its end: requests over connections from `connect` (TLS: see
-    /// `transport::tls` and `transport::host_tls`), the CSR signature through `keys`, 202 waits
-    /// through `timer`. On [`Step::Bind`] the connection is opened first, its channel
-    /// binding handed to the client, and the CSR signed and sent on that same connection.
-    /// Each exchange has the [`DEFAULT_EXCHANGE_DEADLINE`] (60 s; see [`run_est_with`] to set
-    /// another). At most [`MAX_STEPS`] steps.
-    pub fn run_est<R: CryptoRngCore, C: Connect, K: DeviceKeys, T: Timer>(
-        client: &mut Client<'_, '_, R>,
-        connect: &mut C,
-        keys: &mut K,
-        timer: &mut T,
-        progress: impl FnMut(Progress<'_>),
-    ) -> Result<Outcome, DriveError<ClientError>> {
-        run_est_with(client, connect, keys, timer, DriveOptions::DEFAULT, progress)
-    }
-
-    /// [`run_est`] with these options: an exchange that is not over
-    /// [`DriveOptions::exchange_deadline`] after it started (with channel binding: from the
-    /// start of connecting, the CSR signature included) is abandoned, the client ends with
-    /// [`Outcome::Transport`], and `progress` sees [`Progress::DeadlineExceeded`].
-    pub fn run_est_with<R: CryptoRngCore, C: Connect, K: DeviceKeys, T: Timer>(
-        client: &mut Client<'_, '_, R>,
-        connect: &mut C,
-        keys: &mut K,
-        timer: &mut T,
-        options: DriveOptions,
-        progress: impl FnMut(Progress<'_>),
-    ) -> Result<Outcome, DriveError<ClientError>> {
-        let mut progress = logged(progress);
-        for _ in 0..MAX_STEPS {
-            let now = timer.now();
-            match client.poll(now).map_err(DriveError::Client)? {
-                Step::Bind => bound_exchange(client, connect, keys, timer, options, now, &mut progress)?,
-                Step::Send(bytes) => {
-                    if carries_authorization(bytes) && !connect.authenticates_server() {
-                        return Err(stopped(DriveError::UnauthenticatedServer));
-                    }
-                    progress(Progress::Request(request_line(bytes)));
-                    exchange(client, connect, timer, now + options.exchange_deadline, now, &mut progress)?;
-                }
-                Step::Sign(req) => {
-                    progress(Progress::KeyOperation("sign"));
-                    sign(client, keys, req, now)?;
-                }
-                Step::Wait(until) => {
-                    if options.return_at_wait {
-                        return Err(stopped(DriveError::Paused(until)));
-                    }
-                    progress(Progress::Waiting { until, ms: (until - now).as_millis() });
-                    if !timer.sleep_until(until) {
-                        return Err(stopped(DriveError::Stopped));
-                    }
-                }
-                Step::Done(outcome) => return Ok(outcome.clone()),
-            }
-        }
-        Err(stopped(DriveError::TooManySteps))
-    }
+pub fn run_scep<R: CryptoRngCore, C: Connect, K: DeviceKeys, T: Timer>(
+    client: &mut crate::scep::client::Client<'_, '_, R>,
+    connect: &mut C,
+    keys: &mut K,
+    timer: &mut T,
+    progress: impl FnMut(Progress<'_>),
+) -> Result<crate::scep::client::Outcome, DriveError<ClientError>> {
+    run_scep_with(client, connect, keys, timer, DriveOptions::DEFAULT, progress)
 }
 
+/// [`run_scep`] with these options: an exchange that is not over
+/// [`DriveOptions::exchange_deadline`] after it started is abandoned and counts as a
+/// transport failure (`Outcome::Transport`, or during PENDING polling one poll used), and
+/// `progress` sees [`Progress::DeadlineExceeded`].
+#[cfg(feature = "scep")]
+pub fn run_scep_with<R: CryptoRngCore, C: Connect, K: DeviceKeys, T: Timer>(
+    client: &mut crate::scep::client::Client<'_, '_, R>,
+    connect: &mut C,
+    keys: &mut K,
+    timer: &mut T,
+    options: DriveOptions,
+    progress: impl FnMut(Progress<'_>),
+) -> Result<crate::scep::client::Outcome, DriveError<ClientError>> {
+    drive(client, connect, keys, timer, options, progress)
+}
+
+/// Runs an EST client to its end: requests over connections from `connect` (TLS: see
+/// `transport::tls` and `transport::host_tls`), the CSR signature through `keys`, 202 waits
+/// through `timer`. When the client asks for a connection of its own first (channel
+/// binding: `Step::Bind`), it is opened, its binding handed to the client, and the CSR
+/// signed and sent on that same connection. Each exchange has the
+/// [`DEFAULT_EXCHANGE_DEADLINE`] (60 s; see [`run_est_with`] to set another). At most
+/// [`MAX_STEPS`] steps.
 #[cfg(feature = "est")]
-pub use est_driver::{run_est, run_est_with};
+pub fn run_est<R: CryptoRngCore, C: Connect, K: DeviceKeys, T: Timer>(
+    client: &mut crate::est::client::Client<'_, '_, R>,
+    connect: &mut C,
+    keys: &mut K,
+    timer: &mut T,
+    progress: impl FnMut(Progress<'_>),
+) -> Result<crate::est::client::Outcome, DriveError<ClientError>> {
+    run_est_with(client, connect, keys, timer, DriveOptions::DEFAULT, progress)
+}
+
+/// [`run_est`] with these options: an exchange that is not over
+/// [`DriveOptions::exchange_deadline`] after it started (with channel binding: from the
+/// start of connecting, the CSR signature included) is abandoned, the client ends with
+/// `Outcome::Transport`, and `progress` sees [`Progress::DeadlineExceeded`].
+#[cfg(feature = "est")]
+pub fn run_est_with<R: CryptoRngCore, C: Connect, K: DeviceKeys, T: Timer>(
+    client: &mut crate::est::client::Client<'_, '_, R>,
+    connect: &mut C,
+    keys: &mut K,
+    timer: &mut T,
+    options: DriveOptions,
+    progress: impl FnMut(Progress<'_>),
+) -> Result<crate::est::client::Outcome, DriveError<ClientError>> {
+    drive(client, connect, keys, timer, options, progress)
+}

@@ -2,7 +2,10 @@
 //!
 //! - [`blocking`]: drivers that run a protocol client to its end over any `embedded_io`
 //!   byte stream ([`blocking::Connect`]), a device key ([`blocking::DeviceKeys`]) and a clock
-//!   ([`blocking::Timer`]); about fifty lines of loop each, the protocol stays in the client.
+//!   ([`blocking::Timer`]). One loop runs SCEP and EST alike: it sees a client only through
+//!   protocol-free steps (connect and keep the connection, send, a key operation, wait,
+//!   done); which request comes next, whether it needs a connection of its own first (EST
+//!   channel binding) and whether it carries credentials is the client's to say.
 //!   Every exchange has an overall deadline ([`blocking::DriveOptions`], 60 s by default).
 //! - `asynch` (feature `async`): the same drivers, awaited, over `embedded_io_async`; each
 //!   connect, write and read is raced against the timer's sleep until that deadline.
@@ -16,6 +19,8 @@
 #[cfg(feature = "async")]
 pub mod asynch;
 pub mod blocking;
+#[cfg(any(feature = "scep", feature = "est"))]
+pub(crate) mod driven;
 #[cfg(feature = "std")]
 pub mod host;
 #[cfg(feature = "host-tls")]

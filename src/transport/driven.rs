@@ -1,0 +1,224 @@
+//! What the drivers see of a protocol client: its next step in protocol-free terms
+//! ([`Action`]) and the answers it takes ([`Driven`]). Both drivers (blocking and async) run
+//! any [`Driven`] client with one loop, so neither knows SCEP from EST: the clients decide
+//! which request comes next, whether it needs a connection of its own opened first (EST
+//! channel binding), and whether it carries credentials.
+
+use super::TransportFailure;
+use super::blocking::{DeviceKeys, DriveError, Progress, ResponseSink, key_failed};
+use crate::crypto::Digest;
+use crate::error::ClientError;
+use crate::hal::KeyRole;
+use crate::time::Instant;
+
+/// A client's next step, as the drivers act on it.
+pub(crate) enum Action<'a, O> {
+    /// Open a connection and keep it for the next [`Action::Send`]; hand its channel-binding
+    /// value to [`Driven::bound`] first.
+    #[cfg_attr(not(feature = "est"), allow(dead_code))]
+    Connect,
+    /// Send `request` (on the connection [`Action::Connect`] opened, else on a new one) and
+    /// deliver the reply. `credentials`: the request carries a password or other credential,
+    /// so it must go only to an authenticated server.
+    Send { request: &'a [u8], credentials: bool },
+    /// A device key operation ([`key_step`] answers it).
+    Key,
+    /// Sleep until then (a retry schedule).
+    Wait(Instant),
+    /// The client's end.
+    Done(&'a O),
+}
+
+/// A device key operation a client asks for.
+pub(crate) enum KeyRequest<'a> {
+    /// Sign `digest` with the key in `role`.
+    Sign(KeyRole, Digest),
+    /// Decrypt a content-encryption key of `usize` bytes (RSA key transport).
+    #[cfg_attr(not(feature = "scep"), allow(dead_code))]
+    Decrypt(KeyRole, &'a [u8], usize),
+    /// ECDH with the peer's public key (SEC1).
+    #[cfg_attr(not(feature = "scep"), allow(dead_code))]
+    Agree(KeyRole, heapless::Vec<u8, 97>),
+}
+
+/// A protocol client the drivers can run.
+pub(crate) trait Driven: ResponseSink<Error = ClientError> {
+    /// How the client ends.
+    type Outcome: Clone;
+    /// The next step (polling again before answering returns the same step).
+    fn action(&mut self, now: Instant) -> Result<Action<'_, Self::Outcome>, ClientError>;
+    /// The key operation of the current [`Action::Key`].
+    fn key_request(&mut self, now: Instant) -> Result<KeyRequest<'_>, ClientError>;
+    /// The signature asked for.
+    fn signed(&mut self, now: Instant, signature: &[u8]) -> Result<(), ClientError>;
+    /// The content-encryption key asked for.
+    fn decrypted(&mut self, now: Instant, cek: &[u8]) -> Result<(), ClientError>;
+    /// The ECDH shared secret asked for.
+    fn agreed(&mut self, now: Instant, shared_secret: &[u8; 32]) -> Result<(), ClientError>;
+    /// The channel-binding value of the connection [`Action::Connect`] opened (empty: none).
+    fn bound(&mut self, now: Instant, value: &[u8]) -> Result<(), ClientError>;
+}
+
+/// Answers the client's current [`Action::Key`] through `keys`. A frame of its own (stack):
+/// the signature buffer is not under the exchanges. Synchronous in both drivers (device keys
+/// answer synchronously).
+#[inline(never)]
+pub(crate) fn key_step<D: Driven, K: DeviceKeys>(
+    client: &mut D,
+    keys: &mut K,
+    now: Instant,
+    progress: &mut impl FnMut(Progress<'_>),
+) -> Result<(), DriveError<ClientError>> {
+    match client.key_request(now).map_err(DriveError::Client)? {
+        KeyRequest::Sign(role, digest) => {
+            progress(Progress::KeyOperation("sign"));
+            let mut sig = [0u8; crate::crypto::rsa::MAX_MODULUS_LEN];
+            let n = keys.sign(role, &digest, &mut sig).map_err(key_failed("sign"))?;
+            client.signed(now, sig.get(..n).unwrap_or(&[])).map_err(DriveError::Client)
+        }
+        KeyRequest::Decrypt(role, encrypted_key, key_len) => {
+            progress(Progress::KeyOperation("decrypt"));
+            let mut cek = zeroize::Zeroizing::new([0u8; 32]);
+            let cek = cek.get_mut(..key_len).ok_or(DriveError::Key(crate::hal::ErrorKind::Unsupported))?;
+            keys.decrypt(role, encrypted_key, cek).map_err(key_failed("decrypt"))?;
+            client.decrypted(now, cek).map_err(DriveError::Client)
+        }
+        KeyRequest::Agree(role, peer) => {
+            progress(Progress::KeyOperation("agree"));
+            let mut z = zeroize::Zeroizing::new([0u8; 32]);
+            keys.agree(role, &peer, &mut z).map_err(key_failed("agree"))?;
+            client.agreed(now, &z).map_err(DriveError::Client)
+        }
+    }
+}
+
+/// The first line of a request, for progress reports.
+pub(crate) fn request_line(bytes: &[u8]) -> &str {
+    let line = bytes.split(|b| *b == b'\r').next().and_then(|l| core::str::from_utf8(l).ok()).unwrap_or("");
+    line.get(..line.len().min(120)).unwrap_or("")
+}
+
+/// Hands the channel binding of a connection to the client. A frame of its own (stack): the
+/// 64-byte value is not in the caller's frame while the connection is open.
+#[inline(never)]
+pub(crate) fn bind<D: Driven>(
+    client: &mut D,
+    binding: impl FnOnce(&mut [u8]) -> usize,
+    now: Instant,
+) -> Result<(), DriveError<ClientError>> {
+    let mut value = [0u8; 64];
+    let n = binding(&mut value);
+    client.bound(now, value.get(..n).unwrap_or(&[])).map_err(DriveError::Client)
+}
+
+#[cfg(feature = "scep")]
+mod scep {
+    use super::*;
+    use crate::scep::client::{Client, Outcome, Step};
+    use rand_core::CryptoRngCore;
+
+    impl<R: CryptoRngCore> ResponseSink for Client<'_, '_, R> {
+        type Error = ClientError;
+        fn data(&mut self, now: Instant, data: &[u8]) -> Result<usize, ClientError> {
+            self.handle_response_data(now, data)
+        }
+        fn end(&mut self, now: Instant) -> Result<(), ClientError> {
+            self.handle_response_end(now)
+        }
+        fn complete(&self) -> bool {
+            self.response_complete()
+        }
+        fn transport_error(&mut self, now: Instant, failure: TransportFailure) -> Result<(), ClientError> {
+            self.handle_transport_failure(now, failure)
+        }
+    }
+
+    impl<R: CryptoRngCore> Driven for Client<'_, '_, R> {
+        type Outcome = Outcome;
+        fn action(&mut self, now: Instant) -> Result<Action<'_, Outcome>, ClientError> {
+            Ok(match self.poll(now)? {
+                // The challenge password travels inside the encrypted pkiMessage.
+                Step::Send(request) => Action::Send { request, credentials: false },
+                Step::Sign(_) | Step::Decrypt(_) | Step::Agree(_) => Action::Key,
+                Step::Wait(until) => Action::Wait(until),
+                Step::Done(outcome) => Action::Done(outcome),
+            })
+        }
+        fn key_request(&mut self, now: Instant) -> Result<KeyRequest<'_>, ClientError> {
+            match self.poll(now)? {
+                Step::Sign(r) => Ok(KeyRequest::Sign(r.key, r.digest)),
+                Step::Decrypt(r) => Ok(KeyRequest::Decrypt(r.key, r.encrypted_key, r.key_len)),
+                Step::Agree(r) => Ok(KeyRequest::Agree(r.key, r.peer_public_key)),
+                _ => Err(ClientError::UnexpectedCall),
+            }
+        }
+        fn signed(&mut self, now: Instant, signature: &[u8]) -> Result<(), ClientError> {
+            Client::signed(self, now, signature)
+        }
+        fn decrypted(&mut self, now: Instant, cek: &[u8]) -> Result<(), ClientError> {
+            Client::decrypted(self, now, cek)
+        }
+        fn agreed(&mut self, now: Instant, shared_secret: &[u8; 32]) -> Result<(), ClientError> {
+            Client::agreed(self, now, shared_secret)
+        }
+        fn bound(&mut self, _: Instant, _: &[u8]) -> Result<(), ClientError> {
+            Err(ClientError::UnexpectedCall)
+        }
+    }
+}
+
+#[cfg(feature = "est")]
+mod est {
+    use super::*;
+    use crate::est::client::{Client, Outcome, Step};
+    use crate::http::request::carries_authorization;
+    use rand_core::CryptoRngCore;
+
+    impl<R: CryptoRngCore> ResponseSink for Client<'_, '_, R> {
+        type Error = ClientError;
+        fn data(&mut self, now: Instant, data: &[u8]) -> Result<usize, ClientError> {
+            self.handle_response_data(now, data)
+        }
+        fn end(&mut self, now: Instant) -> Result<(), ClientError> {
+            self.handle_response_end(now)
+        }
+        fn complete(&self) -> bool {
+            self.response_complete()
+        }
+        fn transport_error(&mut self, now: Instant, failure: TransportFailure) -> Result<(), ClientError> {
+            self.handle_transport_failure(now, failure)
+        }
+    }
+
+    impl<R: CryptoRngCore> Driven for Client<'_, '_, R> {
+        type Outcome = Outcome;
+        fn action(&mut self, now: Instant) -> Result<Action<'_, Outcome>, ClientError> {
+            Ok(match self.poll(now)? {
+                Step::Bind => Action::Connect,
+                // Basic or Digest: the password goes only to a server the TLS handshake authenticated.
+                Step::Send(request) => Action::Send { request, credentials: carries_authorization(request) },
+                Step::Sign(_) => Action::Key,
+                Step::Wait(until) => Action::Wait(until),
+                Step::Done(outcome) => Action::Done(outcome),
+            })
+        }
+        fn key_request(&mut self, now: Instant) -> Result<KeyRequest<'_>, ClientError> {
+            match self.poll(now)? {
+                Step::Sign(r) => Ok(KeyRequest::Sign(r.key, r.digest)),
+                _ => Err(ClientError::UnexpectedCall),
+            }
+        }
+        fn signed(&mut self, now: Instant, signature: &[u8]) -> Result<(), ClientError> {
+            Client::signed(self, now, signature)
+        }
+        fn decrypted(&mut self, _: Instant, _: &[u8]) -> Result<(), ClientError> {
+            Err(ClientError::UnexpectedCall)
+        }
+        fn agreed(&mut self, _: Instant, _: &[u8; 32]) -> Result<(), ClientError> {
+            Err(ClientError::UnexpectedCall)
+        }
+        fn bound(&mut self, now: Instant, value: &[u8]) -> Result<(), ClientError> {
+            Client::bound(self, now, value)
+        }
+    }
+}
