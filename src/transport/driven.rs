@@ -59,10 +59,9 @@ pub(crate) trait Driven: ResponseSink<Error = ClientError> {
     fn bound(&mut self, now: Instant, value: &[u8]) -> Result<(), ClientError>;
 }
 
-/// Answers the client's current [`Action::Key`] through `keys`. A frame of its own (stack):
-/// the signature buffer is not under the exchanges. Synchronous in both drivers (device keys
-/// answer synchronously).
-#[inline(never)]
+/// Answers the client's current [`Action::Key`] through `keys` (synchronous in both drivers:
+/// device keys answer synchronously). Signing is a frame of its own (stack): its buffer, up to
+/// 512 bytes, is not in the driver's loop.
 pub(crate) fn key_step<D: Driven, K: DeviceKeys>(
     client: &mut D,
     keys: &mut K,
@@ -72,9 +71,7 @@ pub(crate) fn key_step<D: Driven, K: DeviceKeys>(
     match client.key_request(now).map_err(DriveError::Client)? {
         KeyRequest::Sign(role, digest) => {
             progress(Progress::KeyOperation("sign"));
-            let mut sig = [0u8; crate::crypto::rsa::MAX_MODULUS_LEN];
-            let n = keys.sign(role, &digest, &mut sig).map_err(key_failed("sign"))?;
-            client.signed(now, sig.get(..n).unwrap_or(&[])).map_err(DriveError::Client)
+            sign(client, keys, role, &digest, now)
         }
         KeyRequest::Decrypt(role, encrypted_key, key_len) => {
             progress(Progress::KeyOperation("decrypt"));
@@ -90,6 +87,20 @@ pub(crate) fn key_step<D: Driven, K: DeviceKeys>(
             client.agreed(now, &z).map_err(DriveError::Client)
         }
     }
+}
+
+/// A signature by the key in `role`, handed to the client. A frame of its own (stack).
+#[inline(never)]
+fn sign<D: Driven, K: DeviceKeys>(
+    client: &mut D,
+    keys: &mut K,
+    role: KeyRole,
+    digest: &Digest,
+    now: Instant,
+) -> Result<(), DriveError<ClientError>> {
+    let mut sig = [0u8; crate::crypto::rsa::MAX_MODULUS_LEN];
+    let n = keys.sign(role, digest, &mut sig).map_err(key_failed("sign"))?;
+    client.signed(now, sig.get(..n).unwrap_or(&[])).map_err(DriveError::Client)
 }
 
 /// The first line of a request, for progress reports.
