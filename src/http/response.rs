@@ -46,6 +46,17 @@ impl ResponseHead {
     }
 }
 
+/// The values of every header field named `name` (case-insensitive) in a response head kept
+/// by [`ResponseReader::keeping_head`], trimmed, in order (a head the reader accepted: its
+/// lines are well formed).
+pub fn header_values<'h>(head: &'h [u8], name: &'h str) -> impl Iterator<Item = &'h str> + 'h {
+    head.split(|b| *b == b'\n').skip(1).filter_map(move |line| {
+        let line = core::str::from_utf8(line).ok()?;
+        let (n, v) = line.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then_some(v.trim())
+    })
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Chunk {
     /// Reading the hex size; `digits` so far; `ext`: bytes of chunk extension so far (0:
@@ -108,13 +119,16 @@ const MAX_HEADERS: usize = 32;
 #[derive(Debug, Clone)]
 pub struct ResponseReader {
     len: usize,
+    /// Where the body starts in the buffer: 0, or after the head when it is kept.
+    start: usize,
+    keep_head: bool,
     state: State,
     head: ResponseHead,
 }
 
 impl Default for ResponseReader {
     fn default() -> Self {
-        Self { len: 0, state: State::Head, head: ResponseHead::default() }
+        Self { len: 0, start: 0, keep_head: false, state: State::Head, head: ResponseHead::default() }
     }
 }
 
@@ -122,6 +136,19 @@ impl ResponseReader {
     /// A reader at the start of a response.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A reader that keeps the response head in the buffer, before the body, for headers
+    /// [`ResponseHead`] does not carry ([`Self::head_bytes`], [`header_values`]). The body
+    /// then has the buffer's room after the head.
+    pub fn keeping_head() -> Self {
+        Self { keep_head: true, ..Self::default() }
+    }
+
+    /// The response head as received (status line and header fields, up to the blank line),
+    /// when the reader keeps it ([`Self::keeping_head`]) and it has been read; else empty.
+    pub fn head_bytes<'x>(&self, buf: &'x [u8]) -> &'x [u8] {
+        if matches!(self.state, State::Head) { &[] } else { buf.get(..self.start).unwrap_or(&[]) }
     }
 
     /// Whether the whole response was read.
@@ -141,7 +168,7 @@ impl ResponseReader {
 
     /// The body within `buf` (the buffer the parser ran over).
     pub fn body<'x>(&self, buf: &'x [u8]) -> &'x [u8] {
-        if matches!(self.state, State::Head) { &[] } else { buf.get(..self.len).unwrap_or(&[]) }
+        if matches!(self.state, State::Head) { &[] } else { buf.get(self.start..self.len).unwrap_or(&[]) }
     }
 
     /// Feeds `data`, with `buf` (the same buffer every time) holding the response; see
@@ -234,7 +261,9 @@ impl Core<'_> {
         let used_of_data = end.saturating_sub(before);
         // end <= self.r.len <= buf.len(): the buffered body is buf[end..buffered_end].
         let buffered_end = self.r.len;
-        self.r.len = 0;
+        // The body goes at the start of the buffer, or after the head when it is kept.
+        self.r.start = if self.r.keep_head { end } else { 0 };
+        self.r.len = self.r.start;
         let mut tmp_start = end;
         // Decode in place: the decoder writes at `self.r.len`, which stays behind `tmp_start`.
         while tmp_start < buffered_end && !matches!(self.r.state, State::Done) {
@@ -310,8 +339,9 @@ impl Core<'_> {
         } else if h.chunked {
             State::Chunked(Chunk::Size { value: 0, digits: 0, ext: 0, cr: false })
         } else if let Some(n) = h.content_length {
-            if n > self.buf.len() {
-                return Err(HttpError::BodyTooLarge { limit: self.buf.len() });
+            let room = if self.r.keep_head { self.buf.len().saturating_sub(end) } else { self.buf.len() };
+            if n > room {
+                return Err(HttpError::BodyTooLarge { limit: room });
             }
             if n == 0 { State::Done } else { State::Length { remaining: n } }
         } else {
@@ -446,6 +476,39 @@ fn find_head_end(buf: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
     use std::vec::Vec;
+
+    #[test]
+    fn a_reader_keeping_the_head_gives_every_header_and_the_same_body_at_any_split() {
+        let resp = b"HTTP/1.1 201 Created\r\nReplay-Nonce: abc_-1\r\nLink: <https://x/dir>;rel=\"index\"\r\nlink: <https://x/alt/1>; rel=\"alternate\"\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+        for split in 0..resp.len() {
+            let mut buf = [0u8; 512];
+            let mut r = ResponseReader::keeping_head();
+            let (a, b) = resp.split_at(split);
+            r.feed(&mut buf, a).unwrap();
+            if !r.is_done() {
+                r.feed(&mut buf, b).unwrap();
+            }
+            assert!(r.is_done(), "split {split}");
+            assert_eq!(r.body(&buf), b"hello world", "split {split}");
+            let head = r.head_bytes(&buf);
+            assert_eq!(header_values(head, "replay-nonce").collect::<Vec<_>>(), ["abc_-1"]);
+            assert_eq!(
+                header_values(head, "Link").collect::<Vec<_>>(),
+                ["<https://x/dir>;rel=\"index\"", "<https://x/alt/1>; rel=\"alternate\""]
+            );
+            assert_eq!(header_values(head, "location").count(), 0);
+        }
+        // Without keeping the head, there is none to read.
+        let mut buf = [0u8; 512];
+        let mut r = ResponseReader::new();
+        r.feed(&mut buf, resp).unwrap();
+        assert!(r.head_bytes(&buf).is_empty());
+        // A kept head leaves the body less room: the limit says how much.
+        let big = b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n";
+        let mut buf = [0u8; 64];
+        let mut r = ResponseReader::keeping_head();
+        assert_eq!(r.feed(&mut buf, big), Err(HttpError::BodyTooLarge { limit: 64 - big.len() }));
+    }
 
     fn parse_split(resp: &[u8], split: usize, buf_len: usize) -> Result<(u16, Vec<u8>), HttpError> {
         let mut buf = std::vec![0u8; buf_len];
