@@ -121,6 +121,8 @@ pub enum KeyRole {
     /// The key of the existing certificate: a RenewalReq, GetCert or GetCRL message, and
     /// the reply's envelope after it.
     Certificate,
+    /// The ACME account key: every JWS the ACME client sends.
+    Account,
 }
 
 /// A private key that can sign a digest: a secure element, a TPM, an HSM or a software key.

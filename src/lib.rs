@@ -95,13 +95,15 @@ pub mod retry;
 pub mod time;
 pub mod transport;
 
-#[cfg(any(feature = "scep", feature = "est"))]
+#[cfg(feature = "acme")]
+pub mod acme;
+#[cfg(any(feature = "scep", feature = "est", feature = "acme"))]
 mod client_core;
 #[cfg(feature = "est")]
 pub mod est;
 #[cfg(feature = "scep")]
 pub mod scep;
-#[cfg(any(feature = "scep", feature = "est"))]
+#[cfg(any(feature = "scep", feature = "est", feature = "acme"))]
 mod span;
 
 pub use error::{ClientError, CryptoError};

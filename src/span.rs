@@ -10,6 +10,7 @@ pub(crate) struct Span {
 
 impl Span {
     /// The range `inner` occupies in `outer`, if it lies inside it.
+    #[cfg_attr(not(any(feature = "scep", feature = "est")), allow(dead_code))]
     pub(crate) fn of(outer: &[u8], inner: &[u8]) -> Option<Self> {
         let start = (inner.as_ptr() as usize).checked_sub(outer.as_ptr() as usize)?;
         let end = start.checked_add(inner.len())?;

@@ -666,7 +666,8 @@ impl<K: KeySlots> SlotKeys<'_, '_, K> {
     fn slot(&self, role: KeyRole) -> u8 {
         match role {
             KeyRole::Requested => self.requested,
-            KeyRole::Certificate => self.certificate,
+            // No ACME profile runs here yet: an account key would be the certificate's slot.
+            KeyRole::Certificate | KeyRole::Account => self.certificate,
         }
     }
     fn with<V>(&self, f: impl FnOnce(&mut K) -> Result<V, ErrorKind>) -> Result<V, ErrorKind> {

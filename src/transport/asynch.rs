@@ -22,17 +22,19 @@
 //! not be cancel-safe.
 
 use super::TransportFailure;
-#[cfg(any(feature = "scep", feature = "est"))]
+#[cfg(any(feature = "scep", feature = "est", feature = "acme"))]
 pub use super::blocking::{DeviceKeys, DriveError, DriveOptions, Progress};
 use super::blocking::{MAX_STEPS, ResponseSink, abandon, conclude};
-#[cfg(any(feature = "scep", feature = "est"))]
+#[cfg(any(feature = "scep", feature = "est", feature = "acme"))]
 use super::blocking::{logged, stopped};
-#[cfg(any(feature = "scep", feature = "est"))]
-use super::driven::{Action, Driven, bind, key_step, request_line};
-#[cfg(any(feature = "scep", feature = "est"))]
+#[cfg(feature = "est")]
+use super::driven::bind;
+#[cfg(any(feature = "scep", feature = "est", feature = "acme"))]
+use super::driven::{Action, Driven, key_step, request_line};
+#[cfg(any(feature = "scep", feature = "est", feature = "acme"))]
 use crate::ClientError;
 use crate::time::Instant;
-#[cfg(any(feature = "scep", feature = "est"))]
+#[cfg(any(feature = "scep", feature = "est", feature = "acme"))]
 use core::{future::Future, task::Poll};
 
 /// Opens a connection per request, asynchronously (see [`super::blocking::Connect`]).
@@ -112,7 +114,7 @@ pub trait AsyncTimer {
 /// Runs `io` until it completes or `timer` reaches `deadline`, whichever is first (`io` is
 /// polled first, so it wins a tie). A sleep that completes with false (the timer declines to
 /// wait) stops the race and `io` runs alone.
-#[cfg(any(feature = "scep", feature = "est"))]
+#[cfg(any(feature = "scep", feature = "est", feature = "acme"))]
 async fn within<T: AsyncTimer, F: Future>(timer: &mut T, deadline: Instant, io: F) -> Result<F::Output, TransportFailure> {
     if timer.now() >= deadline {
         return Err(TransportFailure::Deadline);
@@ -137,13 +139,13 @@ async fn within<T: AsyncTimer, F: Future>(timer: &mut T, deadline: Instant, io: 
 }
 
 /// What a failed operation counts as: the deadline once it has passed, `reason` before.
-#[cfg(any(feature = "scep", feature = "est"))]
+#[cfg(any(feature = "scep", feature = "est", feature = "acme"))]
 fn failure<T: AsyncTimer>(timer: &mut T, deadline: Instant, reason: TransportFailure) -> TransportFailure {
     if timer.now() >= deadline { TransportFailure::Deadline } else { reason }
 }
 
 /// Writes and flushes `request` on `conn` before `deadline`.
-#[cfg(any(feature = "scep", feature = "est"))]
+#[cfg(any(feature = "scep", feature = "est", feature = "acme"))]
 async fn write_request<W: embedded_io_async::Write, T: AsyncTimer>(
     conn: &mut W,
     request: &[u8],
@@ -155,7 +157,7 @@ async fn write_request<W: embedded_io_async::Write, T: AsyncTimer>(
 }
 
 /// Connects and sends `request` before `deadline`.
-#[cfg(any(feature = "scep", feature = "est"))]
+#[cfg(any(feature = "scep", feature = "est", feature = "acme"))]
 async fn send<'c, C: AsyncConnect, T: AsyncTimer>(
     connect: &'c mut C,
     request: &[u8],
@@ -172,7 +174,7 @@ async fn send<'c, C: AsyncConnect, T: AsyncTimer>(
 
 /// Reads the response on `conn` into `sink` before `deadline` (see the blocking twin); `now`
 /// is when the exchange started.
-#[cfg(any(feature = "scep", feature = "est"))]
+#[cfg(any(feature = "scep", feature = "est", feature = "acme"))]
 async fn deliver<S: ResponseSink, R: embedded_io_async::Read, T: AsyncTimer>(
     sink: &mut S,
     conn: Result<&mut R, TransportFailure>,
@@ -211,7 +213,7 @@ async fn deliver<S: ResponseSink, R: embedded_io_async::Read, T: AsyncTimer>(
 
 /// The one loop behind [`run_scep_with`] and [`run_est_with`] (the blocking `drive`,
 /// awaited).
-#[cfg(any(feature = "scep", feature = "est"))]
+#[cfg(any(feature = "scep", feature = "est", feature = "acme"))]
 async fn drive<D: Driven, C: AsyncConnect, K: DeviceKeys, T: AsyncTimer>(
     client: &mut D,
     connect: &mut C,
@@ -225,6 +227,7 @@ async fn drive<D: Driven, C: AsyncConnect, K: DeviceKeys, T: AsyncTimer>(
     for _ in 0..MAX_STEPS {
         let now = timer.now();
         match client.action(now).map_err(DriveError::Client)? {
+            #[cfg(feature = "est")]
             Action::Connect => {
                 // A connection of its own: its binding to the client, then the client's steps
                 // until its request, which goes on this connection.
@@ -367,4 +370,32 @@ impl<'s, S: embedded_nal_async::TcpConnect> AsyncConnect for NalAsyncConnector<'
     async fn connect(&mut self) -> Result<S::Connection<'s>, S::Error> {
         self.stack.connect(self.remote).await
     }
+}
+
+/// [`super::blocking::run_acme`], awaited (see [`run_acme_with`]).
+#[cfg(feature = "acme")]
+pub async fn run_acme<C: AsyncConnect, K: DeviceKeys, H: crate::acme::Responder, T: AsyncTimer>(
+    client: &mut crate::acme::Client<'_, '_>,
+    connect: &mut C,
+    keys: &mut K,
+    responder: &mut H,
+    timer: &mut T,
+    progress: impl FnMut(Progress<'_>),
+) -> Result<crate::acme::Outcome, DriveError<ClientError>> {
+    run_acme_with(client, connect, keys, responder, timer, DriveOptions::DEFAULT, progress).await
+}
+
+/// [`super::blocking::run_acme_with`], awaited: each connect, write and read is raced against
+/// the timer's sleep until the exchange's deadline.
+#[cfg(feature = "acme")]
+pub async fn run_acme_with<C: AsyncConnect, K: DeviceKeys, H: crate::acme::Responder, T: AsyncTimer>(
+    client: &mut crate::acme::Client<'_, '_>,
+    connect: &mut C,
+    keys: &mut K,
+    responder: &mut H,
+    timer: &mut T,
+    options: DriveOptions,
+    progress: impl FnMut(Progress<'_>),
+) -> Result<crate::acme::Outcome, DriveError<ClientError>> {
+    drive(&mut super::driven::Answering { client, responder }, connect, keys, timer, options, progress).await
 }

@@ -26,9 +26,11 @@
 //! [`MAX_STEPS`] steps.
 
 use super::TransportFailure;
-#[cfg(any(feature = "scep", feature = "est"))]
-use super::driven::{Action, Driven, bind, key_step, request_line};
-#[cfg(any(feature = "scep", feature = "est"))]
+#[cfg(feature = "est")]
+use super::driven::bind;
+#[cfg(any(feature = "scep", feature = "est", feature = "acme"))]
+use super::driven::{Action, Driven, key_step, request_line};
+#[cfg(any(feature = "scep", feature = "est", feature = "acme"))]
 use crate::ClientError;
 use crate::crypto::Digest;
 use crate::hal::{Decrypter, ErrorKind, KeyAgreement, Signer};
@@ -261,7 +263,8 @@ impl DeviceKeys for NoKeys {
 pub struct ByRole<Q, C> {
     /// The key being certified ([`KeyRole::Requested`]).
     pub requested: Q,
-    /// The key of the current certificate ([`KeyRole::Certificate`]).
+    /// The key of the current certificate ([`KeyRole::Certificate`]), and the ACME account
+    /// key ([`KeyRole::Account`]).
     pub certificate: C,
 }
 
@@ -269,19 +272,19 @@ impl<Q: DeviceKeys, C: DeviceKeys> DeviceKeys for ByRole<Q, C> {
     fn sign(&mut self, role: KeyRole, digest: &Digest, out: &mut [u8]) -> Result<usize, ErrorKind> {
         match role {
             KeyRole::Requested => self.requested.sign(role, digest, out),
-            KeyRole::Certificate => self.certificate.sign(role, digest, out),
+            KeyRole::Certificate | KeyRole::Account => self.certificate.sign(role, digest, out),
         }
     }
     fn decrypt(&mut self, role: KeyRole, ciphertext: &[u8], out: &mut [u8]) -> Result<(), ErrorKind> {
         match role {
             KeyRole::Requested => self.requested.decrypt(role, ciphertext, out),
-            KeyRole::Certificate => self.certificate.decrypt(role, ciphertext, out),
+            KeyRole::Certificate | KeyRole::Account => self.certificate.decrypt(role, ciphertext, out),
         }
     }
     fn agree(&mut self, role: KeyRole, peer: &[u8], out: &mut [u8; 32]) -> Result<(), ErrorKind> {
         match role {
             KeyRole::Requested => self.requested.agree(role, peer, out),
-            KeyRole::Certificate => self.certificate.agree(role, peer, out),
+            KeyRole::Certificate | KeyRole::Account => self.certificate.agree(role, peer, out),
         }
     }
 }
@@ -390,7 +393,7 @@ pub fn send<'c, C: Connect, T: Timer>(
 
 /// A client whose next step is a request to send (`Step::Send`; polling again returns the
 /// same request until a byte of the reply arrives).
-#[cfg(any(feature = "scep", feature = "est"))]
+#[cfg(any(feature = "scep", feature = "est", feature = "acme"))]
 trait PendingRequest: ResponseSink {
     /// The request to send, or the client's error.
     fn pending_request(&mut self, now: Instant) -> Result<&[u8], Self::Error>;
@@ -399,7 +402,7 @@ trait PendingRequest: ResponseSink {
 /// One exchange on a new connection: connect, write the client's pending request and deliver
 /// the reply, all before `deadline`. A frame of its own (stack): the connection lives here
 /// once (in the connector's result, not moved on) with the read chunk, and only here.
-#[cfg(any(feature = "scep", feature = "est"))]
+#[cfg(any(feature = "scep", feature = "est", feature = "acme"))]
 #[inline(never)]
 fn exchange<S: PendingRequest, C: Connect, T: Timer>(
     sink: &mut S,
@@ -496,7 +499,7 @@ pub trait ResponseSink {
 
 /// `progress`, with every report also logged (features `log` and `defmt`). The request line
 /// is logged without its query (a SCEP GET carries the whole pkiMessage there).
-#[cfg(all(any(feature = "scep", feature = "est"), any(feature = "log", feature = "defmt")))]
+#[cfg(all(any(feature = "scep", feature = "est", feature = "acme"), any(feature = "log", feature = "defmt")))]
 pub(crate) fn logged(mut progress: impl FnMut(Progress<'_>)) -> impl FnMut(Progress<'_>) {
     move |p| {
         match p {
@@ -517,7 +520,7 @@ pub(crate) fn logged(mut progress: impl FnMut(Progress<'_>)) -> impl FnMut(Progr
 }
 
 /// Without `log` and `defmt`: `progress` itself.
-#[cfg(all(any(feature = "scep", feature = "est"), not(any(feature = "log", feature = "defmt"))))]
+#[cfg(all(any(feature = "scep", feature = "est", feature = "acme"), not(any(feature = "log", feature = "defmt"))))]
 #[inline(always)]
 pub(crate) fn logged<F: FnMut(Progress<'_>)>(progress: F) -> F {
     progress
@@ -525,7 +528,7 @@ pub(crate) fn logged<F: FnMut(Progress<'_>)>(progress: F) -> F {
 
 /// A device key failure as the drivers' error, logged (the operation's kind and the error's
 /// kind only).
-#[cfg(all(any(feature = "scep", feature = "est"), any(feature = "log", feature = "defmt")))]
+#[cfg(all(any(feature = "scep", feature = "est", feature = "acme"), any(feature = "log", feature = "defmt")))]
 pub(crate) fn key_failed<E>(operation: &'static str) -> impl FnOnce(ErrorKind) -> DriveError<E> {
     move |kind| {
         error!("key: {} failed: {}", operation, kind);
@@ -534,7 +537,7 @@ pub(crate) fn key_failed<E>(operation: &'static str) -> impl FnOnce(ErrorKind) -
 }
 
 /// Without `log` and `defmt`: [`DriveError::Key`] itself.
-#[cfg(all(any(feature = "scep", feature = "est"), not(any(feature = "log", feature = "defmt"))))]
+#[cfg(all(any(feature = "scep", feature = "est", feature = "acme"), not(any(feature = "log", feature = "defmt"))))]
 #[inline(always)]
 pub(crate) fn key_failed<E>(_operation: &'static str) -> impl FnOnce(ErrorKind) -> DriveError<E> {
     DriveError::Key
@@ -542,7 +545,7 @@ pub(crate) fn key_failed<E>(_operation: &'static str) -> impl FnOnce(ErrorKind) 
 
 /// The drivers' other ends without an outcome, logged (with neither `log` nor `defmt`: `why`
 /// itself).
-#[cfg(any(feature = "scep", feature = "est"))]
+#[cfg(any(feature = "scep", feature = "est", feature = "acme"))]
 #[inline(always)]
 pub(crate) fn stopped<E>(why: DriveError<E>) -> DriveError<E> {
     #[cfg(any(feature = "log", feature = "defmt"))]
@@ -560,7 +563,7 @@ pub(crate) fn stopped<E>(why: DriveError<E>) -> DriveError<E> {
 
 /// Reports an abandoned exchange (started at `started`) to `progress` and, as a transport
 /// error, to the client.
-#[cfg(any(feature = "scep", feature = "est"))]
+#[cfg(any(feature = "scep", feature = "est", feature = "acme"))]
 pub(crate) fn abandon<S: ResponseSink>(
     sink: &mut S,
     failure: TransportFailure,
@@ -580,7 +583,7 @@ pub(crate) fn abandon<S: ResponseSink>(
 /// started.
 // A frame of its own (stack), with the read chunk: neither is on the stack while the
 // connection opens (a TLS handshake) in the caller's frame.
-#[cfg(any(feature = "scep", feature = "est"))]
+#[cfg(any(feature = "scep", feature = "est", feature = "acme"))]
 #[inline(never)]
 fn deliver<S: ResponseSink, R: embedded_io::Read, T: Timer>(
     sink: &mut S,
@@ -622,7 +625,7 @@ fn deliver<S: ResponseSink, R: embedded_io::Read, T: Timer>(
 
 /// The end of an exchange, in both drivers: a complete response is reported; an early end
 /// or a failure is told to the client as a transport failure.
-#[cfg(any(feature = "scep", feature = "est"))]
+#[cfg(any(feature = "scep", feature = "est", feature = "acme"))]
 pub(crate) fn conclude<S: ResponseSink>(
     sink: &mut S,
     r: Result<(), TransportFailure>,
@@ -645,7 +648,7 @@ pub(crate) fn conclude<S: ResponseSink>(
 /// Runs any protocol client to its end (the one loop behind [`run_scep_with`] and
 /// [`run_est_with`]): requests over connections from `connect`, key operations through
 /// `keys`, waits through `timer`.
-#[cfg(any(feature = "scep", feature = "est"))]
+#[cfg(any(feature = "scep", feature = "est", feature = "acme"))]
 fn drive<D: Driven, C: Connect, K: DeviceKeys, T: Timer>(
     client: &mut D,
     connect: &mut C,
@@ -658,6 +661,7 @@ fn drive<D: Driven, C: Connect, K: DeviceKeys, T: Timer>(
     for _ in 0..MAX_STEPS {
         let now = timer.now();
         match client.action(now).map_err(DriveError::Client)? {
+            #[cfg(feature = "est")]
             Action::Connect => held_exchange(client, connect, keys, timer, options, now, &mut progress)?,
             Action::Send { request, credentials } => {
                 if credentials && !connect.authenticates_server() {
@@ -682,10 +686,10 @@ fn drive<D: Driven, C: Connect, K: DeviceKeys, T: Timer>(
     Err(stopped(DriveError::TooManySteps))
 }
 
-/// [`Action::Connect`]: opens the connection, hands its channel binding to the client, and
+/// `Action::Connect`: opens the connection, hands its channel binding to the client, and
 /// runs the client's steps until its next request, which goes on that connection. A frame of
 /// its own (stack).
-#[cfg(any(feature = "scep", feature = "est"))]
+#[cfg(feature = "est")]
 #[inline(never)]
 fn held_exchange<D: Driven, C: Connect, K: DeviceKeys, T: Timer>(
     client: &mut D,
@@ -719,7 +723,7 @@ fn held_exchange<D: Driven, C: Connect, K: DeviceKeys, T: Timer>(
 /// delivered (a key operation may come first: a CSR that carries the binding is signed
 /// now). A frame of its own (stack): the steps are not in the frame that opened the
 /// connection.
-#[cfg(any(feature = "scep", feature = "est"))]
+#[cfg(feature = "est")]
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
 fn send_held<D: Driven, C: Connect, K: DeviceKeys, T: Timer>(
@@ -750,7 +754,7 @@ fn send_held<D: Driven, C: Connect, K: DeviceKeys, T: Timer>(
     Ok(())
 }
 
-#[cfg(any(feature = "scep", feature = "est"))]
+#[cfg(any(feature = "scep", feature = "est", feature = "acme"))]
 impl<D: Driven> PendingRequest for D {
     fn pending_request(&mut self, now: Instant) -> Result<&[u8], ClientError> {
         match self.action(now)? {
@@ -824,4 +828,36 @@ pub fn run_est_with<R: CryptoRngCore, C: Connect, K: DeviceKeys, T: Timer>(
     progress: impl FnMut(Progress<'_>),
 ) -> Result<crate::est::client::Outcome, DriveError<ClientError>> {
     drive(client, connect, keys, timer, options, progress)
+}
+
+/// Runs an ACME client to its end: every request over a new connection from `connect`
+/// (HTTPS: `transport::tls` on devices, `transport::host_tls` on hosts), every JWS and the
+/// CSR signed through `keys` (`KeyRole::Account`, `KeyRole::Requested`), every challenge
+/// answered through `responder`, every poll and Retry-After wait through `timer`. Each
+/// exchange has the [`DEFAULT_EXCHANGE_DEADLINE`] (see [`run_acme_with`]).
+#[cfg(feature = "acme")]
+pub fn run_acme<C: Connect, K: DeviceKeys, H: crate::acme::Responder, T: Timer>(
+    client: &mut crate::acme::Client<'_, '_>,
+    connect: &mut C,
+    keys: &mut K,
+    responder: &mut H,
+    timer: &mut T,
+    progress: impl FnMut(Progress<'_>),
+) -> Result<crate::acme::Outcome, DriveError<ClientError>> {
+    run_acme_with(client, connect, keys, responder, timer, DriveOptions::DEFAULT, progress)
+}
+
+/// [`run_acme`] with these options (an exchange not over after
+/// [`DriveOptions::exchange_deadline`] ends the client with `Outcome::Transport`).
+#[cfg(feature = "acme")]
+pub fn run_acme_with<C: Connect, K: DeviceKeys, H: crate::acme::Responder, T: Timer>(
+    client: &mut crate::acme::Client<'_, '_>,
+    connect: &mut C,
+    keys: &mut K,
+    responder: &mut H,
+    timer: &mut T,
+    options: DriveOptions,
+    progress: impl FnMut(Progress<'_>),
+) -> Result<crate::acme::Outcome, DriveError<ClientError>> {
+    drive(&mut super::driven::Answering { client, responder }, connect, keys, timer, options, progress)
 }

@@ -15,7 +15,7 @@ use crate::time::Instant;
 pub(crate) enum Action<'a, O> {
     /// Open a connection and keep it for the next [`Action::Send`]; hand its channel-binding
     /// value to [`Driven::bound`] first.
-    #[cfg_attr(not(feature = "est"), allow(dead_code))]
+    #[cfg(feature = "est")]
     Connect,
     /// Send `request` (on the connection [`Action::Connect`] opened, else on a new one) and
     /// deliver the reply. `credentials`: the request carries a password or other credential,
@@ -34,11 +34,15 @@ pub(crate) enum KeyRequest<'a> {
     /// Sign `digest` with the key in `role`.
     Sign(KeyRole, Digest),
     /// Decrypt a content-encryption key of `usize` bytes (RSA key transport).
-    #[cfg_attr(not(feature = "scep"), allow(dead_code))]
+    #[cfg(feature = "scep")]
     Decrypt(KeyRole, &'a [u8], usize),
     /// ECDH with the peer's public key (SEC1).
-    #[cfg_attr(not(feature = "scep"), allow(dead_code))]
+    #[cfg(feature = "scep")]
     Agree(KeyRole, heapless::Vec<u8, 97>),
+    /// (Keeps the lifetime in builds without SCEP; never made.)
+    #[cfg(not(feature = "scep"))]
+    #[allow(dead_code)]
+    Never(core::marker::PhantomData<&'a ()>),
 }
 
 /// A protocol client the drivers can run.
@@ -52,10 +56,13 @@ pub(crate) trait Driven: ResponseSink<Error = ClientError> {
     /// The signature asked for.
     fn signed(&mut self, now: Instant, signature: &[u8]) -> Result<(), ClientError>;
     /// The content-encryption key asked for.
+    #[cfg(feature = "scep")]
     fn decrypted(&mut self, now: Instant, cek: &[u8]) -> Result<(), ClientError>;
     /// The ECDH shared secret asked for.
+    #[cfg(feature = "scep")]
     fn agreed(&mut self, now: Instant, shared_secret: &[u8; 32]) -> Result<(), ClientError>;
-    /// The channel-binding value of the connection [`Action::Connect`] opened (empty: none).
+    /// The channel-binding value of the connection `Action::Connect` opened (empty: none).
+    #[cfg(feature = "est")]
     fn bound(&mut self, now: Instant, value: &[u8]) -> Result<(), ClientError>;
 }
 
@@ -73,6 +80,7 @@ pub(crate) fn key_step<D: Driven, K: DeviceKeys>(
             progress(Progress::KeyOperation("sign"));
             sign(client, keys, role, &digest, now)
         }
+        #[cfg(feature = "scep")]
         KeyRequest::Decrypt(role, encrypted_key, key_len) => {
             progress(Progress::KeyOperation("decrypt"));
             let mut cek = zeroize::Zeroizing::new([0u8; 32]);
@@ -80,12 +88,15 @@ pub(crate) fn key_step<D: Driven, K: DeviceKeys>(
             keys.decrypt(role, encrypted_key, cek).map_err(key_failed("decrypt"))?;
             client.decrypted(now, cek).map_err(DriveError::Client)
         }
+        #[cfg(feature = "scep")]
         KeyRequest::Agree(role, peer) => {
             progress(Progress::KeyOperation("agree"));
             let mut z = zeroize::Zeroizing::new([0u8; 32]);
             keys.agree(role, &peer, &mut z).map_err(key_failed("agree"))?;
             client.agreed(now, &z).map_err(DriveError::Client)
         }
+        #[cfg(not(feature = "scep"))]
+        KeyRequest::Never(_) => Err(DriveError::Client(ClientError::UnexpectedCall)),
     }
 }
 
@@ -109,6 +120,7 @@ pub(crate) fn request_line(bytes: &[u8]) -> &str {
     line.get(..line.len().min(120)).unwrap_or("")
 }
 
+#[cfg(feature = "est")]
 /// Hands the channel binding of a connection to the client. A frame of its own (stack): the
 /// 64-byte value is not in the caller's frame while the connection is open.
 #[inline(never)]
@@ -172,6 +184,7 @@ mod scep {
         fn agreed(&mut self, now: Instant, shared_secret: &[u8; 32]) -> Result<(), ClientError> {
             Client::agreed(self, now, shared_secret)
         }
+        #[cfg(feature = "est")]
         fn bound(&mut self, _: Instant, _: &[u8]) -> Result<(), ClientError> {
             Err(ClientError::UnexpectedCall)
         }
@@ -222,9 +235,11 @@ mod est {
         fn signed(&mut self, now: Instant, signature: &[u8]) -> Result<(), ClientError> {
             Client::signed(self, now, signature)
         }
+        #[cfg(feature = "scep")]
         fn decrypted(&mut self, _: Instant, _: &[u8]) -> Result<(), ClientError> {
             Err(ClientError::UnexpectedCall)
         }
+        #[cfg(feature = "scep")]
         fn agreed(&mut self, _: Instant, _: &[u8; 32]) -> Result<(), ClientError> {
             Err(ClientError::UnexpectedCall)
         }
@@ -233,3 +248,84 @@ mod est {
         }
     }
 }
+
+#[cfg(feature = "acme")]
+mod acme {
+    use super::*;
+    use crate::acme::client::{Client, Outcome, Responder, Step};
+
+    /// An ACME client with the responder that answers its challenges: the challenge steps are
+    /// taken here, so the drivers see only requests, signatures and waits.
+    pub(crate) struct Answering<'r, 'a, 'b, H> {
+        pub(crate) client: &'r mut Client<'a, 'b>,
+        pub(crate) responder: &'r mut H,
+    }
+
+    impl<H: Responder> ResponseSink for Answering<'_, '_, '_, H> {
+        type Error = ClientError;
+        fn data(&mut self, now: Instant, data: &[u8]) -> Result<usize, ClientError> {
+            self.client.handle_response_data(now, data)
+        }
+        fn end(&mut self, now: Instant) -> Result<(), ClientError> {
+            self.client.handle_response_end(now)
+        }
+        fn complete(&self) -> bool {
+            self.client.response_complete()
+        }
+        fn transport_error(&mut self, now: Instant, failure: TransportFailure) -> Result<(), ClientError> {
+            self.client.handle_transport_failure(now, failure)
+        }
+    }
+
+    impl<H: Responder> Driven for Answering<'_, '_, '_, H> {
+        type Outcome = Outcome;
+        fn action(&mut self, now: Instant) -> Result<Action<'_, Outcome>, ClientError> {
+            // Each authorization publishes once and withdraws once: a few rounds suffice.
+            for _ in 0..4 {
+                match self.client.poll(now)? {
+                    Step::Publish(task) => {
+                        let ok = self.responder.publish(&task);
+                        self.client.published(now, ok)?;
+                    }
+                    Step::Withdraw(task) => {
+                        self.responder.withdraw(&task);
+                        self.client.withdrawn(now)?;
+                    }
+                    _ => break,
+                }
+            }
+            Ok(match self.client.poll(now)? {
+                // The account key signs every request: no password travels.
+                Step::Send(request) => Action::Send { request, credentials: false },
+                Step::Sign(_) => Action::Key,
+                Step::Wait(until) => Action::Wait(until),
+                Step::Done(outcome) => Action::Done(outcome),
+                Step::Publish(_) | Step::Withdraw(_) => return Err(ClientError::UnexpectedCall),
+            })
+        }
+        fn key_request(&mut self, now: Instant) -> Result<KeyRequest<'_>, ClientError> {
+            match self.client.poll(now)? {
+                Step::Sign(r) => Ok(KeyRequest::Sign(r.key, r.digest)),
+                _ => Err(ClientError::UnexpectedCall),
+            }
+        }
+        fn signed(&mut self, now: Instant, signature: &[u8]) -> Result<(), ClientError> {
+            self.client.signed(now, signature)
+        }
+        #[cfg(feature = "scep")]
+        fn decrypted(&mut self, _: Instant, _: &[u8]) -> Result<(), ClientError> {
+            Err(ClientError::UnexpectedCall)
+        }
+        #[cfg(feature = "scep")]
+        fn agreed(&mut self, _: Instant, _: &[u8; 32]) -> Result<(), ClientError> {
+            Err(ClientError::UnexpectedCall)
+        }
+        #[cfg(feature = "est")]
+        fn bound(&mut self, _: Instant, _: &[u8]) -> Result<(), ClientError> {
+            Err(ClientError::UnexpectedCall)
+        }
+    }
+}
+
+#[cfg(feature = "acme")]
+pub(crate) use acme::Answering;

@@ -19,7 +19,7 @@
 #[cfg(feature = "async")]
 pub mod asynch;
 pub mod blocking;
-#[cfg(any(feature = "scep", feature = "est"))]
+#[cfg(any(feature = "scep", feature = "est", feature = "acme"))]
 pub(crate) mod driven;
 #[cfg(feature = "std")]
 pub mod host;
@@ -33,7 +33,7 @@ pub mod verify;
 
 /// Bytes the drivers read from a connection at a time (into a stack buffer, then handed to
 /// the client's own buffer): small, since it is on the stack under every exchange.
-#[cfg(any(feature = "scep", feature = "est"))]
+#[cfg(any(feature = "scep", feature = "est", feature = "acme"))]
 pub(crate) const READ_CHUNK: usize = 256;
 
 /// Why an exchange failed on the transport: what the drivers tell the client (and the client

@@ -1,0 +1,1400 @@
+//! The ACME client as a Sans-IO state machine (RFC 8555), the same [`Step`] shape as the SCEP
+//! and EST clients:
+//!
+//! ```text
+//! let mut client = Client::new(config, Operation::Order { .. }, buffers)?;
+//! loop {
+//!     match client.poll(now)? {
+//!         Step::Send(request)    => { write it on a new TLS connection; feed the reply to
+//!                                     handle_response_data / handle_response_end, or
+//!                                     handle_transport_failure(now, why) }
+//!         Step::Sign(req)        => client.signed(now, &key(req.key).sign_prehash(&req.digest)?)?,
+//!                                   // KeyRole::Account: a JWS (ES256 raw r || s, RS256);
+//!                                   // KeyRole::Requested: the CSR
+//!         Step::Publish(task)    => { answer the challenge (http-01: serve task.key_authorization
+//!                                     at task.http_path(); dns-01: TXT task.dns_txt_value());
+//!                                     client.published(now, true)? }
+//!         Step::Withdraw(task)   => { stop answering it; client.withdrawn(now)? }
+//!         Step::Wait(instant)    => sleep until then (authorization or order polling, Retry-After),
+//!         Step::Done(outcome)    => break,   // Issued: client.certificates()
+//!     }
+//! }
+//! ```
+//!
+//! What it does: the directory; nonces (newNonce when it has none, the Replay-Nonce of every
+//! reply, and the same request again, newly signed, on `badNonce`, at most
+//! [`MAX_BAD_NONCE_RETRIES`] times in a row); newAccount with `jwk` (contact, terms agreed,
+//! `onlyReturnExisting`, External Account Binding, RFC 8555 section 7.3.4), every other
+//! request with `kid`; newOrder for dNSName and IP identifiers (RFC 8738); each authorization,
+//! the challenge of a kind the caller says it answers ([`Challenges`]), answered, polled and
+//! withdrawn; finalize with the crate's CSR (signed by the certificate key); order polling;
+//! the certificate chain (`application/pem-certificate-chain`), whose leaf must carry the
+//! requested key and, when [`Config::trust_anchor`] is given, chain to it. Polling and
+//! Retry-After (`rateLimited`, `serverInternal`, `processing`) follow [`Config::retry`]. A
+//! problem document ends the client with [`Outcome::Problem`]: its type, status and the
+//! server's detail text.
+//!
+//! Not yet: revocation, key change, account deactivation and ARI (RFC 9773) renewal windows;
+//! alternate chains (`Link: rel="alternate"`) are not followed.
+//!
+//! Every request goes to the server the client was configured with: a URL in a reply that
+//! names another origin ends the client ([`Outcome::Protocol`]), so one connector serves the
+//! whole run.
+
+use super::jws::{AccountKey, Jwk, b64url, b64url_len, hs256};
+use super::message::{self, Authorization, Directory, JsonError, Problem, ProblemDocument, ProblemKind};
+use crate::asn1::cert::CertificateRef;
+use crate::asn1::csr::{self, CsrBuilder};
+use crate::client_core::{self, Due, Reading};
+use crate::crypto::{Digest, HashAlgorithm};
+use crate::error::{ClientError, EncodeError, HttpError};
+use crate::hal::KeyRole;
+use crate::http::response::header_values;
+use crate::http::{RequestHead, ResponseReader, write_request};
+use crate::retry::{RetryPolicy, RetrySchedule};
+use crate::span::Span;
+use crate::time::{Duration, Instant};
+use crate::transport::TransportFailure;
+use serde::Serialize;
+
+/// The most `badNonce` answers to one request before the client gives up.
+pub const MAX_BAD_NONCE_RETRIES: u8 = 3;
+/// The longest Replay-Nonce kept.
+pub const MAX_NONCE: usize = 128;
+/// The most identifiers in one order.
+pub const MAX_IDENTIFIERS: usize = message::MAX_AUTHORIZATIONS;
+
+/// An identifier to order a certificate for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identifier<'a> {
+    /// A DNS name (dNSName in the certificate).
+    Dns(&'a str),
+    /// An IP address (RFC 8738), in its textual form (`192.0.2.1`, `2001:db8::1`).
+    Ip(&'a str),
+}
+
+impl Identifier<'_> {
+    fn object(&self) -> message::IdentifierObject<'_> {
+        match self {
+            Self::Dns(v) => message::IdentifierObject { kind: "dns", value: v },
+            Self::Ip(v) => message::IdentifierObject { kind: "ip", value: v },
+        }
+    }
+}
+
+/// The challenge kinds the caller can answer (the client picks the first offered, in the
+/// order http-01, dns-01, tls-alpn-01).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Challenges {
+    /// http-01: the firmware's web server serves the key authorization on port 80.
+    pub http01: bool,
+    /// dns-01: the caller publishes a TXT record.
+    pub dns01: bool,
+    /// tls-alpn-01 (RFC 8737): the caller's TLS server presents the validation certificate.
+    pub tls_alpn01: bool,
+}
+
+/// A challenge kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ChallengeKind {
+    /// http-01.
+    Http01,
+    /// dns-01.
+    Dns01,
+    /// tls-alpn-01.
+    TlsAlpn01,
+}
+
+impl ChallengeKind {
+    fn from_type(t: &str) -> Option<Self> {
+        match t {
+            "http-01" => Some(Self::Http01),
+            "dns-01" => Some(Self::Dns01),
+            "tls-alpn-01" => Some(Self::TlsAlpn01),
+            _ => None,
+        }
+    }
+    fn wanted(self, c: Challenges) -> bool {
+        match self {
+            Self::Http01 => c.http01,
+            Self::Dns01 => c.dns01,
+            Self::TlsAlpn01 => c.tls_alpn01,
+        }
+    }
+}
+
+/// The challenge the caller is asked to answer ([`Step::Publish`]) or to stop answering
+/// ([`Step::Withdraw`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChallengeTask<'c> {
+    /// Its kind.
+    pub kind: ChallengeKind,
+    /// The identifier being validated (a DNS name or an IP address).
+    pub identifier: &'c str,
+    /// The challenge token.
+    pub token: &'c str,
+    /// The key authorization, `token "." thumbprint` (RFC 8555 section 8.1): the http-01
+    /// response body.
+    pub key_authorization: &'c str,
+}
+
+impl ChallengeTask<'_> {
+    /// The http-01 path, `/.well-known/acme-challenge/<token>`.
+    pub fn http_path(&self) -> heapless::String<128> {
+        let mut s = heapless::String::new();
+        let _ = s.push_str("/.well-known/acme-challenge/");
+        let _ = s.push_str(self.token);
+        s
+    }
+
+    /// The SHA-256 of the key authorization: the dns-01 TXT value (base64url) and the
+    /// tls-alpn-01 acmeIdentifier extension's content.
+    pub fn key_authorization_digest(&self) -> [u8; 32] {
+        let d = Digest::sha256(self.key_authorization.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(d.as_bytes().get(..32).unwrap_or(&[0u8; 32]));
+        out
+    }
+
+    /// The dns-01 TXT record value for `_acme-challenge.<identifier>`.
+    pub fn dns_txt_value(&self) -> heapless::String<43> {
+        let mut b = [0u8; 43];
+        let s = b64url(&self.key_authorization_digest(), &mut b).unwrap_or("");
+        heapless::String::try_from(s).unwrap_or_default()
+    }
+}
+
+/// External Account Binding (RFC 8555 section 7.3.4): the key identifier and MAC key the CA
+/// gave out of band.
+#[derive(Clone, Copy)]
+pub struct ExternalAccountBinding<'a> {
+    /// The key identifier.
+    pub kid: &'a str,
+    /// The HMAC key (decoded from the base64url the CA hands out).
+    pub hmac_key: &'a [u8],
+}
+
+impl core::fmt::Debug for ExternalAccountBinding<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ExternalAccountBinding").field("kid", &self.kid).field("hmac_key", &"<redacted>").finish()
+    }
+}
+
+/// How the client reaches the server and who it is there.
+#[derive(Debug, Clone, Copy)]
+pub struct Config<'a> {
+    /// The server's host (the Host header, and the origin every URL must have).
+    pub host: &'a str,
+    /// The server's port (443 for ACME over HTTPS).
+    pub port: u16,
+    /// The directory's path (`/directory`, pebble: `/dir`).
+    pub directory: &'a str,
+    /// The account key's SubjectPublicKeyInfo (DER; P-256 or RSA). Requests are signed with
+    /// [`KeyRole::Account`].
+    pub account_key: &'a [u8],
+    /// The account URL when known (saved from an earlier run): newAccount is skipped.
+    pub account_url: Option<&'a str>,
+    /// Contact URIs for a new account (`mailto:...`), at most four.
+    pub contact: &'a [&'a str],
+    /// Agree to the terms of service.
+    pub terms_agreed: bool,
+    /// External Account Binding for a CA that requires it.
+    pub eab: Option<ExternalAccountBinding<'a>>,
+    /// The challenges the caller can answer.
+    pub challenges: Challenges,
+    /// Authorization and order polling, and Retry-After waits.
+    pub retry: RetryPolicy,
+    /// The certificate key's SubjectPublicKeyInfo (DER): the CSR's key, which the issued
+    /// certificate must carry. Its signature is asked for with [`KeyRole::Requested`].
+    pub public_key: &'a [u8],
+    /// The CA certificate (DER) the issued chain must lead to; `None`: the chain is not
+    /// checked beyond its leaf.
+    pub trust_anchor: Option<&'a [u8]>,
+}
+
+impl<'a> Config<'a> {
+    /// A configuration for the server at `host:port` with its directory at `directory`;
+    /// terms agreed, http-01 answered, the default polling policy, no EAB, no trust anchor.
+    pub fn new(host: &'a str, port: u16, directory: &'a str, account_key: &'a [u8], public_key: &'a [u8]) -> Self {
+        Self {
+            host,
+            port,
+            directory,
+            account_key,
+            account_url: None,
+            contact: &[],
+            terms_agreed: true,
+            eab: None,
+            challenges: Challenges { http01: true, dns01: false, tls_alpn01: false },
+            retry: RetryPolicy::new(Duration::from_secs(1), 2, Duration::from_secs(60), 30, Duration::from_secs(900)),
+            public_key,
+            trust_anchor: None,
+        }
+    }
+}
+
+/// What to do.
+#[derive(Debug, Clone, Copy)]
+pub enum Operation<'a> {
+    /// Register the account (or find it: `only_existing`) and end with its URL.
+    Account {
+        /// Send `onlyReturnExisting`: find the account of this key, create none.
+        only_existing: bool,
+    },
+    /// Order a certificate for `identifiers` with a CSR from `csr` (its SANs should name them).
+    Order {
+        /// What the certificate is for.
+        identifiers: &'a [Identifier<'a>],
+        /// The CSR to build (signed by the certificate key).
+        csr: CsrBuilder<'a>,
+    },
+}
+
+/// The caller's buffers.
+#[derive(Debug)]
+pub struct Buffers<'b> {
+    /// URLs, the account and order state, the CSR, then the issued chain (DER): 4 KiB is
+    /// enough for pebble's two-certificate chains, 8 KiB for most public CAs.
+    pub work: &'b mut [u8],
+    /// The request out and the reply in (head kept): the largest reply is the PEM chain.
+    pub io: &'b mut [u8],
+}
+
+/// A signature the client asks for.
+#[derive(Debug, Clone)]
+pub struct SignRequest {
+    /// The digest (SHA-256).
+    pub digest: Digest,
+    /// [`KeyRole::Account`] (a JWS) or [`KeyRole::Requested`] (the CSR).
+    pub key: KeyRole,
+}
+
+/// What to do next.
+#[derive(Debug)]
+pub enum Step<'c> {
+    /// Send this request on a new connection and feed the reply back.
+    Send(&'c [u8]),
+    /// Sign a digest.
+    Sign(SignRequest),
+    /// Answer this challenge, then call [`Client::published`].
+    Publish(ChallengeTask<'c>),
+    /// Stop answering this challenge, then call [`Client::withdrawn`].
+    Withdraw(ChallengeTask<'c>),
+    /// Nothing to do before then.
+    Wait(Instant),
+    /// Finished.
+    Done(&'c Outcome),
+}
+
+/// How the client ended.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Outcome {
+    /// The certificate was issued: [`Client::certificates`].
+    Issued,
+    /// The account exists ([`Operation::Account`]): [`Client::account_url`].
+    Account,
+    /// The server answered with a problem document.
+    Problem(Problem),
+    /// An authorization failed (the challenge's problem, when the server gave one).
+    AuthorizationFailed(Option<Problem>),
+    /// The order became invalid (its problem, when the server gave one).
+    OrderInvalid(Option<Problem>),
+    /// No challenge offered for an identifier is of a kind the caller answers.
+    NoUsableChallenge,
+    /// The caller could not answer the challenge ([`Client::published`] with false).
+    ChallengeNotPublished,
+    /// Polling or Retry-After waits ran out ([`Config::retry`]).
+    TimedOut,
+    /// The account is not valid (deactivated or revoked).
+    AccountNotValid,
+    /// The issued certificate does not carry the requested key.
+    WrongKey,
+    /// The issued chain does not lead to the trust anchor.
+    Untrusted,
+    /// A reply is not what ACME specifies here (which part).
+    Protocol(&'static str),
+    /// A reply's JSON was refused.
+    Json(JsonError),
+    /// An unexpected HTTP status without a problem document.
+    HttpStatus(u16),
+    /// The HTTP response was unusable (malformed, or larger than the `io` buffer: the size
+    /// it allows is in the error).
+    Http(HttpError),
+    /// Connecting, writing or reading failed, and why.
+    Transport(TransportFailure),
+}
+
+impl core::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Issued => f.write_str("the certificate was issued"),
+            Self::Account => f.write_str("the account exists"),
+            Self::Problem(p) => write!(f, "{p}"),
+            Self::AuthorizationFailed(Some(p)) => write!(f, "the authorization failed: {p}"),
+            Self::AuthorizationFailed(None) => f.write_str("the authorization failed (no reason given)"),
+            Self::OrderInvalid(Some(p)) => write!(f, "the order became invalid: {p}"),
+            Self::OrderInvalid(None) => f.write_str("the order became invalid (no reason given)"),
+            Self::NoUsableChallenge => f.write_str("no challenge offered is of a kind this device answers"),
+            Self::ChallengeNotPublished => f.write_str("the challenge answer could not be published"),
+            Self::TimedOut => f.write_str("the server did not finish within the polling policy"),
+            Self::AccountNotValid => f.write_str("the account is deactivated or revoked"),
+            Self::WrongKey => f.write_str("the issued certificate does not carry the requested key"),
+            Self::Untrusted => f.write_str("the issued chain does not lead to the trust anchor"),
+            Self::Protocol(what) => write!(f, "the reply is not valid ACME: {what}"),
+            Self::Json(e) => write!(f, "{e}"),
+            Self::HttpStatus(s) => write!(f, "unexpected HTTP status {s} without a problem document"),
+            Self::Http(e) => write!(f, "the HTTP response was unusable: {e}"),
+            Self::Transport(why) => write!(f, "{why}"),
+        }
+    }
+}
+
+/// Where the client is in its operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Directory,
+    Account,
+    Order,
+    /// POST-as-GET authorization `n`.
+    Authz(u8),
+    /// POST `{}` to the challenge of authorization `n`.
+    Respond(u8),
+    /// POST-as-GET authorization `n` until it is final.
+    PollAuthz(u8),
+    Csr,
+    Finalize,
+    PollOrder,
+    Certificate,
+}
+
+/// What a request in flight is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Request {
+    Nonce,
+    Phase(Phase),
+}
+
+// Without an allocator there is nothing to box into; one Stage lives in each client.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+enum Stage {
+    Ready,
+    /// A JWS waits for its signature, whose base64url goes to `io[at..]`.
+    Signing {
+        digest: Digest,
+        at: usize,
+        what: Request,
+    },
+    /// The CSR (`work[arena..arena + len]`) waits for its signature.
+    CsrSigning {
+        digest: Digest,
+        len: usize,
+    },
+    Awaiting {
+        what: Request,
+        reader: ResponseReader,
+    },
+    Publishing,
+    Withdrawing {
+        then: Option<Outcome>,
+    },
+    Waiting {
+        until: Instant,
+    },
+    Done(Outcome),
+    Failed(ClientError),
+}
+
+/// The URLs and values kept in `work`'s arena.
+#[derive(Debug, Clone, Default)]
+struct Kept {
+    new_nonce: Span,
+    new_account: Span,
+    new_order: Span,
+    account: Span,
+    order: Span,
+    finalize: Span,
+    certificate: Span,
+    authorizations: heapless::Vec<Span, { message::MAX_AUTHORIZATIONS }>,
+    challenge: Span,
+    identifier: Span,
+    token: Span,
+    key_authorization: Span,
+    csr: Span,
+    chain: Span,
+}
+
+/// The ACME client. See the module documentation.
+pub struct Client<'a, 'b> {
+    config: Config<'a>,
+    operation: Operation<'a>,
+    bufs: Buffers<'b>,
+    key: AccountKey<'a>,
+    thumbprint: heapless::String<43>,
+    stage: Stage,
+    phase: Phase,
+    nonce: heapless::String<MAX_NONCE>,
+    kept: Kept,
+    /// The end of the arena in `work` (what is kept); scratch space follows.
+    arena: usize,
+    challenge_kind: Option<ChallengeKind>,
+    retry: Option<RetrySchedule>,
+    bad_nonces: u8,
+    request_len: usize,
+    /// The end has been logged.
+    #[cfg(any(feature = "log", feature = "defmt"))]
+    end_logged: bool,
+}
+
+impl core::fmt::Debug for Client<'_, '_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("acme::Client").field("phase", &self.phase).field("stage", &self.stage).finish_non_exhaustive()
+    }
+}
+
+fn enc(buffer: &'static str) -> impl Fn(EncodeError) -> ClientError {
+    move |e| match e {
+        EncodeError::BufferTooSmall { needed } => ClientError::BufferTooSmall { buffer, needed },
+        e => ClientError::Encode(e),
+    }
+}
+
+#[derive(Serialize)]
+struct Protected<'x> {
+    alg: &'x str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kid: Option<&'x str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwk: Option<Jwk<'x>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'x str>,
+    url: &'x str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NewAccount<'x> {
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    contact: &'x [&'x str],
+    terms_of_service_agreed: bool,
+    #[serde(skip_serializing_if = "core::ops::Not::not")]
+    only_return_existing: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external_account_binding: Option<FlatJws<'x>>,
+}
+
+#[derive(Serialize)]
+struct FlatJws<'x> {
+    protected: &'x str,
+    payload: &'x str,
+    signature: &'x str,
+}
+
+#[derive(Serialize)]
+struct NewOrder<'x> {
+    identifiers: heapless::Vec<message::IdentifierObject<'x>, MAX_IDENTIFIERS>,
+}
+
+#[derive(Serialize)]
+struct EabProtected<'x> {
+    alg: &'x str,
+    kid: &'x str,
+    url: &'x str,
+}
+
+/// What a POST carries.
+#[derive(Clone, Copy)]
+enum Payload {
+    /// POST-as-GET: empty.
+    Empty,
+    /// `{}` (a challenge response).
+    EmptyObject,
+    NewAccount,
+    NewOrder,
+    Finalize,
+}
+
+impl<'a, 'b> Client<'a, 'b> {
+    /// A client for `operation`. Refuses an account key that is neither P-256 nor RSA, and an
+    /// order with no identifier or more than [`MAX_IDENTIFIERS`].
+    pub fn new(config: Config<'a>, operation: Operation<'a>, bufs: Buffers<'b>) -> Result<Self, ClientError> {
+        let key = AccountKey::from_spki(config.account_key)
+            .map_err(|_| ClientError::Config("account key (P-256 or RSA SubjectPublicKeyInfo)"))?;
+        let thumbprint = key.thumbprint().map_err(enc("thumbprint"))?;
+        if let Operation::Order { identifiers, .. } = operation
+            && (identifiers.is_empty() || identifiers.len() > MAX_IDENTIFIERS)
+        {
+            return Err(ClientError::Config("an order needs 1 to 8 identifiers"));
+        }
+        if config.contact.len() > 4 {
+            return Err(ClientError::Config("at most four contact URIs"));
+        }
+        Ok(Self {
+            config,
+            operation,
+            bufs,
+            key,
+            thumbprint,
+            stage: Stage::Ready,
+            phase: Phase::Directory,
+            nonce: heapless::String::new(),
+            kept: Kept::default(),
+            arena: 0,
+            challenge_kind: None,
+            retry: None,
+            bad_nonces: 0,
+            request_len: 0,
+            #[cfg(any(feature = "log", feature = "defmt"))]
+            end_logged: false,
+        })
+    }
+
+    /// The outcome, once done.
+    pub fn outcome(&self) -> Option<&Outcome> {
+        match &self.stage {
+            Stage::Done(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    /// The account URL (the `kid`): the configured one, or the one the server gave. Keep it
+    /// to skip newAccount next time ([`Config::account_url`]).
+    pub fn account_url(&self) -> Option<&str> {
+        if !self.kept.account.is_empty() {
+            return core::str::from_utf8(self.kept.account.get(self.bufs.work)).ok();
+        }
+        self.config.account_url
+    }
+
+    /// The issued chain's certificates (DER), leaf first, once [`Outcome::Issued`].
+    pub fn certificates(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let chain = if matches!(self.stage, Stage::Done(Outcome::Issued)) { self.kept.chain.get(self.bufs.work) } else { &[] };
+        DerSequence(chain)
+    }
+
+    /// The issued certificate (DER), once [`Outcome::Issued`].
+    pub fn certificate(&self) -> Option<&[u8]> {
+        self.certificates().next()
+    }
+
+    /// Whether the response being read is complete (then call [`Client::poll`]).
+    pub fn response_complete(&self) -> bool {
+        client_core::complete(self)
+    }
+
+    // ---- inputs ----
+
+    /// Feeds response bytes as they arrive. Returns how many were used.
+    pub fn handle_response_data(&mut self, _now: Instant, data: &[u8]) -> Result<usize, ClientError> {
+        client_core::feed(self, data)
+    }
+
+    /// Reports that the server closed the connection.
+    pub fn handle_response_end(&mut self, _now: Instant) -> Result<(), ClientError> {
+        client_core::end(self)
+    }
+
+    /// Reports that connecting, writing or reading failed, and why: the client ends with
+    /// [`Outcome::Transport`].
+    pub fn handle_transport_failure(&mut self, _now: Instant, failure: TransportFailure) -> Result<(), ClientError> {
+        match self.stage {
+            Stage::Awaiting { .. } => {
+                self.stage = Stage::Done(Outcome::Transport(failure));
+                Ok(())
+            }
+            Stage::Done(_) => Ok(()),
+            _ => Err(ClientError::UnexpectedCall),
+        }
+    }
+
+    /// The signature the last [`Step::Sign`] asked for (ES256: raw `r || s`; RS256: the
+    /// modulus-sized PKCS#1 v1.5 block).
+    pub fn signed(&mut self, _now: Instant, signature: &[u8]) -> Result<(), ClientError> {
+        let r = match self.stage.clone() {
+            Stage::Signing { at, what, .. } => self.finish_jws(at, what, signature),
+            Stage::CsrSigning { len, .. } => self.finish_csr(len, signature),
+            _ => return Err(ClientError::UnexpectedCall),
+        };
+        client_core::settle(self, r)
+    }
+
+    /// The caller answers the challenge of the last [`Step::Publish`] (`ok`), or cannot
+    /// (the client ends with [`Outcome::ChallengeNotPublished`]).
+    pub fn published(&mut self, _now: Instant, ok: bool) -> Result<(), ClientError> {
+        let Phase::Authz(n) = self.phase else { return Err(ClientError::UnexpectedCall) };
+        if !matches!(self.stage, Stage::Publishing) {
+            return Err(ClientError::UnexpectedCall);
+        }
+        if ok {
+            info!("acme: challenge published for authorization {}", n);
+            self.phase = Phase::Respond(n);
+            self.stage = Stage::Ready;
+        } else {
+            self.stage = Stage::Withdrawing { then: Some(Outcome::ChallengeNotPublished) };
+        }
+        Ok(())
+    }
+
+    /// The caller no longer answers the challenge of the last [`Step::Withdraw`].
+    pub fn withdrawn(&mut self, _now: Instant) -> Result<(), ClientError> {
+        let Stage::Withdrawing { then } = &self.stage else { return Err(ClientError::UnexpectedCall) };
+        match then.clone() {
+            Some(o) => self.stage = Stage::Done(o),
+            None => {
+                let next = match self.phase {
+                    Phase::PollAuthz(n) | Phase::Respond(n) | Phase::Authz(n) => n.saturating_add(1),
+                    _ => return Err(ClientError::UnexpectedCall),
+                };
+                self.phase = if usize::from(next) < self.kept.authorizations.len() { Phase::Authz(next) } else { Phase::Csr };
+                self.stage = Stage::Ready;
+            }
+        }
+        Ok(())
+    }
+
+    // ---- outputs ----
+
+    /// What to do next.
+    pub fn poll(&mut self, now: Instant) -> Result<Step<'_>, ClientError> {
+        client_core::advance(self, now, 8)?;
+        #[cfg(any(feature = "log", feature = "defmt"))]
+        self.log_end();
+        Ok(match &self.stage {
+            Stage::Ready => return Err(ClientError::UnexpectedCall),
+            Stage::Signing { digest, .. } => Step::Sign(SignRequest { digest: *digest, key: KeyRole::Account }),
+            Stage::CsrSigning { digest, .. } => Step::Sign(SignRequest { digest: *digest, key: KeyRole::Requested }),
+            Stage::Awaiting { reader, .. } if !reader.is_started() => Step::Send(self.bufs.io.get(..self.request_len).unwrap_or(&[])),
+            Stage::Awaiting { .. } => return Err(ClientError::UnexpectedCall),
+            Stage::Publishing => Step::Publish(self.task().ok_or(ClientError::UnexpectedCall)?),
+            Stage::Withdrawing { .. } => Step::Withdraw(self.task().ok_or(ClientError::UnexpectedCall)?),
+            Stage::Waiting { until } => Step::Wait(*until),
+            Stage::Done(o) => Step::Done(o),
+            Stage::Failed(e) => return Err(*e),
+        })
+    }
+
+    fn task(&self) -> Option<ChallengeTask<'_>> {
+        let w: &[u8] = self.bufs.work;
+        let s = |span: Span| core::str::from_utf8(span.get(w)).ok();
+        Some(ChallengeTask {
+            kind: self.challenge_kind?,
+            identifier: s(self.kept.identifier)?,
+            token: s(self.kept.token)?,
+            key_authorization: s(self.kept.key_authorization)?,
+        })
+    }
+
+    #[cfg(any(feature = "log", feature = "defmt"))]
+    fn log_end(&mut self) {
+        if self.end_logged {
+            return;
+        }
+        match &self.stage {
+            Stage::Done(outcome @ (Outcome::Issued | Outcome::Account)) => info!("acme: done: {}", outcome),
+            Stage::Done(outcome) => error!("acme: failed: {}", outcome),
+            Stage::Failed(e) => error!("acme: the client stopped: {}", e),
+            _ => return,
+        }
+        self.end_logged = true;
+    }
+
+    // ---- requests ----
+
+    fn prepare_next(&mut self) -> Result<(), ClientError> {
+        match self.phase {
+            Phase::Directory => return self.get(self.config.directory, Request::Phase(Phase::Directory)),
+            Phase::Csr => return self.prepare_csr(),
+            _ => {}
+        }
+        if self.nonce.is_empty() {
+            let url = self.kept.new_nonce;
+            let w: &[u8] = self.bufs.work;
+            let path = core::str::from_utf8(url.get(w))
+                .ok()
+                .and_then(|u| path_of(self.config.host, self.config.port, u))
+                .ok_or(ClientError::UnexpectedCall)?;
+            let mut p = heapless::String::<256>::new();
+            p.push_str(path).map_err(|_| ClientError::BufferTooSmall { buffer: "path", needed: path.len() })?;
+            return self.get(&p, Request::Nonce);
+        }
+        let (url, payload) = match self.phase {
+            Phase::Account => (self.kept.new_account, Payload::NewAccount),
+            Phase::Order => (self.kept.new_order, Payload::NewOrder),
+            Phase::Authz(n) | Phase::PollAuthz(n) => {
+                (*self.kept.authorizations.get(usize::from(n)).ok_or(ClientError::UnexpectedCall)?, Payload::Empty)
+            }
+            Phase::Respond(_) => (self.kept.challenge, Payload::EmptyObject),
+            Phase::Finalize => (self.kept.finalize, Payload::Finalize),
+            Phase::PollOrder => (self.kept.order, Payload::Empty),
+            Phase::Certificate => (self.kept.certificate, Payload::Empty),
+            Phase::Directory | Phase::Csr => return Err(ClientError::UnexpectedCall),
+        };
+        self.post(url, payload)
+    }
+
+    /// A GET of `path` (the directory, newNonce).
+    fn get(&mut self, path: &str, what: Request) -> Result<(), ClientError> {
+        let head = RequestHead { port: Some(self.config.port), ..RequestHead::get(self.config.host, path) };
+        self.request_len = write_request(&head, &[], self.bufs.io).map_err(enc("io"))?.len();
+        debug!("acme: GET {}", path);
+        self.stage = Stage::Awaiting { what, reader: ResponseReader::keeping_head() };
+        Ok(())
+    }
+
+    /// A JWS POST to `url` (a span in the arena) carrying `payload`. The body is built in the
+    /// scratch space after the arena with room for the signature, then written after the HTTP
+    /// head into `io`; [`Self::finish_jws`] fills the signature in.
+    fn post(&mut self, url: Span, payload: Payload) -> Result<(), ClientError> {
+        let what = Request::Phase(self.phase);
+        let sig_len = self.key.signature_len();
+        let account_url = self.account_url_span();
+        let Self { config, operation, bufs, key, kept, arena, nonce, .. } = self;
+        let (arena_bytes, scratch) = bufs.work.split_at_mut(*arena);
+        let arena_bytes: &[u8] = arena_bytes;
+        let url = core::str::from_utf8(url.get(arena_bytes)).map_err(|_| ClientError::UnexpectedCall)?;
+        let path = path_of(config.host, config.port, url).ok_or(ClientError::UnexpectedCall)?;
+        let scratch_len = scratch.len();
+        let too_small = || ClientError::BufferTooSmall { buffer: "work", needed: scratch_len.saturating_add(1) };
+        // 1. The payload JSON.
+        let p_len = write_payload(payload, config, operation, key, kept, arena_bytes, scratch)?;
+        let (p_json, rest) = scratch.split_at_mut(p_len);
+        // 2. The protected header: the JWK for newAccount, the account URL after.
+        let (jwk_buf, rest) = rest.split_at_mut(rest.len().min(720));
+        let jwk = match (payload, account_url) {
+            (Payload::NewAccount, _) | (_, None) => Some(key.jwk(jwk_buf).map_err(enc("work"))?),
+            _ => None,
+        };
+        let kid = match (jwk, account_url) {
+            (None, Some(AccountUrl::Kept(span))) => {
+                Some(core::str::from_utf8(span.get(arena_bytes)).map_err(|_| ClientError::UnexpectedCall)?)
+            }
+            (None, Some(AccountUrl::Configured)) => config.account_url,
+            _ => None,
+        };
+        let protected = Protected { alg: key.alg(), kid, jwk, nonce: Some(nonce.as_str()), url };
+        let h_len = serde_json_core::to_slice(&protected, rest).map_err(|_| too_small())?;
+        let (h_json, body) = rest.split_at_mut(h_len);
+        // 3. The flattened JWS, the signature left blank.
+        let parts: [&[u8]; 3] = [b"{\"protected\":\"", b"\",\"payload\":\"", b"\",\"signature\":\""];
+        let mut at = 0usize;
+        let put = |at: &mut usize, bytes: &[u8], body: &mut [u8]| -> Result<(), ClientError> {
+            let end = at.checked_add(bytes.len()).ok_or_else(too_small)?;
+            body.get_mut(*at..end).ok_or_else(too_small)?.copy_from_slice(bytes);
+            *at = end;
+            Ok(())
+        };
+        let mut hasher = crate::crypto::digest::Hasher::sha256();
+        put(&mut at, parts[0], body)?;
+        let h64_start = at;
+        let h64 = b64url(h_json, body.get_mut(at..).ok_or_else(too_small)?).map_err(enc("work"))?.len();
+        at = at.saturating_add(h64);
+        hasher.update(body.get(h64_start..at).unwrap_or(&[]));
+        hasher.update(b".");
+        put(&mut at, parts[1], body)?;
+        let p64_start = at;
+        let p64 = b64url(p_json, body.get_mut(at..).ok_or_else(too_small)?).map_err(enc("work"))?.len();
+        at = at.saturating_add(p64);
+        hasher.update(body.get(p64_start..at).unwrap_or(&[]));
+        put(&mut at, parts[2], body)?;
+        let sig_at = at;
+        let blank = b64url_len(sig_len);
+        at = at.checked_add(blank).filter(|e| *e <= body.len()).ok_or_else(too_small)?;
+        put(&mut at, b"\"}", body)?;
+        let body = body.get(..at).unwrap_or(&[]);
+        // 4. The request.
+        let head = RequestHead { port: Some(config.port), ..RequestHead::post(config.host, path, "application/jose+json") };
+        let request = write_request(&head, body, bufs.io).map_err(enc("io"))?;
+        self.request_len = request.len();
+        let at = self.request_len.saturating_sub(body.len()).saturating_add(sig_at);
+        debug!("acme: POST {} ({} bytes of JWS)", path, body.len());
+        self.stage = Stage::Signing { digest: hasher.finalize(), at, what };
+        Ok(())
+    }
+
+    /// Where the `kid` comes from, once there is an account.
+    fn account_url_span(&self) -> Option<AccountUrl> {
+        if !self.kept.account.is_empty() {
+            Some(AccountUrl::Kept(self.kept.account))
+        } else {
+            self.config.account_url.map(|_| AccountUrl::Configured)
+        }
+    }
+
+    /// Puts the JWS signature into the request.
+    fn finish_jws(&mut self, at: usize, what: Request, signature: &[u8]) -> Result<(), ClientError> {
+        if signature.len() != self.key.signature_len() {
+            return Err(ClientError::Answer);
+        }
+        let len = b64url_len(signature.len());
+        let end = at.checked_add(len).ok_or(ClientError::UnexpectedCall)?;
+        let dst = self.bufs.io.get_mut(at..end).ok_or(ClientError::UnexpectedCall)?;
+        b64url(signature, dst).map_err(enc("io"))?;
+        // A nonce is good for one request.
+        self.nonce.clear();
+        self.stage = Stage::Awaiting { what, reader: ResponseReader::keeping_head() };
+        Ok(())
+    }
+
+    fn prepare_csr(&mut self) -> Result<(), ClientError> {
+        let Operation::Order { csr, .. } = self.operation else { return Err(ClientError::UnexpectedCall) };
+        let scratch = self.bufs.work.get_mut(self.arena..).unwrap_or_default();
+        let tbs = csr.encode_info(self.config.public_key, scratch).map_err(enc("work"))?;
+        debug!("acme: CSR built ({} bytes), to be signed", tbs.len());
+        self.stage = Stage::CsrSigning { digest: Digest::sha256(tbs), len: tbs.len() };
+        Ok(())
+    }
+
+    fn finish_csr(&mut self, len: usize, signature: &[u8]) -> Result<(), ClientError> {
+        let key = crate::asn1::spki::SpkiRef::parse(self.config.public_key)
+            .ok()
+            .and_then(|k| k.key_type())
+            .ok_or(ClientError::Config("certificate key (P-256 or RSA SubjectPublicKeyInfo)"))?;
+        if signature.len() != key.signature_len() {
+            return Err(ClientError::Answer);
+        }
+        let start = self.arena;
+        let tbs_end = start.checked_add(len).ok_or(ClientError::UnexpectedCall)?;
+        let (tbs_area, out) = self.bufs.work.split_at_mut(tbs_end);
+        let tbs = tbs_area.get(start..).ok_or(ClientError::UnexpectedCall)?;
+        let der_len = csr::assemble(tbs, key, HashAlgorithm::Sha256, signature, out).map_err(enc("work"))?.len();
+        self.bufs.work.copy_within(tbs_end..tbs_end.saturating_add(der_len), start);
+        self.kept.csr = Span { start, end: start.saturating_add(der_len) };
+        self.arena = self.kept.csr.end;
+        self.phase = Phase::Finalize;
+        self.stage = Stage::Ready;
+        Ok(())
+    }
+
+    // ---- replies ----
+
+    fn process_response(&mut self, now: Instant) -> Result<(), ClientError> {
+        let Stage::Awaiting { what, reader } = core::mem::replace(&mut self.stage, Stage::Ready) else {
+            return Err(ClientError::UnexpectedCall);
+        };
+        // `io` is lent out while the reply is read (the arena in `work` takes what is kept).
+        let io = core::mem::take(&mut self.bufs.io);
+        let r = self.take_reply(what, &reader, io, now);
+        self.bufs.io = io;
+        r
+    }
+
+    fn take_reply(&mut self, what: Request, reader: &ResponseReader, io: &[u8], now: Instant) -> Result<(), ClientError> {
+        let head_bytes = reader.head_bytes(io);
+        let Some(head) = reader.head() else { return Err(ClientError::UnexpectedCall) };
+        let status = head.status;
+        // Every reply may carry the next nonce (base64url, bounded).
+        if let Some(n) = header_values(head_bytes, "replay-nonce").next()
+            && n.len() <= MAX_NONCE
+            && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            self.nonce.clear();
+            let _ = self.nonce.push_str(n);
+        }
+        let hint = crate::http::date::retry_after(&head.retry_after, None);
+        if status >= 400 || head.content_type_is("application/problem+json") {
+            return self.problem(what, status, reader.body(io), hint, now);
+        }
+        let Request::Phase(phase) = what else {
+            // newNonce: 200 or 204 with the nonce.
+            if self.nonce.is_empty() {
+                return self.done(Outcome::Protocol("newNonce answered without a Replay-Nonce"));
+            }
+            return Ok(());
+        };
+        self.bad_nonces = 0;
+        let location = header_values(head_bytes, "location").next();
+        let pem = head.content_type_is("application/pem-certificate-chain");
+        let io_body = reader.body(io);
+        match phase {
+            Phase::Directory => self.take_directory(io_body),
+            Phase::Account => self.take_account(io_body, location),
+            Phase::Order | Phase::Finalize | Phase::PollOrder => self.take_order(phase, io_body, location, hint, now),
+            Phase::Authz(n) | Phase::PollAuthz(n) => self.take_authorization(phase, n, io_body, hint, now),
+            Phase::Respond(n) => {
+                self.phase = Phase::PollAuthz(n);
+                self.retry = None;
+                self.schedule(now, hint, false)
+            }
+            Phase::Certificate if pem => self.take_chain(io_body),
+            Phase::Certificate => self.done(Outcome::Protocol("the certificate is not application/pem-certificate-chain")),
+            Phase::Csr => Err(ClientError::UnexpectedCall),
+        }
+    }
+
+    /// A problem document (or an error status without one).
+    fn problem(&mut self, what: Request, status: u16, body: &[u8], hint: Option<Duration>, now: Instant) -> Result<(), ClientError> {
+        let problem = message::parse::<ProblemDocument<'_>>(body).map(|d| Problem::from_document(&d, status));
+        let Ok(problem) = problem else { return self.done(Outcome::HttpStatus(status)) };
+        warn!("acme: {}", problem);
+        match problem.kind {
+            ProblemKind::BadNonce if matches!(what, Request::Phase(_)) && self.bad_nonces < MAX_BAD_NONCE_RETRIES => {
+                // The same request again with the reply's nonce, signed anew.
+                self.bad_nonces = self.bad_nonces.saturating_add(1);
+                info!("acme: badNonce: the request again with a fresh nonce ({} of {})", self.bad_nonces, MAX_BAD_NONCE_RETRIES);
+                self.stage = Stage::Ready;
+                Ok(())
+            }
+            ProblemKind::RateLimited | ProblemKind::ServerInternal if hint.is_some() => {
+                let sched = self.retry.get_or_insert(RetrySchedule::new(self.config.retry, now));
+                match sched.next(now, hint) {
+                    Some(until) => {
+                        info!("acme: {:?}: the request again in {} ms", problem.kind, (until - now).as_millis());
+                        self.stage = Stage::Waiting { until };
+                        Ok(())
+                    }
+                    None => self.done(Outcome::Problem(problem)),
+                }
+            }
+            _ => self.done(Outcome::Problem(problem)),
+        }
+    }
+
+    /// Waits for the next poll (the server's Retry-After within the policy), or ends (or
+    /// withdraws the challenge first, `withdraw`) when the policy is used up.
+    fn schedule(&mut self, now: Instant, hint: Option<Duration>, withdraw: bool) -> Result<(), ClientError> {
+        let sched = self.retry.get_or_insert(RetrySchedule::new(self.config.retry, now));
+        self.stage = match sched.next(now, hint) {
+            Some(until) => Stage::Waiting { until },
+            None if withdraw => Stage::Withdrawing { then: Some(Outcome::TimedOut) },
+            None => Stage::Done(Outcome::TimedOut),
+        };
+        Ok(())
+    }
+
+    fn take_directory(&mut self, body: &[u8]) -> Result<(), ClientError> {
+        let d: Directory<'_> = match message::parse(body) {
+            Ok(d) => d,
+            Err(e) => return self.done(Outcome::Json(e)),
+        };
+        for (url, slot) in [(d.new_nonce, 0), (d.new_account, 1), (d.new_order, 2)] {
+            let span = match keep_url(&mut self.bufs.work[..], &mut self.arena, self.config.host, self.config.port, url)? {
+                Ok(s) => s,
+                Err(o) => return self.done(o),
+            };
+            match slot {
+                0 => self.kept.new_nonce = span,
+                1 => self.kept.new_account = span,
+                _ => self.kept.new_order = span,
+            }
+        }
+        info!("acme: directory read");
+        self.phase = match (self.operation, self.config.account_url) {
+            (Operation::Order { .. }, Some(_)) => Phase::Order,
+            _ => Phase::Account,
+        };
+        Ok(())
+    }
+
+    fn take_account(&mut self, body: &[u8], location: Option<&str>) -> Result<(), ClientError> {
+        let a: message::Account<'_> = match message::parse(body) {
+            Ok(a) => a,
+            Err(e) => return self.done(Outcome::Json(e)),
+        };
+        let Some(location) = location else { return self.done(Outcome::Protocol("newAccount answered without a Location")) };
+        self.kept.account = match keep_url(&mut self.bufs.work[..], &mut self.arena, self.config.host, self.config.port, location)? {
+            Ok(s) => s,
+            Err(o) => return self.done(o),
+        };
+        if a.status != "valid" {
+            return self.done(Outcome::AccountNotValid);
+        }
+        info!("acme: account ready");
+        match self.operation {
+            Operation::Account { .. } => self.done(Outcome::Account),
+            Operation::Order { .. } => {
+                self.phase = Phase::Order;
+                Ok(())
+            }
+        }
+    }
+
+    fn take_order(
+        &mut self,
+        phase: Phase,
+        body: &[u8],
+        location: Option<&str>,
+        hint: Option<Duration>,
+        now: Instant,
+    ) -> Result<(), ClientError> {
+        let o: message::Order<'_> = match message::parse(body) {
+            Ok(o) => o,
+            Err(e) => return self.done(Outcome::Json(e)),
+        };
+        let (host, port) = (self.config.host, self.config.port);
+        if phase == Phase::Order {
+            let Some(location) = location else { return self.done(Outcome::Protocol("newOrder answered without a Location")) };
+            let urls = o.authorizations.iter().copied().chain([o.finalize, location]);
+            let mut spans: heapless::Vec<Span, { message::MAX_AUTHORIZATIONS + 2 }> = heapless::Vec::new();
+            for url in urls {
+                match keep_url(&mut self.bufs.work[..], &mut self.arena, host, port, url)? {
+                    Ok(s) => {
+                        let _ = spans.push(s);
+                    }
+                    Err(outcome) => return self.done(outcome),
+                }
+            }
+            self.kept.order = spans.pop().unwrap_or_default();
+            self.kept.finalize = spans.pop().unwrap_or_default();
+            self.kept.authorizations = spans.into_iter().collect();
+            info!("acme: order created with {} authorizations", self.kept.authorizations.len());
+        }
+        match o.status {
+            "pending" if phase == Phase::Order && !self.kept.authorizations.is_empty() => {
+                self.phase = Phase::Authz(0);
+                Ok(())
+            }
+            "ready" if phase != Phase::Finalize => {
+                self.phase = Phase::Csr;
+                Ok(())
+            }
+            "processing" | "ready" | "pending" if phase != Phase::Order => {
+                self.phase = Phase::PollOrder;
+                self.schedule(now, hint, false)
+            }
+            "valid" => {
+                let Some(cert) = o.certificate else { return self.done(Outcome::Protocol("a valid order without a certificate URL")) };
+                self.kept.certificate = match keep_url(&mut self.bufs.work[..], &mut self.arena, host, port, cert)? {
+                    Ok(s) => s,
+                    Err(outcome) => return self.done(outcome),
+                };
+                self.phase = Phase::Certificate;
+                Ok(())
+            }
+            "invalid" => {
+                let p = o.error.as_ref().map(|d| Problem::from_document(d, 0));
+                self.done(Outcome::OrderInvalid(p))
+            }
+            _ => self.done(Outcome::Protocol("an order status out of place")),
+        }
+    }
+
+    fn take_authorization(&mut self, phase: Phase, n: u8, body: &[u8], hint: Option<Duration>, now: Instant) -> Result<(), ClientError> {
+        let a: Authorization<'_> = match message::parse(body) {
+            Ok(a) => a,
+            Err(e) => return self.done(Outcome::Json(e)),
+        };
+        let failure = || a.challenges.iter().find_map(|c| c.error.as_ref()).map(|d| Problem::from_document(d, 0));
+        match (phase, a.status) {
+            (Phase::Authz(_), "valid") => {
+                // Already valid (reused): nothing to answer.
+                let next = n.saturating_add(1);
+                self.phase = if usize::from(next) < self.kept.authorizations.len() { Phase::Authz(next) } else { Phase::Csr };
+                Ok(())
+            }
+            (Phase::Authz(_), "pending") => {
+                let order = [ChallengeKind::Http01, ChallengeKind::Dns01, ChallengeKind::TlsAlpn01];
+                let chosen = order.iter().filter(|k| k.wanted(self.config.challenges)).find_map(|k| {
+                    a.challenges.iter().find(|c| ChallengeKind::from_type(c.kind) == Some(*k) && c.token.is_some()).map(|c| (*k, c))
+                });
+                let Some((kind, c)) = chosen else { return self.done(Outcome::NoUsableChallenge) };
+                let token = c.token.unwrap_or("");
+                if message::plain(token).is_err()
+                    || token.is_empty()
+                    || !token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                {
+                    return self.done(Outcome::Protocol("a challenge token that is not base64url"));
+                }
+                let (host, port) = (self.config.host, self.config.port);
+                let work = &mut self.bufs.work[..];
+                self.kept.challenge = match keep_url(work, &mut self.arena, host, port, c.url)? {
+                    Ok(s) => s,
+                    Err(o) => return self.done(o),
+                };
+                self.kept.identifier = keep(work, &mut self.arena, message::plain(a.identifier.value).unwrap_or("").as_bytes())?;
+                self.kept.token = keep(work, &mut self.arena, token.as_bytes())?;
+                let ka_start = self.kept.token.start;
+                keep(work, &mut self.arena, b".")?;
+                keep(work, &mut self.arena, self.thumbprint.as_bytes())?;
+                self.kept.key_authorization = Span { start: ka_start, end: self.arena };
+                self.challenge_kind = Some(kind);
+                info!("acme: authorization {}: {:?} challenge to answer", n, kind);
+                self.stage = Stage::Publishing;
+                Ok(())
+            }
+            (Phase::Authz(_), _) => self.done(Outcome::AuthorizationFailed(failure())),
+            (_, "valid") => {
+                info!("acme: authorization {} valid", n);
+                self.retry = None;
+                self.stage = Stage::Withdrawing { then: None };
+                Ok(())
+            }
+            (_, "pending" | "processing") => self.schedule(now, hint, true),
+            (_, _) => {
+                let p = failure();
+                self.stage = Stage::Withdrawing { then: Some(Outcome::AuthorizationFailed(p)) };
+                Ok(())
+            }
+        }
+    }
+
+    /// The PEM chain into the arena as DER certificates, checked: the leaf carries the
+    /// requested key; with a trust anchor, the chain leads to it.
+    fn take_chain(&mut self, body: &[u8]) -> Result<(), ClientError> {
+        let start = self.arena;
+        let mut end = start;
+        let mut rest = body;
+        let mut count = 0usize;
+        const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+        const END: &[u8] = b"-----END CERTIFICATE-----";
+        while let Some(b) = find(rest, BEGIN) {
+            let after = rest.get(b.saturating_add(BEGIN.len())..).unwrap_or(&[]);
+            let Some(e) = find(after, END) else { return self.done(Outcome::Protocol("a PEM certificate without its end line")) };
+            let out = self.bufs.work.get_mut(end..).unwrap_or_default();
+            let room = out.len();
+            match crate::http::base64::decode(after.get(..e).unwrap_or(&[]), out) {
+                Ok(der) => end = end.saturating_add(der.len()),
+                Err(crate::error::DecodeError::OutputTooSmall { .. }) => {
+                    return Err(ClientError::BufferTooSmall { buffer: "work", needed: end.saturating_add(room).saturating_add(e) });
+                }
+                Err(_) => return self.done(Outcome::Protocol("a PEM certificate that is not base64")),
+            }
+            count = count.saturating_add(1);
+            rest = after.get(e.saturating_add(END.len())..).unwrap_or(&[]);
+        }
+        let chain = Span { start, end };
+        let outcome = self.check_chain(chain, count);
+        if outcome == Outcome::Issued {
+            info!("acme: certificate chain of {} received", count);
+            self.kept.chain = chain;
+            self.arena = end;
+        }
+        self.done(outcome)
+    }
+
+    /// [`Outcome::Issued`] when the chain in `work` is `count` certificates, its leaf carries
+    /// the requested key and (with a trust anchor) it leads to the anchor; else why not.
+    fn check_chain(&self, chain: Span, count: usize) -> Outcome {
+        let der = chain.get(self.bufs.work);
+        let certs: heapless::Vec<&[u8], 8> = DerSequence(der).take(8).collect();
+        let Some(leaf) = certs.first().and_then(|c| CertificateRef::parse(c).ok()) else {
+            return Outcome::Protocol("no certificate in the chain");
+        };
+        if count != certs.len() || DerSequence(der).count() != count {
+            return Outcome::Protocol("a PEM block that is not one DER certificate, or more than 8");
+        }
+        if leaf.spki().as_der() != self.config.public_key {
+            return Outcome::WrongKey;
+        }
+        if let Some(anchor) = self.config.trust_anchor {
+            use crate::asn1::path;
+            let opts = path::Options::new(path::Usage::EndEntity, path::ValidationTime::Floor(crate::time::UnixTime::CRATE_FLOOR));
+            let rest = certs.get(1..).unwrap_or(&[]);
+            let trusted = CertificateRef::parse(anchor).is_ok_and(|a| path::validate(&leaf, rest, [a].as_slice(), &opts).is_ok());
+            if !trusted {
+                return Outcome::Untrusted;
+            }
+        }
+        Outcome::Issued
+    }
+
+    fn done(&mut self, outcome: Outcome) -> Result<(), ClientError> {
+        self.stage = Stage::Done(outcome);
+        Ok(())
+    }
+}
+
+/// Where the `kid` is.
+#[derive(Clone, Copy)]
+enum AccountUrl {
+    Kept(Span),
+    Configured,
+}
+
+/// Writes a request's JSON payload into `out`; its length.
+fn write_payload(
+    payload: Payload,
+    config: &Config<'_>,
+    operation: &Operation<'_>,
+    key: &AccountKey<'_>,
+    kept: &Kept,
+    arena: &[u8],
+    out: &mut [u8],
+) -> Result<usize, ClientError> {
+    let room = out.len();
+    let json = |r: Result<usize, serde_json_core::ser::Error>| {
+        r.map_err(|_| ClientError::BufferTooSmall { buffer: "work", needed: room.saturating_add(1) })
+    };
+    match payload {
+        Payload::Empty => Ok(0),
+        Payload::EmptyObject => {
+            out.get_mut(..2).ok_or(ClientError::BufferTooSmall { buffer: "work", needed: 2 })?.copy_from_slice(b"{}");
+            Ok(2)
+        }
+        Payload::NewOrder => {
+            let Operation::Order { identifiers, .. } = operation else { return Err(ClientError::UnexpectedCall) };
+            let identifiers = identifiers.iter().map(Identifier::object).collect();
+            json(serde_json_core::to_slice(&NewOrder { identifiers }, out))
+        }
+        Payload::Finalize => {
+            // {"csr":"<base64url DER>"}: base64url needs no escaping.
+            let der = kept.csr.get(arena);
+            let needed = b64url_len(der.len()).saturating_add(10);
+            let (open, rest) = out.split_at_mut(8.min(room));
+            open.copy_from_slice(b"{\"csr\":\"".get(..open.len()).unwrap_or(&[]));
+            let n = b64url(der, rest).map_err(|_| ClientError::BufferTooSmall { buffer: "work", needed })?.len();
+            let close = rest.get_mut(n..n.saturating_add(2)).ok_or(ClientError::BufferTooSmall { buffer: "work", needed })?;
+            close.copy_from_slice(b"\"}");
+            Ok(n.saturating_add(10))
+        }
+        Payload::NewAccount => new_account_payload(config, operation, key, kept, arena, out),
+    }
+}
+
+fn new_account_payload(
+    config: &Config<'_>,
+    operation: &Operation<'_>,
+    key: &AccountKey<'_>,
+    kept: &Kept,
+    arena: &[u8],
+    out: &mut [u8],
+) -> Result<usize, ClientError> {
+    let room = out.len();
+    let too_small = |_| ClientError::BufferTooSmall { buffer: "work", needed: room.saturating_add(1) };
+    let only_existing = matches!(operation, Operation::Account { only_existing: true });
+    let Some(eab) = config.eab.filter(|_| !only_existing) else {
+        let p = NewAccount {
+            contact: config.contact,
+            terms_of_service_agreed: config.terms_agreed,
+            only_return_existing: only_existing,
+            external_account_binding: None,
+        };
+        return serde_json_core::to_slice(&p, out).map_err(too_small);
+    };
+    // The EAB's inner JWS (RFC 8555 section 7.3.4): protected {alg HS256, kid, url}, payload
+    // the account JWK, signature the MAC, all built in `out`'s tail.
+    let url = core::str::from_utf8(kept.new_account.get(arena)).map_err(|_| ClientError::UnexpectedCall)?;
+    let (head, tail) = out.split_at_mut(room / 2);
+    let (jwk, tail) = tail.split_at_mut(tail.len().min(720));
+    let jwk_len = key.write_jwk(jwk).map_err(enc("work"))?.len();
+    let (prot, tail) = tail.split_at_mut(tail.len().min(512));
+    let prot_len = serde_json_core::to_slice(&EabProtected { alg: "HS256", kid: eab.kid, url }, prot).map_err(too_small)?;
+    let (prot64, tail) = tail.split_at_mut(tail.len().min(683));
+    let prot64 = b64url(prot.get(..prot_len).unwrap_or(&[]), prot64).map_err(enc("work"))?;
+    let (jwk64, tail) = tail.split_at_mut(tail.len().min(960));
+    let jwk64 = b64url(jwk.get(..jwk_len).unwrap_or(&[]), jwk64).map_err(enc("work"))?;
+    let mac = zeroize::Zeroizing::new(hs256(eab.hmac_key, &[prot64.as_bytes(), b".", jwk64.as_bytes()]));
+    let sig64 = b64url(&*mac, tail).map_err(enc("work"))?;
+    let p = NewAccount {
+        contact: config.contact,
+        terms_of_service_agreed: config.terms_agreed,
+        only_return_existing: false,
+        external_account_binding: Some(FlatJws { protected: prot64, payload: jwk64, signature: sig64 }),
+    };
+    serde_json_core::to_slice(&p, head).map_err(too_small)
+}
+
+/// Keeps `bytes` at the end of the arena in `work`.
+fn keep(work: &mut [u8], arena: &mut usize, bytes: &[u8]) -> Result<Span, ClientError> {
+    let start = *arena;
+    let end = start.checked_add(bytes.len()).ok_or(ClientError::BufferTooSmall { buffer: "work", needed: usize::MAX })?;
+    work.get_mut(start..end).ok_or(ClientError::BufferTooSmall { buffer: "work", needed: end })?.copy_from_slice(bytes);
+    *arena = end;
+    Ok(Span { start, end })
+}
+
+/// Keeps a URL from a reply: a plain string on the configured server (else the outcome that
+/// ends the client).
+fn keep_url(work: &mut [u8], arena: &mut usize, host: &str, port: u16, url: &str) -> Result<Result<Span, Outcome>, ClientError> {
+    match message::plain(url) {
+        Err(e) => Ok(Err(Outcome::Json(e))),
+        Ok(u) if path_of(host, port, u).is_none() => Ok(Err(Outcome::Protocol("a URL names another server"))),
+        Ok(u) => keep(work, arena, u.as_bytes()).map(Ok),
+    }
+}
+
+/// The path of `url` when it is on `https://host:port` (port omitted when 443), else `None`.
+fn path_of<'u>(host: &str, port: u16, url: &'u str) -> Option<&'u str> {
+    let rest = url.strip_prefix("https://")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, "/"),
+    };
+    let (h, p) = match authority.rsplit_once(':') {
+        // A bracketed IPv6 literal without a port has its colons inside the brackets.
+        Some((h, p)) if !p.ends_with(']') => (h, p.parse::<u16>().ok()?),
+        _ => (authority, 443),
+    };
+    (h.trim_start_matches('[').trim_end_matches(']').eq_ignore_ascii_case(host) && p == port && path.starts_with('/')).then_some(path)
+}
+
+/// The first position of `needle` in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The DER elements one after another in a buffer.
+struct DerSequence<'x>(&'x [u8]);
+
+impl<'x> Iterator for DerSequence<'x> {
+    type Item = &'x [u8];
+    fn next(&mut self) -> Option<&'x [u8]> {
+        let (tlv, rest) = crate::asn1::tlv::Tlv::read(self.0).ok()?;
+        self.0 = rest;
+        Some(tlv.raw)
+    }
+}
+
+impl client_core::Core for Client<'_, '_> {
+    fn reading(&mut self) -> Reading<'_> {
+        match &mut self.stage {
+            Stage::Awaiting { reader, .. } => Reading::Awaiting(reader, self.bufs.io),
+            Stage::Done(_) => Reading::Ended,
+            _ => Reading::NotAwaiting,
+        }
+    }
+    fn reader(&self) -> Option<&ResponseReader> {
+        match &self.stage {
+            Stage::Awaiting { reader, .. } => Some(reader),
+            _ => None,
+        }
+    }
+    fn malformed(&mut self, error: HttpError) {
+        self.stage = Stage::Done(Outcome::Http(error));
+    }
+    fn fail(&mut self, error: ClientError) {
+        self.stage = Stage::Failed(error);
+        #[cfg(any(feature = "log", feature = "defmt"))]
+        self.log_end();
+    }
+    fn due(&self, now: Instant) -> Due {
+        match &self.stage {
+            Stage::Ready => Due::Prepare,
+            Stage::Awaiting { reader, .. } if reader.is_done() => Due::Response,
+            Stage::Waiting { until } if now >= *until => Due::Retry,
+            _ => Due::Nothing,
+        }
+    }
+    fn prepare(&mut self, _now: Instant) -> Result<(), ClientError> {
+        self.prepare_next()
+    }
+    fn process(&mut self, now: Instant) -> Result<(), ClientError> {
+        self.process_response(now)
+    }
+    fn retry(&mut self, _now: Instant) {
+        debug!("acme: poll due");
+        self.stage = Stage::Ready;
+    }
+}
+
+/// Answers ACME challenges for the drivers ([`crate::transport::blocking::run_acme`]): the
+/// firmware's http-01 server, DNS updater or tls-alpn-01 listener.
+pub trait Responder {
+    /// Starts answering `task`; false when it cannot (the client ends with
+    /// [`Outcome::ChallengeNotPublished`]).
+    fn publish(&mut self, task: &ChallengeTask<'_>) -> bool;
+    /// Stops answering `task`.
+    fn withdraw(&mut self, task: &ChallengeTask<'_>);
+}
+
+impl<R: Responder + ?Sized> Responder for &mut R {
+    fn publish(&mut self, task: &ChallengeTask<'_>) -> bool {
+        (**self).publish(task)
+    }
+    fn withdraw(&mut self, task: &ChallengeTask<'_>) {
+        (**self).withdraw(task)
+    }
+}

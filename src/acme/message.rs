@@ -1,0 +1,358 @@
+//! The ACME objects the client reads (RFC 8555 section 7.1) and the problem documents
+//! (RFC 7807, RFC 8555 section 6.7), parsed with `serde-json-core` (no allocator, zero-copy):
+//! strings borrow from the response body, unknown fields are ignored, lists have fixed
+//! bounds ([`MAX_AUTHORIZATIONS`], [`MAX_CHALLENGES`]) and nesting is bounded
+//! ([`MAX_DEPTH`]) before the parser sees the body, so that no reply can exhaust the stack.
+
+use serde::Deserialize;
+use serde::Serialize;
+use serde_json_core::str::EscapedStr;
+
+/// The most authorizations an order may list (one per identifier).
+pub const MAX_AUTHORIZATIONS: usize = 8;
+/// The most challenges an authorization may offer.
+pub const MAX_CHALLENGES: usize = 6;
+/// The deepest nesting of objects and arrays accepted in a reply.
+pub const MAX_DEPTH: usize = 8;
+
+/// Why a reply's JSON was refused.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum JsonError {
+    /// Objects or arrays nest deeper than [`MAX_DEPTH`].
+    TooDeep,
+    /// Not the JSON object expected (syntax, a missing member, a wrong type, a list longer
+    /// than its bound).
+    Malformed,
+    /// A URL or token carries JSON escapes (they are used as they are, so none is accepted).
+    Escaped,
+}
+
+impl core::fmt::Display for JsonError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::TooDeep => "the JSON nests deeper than the client accepts",
+            Self::Malformed => "the JSON is not the object expected (syntax, a missing or mistyped member, or a list over its bound)",
+            Self::Escaped => "a URL or token in the JSON carries escapes",
+        })
+    }
+}
+
+/// Checks that objects and arrays nest at most `max` deep (strings skipped, escapes honoured).
+pub fn check_depth(body: &[u8], max: usize) -> Result<(), JsonError> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in body {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth = depth.saturating_add(1);
+                if depth > max {
+                    return Err(JsonError::TooDeep);
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Parses `body` as `T` after the depth check.
+pub fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, JsonError> {
+    check_depth(body, MAX_DEPTH)?;
+    serde_json_core::from_slice::<T>(body).map(|(v, _)| v).map_err(|_| JsonError::Malformed)
+}
+
+/// A string used as is (URL, token, status): refused when it carries escapes.
+pub fn plain(s: &str) -> Result<&str, JsonError> {
+    if s.contains('\\') { Err(JsonError::Escaped) } else { Ok(s) }
+}
+
+/// The directory (RFC 8555 section 7.1.1).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Directory<'a> {
+    /// newNonce URL.
+    pub new_nonce: &'a str,
+    /// newAccount URL.
+    pub new_account: &'a str,
+    /// newOrder URL.
+    pub new_order: &'a str,
+    /// revokeCert URL.
+    pub revoke_cert: Option<&'a str>,
+    /// keyChange URL.
+    pub key_change: Option<&'a str>,
+    /// renewalInfo URL (RFC 9773), when the server offers ARI.
+    pub renewal_info: Option<&'a str>,
+    /// The server's metadata.
+    pub meta: Option<DirectoryMeta>,
+}
+
+/// The directory's `meta` members the client acts on.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryMeta {
+    /// Whether newAccount needs External Account Binding.
+    pub external_account_required: Option<bool>,
+}
+
+/// An account object (RFC 8555 section 7.1.2): its status.
+#[derive(Debug, Deserialize)]
+pub struct Account<'a> {
+    /// "valid", "deactivated" or "revoked".
+    pub status: &'a str,
+}
+
+/// An order object (RFC 8555 section 7.1.3).
+#[derive(Debug, Deserialize)]
+pub struct Order<'a> {
+    /// "pending", "ready", "processing", "valid" or "invalid".
+    pub status: &'a str,
+    /// The authorization URLs.
+    #[serde(borrow)]
+    pub authorizations: heapless::Vec<&'a str, MAX_AUTHORIZATIONS>,
+    /// The finalize URL.
+    pub finalize: &'a str,
+    /// The certificate URL, once valid.
+    pub certificate: Option<&'a str>,
+    /// Why the order became invalid.
+    #[serde(borrow)]
+    pub error: Option<ProblemDocument<'a>>,
+}
+
+/// An identifier (RFC 8555 section 9.7.7; IP: RFC 8738).
+#[derive(Debug, Deserialize, Serialize)]
+pub struct IdentifierObject<'a> {
+    /// "dns" or "ip".
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    /// The name or address.
+    pub value: &'a str,
+}
+
+/// An authorization object (RFC 8555 section 7.1.4).
+#[derive(Debug, Deserialize)]
+pub struct Authorization<'a> {
+    /// "pending", "valid", "invalid", "deactivated", "expired" or "revoked".
+    pub status: &'a str,
+    /// What it authorizes.
+    #[serde(borrow)]
+    pub identifier: IdentifierObject<'a>,
+    /// The challenges offered.
+    #[serde(borrow)]
+    pub challenges: heapless::Vec<Challenge<'a>, MAX_CHALLENGES>,
+}
+
+/// A challenge object (RFC 8555 section 8).
+#[derive(Debug, Deserialize)]
+pub struct Challenge<'a> {
+    /// "http-01", "dns-01", "tls-alpn-01", ...
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    /// Where to answer it.
+    pub url: &'a str,
+    /// "pending", "processing", "valid" or "invalid".
+    pub status: &'a str,
+    /// The token (the kinds this client answers all have one).
+    pub token: Option<&'a str>,
+    /// Why it failed.
+    #[serde(borrow)]
+    pub error: Option<ProblemDocument<'a>>,
+}
+
+/// A problem document (RFC 7807) as sent.
+#[derive(Debug, Deserialize)]
+pub struct ProblemDocument<'a> {
+    /// The problem type URI.
+    #[serde(rename = "type")]
+    pub kind: Option<&'a str>,
+    /// The server's explanation (JSON escapes kept; see [`Problem`]).
+    #[serde(borrow)]
+    pub detail: Option<EscapedStr<'a>>,
+    /// The HTTP status.
+    pub status: Option<u16>,
+}
+
+/// The ACME error types (RFC 8555 section 6.7, `urn:ietf:params:acme:error:`).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ProblemKind {
+    /// accountDoesNotExist
+    AccountDoesNotExist,
+    /// alreadyRevoked
+    AlreadyRevoked,
+    /// badCSR
+    BadCsr,
+    /// badNonce
+    BadNonce,
+    /// badPublicKey
+    BadPublicKey,
+    /// badRevocationReason
+    BadRevocationReason,
+    /// badSignatureAlgorithm
+    BadSignatureAlgorithm,
+    /// caa
+    Caa,
+    /// compound
+    Compound,
+    /// connection
+    Connection,
+    /// dns
+    Dns,
+    /// externalAccountRequired
+    ExternalAccountRequired,
+    /// incorrectResponse
+    IncorrectResponse,
+    /// invalidContact
+    InvalidContact,
+    /// malformed
+    Malformed,
+    /// orderNotReady
+    OrderNotReady,
+    /// rateLimited
+    RateLimited,
+    /// rejectedIdentifier
+    RejectedIdentifier,
+    /// serverInternal
+    ServerInternal,
+    /// tls
+    Tls,
+    /// unauthorized
+    Unauthorized,
+    /// unsupportedContact
+    UnsupportedContact,
+    /// unsupportedIdentifier
+    UnsupportedIdentifier,
+    /// userActionRequired
+    UserActionRequired,
+    /// Another type URI, or none.
+    Other,
+}
+
+impl ProblemKind {
+    /// The kind of a problem type URI.
+    pub fn from_type(uri: &str) -> Self {
+        let Some(name) = uri.strip_prefix("urn:ietf:params:acme:error:") else { return Self::Other };
+        match name {
+            "accountDoesNotExist" => Self::AccountDoesNotExist,
+            "alreadyRevoked" => Self::AlreadyRevoked,
+            "badCSR" => Self::BadCsr,
+            "badNonce" => Self::BadNonce,
+            "badPublicKey" => Self::BadPublicKey,
+            "badRevocationReason" => Self::BadRevocationReason,
+            "badSignatureAlgorithm" => Self::BadSignatureAlgorithm,
+            "caa" => Self::Caa,
+            "compound" => Self::Compound,
+            "connection" => Self::Connection,
+            "dns" => Self::Dns,
+            "externalAccountRequired" => Self::ExternalAccountRequired,
+            "incorrectResponse" => Self::IncorrectResponse,
+            "invalidContact" => Self::InvalidContact,
+            "malformed" => Self::Malformed,
+            "orderNotReady" => Self::OrderNotReady,
+            "rateLimited" => Self::RateLimited,
+            "rejectedIdentifier" => Self::RejectedIdentifier,
+            "serverInternal" => Self::ServerInternal,
+            "tls" => Self::Tls,
+            "unauthorized" => Self::Unauthorized,
+            "unsupportedContact" => Self::UnsupportedContact,
+            "unsupportedIdentifier" => Self::UnsupportedIdentifier,
+            "userActionRequired" => Self::UserActionRequired,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// The longest problem detail kept (longer ones are cut at a character boundary).
+pub const MAX_DETAIL: usize = 160;
+
+/// A problem the server reported, as the client's outcome carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Problem {
+    /// Its type.
+    pub kind: ProblemKind,
+    /// The HTTP status of the reply (or the document's own, for one inside an object).
+    pub status: u16,
+    /// The server's detail text, unescaped (at most [`MAX_DETAIL`] bytes).
+    pub detail: heapless::String<MAX_DETAIL>,
+}
+
+impl Problem {
+    /// The problem in a document (`status`: the reply's, when the document has none).
+    pub fn from_document(doc: &ProblemDocument<'_>, status: u16) -> Self {
+        let mut detail = heapless::String::new();
+        if let Some(d) = &doc.detail {
+            for fragment in d.fragments() {
+                let mut buf = [0u8; 4];
+                let piece = match fragment {
+                    Ok(serde_json_core::str::EscapedStringFragment::NotEscaped(s)) => s,
+                    Ok(serde_json_core::str::EscapedStringFragment::Escaped(c)) => c.encode_utf8(&mut buf),
+                    Err(_) => break,
+                };
+                for c in piece.chars() {
+                    if detail.push(if c.is_control() { ' ' } else { c }).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        Self { kind: doc.kind.map_or(ProblemKind::Other, ProblemKind::from_type), status: doc.status.unwrap_or(status), detail }
+    }
+}
+
+impl core::fmt::Display for Problem {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "the ACME server reported {:?} (HTTP {})", self.kind, self.status)?;
+        if !self.detail.is_empty() {
+            write!(f, ": {}", self.detail)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_is_bounded_before_parsing() {
+        let mut deep = std::vec::Vec::new();
+        deep.extend_from_slice(br#"{"status":"valid","x":"#);
+        deep.extend(core::iter::repeat_n(b'[', 10_000));
+        assert_eq!(parse::<Account<'_>>(&deep).unwrap_err(), JsonError::TooDeep);
+        // Brackets inside strings do not count.
+        assert!(check_depth(br#"{"a":"[[[[[[[[[[[[[[[[[[[[\"[[[["}"#, 2).is_ok());
+    }
+
+    #[test]
+    fn unknown_members_are_ignored_and_lists_are_bounded() {
+        let order = br#"{"status":"pending","expires":"2026-01-01T00:00:00Z","identifiers":[{"type":"dns","value":"a.example"}],
+            "authorizations":["https://x/authz/1"],"finalize":"https://x/finalize/1","extra":{"nested":[1,2,{"k":null}]}}"#;
+        let o: Order<'_> = parse(order).unwrap();
+        assert_eq!((o.status, o.authorizations.len(), o.finalize), ("pending", 1, "https://x/finalize/1"));
+        let many = br#"{"status":"pending","authorizations":["1","2","3","4","5","6","7","8","9"],"finalize":"f"}"#;
+        assert_eq!(parse::<Order<'_>>(many).unwrap_err(), JsonError::Malformed);
+    }
+
+    #[test]
+    fn a_problem_keeps_its_type_status_and_unescaped_detail() {
+        let body = br#"{"type":"urn:ietf:params:acme:error:rateLimited","detail":"too many \"orders\"\n, retry","status":429}"#;
+        let doc: ProblemDocument<'_> = parse(body).unwrap();
+        let p = Problem::from_document(&doc, 400);
+        assert_eq!((p.kind, p.status, p.detail.as_str()), (ProblemKind::RateLimited, 429, "too many \"orders\" , retry"));
+        assert_eq!(ProblemKind::from_type("urn:ietf:params:acme:error:badNonce"), ProblemKind::BadNonce);
+        assert_eq!(ProblemKind::from_type("about:blank"), ProblemKind::Other);
+    }
+}

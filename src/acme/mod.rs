@@ -1,0 +1,17 @@
+//! ACME (RFC 8555): a Sans-IO client with the account key behind the device-key HAL
+//! (feature `acme`).
+//!
+//! - [`client`]: the state machine (directory, nonces, account, order, challenges, finalize,
+//!   certificate), the same `Step` shape as the SCEP and EST clients;
+//! - [`jws`]: the account key as a JWK, its thumbprint, base64url, the EAB MAC;
+//! - [`message`]: the ACME objects and problem documents, parsed with `serde-json-core`
+//!   (bounded, unknown fields ignored);
+//! - [`http01`]: the http-01 responder a firmware's own web server calls.
+
+pub mod client;
+pub mod http01;
+pub mod jws;
+pub mod message;
+
+pub use client::{Buffers, ChallengeKind, ChallengeTask, Challenges, Client, Config, Identifier, Operation, Outcome, Responder, Step};
+pub use message::{Problem, ProblemKind};

@@ -1,0 +1,336 @@
+//! ACME interop against a real peer we did not write: pebble 2.4.0 (Debian package) and
+//! pebble-challtestsrv, started by `tests/peers/pebble.sh` on 127.0.0.1 only, with pebble's
+//! nonce rejection on (about 5% of good nonces answered `badNonce`: the client must retry).
+//! The client runs through the blocking driver over rustls; the issued chains are checked with
+//! `openssl verify` against pebble's root.
+//!
+//! Run with `cargo test --features acme,std,host-tls,soft-keys --test acme_interop -- --ignored`.
+
+#![cfg(all(feature = "acme", feature = "host-tls", feature = "soft-keys"))]
+
+use base64ct::Encoding;
+use embedded_enroll::acme::client::{
+    Buffers, ChallengeKind, ChallengeTask, Client, Config, ExternalAccountBinding, Identifier, Operation, Outcome, Responder,
+};
+use embedded_enroll::acme::http01;
+use embedded_enroll::asn1::csr::{CsrBuilder, NameAttribute, SubjectAltName};
+use embedded_enroll::hal::Signer;
+use embedded_enroll::hal::soft::SoftP256Key;
+use embedded_enroll::transport::blocking::{ByRole, EcDevice, run_acme};
+use embedded_enroll::transport::host::StdTimer;
+use embedded_enroll::transport::host_tls::{RustlsConnector, TlsVersions};
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+/// A pebble started for one test, stopped when dropped.
+struct Pebble {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Pebble {
+    fn start(port: u16, extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("bash").arg(script()).arg("start").arg(dir.path()).arg(port.to_string()).args(extra).output().unwrap();
+        assert!(
+            out.status.success(),
+            "pebble did not start: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self { dir, port }
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+    fn anchor(&self) -> Vec<u8> {
+        der_of(&self.path("tls-ca.pem"))
+    }
+    fn connector(&self) -> RustlsConnector {
+        let anchor = self.anchor();
+        RustlsConnector::new::<SoftP256Key>(&format!("127.0.0.1:{}", self.port), "localhost", Some(&anchor), TlsVersions::Both, None)
+            .unwrap()
+    }
+}
+
+impl Drop for Pebble {
+    fn drop(&mut self) {
+        let _ = Command::new("bash").arg(script()).arg("stop").arg(self.dir.path()).status();
+    }
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/pebble.sh")
+}
+
+fn der_of(pem: &Path) -> Vec<u8> {
+    let out = Command::new("openssl").args(["x509", "-outform", "DER", "-in"]).arg(pem).output().unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
+
+fn spki(key: &mut SoftP256Key) -> Vec<u8> {
+    let mut out = [0u8; 128];
+    let n = key.public_key_der(&mut out).unwrap();
+    out[..n].to_vec()
+}
+
+/// The firmware side of http-01: a listener on the port pebble's VA fetches from, answering
+/// with `acme::http01::respond` for the challenge being published.
+struct Http01 {
+    task: Arc<Mutex<Option<(String, String)>>>,
+    published: usize,
+    withdrawn: usize,
+}
+
+impl Http01 {
+    fn listen(port: u16) -> Self {
+        let task: Arc<Mutex<Option<(String, String)>>> = Arc::default();
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let shared = task.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let shared = shared.clone();
+                // The VA fetches three times at once.
+                std::thread::spawn(move || {
+                    conn.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+                    let mut req = Vec::new();
+                    let mut buf = [0u8; 512];
+                    let mut out = [0u8; 512];
+                    loop {
+                        let Ok(n) = conn.read(&mut buf) else { return };
+                        if n == 0 {
+                            return;
+                        }
+                        req.extend_from_slice(&buf[..n]);
+                        let current = shared.lock().unwrap().clone();
+                        let task = current.as_ref().map(|(token, ka)| ChallengeTask {
+                            kind: ChallengeKind::Http01,
+                            identifier: "",
+                            token,
+                            key_authorization: ka,
+                        });
+                        match http01::respond(&req, task.as_ref(), &mut out) {
+                            http01::Answer::Incomplete => continue,
+                            http01::Answer::KeyAuthorization(n) | http01::Answer::NotFound(n) | http01::Answer::MethodNotAllowed(n) => {
+                                let _ = conn.write_all(&out[..n]);
+                                return;
+                            }
+                            http01::Answer::BufferTooSmall(_) => return,
+                        }
+                    }
+                });
+            }
+        });
+        Self { task, published: 0, withdrawn: 0 }
+    }
+}
+
+impl Responder for Http01 {
+    fn publish(&mut self, task: &ChallengeTask<'_>) -> bool {
+        assert_eq!(task.kind, ChallengeKind::Http01);
+        *self.task.lock().unwrap() = Some((task.token.to_string(), task.key_authorization.to_string()));
+        self.published += 1;
+        true
+    }
+    fn withdraw(&mut self, _: &ChallengeTask<'_>) {
+        *self.task.lock().unwrap() = None;
+        self.withdrawn += 1;
+    }
+}
+
+/// dns-01 through challtestsrv's management API (the TXT record pebble's VA looks up).
+struct Dns01 {
+    api: u16,
+    published: usize,
+}
+
+impl Dns01 {
+    fn call(&self, path: &str, body: &str) -> bool {
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.api)) else { return false };
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        let mut resp = String::new();
+        let _ = s.read_to_string(&mut resp);
+        resp.starts_with("HTTP/1.1 200")
+    }
+}
+
+impl Responder for Dns01 {
+    fn publish(&mut self, task: &ChallengeTask<'_>) -> bool {
+        assert_eq!(task.kind, ChallengeKind::Dns01);
+        self.published += 1;
+        let body = format!(r#"{{"host":"_acme-challenge.{}.","value":"{}"}}"#, task.identifier, task.dns_txt_value());
+        self.call("/set-txt", &body)
+    }
+    fn withdraw(&mut self, task: &ChallengeTask<'_>) {
+        let body = format!(r#"{{"host":"_acme-challenge.{}."}}"#, task.identifier);
+        assert!(self.call("/clear-txt", &body));
+    }
+}
+
+/// Runs `operation` to its end; returns the outcome, the account URL and the chain (PEM).
+fn run(
+    pebble: &Pebble,
+    config: Config<'_>,
+    operation: Operation<'_>,
+    account: &mut SoftP256Key,
+    cert_key: &mut SoftP256Key,
+    responder: &mut impl Responder,
+) -> (Outcome, Option<String>, String) {
+    let mut work = vec![0u8; 8192];
+    let mut io = vec![0u8; 8192];
+    let mut client = Client::new(config, operation, Buffers { work: &mut work, io: &mut io }).unwrap();
+    let mut connect = pebble.connector();
+    let mut keys = ByRole { requested: EcDevice(cert_key), certificate: EcDevice(account) };
+    let mut steps = Vec::new();
+    let outcome =
+        run_acme(&mut client, &mut connect, &mut keys, responder, &mut StdTimer::default(), |p| steps.push(format!("{p:?}"))).unwrap();
+    let mut pem = String::new();
+    for der in client.certificates() {
+        let out = Command::new("openssl")
+            .args(["x509", "-inform", "DER"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        out.stdin.as_ref().unwrap().write_all(der).unwrap();
+        pem += &String::from_utf8(out.wait_with_output().unwrap().stdout).unwrap();
+    }
+    eprintln!("{} steps; outcome {outcome}", steps.len());
+    (outcome, client.account_url().map(str::to_string), pem)
+}
+
+/// `openssl verify` of the leaf against pebble's root through the chain's intermediate.
+fn openssl_verify(pebble: &Pebble, chain_pem: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let blocks: Vec<&str> = chain_pem.split_inclusive("-----END CERTIFICATE-----\n").collect();
+    assert!(blocks.len() >= 2, "leaf and intermediate expected: {chain_pem}");
+    std::fs::write(dir.path().join("leaf.pem"), blocks[0]).unwrap();
+    std::fs::write(dir.path().join("chain.pem"), blocks[1..].concat()).unwrap();
+    let out = Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(pebble.path("root.pem"))
+        .arg("-untrusted")
+        .arg(dir.path().join("chain.pem"))
+        .arg(dir.path().join("leaf.pem"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "openssl verify: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+#[ignore = "needs pebble (tests/peers/pebble.sh)"]
+fn pebble_issues_over_http01_dns01_and_with_a_known_account() {
+    let port = 14100;
+    let pebble = Pebble::start(port, &[]);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let mut account = SoftP256Key::generate(&mut rng);
+    let mut cert_key = SoftP256Key::generate(&mut rng);
+    let account_spki = spki(&mut account);
+    let cert_spki = spki(&mut cert_key);
+    let root = der_of(&pebble.path("root.pem"));
+
+    // 1. http-01: a new account, an order for two names, the chain checked against pebble's
+    // root by the client (trust anchor) and by openssl.
+    let names = [Identifier::Dns("device-1.example"), Identifier::Dns("device-1b.example")];
+    let sans = [SubjectAltName::Dns("device-1.example"), SubjectAltName::Dns("device-1b.example")];
+    let subject = [NameAttribute::common_name("device-1.example")];
+    let csr = CsrBuilder::new(&subject).subject_alt_names(&sans);
+    let mut config = Config::new("localhost", port, "/dir", &account_spki, &cert_spki);
+    config.contact = &["mailto:ops@example.com"];
+    config.trust_anchor = Some(&root);
+    let mut http = Http01::listen(port + 4);
+    let (outcome, account_url, chain) =
+        run(&pebble, config, Operation::Order { identifiers: &names, csr }, &mut account, &mut cert_key, &mut http);
+    assert_eq!(outcome, Outcome::Issued);
+    assert_eq!((http.published, http.withdrawn), (2, 2), "one challenge per name, each withdrawn");
+    openssl_verify(&pebble, &chain);
+    let account_url = account_url.expect("the account URL");
+    assert!(account_url.starts_with("https://localhost:14100/"), "{account_url}");
+
+    // 2. dns-01 through challtestsrv, with the account URL known (no newAccount: kid only).
+    let names = [Identifier::Dns("device-2.example")];
+    let sans = [SubjectAltName::Dns("device-2.example")];
+    let csr = CsrBuilder::new(&[]).subject_alt_names(&sans);
+    let mut config = Config::new("localhost", port, "/dir", &account_spki, &cert_spki);
+    config.account_url = Some(&account_url);
+    config.challenges.http01 = false;
+    config.challenges.dns01 = true;
+    let mut dns = Dns01 { api: port + 2, published: 0 };
+    let (outcome, same_account, chain) =
+        run(&pebble, config, Operation::Order { identifiers: &names, csr }, &mut account, &mut cert_key, &mut dns);
+    assert_eq!(outcome, Outcome::Issued);
+    assert_eq!(dns.published, 1);
+    assert_eq!(same_account.as_deref(), Some(account_url.as_str()));
+    openssl_verify(&pebble, &chain);
+
+    // 3. onlyReturnExisting finds the account of this key, and refuses an unknown key with
+    // pebble's problem document.
+    let config = Config::new("localhost", port, "/dir", &account_spki, &cert_spki);
+    let (outcome, found, _) = run(&pebble, config, Operation::Account { only_existing: true }, &mut account, &mut cert_key, &mut http);
+    assert_eq!(outcome, Outcome::Account);
+    assert_eq!(found.as_deref(), Some(account_url.as_str()));
+    let mut stranger = SoftP256Key::generate(&mut rng);
+    let stranger_spki = spki(&mut stranger);
+    let config = Config::new("localhost", port, "/dir", &stranger_spki, &cert_spki);
+    let (outcome, _, _) = run(&pebble, config, Operation::Account { only_existing: true }, &mut stranger, &mut cert_key, &mut http);
+    match outcome {
+        Outcome::Problem(p) => assert_eq!(p.kind, embedded_enroll::acme::ProblemKind::AccountDoesNotExist, "{p}"),
+        other => panic!("expected accountDoesNotExist, got {other}"),
+    }
+
+    // 4. A chain checked against another anchor is refused.
+    let names = [Identifier::Dns("device-3.example")];
+    let sans = [SubjectAltName::Dns("device-3.example")];
+    let csr = CsrBuilder::new(&[]).subject_alt_names(&sans);
+    let wrong_anchor = pebble.anchor();
+    let mut config = Config::new("localhost", port, "/dir", &account_spki, &cert_spki);
+    config.account_url = Some(&account_url);
+    config.trust_anchor = Some(&wrong_anchor);
+    let (outcome, _, _) = run(&pebble, config, Operation::Order { identifiers: &names, csr }, &mut account, &mut cert_key, &mut http);
+    assert_eq!(outcome, Outcome::Untrusted);
+}
+
+#[test]
+#[ignore = "needs pebble (tests/peers/pebble.sh)"]
+fn pebble_with_external_account_binding() {
+    let port = 14200;
+    let pebble = Pebble::start(port, &["--eab"]);
+    let keys = std::fs::read_to_string(pebble.path("eab-keys.txt")).unwrap();
+    let (kid, hmac) = keys.lines().next().unwrap().split_once(' ').unwrap();
+    let hmac = base64ct::Base64UrlUnpadded::decode_vec(hmac.trim_end_matches('=')).unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+    let mut account = SoftP256Key::generate(&mut rng);
+    let mut cert_key = SoftP256Key::generate(&mut rng);
+    let (account_spki, cert_spki) = (spki(&mut account), spki(&mut cert_key));
+    let mut http = Http01::listen(port + 4);
+
+    // Without EAB: pebble's externalAccountRequired.
+    let config = Config::new("localhost", port, "/dir", &account_spki, &cert_spki);
+    let (outcome, _, _) = run(&pebble, config, Operation::Account { only_existing: false }, &mut account, &mut cert_key, &mut http);
+    assert!(matches!(&outcome, Outcome::Problem(p) if p.kind == embedded_enroll::acme::ProblemKind::ExternalAccountRequired), "{outcome}");
+
+    // A wrong MAC key is refused; the right one makes the account, and an order goes through.
+    let mut config = Config::new("localhost", port, "/dir", &account_spki, &cert_spki);
+    config.eab = Some(ExternalAccountBinding { kid, hmac_key: b"not the key" });
+    let (outcome, _, _) = run(&pebble, config, Operation::Account { only_existing: false }, &mut account, &mut cert_key, &mut http);
+    assert!(matches!(&outcome, Outcome::Problem(_)), "{outcome}");
+    let mut config = Config::new("localhost", port, "/dir", &account_spki, &cert_spki);
+    config.eab = Some(ExternalAccountBinding { kid, hmac_key: &hmac });
+    let names = [Identifier::Dns("eab-device.example")];
+    let sans = [SubjectAltName::Dns("eab-device.example")];
+    let csr = CsrBuilder::new(&[]).subject_alt_names(&sans);
+    let (outcome, _, chain) = run(&pebble, config, Operation::Order { identifiers: &names, csr }, &mut account, &mut cert_key, &mut http);
+    assert_eq!(outcome, Outcome::Issued);
+    openssl_verify(&pebble, &chain);
+}
+
+use rand::SeedableRng;
