@@ -356,8 +356,12 @@ pub enum HttpError {
     },
     /// The body does not fit the caller's buffer.
     BodyTooLarge {
-        /// The buffer size.
+        /// The room the buffer has for the body.
         limit: usize,
+        /// The body's size when the response declares it (Content-Length, a chunk size);
+        /// for a body that streams (chunks, close-delimited) the size it had reached when the
+        /// buffer ran out, so at least this much.
+        needed: usize,
     },
     /// Content-Length is malformed, repeated with different values, or combined with
     /// Transfer-Encoding (a request-smuggling sign, refused).
@@ -375,7 +379,9 @@ impl fmt::Display for HttpError {
         match self {
             Self::MalformedHead => f.write_str("malformed HTTP response head"),
             Self::HeadTooLarge { limit } => write!(f, "HTTP response head larger than the {limit}-byte buffer"),
-            Self::BodyTooLarge { limit } => write!(f, "HTTP response body larger than the {limit}-byte buffer"),
+            Self::BodyTooLarge { limit, needed } => {
+                write!(f, "HTTP response body larger than the {limit} bytes the buffer has for it (it needs at least {needed})")
+            }
             Self::InvalidContentLength => f.write_str("invalid Content-Length"),
             Self::UnsupportedTransferEncoding => f.write_str("unsupported Transfer-Encoding"),
             Self::MalformedChunk => f.write_str("malformed chunked body"),

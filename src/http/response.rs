@@ -341,7 +341,7 @@ impl Core<'_> {
         } else if let Some(n) = h.content_length {
             let room = if self.r.keep_head { self.buf.len().saturating_sub(end) } else { self.buf.len() };
             if n > room {
-                return Err(HttpError::BodyTooLarge { limit: room });
+                return Err(HttpError::BodyTooLarge { limit: room, needed: n });
             }
             if n == 0 { State::Done } else { State::Length { remaining: n } }
         } else {
@@ -352,9 +352,10 @@ impl Core<'_> {
     }
 
     fn push_body(&mut self, bytes: &[u8]) -> Result<(), HttpError> {
-        let limit = self.buf.len();
-        let end = self.r.len.checked_add(bytes.len()).ok_or(HttpError::BodyTooLarge { limit })?;
-        self.buf.get_mut(self.r.len..end).ok_or(HttpError::BodyTooLarge { limit })?.copy_from_slice(bytes);
+        let limit = self.buf.len().saturating_sub(self.r.start);
+        let end = self.r.len.saturating_add(bytes.len());
+        let too_large = HttpError::BodyTooLarge { limit, needed: end.saturating_sub(self.r.start) };
+        self.buf.get_mut(self.r.len..end).ok_or(too_large)?.copy_from_slice(bytes);
         self.r.len = end;
         Ok(())
     }
@@ -402,7 +403,9 @@ impl Core<'_> {
                     if value == 0 {
                         State::Chunked(Chunk::Trailer { line: 0, cr: false, fields: 0 })
                     } else if value > self.buf.len().saturating_sub(self.r.len) {
-                        return Err(HttpError::BodyTooLarge { limit: self.buf.len() });
+                        let limit = self.buf.len().saturating_sub(self.r.start);
+                        let needed = self.r.len.saturating_sub(self.r.start).saturating_add(value);
+                        return Err(HttpError::BodyTooLarge { limit, needed });
                     } else {
                         State::Chunked(Chunk::Data { remaining: value })
                     }
@@ -507,7 +510,7 @@ mod tests {
         let big = b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n";
         let mut buf = [0u8; 64];
         let mut r = ResponseReader::keeping_head();
-        assert_eq!(r.feed(&mut buf, big), Err(HttpError::BodyTooLarge { limit: 64 - big.len() }));
+        assert_eq!(r.feed(&mut buf, big), Err(HttpError::BodyTooLarge { limit: 64 - big.len(), needed: 40 }));
     }
 
     fn parse_split(resp: &[u8], split: usize, buf_len: usize) -> Result<(u16, Vec<u8>), HttpError> {
@@ -602,8 +605,8 @@ mod tests {
             (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 128, HttpError::MalformedChunk),
             (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX", 128, HttpError::MalformedChunk),
             (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n123456789\r\n", 128, HttpError::MalformedChunk),
-            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nff\r\n", 128, HttpError::BodyTooLarge { limit: 128 }),
-            (b"HTTP/1.1 200 OK\r\nContent-Length: 200\r\n\r\n", 128, HttpError::BodyTooLarge { limit: 128 }),
+            (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nff\r\n", 128, HttpError::BodyTooLarge { limit: 128, needed: 255 }),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 200\r\n\r\n", 128, HttpError::BodyTooLarge { limit: 128, needed: 200 }),
             (
                 b"HTTP/1.1 200 OK\r\nX-Long: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n",
                 32,
