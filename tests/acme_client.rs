@@ -14,7 +14,7 @@ use embedded_enroll::asn1::csr::{CsrBuilder, SubjectAltName};
 use embedded_enroll::error::HttpError;
 use embedded_enroll::hal::soft::SoftP256Key;
 use embedded_enroll::hal::{KeyRole, Signer};
-use embedded_enroll::time::Instant;
+use embedded_enroll::time::{Instant, UnixTime};
 use p256::ecdsa::signature::Verifier;
 use std::path::Path;
 
@@ -53,6 +53,9 @@ fn problem(status: u16, kind: &str, detail: &str, extra: &str) -> Vec<u8> {
     )
     .into_bytes()
 }
+
+type Script = Vec<(&'static str, Vec<u8>)>;
+type Check = Box<dyn Fn(&Outcome) -> bool>;
 
 struct Keys {
     account: SoftP256Key,
@@ -322,7 +325,7 @@ fn every_failure_reply_is_a_typed_outcome() {
     let mut keys = capture_keys();
     let k = capture_keys();
     let prefix = |n: usize| happy_script()[..n].to_vec();
-    let cases: Vec<(Vec<(&str, Vec<u8>)>, Box<dyn Fn(&Outcome) -> bool>)> = vec![
+    let cases: Vec<(Script, Check)> = vec![
         // pebble's captured problems.
         (
             {
@@ -479,4 +482,151 @@ fn a_reply_larger_than_the_buffer_is_refused_with_the_size_it_needs() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// A directory with ARI (renewalInfo), as Let's Encrypt's has, made from pebble's.
+fn directory_with_ari() -> Vec<u8> {
+    let raw = String::from_utf8(vector("01-directory.http")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(raw.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    v["renewalInfo"] = format!("{BASE}/draft-ietf-acme-ari-03/renewalInfo").into();
+    with_body("01-directory.http", None, &v.to_string())
+}
+
+fn issued_leaf() -> Vec<u8> {
+    let text = String::from_utf8(vector("issued-chain.pem")).unwrap();
+    let first = text.split("-----END CERTIFICATE-----").next().unwrap();
+    let b64: String = first.lines().filter(|l| !l.starts_with("-----") && !l.is_empty()).collect();
+    base64ct::Base64::decode_vec(&b64).unwrap()
+}
+
+#[test]
+fn renewal_information_gives_the_window_and_retry_after_or_says_there_is_none() {
+    let mut keys = capture_keys();
+    let k = capture_keys();
+    let leaf = issued_leaf();
+    let id = embedded_enroll::acme::client::ari_id(&leaf).unwrap();
+    let path: &'static str = Box::leak(format!("GET /draft-ietf-acme-ari-03/renewalInfo/{id}").into_boxed_str());
+    let window = r#"{"suggestedWindow":{"start":"2027-01-01T00:00:00Z","end":"2027-01-03T00:00:00Z"},"explanationURL":"https://x/why"}"#;
+    let reply = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nRetry-After: 21600\r\nContent-Length: {}\r\n\r\n{window}",
+        window.len()
+    );
+    let config = Config::new("127.0.0.1", 14000, "/dir", &k.account_spki, &k.cert_spki);
+    let (outcome, t) = run(
+        config,
+        Operation::RenewalInfo { certificate: &leaf },
+        &mut keys,
+        &[("GET /dir", directory_with_ari()), (path, reply.into_bytes())],
+        8192,
+    );
+    assert_eq!(
+        outcome,
+        Outcome::RenewalWindow {
+            start: UnixTime::from_secs(1_798_761_600),
+            end: UnixTime::from_secs(1_798_934_400),
+            retry_after_secs: 21600
+        }
+    );
+    assert_eq!(t.requests.len(), 2, "no nonce, no account: a plain GET");
+    // pebble 2.4.0 has no ARI: the caller's own policy applies.
+    let config = Config::new("127.0.0.1", 14000, "/dir", &k.account_spki, &k.cert_spki);
+    let (outcome, _) =
+        run(config, Operation::RenewalInfo { certificate: &leaf }, &mut keys, &[("GET /dir", vector("01-directory.http"))], 8192);
+    assert_eq!(outcome, Outcome::NoRenewalInfo);
+    // A window that ends before it starts is refused.
+    let bad = r#"{"suggestedWindow":{"start":"2027-01-03T00:00:00Z","end":"2027-01-01T00:00:00Z"}}"#;
+    let reply = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{bad}", bad.len());
+    let config = Config::new("127.0.0.1", 14000, "/dir", &k.account_spki, &k.cert_spki);
+    let (outcome, _) = run(
+        config,
+        Operation::RenewalInfo { certificate: &leaf },
+        &mut keys,
+        &[("GET /dir", directory_with_ari()), (path, reply.into_bytes())],
+        8192,
+    );
+    assert!(matches!(outcome, Outcome::Protocol(_)), "{outcome:?}");
+}
+
+#[test]
+fn a_renewal_order_names_the_certificate_it_replaces() {
+    let mut keys = capture_keys();
+    let k = capture_keys();
+    let leaf = issued_leaf();
+    let (mut config, op) = order(&k, &SANS, &NAMES);
+    config.replaces = Some(&leaf);
+    let (outcome, _) = run(config, op, &mut keys, &happy_script(), 8192);
+    assert_eq!(outcome, Outcome::Issued);
+    // The payload of the newOrder request (checked by decoding what the client sent).
+    let mut work = vec![0u8; 8192];
+    let mut io = vec![0u8; 8192];
+    let (mut config, op) = order(&k, &SANS, &NAMES);
+    config.replaces = Some(&leaf);
+    let mut client = Client::new(config, op, Buffers { work: &mut work, io: &mut io }).unwrap();
+    let now = Instant::from_secs(1);
+    let script = happy_script();
+    let mut sent = 0;
+    let payload = loop {
+        match client.poll(now).unwrap() {
+            Step::Send(req) => {
+                let req = String::from_utf8(req.to_vec()).unwrap();
+                if req.starts_with("POST /order-plz ") {
+                    let body: serde_json::Value = serde_json::from_str(req.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+                    break String::from_utf8(Base64UrlUnpadded::decode_vec(body["payload"].as_str().unwrap()).unwrap()).unwrap();
+                }
+                client.handle_response_data(now, &script[sent].1).unwrap();
+                client.handle_response_end(now).unwrap();
+                sent += 1;
+            }
+            Step::Sign(r) => {
+                let key = if r.key == KeyRole::Account { &mut keys.account } else { &mut keys.cert };
+                let mut sig = [0u8; 64];
+                let n = key.sign_prehash(&r.digest, &mut sig).unwrap();
+                client.signed(now, &sig[..n]).unwrap();
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    let id = embedded_enroll::acme::client::ari_id(&leaf).unwrap();
+    assert_eq!(payload, format!(r#"{{"identifiers":[{{"type":"dns","value":"test.example"}}],"replaces":"{id}"}}"#));
+}
+
+#[test]
+fn revocation_key_change_and_deactivation_with_a_known_account() {
+    let mut keys = capture_keys();
+    let k = capture_keys();
+    let account_url = header(&vector("04-new-account.http"), "location").unwrap();
+    let leaf = issued_leaf();
+    let ok = |body: &str| {
+        format!(
+            "HTTP/1.1 200 OK\r\nReplay-Nonce: n{}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len(),
+            body.len()
+        )
+        .into_bytes()
+    };
+    let empty = b"HTTP/1.1 200 OK\r\nReplay-Nonce: nrev\r\nContent-Length: 0\r\n\r\n".to_vec();
+    let account_path: &'static str = Box::leak(format!("POST {}", account_url.trim_start_matches(BASE)).into_boxed_str());
+    let base = || vec![("GET /dir", vector("01-directory.http")), ("GET /nonce-plz", vector("03-new-nonce-get.http"))];
+    // Revocation with the account key (kid).
+    let mut config = Config::new("127.0.0.1", 14000, "/dir", &k.account_spki, &k.cert_spki);
+    config.account_url = Some(&account_url);
+    let mut script = base();
+    script.push(("POST /revoke-cert", empty.clone()));
+    let (outcome, _) =
+        run(config, Operation::Revoke { certificate: &leaf, reason: Some(4), by_certificate_key: false }, &mut keys, &script, 8192);
+    assert_eq!(outcome, Outcome::Revoked);
+    // Deactivation: POST to the account URL, the reply's status checked.
+    let mut config = Config::new("127.0.0.1", 14000, "/dir", &k.account_spki, &k.cert_spki);
+    config.account_url = Some(&account_url);
+    let mut script = base();
+    script.push((account_path, ok(r#"{"status":"deactivated"}"#)));
+    let (outcome, _) = run(config, Operation::Deactivate, &mut keys, &script, 8192);
+    assert_eq!(outcome, Outcome::Deactivated);
+    // Without the account URL, the account is found first (onlyReturnExisting).
+    let config = Config::new("127.0.0.1", 14000, "/dir", &k.account_spki, &k.cert_spki);
+    let mut script = base();
+    script.push(("POST /sign-me-up", vector("05-new-account-existing.http")));
+    script.push((account_path, ok(r#"{"status":"valid"}"#)));
+    let (outcome, _) = run(config, Operation::Deactivate, &mut keys, &script, 8192);
+    assert!(matches!(outcome, Outcome::Protocol(_)), "a deactivation the server did not make is not reported as done: {outcome:?}");
 }

@@ -14,9 +14,11 @@ use embedded_enroll::acme::client::{
 };
 use embedded_enroll::acme::http01;
 use embedded_enroll::asn1::csr::{CsrBuilder, NameAttribute, SubjectAltName};
+use embedded_enroll::crypto::Digest;
 use embedded_enroll::hal::Signer;
 use embedded_enroll::hal::soft::SoftP256Key;
-use embedded_enroll::transport::blocking::{ByRole, EcDevice, run_acme};
+use embedded_enroll::hal::{ErrorKind, KeyRole};
+use embedded_enroll::transport::blocking::{DeviceKeys, run_acme};
 use embedded_enroll::transport::host::StdTimer;
 use embedded_enroll::transport::host_tls::{RustlsConnector, TlsVersions};
 use std::io::{Read, Write};
@@ -33,8 +35,16 @@ struct Pebble {
 
 impl Pebble {
     fn start(port: u16, extra: &[&str]) -> Self {
+        Self::start_with(port, extra, &[])
+    }
+    fn start_with(port: u16, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let out = Command::new("bash").arg(script()).arg("start").arg(dir.path()).arg(port.to_string()).args(extra).output().unwrap();
+        let mut cmd = Command::new("bash");
+        cmd.arg(script()).arg("start").arg(dir.path()).arg(port.to_string()).args(extra);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
         assert!(
             out.status.success(),
             "pebble did not start: {}{}",
@@ -176,6 +186,27 @@ impl Responder for Dns01 {
     }
 }
 
+/// The device's keys by role for ACME: the account key signs every JWS; the certificate key
+/// signs the CSR (`Requested`) and a revocation by certificate key (`Certificate`); in a key
+/// change `Requested` is the new account key.
+struct AcmeKeys<'k> {
+    account: &'k mut SoftP256Key,
+    other: &'k mut SoftP256Key,
+}
+
+impl DeviceKeys for AcmeKeys<'_> {
+    fn sign(&mut self, role: KeyRole, digest: &Digest, out: &mut [u8]) -> Result<usize, ErrorKind> {
+        let key = if role == KeyRole::Account { &mut *self.account } else { &mut *self.other };
+        key.sign_prehash(digest, out).map_err(|_| ErrorKind::Other)
+    }
+    fn decrypt(&mut self, _: KeyRole, _: &[u8], _: &mut [u8]) -> Result<(), ErrorKind> {
+        Err(ErrorKind::Unsupported)
+    }
+    fn agree(&mut self, _: KeyRole, _: &[u8], _: &mut [u8; 32]) -> Result<(), ErrorKind> {
+        Err(ErrorKind::Unsupported)
+    }
+}
+
 /// Runs `operation` to its end; returns the outcome, the account URL and the chain (PEM).
 fn run(
     pebble: &Pebble,
@@ -189,7 +220,7 @@ fn run(
     let mut io = vec![0u8; 8192];
     let mut client = Client::new(config, operation, Buffers { work: &mut work, io: &mut io }).unwrap();
     let mut connect = pebble.connector();
-    let mut keys = ByRole { requested: EcDevice(cert_key), certificate: EcDevice(account) };
+    let mut keys = AcmeKeys { account, other: cert_key };
     let mut steps = Vec::new();
     let outcome =
         run_acme(&mut client, &mut connect, &mut keys, responder, &mut StdTimer::default(), |p| steps.push(format!("{p:?}"))).unwrap();
@@ -334,3 +365,135 @@ fn pebble_with_external_account_binding() {
 }
 
 use rand::SeedableRng;
+
+/// pebble's root number `n` (management interface), DER.
+fn pebble_root(pebble: &Pebble, n: u32) -> Vec<u8> {
+    let pem = pebble.path(&format!("root-{n}.pem"));
+    let out = Command::new("curl")
+        .args(["-sf", "--max-time", "10", "--cacert"])
+        .arg(pebble.path("tls-ca.pem"))
+        .arg(format!("https://127.0.0.1:{}/roots/{n}", pebble.port + 1))
+        .arg("-o")
+        .arg(&pem)
+        .status()
+        .unwrap();
+    assert!(out.success(), "fetching pebble's root {n}");
+    der_of(&pem)
+}
+
+#[test]
+#[ignore = "needs pebble (tests/peers/pebble.sh)"]
+fn pebble_revocation_key_change_deactivation_and_alternate_chains() {
+    let port = 14300;
+    let pebble = Pebble::start_with(port, &[], &[("PEBBLE_ALTERNATE_ROOTS", "1")]);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let mut account = SoftP256Key::generate(&mut rng);
+    let mut cert_key = SoftP256Key::generate(&mut rng);
+    let (account_spki, cert_spki) = (spki(&mut account), spki(&mut cert_key));
+    let mut http = Http01::listen(port + 4);
+    let issue = |name: &'static str,
+                 anchor: Option<&[u8]>,
+                 account_url: Option<&str>,
+                 account: &mut SoftP256Key,
+                 account_spki: &[u8],
+                 cert_key: &mut SoftP256Key,
+                 http: &mut Http01| {
+        let names = [Identifier::Dns(name)];
+        let sans = [SubjectAltName::Dns(name)];
+        let csr = CsrBuilder::new(&[]).subject_alt_names(&sans);
+        let mut config = Config::new("localhost", port, "/dir", account_spki, &cert_spki);
+        config.trust_anchor = anchor;
+        config.account_url = account_url;
+        run(&pebble, config, Operation::Order { identifiers: &names, csr }, account, cert_key, http)
+    };
+
+    // 1. Alternate chains: anchored at pebble's second root, the client follows
+    // `Link: rel="alternate"` until a chain leads there.
+    let root1 = pebble_root(&pebble, 1);
+    let (outcome, account_url, chain) = issue("alt.example", Some(&root1), None, &mut account, &account_spki, &mut cert_key, &mut http);
+    assert_eq!(outcome, Outcome::Issued);
+    let account_url = account_url.unwrap();
+    let verify = |chain: &str, root: &Path| {
+        let dir = tempfile::tempdir().unwrap();
+        let blocks: Vec<&str> = chain.split_inclusive("-----END CERTIFICATE-----\n").collect();
+        std::fs::write(dir.path().join("leaf.pem"), blocks[0]).unwrap();
+        std::fs::write(dir.path().join("chain.pem"), blocks[1..].concat()).unwrap();
+        Command::new("openssl")
+            .args(["verify", "-CAfile"])
+            .arg(root)
+            .arg("-untrusted")
+            .arg(dir.path().join("chain.pem"))
+            .arg(dir.path().join("leaf.pem"))
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(verify(&chain, &pebble.path("root-1.pem")), "the chain handed out leads to root 1");
+    assert!(!verify(&chain, &pebble.path("root.pem")), "and not to root 0");
+
+    // 2. Revocation of that certificate by the account key, then of another one by its own
+    // key (JWK of the certificate key, no account); pebble's problem for a second try.
+    let leaf_of = |chain: &str| der_of_pem_text(chain.split_inclusive("-----END CERTIFICATE-----\n").next().unwrap());
+    let leaf = leaf_of(&chain);
+    let mut config = Config::new("localhost", port, "/dir", &account_spki, &cert_spki);
+    config.account_url = Some(&account_url);
+    let (outcome, _, _) = run(
+        &pebble,
+        config,
+        Operation::Revoke { certificate: &leaf, reason: Some(1), by_certificate_key: false },
+        &mut account,
+        &mut cert_key,
+        &mut http,
+    );
+    assert_eq!(outcome, Outcome::Revoked);
+    let config = Config::new("localhost", port, "/dir", &account_spki, &cert_spki);
+    let (outcome, _, _) = run(
+        &pebble,
+        config,
+        Operation::Revoke { certificate: &leaf, reason: None, by_certificate_key: false },
+        &mut account,
+        &mut cert_key,
+        &mut http,
+    );
+    assert!(matches!(&outcome, Outcome::Problem(p) if p.kind == embedded_enroll::acme::ProblemKind::AlreadyRevoked), "{outcome}");
+    let (outcome, _, chain2) = issue("rev2.example", None, Some(&account_url), &mut account, &account_spki, &mut cert_key, &mut http);
+    assert_eq!(outcome, Outcome::Issued);
+    let leaf2 = leaf_of(&chain2);
+    let config = Config::new("localhost", port, "/dir", &account_spki, &cert_spki);
+    let (outcome, _, _) = run(
+        &pebble,
+        config,
+        Operation::Revoke { certificate: &leaf2, reason: None, by_certificate_key: true },
+        &mut account,
+        &mut cert_key,
+        &mut http,
+    );
+    assert_eq!(outcome, Outcome::Revoked);
+
+    // 3. Key change: the account moves to a new key; the old key finds no account after, the
+    // new key orders under the same account URL.
+    let mut new_key = SoftP256Key::generate(&mut rng);
+    let new_spki = spki(&mut new_key);
+    let mut config = Config::new("localhost", port, "/dir", &account_spki, &cert_spki);
+    config.account_url = Some(&account_url);
+    let (outcome, _, _) = run(&pebble, config, Operation::KeyChange { new_key: &new_spki }, &mut account, &mut new_key, &mut http);
+    assert_eq!(outcome, Outcome::KeyChanged);
+    let config = Config::new("localhost", port, "/dir", &account_spki, &cert_spki);
+    let (outcome, _, _) = run(&pebble, config, Operation::Account { only_existing: true }, &mut account, &mut cert_key, &mut http);
+    assert!(matches!(&outcome, Outcome::Problem(p) if p.kind == embedded_enroll::acme::ProblemKind::AccountDoesNotExist), "{outcome}");
+    let config = Config::new("localhost", port, "/dir", &new_spki, &cert_spki);
+    let (outcome, found, _) = run(&pebble, config, Operation::Account { only_existing: true }, &mut new_key, &mut cert_key, &mut http);
+    assert_eq!((outcome, found.as_deref()), (Outcome::Account, Some(account_url.as_str())));
+
+    // 4. Deactivation (found by the new key), after which the account cannot order.
+    let config = Config::new("localhost", port, "/dir", &new_spki, &cert_spki);
+    let (outcome, _, _) = run(&pebble, config, Operation::Deactivate, &mut new_key, &mut cert_key, &mut http);
+    assert_eq!(outcome, Outcome::Deactivated);
+    let (outcome, _, _) = issue("late.example", None, Some(&account_url), &mut new_key, &new_spki, &mut cert_key, &mut http);
+    assert!(matches!(&outcome, Outcome::Problem(p) if p.kind == embedded_enroll::acme::ProblemKind::Unauthorized), "{outcome}");
+}
+
+fn der_of_pem_text(pem: &str) -> Vec<u8> {
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64ct::Base64::decode_vec(&b64).unwrap()
+}

@@ -53,7 +53,7 @@ use crate::http::response::header_values;
 use crate::http::{RequestHead, ResponseReader, write_request};
 use crate::retry::{RetryPolicy, RetrySchedule};
 use crate::span::Span;
-use crate::time::{Duration, Instant};
+use crate::time::{Duration, Instant, UnixTime};
 use crate::transport::TransportFailure;
 use serde::Serialize;
 
@@ -210,8 +210,12 @@ pub struct Config<'a> {
     /// certificate must carry. Its signature is asked for with [`KeyRole::Requested`].
     pub public_key: &'a [u8],
     /// The CA certificate (DER) the issued chain must lead to; `None`: the chain is not
-    /// checked beyond its leaf.
+    /// checked beyond its leaf. When the chain the server gives first does not lead there,
+    /// its alternates (`Link: rel="alternate"`, at most [`MAX_ALTERNATES`]) are tried.
     pub trust_anchor: Option<&'a [u8]>,
+    /// The certificate (DER) a new order replaces (ARI, RFC 9773 section 5): sent as the
+    /// order's `replaces`, so the CA knows the renewal is the one it suggested.
+    pub replaces: Option<&'a [u8]>,
 }
 
 impl<'a> Config<'a> {
@@ -231,6 +235,7 @@ impl<'a> Config<'a> {
             retry: RetryPolicy::new(Duration::from_secs(1), 2, Duration::from_secs(60), 30, Duration::from_secs(900)),
             public_key,
             trust_anchor: None,
+            replaces: None,
         }
     }
 }
@@ -250,7 +255,38 @@ pub enum Operation<'a> {
         /// The CSR to build (signed by the certificate key).
         csr: CsrBuilder<'a>,
     },
+    /// Revoke a certificate (RFC 8555 section 7.6), signed by the account key (the account
+    /// is looked up with `onlyReturnExisting` when its URL is not configured) or, with
+    /// `by_certificate_key`, by the certificate's own key ([`KeyRole::Certificate`], its JWK
+    /// in the request).
+    Revoke {
+        /// The certificate (DER).
+        certificate: &'a [u8],
+        /// The CRL reason code (RFC 5280 section 5.3.1), if any.
+        reason: Option<u8>,
+        /// Sign with the certificate's key instead of the account key.
+        by_certificate_key: bool,
+    },
+    /// Roll the account over to a new key (RFC 8555 section 7.3.5): the inner JWS is
+    /// signed by the new key ([`KeyRole::Requested`]), the outer by the current account key.
+    /// Afterwards the account key is `new_key`.
+    KeyChange {
+        /// The new key's SubjectPublicKeyInfo (DER; P-256 or RSA).
+        new_key: &'a [u8],
+    },
+    /// Deactivate the account (RFC 8555 section 7.3.6); it cannot be used again.
+    Deactivate,
+    /// Ask when to renew `certificate` (ARI, RFC 9773): ends with
+    /// [`Outcome::RenewalWindow`], or [`Outcome::NoRenewalInfo`] when the server offers no
+    /// ARI (then the caller's own renewal policy applies).
+    RenewalInfo {
+        /// The certificate (DER; it must carry an authority key identifier).
+        certificate: &'a [u8],
+    },
 }
+
+/// The most alternate chains tried (`Link: rel="alternate"`).
+pub const MAX_ALTERNATES: usize = 4;
 
 /// The caller's buffers.
 #[derive(Debug)]
@@ -297,6 +333,24 @@ pub enum Outcome {
     Issued,
     /// The account exists ([`Operation::Account`]): [`Client::account_url`].
     Account,
+    /// The certificate was revoked.
+    Revoked,
+    /// The account key was changed: the new key is the account key from now on.
+    KeyChanged,
+    /// The account was deactivated.
+    Deactivated,
+    /// The server's suggested renewal window (ARI): renew at a time chosen uniformly
+    /// inside it (the lifecycle policy's jitter), and ask again after `retry_after_secs`.
+    RenewalWindow {
+        /// The window's start.
+        start: UnixTime,
+        /// The window's end.
+        end: UnixTime,
+        /// When to ask again (the reply's Retry-After; 6 hours when it has none).
+        retry_after_secs: u64,
+    },
+    /// The server offers no ARI (no `renewalInfo` in its directory).
+    NoRenewalInfo,
     /// The server answered with a problem document.
     Problem(Problem),
     /// An authorization failed (the challenge's problem, when the server gave one).
@@ -333,6 +387,13 @@ impl core::fmt::Display for Outcome {
         match self {
             Self::Issued => f.write_str("the certificate was issued"),
             Self::Account => f.write_str("the account exists"),
+            Self::Revoked => f.write_str("the certificate was revoked"),
+            Self::KeyChanged => f.write_str("the account key was changed"),
+            Self::Deactivated => f.write_str("the account was deactivated"),
+            Self::RenewalWindow { start, end, .. } => {
+                write!(f, "the server suggests renewing between {} and {} (Unix time)", start.as_secs(), end.as_secs())
+            }
+            Self::NoRenewalInfo => f.write_str("the server offers no renewal information (ARI)"),
             Self::Problem(p) => write!(f, "{p}"),
             Self::AuthorizationFailed(Some(p)) => write!(f, "the authorization failed: {p}"),
             Self::AuthorizationFailed(None) => f.write_str("the authorization failed (no reason given)"),
@@ -369,6 +430,14 @@ enum Phase {
     Finalize,
     PollOrder,
     Certificate,
+    /// The alternate chain `n` (`Link: rel="alternate"` of the certificate).
+    Alternate(u8),
+    Revoke,
+    /// The inner JWS of a key change is built and signed (no request).
+    KeyChangeInner,
+    KeyChange,
+    Deactivate,
+    RenewalInfo,
 }
 
 /// What a request in flight is.
@@ -388,6 +457,15 @@ enum Stage {
         digest: Digest,
         at: usize,
         what: Request,
+        role: KeyRole,
+        sig_len: usize,
+    },
+    /// The inner JWS of a key change (`work[at..]` gets the signature) waits for the new
+    /// key's signature.
+    InnerSigning {
+        digest: Digest,
+        at: usize,
+        sig_len: usize,
     },
     /// The CSR (`work[arena..arena + len]`) waits for its signature.
     CsrSigning {
@@ -426,6 +504,12 @@ struct Kept {
     key_authorization: Span,
     csr: Span,
     chain: Span,
+    revoke_cert: Span,
+    key_change: Span,
+    renewal_info: Span,
+    /// The key change's inner JWS.
+    inner: Span,
+    alternates: heapless::Vec<Span, MAX_ALTERNATES>,
 }
 
 /// The ACME client. See the module documentation.
@@ -497,6 +581,8 @@ struct FlatJws<'x> {
 #[derive(Serialize)]
 struct NewOrder<'x> {
     identifiers: heapless::Vec<message::IdentifierObject<'x>, MAX_IDENTIFIERS>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replaces: Option<&'x str>,
 }
 
 #[derive(Serialize)]
@@ -516,6 +602,77 @@ enum Payload {
     NewAccount,
     NewOrder,
     Finalize,
+    /// `{"certificate": .., "reason": ..}`.
+    Revoke,
+    /// The key change's inner JWS, as it is in the arena.
+    Inner,
+    /// `{"status":"deactivated"}`.
+    Deactivate,
+}
+
+/// Which key signs a JWS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JwsKey {
+    /// The account key ([`KeyRole::Account`]): `kid`, or `jwk` for newAccount.
+    Account,
+    /// The key of the certificate being revoked ([`KeyRole::Certificate`]): `jwk`.
+    Certificate,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct KeyChangePayload<'x> {
+    account: &'x str,
+    old_key: super::jws::Jwk<'x>,
+}
+
+/// Writes a flattened JWS into `out` with the signature left blank (base64url of
+/// `sig_len` bytes to come): its length, where the signature goes, and the digest to sign
+/// (SHA-256 of `protected.payload` in base64url). The protected header's JSON is made in
+/// `out`'s tail first.
+fn flattened_jws(protected: &Protected<'_>, payload: &[u8], sig_len: usize, out: &mut [u8]) -> Result<(usize, usize, Digest), ClientError> {
+    let room = out.len();
+    let too_small = || ClientError::BufferTooSmall { buffer: "work", needed: room.saturating_add(1) };
+    let split = room.saturating_sub((room / 3).min(1400));
+    let (body, h_area) = out.split_at_mut(split);
+    let h_len = serde_json_core::to_slice(protected, h_area).map_err(|_| too_small())?;
+    let h_json = h_area.get(..h_len).unwrap_or(&[]);
+    let put = |at: &mut usize, bytes: &[u8], body: &mut [u8]| -> Result<(), ClientError> {
+        let end = at.checked_add(bytes.len()).ok_or_else(too_small)?;
+        body.get_mut(*at..end).ok_or_else(too_small)?.copy_from_slice(bytes);
+        *at = end;
+        Ok(())
+    };
+    let mut at = 0usize;
+    let mut hasher = crate::crypto::digest::Hasher::sha256();
+    put(&mut at, b"{\"protected\":\"", body)?;
+    let start = at;
+    at = at.saturating_add(b64url(h_json, body.get_mut(at..).ok_or_else(too_small)?).map_err(enc("work"))?.len());
+    hasher.update(body.get(start..at).unwrap_or(&[]));
+    hasher.update(b".");
+    put(&mut at, b"\",\"payload\":\"", body)?;
+    let start = at;
+    at = at.saturating_add(b64url(payload, body.get_mut(at..).ok_or_else(too_small)?).map_err(enc("work"))?.len());
+    hasher.update(body.get(start..at).unwrap_or(&[]));
+    put(&mut at, b"\",\"signature\":\"", body)?;
+    let sig_at = at;
+    at = at.checked_add(b64url_len(sig_len)).filter(|e| *e <= body.len()).ok_or_else(too_small)?;
+    put(&mut at, b"\"}", body)?;
+    Ok((at, sig_at, hasher.finalize()))
+}
+
+/// The ARI certificate identifier (RFC 9773 section 4.1): base64url of the authority key
+/// identifier's keyIdentifier, ".", base64url of the serial number's DER content.
+pub fn ari_id(certificate: &[u8]) -> Option<heapless::String<192>> {
+    let cert = CertificateRef::parse(certificate).ok()?;
+    let aki = cert.authority_key_identifier()?;
+    let mut a = [0u8; 96];
+    let mut b = [0u8; 96];
+    let mut id = heapless::String::new();
+    id.push_str(b64url(aki, &mut a).ok()?).ok()?;
+    id.push('.').ok()?;
+    id.push_str(b64url(cert.serial(), &mut b).ok()?).ok()?;
+    Some(id)
 }
 
 impl<'a, 'b> Client<'a, 'b> {
@@ -615,7 +772,8 @@ impl<'a, 'b> Client<'a, 'b> {
     /// modulus-sized PKCS#1 v1.5 block).
     pub fn signed(&mut self, _now: Instant, signature: &[u8]) -> Result<(), ClientError> {
         let r = match self.stage.clone() {
-            Stage::Signing { at, what, .. } => self.finish_jws(at, what, signature),
+            Stage::Signing { at, what, sig_len, .. } => self.finish_jws(at, what, sig_len, signature),
+            Stage::InnerSigning { at, sig_len, .. } => self.finish_inner(at, sig_len, signature),
             Stage::CsrSigning { len, .. } => self.finish_csr(len, signature),
             _ => return Err(ClientError::UnexpectedCall),
         };
@@ -665,7 +823,8 @@ impl<'a, 'b> Client<'a, 'b> {
         self.log_end();
         Ok(match &self.stage {
             Stage::Ready => return Err(ClientError::UnexpectedCall),
-            Stage::Signing { digest, .. } => Step::Sign(SignRequest { digest: *digest, key: KeyRole::Account }),
+            Stage::Signing { digest, role, .. } => Step::Sign(SignRequest { digest: *digest, key: *role }),
+            Stage::InnerSigning { digest, .. } => Step::Sign(SignRequest { digest: *digest, key: KeyRole::Requested }),
             Stage::CsrSigning { digest, .. } => Step::Sign(SignRequest { digest: *digest, key: KeyRole::Requested }),
             Stage::Awaiting { reader, .. } if !reader.is_started() => Step::Send(self.bufs.io.get(..self.request_len).unwrap_or(&[])),
             Stage::Awaiting { .. } => return Err(ClientError::UnexpectedCall),
@@ -708,35 +867,50 @@ impl<'a, 'b> Client<'a, 'b> {
         match self.phase {
             Phase::Directory => return self.get(self.config.directory, Request::Phase(Phase::Directory)),
             Phase::Csr => return self.prepare_csr(),
+            Phase::KeyChangeInner => return self.prepare_inner(),
+            Phase::RenewalInfo => return self.get_renewal_info(),
             _ => {}
         }
         if self.nonce.is_empty() {
-            let url = self.kept.new_nonce;
             let w: &[u8] = self.bufs.work;
-            let path = core::str::from_utf8(url.get(w))
-                .ok()
-                .and_then(|u| path_of(self.config.host, self.config.port, u))
-                .ok_or(ClientError::UnexpectedCall)?;
+            let url = core::str::from_utf8(self.kept.new_nonce.get(w)).map_err(|_| ClientError::UnexpectedCall)?;
+            let path = path_of(self.config.host, self.config.port, url).ok_or(ClientError::UnexpectedCall)?;
             let mut p = heapless::String::<256>::new();
             p.push_str(path).map_err(|_| ClientError::BufferTooSmall { buffer: "path", needed: path.len() })?;
             return self.get(&p, Request::Nonce);
         }
-        let (url, payload) = match self.phase {
-            Phase::Account => (self.kept.new_account, Payload::NewAccount),
-            Phase::Order => (self.kept.new_order, Payload::NewOrder),
+        let account = JwsKey::Account;
+        let (url, payload, key) = match self.phase {
+            Phase::Account => (self.kept.new_account, Payload::NewAccount, account),
+            Phase::Order => (self.kept.new_order, Payload::NewOrder, account),
             Phase::Authz(n) | Phase::PollAuthz(n) => {
-                (*self.kept.authorizations.get(usize::from(n)).ok_or(ClientError::UnexpectedCall)?, Payload::Empty)
+                (*self.kept.authorizations.get(usize::from(n)).ok_or(ClientError::UnexpectedCall)?, Payload::Empty, account)
             }
-            Phase::Respond(_) => (self.kept.challenge, Payload::EmptyObject),
-            Phase::Finalize => (self.kept.finalize, Payload::Finalize),
-            Phase::PollOrder => (self.kept.order, Payload::Empty),
-            Phase::Certificate => (self.kept.certificate, Payload::Empty),
-            Phase::Directory | Phase::Csr => return Err(ClientError::UnexpectedCall),
+            Phase::Respond(_) => (self.kept.challenge, Payload::EmptyObject, account),
+            Phase::Finalize => (self.kept.finalize, Payload::Finalize, account),
+            Phase::PollOrder => (self.kept.order, Payload::Empty, account),
+            Phase::Certificate => (self.kept.certificate, Payload::Empty, account),
+            Phase::Alternate(n) => (*self.kept.alternates.get(usize::from(n)).ok_or(ClientError::UnexpectedCall)?, Payload::Empty, account),
+            Phase::Revoke => {
+                let by_cert = matches!(self.operation, Operation::Revoke { by_certificate_key: true, .. });
+                (self.kept.revoke_cert, Payload::Revoke, if by_cert { JwsKey::Certificate } else { account })
+            }
+            Phase::KeyChange => (self.kept.key_change, Payload::Inner, account),
+            Phase::Deactivate => (self.account_span().ok_or(ClientError::UnexpectedCall)?, Payload::Deactivate, account),
+            Phase::Directory | Phase::Csr | Phase::KeyChangeInner | Phase::RenewalInfo => return Err(ClientError::UnexpectedCall),
         };
-        self.post(url, payload)
+        if url.is_empty() && !matches!(self.phase, Phase::Deactivate) {
+            return self.done(Outcome::Protocol("the directory lacks the URL this operation needs"));
+        }
+        self.post(url, payload, key)
     }
 
-    /// A GET of `path` (the directory, newNonce).
+    /// The account URL in the arena (the server's), if there is one there.
+    fn account_span(&self) -> Option<Span> {
+        (!self.kept.account.is_empty()).then_some(self.kept.account)
+    }
+
+    /// A GET of `path` (the directory, newNonce, renewalInfo).
     fn get(&mut self, path: &str, what: Request) -> Result<(), ClientError> {
         let head = RequestHead { port: Some(self.config.port), ..RequestHead::get(self.config.host, path) };
         self.request_len = write_request(&head, &[], self.bufs.io).map_err(enc("io"))?.len();
@@ -745,73 +919,70 @@ impl<'a, 'b> Client<'a, 'b> {
         Ok(())
     }
 
-    /// A JWS POST to `url` (a span in the arena) carrying `payload`. The body is built in the
-    /// scratch space after the arena with room for the signature, then written after the HTTP
-    /// head into `io`; [`Self::finish_jws`] fills the signature in.
-    fn post(&mut self, url: Span, payload: Payload) -> Result<(), ClientError> {
+    /// The renewalInfo GET for the certificate of [`Operation::RenewalInfo`].
+    fn get_renewal_info(&mut self) -> Result<(), ClientError> {
+        let Operation::RenewalInfo { certificate } = self.operation else { return Err(ClientError::UnexpectedCall) };
+        if self.kept.renewal_info.is_empty() {
+            return self.done(Outcome::NoRenewalInfo);
+        }
+        let Some(id) = ari_id(certificate) else {
+            return Err(ClientError::Config("the certificate has no authority key identifier (ARI needs one)"));
+        };
+        let w: &[u8] = self.bufs.work;
+        let base = core::str::from_utf8(self.kept.renewal_info.get(w)).ok().and_then(|u| path_of(self.config.host, self.config.port, u));
+        let base = base.ok_or(ClientError::UnexpectedCall)?;
+        let mut p = heapless::String::<384>::new();
+        let room = |_| ClientError::BufferTooSmall { buffer: "path", needed: base.len() + id.len() + 1 };
+        p.push_str(base.trim_end_matches('/')).map_err(room)?;
+        p.push('/').map_err(room)?;
+        p.push_str(&id).map_err(room)?;
+        self.get(&p, Request::Phase(Phase::RenewalInfo))
+    }
+
+    /// A JWS POST to `url` (a span in the arena) carrying `payload`, signed by `key`. The
+    /// body is built in the scratch space after the arena with room for the signature, then
+    /// written after the HTTP head into `io`; [`Self::finish_jws`] fills the signature in.
+    fn post(&mut self, url: Span, payload: Payload, key: JwsKey) -> Result<(), ClientError> {
         let what = Request::Phase(self.phase);
-        let sig_len = self.key.signature_len();
         let account_url = self.account_url_span();
-        let Self { config, operation, bufs, key, kept, arena, nonce, .. } = self;
+        let signer = match (key, self.operation) {
+            (JwsKey::Certificate, Operation::Revoke { certificate, .. }) => CertificateRef::parse(certificate)
+                .ok()
+                .and_then(|c| AccountKey::from_spki(c.spki().as_der()).ok())
+                .ok_or(ClientError::Config("the certificate to revoke (P-256 or RSA key)"))?,
+            _ => self.key,
+        };
+        let Self { config, operation, bufs, kept, arena, nonce, .. } = self;
         let (arena_bytes, scratch) = bufs.work.split_at_mut(*arena);
         let arena_bytes: &[u8] = arena_bytes;
         let url = core::str::from_utf8(url.get(arena_bytes)).map_err(|_| ClientError::UnexpectedCall)?;
         let path = path_of(config.host, config.port, url).ok_or(ClientError::UnexpectedCall)?;
-        let scratch_len = scratch.len();
-        let too_small = || ClientError::BufferTooSmall { buffer: "work", needed: scratch_len.saturating_add(1) };
         // 1. The payload JSON.
-        let p_len = write_payload(payload, config, operation, key, kept, arena_bytes, scratch)?;
+        let p_len = write_payload(payload, config, operation, &signer, kept, arena_bytes, scratch)?;
         let (p_json, rest) = scratch.split_at_mut(p_len);
-        // 2. The protected header: the JWK for newAccount, the account URL after.
+        // 2. The protected header: the JWK for newAccount and a certificate-key revocation,
+        // the account URL (kid) otherwise.
         let (jwk_buf, rest) = rest.split_at_mut(rest.len().min(720));
-        let jwk = match (payload, account_url) {
-            (Payload::NewAccount, _) | (_, None) => Some(key.jwk(jwk_buf).map_err(enc("work"))?),
-            _ => None,
-        };
-        let kid = match (jwk, account_url) {
-            (None, Some(AccountUrl::Kept(span))) => {
+        let kid = match (payload, key, account_url) {
+            (Payload::NewAccount, _, _) | (_, JwsKey::Certificate, _) => None,
+            (_, _, Some(AccountUrl::Kept(span))) => {
                 Some(core::str::from_utf8(span.get(arena_bytes)).map_err(|_| ClientError::UnexpectedCall)?)
             }
-            (None, Some(AccountUrl::Configured)) => config.account_url,
-            _ => None,
+            (_, _, Some(AccountUrl::Configured)) => config.account_url,
+            (_, _, None) => None,
         };
-        let protected = Protected { alg: key.alg(), kid, jwk, nonce: Some(nonce.as_str()), url };
-        let h_len = serde_json_core::to_slice(&protected, rest).map_err(|_| too_small())?;
-        let (h_json, body) = rest.split_at_mut(h_len);
-        // 3. The flattened JWS, the signature left blank.
-        let parts: [&[u8]; 3] = [b"{\"protected\":\"", b"\",\"payload\":\"", b"\",\"signature\":\""];
-        let mut at = 0usize;
-        let put = |at: &mut usize, bytes: &[u8], body: &mut [u8]| -> Result<(), ClientError> {
-            let end = at.checked_add(bytes.len()).ok_or_else(too_small)?;
-            body.get_mut(*at..end).ok_or_else(too_small)?.copy_from_slice(bytes);
-            *at = end;
-            Ok(())
-        };
-        let mut hasher = crate::crypto::digest::Hasher::sha256();
-        put(&mut at, parts[0], body)?;
-        let h64_start = at;
-        let h64 = b64url(h_json, body.get_mut(at..).ok_or_else(too_small)?).map_err(enc("work"))?.len();
-        at = at.saturating_add(h64);
-        hasher.update(body.get(h64_start..at).unwrap_or(&[]));
-        hasher.update(b".");
-        put(&mut at, parts[1], body)?;
-        let p64_start = at;
-        let p64 = b64url(p_json, body.get_mut(at..).ok_or_else(too_small)?).map_err(enc("work"))?.len();
-        at = at.saturating_add(p64);
-        hasher.update(body.get(p64_start..at).unwrap_or(&[]));
-        put(&mut at, parts[2], body)?;
-        let sig_at = at;
-        let blank = b64url_len(sig_len);
-        at = at.checked_add(blank).filter(|e| *e <= body.len()).ok_or_else(too_small)?;
-        put(&mut at, b"\"}", body)?;
-        let body = body.get(..at).unwrap_or(&[]);
-        // 4. The request.
+        let jwk = if kid.is_none() { Some(signer.jwk(jwk_buf).map_err(enc("work"))?) } else { None };
+        let protected = Protected { alg: signer.alg(), kid, jwk, nonce: Some(nonce.as_str()), url };
+        let (len, sig_at, digest) = flattened_jws(&protected, p_json, signer.signature_len(), rest)?;
+        let body = rest.get(..len).unwrap_or(&[]);
+        // 3. The request.
         let head = RequestHead { port: Some(config.port), ..RequestHead::post(config.host, path, "application/jose+json") };
         let request = write_request(&head, body, bufs.io).map_err(enc("io"))?;
         self.request_len = request.len();
         let at = self.request_len.saturating_sub(body.len()).saturating_add(sig_at);
         debug!("acme: POST {} ({} bytes of JWS)", path, body.len());
-        self.stage = Stage::Signing { digest: hasher.finalize(), at, what };
+        let role = if key == JwsKey::Certificate { KeyRole::Certificate } else { KeyRole::Account };
+        self.stage = Stage::Signing { digest, at, what, role, sig_len: signer.signature_len() };
         Ok(())
     }
 
@@ -825,17 +996,68 @@ impl<'a, 'b> Client<'a, 'b> {
     }
 
     /// Puts the JWS signature into the request.
-    fn finish_jws(&mut self, at: usize, what: Request, signature: &[u8]) -> Result<(), ClientError> {
-        if signature.len() != self.key.signature_len() {
+    fn finish_jws(&mut self, at: usize, what: Request, sig_len: usize, signature: &[u8]) -> Result<(), ClientError> {
+        if signature.len() != sig_len {
             return Err(ClientError::Answer);
         }
-        let len = b64url_len(signature.len());
-        let end = at.checked_add(len).ok_or(ClientError::UnexpectedCall)?;
+        let end = at.checked_add(b64url_len(sig_len)).ok_or(ClientError::UnexpectedCall)?;
         let dst = self.bufs.io.get_mut(at..end).ok_or(ClientError::UnexpectedCall)?;
         b64url(signature, dst).map_err(enc("io"))?;
         // A nonce is good for one request.
         self.nonce.clear();
         self.stage = Stage::Awaiting { what, reader: ResponseReader::keeping_head() };
+        Ok(())
+    }
+
+    /// The key change's inner JWS (RFC 8555 section 7.3.5) into the arena: protected
+    /// {alg, jwk of the new key, url of keyChange} (no nonce), payload {account, oldKey},
+    /// signed by the new key.
+    fn prepare_inner(&mut self) -> Result<(), ClientError> {
+        let Operation::KeyChange { new_key } = self.operation else { return Err(ClientError::UnexpectedCall) };
+        let new_key =
+            AccountKey::from_spki(new_key).map_err(|_| ClientError::Config("the new account key (P-256 or RSA SubjectPublicKeyInfo)"))?;
+        let account_url = self.account_url_span();
+        let Self { config, bufs, kept, arena, key, .. } = self;
+        let (arena_bytes, scratch) = bufs.work.split_at_mut(*arena);
+        let arena_bytes: &[u8] = arena_bytes;
+        let url = core::str::from_utf8(kept.key_change.get(arena_bytes)).map_err(|_| ClientError::UnexpectedCall)?;
+        let account = match account_url {
+            Some(AccountUrl::Kept(span)) => core::str::from_utf8(span.get(arena_bytes)).map_err(|_| ClientError::UnexpectedCall)?,
+            Some(AccountUrl::Configured) => config.account_url.unwrap_or(""),
+            None => return Err(ClientError::UnexpectedCall),
+        };
+        let room = scratch.len();
+        let too_small = |_| ClientError::BufferTooSmall { buffer: "work", needed: room.saturating_add(1) };
+        let (old_jwk_buf, rest) = scratch.split_at_mut(room.min(720));
+        let old_key = key.jwk(old_jwk_buf).map_err(enc("work"))?;
+        let (p_json, rest) = rest.split_at_mut(rest.len() / 3);
+        let p_len = serde_json_core::to_slice(&KeyChangePayload { account, old_key }, p_json).map_err(too_small)?;
+        let (new_jwk_buf, rest) = rest.split_at_mut(rest.len().min(720));
+        let jwk = Some(new_key.jwk(new_jwk_buf).map_err(enc("work"))?);
+        let protected = Protected { alg: new_key.alg(), kid: None, jwk, nonce: None, url };
+        let body_offset = room.saturating_sub(rest.len());
+        let (len, sig_at, digest) = flattened_jws(&protected, p_json.get(..p_len).unwrap_or(&[]), new_key.signature_len(), rest)?;
+        let sig_len = new_key.signature_len();
+        // The JWS moves to the arena's end (it is the outer request's payload).
+        let start = *arena;
+        let body_start = start.saturating_add(body_offset);
+        bufs.work.copy_within(body_start..body_start.saturating_add(len), start);
+        kept.inner = Span { start, end: start.saturating_add(len) };
+        *arena = kept.inner.end;
+        debug!("acme: key change: the inner JWS built ({} bytes), to be signed by the new key", len);
+        self.stage = Stage::InnerSigning { digest, at: start.saturating_add(sig_at), sig_len };
+        Ok(())
+    }
+
+    /// Puts the new key's signature into the inner JWS.
+    fn finish_inner(&mut self, at: usize, sig_len: usize, signature: &[u8]) -> Result<(), ClientError> {
+        if signature.len() != sig_len {
+            return Err(ClientError::Answer);
+        }
+        let end = at.checked_add(b64url_len(sig_len)).ok_or(ClientError::UnexpectedCall)?;
+        b64url(signature, self.bufs.work.get_mut(at..end).ok_or(ClientError::UnexpectedCall)?).map_err(enc("work"))?;
+        self.phase = Phase::KeyChange;
+        self.stage = Stage::Ready;
         Ok(())
     }
 
@@ -919,9 +1141,25 @@ impl<'a, 'b> Client<'a, 'b> {
                 self.retry = None;
                 self.schedule(now, hint, false)
             }
-            Phase::Certificate if pem => self.take_chain(io_body),
-            Phase::Certificate => self.done(Outcome::Protocol("the certificate is not application/pem-certificate-chain")),
-            Phase::Csr => Err(ClientError::UnexpectedCall),
+            Phase::Certificate | Phase::Alternate(_) if pem => self.take_chain(phase, io_body, head_bytes),
+            Phase::Certificate | Phase::Alternate(_) => {
+                self.done(Outcome::Protocol("the certificate is not application/pem-certificate-chain"))
+            }
+            Phase::Revoke => {
+                info!("acme: certificate revoked");
+                self.done(Outcome::Revoked)
+            }
+            Phase::KeyChange => {
+                info!("acme: account key changed");
+                self.done(Outcome::KeyChanged)
+            }
+            Phase::Deactivate => match message::parse::<message::Account<'_>>(io_body) {
+                Ok(a) if a.status == "deactivated" => self.done(Outcome::Deactivated),
+                Ok(_) => self.done(Outcome::Protocol("the account is not deactivated after the request")),
+                Err(e) => self.done(Outcome::Json(e)),
+            },
+            Phase::RenewalInfo => self.take_renewal_info(io_body, hint),
+            Phase::Csr | Phase::KeyChangeInner => Err(ClientError::UnexpectedCall),
         }
     }
 
@@ -970,7 +1208,9 @@ impl<'a, 'b> Client<'a, 'b> {
             Ok(d) => d,
             Err(e) => return self.done(Outcome::Json(e)),
         };
-        for (url, slot) in [(d.new_nonce, 0), (d.new_account, 1), (d.new_order, 2)] {
+        let urls = [Some(d.new_nonce), Some(d.new_account), Some(d.new_order), d.revoke_cert, d.key_change, d.renewal_info];
+        for (slot, url) in urls.into_iter().enumerate() {
+            let Some(url) = url else { continue };
             let span = match keep_url(&mut self.bufs.work[..], &mut self.arena, self.config.host, self.config.port, url)? {
                 Ok(s) => s,
                 Err(o) => return self.done(o),
@@ -978,15 +1218,40 @@ impl<'a, 'b> Client<'a, 'b> {
             match slot {
                 0 => self.kept.new_nonce = span,
                 1 => self.kept.new_account = span,
-                _ => self.kept.new_order = span,
+                2 => self.kept.new_order = span,
+                3 => self.kept.revoke_cert = span,
+                4 => self.kept.key_change = span,
+                _ => self.kept.renewal_info = span,
             }
         }
-        info!("acme: directory read");
-        self.phase = match (self.operation, self.config.account_url) {
-            (Operation::Order { .. }, Some(_)) => Phase::Order,
-            _ => Phase::Account,
+        info!("acme: directory read (ARI: {})", !self.kept.renewal_info.is_empty());
+        // A configured account URL is kept like one the server gives (same origin checked).
+        if let Some(url) = self.config.account_url {
+            self.kept.account = match keep_url(&mut self.bufs.work[..], &mut self.arena, self.config.host, self.config.port, url)? {
+                Ok(s) => s,
+                Err(o) => return self.done(o),
+            };
+        }
+        let known = self.config.account_url.is_some();
+        self.phase = match self.operation {
+            Operation::Account { .. } => Phase::Account,
+            Operation::RenewalInfo { .. } => Phase::RenewalInfo,
+            Operation::Revoke { by_certificate_key: true, .. } => Phase::Revoke,
+            _ if !known => Phase::Account,
+            _ => self.after_account(),
         };
         Ok(())
+    }
+
+    /// The phase that follows once the account is known.
+    fn after_account(&self) -> Phase {
+        match self.operation {
+            Operation::Order { .. } => Phase::Order,
+            Operation::Revoke { .. } => Phase::Revoke,
+            Operation::KeyChange { .. } => Phase::KeyChangeInner,
+            Operation::Deactivate => Phase::Deactivate,
+            Operation::Account { .. } | Operation::RenewalInfo { .. } => Phase::Account,
+        }
     }
 
     fn take_account(&mut self, body: &[u8], location: Option<&str>) -> Result<(), ClientError> {
@@ -1004,9 +1269,9 @@ impl<'a, 'b> Client<'a, 'b> {
         }
         info!("acme: account ready");
         match self.operation {
-            Operation::Account { .. } => self.done(Outcome::Account),
-            Operation::Order { .. } => {
-                self.phase = Phase::Order;
+            Operation::Account { .. } | Operation::RenewalInfo { .. } => self.done(Outcome::Account),
+            _ => {
+                self.phase = self.after_account();
                 Ok(())
             }
         }
@@ -1133,7 +1398,26 @@ impl<'a, 'b> Client<'a, 'b> {
 
     /// The PEM chain into the arena as DER certificates, checked: the leaf carries the
     /// requested key; with a trust anchor, the chain leads to it.
-    fn take_chain(&mut self, body: &[u8]) -> Result<(), ClientError> {
+    fn take_chain(&mut self, phase: Phase, body: &[u8], head: &[u8]) -> Result<(), ClientError> {
+        if phase == Phase::Certificate {
+            // The alternates, kept before the chain (which goes after them).
+            let (host, port) = (self.config.host, self.config.port);
+            for value in header_values(head, "link") {
+                for link in value.split(',') {
+                    let Some((url, params)) = link.trim().strip_prefix('<').and_then(|l| l.split_once('>')) else { continue };
+                    let alternate = params.split(';').any(|p| {
+                        p.split_once('=')
+                            .is_some_and(|(k, v)| k.trim().eq_ignore_ascii_case("rel") && v.trim().trim_matches('"') == "alternate")
+                    });
+                    if alternate
+                        && !self.kept.alternates.is_full()
+                        && let Ok(span) = keep_url(&mut self.bufs.work[..], &mut self.arena, host, port, url)?
+                    {
+                        let _ = self.kept.alternates.push(span);
+                    }
+                }
+            }
+        }
         let start = self.arena;
         let mut end = start;
         let mut rest = body;
@@ -1148,7 +1432,8 @@ impl<'a, 'b> Client<'a, 'b> {
             match crate::http::base64::decode(after.get(..e).unwrap_or(&[]), out) {
                 Ok(der) => end = end.saturating_add(der.len()),
                 Err(crate::error::DecodeError::OutputTooSmall { .. }) => {
-                    return Err(ClientError::BufferTooSmall { buffer: "work", needed: end.saturating_add(room).saturating_add(e) });
+                    let _ = room;
+                    return Err(ClientError::BufferTooSmall { buffer: "work", needed: end.saturating_add(e / 4 * 3) });
                 }
                 Err(_) => return self.done(Outcome::Protocol("a PEM certificate that is not base64")),
             }
@@ -1162,7 +1447,29 @@ impl<'a, 'b> Client<'a, 'b> {
             self.kept.chain = chain;
             self.arena = end;
         }
+        let next = match phase {
+            Phase::Alternate(n) => usize::from(n).saturating_add(1),
+            _ => 0,
+        };
+        if outcome == Outcome::Untrusted && next < self.kept.alternates.len() {
+            info!("acme: the chain does not lead to the trust anchor: alternate {} next", next);
+            self.phase = Phase::Alternate(u8::try_from(next).unwrap_or(u8::MAX));
+            return Ok(());
+        }
         self.done(outcome)
+    }
+
+    fn take_renewal_info(&mut self, body: &[u8], hint: Option<Duration>) -> Result<(), ClientError> {
+        let info: message::RenewalInfo<'_> = match message::parse(body) {
+            Ok(i) => i,
+            Err(e) => return self.done(Outcome::Json(e)),
+        };
+        let window = message::parse_rfc3339(info.suggested_window.start).zip(message::parse_rfc3339(info.suggested_window.end));
+        let Some((start, end)) = window.filter(|(s, e)| s <= e) else {
+            return self.done(Outcome::Protocol("the suggested window's times are not RFC 3339, or end before they start"));
+        };
+        let retry_after_secs = hint.map_or(6 * 3600, Duration::as_secs);
+        self.done(Outcome::RenewalWindow { start, end, retry_after_secs })
     }
 
     /// [`Outcome::Issued`] when the chain in `work` is `count` certificates, its leaf carries
@@ -1227,7 +1534,38 @@ fn write_payload(
         Payload::NewOrder => {
             let Operation::Order { identifiers, .. } = operation else { return Err(ClientError::UnexpectedCall) };
             let identifiers = identifiers.iter().map(Identifier::object).collect();
-            json(serde_json_core::to_slice(&NewOrder { identifiers }, out))
+            let id = match config.replaces {
+                Some(cert) => Some(ari_id(cert).ok_or(ClientError::Config("the replaced certificate has no authority key identifier"))?),
+                None => None,
+            };
+            json(serde_json_core::to_slice(&NewOrder { identifiers, replaces: id.as_deref() }, out))
+        }
+        Payload::Revoke => {
+            let Operation::Revoke { certificate, reason, .. } = operation else { return Err(ClientError::UnexpectedCall) };
+            let needed = b64url_len(certificate.len()).saturating_add(40);
+            let too_small = || ClientError::BufferTooSmall { buffer: "work", needed };
+            let (open, rest) = out.split_at_mut(16.min(room));
+            open.copy_from_slice(b"{\"certificate\":\"".get(..open.len()).unwrap_or(&[]));
+            let mut at = b64url(certificate, rest).map_err(|_| too_small())?.len();
+            let mut tail = heapless::String::<24>::new();
+            let _ = tail.push('"');
+            if let Some(r) = reason {
+                let _ = core::fmt::Write::write_fmt(&mut tail, format_args!(",\"reason\":{r}"));
+            }
+            let _ = tail.push('}');
+            rest.get_mut(at..at.saturating_add(tail.len())).ok_or_else(too_small)?.copy_from_slice(tail.as_bytes());
+            at = at.saturating_add(tail.len());
+            Ok(at.saturating_add(16))
+        }
+        Payload::Inner => {
+            let inner = kept.inner.get(arena);
+            out.get_mut(..inner.len()).ok_or(ClientError::BufferTooSmall { buffer: "work", needed: inner.len() })?.copy_from_slice(inner);
+            Ok(inner.len())
+        }
+        Payload::Deactivate => {
+            const BODY: &[u8] = b"{\"status\":\"deactivated\"}";
+            out.get_mut(..BODY.len()).ok_or(ClientError::BufferTooSmall { buffer: "work", needed: BODY.len() })?.copy_from_slice(BODY);
+            Ok(BODY.len())
         }
         Payload::Finalize => {
             // {"csr":"<base64url DER>"}: base64url needs no escaping.
@@ -1254,7 +1592,11 @@ fn new_account_payload(
 ) -> Result<usize, ClientError> {
     let room = out.len();
     let too_small = |_| ClientError::BufferTooSmall { buffer: "work", needed: room.saturating_add(1) };
-    let only_existing = matches!(operation, Operation::Account { only_existing: true });
+    // Revocation, key change and deactivation need the account as it is: found, not made.
+    let only_existing = matches!(
+        operation,
+        Operation::Account { only_existing: true } | Operation::Revoke { .. } | Operation::KeyChange { .. } | Operation::Deactivate
+    );
     let Some(eab) = config.eab.filter(|_| !only_existing) else {
         let p = NewAccount {
             contact: config.contact,

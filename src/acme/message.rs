@@ -4,6 +4,7 @@
 //! bounds ([`MAX_AUTHORIZATIONS`], [`MAX_CHALLENGES`]) and nesting is bounded
 //! ([`MAX_DEPTH`]) before the parser sees the body, so that no reply can exhaust the stack.
 
+use crate::time::UnixTime;
 use serde::Deserialize;
 use serde::Serialize;
 use serde_json_core::str::EscapedStr;
@@ -168,6 +169,68 @@ pub struct Challenge<'a> {
     /// Why it failed.
     #[serde(borrow)]
     pub error: Option<ProblemDocument<'a>>,
+}
+
+/// A renewalInfo reply (RFC 9773 section 4.2).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RenewalInfo<'a> {
+    /// When the server suggests renewing.
+    #[serde(borrow)]
+    pub suggested_window: Window<'a>,
+}
+
+/// A suggested renewal window (RFC 3339 times).
+#[derive(Debug, Deserialize)]
+pub struct Window<'a> {
+    /// Its start.
+    pub start: &'a str,
+    /// Its end.
+    pub end: &'a str,
+}
+
+/// An RFC 3339 date-time (`2025-01-02T04:00:00Z`, fractional seconds ignored, `Z` or a
+/// numeric offset) as Unix time; `None` when it is not one.
+pub fn parse_rfc3339(s: &str) -> Option<UnixTime> {
+    let b = s.as_bytes();
+    let num = |r: core::ops::Range<usize>| -> Option<u32> {
+        let d = b.get(r)?;
+        d.iter().try_fold(0u32, |acc, c| c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0')))
+    };
+    if b.len() < 20
+        || b.get(4) != Some(&b'-')
+        || b.get(7) != Some(&b'-')
+        || !matches!(b.get(10), Some(b'T' | b't'))
+        || b.get(13) != Some(&b':')
+        || b.get(16) != Some(&b':')
+    {
+        return None;
+    }
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let mut rest = s.get(19..)?;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        rest = frac.get(digits..)?;
+    }
+    let offset: i64 = match rest.as_bytes() {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let d = |c: &u8| c.is_ascii_digit().then(|| i64::from(c - b'0'));
+            let secs = (d(h1)? * 10 + d(h2)?) * 3600 + (d(m1)? * 10 + d(m2)?) * 60;
+            if *sign == b'+' { secs } else { -secs }
+        }
+        _ => return None,
+    };
+    let secs_of_day = hour * 3600 + minute * 60 + second;
+    let t = crate::http::date::to_unix(i64::from(year), month, day, secs_of_day)?;
+    Some(UnixTime::from_secs(t.as_secs().checked_sub(offset)?))
 }
 
 /// A problem document (RFC 7807) as sent.
@@ -344,6 +407,23 @@ mod tests {
         assert_eq!((o.status, o.authorizations.len(), o.finalize), ("pending", 1, "https://x/finalize/1"));
         let many = br#"{"status":"pending","authorizations":["1","2","3","4","5","6","7","8","9"],"finalize":"f"}"#;
         assert_eq!(parse::<Order<'_>>(many).unwrap_err(), JsonError::Malformed);
+    }
+
+    #[test]
+    fn rfc_3339_times() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(UnixTime::from_secs(0)));
+        assert_eq!(parse_rfc3339("2025-01-02T04:00:00.123456789Z"), Some(UnixTime::from_secs(1_735_790_400)));
+        assert_eq!(parse_rfc3339("2025-01-02T05:30:00+01:30"), Some(UnixTime::from_secs(1_735_790_400)));
+        for bad in [
+            "2025-01-02",
+            "2025-13-02T00:00:00Z",
+            "2025-01-02T24:00:00Z",
+            "2025-01-02T00:00:00",
+            "2025-01-02T00:00:00.Z",
+            "２025-01-02T00:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
     }
 
     #[test]

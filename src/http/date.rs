@@ -192,7 +192,8 @@ fn days_in_month(year: i64, month: u32) -> u32 {
     }
 }
 
-fn to_unix(year: i64, month: u32, day: u32, secs_of_day: u32) -> Option<UnixTime> {
+/// The Unix time of a civil date and a time of day (`None` for an impossible date).
+pub(crate) fn to_unix(year: i64, month: u32, day: u32, secs_of_day: u32) -> Option<UnixTime> {
     if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
         return None;
     }
