@@ -497,3 +497,112 @@ fn der_of_pem_text(pem: &str) -> Vec<u8> {
     let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
     base64ct::Base64::decode_vec(&b64).unwrap()
 }
+
+/// tls-alpn-01 on the host: a rustls server on the port pebble's VA connects to, presenting
+/// the validation certificate built with `acme::tls_alpn` (signed by a key of its own) to a
+/// client offering `acme-tls/1`.
+struct TlsAlpn01 {
+    config: Arc<Mutex<Option<Arc<rustls::ServerConfig>>>>,
+    published: usize,
+}
+
+impl TlsAlpn01 {
+    fn listen(port: u16) -> Self {
+        let config: Arc<Mutex<Option<Arc<rustls::ServerConfig>>>> = Arc::default();
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let shared = config.clone();
+        std::thread::spawn(move || {
+            for tcp in listener.incoming() {
+                let Ok(mut tcp) = tcp else { continue };
+                let Some(config) = shared.lock().unwrap().clone() else { continue };
+                std::thread::spawn(move || {
+                    tcp.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+                    let mut conn = rustls::ServerConnection::new(config).unwrap();
+                    // The handshake is the validation; the VA closes after it.
+                    while conn.is_handshaking() {
+                        if conn.complete_io(&mut tcp).is_err() {
+                            return;
+                        }
+                    }
+                    conn.send_close_notify();
+                    let _ = conn.complete_io(&mut tcp);
+                });
+            }
+        });
+        Self { config, published: 0 }
+    }
+}
+
+impl Responder for TlsAlpn01 {
+    fn publish(&mut self, task: &ChallengeTask<'_>) -> bool {
+        use embedded_enroll::acme::tls_alpn;
+        assert_eq!(task.kind, ChallengeKind::TlsAlpn01);
+        self.published += 1;
+        let scalar = [0x5au8; 32];
+        let mut key = SoftP256Key::from_bytes(&scalar).unwrap();
+        let key_spki = spki(&mut key);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        let v = tls_alpn::Validation::for_task(
+            task,
+            &[0x11; 8],
+            embedded_enroll::time::UnixTime::from_secs(now - 3600),
+            embedded_enroll::time::UnixTime::from_secs(now + 3600),
+        );
+        let mut tbs_buf = [0u8; 1024];
+        let tbs = tls_alpn::validation_tbs(&v, &key_spki, embedded_enroll::crypto::KeyType::EcP256, &mut tbs_buf).unwrap();
+        let mut sig = [0u8; 64];
+        key.sign_prehash(&Digest::sha256(tbs), &mut sig).unwrap();
+        let mut out = [0u8; 1200];
+        let cert = tls_alpn::assemble(tbs, embedded_enroll::crypto::KeyType::EcP256, &sig, &mut out).unwrap().to_vec();
+        use p256::pkcs8::EncodePrivateKey;
+        let pkcs8 = p256::SecretKey::from_slice(&scalar).unwrap().to_pkcs8_der().unwrap().as_bytes().to_vec();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        // Through a resolver: rustls' own single-certificate path refuses the critical
+        // acmeIdentifier extension it does not know.
+        let signing = provider.key_provider.load_private_key(rustls::pki_types::PrivateKeyDer::Pkcs8(pkcs8.into())).unwrap();
+        let certified = Arc::new(rustls::sign::CertifiedKey::new(vec![cert.into()], signing));
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(Fixed(certified)));
+        config.alpn_protocols = vec![tls_alpn::ALPN.to_vec()];
+        *self.config.lock().unwrap() = Some(Arc::new(config));
+        true
+    }
+    fn withdraw(&mut self, _: &ChallengeTask<'_>) {
+        *self.config.lock().unwrap() = None;
+    }
+}
+
+/// One certificate for every handshake.
+#[derive(Debug)]
+struct Fixed(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::server::ResolvesServerCert for Fixed {
+    fn resolve(&self, _: rustls::server::ClientHello<'_>) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
+
+#[test]
+#[ignore = "needs pebble (tests/peers/pebble.sh)"]
+fn pebble_validates_tls_alpn01_against_the_validation_certificate() {
+    let port = 14400;
+    let pebble = Pebble::start(port, &[]);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+    let mut account = SoftP256Key::generate(&mut rng);
+    let mut cert_key = SoftP256Key::generate(&mut rng);
+    let (account_spki, cert_spki) = (spki(&mut account), spki(&mut cert_key));
+    let names = [Identifier::Dns("alpn-device.example")];
+    let sans = [SubjectAltName::Dns("alpn-device.example")];
+    let csr = CsrBuilder::new(&[]).subject_alt_names(&sans);
+    let mut config = Config::new("localhost", port, "/dir", &account_spki, &cert_spki);
+    config.challenges.http01 = false;
+    config.challenges.tls_alpn01 = true;
+    let mut tls = TlsAlpn01::listen(port + 5);
+    let (outcome, _, chain) = run(&pebble, config, Operation::Order { identifiers: &names, csr }, &mut account, &mut cert_key, &mut tls);
+    assert_eq!(outcome, Outcome::Issued);
+    assert_eq!(tls.published, 1);
+    openssl_verify(&pebble, &chain);
+}

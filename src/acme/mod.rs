@@ -6,12 +6,15 @@
 //! - [`jws`]: the account key as a JWK, its thumbprint, base64url, the EAB MAC;
 //! - [`message`]: the ACME objects and problem documents, parsed with `serde-json-core`
 //!   (bounded, unknown fields ignored);
-//! - [`http01`]: the http-01 responder a firmware's own web server calls.
+//! - [`http01`]: the http-01 responder a firmware's own web server calls;
+//! - [`tls_alpn`]: the tls-alpn-01 validation certificate (RFC 8737) for the caller's TLS
+//!   server.
 
 pub mod client;
 pub mod http01;
 pub mod jws;
 pub mod message;
+pub mod tls_alpn;
 
 pub use client::{Buffers, ChallengeKind, ChallengeTask, Challenges, Client, Config, Identifier, Operation, Outcome, Responder, Step};
 pub use message::{Problem, ProblemKind};

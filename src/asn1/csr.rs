@@ -249,9 +249,23 @@ impl SelfSignedCertificate<'_> {
     /// `key`, to be signed with `hash`: the bytes to sign. Then [`assemble`] makes the
     /// certificate from them and the signature, wherever the key lives.
     pub fn encode_tbs<'o>(&self, spki_der: &[u8], key: KeyType, hash: HashAlgorithm, out: &'o mut [u8]) -> Result<&'o [u8], EncodeError> {
+        self.encode_tbs_with(spki_der, key, hash, &[], &[], out)
+    }
+
+    /// [`Self::encode_tbs`] with subjectAltName entries and further extensions (an ACME
+    /// tls-alpn-01 validation certificate: its identifier and the critical acmeIdentifier).
+    pub fn encode_tbs_with<'o>(
+        &self,
+        spki_der: &[u8],
+        key: KeyType,
+        hash: HashAlgorithm,
+        sans: &[SubjectAltName<'_>],
+        extensions: &[Extension<'_>],
+        out: &'o mut [u8],
+    ) -> Result<&'o [u8], EncodeError> {
         let (mut nb, mut na) = ([0u8; 17], [0u8; 17]);
         let (not_before, not_after) = self.validity(&mut nb, &mut na)?;
-        encode(out, |w| self.write_tbs(w, spki_der, key, hash, not_before, not_after))
+        encode(out, |w| self.write_tbs(w, spki_der, key, hash, (not_before, not_after), (sans, extensions)))
     }
 
     /// Builds the certificate for the key with SubjectPublicKeyInfo `spki` and type
@@ -267,7 +281,7 @@ impl SelfSignedCertificate<'_> {
     ) -> SignResult<'o> {
         let (mut nb, mut na) = ([0u8; 17], [0u8; 17]);
         let (not_before, not_after) = self.validity(&mut nb, &mut na)?;
-        sign_and_assemble(key_type, hash, out, |w| self.write_tbs(w, spki, key_type, hash, not_before, not_after), sign)
+        sign_and_assemble(key_type, hash, out, |w| self.write_tbs(w, spki, key_type, hash, (not_before, not_after), (&[], &[])), sign)
     }
 
     /// Checks the serial number and encodes notBefore and notAfter (in `nb` and `na`).
@@ -284,8 +298,8 @@ impl SelfSignedCertificate<'_> {
         spki: &[u8],
         key: KeyType,
         hash: HashAlgorithm,
-        not_before: &[u8],
-        not_after: &[u8],
+        (not_before, not_after): (&[u8], &[u8]),
+        (sans, extensions): (&[SubjectAltName<'_>], &[Extension<'_>]),
     ) -> Result<(), EncodeError> {
         let ku = crate::asn1::cert::KeyUsage::DIGITAL_SIGNATURE
             | match key {
@@ -303,7 +317,7 @@ impl SelfSignedCertificate<'_> {
             })?;
             write_name(w, self.subject)?;
             w.raw(spki)?;
-            w.tlv(tag::context(3), |w| write_extensions(w, &[], Some(ku), &[], &[]))
+            w.tlv(tag::context(3), |w| write_extensions(w, sans, Some(ku), &[], extensions))
         })
     }
 }
