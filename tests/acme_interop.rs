@@ -606,3 +606,74 @@ fn pebble_validates_tls_alpn01_against_the_validation_certificate() {
     assert_eq!(tls.published, 1);
     openssl_verify(&pebble, &chain);
 }
+
+#[test]
+#[ignore = "needs pebble (tests/peers/pebble.sh)"]
+fn pebble_issues_over_embedded_tls_blocking_and_async() {
+    use embedded_enroll::transport::nal::NalConnector;
+    use embedded_enroll::transport::tls::TlsConnector;
+    use embedded_enroll::transport::verify::ServerTrust;
+    let port = 14450;
+    let pebble = Pebble::start(port, &[]);
+    let anchor = pebble.anchor();
+    let remote: core::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let mut account = SoftP256Key::generate(&mut rng);
+    let mut cert_key = SoftP256Key::generate(&mut rng);
+    let (account_spki, cert_spki) = (spki(&mut account), spki(&mut cert_key));
+    let mut http = Http01::listen(port + 4);
+    let (mut rx, mut tx) = (vec![0u8; 16_640], vec![0u8; 4096]);
+    let (mut work, mut io) = (vec![0u8; 8192], vec![0u8; 8192]);
+
+    // embedded-nal + embedded-tls 1.3, the blocking driver (what a device runs).
+    let names = [Identifier::Dns("etls-device.example")];
+    let sans = [SubjectAltName::Dns("etls-device.example")];
+    let csr = CsrBuilder::new(&[]).subject_alt_names(&sans);
+    let mut config = Config::new("localhost", port, "/dir", &account_spki, &cert_spki);
+    let root = der_of(&pebble.path("root.pem"));
+    config.trust_anchor = Some(&root);
+    let mut client = Client::new(config, Operation::Order { identifiers: &names, csr }, Buffers { work: &mut work, io: &mut io }).unwrap();
+    let mut stack = std_embedded_nal::Stack;
+    let mut tls: TlsConnector<'_, '_, _, _, SoftP256Key> = TlsConnector::new(
+        NalConnector::new(&mut stack, remote),
+        &mut rx,
+        &mut tx,
+        rand::rngs::OsRng,
+        ServerTrust::Anchor(&anchor),
+        "localhost",
+    );
+    let mut keys = AcmeKeys { account: &mut account, other: &mut cert_key };
+    let outcome = run_acme(&mut client, &mut tls, &mut keys, &mut http, &mut StdTimer::default(), |_| {}).unwrap();
+    assert_eq!(outcome, Outcome::Issued);
+    let account_url = client.account_url().unwrap().to_string();
+    drop(client);
+
+    // embedded-nal-async + embedded-tls' async connection, the async driver, the same account.
+    let names = [Identifier::Dns("async-device.example")];
+    let sans = [SubjectAltName::Dns("async-device.example")];
+    let csr = CsrBuilder::new(&[]).subject_alt_names(&sans);
+    let mut config = Config::new("localhost", port, "/dir", &account_spki, &cert_spki);
+    config.account_url = Some(&account_url);
+    config.trust_anchor = Some(&root);
+    let mut client = Client::new(config, Operation::Order { identifiers: &names, csr }, Buffers { work: &mut work, io: &mut io }).unwrap();
+    let stack = std_embedded_nal_async::Stack::default();
+    let mut tls: TlsConnector<'_, '_, _, _, SoftP256Key> = TlsConnector::new(
+        embedded_enroll::transport::asynch::NalAsyncConnector::new(&stack, remote),
+        &mut rx,
+        &mut tx,
+        rand::rngs::OsRng,
+        ServerTrust::Anchor(&anchor),
+        "localhost",
+    );
+    let outcome = futures_lite::future::block_on(embedded_enroll::transport::asynch::run_acme(
+        &mut client,
+        &mut tls,
+        &mut keys,
+        &mut http,
+        &mut StdTimer::default(),
+        |_| {},
+    ))
+    .unwrap();
+    assert_eq!(outcome, Outcome::Issued);
+    assert_eq!(client.certificates().count(), 2);
+}
