@@ -677,3 +677,113 @@ fn pebble_issues_over_embedded_tls_blocking_and_async() {
     assert_eq!(outcome, Outcome::Issued);
     assert_eq!(client.certificates().count(), 2);
 }
+
+/// The lifecycle runner keeps an ACME identity: the account key made in its slot, an order
+/// for the profile's names with the http-01 responder the firmware gives it, the chain to
+/// pebble's root accepted by the manager; then, the device's clock at the renewal moment, a
+/// renewal order naming the certificate it replaces. pebble 2.4.0 has no ARI: the runner asks
+/// once, learns so, and the renewal policy decides.
+#[test]
+#[ignore = "needs pebble (tests/peers/pebble.sh)"]
+fn the_lifecycle_runner_keeps_an_acme_identity_against_pebble() {
+    use embedded_enroll::hal::soft::{SoftKeyKind, SoftKeySlots};
+    use embedded_enroll::hal::{Clock, KeySlots, RamStore};
+    use embedded_enroll::lifecycle::record::MAX_RECORD_LEN;
+    use embedded_enroll::lifecycle::runner::{Device, Event, Flow, Runner, Settings, StaticMemory};
+    use embedded_enroll::lifecycle::{Auth, KeyPolicy, KeySlot, Profile, Protocol, RenewalPolicy, Report, RolloverPolicy, Trust};
+    use embedded_enroll::transport::host::TcpNetwork;
+    use embedded_enroll::transport::verify::ServerTrust;
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    #[derive(Clone, Default)]
+    struct AheadClock(Rc<Cell<i64>>);
+    impl Clock for AheadClock {
+        fn now(&mut self) -> Option<embedded_enroll::UnixTime> {
+            let real = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+            Some(embedded_enroll::UnixTime::from_secs(real + self.0.get()))
+        }
+    }
+
+    let port = 14470;
+    let pebble = Pebble::start(port, &[]);
+    let root = der_of(&pebble.path("root.pem"));
+    let tls_anchor = pebble.anchor();
+    let server = format!("127.0.0.1:{port}");
+    let alt_names = [SubjectAltName::Dns("runner-device.example")];
+    let subject = [NameAttribute::common_name("runner-device.example")];
+    let profile = Profile {
+        name: "acme",
+        protocol: Protocol::Acme,
+        server: &server,
+        key_slots: [0, 1],
+        store_slots: [0, 1],
+        trust: Trust::Anchor(&root),
+        subject: &subject,
+        alt_names: &alt_names,
+        auth: Auth::None,
+        renewal: RenewalPolicy::DEFAULT,
+        keys: KeyPolicy::NewKey,
+        rollover: RolloverPolicy::DEFAULT,
+        extra: Settings {
+            acme_directory: "/dir",
+            acme_account_slot: 7,
+            server_trust: ServerTrust::Anchor(&tls_anchor),
+            tls_server_name: Some("localhost"),
+            ..Settings::DEFAULT
+        },
+    };
+    let mut http = Http01::listen(port + 4);
+    let mut store = RamStore::<2, MAX_RECORD_LEN>::new();
+    let clock = AheadClock::default();
+    let mut memory = Box::new(StaticMemory::new());
+    let device = Device {
+        keys: SoftKeySlots::<8>::new(SoftKeyKind::P256),
+        store: &mut store,
+        network: TcpNetwork::default(),
+        clock: clock.clone(),
+        timer: StdTimer::default(),
+        rng: rand::rngs::OsRng,
+    };
+    let mut runner = Runner::new(&profile, device, memory.memory()).unwrap();
+    runner.set_challenge_responder(&mut http);
+    let until_activated = |runner: &mut Runner<'_, _, _, _, _, _, _>| {
+        let mut log = Vec::new();
+        runner
+            .run(|e| {
+                if !matches!(e, Event::Progress(_)) {
+                    log.push(format!("{e:?}").chars().take(120).collect::<String>());
+                }
+                assert!(log.len() < 80, "no activation: {log:#?}");
+                match e {
+                    Event::Activated { .. } => Flow::Stop,
+                    Event::JobFailed(why) => panic!("job failed: {why}; {log:#?}"),
+                    Event::Report(Report::Refused(why)) => panic!("refused: {why:?}; {log:#?}"),
+                    _ => Flow::Continue,
+                }
+            })
+            .unwrap();
+        log
+    };
+    let log = until_activated(&mut runner);
+    let (slot, first) = runner.manager().identity().expect("enrolled");
+    let first = first.to_vec();
+    assert_eq!(slot, KeySlot::A, "{log:#?}");
+    let mut spki = [0u8; 128];
+    let n = runner.device().keys.public_key_der(0, &mut spki).unwrap();
+    assert_eq!(embedded_enroll::asn1::cert::CertificateRef::parse(&first).unwrap().spki().as_der(), &spki[..n]);
+    let account_key_made = runner.device().keys.public_key_der(7, &mut spki).is_ok();
+    assert!(account_key_made, "the account key was made in its slot");
+
+    // The renewal moment: a new order for the key in the spare slot.
+    let renew_at = runner.manager().record().renew_at;
+    let real = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    clock.0.set(renew_at.as_secs() - real + 1);
+    let log2 = until_activated(&mut runner);
+    let (slot, renewed) = runner.manager().identity().expect("renewed");
+    assert_eq!(slot, KeySlot::B, "{log2:#?}");
+    assert_ne!(renewed, &first[..]);
+    drop(runner);
+    // pebble reuses half of the valid authorizations: the renewal may need no challenge.
+    assert!(http.published >= 1 && http.published == http.withdrawn, "{} published, {} withdrawn", http.published, http.withdrawn);
+}

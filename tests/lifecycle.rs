@@ -363,6 +363,7 @@ fn run_job(world: &mut World, device: &mut Device, job: Job<'_>, now: i64) -> Jo
                     let nwo = world.ca.vouch_for(&world.next_ca, now);
                     JobResult::CaCerts(vec![world.ca.cert.clone(), nwo, world.next_ca.cert.clone()])
                 }
+                (Protocol::Acme, true) => panic!("the manager asks no ACME profile to fetch a CA"),
             }
         }
     }
@@ -847,4 +848,66 @@ fn job_persisted(m: &mut Manager<'_>, now: Option<UnixTime>) {
     assert!(matches!(m.poll(now).unwrap(), Step::Store { .. }), "the job's key is persisted before the job runs");
     m.handle_stored(true).unwrap();
     assert!(matches!(m.poll(now).unwrap(), Step::Run(_)));
+}
+
+/// An ACME profile: the issuing intermediate may change from one order to the next (it must
+/// lead to the anchor, the CA's root); the server's renewal window (ARI) moves the renewal
+/// inside it, the same moment for the same device; no CA rollover job is ever asked for.
+#[test]
+fn an_acme_profile_follows_the_renewal_window_and_accepts_any_intermediate_under_the_root() {
+    let root = SimCa::new("ACME Root", 41, T0 - DAY, T0 + 3650 * DAY);
+    let mut r10 = SimCa::new("R10", 42, T0 - DAY, T0 + 1000 * DAY);
+    let mut r11 = SimCa::new("R11", 43, T0 - DAY, T0 + 1000 * DAY);
+    let mut rogue = SimCa::new("R12", 44, T0 - DAY, T0 + 1000 * DAY);
+    let (r10_cert, r11_cert) = (root.vouch_for(&r10, T0 - DAY), root.vouch_for(&r11, T0 - DAY));
+    let prof = profile(Protocol::Acme, Trust::Anchor(&root.cert), KeyPolicy::SameKey);
+    let (mut cur, mut nxt) = (vec![0u8; MAX_RECORD_LEN], vec![0u8; MAX_RECORD_LEN]);
+    let mut m = fresh(&prof, &mut cur, &mut nxt);
+    let mut device = Device::new();
+    let now = Some(UnixTime::from_secs(T0));
+    let Step::GenerateKey(slot) = m.poll(now).unwrap() else { panic!() };
+    device.keys[idx(slot)] = Some(SoftP256Key::generate(&mut device.rng));
+    let spki = device.spki(slot);
+    m.handle_key(slot, &spki).unwrap();
+    job_persisted(&mut m, now);
+    // Issued under R10 (which the root vouches for): accepted.
+    m.handle_issued(now, &r10.issue(&spki, T0), &r10_cert).unwrap();
+    assert!(matches!(m.poll(now).unwrap(), Step::Store { .. }));
+    m.handle_stored(true).unwrap();
+    assert!(matches!(m.poll(now).unwrap(), Step::Activate { .. }));
+    let policy_at = m.record().renew_at;
+    // The server suggests a window well before the policy's moment.
+    let (start, end) = (UnixTime::from_secs(T0 + 20 * DAY), UnixTime::from_secs(T0 + 22 * DAY));
+    assert!(policy_at > end);
+    m.handle_renewal_window(now, start, end).unwrap();
+    assert!(matches!(m.poll(now).unwrap(), Step::Report(Report::RenewalScheduled { at }) if at >= start && at <= end));
+    assert!(matches!(m.poll(now).unwrap(), Step::Store { .. }), "the new renewal time is persisted");
+    m.handle_stored(true).unwrap();
+    let at = m.record().renew_at;
+    assert!(at >= start && at <= end, "inside the window");
+    // The same window again changes nothing; a window already over means now.
+    m.handle_renewal_window(now, start, end).unwrap();
+    assert!(matches!(m.poll(now).unwrap(), Step::Wait(Wake::At(t)) if t == at), "no rewrite for the same window");
+    // No CA fetch ever, even at the intermediate's end: the renewal comes first.
+    assert!(matches!(m.poll(Some(UnixTime::from_secs(at.as_secs() - 1))).unwrap(), Step::Wait(_)));
+    let Step::Run(Job::Renew { key, .. }) = m.poll(Some(at)).unwrap() else { panic!("renewal due at the chosen moment") };
+    assert_eq!(key, slot);
+    // Renewed under R11 this time: accepted too.
+    let t = Some(at);
+    m.handle_issued(t, &r11.issue(&spki, at.as_secs()), &r11_cert).unwrap();
+    assert!(matches!(m.poll(t).unwrap(), Step::Store { .. }), "another intermediate under the same root");
+    m.handle_stored(true).unwrap();
+    assert!(matches!(m.poll(t).unwrap(), Step::Activate { .. }));
+    // A window that ended already: renew at once. Then an intermediate the root does not vouch for is refused.
+    let late = UnixTime::from_secs(at.as_secs() + 30 * DAY);
+    m.handle_renewal_window(Some(late), UnixTime::from_secs(at.as_secs() + DAY), UnixTime::from_secs(at.as_secs() + 2 * DAY)).unwrap();
+    assert!(matches!(m.poll(Some(late)).unwrap(), Step::Report(Report::RenewalScheduled { at: a }) if a == late));
+    assert!(matches!(m.poll(Some(late)).unwrap(), Step::Store { .. }));
+    m.handle_stored(true).unwrap();
+    assert!(matches!(m.poll(Some(late)).unwrap(), Step::Run(Job::Renew { .. })));
+    let rogue_cert = rogue.cert.clone();
+    m.handle_issued(Some(late), &rogue.issue(&spki, late.as_secs()), &rogue_cert).unwrap();
+    assert_eq!(m.poll(Some(late)).unwrap(), Step::Report(Report::Refused(embedded_enroll::lifecycle::Refusal::UntrustedCa)));
+    // Out of order: not while a job runs.
+    assert!(m.handle_renewal_window(Some(late), start, end).is_err());
 }

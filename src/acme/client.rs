@@ -192,7 +192,7 @@ pub struct Config<'a> {
     /// The directory's path (`/directory`, pebble: `/dir`).
     pub directory: &'a str,
     /// The account key's SubjectPublicKeyInfo (DER; P-256 or RSA). Requests are signed with
-    /// [`KeyRole::Account`].
+    /// [`KeyRole::Account`]. May be empty for [`Operation::RenewalInfo`] (a plain GET).
     pub account_key: &'a [u8],
     /// The account URL when known (saved from an earlier run): newAccount is skipped.
     pub account_url: Option<&'a str>,
@@ -679,9 +679,15 @@ impl<'a, 'b> Client<'a, 'b> {
     /// A client for `operation`. Refuses an account key that is neither P-256 nor RSA, and an
     /// order with no identifier or more than [`MAX_IDENTIFIERS`].
     pub fn new(config: Config<'a>, operation: Operation<'a>, bufs: Buffers<'b>) -> Result<Self, ClientError> {
-        let key = AccountKey::from_spki(config.account_key)
-            .map_err(|_| ClientError::Config("account key (P-256 or RSA SubjectPublicKeyInfo)"))?;
-        let thumbprint = key.thumbprint().map_err(enc("thumbprint"))?;
+        // Renewal information is a plain GET: it needs no account key.
+        let (key, thumbprint) = match (operation, config.account_key) {
+            (Operation::RenewalInfo { .. }, []) => (AccountKey::P256 { x: &[], y: &[] }, heapless::String::new()),
+            _ => {
+                let key = AccountKey::from_spki(config.account_key)
+                    .map_err(|_| ClientError::Config("account key (P-256 or RSA SubjectPublicKeyInfo)"))?;
+                (key, key.thumbprint().map_err(enc("thumbprint"))?)
+            }
+        };
         if let Operation::Order { identifiers, .. } = operation
             && (identifiers.is_empty() || identifiers.len() > MAX_IDENTIFIERS)
         {

@@ -40,6 +40,12 @@ pub enum Protocol {
     Scep,
     /// EST (RFC 7030): /simpleenroll, /simplereenroll, /cacerts with root key update.
     Est,
+    /// ACME (RFC 8555): orders for the profile's subjectAltNames, renewals as new orders that
+    /// name the certificate they replace, renewal windows from the server (ARI,
+    /// [`Manager::handle_renewal_window`]). The issued chain must lead to the profile's
+    /// [`Trust`] (an anchor: the CA's root; a fingerprint: of the issuing CA), whichever
+    /// intermediate the CA uses at the time; no CA rollover jobs (the root is the anchor).
+    Acme,
 }
 
 /// How the first enrollment's CA is trusted.
@@ -215,6 +221,11 @@ pub enum Report {
     CaSwitched,
     /// Persisting failed; nothing changed, the step is retried.
     StorageFailed,
+    /// The server's renewal window (ACME Renewal Information) moved the renewal to `at`.
+    RenewalScheduled {
+        /// When the renewal is now due.
+        at: UnixTime,
+    },
 }
 
 /// Why an issued certificate (or a next CA) was refused.
@@ -541,6 +552,34 @@ impl<'b> Manager<'b> {
         }
     }
 
+    /// The server's suggested renewal window for the certificate in use (ACME Renewal
+    /// Information, RFC 9773): renewal moves to a moment inside it chosen from the device's
+    /// jitter seed (devices spread over the window; the same device picks the same moment
+    /// again), at once when the window has already ended. Only when idle with an identity;
+    /// a changed renewal time is persisted ([`Step::Store`]).
+    pub fn handle_renewal_window(&mut self, now: Option<UnixTime>, start: UnixTime, end: UnixTime) -> Result<(), ManagerError> {
+        if !matches!(self.state, State::Idle) {
+            return Err(ManagerError::UnexpectedCall);
+        }
+        let r = self.record();
+        if r.stage != Stage::Active || end < start {
+            return Err(ManagerError::UnexpectedCall);
+        }
+        let span = end.as_secs().saturating_sub(start.as_secs());
+        let mut at = UnixTime::from_secs(start.as_secs().saturating_add(super::policy::pick(&r.jitter_seed, b"ari", 0, span)));
+        if let Some(now) = now
+            && end <= now
+        {
+            at = now;
+        }
+        if at == r.renew_at {
+            return Ok(());
+        }
+        info!("lifecycle: renewal moved into the server's window: at {} (Unix time)", at.as_secs());
+        self.report(Report::RenewalScheduled { at });
+        self.rewrite(Then::Idle, |r| Record { renew_at: at, ..r })
+    }
+
     /// The job of [`Step::Run`] failed (transport error, rejection, timeout, PENDING given up):
     /// the identity in use stays; the failure count and the retry time are persisted.
     pub fn handle_failed(&mut self, now: Option<UnixTime>) -> Result<(), ManagerError> {
@@ -721,7 +760,7 @@ impl<'b> Manager<'b> {
         let mut wake = not_after;
         // Renewal (or its retry). Pointless once the certificate already runs to the CA's own
         // end (a new one would be cut there too): then only the next CA helps.
-        let capped = facts.ca_not_after.is_some_and(|ca_end| not_after >= ca_end);
+        let capped = self.protocol != Protocol::Acme && facts.ca_not_after.is_some_and(|ca_end| not_after >= ca_end);
         let renew_due = facts.next_retry.unwrap_or(facts.renew_at);
         if !capped {
             if now >= renew_due {
@@ -733,7 +772,8 @@ impl<'b> Manager<'b> {
             }
             wake = wake.min(renew_due);
         }
-        if let Some(ca_end) = facts.ca_not_after {
+        // No CA rollover for ACME: the next intermediate comes with the next order.
+        if let Some(ca_end) = facts.ca_not_after.filter(|_| self.protocol != Protocol::Acme) {
             if facts.has_next_ca && facts.shadow_renew_at.is_none() {
                 // Shadow enrollment under the staged next CA, with the key in use.
                 let mut at = UnixTime::from_secs(ca_end.as_secs().saturating_sub(secs(self.rollover.shadow_before)));
@@ -816,6 +856,16 @@ impl<'b> Manager<'b> {
         }
         let r = self.record();
         let trusted = match (purpose, r.stage) {
+            // ACME CAs change intermediates at will: the issuer must lead to the anchor.
+            _ if self.protocol == Protocol::Acme => match self.trust {
+                Trust::Anchor(anchor) => {
+                    let opts = path::Options::new(path::Usage::Any, path::ValidationTime::Floor(now.unwrap_or(UnixTime::CRATE_FLOOR)));
+                    same_key(ca, anchor)
+                        || CertificateRef::parse(anchor)
+                            .is_ok_and(|a| path::validate(&ca_cert, &[][..] as &[CertificateRef<'_>], [a].as_slice(), &opts).is_ok())
+                }
+                Trust::Fingerprint(fp) => ca_cert.fingerprint_sha256() == fp,
+            },
             (Purpose::Shadow, _) => same_key(ca, r.next_ca),
             (_, Stage::Active) => same_key(ca, r.ca),
             (_, Stage::Unenrolled) => match self.trust {

@@ -191,7 +191,8 @@ fn secs(d: Duration) -> i64 {
 
 /// A value in `0..=max` from SHA-256(seed | label | n): uniform enough for spreading a fleet,
 /// and the same every time for the same inputs.
-fn pick(seed: &[u8; 16], label: &[u8], n: i64, max: i64) -> i64 {
+/// A number in `0..=max` drawn from `seed` and `label` (and `n`): the same for the same device.
+pub(crate) fn pick(seed: &[u8; 16], label: &[u8], n: i64, max: i64) -> i64 {
     if max <= 0 {
         return 0;
     }

@@ -1,5 +1,5 @@
 //! The runner: one loop that keeps a device enrolled for years. It joins the [`Manager`] to
-//! the SCEP and EST clients and their blocking drivers ([`Runner::run`]) or, with the `async`
+//! the SCEP, EST and ACME clients and their blocking drivers ([`Runner::run`]) or, with the `async`
 //! feature, their async ones (`Runner::run_async`): give it a profile, the device (key slots,
 //! state store, network, clock, timer, RNG) and its memory, and it
 //!
@@ -9,6 +9,12 @@
 //! - runs each job through the right client: SCEP PKCSReq / RenewalReq / GetNextCACert, EST
 //!   `/cacerts` (when the CA is pinned by fingerprint) then `/simpleenroll`, `/simplereenroll`
 //!   over mutual TLS with the certificate in use, `/cacerts` for a root key update,
+//! - runs an ACME profile's jobs as orders for its subjectAltNames (the account key made in
+//!   [`Settings::acme_account_slot`] on first use; the challenges answered by the responder
+//!   the firmware gives, `Runner::set_challenge_responder`; a renewal names the certificate it
+//!   replaces), and while idle asks the server's renewal window (ARI) for the certificate in
+//!   use, which moves the renewal inside it (`Manager::handle_renewal_window`; a server
+//!   without ARI leaves it to the renewal policy),
 //! - keeps a SCEP PENDING transaction in the record (its snapshot) and resumes it after a
 //!   reboot,
 //! - persists every record and reports each step as an [`Event`],
@@ -69,6 +75,23 @@ pub struct Settings<'a> {
     pub tls_server_name: Option<&'a str>,
     /// The drivers' bound per exchange.
     pub drive: DriveOptions,
+    /// ACME: the directory's path (default `/directory`).
+    #[cfg(feature = "acme")]
+    pub acme_directory: &'a str,
+    /// ACME: the device key slot of the account key (generated there on first use when
+    /// empty). Default 15.
+    #[cfg(feature = "acme")]
+    pub acme_account_slot: u8,
+    /// ACME: contact URIs for the account (`mailto:...`).
+    #[cfg(feature = "acme")]
+    pub acme_contact: &'a [&'a str],
+    /// ACME: External Account Binding, for a CA that requires it.
+    #[cfg(feature = "acme")]
+    pub acme_eab: Option<crate::acme::client::ExternalAccountBinding<'a>>,
+    /// ACME: the challenges the device answers (through the runner's responder,
+    /// `Runner::set_challenge_responder`). Default http-01.
+    #[cfg(feature = "acme")]
+    pub acme_challenges: crate::acme::Challenges,
     /// Without trusted time: certificates that expired before this are refused.
     pub time_floor: UnixTime,
     /// The longest single sleep (the clock is read again after it; default one hour).
@@ -93,6 +116,16 @@ impl Settings<'_> {
         server_trust: ServerTrust::Unauthenticated,
         tls_server_name: None,
         drive: DriveOptions::DEFAULT,
+        #[cfg(feature = "acme")]
+        acme_directory: "/directory",
+        #[cfg(feature = "acme")]
+        acme_account_slot: 15,
+        #[cfg(feature = "acme")]
+        acme_contact: &[],
+        #[cfg(feature = "acme")]
+        acme_eab: None,
+        #[cfg(feature = "acme")]
+        acme_challenges: crate::acme::Challenges { http01: true, dns01: false, tls_alpn01: false },
         time_floor: UnixTime::CRATE_FLOOR,
         max_sleep: Duration::from_secs(3600),
         time_poll: Duration::from_secs(60),
@@ -227,6 +260,9 @@ pub enum Failure<'a> {
     /// The EST client ended without a certificate.
     #[cfg(feature = "est")]
     Est(&'a crate::est::client::Outcome),
+    /// The ACME client ended without a certificate.
+    #[cfg(feature = "acme")]
+    Acme(&'a crate::acme::Outcome),
     /// The protocol client refused a call or the driver stopped (either protocol).
     Driver(DriveError<crate::error::ClientError>),
     /// The device's key slots failed.
@@ -246,6 +282,8 @@ impl core::fmt::Display for Failure<'_> {
             Self::Scep(o) => write!(f, "SCEP: {o}"),
             #[cfg(feature = "est")]
             Self::Est(o) => write!(f, "EST: {o}"),
+            #[cfg(feature = "acme")]
+            Self::Acme(o) => write!(f, "ACME: {o}"),
             Self::Driver(e) => write!(f, "{e}"),
             Self::Key(e) => write!(f, "device key: {e}"),
             Self::Network(e) => write!(f, "network: {e}"),
@@ -425,16 +463,41 @@ macro_rules! run_loop {
 
 /// [`Runner::step`]: the shared part, then the profile's job.
 macro_rules! step_body {
-    ($this:ident, $on_event:ident, $scep:ident, $est:ident $(, $aw:tt)?) => {{
+    ($this:ident, $on_event:ident, $scep:ident, $est:ident, $acme:ident, $acme_ari:ident $(, $aw:tt)?) => {{
         let spec = match $this.begin_step($on_event)? {
+            #[cfg(all(feature = "acme", feature = "tls"))]
+            Begun::Done(Next::Wait(_)) if $this.ari_due() => {
+                let Self { profile, manager, device, memory, responder, ari_next, ari_off, .. } = $this;
+                let ctx = JobContext { profile, manager, device, memory, $on_event, responder };
+                let (next, off) = ctx.$acme_ari()$(.$aw)??;
+                (*ari_next, *ari_off) = (Some(next), off);
+                return Ok(Next::Continue);
+            }
             Begun::Done(next) => return Ok(next),
             Begun::Job(spec) => spec,
         };
-        let Self { profile, manager, device, memory } = $this;
-        let ctx = JobContext { profile, manager, device, memory, $on_event };
+        let Self {
+            profile,
+            manager,
+            device,
+            memory,
+            #[cfg(feature = "acme")]
+            responder,
+            ..
+        } = $this;
+        let ctx = JobContext {
+            profile,
+            manager,
+            device,
+            memory,
+            $on_event,
+            #[cfg(feature = "acme")]
+            responder,
+        };
         match profile.protocol {
             Protocol::Scep => ctx.$scep(spec)$(.$aw)??,
             Protocol::Est => ctx.$est(spec)$(.$aw)??,
+            Protocol::Acme => ctx.$acme(spec)$(.$aw)??,
         }
         Ok(Next::Continue)
     }};
@@ -446,6 +509,17 @@ pub struct Runner<'r, K, S, N, C, T, R> {
     manager: Manager<'r>,
     device: Device<K, S, N, C, T, R>,
     memory: JobMemory<'r>,
+    /// ACME: who answers the challenges.
+    #[cfg(feature = "acme")]
+    responder: Option<&'r mut dyn crate::acme::Responder>,
+    /// ACME: when to ask the server's renewal window again (`None`: at the next idle step;
+    /// memory only, a reboot asks again).
+    #[cfg(feature = "acme")]
+    ari_next: Option<UnixTime>,
+    /// ACME: the server has no ARI (its directory lacks renewalInfo): the profile's renewal
+    /// policy alone decides.
+    #[cfg(feature = "acme")]
+    ari_off: bool,
 }
 
 impl<K, S, N, C, T, R> core::fmt::Debug for Runner<'_, K, S, N, C, T, R> {
@@ -472,7 +546,7 @@ where
     /// One step of the manager: a key generated, a whole job run, a record stored, an
     /// activation or a report; or the deadline to wait for.
     pub fn step(&mut self, on_event: &mut dyn FnMut(&Event<'_>) -> Flow) -> Result<Next, RunnerError> {
-        step_body!(self, on_event, scep, est)
+        step_body!(self, on_event, scep, est, acme, acme_ari)
     }
 }
 
@@ -505,7 +579,39 @@ where
             Manager::restore(profile, Buffers { current: a, next: b }, [la, lb], &mut device.rng).map_err(RunnerError::Restore)?;
         info!("lifecycle: profile restored ({} bytes, {} bytes in the store slots)", la, lb);
         let memory = JobMemory { ca, own, work, io, certificate, spki, transaction, tls_read, tls_write };
-        Ok(Self { profile, manager, device, memory })
+        Ok(Self {
+            profile,
+            manager,
+            device,
+            memory,
+            #[cfg(feature = "acme")]
+            responder: None,
+            #[cfg(feature = "acme")]
+            ari_next: None,
+            #[cfg(feature = "acme")]
+            ari_off: false,
+        })
+    }
+
+    /// ACME: whether the server's renewal window is to be asked now (an idle ACME profile
+    /// with an identity, trusted time, a server with ARI, and the time to ask again come).
+    #[cfg(all(feature = "acme", feature = "tls"))]
+    fn ari_due(&mut self) -> bool {
+        if self.profile.protocol != Protocol::Acme || self.ari_off || self.responder.is_none() {
+            return false;
+        }
+        let active = !self.manager.record().certificate.is_empty();
+        match self.device.clock.now() {
+            Some(now) => active && self.ari_next.is_none_or(|t| now >= t),
+            None => false,
+        }
+    }
+
+    /// ACME: who answers the challenges of this profile's orders (the firmware's http-01
+    /// server, DNS updater or tls-alpn-01 listener). Without one an ACME job fails.
+    #[cfg(feature = "acme")]
+    pub fn set_challenge_responder(&mut self, responder: &'r mut dyn crate::acme::Responder) {
+        self.responder = Some(responder);
     }
 
     /// The manager (the record, the identity in use, its CA).
@@ -653,6 +759,9 @@ struct JobContext<'j, 'r, K, S, N, C, T, R> {
     device: &'j mut Device<K, S, N, C, T, R>,
     memory: &'j mut JobMemory<'r>,
     on_event: &'j mut dyn FnMut(&Event<'_>) -> Flow,
+    #[cfg(feature = "acme")]
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    responder: &'j mut Option<&'r mut dyn crate::acme::Responder>,
 }
 
 /// The device's key slots by role for one job: the requested key and the certificate's key.
@@ -660,14 +769,16 @@ struct SlotKeys<'a, 'k, K> {
     keys: &'a RefCell<&'k mut K>,
     requested: u8,
     certificate: u8,
+    /// The ACME account key's slot (the certificate's for the other protocols).
+    account: u8,
 }
 
 impl<K: KeySlots> SlotKeys<'_, '_, K> {
     fn slot(&self, role: KeyRole) -> u8 {
         match role {
             KeyRole::Requested => self.requested,
-            // No ACME profile runs here yet: an account key would be the certificate's slot.
-            KeyRole::Certificate | KeyRole::Account => self.certificate,
+            KeyRole::Certificate => self.certificate,
+            KeyRole::Account => self.account,
         }
     }
     fn with<V>(&self, f: impl FnOnce(&mut K) -> Result<V, ErrorKind>) -> Result<V, ErrorKind> {
@@ -1041,7 +1152,7 @@ macro_rules! scep_job {
         use crate::scep::client::Buffers;
         use crate::transport::$driver::run_scep_with;
 
-        let JobContext { profile, manager, device, memory, on_event } = $this;
+        let JobContext { profile, manager, device, memory, on_event, .. } = $this;
         let Device { keys, store, network, clock, timer, rng } = device;
         let (dev_key, dev_signer) = (manager.device_key_slot($spec.key), manager.device_key_slot($spec.signer));
         let spki_len = match keys.public_key_der(dev_key, memory.spki) {
@@ -1063,7 +1174,7 @@ macro_rules! scep_job {
             Err(why) => return failed(manager, clock, on_event, why),
         };
         let keys = RefCell::new(keys);
-        let mut slot_keys = SlotKeys { keys: &keys, requested: dev_key, certificate: dev_signer };
+        let mut slot_keys = SlotKeys { keys: &keys, requested: dev_key, certificate: dev_signer, account: dev_signer };
         let result = loop {
             let mut connector = match network.connector(profile.server) {
                 Ok(c) => c,
@@ -1116,7 +1227,7 @@ macro_rules! est_exchange {
         use crate::est::client::Buffers;
         use crate::transport::$driver::run_est_with;
 
-        let JobContext { profile, manager, device, memory, on_event } = $this;
+        let JobContext { profile, manager, device, memory, on_event, .. } = $this;
         let profile = *profile;
         let Device { keys, network, clock, timer, rng, .. } = &mut **device;
         let (dev_key, dev_signer) = (manager.device_key_slot($spec.key), manager.device_key_slot($spec.signer));
@@ -1137,7 +1248,7 @@ macro_rules! est_exchange {
             Err(why) => return failed(manager, clock, *on_event, why).map(|()| None),
         };
         let keys = RefCell::new(keys);
-        let mut slot_keys = SlotKeys { keys: &keys, requested: dev_key, certificate: dev_signer };
+        let mut slot_keys = SlotKeys { keys: &keys, requested: dev_key, certificate: dev_signer, account: dev_signer };
         let mut tls_key = SlotSigner { keys: &keys, slot: dev_signer, key_type };
         let renewing = ($kind == JobKind::Renew).then(|| (certificate.get(..$spec.certificate_len).unwrap_or_default(), &mut tls_key));
         let tcp = match network.connector(profile.server) {
@@ -1151,6 +1262,218 @@ macro_rules! est_exchange {
             let _ = on_event(&Event::Progress(p));
         })$(.$aw)?;
         est_finish(client, result, $pinned, ca, ca_out, manager, clock, *on_event)
+    }};
+}
+
+/// The ACME identifiers of a profile's subjectAltNames (DNS names and IP addresses; the IP
+/// addresses' text in `texts`).
+#[cfg(all(feature = "acme", feature = "tls"))]
+fn acme_identifiers<'t>(
+    alt_names: &'t [crate::asn1::csr::SubjectAltName<'t>],
+    texts: &'t mut [heapless::String<40>; crate::acme::client::MAX_IDENTIFIERS],
+) -> heapless::Vec<crate::acme::Identifier<'t>, { crate::acme::client::MAX_IDENTIFIERS }> {
+    use crate::acme::Identifier;
+    use crate::asn1::csr::SubjectAltName;
+    use core::fmt::Write;
+    let mut ips = texts.iter_mut();
+    let mut out = heapless::Vec::new();
+    for name in alt_names {
+        let id = match name {
+            SubjectAltName::Dns(d) => Identifier::Dns(d),
+            SubjectAltName::Ip(bytes) => {
+                let Some(text) = ips.next() else { break };
+                let addr: Option<core::net::IpAddr> = match bytes.len() {
+                    4 => <[u8; 4]>::try_from(*bytes).ok().map(core::net::IpAddr::from),
+                    16 => <[u8; 16]>::try_from(*bytes).ok().map(core::net::IpAddr::from),
+                    _ => None,
+                };
+                let Some(addr) = addr else { continue };
+                let _ = write!(text, "{addr}");
+                Identifier::Ip(text.as_str())
+            }
+            _ => continue,
+        };
+        if out.push(id).is_err() {
+            break;
+        }
+    }
+    out
+}
+
+/// The ACME client of a job: an order for the profile's subjectAltNames (a renewal names the
+/// certificate it replaces).
+#[cfg(all(feature = "acme", feature = "tls"))]
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn acme_client<'s, 'a>(
+    slot: &'s mut Option<crate::acme::Client<'a, 'a>>,
+    profile: &'a Profile<'a, Settings<'a>>,
+    kind: JobKind,
+    identifiers: &'a [crate::acme::Identifier<'a>],
+    account_key: &'a [u8],
+    spki: &'a [u8],
+    certificate: &'a [u8],
+    bufs: crate::acme::Buffers<'a>,
+) -> Result<&'s mut crate::acme::Client<'a, 'a>, Failure<'static>> {
+    use crate::acme::{Client, Config, Operation};
+    let settings = &profile.extra;
+    let (host, port) = split_server(profile.server);
+    let mut config = Config::new(host, port.unwrap_or(443), settings.acme_directory, account_key, spki);
+    config.contact = settings.acme_contact;
+    config.eab = settings.acme_eab;
+    config.challenges = settings.acme_challenges;
+    // Authorization and order polling keep the ACME client's own schedule (1 s doubling to
+    // a minute): `settings.retry` is SCEP's and EST's, whose waits are minutes to days.
+    if let Trust::Anchor(anchor) = profile.trust {
+        config.trust_anchor = Some(anchor);
+    }
+    if kind == JobKind::Renew && !certificate.is_empty() && crate::acme::client::ari_id(certificate).is_some() {
+        config.replaces = Some(certificate);
+    }
+    let csr = CsrBuilder::new(profile.subject).subject_alt_names(profile.alt_names);
+    let operation = match kind {
+        JobKind::Enroll | JobKind::Renew => Operation::Order { identifiers, csr },
+        JobKind::FetchNextCa => return Err(Failure::Unsupported("ACME has no CA fetch")),
+    };
+    Ok(slot.insert(Client::new(config, operation, bufs).map_err(|e| Failure::Driver(DriveError::Client(e)))?))
+}
+
+/// An ACME job's end: the certificate and its issuer to the manager, or the failure.
+#[cfg(all(feature = "acme", feature = "tls"))]
+#[inline(never)]
+fn acme_finish(
+    client: &crate::acme::Client<'_, '_>,
+    result: Result<crate::acme::Outcome, DriveError<crate::error::ClientError>>,
+    manager: &mut Manager<'_>,
+    clock: &mut impl Clock,
+    on_event: &mut dyn FnMut(&Event<'_>) -> Flow,
+) -> Result<(), RunnerError> {
+    use crate::acme::Outcome;
+    match result {
+        Ok(Outcome::Issued) => {
+            let mut chain = client.certificates();
+            match (chain.next(), chain.next()) {
+                (Some(cert), Some(ca)) => issued(manager, clock, on_event, cert, ca),
+                _ => failed(manager, clock, on_event, Failure::Reply("ACME: the chain has no issuing CA certificate")),
+            }
+        }
+        Ok(outcome) => failed(manager, clock, on_event, Failure::Acme(&outcome)),
+        Err(why) => failed(manager, clock, on_event, Failure::Driver(why)),
+    }
+}
+
+/// An ACME job: the account key (made in its slot on first use), an order over TLS, the
+/// challenges through the runner's responder.
+#[cfg(all(feature = "acme", feature = "tls"))]
+macro_rules! acme_job {
+    ($this:ident, $spec:ident, $driver:ident $(, $aw:tt)?) => {{
+        use crate::transport::$driver::run_acme_with;
+
+        let JobContext { profile, manager, device, memory, on_event, responder } = $this;
+        let Device { keys, network, clock, timer, rng, .. } = device;
+        let Some(mut responder) = responder.as_deref_mut() else {
+            let why = Failure::Unsupported("ACME needs a challenge responder (Runner::set_challenge_responder)");
+            return failed(manager, clock, on_event, why);
+        };
+        let dev_key = manager.device_key_slot($spec.key);
+        let account_slot = profile.extra.acme_account_slot;
+        let JobMemory { own, work, io, certificate, spki, tls_read, tls_write, .. } = memory;
+        let spki_len = match keys.public_key_der(dev_key, spki) {
+            Ok(n) => n,
+            Err(e) => return failed(manager, clock, on_event, Failure::Key(e)),
+        };
+        // The account key: made in its slot the first time.
+        let account_len = match keys.public_key_der(account_slot, own) {
+            Ok(n) => Ok(n),
+            Err(_) => keys.generate(account_slot, rng).and_then(|()| keys.public_key_der(account_slot, own)),
+        };
+        let account_len = match account_len {
+            Ok(n) => n,
+            Err(e) => return failed(manager, clock, on_event, Failure::Key(e)),
+        };
+        let mut texts: [heapless::String<40>; crate::acme::client::MAX_IDENTIFIERS] = Default::default();
+        let identifiers = acme_identifiers(profile.alt_names, &mut texts);
+        let bufs = crate::acme::Buffers { work: &mut work[..], io: &mut io[..] };
+        let spki = spki.get(..spki_len).unwrap_or_default();
+        let account_key = own.get(..account_len).unwrap_or_default();
+        let certificate = certificate.get(..$spec.certificate_len).unwrap_or_default();
+        let mut made = None;
+        let client = match acme_client(&mut made, profile, $spec.kind, &identifiers, account_key, spki, certificate, bufs) {
+            Ok(c) => c,
+            Err(why) => return failed(manager, clock, on_event, why),
+        };
+        let rng = RefCell::new(rng);
+        let keys = RefCell::new(keys);
+        let mut slot_keys = SlotKeys { keys: &keys, requested: dev_key, certificate: dev_key, account: account_slot };
+        let tcp = match network.connector(profile.server) {
+            Ok(tcp) => tcp,
+            Err(e) => return failed(manager, clock, on_event, Failure::Network(e)),
+        };
+        let none: Option<(&[u8], &mut SlotSigner<'_, '_, K>)> = None;
+        let mut tls = est_tls(profile, tcp, (tls_read, tls_write), SharedRng(&rng), clock.now(), none);
+        let result = run_acme_with(client, &mut tls, &mut slot_keys, &mut responder, timer, profile.extra.drive, |p| {
+            let _ = on_event(&Event::Progress(p));
+        })$(.$aw)?;
+        acme_finish(client, result, manager, clock, on_event)
+    }};
+}
+
+/// ACME Renewal Information for the certificate in use: the window to the manager (which
+/// moves the renewal into it), and when to ask again; `(next, true)` when the server has no
+/// ARI (the renewal policy alone decides from then on).
+#[cfg(all(feature = "acme", feature = "tls"))]
+macro_rules! acme_ari {
+    ($this:ident, $driver:ident $(, $aw:tt)?) => {{
+        use crate::transport::$driver::run_acme_with;
+
+        let JobContext { profile, manager, device, memory, on_event, responder } = $this;
+        let Device { keys, network, clock, timer, rng, .. } = device;
+        let now = clock.now().unwrap_or(UnixTime::CRATE_FLOOR);
+        let later = |secs: u64| now.saturating_add(Duration::from_secs(secs.max(60)));
+        let Some(mut responder) = responder.as_deref_mut() else { return Ok((later(6 * 3600), false)) };
+        let JobMemory { work, io, certificate, tls_read, tls_write, .. } = memory;
+        let current = manager.record().certificate;
+        let Some(dst) = certificate.get_mut(..current.len()) else { return Ok((later(6 * 3600), false)) };
+        dst.copy_from_slice(current);
+        let certificate: &[u8] = dst;
+        let settings = &profile.extra;
+        let (host, port) = split_server(profile.server);
+        let config = crate::acme::Config::new(host, port.unwrap_or(443), settings.acme_directory, &[], &[]);
+        let bufs = crate::acme::Buffers { work: &mut work[..], io: &mut io[..] };
+        let client = match crate::acme::Client::new(config, crate::acme::Operation::RenewalInfo { certificate }, bufs) {
+            Ok(c) => c,
+            // No account key is needed for a plain GET; a client that cannot be made is retried later.
+            Err(_) => return Ok((later(6 * 3600), false)),
+        };
+        let mut made = Some(client);
+        let Some(client) = made.as_mut() else { return Ok((later(6 * 3600), false)) };
+        let rng = RefCell::new(rng);
+        let keys = RefCell::new(keys);
+        let slot = manager.device_key_slot(manager.record().active_slot);
+        let mut slot_keys = SlotKeys { keys: &keys, requested: slot, certificate: slot, account: slot };
+        let tcp = match network.connector(profile.server) {
+            Ok(tcp) => tcp,
+            Err(_) => return Ok((later(3600), false)),
+        };
+        let none: Option<(&[u8], &mut SlotSigner<'_, '_, K>)> = None;
+        let mut tls = est_tls(profile, tcp, (tls_read, tls_write), SharedRng(&rng), clock.now(), none);
+        let result = run_acme_with(client, &mut tls, &mut slot_keys, &mut responder, timer, settings.drive, |p| {
+            let _ = on_event(&Event::Progress(p));
+        })$(.$aw)?;
+        match result {
+            Ok(crate::acme::Outcome::RenewalWindow { start, end, retry_after_secs }) => {
+                manager.handle_renewal_window(clock.now(), start, end)?;
+                Ok((later(retry_after_secs), false))
+            }
+            Ok(crate::acme::Outcome::NoRenewalInfo) => {
+                info!("lifecycle: the ACME server has no renewal information: the renewal policy decides");
+                Ok((later(6 * 3600), true))
+            }
+            _ => {
+                warn!("lifecycle: the ACME renewal window could not be read: asked again in 6 hours");
+                Ok((later(6 * 3600), false))
+            }
+        }
     }};
 }
 
@@ -1193,6 +1516,25 @@ where
     fn est_exchange(&mut self, spec: JobSpec, kind: JobKind, pinned: Option<[u8; 32]>) -> Result<Option<usize>, RunnerError> {
         est_exchange!(self, spec, kind, pinned, blocking)
     }
+
+    #[cfg(not(all(feature = "acme", feature = "tls")))]
+    fn acme(self, _: JobSpec) -> Result<(), RunnerError> {
+        let why = Failure::Unsupported("this build has no ACME over TLS (the `acme` and `tls` features)");
+        failed(self.manager, &mut self.device.clock, self.on_event, why)
+    }
+
+    #[cfg(all(feature = "acme", feature = "tls"))]
+    #[inline(never)]
+    fn acme(self, spec: JobSpec) -> Result<(), RunnerError> {
+        acme_job!(self, spec, blocking)
+    }
+
+    /// ACME Renewal Information (see `acme_ari!`).
+    #[cfg(all(feature = "acme", feature = "tls"))]
+    #[inline(never)]
+    fn acme_ari(self) -> Result<(UnixTime, bool), RunnerError> {
+        acme_ari!(self, blocking)
+    }
 }
 
 // ---- the async runner: the same core, awaited ---------------------------------------------
@@ -1215,7 +1557,7 @@ where
 
     /// [`Runner::step`] for an async network and timer.
     pub async fn step_async(&mut self, on_event: &mut dyn FnMut(&Event<'_>) -> Flow) -> Result<Next, RunnerError> {
-        step_body!(self, on_event, scep_async, est_async, await)
+        step_body!(self, on_event, scep_async, est_async, acme_async, acme_ari_async, await)
     }
 }
 
@@ -1254,5 +1596,22 @@ where
     #[cfg(all(feature = "est", feature = "tls"))]
     async fn est_exchange_async(&mut self, spec: JobSpec, kind: JobKind, pinned: Option<[u8; 32]>) -> Result<Option<usize>, RunnerError> {
         est_exchange!(self, spec, kind, pinned, asynch, await)
+    }
+
+    #[cfg(not(all(feature = "acme", feature = "tls")))]
+    async fn acme_async(self, _: JobSpec) -> Result<(), RunnerError> {
+        let why = Failure::Unsupported("this build has no ACME over TLS (the `acme` and `tls` features)");
+        failed(self.manager, &mut self.device.clock, self.on_event, why)
+    }
+
+    #[cfg(all(feature = "acme", feature = "tls"))]
+    async fn acme_async(self, spec: JobSpec) -> Result<(), RunnerError> {
+        acme_job!(self, spec, asynch, await)
+    }
+
+    /// ACME Renewal Information, awaited (see `acme_ari!`).
+    #[cfg(all(feature = "acme", feature = "tls"))]
+    async fn acme_ari_async(self) -> Result<(UnixTime, bool), RunnerError> {
+        acme_ari!(self, asynch, await)
     }
 }
