@@ -29,13 +29,25 @@
 //! the challenge of a kind the caller says it answers ([`Challenges`]), answered, polled and
 //! withdrawn; finalize with the crate's CSR (signed by the certificate key); order polling;
 //! the certificate chain (`application/pem-certificate-chain`), whose leaf must carry the
-//! requested key and, when [`Config::trust_anchor`] is given, chain to it. Polling and
+//! requested key and, when [`Config::trust_anchor`] is given, chain to it (else the
+//! alternates of `Link: rel="alternate"` are tried, at most [`MAX_ALTERNATES`]). Polling and
 //! Retry-After (`rateLimited`, `serverInternal`, `processing`) follow [`Config::retry`]. A
 //! problem document ends the client with [`Outcome::Problem`]: its type, status and the
 //! server's detail text.
 //!
-//! Not yet: revocation, key change, account deactivation and ARI (RFC 9773) renewal windows;
-//! alternate chains (`Link: rel="alternate"`) are not followed.
+//! The other operations: revocation by the account key or the certificate's own key
+//! ([`Operation::Revoke`]), account key rollover ([`Operation::KeyChange`]: the inner JWS
+//! signed by the new key), deactivation ([`Operation::Deactivate`]), and the renewal window
+//! of a certificate (ARI, RFC 9773: [`Operation::RenewalInfo`]); a renewal order names the
+//! certificate it replaces ([`Config::replaces`]).
+//!
+//! Limits: at most [`MAX_IDENTIFIERS`] identifiers per order, [`message::MAX_CHALLENGES`]
+//! challenges per authorization, 8 certificates per chain, a Replay-Nonce of at most
+//! [`MAX_NONCE`] bytes; every URL and token is used as sent, so one that carries JSON escapes
+//! is refused. Sizes: the `work` buffer keeps the URLs, the CSR and the chain (4 KiB for a
+//! P-256 account and pebble's two-certificate chains; 8 KiB for RSA keys or longer chains);
+//! `io` holds one request or reply with its head (the PEM chain is the largest reply: 4 to
+//! 8 KiB).
 //!
 //! Every request goes to the server the client was configured with: a URL in a reply that
 //! names another origin ends the client ([`Outcome::Protocol`]), so one connector serves the
