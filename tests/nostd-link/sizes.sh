@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Section sizes of the SCEP-only and the EST-only shape of the no_std link check (see
-# Cargo.toml), each at opt-level "z" and "s", printed as a Markdown table (header included).
+# Section sizes of the SCEP-only, the EST-only and the ACME-only shape of the no_std link check
+# (see Cargo.toml), each at opt-level "z" and "s", printed as a Markdown table (header included).
 #
 #   bash tests/nostd-link/sizes.sh [TARGET]     # TARGET defaults to thumbv7em-none-eabihf
 #
-# Each of the four builds has its own target directory (target/sizes-<shape>-<opt>/) so they
+# Each of the six builds has its own target directory (target/sizes-<shape>-<opt>/) so they
 # do not rebuild each other or the default build in target/. Cargo output goes to stderr.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -17,10 +17,11 @@ sections() { # ELF -> ".text .rodata .data .bss" in bytes (0 when a section is a
 }
 echo "| build | opt-level | .text | .rodata | .data | .bss |"
 echo "|---|---|---:|---:|---:|---:|"
-for shape in scep-only est-only; do
+for shape in scep-only est-only acme-only; do
   case $shape in
     scep-only) label="SCEP only" ;;
     est-only) label="EST only" ;;
+    acme-only) label="ACME only" ;;
   esac
   for opt in z s; do
     dir="$PWD/target/sizes-$shape-$opt"

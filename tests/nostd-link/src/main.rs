@@ -1,28 +1,31 @@
 //! A `#![no_std]`, `#![no_main]` binary with **no global allocator** that calls into
 //! embedded-enroll: P-256 sign and verify, RSA-2048 verify (and a software RSA key's
-//! decrypt), AES-CBC, the codecs, the SCEP client with its blocking driver, and the EST client
-//! over embedded-tls with the crate's certificate verifier. If any dependency linked `alloc` or `std`, this would
+//! decrypt), AES-CBC, the codecs, the SCEP client with its blocking driver, the EST client
+//! over embedded-tls with the crate's certificate verifier, and the ACME client over
+//! embedded-tls with its blocking driver and an http-01 responder. If any dependency linked `alloc` or `std`, this would
 //! not build: rustc demands a `#[global_allocator]` as soon as `alloc` is in the graph, and
 //! `std` does not exist for these targets.
 //!
 //! Built for thumbv6m-none-eabi, thumbv7em-none-eabihf and riscv32imac-unknown-none-elf by
 //! `.ci/test`. It is linked, not run (the QEMU board images run code).
 //!
-//! Three shapes, chosen with Cargo features (see `Cargo.toml`):
+//! Four shapes, chosen with Cargo features (see `Cargo.toml`):
 //! - `all` (the default): everything above, the link check proper;
 //! - `scep-only` (`--no-default-features --features scep-only`): the SCEP client and its
 //!   blocking driver, nothing else;
 //! - `est-only` (`--no-default-features --features est-only`): the EST client over
-//!   embedded-tls and its blocking driver, nothing else.
+//!   embedded-tls and its blocking driver, nothing else;
+//! - `acme-only` (`--no-default-features --features acme-only`): the ACME client over
+//!   embedded-tls, its blocking driver and an http-01 responder, nothing else.
 //!
-//! The last two exist to measure one client at a time (`sizes.sh`).
+//! The last three exist to measure one client at a time (`sizes.sh`).
 #![no_std]
 #![no_main]
 
-#[cfg(not(any(feature = "scep", feature = "est")))]
-compile_error!("select a shape: `all` (the default), or `--no-default-features --features scep-only` or `est-only`");
-#[cfg(all(feature = "all", any(feature = "scep-only", feature = "est-only")))]
-compile_error!("`scep-only` and `est-only` need `--no-default-features` (the default `all` links everything)");
+#[cfg(not(any(feature = "scep", feature = "est", feature = "acme")))]
+compile_error!("select a shape: `all` (the default), or `--no-default-features --features scep-only`, `est-only` or `acme-only`");
+#[cfg(all(feature = "all", any(feature = "scep-only", feature = "est-only", feature = "acme-only")))]
+compile_error!("`scep-only`, `est-only` and `acme-only` need `--no-default-features` (the default `all` links everything)");
 
 use core::hint::black_box;
 #[cfg(any(feature = "all", feature = "scep"))]
@@ -211,6 +214,71 @@ fn exercise_est_client(key: &mut SoftP256Key, rng: &mut NotARealRng) -> u32 {
         black_box(p);
     });
     if matches!(r, Ok(est::Outcome::Transport(_))) { 2048 } else { 0 }
+}
+
+/// An http-01 responder standing in for the firmware's web server: it records the task being
+/// answered and answers a request (opaque to the optimizer) with the library's http-01
+/// responder, as the web server would.
+#[cfg(feature = "acme")]
+struct Http01Responder {
+    /// The token and key authorization of the task being answered (`token.thumbprint`).
+    key_authorization: [u8; 256],
+    len: usize,
+    published: u32,
+}
+
+#[cfg(feature = "acme")]
+impl embedded_enroll::acme::Responder for Http01Responder {
+    fn publish(&mut self, task: &embedded_enroll::acme::ChallengeTask<'_>) -> bool {
+        use embedded_enroll::acme::http01::{Answer, respond};
+        let ka = task.key_authorization.as_bytes();
+        let Some(dst) = self.key_authorization.get_mut(..ka.len()) else { return false };
+        dst.copy_from_slice(ka);
+        self.len = ka.len();
+        self.published += 1;
+        // The server's validation request (its bytes unknown to the optimizer).
+        let request: &[u8] = black_box(b"GET /.well-known/acme-challenge/token HTTP/1.1\r\nHost: device.example\r\n\r\n");
+        let mut out = [0u8; 384];
+        matches!(respond(request, Some(task), &mut out), Answer::KeyAuthorization(_) | Answer::NotFound(_))
+    }
+    fn withdraw(&mut self, _: &embedded_enroll::acme::ChallengeTask<'_>) {
+        self.len = 0;
+    }
+}
+
+/// The ACME client over embedded-tls with its blocking driver: a P-256 account key and a
+/// P-256 certificate key (by role), http-01 answered, the issued chain checked against the
+/// test CA (the handshake and every reply check are linked; the network never connects, so
+/// the outcome is a transport failure).
+#[cfg(feature = "acme")]
+fn exercise_acme_client(key: &mut SoftP256Key, rng: &mut NotARealRng) -> u32 {
+    use embedded_enroll::acme::{Buffers, Client, Config, Identifier, Operation, Outcome};
+    use embedded_enroll::asn1::csr::SubjectAltName;
+    use embedded_enroll::transport::blocking::{ByRole, run_acme};
+    use embedded_enroll::transport::tls::TlsConnector;
+    use embedded_enroll::transport::verify::ServerTrust;
+    let mut account = SoftP256Key::generate(rng);
+    let (mut account_spki, mut spki) = ([0u8; 96], [0u8; 96]);
+    let (Ok(a), Ok(n)) = (account.public_key_der(&mut account_spki), key.public_key_der(&mut spki)) else { return 0 };
+    let mut config = Config::new("acme.example", 443, "/directory", &account_spki[..a], &spki[..n]);
+    config.contact = &["mailto:device@example.com"];
+    config.trust_anchor = Some(CA_CERT);
+    let identifiers = [Identifier::Dns("device.example")];
+    let subject = [NameAttribute::common_name("device.example")];
+    let sans = [SubjectAltName::Dns("device.example")];
+    let operation = Operation::Order { identifiers: &identifiers, csr: CsrBuilder::new(&subject).subject_alt_names(&sans) };
+    let (mut work, mut io) = ([0u8; 8192], [0u8; 8192]);
+    let Ok(mut client) = Client::new(config, operation, Buffers { work: &mut work, io: &mut io }) else { return 0 };
+    let (mut rx, mut tx) = ([0u8; 16_640], [0u8; 2048]);
+    let mut tls: TlsConnector<'_, '_, NoNetwork, NotARealRng, SoftP256Key> =
+        TlsConnector::new(NoNetwork, &mut rx, &mut tx, NotARealRng(rng.next_u64()), ServerTrust::Anchor(CA_CERT), "acme.example");
+    let mut keys = ByRole { requested: EcDevice(&mut *key), certificate: EcDevice(&mut account) };
+    let mut responder = Http01Responder { key_authorization: [0; 256], len: 0, published: 0 };
+    let r = run_acme(&mut client, &mut tls, &mut keys, &mut responder, &mut JumpClock(Instant::ZERO), |p| {
+        black_box(p);
+    });
+    black_box((&responder.key_authorization[..responder.len], responder.published));
+    if matches!(r, Ok(Outcome::Transport(_))) { 8192 } else { 0 }
 }
 
 /// A clock that jumps to every deadline.
@@ -411,6 +479,7 @@ fn exercise() -> u32 {
     ok | exercise_scep_client(&mut key, &mut rng)
         | exercise_est_client(&mut key, &mut rng)
         | exercise_est_async(&mut key, &mut rng)
+        | exercise_acme_client(&mut key, &mut rng)
         | exercise_lifecycle(&mut key, &mut rng)
         | exercise_runner(&mut rng)
 }
@@ -531,7 +600,7 @@ fn exercise_lifecycle(key: &mut SoftP256Key, rng: &mut NotARealRng) -> u32 {
     ok
 }
 
-/// Runs the client of the selected shape once (the `scep-only` and `est-only` shapes: none of
+/// Runs the client of the selected shape once (the `scep-only`, `est-only` and `acme-only` shapes: none of
 /// the primitives on their own, so only what the client links is measured) and returns a bit
 /// per success.
 #[cfg(not(feature = "all"))]
@@ -546,6 +615,10 @@ fn exercise() -> u32 {
     #[cfg(feature = "est")]
     {
         ok |= exercise_est_client(&mut key, &mut rng);
+    }
+    #[cfg(feature = "acme")]
+    {
+        ok |= exercise_acme_client(&mut key, &mut rng);
     }
     ok
 }
