@@ -548,46 +548,50 @@ fn renewal_information_gives_the_window_and_retry_after_or_says_there_is_none() 
 }
 
 #[test]
-fn a_renewal_order_names_the_certificate_it_replaces() {
+fn a_renewal_order_names_the_certificate_it_replaces_when_the_server_has_ari() {
     let mut keys = capture_keys();
     let k = capture_keys();
     let leaf = issued_leaf();
-    let (mut config, op) = order(&k, &SANS, &NAMES);
-    config.replaces = Some(&leaf);
-    let (outcome, _) = run(config, op, &mut keys, &happy_script(), 8192);
-    assert_eq!(outcome, Outcome::Issued);
-    // The payload of the newOrder request (checked by decoding what the client sent).
-    let mut work = vec![0u8; 8192];
-    let mut io = vec![0u8; 8192];
-    let (mut config, op) = order(&k, &SANS, &NAMES);
-    config.replaces = Some(&leaf);
-    let mut client = Client::new(config, op, Buffers { work: &mut work, io: &mut io }).unwrap();
-    let now = Instant::from_secs(1);
-    let script = happy_script();
-    let mut sent = 0;
-    let payload = loop {
-        match client.poll(now).unwrap() {
-            Step::Send(req) => {
-                let req = String::from_utf8(req.to_vec()).unwrap();
-                if req.starts_with("POST /order-plz ") {
-                    let body: serde_json::Value = serde_json::from_str(req.split("\r\n\r\n").nth(1).unwrap()).unwrap();
-                    break String::from_utf8(Base64UrlUnpadded::decode_vec(body["payload"].as_str().unwrap()).unwrap()).unwrap();
+    // The newOrder payload the client sends, given the directory reply.
+    let mut new_order_payload = |directory: Vec<u8>| {
+        let mut work = vec![0u8; 8192];
+        let mut io = vec![0u8; 8192];
+        let (mut config, op) = order(&k, &SANS, &NAMES);
+        config.replaces = Some(&leaf);
+        let mut client = Client::new(config, op, Buffers { work: &mut work, io: &mut io }).unwrap();
+        let now = Instant::from_secs(1);
+        let mut script = happy_script();
+        script[0].1 = directory;
+        let mut sent = 0;
+        loop {
+            match client.poll(now).unwrap() {
+                Step::Send(req) => {
+                    let req = String::from_utf8(req.to_vec()).unwrap();
+                    if req.starts_with("POST /order-plz ") {
+                        let body: serde_json::Value = serde_json::from_str(req.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+                        break String::from_utf8(Base64UrlUnpadded::decode_vec(body["payload"].as_str().unwrap()).unwrap()).unwrap();
+                    }
+                    client.handle_response_data(now, &script[sent].1).unwrap();
+                    client.handle_response_end(now).unwrap();
+                    sent += 1;
                 }
-                client.handle_response_data(now, &script[sent].1).unwrap();
-                client.handle_response_end(now).unwrap();
-                sent += 1;
+                Step::Sign(r) => {
+                    let key = if r.key == KeyRole::Account { &mut keys.account } else { &mut keys.cert };
+                    let mut sig = [0u8; 64];
+                    let n = key.sign_prehash(&r.digest, &mut sig).unwrap();
+                    client.signed(now, &sig[..n]).unwrap();
+                }
+                other => panic!("{other:?}"),
             }
-            Step::Sign(r) => {
-                let key = if r.key == KeyRole::Account { &mut keys.account } else { &mut keys.cert };
-                let mut sig = [0u8; 64];
-                let n = key.sign_prehash(&r.digest, &mut sig).unwrap();
-                client.signed(now, &sig[..n]).unwrap();
-            }
-            other => panic!("{other:?}"),
         }
     };
-    let id = embedded_enroll::acme::client::ari_id(&leaf).unwrap();
-    assert_eq!(payload, format!(r#"{{"identifiers":[{{"type":"dns","value":"test.example"}}],"replaces":"{id}"}}"#));
+    let id = embedded_enroll::acme::ari_id(&leaf).unwrap();
+    assert_eq!(
+        new_order_payload(directory_with_ari()),
+        format!(r#"{{"identifiers":[{{"type":"dns","value":"test.example"}}],"replaces":"{id}"}}"#)
+    );
+    // pebble 2.4.0's directory has no renewalInfo: no `replaces`.
+    assert_eq!(new_order_payload(vector("01-directory.http")), r#"{"identifiers":[{"type":"dns","value":"test.example"}]}"#);
 }
 
 #[test]

@@ -204,7 +204,8 @@ pub struct Config<'a> {
     /// The directory's path (`/directory`, pebble: `/dir`).
     pub directory: &'a str,
     /// The account key's SubjectPublicKeyInfo (DER; P-256 or RSA). Requests are signed with
-    /// [`KeyRole::Account`]. May be empty for [`Operation::RenewalInfo`] (a plain GET).
+    /// [`KeyRole::Account`]. May be empty for [`Operation::RenewalInfo`] (a plain GET) and a
+    /// revocation by the certificate's key.
     pub account_key: &'a [u8],
     /// The account URL when known (saved from an earlier run): newAccount is skipped.
     pub account_url: Option<&'a str>,
@@ -226,7 +227,8 @@ pub struct Config<'a> {
     /// its alternates (`Link: rel="alternate"`, at most [`MAX_ALTERNATES`]) are tried.
     pub trust_anchor: Option<&'a [u8]>,
     /// The certificate (DER) a new order replaces (ARI, RFC 9773 section 5): sent as the
-    /// order's `replaces`, so the CA knows the renewal is the one it suggested.
+    /// order's `replaces` when the server's directory offers ARI, so the CA knows the renewal
+    /// is the one it suggested.
     pub replaces: Option<&'a [u8]>,
 }
 
@@ -693,7 +695,11 @@ impl<'a, 'b> Client<'a, 'b> {
     pub fn new(config: Config<'a>, operation: Operation<'a>, bufs: Buffers<'b>) -> Result<Self, ClientError> {
         // Renewal information is a plain GET: it needs no account key.
         let (key, thumbprint) = match (operation, config.account_key) {
-            (Operation::RenewalInfo { .. }, []) => (AccountKey::P256 { x: &[], y: &[] }, heapless::String::new()),
+            // Nothing is signed by the account key: renewal information (a plain GET) and a
+            // revocation by the certificate's own key.
+            (Operation::RenewalInfo { .. } | Operation::Revoke { by_certificate_key: true, .. }, []) => {
+                (AccountKey::P256 { x: &[], y: &[] }, heapless::String::new())
+            }
             _ => {
                 let key = AccountKey::from_spki(config.account_key)
                     .map_err(|_| ClientError::Config("account key (P-256 or RSA SubjectPublicKeyInfo)"))?;
@@ -1552,7 +1558,8 @@ fn write_payload(
         Payload::NewOrder => {
             let Operation::Order { identifiers, .. } = operation else { return Err(ClientError::UnexpectedCall) };
             let identifiers = identifiers.iter().map(Identifier::object).collect();
-            let id = match config.replaces {
+            // `replaces` only to a server that offers ARI (RFC 9773 section 5).
+            let id = match config.replaces.filter(|_| !kept.renewal_info.is_empty()) {
                 Some(cert) => Some(ari_id(cert).ok_or(ClientError::Config("the replaced certificate has no authority key identifier"))?),
                 None => None,
             };

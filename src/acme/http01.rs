@@ -12,6 +12,8 @@ pub enum Answer {
     NotFound(usize),
     /// Not a GET (or HEAD) request line: 405 (`len` bytes written).
     MethodNotAllowed(usize),
+    /// No request line within 2048 bytes: 400 (`len` bytes written).
+    BadRequest(usize),
     /// The request line is not complete yet: read more.
     Incomplete,
     /// `out` is too small for the answer (at least this many bytes).
@@ -24,7 +26,14 @@ pub enum Answer {
 /// requests send no body); the connection is to be closed after the answer.
 pub fn respond(request: &[u8], task: Option<&ChallengeTask<'_>>, out: &mut [u8]) -> Answer {
     let Some(line_end) = request.windows(2).position(|w| w == b"\r\n") else {
-        return if request.len() > 2048 { write(out, 400, "", "") } else { Answer::Incomplete };
+        return if request.len() > 2048 {
+            match write(out, 400, "", "") {
+                Answer::KeyAuthorization(n) => Answer::BadRequest(n),
+                other => other,
+            }
+        } else {
+            Answer::Incomplete
+        };
     };
     let line = core::str::from_utf8(request.get(..line_end).unwrap_or(&[])).unwrap_or("");
     let mut parts = line.split(' ');
@@ -111,5 +120,6 @@ mod tests {
         assert!(matches!(respond(b"POST /x HTTP/1.1\r\n\r\n", Some(&task), &mut out), Answer::MethodNotAllowed(_)));
         assert_eq!(respond(b"GET /.well-kn", Some(&task), &mut out), Answer::Incomplete);
         assert!(matches!(respond(req, Some(&task), &mut [0u8; 10]), Answer::BufferTooSmall(n) if n > 10));
+        assert!(matches!(respond(&[b'x'; 3000], Some(&task), &mut out), Answer::BadRequest(_)));
     }
 }

@@ -16,5 +16,8 @@ pub mod jws;
 pub mod message;
 pub mod tls_alpn;
 
-pub use client::{Buffers, ChallengeKind, ChallengeTask, Challenges, Client, Config, Identifier, Operation, Outcome, Responder, Step};
+pub use client::{
+    Buffers, ChallengeKind, ChallengeTask, Challenges, Client, Config, ExternalAccountBinding, Identifier, Operation, Outcome, Responder,
+    Step, ari_id,
+};
 pub use message::{Problem, ProblemKind};
