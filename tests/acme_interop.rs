@@ -126,7 +126,10 @@ impl Http01 {
                         });
                         match http01::respond(&req, task.as_ref(), &mut out) {
                             http01::Answer::Incomplete => continue,
-                            http01::Answer::KeyAuthorization(n) | http01::Answer::NotFound(n) | http01::Answer::MethodNotAllowed(n) => {
+                            http01::Answer::KeyAuthorization(n)
+                            | http01::Answer::NotFound(n)
+                            | http01::Answer::MethodNotAllowed(n)
+                            | http01::Answer::BadRequest(n) => {
                                 let _ = conn.write_all(&out[..n]);
                                 return;
                             }

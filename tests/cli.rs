@@ -1,9 +1,10 @@
 //! The host CLI (`examples/enroll.rs`): every subcommand's `--help`, and the exit codes that
 //! need no server (bad usage and configuration 2, transport error 5). Enrollments through it
-//! against micromdm and est-ca run in the interop tests.
+//! against micromdm and est-ca run in the interop tests, its ACME commands in `cli_acme.rs`.
 #![cfg(all(
     feature = "scep",
     feature = "est",
+    feature = "acme",
     feature = "csrattrs",
     feature = "serverkeygen",
     feature = "http-digest",
@@ -37,6 +38,7 @@ fn every_subcommand_has_help_naming_its_options() {
     for (proto, cmds) in [
         ("scep", &["getcaps", "getca", "getnextca", "enroll", "renew", "poll", "getcert", "getcrl"][..]),
         ("est", &["cacerts", "csrattrs", "enroll", "reenroll", "serverkeygen"][..]),
+        ("acme", &["account", "order", "renew", "revoke"][..]),
     ] {
         for cmd in cmds {
             let (code, text, _) = run(&[proto, cmd, "--help"]);
