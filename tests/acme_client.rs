@@ -373,6 +373,18 @@ fn every_failure_reply_is_a_typed_outcome() {
             )],
             Box::new(|o| *o == Outcome::Protocol("a URL names another server")),
         ),
+        // A URL a request line cannot carry (found by the fuzz target): an outcome, not an error.
+        (
+            vec![(
+                "GET /dir",
+                with_body(
+                    "01-directory.http",
+                    None,
+                    r#"{"newNonce":"https://127.0.0.1:14000/n p","newAccount":"https://127.0.0.1:14000/a","newOrder":"https://127.0.0.1:14000/o"}"#,
+                ),
+            )],
+            Box::new(|o| *o == Outcome::Protocol("a URL with characters a request cannot carry")),
+        ),
         // Not the object expected, and nesting over the bound.
         (
             vec![("GET /dir", with_body("01-directory.http", None, r#"{"newNonce":5}"#))],

@@ -12,7 +12,8 @@ target; missing ones are skipped), and an adversarial set made here:
   - every DER length field of every seed (up to 48 per seed) set to 0, 1, indefinite and
     0x84 ffffffff, the rest of the seed unchanged;
   - HTTP replies with lengths and chunk sizes at 0, 1 and beyond 32 bits (for the HTTP-fed
-    targets, whose first byte is a split point or whose input is framed by the target).
+    targets, whose first byte is a split point or whose input is framed by the target, with
+    acme_client's 4-byte header too).
 The bundle format is the one src/main.rs reads. Bundles larger than MAX_BUNDLE are split:
 OUT_PREFIX.0.bin, OUT_PREFIX.1.bin, ... Prints the bundle paths, one a line.
 """
@@ -119,6 +120,8 @@ def http_cases():
         out.append(b"\x07" + h)
         # est_client / scep_client framing: 2-byte length, chunk size, reply.
         out.append(struct.pack(">HB", min(len(h), 0xFFFF), 7) + h)
+        # acme_client: the same records after a 4-byte header (an order, 8 KiB buffers).
+        out.append(b"\x41\xff\xff\xff" + struct.pack(">HB", min(len(h), 0xFFFF), 7) + h)
     return out
 
 

@@ -1668,6 +1668,8 @@ fn keep(work: &mut [u8], arena: &mut usize, bytes: &[u8]) -> Result<Span, Client
 fn keep_url(work: &mut [u8], arena: &mut usize, host: &str, port: u16, url: &str) -> Result<Result<Span, Outcome>, ClientError> {
     match message::plain(url) {
         Err(e) => Ok(Err(Outcome::Json(e))),
+        // What a request line cannot carry (a control character, a space, non-ASCII).
+        Ok(u) if !u.bytes().all(|b| b.is_ascii_graphic()) => Ok(Err(Outcome::Protocol("a URL with characters a request cannot carry"))),
         Ok(u) if path_of(host, port, u).is_none() => Ok(Err(Outcome::Protocol("a URL names another server"))),
         Ok(u) => keep(work, arena, u.as_bytes()).map(Ok),
     }

@@ -514,11 +514,11 @@ pub struct Runner<'r, K, S, N, C, T, R> {
     responder: Option<&'r mut dyn crate::acme::Responder>,
     /// ACME: when to ask the server's renewal window again (`None`: at the next idle step;
     /// memory only, a reboot asks again).
-    #[cfg(feature = "acme")]
+    #[cfg(all(feature = "acme", feature = "tls"))]
     ari_next: Option<UnixTime>,
     /// ACME: the server has no ARI (its directory lacks renewalInfo): the profile's renewal
     /// policy alone decides.
-    #[cfg(feature = "acme")]
+    #[cfg(all(feature = "acme", feature = "tls"))]
     ari_off: bool,
 }
 
@@ -586,9 +586,9 @@ where
             memory,
             #[cfg(feature = "acme")]
             responder: None,
-            #[cfg(feature = "acme")]
+            #[cfg(all(feature = "acme", feature = "tls"))]
             ari_next: None,
-            #[cfg(feature = "acme")]
+            #[cfg(all(feature = "acme", feature = "tls"))]
             ari_off: false,
         })
     }

@@ -17,6 +17,7 @@
 
 mod support;
 
+mod acme_client;
 mod ber_normalize;
 mod cbc_decrypt;
 mod certificate;
@@ -33,6 +34,7 @@ mod scep_client;
 mod scep_snapshot;
 mod signed_data;
 
+pub use acme_client::acme_client;
 pub use ber_normalize::ber_normalize;
 pub use cbc_decrypt::cbc_decrypt;
 pub use certificate::certificate;
@@ -55,6 +57,7 @@ pub type Body = fn(&[u8]);
 /// Every target as `(name, body)`, the name being the cargo-fuzz target's (and its seed
 /// folder's, `fuzz/seeds/<name>/`).
 pub const TARGETS: &[(&str, Body)] = &[
+    ("acme_client", acme_client),
     ("ber_normalize", ber_normalize),
     ("cbc_decrypt", cbc_decrypt),
     ("certificate", certificate),
