@@ -122,3 +122,42 @@ pub(crate) fn advance<C: Core>(client: &mut C, now: Instant, rounds: usize) -> R
     }
     Ok(())
 }
+
+/// The [`Core`] methods a client's stages answer alike, written once: for a `Stage` with
+/// `Ready`, `Awaiting { reader, .. }`, `Waiting { until }`, `Done(Outcome)` (an `Outcome::Http`
+/// among them) and `Failed(ClientError)`, in a client with `stage`, `bufs.io` and (with
+/// logging) `log_end`. Used inside each client's `impl Core`.
+macro_rules! stage_core {
+    () => {
+        fn reading(&mut self) -> $crate::client_core::Reading<'_> {
+            match &mut self.stage {
+                Stage::Awaiting { reader, .. } => $crate::client_core::Reading::Awaiting(reader, self.bufs.io),
+                Stage::Done(_) => $crate::client_core::Reading::Ended,
+                _ => $crate::client_core::Reading::NotAwaiting,
+            }
+        }
+        fn reader(&self) -> Option<&$crate::http::ResponseReader> {
+            match &self.stage {
+                Stage::Awaiting { reader, .. } => Some(reader),
+                _ => None,
+            }
+        }
+        fn malformed(&mut self, error: $crate::error::HttpError) {
+            self.stage = Stage::Done(Outcome::Http(error));
+        }
+        fn fail(&mut self, error: $crate::error::ClientError) {
+            self.stage = Stage::Failed(error);
+            #[cfg(any(feature = "log", feature = "defmt"))]
+            self.log_end();
+        }
+        fn due(&self, now: $crate::time::Instant) -> $crate::client_core::Due {
+            match &self.stage {
+                Stage::Ready => $crate::client_core::Due::Prepare,
+                Stage::Awaiting { reader, .. } if reader.is_done() => $crate::client_core::Due::Response,
+                Stage::Waiting { until } if now >= *until => $crate::client_core::Due::Retry,
+                _ => $crate::client_core::Due::Nothing,
+            }
+        }
+    };
+}
+pub(crate) use stage_core;

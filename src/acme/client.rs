@@ -57,7 +57,7 @@ use super::jws::{AccountKey, Jwk, b64url, b64url_len, hs256};
 use super::message::{self, Authorization, Directory, JsonError, Problem, ProblemDocument, ProblemKind};
 use crate::asn1::cert::CertificateRef;
 use crate::asn1::csr::{self, CsrBuilder};
-use crate::client_core::{self, Due, Reading};
+use crate::client_core;
 use crate::crypto::{Digest, HashAlgorithm};
 use crate::error::{ClientError, EncodeError, HttpError};
 use crate::hal::KeyRole;
@@ -1708,35 +1708,7 @@ impl<'x> Iterator for DerSequence<'x> {
 }
 
 impl client_core::Core for Client<'_, '_> {
-    fn reading(&mut self) -> Reading<'_> {
-        match &mut self.stage {
-            Stage::Awaiting { reader, .. } => Reading::Awaiting(reader, self.bufs.io),
-            Stage::Done(_) => Reading::Ended,
-            _ => Reading::NotAwaiting,
-        }
-    }
-    fn reader(&self) -> Option<&ResponseReader> {
-        match &self.stage {
-            Stage::Awaiting { reader, .. } => Some(reader),
-            _ => None,
-        }
-    }
-    fn malformed(&mut self, error: HttpError) {
-        self.stage = Stage::Done(Outcome::Http(error));
-    }
-    fn fail(&mut self, error: ClientError) {
-        self.stage = Stage::Failed(error);
-        #[cfg(any(feature = "log", feature = "defmt"))]
-        self.log_end();
-    }
-    fn due(&self, now: Instant) -> Due {
-        match &self.stage {
-            Stage::Ready => Due::Prepare,
-            Stage::Awaiting { reader, .. } if reader.is_done() => Due::Response,
-            Stage::Waiting { until } if now >= *until => Due::Retry,
-            _ => Due::Nothing,
-        }
-    }
+    crate::client_core::stage_core!();
     fn prepare(&mut self, _now: Instant) -> Result<(), ClientError> {
         self.prepare_next()
     }

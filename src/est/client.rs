@@ -57,7 +57,7 @@ use crate::asn1::cms::signed_data::SignedDataRef;
 use crate::asn1::csr::{self, ChallengePassword, CsrBuilder};
 use crate::asn1::path::{self, CertificateSet as _};
 use crate::asn1::spki::SpkiRef;
-use crate::client_core::{self, Due, Reading};
+use crate::client_core;
 use crate::crypto::{Digest, HashAlgorithm};
 use crate::error::{DecodeError, EncodeError, HttpError};
 use crate::hal::{KeyRole, KeyType};
@@ -1297,38 +1297,10 @@ fn normalize_in_place(work: &mut [u8], scratch: &mut [u8], len: usize) -> Result
 }
 
 impl<R: CryptoRngCore> client_core::Core for Client<'_, '_, R> {
-    fn reading(&mut self) -> Reading<'_> {
-        match &mut self.stage {
-            Stage::Awaiting { reader, .. } => Reading::Awaiting(reader, self.bufs.io),
-            Stage::Done(_) => Reading::Ended,
-            _ => Reading::NotAwaiting,
-        }
-    }
-    fn reader(&self) -> Option<&ResponseReader> {
-        match &self.stage {
-            Stage::Awaiting { reader, .. } => Some(reader),
-            _ => None,
-        }
-    }
-    fn malformed(&mut self, error: HttpError) {
-        self.stage = Stage::Done(Outcome::Http(error));
-    }
-    fn fail(&mut self, error: ClientError) {
-        self.stage = Stage::Failed(error);
-        #[cfg(any(feature = "log", feature = "defmt"))]
-        self.log_end();
-    }
+    crate::client_core::stage_core!();
     fn response_starts(&mut self) {
         // The request has been sent: its credentials are wiped before the response lands.
         self.wipe_request();
-    }
-    fn due(&self, now: Instant) -> Due {
-        match &self.stage {
-            Stage::Ready => Due::Prepare,
-            Stage::Awaiting { reader, .. } if reader.is_done() => Due::Response,
-            Stage::Waiting { until } if now >= *until => Due::Retry,
-            _ => Due::Nothing,
-        }
     }
     fn prepare(&mut self, _now: Instant) -> Result<(), ClientError> {
         self.prepare_next()

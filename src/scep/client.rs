@@ -59,7 +59,7 @@ use crate::asn1::cms::enveloped_data::EnvelopedDataRef;
 use crate::asn1::cms::signed_data::SignedDataRef;
 use crate::asn1::csr::CsrBuilder;
 use crate::asn1::spki::SpkiRef;
-use crate::client_core::{self, Due, Reading};
+use crate::client_core;
 use crate::crypto::Digest;
 use crate::error::{CmsError, EncodeError, HttpError, ScepError};
 pub use crate::hal::KeyRole;
@@ -899,35 +899,7 @@ impl<'a, 'b, R: CryptoRngCore> Client<'a, 'b, R> {
 }
 
 impl<R: CryptoRngCore> client_core::Core for Client<'_, '_, R> {
-    fn reading(&mut self) -> Reading<'_> {
-        match &mut self.stage {
-            Stage::Awaiting { reader, .. } => Reading::Awaiting(reader, self.bufs.io),
-            Stage::Done(_) => Reading::Ended,
-            _ => Reading::NotAwaiting,
-        }
-    }
-    fn reader(&self) -> Option<&ResponseReader> {
-        match &self.stage {
-            Stage::Awaiting { reader, .. } => Some(reader),
-            _ => None,
-        }
-    }
-    fn malformed(&mut self, error: HttpError) {
-        self.stage = Stage::Done(Outcome::Http(error));
-    }
-    fn fail(&mut self, error: ClientError) {
-        self.stage = Stage::Failed(error);
-        #[cfg(any(feature = "log", feature = "defmt"))]
-        self.log_end();
-    }
-    fn due(&self, now: Instant) -> Due {
-        match &self.stage {
-            Stage::Ready => Due::Prepare,
-            Stage::Awaiting { reader, .. } if reader.is_done() => Due::Response,
-            Stage::Waiting { until } if now >= *until => Due::Retry,
-            _ => Due::Nothing,
-        }
-    }
+    crate::client_core::stage_core!();
     fn prepare(&mut self, now: Instant) -> Result<(), ClientError> {
         self.prepare_next(now)
     }

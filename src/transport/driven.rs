@@ -134,27 +134,35 @@ pub(crate) fn bind<D: Driven>(
     client.bound(now, value.get(..n).unwrap_or(&[])).map_err(DriveError::Client)
 }
 
+/// A client's `handle_response_*` and `handle_transport_failure` as the drivers'
+/// [`ResponseSink`] (`$this => $client`: where the client is, from `self`).
+macro_rules! sink_through {
+    (impl<$g:ident: $b:path> for $t:ty, $this:ident => $client:expr) => {
+        impl<$g: $b> ResponseSink for $t {
+            type Error = ClientError;
+            fn data(&mut $this, now: Instant, data: &[u8]) -> Result<usize, ClientError> {
+                $client.handle_response_data(now, data)
+            }
+            fn end(&mut $this, now: Instant) -> Result<(), ClientError> {
+                $client.handle_response_end(now)
+            }
+            fn complete(&$this) -> bool {
+                $client.response_complete()
+            }
+            fn transport_error(&mut $this, now: Instant, failure: TransportFailure) -> Result<(), ClientError> {
+                $client.handle_transport_failure(now, failure)
+            }
+        }
+    };
+}
+
 #[cfg(feature = "scep")]
 mod scep {
     use super::*;
     use crate::scep::client::{Client, Outcome, Step};
     use rand_core::CryptoRngCore;
 
-    impl<R: CryptoRngCore> ResponseSink for Client<'_, '_, R> {
-        type Error = ClientError;
-        fn data(&mut self, now: Instant, data: &[u8]) -> Result<usize, ClientError> {
-            self.handle_response_data(now, data)
-        }
-        fn end(&mut self, now: Instant) -> Result<(), ClientError> {
-            self.handle_response_end(now)
-        }
-        fn complete(&self) -> bool {
-            self.response_complete()
-        }
-        fn transport_error(&mut self, now: Instant, failure: TransportFailure) -> Result<(), ClientError> {
-            self.handle_transport_failure(now, failure)
-        }
-    }
+    sink_through!(impl<R: CryptoRngCore> for Client<'_, '_, R>, self => self);
 
     impl<R: CryptoRngCore> Driven for Client<'_, '_, R> {
         type Outcome = Outcome;
@@ -198,21 +206,7 @@ mod est {
     use crate::http::request::carries_authorization;
     use rand_core::CryptoRngCore;
 
-    impl<R: CryptoRngCore> ResponseSink for Client<'_, '_, R> {
-        type Error = ClientError;
-        fn data(&mut self, now: Instant, data: &[u8]) -> Result<usize, ClientError> {
-            self.handle_response_data(now, data)
-        }
-        fn end(&mut self, now: Instant) -> Result<(), ClientError> {
-            self.handle_response_end(now)
-        }
-        fn complete(&self) -> bool {
-            self.response_complete()
-        }
-        fn transport_error(&mut self, now: Instant, failure: TransportFailure) -> Result<(), ClientError> {
-            self.handle_transport_failure(now, failure)
-        }
-    }
+    sink_through!(impl<R: CryptoRngCore> for Client<'_, '_, R>, self => self);
 
     impl<R: CryptoRngCore> Driven for Client<'_, '_, R> {
         type Outcome = Outcome;
@@ -261,21 +255,7 @@ mod acme {
         pub(crate) responder: &'r mut H,
     }
 
-    impl<H: Responder> ResponseSink for Answering<'_, '_, '_, H> {
-        type Error = ClientError;
-        fn data(&mut self, now: Instant, data: &[u8]) -> Result<usize, ClientError> {
-            self.client.handle_response_data(now, data)
-        }
-        fn end(&mut self, now: Instant) -> Result<(), ClientError> {
-            self.client.handle_response_end(now)
-        }
-        fn complete(&self) -> bool {
-            self.client.response_complete()
-        }
-        fn transport_error(&mut self, now: Instant, failure: TransportFailure) -> Result<(), ClientError> {
-            self.client.handle_transport_failure(now, failure)
-        }
-    }
+    sink_through!(impl<H: Responder> for Answering<'_, '_, '_, H>, self => self.client);
 
     impl<H: Responder> Driven for Answering<'_, '_, '_, H> {
         type Outcome = Outcome;
