@@ -59,6 +59,38 @@ fn main() {
         None => konst(&mut cfg, "EST_CA", "Option<&[u8]>", "None"),
     }
 
+    // ACME (the riscv32 image built with feature `acme`): the server (127.0.0.1:PORT, reached
+    // at the gateway), the name the client gives it (Host header and TLS server name: pebble
+    // builds its URLs from the Host header, and its TLS certificate names localhost), the
+    // directory path, the DNS name ordered, the TLS trust anchor and the issuing root the
+    // chain must lead to. ACME_SERVER unset: no ACME server (the constants stay unused).
+    match env_opt("ACME_SERVER") {
+        Some(addr) => {
+            check_addr("ACME_SERVER", &addr);
+            konst(&mut cfg, "ACME_SERVER", "Option<&str>", &format!("Some({addr:?})"));
+        }
+        None => konst(&mut cfg, "ACME_SERVER", "Option<&str>", "None"),
+    }
+    konst(&mut cfg, "ACME_HOST", "&str", &format!("{:?}", setting("ACME_HOST", "localhost")));
+    konst(&mut cfg, "ACME_DIRECTORY", "&str", &format!("{:?}", setting("ACME_DIRECTORY", "/dir")));
+    let identifier = setting("ACME_IDENTIFIER", "device.acme.test");
+    assert!(
+        !identifier.is_empty() && identifier.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'),
+        "ACME_IDENTIFIER: a DNS name expected, got {identifier:?}"
+    );
+    konst(&mut cfg, "ACME_IDENTIFIER", "&str", &format!("{identifier:?}"));
+    match env_opt("ACME_TLS_CA") {
+        Some(p) => embed(&mut cfg, &out, "ACME_TLS_ANCHOR", Path::new(&p), "acme-tls-ca.der", true),
+        None => konst(&mut cfg, "ACME_TLS_ANCHOR", "Option<&[u8]>", "None"),
+    }
+    match env_opt("ACME_ROOT") {
+        Some(p) => embed(&mut cfg, &out, "ACME_ROOT", Path::new(&p), "acme-root.der", true),
+        None => konst(&mut cfg, "ACME_ROOT", "Option<&[u8]>", "None"),
+    }
+    // Only the ACME enrollment (no SCEP and EST servers needed): boards/acme-test.sh.
+    let acme_only = env_opt("BOARD_ACME_ONLY").is_some_and(|v| v != "0");
+    konst(&mut cfg, "ACME_ONLY", "bool", &acme_only.to_string());
+
     // The demo RNG seed (NOT SECURE: known to whoever built the image).
     let (seed_hex, seed_label) = match env_opt("DEMO_RNG_SEED") {
         Some(s) => (s, "DEMO_RNG_SEED"),

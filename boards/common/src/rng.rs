@@ -39,6 +39,17 @@ impl NotSecureDemoRng {
         rng
     }
 
+    /// [`NotSecureDemoRng::for_boot`] on another part of the stream space: ChaCha20 stream
+    /// `part << 32 | boot` (part 0 is `for_boot`'s), so a second consumer of a boot (the
+    /// riscv32 image's ACME run: part 1) never repeats what the enrollments draw. Still NOT
+    /// SECURE.
+    #[inline(never)]
+    pub fn for_boot_part(seed: [u8; 32], boot: u32, part: u32) -> Self {
+        let mut rng = Self(ChaCha20Rng::from_seed(seed));
+        rng.0.set_stream((u64::from(part) << 32) | u64::from(boot));
+        rng
+    }
+
     /// An independent stream for another consumer (a protocol client, the TLS connector),
     /// seeded from this one.
     pub fn fork(&mut self) -> Self {

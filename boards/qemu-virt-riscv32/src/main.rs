@@ -1,7 +1,7 @@
 //! embedded-enroll on QEMU `virt` (riscv32imac, M-mode): each boot keeps a SCEP and an EST
 //! identity with the library's lifecycle runner (`board_common::identity`) through a real
 //! TCP/IP stack: smoltcp on a virtio-net device (`virtio-drivers`, no allocator), made an
-//! embedded-nal 0.9 stack by `smoltcp-nal` and driven by the crate's `NalConnector`, over
+//! embedded-nal 0.9 stack by `net.rs` and driven by the crate's `NalConnector`, over
 //! QEMU's user-mode network, whose gateway (10.0.2.2) is the host's loopback.
 //!
 //! 1. SCEP (micromdm): GetCACaps, GetCACert pinned by the CA's SHA-256 fingerprint, then
@@ -10,10 +10,15 @@
 //!    on a fresh device with a P-256 key generated into the flash, /simplereenroll with TLS
 //!    client authentication afterwards.
 //!
+//! 3. With feature `acme` (run.sh with `ACME_SERVER`, boards/acme-test.sh): an ACME order for
+//!    one DNS name from pebble over TLS 1.3, the http-01 challenge answered by the image itself
+//!    on guest port 80 (`acme.rs`, `http01.rs`); `BOARD_ACME_ONLY` builds skip 1 and 2.
+//!
 //! The images renew at every boot on purpose; a boot cut off mid-job finishes that job with
 //! the same key on the next boot. Console on the NS16550A UART; the verdict is the exit status
-//! through the SiFive test device: 0 only if both identities were enrolled or renewed and the
-//! peak stack is within [`STACK_CEILING`]. The RNG is NOT SECURE (see `board_common::rng`).
+//! through the SiFive test device: 0 only if both identities were enrolled or renewed (and,
+//! with ACME, the ACME certificate issued) and the peak stack is within [`STACK_CEILING`].
+//! The RNG is NOT SECURE (see `board_common::rng`).
 //!
 //! Persistent state (`board_common::flash`: the lifecycle records, device keys, the boot counter)
 //! lives in the machine's CFI pflash, unit 1 (`flash.rs`; run.sh's `BOARD_FLASH` is its file).
@@ -22,8 +27,12 @@
 #![no_main]
 #![deny(unsafe_code)]
 
+#[cfg(feature = "acme")]
+mod acme;
 mod clock;
 mod flash;
+#[cfg(feature = "acme")]
+mod http01;
 mod hw;
 mod net;
 #[cfg(feature = "profile")]
@@ -87,21 +96,61 @@ fn main() -> ! {
     let Some((flash, boot)) = flash else { fatal("no flash: the identities need it (run.sh's BOARD_FLASH)") };
     let stack = bring_up();
     let wall = hw::host_unix_time().map(|s| UnixTime::from_secs(s as i64));
-    let verdict = board_common::run(&mut Board { stack }, flash, boot, wall);
-    print(format_args!("TCP calls that stalled: {}", stack.stalls));
+    let enrollments = if ACME_ONLY { None } else { Some(board_common::run(&mut Board { stack: &mut *stack }, flash, boot, wall)) };
     let peak = board_common::stack::peak(stack_bottom, stack_top);
+    #[cfg(feature = "acme")]
+    let (stack, acme, peak) = {
+        if ACME_ONLY {
+            board_common::log::init();
+            print(format_args!(
+                "RNG: NOT SECURE - deterministic ChaCha20 seeded at build time from {} (the boot counter in flash picks the stream) (emulator demo only)",
+                board_common::config::RNG_SEED_SOURCE
+            ));
+        }
+        // The ACME run's own peak: the stack painted again below this frame.
+        let (bottom, _, sp) = hw::stack();
+        board_common::stack::paint(bottom, sp);
+        let (outcome, ms, stack) = acme::run(stack, flash, boot, wall);
+        let acme_peak = board_common::stack::peak(stack_bottom, stack_top);
+        print(format_args!("ACME run: peak stack {} bytes (stack painting, this run alone)", acme_peak));
+        (stack, (outcome, ms), peak.max(acme_peak))
+    };
+    #[cfg(feature = "acme")]
+    print(format_args!(
+        "ACME identity ({}): {} ({} ms)",
+        board_common::config::ACME_HOST,
+        if acme.0 == acme::AcmeOutcome::Issued { "issued" } else { "FAILED" },
+        acme.1
+    ));
+    print(format_args!("TCP calls that stalled: {}", stack.stalls));
     print(format_args!("peak stack: {} bytes (stack painting)", peak));
     let stack_ok = board_common::stack::within(peak, STACK_CEILING);
     #[cfg(feature = "profile")]
     profile::report();
-    if verdict.passed() && stack_ok {
-        print(format_args!("RESULT: PASS (both identities enrolled or renewed)"));
+    let enrolled = enrollments.is_none_or(|v| v.passed());
+    #[cfg(feature = "acme")]
+    let enrolled = enrolled && acme.0 == acme::AcmeOutcome::Issued;
+    if enrolled && stack_ok {
+        print(format_args!("RESULT: PASS ({})", PASSED));
         hw::exit(0)
     } else {
         print(format_args!("RESULT: FAIL"));
         hw::exit(1)
     }
 }
+
+/// Built for the ACME enrollment alone (`BOARD_ACME_ONLY`, feature `acme`): no SCEP or EST.
+#[cfg(feature = "acme")]
+const ACME_ONLY: bool = board_common::config::ACME_ONLY;
+#[cfg(not(feature = "acme"))]
+const ACME_ONLY: bool = false;
+
+/// What a passing run did.
+const PASSED: &str = match (cfg!(feature = "acme"), ACME_ONLY) {
+    (false, _) => "both identities enrolled or renewed",
+    (true, false) => "both identities enrolled or renewed, ACME certificate issued",
+    (true, true) => "ACME certificate issued",
+};
 
 /// The persistent layout on pflash unit 1, once mounted.
 static FLASH: StaticCell<Flash<Pflash>> = StaticCell::new();
@@ -136,7 +185,7 @@ fn flash_only(flash: Option<(&'static mut Flash<Pflash>, u32)>) -> ! {
     hw::exit(if ok { 0 } else { 1 })
 }
 
-/// The TCP/IP stack, in a static (smoltcp's interface and socket set: about 9 KiB that would
+/// The TCP/IP stack, in a static (smoltcp's interface and socket set: kilobytes that would
 /// otherwise sit in `main`'s frame under every enrollment).
 static STACK: StaticCell<PolledStack> = StaticCell::new();
 
@@ -162,7 +211,7 @@ fn bring_up() -> &'static mut PolledStack {
     let Some(stack) = net::stack(device, [mac[2], mac[3], mac[4], mac[5], 0x5e, 0xed, 0x00, 0x01]) else {
         fatal("smoltcp: interface setup failed")
     };
-    STACK.uninit().write(PolledStack::new(stack))
+    STACK.uninit().write(stack)
 }
 
 /// The board for the enrollment runs: TCP through smoltcp on virtio-net.
