@@ -1,8 +1,8 @@
 //! # embedded-enroll
 //!
 //! A `#![no_std]`, allocation-free library that lets firmware obtain and renew X.509
-//! certificates by itself over **SCEP** (RFC 8894) and **EST** (RFC 7030, RFC 8951), with the
-//! private key held in hardware (secure element, TPM, HSM) or in software.
+//! certificates by itself over **SCEP** (RFC 8894), **EST** (RFC 7030, RFC 8951) and **ACME**
+//! (RFC 8555), with the private key held in hardware (secure element, TPM, HSM) or in software.
 //!
 //! The protocol code is Sans-IO: it never opens a socket, reads a clock or touches a private
 //! key. Bytes and time come in as arguments; requests, key operations and deadlines go out as
@@ -18,7 +18,7 @@
 //! | [`crypto`] | thin, allocation-free adapters over RustCrypto primitives (digests, CBC ciphers, AES key wrap, KDFs, P-256, RSA) |
 //! | [`asn1`] | DER/BER codecs (X.509, PKCS#10, CMS) |
 //! | [`http`] | Sans-IO HTTP/1.1 |
-//! | `scep`, `est` | the protocol state machines (features `scep`, `est`) |
+//! | `scep`, `est`, `acme` | the protocol state machines (features `scep`, `est`, `acme`) |
 //! | [`retry`] | bounded retry schedules (PENDING polling, Retry-After, renewal retries) |
 //! | [`lifecycle`] | profiles, renewal, key slots, CA rollover, persistence; the runner that carries the jobs out |
 //! | [`transport`] | the only code that does I/O (feature-gated) |
@@ -28,6 +28,7 @@
 //! | feature | effect |
 //! |---|---|
 //! | `scep`, `est` | the protocol clients (EST: /cacerts, /simpleenroll, /simplereenroll, HTTP Basic) |
+//! | `acme` | the ACME client (`acme`), its http-01 responder and tls-alpn-01 certificates, `run_acme`, ACME profiles in the lifecycle runner; JSON through serde-json-core |
 //! | `csrattrs` | EST `/csrattrs` and the `est::csrattrs` codec (implies `est`) |
 //! | `serverkeygen` | EST `/serverkeygen` and the `est::multipart` codec (implies `est`) |
 //! | `http-digest` | answers to HTTP Digest challenges, SHA-256 and MD5 (implies `est`) |

@@ -1,7 +1,7 @@
 //! The lifecycle manager: one state machine per profile that decides when to enroll, renew,
 //! fetch the next CA, switch to it and persist, and tells the caller through [`Step`]s. It runs
 //! no protocol itself: a [`Step::Run`] names a [`Job`] (an enrollment, a renewal, a CA fetch)
-//! that the caller performs with the SCEP or EST client, then reports with a `handle_*` call.
+//! that the caller performs with the SCEP, EST or ACME client, then reports with a `handle_*` call.
 //!
 //! ```text
 //! loop {
@@ -122,7 +122,7 @@ impl Default for RolloverPolicy {
 pub struct Profile<'a, E = ()> {
     /// A name for reports and logs.
     pub name: &'a str,
-    /// SCEP or EST.
+    /// SCEP, EST or ACME.
     pub protocol: Protocol,
     /// The server, as the caller's transport takes it (`host:port`, a URL).
     pub server: &'a str,

@@ -14,7 +14,7 @@
 //!   schedules from the certificate's validity once time is known.
 //!
 //! Like the protocol clients, the manager does no I/O: it says what to do through [`Step`]s
-//! (generate a key, run a job with the SCEP or EST client, store a record, switch identity,
+//! (generate a key, run a job with the SCEP, EST or ACME client, store a record, switch identity,
 //! wait) and takes the results through `handle_*` calls.
 //!
 //! **Sizes.** A record is 68 bytes plus its certificates and the job in progress (34 bytes

@@ -2,7 +2,7 @@
 //!
 //! - [`blocking`]: drivers that run a protocol client to its end over any `embedded_io`
 //!   byte stream ([`blocking::Connect`]), a device key ([`blocking::DeviceKeys`]) and a clock
-//!   ([`blocking::Timer`]). One loop runs SCEP and EST alike: it sees a client only through
+//!   ([`blocking::Timer`]). One loop runs SCEP, EST and ACME alike: it sees a client only through
 //!   protocol-free steps (connect and keep the connection, send, a key operation, wait,
 //!   done); which request comes next, whether it needs a connection of its own first (EST
 //!   channel binding) and whether it carries credentials is the client's to say.
