@@ -28,7 +28,8 @@
 //! | feature | effect |
 //! |---|---|
 //! | `scep`, `est` | the protocol clients (EST: /cacerts, /simpleenroll, /simplereenroll, HTTP Basic) |
-//! | `acme` | the ACME client (`acme`), its http-01 responder and tls-alpn-01 certificates, `run_acme`, ACME profiles in the lifecycle runner; JSON through serde-json-core |
+//! | `acme` | the ACME client (`acme`), its http-01 responder and tls-alpn-01 certificates, `run_acme`, ACME profiles in the lifecycle runner; JSON through the crate's `acme::json` (no allocator, no serde) |
+//! | `acme-manage` | ACME revocation, account key change and deactivation (`acme::Operation::Revoke`, `KeyChange`, `Deactivate`; implies `acme`) |
 //! | `csrattrs` | EST `/csrattrs` and the `est::csrattrs` codec (implies `est`) |
 //! | `serverkeygen` | EST `/serverkeygen` and the `est::multipart` codec (implies `est`) |
 //! | `http-digest` | answers to HTTP Digest challenges, SHA-256 and MD5 (implies `est`) |

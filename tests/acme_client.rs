@@ -606,6 +606,29 @@ fn a_renewal_order_names_the_certificate_it_replaces_when_the_server_has_ari() {
     assert_eq!(new_order_payload(vector("01-directory.http")), r#"{"identifiers":[{"type":"dns","value":"test.example"}]}"#);
 }
 
+#[cfg(not(feature = "acme-manage"))]
+#[test]
+fn without_acme_manage_the_management_operations_are_refused_up_front() {
+    let k = capture_keys();
+    let leaf = issued_leaf();
+    let new_key = k.cert_spki.clone();
+    for operation in [
+        Operation::Revoke { certificate: &leaf, reason: None, by_certificate_key: false },
+        Operation::KeyChange { new_key: &new_key },
+        Operation::Deactivate,
+    ] {
+        let (mut io, mut work) = (vec![0u8; 8192], vec![0u8; 8192]);
+        let config = Config::new("127.0.0.1", 14000, "/dir", &k.account_spki, &k.cert_spki);
+        let r = Client::new(config, operation, Buffers { io: &mut io, work: &mut work });
+        assert!(
+            matches!(&r, Err(embedded_enroll::error::ClientError::Config(m)) if m.contains("acme-manage")),
+            "{operation:?}: {:?}",
+            r.err()
+        );
+    }
+}
+
+#[cfg(feature = "acme-manage")]
 #[test]
 fn revocation_key_change_and_deactivation_with_a_known_account() {
     let mut keys = capture_keys();

@@ -384,6 +384,7 @@ fn pebble_root(pebble: &Pebble, n: u32) -> Vec<u8> {
     der_of(&pem)
 }
 
+#[cfg(feature = "acme-manage")]
 #[test]
 #[ignore = "needs pebble (tests/peers/pebble.sh)"]
 fn pebble_revocation_key_change_deactivation_and_alternate_chains() {

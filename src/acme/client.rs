@@ -53,6 +53,7 @@
 //! names another origin ends the client ([`Outcome::Protocol`]), so one connector serves the
 //! whole run.
 
+use super::json::Writer;
 use super::jws::{AccountKey, Jwk, b64url, b64url_len, hs256};
 use super::message::{self, Authorization, Directory, JsonError, Problem, ProblemDocument, ProblemKind};
 use crate::asn1::cert::CertificateRef;
@@ -67,7 +68,6 @@ use crate::retry::{RetryPolicy, RetrySchedule};
 use crate::span::Span;
 use crate::time::{Duration, Instant, UnixTime};
 use crate::transport::TransportFailure;
-use serde::Serialize;
 
 /// The most `badNonce` answers to one request before the client gives up.
 pub const MAX_BAD_NONCE_RETRIES: u8 = 3;
@@ -449,6 +449,7 @@ enum Phase {
     Revoke,
     /// The inner JWS of a key change is built and signed (no request).
     KeyChangeInner,
+    #[cfg_attr(not(feature = "acme-manage"), allow(dead_code))]
     KeyChange,
     Deactivate,
     RenewalInfo,
@@ -476,6 +477,7 @@ enum Stage {
     },
     /// The inner JWS of a key change (`work[at..]` gets the signature) waits for the new
     /// key's signature.
+    #[cfg_attr(not(feature = "acme-manage"), allow(dead_code))]
     InnerSigning {
         digest: Digest,
         at: usize,
@@ -522,6 +524,7 @@ struct Kept {
     key_change: Span,
     renewal_info: Span,
     /// The key change's inner JWS.
+    #[cfg_attr(not(feature = "acme-manage"), allow(dead_code))]
     inner: Span,
     alternates: heapless::Vec<Span, MAX_ALTERNATES>,
 }
@@ -561,53 +564,66 @@ fn enc(buffer: &'static str) -> impl Fn(EncodeError) -> ClientError {
     }
 }
 
-#[derive(Serialize)]
+/// A JWS protected header (RFC 8555 section 6.2).
 struct Protected<'x> {
     alg: &'x str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     kid: Option<&'x str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     jwk: Option<Jwk<'x>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     nonce: Option<&'x str>,
     url: &'x str,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct NewAccount<'x> {
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    contact: &'x [&'x str],
-    terms_of_service_agreed: bool,
-    #[serde(skip_serializing_if = "core::ops::Not::not")]
-    only_return_existing: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    external_account_binding: Option<FlatJws<'x>>,
+impl Protected<'_> {
+    /// Writes the header's JSON into `out`: its length, or the size needed.
+    fn write(&self, out: &mut [u8]) -> Result<usize, usize> {
+        let mut w = Writer::new(out);
+        w.raw(b"{").name("alg", true).str(self.alg);
+        if let Some(kid) = self.kid {
+            w.name("kid", false).str(kid);
+        }
+        if let Some(jwk) = &self.jwk {
+            w.name("jwk", false);
+            jwk.write(&mut w);
+        }
+        if let Some(nonce) = self.nonce {
+            w.name("nonce", false).str(nonce);
+        }
+        w.name("url", false).str(self.url).raw(b"}");
+        w.finish()
+    }
 }
 
-#[derive(Serialize)]
-struct FlatJws<'x> {
-    protected: &'x str,
-    payload: &'x str,
-    signature: &'x str,
-}
-
-#[derive(Serialize)]
-struct NewOrder<'x> {
-    identifiers: heapless::Vec<message::IdentifierObject<'x>, MAX_IDENTIFIERS>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    replaces: Option<&'x str>,
-}
-
-#[derive(Serialize)]
-struct EabProtected<'x> {
-    alg: &'x str,
-    kid: &'x str,
-    url: &'x str,
+/// A newAccount payload (RFC 8555 section 7.3): `contact` when there is one,
+/// `onlyReturnExisting` when true, the EAB's flattened JWS (protected, payload, signature)
+/// when given.
+fn write_new_account(out: &mut [u8], config: &Config<'_>, only_existing: bool, eab: Option<[&str; 3]>) -> Result<usize, usize> {
+    let mut w = Writer::new(out);
+    w.raw(b"{");
+    if !config.contact.is_empty() {
+        w.name("contact", true).raw(b"[");
+        for (i, c) in config.contact.iter().enumerate() {
+            if i > 0 {
+                w.raw(b",");
+            }
+            w.str(c);
+        }
+        w.raw(b"]");
+    }
+    w.name("termsOfServiceAgreed", config.contact.is_empty()).raw(if config.terms_agreed { b"true" } else { b"false" });
+    if only_existing {
+        w.name("onlyReturnExisting", false).raw(b"true");
+    }
+    if let Some([protected, payload, signature]) = eab {
+        w.name("externalAccountBinding", false).raw(b"{").name("protected", true).str(protected);
+        w.name("payload", false).str(payload).name("signature", false).str(signature).raw(b"}");
+    }
+    w.raw(b"}");
+    w.finish()
 }
 
 /// What a POST carries.
 #[derive(Clone, Copy)]
+#[cfg_attr(not(feature = "acme-manage"), allow(dead_code))]
 enum Payload {
     /// POST-as-GET: empty.
     Empty,
@@ -633,13 +649,6 @@ enum JwsKey {
     Certificate,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct KeyChangePayload<'x> {
-    account: &'x str,
-    old_key: super::jws::Jwk<'x>,
-}
-
 /// Writes a flattened JWS into `out` with the signature left blank (base64url of
 /// `sig_len` bytes to come): its length, where the signature goes, and the digest to sign
 /// (SHA-256 of `protected.payload` in base64url). The protected header's JSON is made in
@@ -649,7 +658,7 @@ fn flattened_jws(protected: &Protected<'_>, payload: &[u8], sig_len: usize, out:
     let too_small = || ClientError::BufferTooSmall { buffer: "work", needed: room.saturating_add(1) };
     let split = room.saturating_sub((room / 3).min(1400));
     let (body, h_area) = out.split_at_mut(split);
-    let h_len = serde_json_core::to_slice(protected, h_area).map_err(|_| too_small())?;
+    let h_len = protected.write(h_area).map_err(|_| too_small())?;
     let h_json = h_area.get(..h_len).unwrap_or(&[]);
     let put = |at: &mut usize, bytes: &[u8], body: &mut [u8]| -> Result<(), ClientError> {
         let end = at.checked_add(bytes.len()).ok_or_else(too_small)?;
@@ -713,6 +722,11 @@ impl<'a, 'b> Client<'a, 'b> {
         }
         if config.contact.len() > 4 {
             return Err(ClientError::Config("at most four contact URIs"));
+        }
+        if !cfg!(feature = "acme-manage")
+            && matches!(operation, Operation::Revoke { .. } | Operation::KeyChange { .. } | Operation::Deactivate)
+        {
+            return Err(ClientError::Config("revocation, key change and deactivation need the feature acme-manage"));
         }
         Ok(Self {
             config,
@@ -797,6 +811,7 @@ impl<'a, 'b> Client<'a, 'b> {
     pub fn signed(&mut self, _now: Instant, signature: &[u8]) -> Result<(), ClientError> {
         let r = match self.stage.clone() {
             Stage::Signing { at, what, sig_len, .. } => self.finish_jws(at, what, sig_len, signature),
+            #[cfg(feature = "acme-manage")]
             Stage::InnerSigning { at, sig_len, .. } => self.finish_inner(at, sig_len, signature),
             Stage::CsrSigning { len, .. } => self.finish_csr(len, signature),
             _ => return Err(ClientError::UnexpectedCall),
@@ -891,6 +906,7 @@ impl<'a, 'b> Client<'a, 'b> {
         match self.phase {
             Phase::Directory => return self.get(self.config.directory, Request::Phase(Phase::Directory)),
             Phase::Csr => return self.prepare_csr(),
+            #[cfg(feature = "acme-manage")]
             Phase::KeyChangeInner => return self.prepare_inner(),
             Phase::RenewalInfo => return self.get_renewal_info(),
             _ => {}
@@ -915,13 +931,16 @@ impl<'a, 'b> Client<'a, 'b> {
             Phase::PollOrder => (self.kept.order, Payload::Empty, account),
             Phase::Certificate => (self.kept.certificate, Payload::Empty, account),
             Phase::Alternate(n) => (*self.kept.alternates.get(usize::from(n)).ok_or(ClientError::UnexpectedCall)?, Payload::Empty, account),
+            #[cfg(feature = "acme-manage")]
             Phase::Revoke => {
                 let by_cert = matches!(self.operation, Operation::Revoke { by_certificate_key: true, .. });
                 (self.kept.revoke_cert, Payload::Revoke, if by_cert { JwsKey::Certificate } else { account })
             }
+            #[cfg(feature = "acme-manage")]
             Phase::KeyChange => (self.kept.key_change, Payload::Inner, account),
+            #[cfg(feature = "acme-manage")]
             Phase::Deactivate => (self.account_span().ok_or(ClientError::UnexpectedCall)?, Payload::Deactivate, account),
-            Phase::Directory | Phase::Csr | Phase::KeyChangeInner | Phase::RenewalInfo => return Err(ClientError::UnexpectedCall),
+            _ => return Err(ClientError::UnexpectedCall),
         };
         if url.is_empty() && !matches!(self.phase, Phase::Deactivate) {
             return self.done(Outcome::Protocol("the directory lacks the URL this operation needs"));
@@ -930,6 +949,7 @@ impl<'a, 'b> Client<'a, 'b> {
     }
 
     /// The account URL in the arena (the server's), if there is one there.
+    #[cfg_attr(not(feature = "acme-manage"), allow(dead_code))]
     fn account_span(&self) -> Option<Span> {
         (!self.kept.account.is_empty()).then_some(self.kept.account)
     }
@@ -970,6 +990,7 @@ impl<'a, 'b> Client<'a, 'b> {
         let what = Request::Phase(self.phase);
         let account_url = self.account_url_span();
         let signer = match (key, self.operation) {
+            #[cfg(feature = "acme-manage")]
             (JwsKey::Certificate, Operation::Revoke { certificate, .. }) => CertificateRef::parse(certificate)
                 .ok()
                 .and_then(|c| AccountKey::from_spki(c.spki().as_der()).ok())
@@ -1036,6 +1057,7 @@ impl<'a, 'b> Client<'a, 'b> {
     /// The key change's inner JWS (RFC 8555 section 7.3.5) into the arena: protected
     /// {alg, jwk of the new key, url of keyChange} (no nonce), payload {account, oldKey},
     /// signed by the new key.
+    #[cfg(feature = "acme-manage")]
     fn prepare_inner(&mut self) -> Result<(), ClientError> {
         let Operation::KeyChange { new_key } = self.operation else { return Err(ClientError::UnexpectedCall) };
         let new_key =
@@ -1055,7 +1077,11 @@ impl<'a, 'b> Client<'a, 'b> {
         let (old_jwk_buf, rest) = scratch.split_at_mut(room.min(720));
         let old_key = key.jwk(old_jwk_buf).map_err(enc("work"))?;
         let (p_json, rest) = rest.split_at_mut(rest.len() / 3);
-        let p_len = serde_json_core::to_slice(&KeyChangePayload { account, old_key }, p_json).map_err(too_small)?;
+        let mut w = Writer::new(p_json);
+        w.raw(b"{").name("account", true).str(account).name("oldKey", false);
+        old_key.write(&mut w);
+        w.raw(b"}");
+        let p_len = w.finish().map_err(too_small)?;
         let (new_jwk_buf, rest) = rest.split_at_mut(rest.len().min(720));
         let jwk = Some(new_key.jwk(new_jwk_buf).map_err(enc("work"))?);
         let protected = Protected { alg: new_key.alg(), kid: None, jwk, nonce: None, url };
@@ -1074,6 +1100,7 @@ impl<'a, 'b> Client<'a, 'b> {
     }
 
     /// Puts the new key's signature into the inner JWS.
+    #[cfg(feature = "acme-manage")]
     fn finish_inner(&mut self, at: usize, sig_len: usize, signature: &[u8]) -> Result<(), ClientError> {
         if signature.len() != sig_len {
             return Err(ClientError::Answer);
@@ -1169,21 +1196,24 @@ impl<'a, 'b> Client<'a, 'b> {
             Phase::Certificate | Phase::Alternate(_) => {
                 self.done(Outcome::Protocol("the certificate is not application/pem-certificate-chain"))
             }
+            #[cfg(feature = "acme-manage")]
             Phase::Revoke => {
                 info!("acme: certificate revoked");
                 self.done(Outcome::Revoked)
             }
+            #[cfg(feature = "acme-manage")]
             Phase::KeyChange => {
                 info!("acme: account key changed");
                 self.done(Outcome::KeyChanged)
             }
+            #[cfg(feature = "acme-manage")]
             Phase::Deactivate => match message::parse::<message::Account<'_>>(io_body) {
                 Ok(a) if a.status == "deactivated" => self.done(Outcome::Deactivated),
                 Ok(_) => self.done(Outcome::Protocol("the account is not deactivated after the request")),
                 Err(e) => self.done(Outcome::Json(e)),
             },
             Phase::RenewalInfo => self.take_renewal_info(io_body, hint),
-            Phase::Csr | Phase::KeyChangeInner => Err(ClientError::UnexpectedCall),
+            _ => Err(ClientError::UnexpectedCall),
         }
     }
 
@@ -1466,7 +1496,7 @@ impl<'a, 'b> Client<'a, 'b> {
         }
         let chain = Span { start, end };
         let outcome = self.check_chain(chain, count);
-        if outcome == Outcome::Issued {
+        if matches!(outcome, Outcome::Issued) {
             info!("acme: certificate chain of {} received", count);
             self.kept.chain = chain;
             self.arena = end;
@@ -1475,7 +1505,7 @@ impl<'a, 'b> Client<'a, 'b> {
             Phase::Alternate(n) => usize::from(n).saturating_add(1),
             _ => 0,
         };
-        if outcome == Outcome::Untrusted && next < self.kept.alternates.len() {
+        if matches!(outcome, Outcome::Untrusted) && next < self.kept.alternates.len() {
             info!("acme: the chain does not lead to the trust anchor: alternate {} next", next);
             self.phase = Phase::Alternate(u8::try_from(next).unwrap_or(u8::MAX));
             return Ok(());
@@ -1546,9 +1576,6 @@ fn write_payload(
     out: &mut [u8],
 ) -> Result<usize, ClientError> {
     let room = out.len();
-    let json = |r: Result<usize, serde_json_core::ser::Error>| {
-        r.map_err(|_| ClientError::BufferTooSmall { buffer: "work", needed: room.saturating_add(1) })
-    };
     match payload {
         Payload::Empty => Ok(0),
         Payload::EmptyObject => {
@@ -1557,14 +1584,24 @@ fn write_payload(
         }
         Payload::NewOrder => {
             let Operation::Order { identifiers, .. } = operation else { return Err(ClientError::UnexpectedCall) };
-            let identifiers = identifiers.iter().map(Identifier::object).collect();
             // `replaces` only to a server that offers ARI (RFC 9773 section 5).
             let id = match config.replaces.filter(|_| !kept.renewal_info.is_empty()) {
                 Some(cert) => Some(ari_id(cert).ok_or(ClientError::Config("the replaced certificate has no authority key identifier"))?),
                 None => None,
             };
-            json(serde_json_core::to_slice(&NewOrder { identifiers, replaces: id.as_deref() }, out))
+            let mut w = Writer::new(out);
+            w.raw(b"{").name("identifiers", true).raw(b"[");
+            for (i, id) in identifiers.iter().map(Identifier::object).enumerate() {
+                w.raw(if i > 0 { b",{" } else { b"{" }).name("type", true).str(id.kind).name("value", false).str(id.value).raw(b"}");
+            }
+            w.raw(b"]");
+            if let Some(id) = &id {
+                w.name("replaces", false).str(id);
+            }
+            w.raw(b"}");
+            w.finish().map_err(|_| ClientError::BufferTooSmall { buffer: "work", needed: room.saturating_add(1) })
         }
+        #[cfg(feature = "acme-manage")]
         Payload::Revoke => {
             let Operation::Revoke { certificate, reason, .. } = operation else { return Err(ClientError::UnexpectedCall) };
             let needed = b64url_len(certificate.len()).saturating_add(40);
@@ -1582,11 +1619,13 @@ fn write_payload(
             at = at.saturating_add(tail.len());
             Ok(at.saturating_add(16))
         }
+        #[cfg(feature = "acme-manage")]
         Payload::Inner => {
             let inner = kept.inner.get(arena);
             out.get_mut(..inner.len()).ok_or(ClientError::BufferTooSmall { buffer: "work", needed: inner.len() })?.copy_from_slice(inner);
             Ok(inner.len())
         }
+        #[cfg(feature = "acme-manage")]
         Payload::Deactivate => {
             const BODY: &[u8] = b"{\"status\":\"deactivated\"}";
             out.get_mut(..BODY.len()).ok_or(ClientError::BufferTooSmall { buffer: "work", needed: BODY.len() })?.copy_from_slice(BODY);
@@ -1604,6 +1643,8 @@ fn write_payload(
             Ok(n.saturating_add(10))
         }
         Payload::NewAccount => new_account_payload(config, operation, key, kept, arena, out),
+        #[cfg(not(feature = "acme-manage"))]
+        Payload::Revoke | Payload::Inner | Payload::Deactivate => Err(ClientError::UnexpectedCall),
     }
 }
 
@@ -1623,13 +1664,7 @@ fn new_account_payload(
         Operation::Account { only_existing: true } | Operation::Revoke { .. } | Operation::KeyChange { .. } | Operation::Deactivate
     );
     let Some(eab) = config.eab.filter(|_| !only_existing) else {
-        let p = NewAccount {
-            contact: config.contact,
-            terms_of_service_agreed: config.terms_agreed,
-            only_return_existing: only_existing,
-            external_account_binding: None,
-        };
-        return serde_json_core::to_slice(&p, out).map_err(too_small);
+        return write_new_account(out, config, only_existing, None).map_err(too_small);
     };
     // The EAB's inner JWS (RFC 8555 section 7.3.4): protected {alg HS256, kid, url}, payload
     // the account JWK, signature the MAC, all built in `out`'s tail.
@@ -1638,20 +1673,16 @@ fn new_account_payload(
     let (jwk, tail) = tail.split_at_mut(tail.len().min(720));
     let jwk_len = key.write_jwk(jwk).map_err(enc("work"))?.len();
     let (prot, tail) = tail.split_at_mut(tail.len().min(512));
-    let prot_len = serde_json_core::to_slice(&EabProtected { alg: "HS256", kid: eab.kid, url }, prot).map_err(too_small)?;
+    let mut w = Writer::new(prot);
+    w.raw(b"{").name("alg", true).str("HS256").name("kid", false).str(eab.kid).name("url", false).str(url).raw(b"}");
+    let prot_len = w.finish().map_err(too_small)?;
     let (prot64, tail) = tail.split_at_mut(tail.len().min(683));
     let prot64 = b64url(prot.get(..prot_len).unwrap_or(&[]), prot64).map_err(enc("work"))?;
     let (jwk64, tail) = tail.split_at_mut(tail.len().min(960));
     let jwk64 = b64url(jwk.get(..jwk_len).unwrap_or(&[]), jwk64).map_err(enc("work"))?;
     let mac = zeroize::Zeroizing::new(hs256(eab.hmac_key, &[prot64.as_bytes(), b".", jwk64.as_bytes()]));
     let sig64 = b64url(&*mac, tail).map_err(enc("work"))?;
-    let p = NewAccount {
-        contact: config.contact,
-        terms_of_service_agreed: config.terms_agreed,
-        only_return_existing: false,
-        external_account_binding: Some(FlatJws { protected: prot64, payload: jwk64, signature: sig64 }),
-    };
-    serde_json_core::to_slice(&p, head).map_err(too_small)
+    write_new_account(head, config, false, Some([prot64, jwk64, sig64])).map_err(too_small)
 }
 
 /// Keeps `bytes` at the end of the arena in `work`.

@@ -4,11 +4,11 @@
 //! device key returns (ES256: raw `r || s`; RS256: PKCS#1 v1.5), so the key never enters the
 //! crate.
 
+use super::json::Writer;
 use crate::asn1::spki::{PublicKey, SpkiRef};
 use crate::crypto::KeyType;
 use crate::error::{DecodeError, EncodeError};
 use base64ct::{Base64UrlUnpadded, Encoding};
-use serde::Serialize;
 
 /// The account key's public half, as a JWK (RFC 7517) and its JWS algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +93,9 @@ impl<'a> AccountKey<'a> {
     pub fn write_jwk<'o>(&self, out: &'o mut [u8]) -> Result<&'o [u8], EncodeError> {
         let mut members = [0u8; MAX_N_B64 + 16];
         let jwk = self.jwk(&mut members)?;
-        let n = serde_json_core::to_slice(&jwk, out).map_err(|_| EncodeError::BufferTooSmall { needed: 0 })?;
+        let mut w = Writer::new(out);
+        jwk.write(&mut w);
+        let n = w.finish().map_err(|needed| EncodeError::BufferTooSmall { needed })?;
         out.get(..n).ok_or(EncodeError::BufferTooSmall { needed: n })
     }
 
@@ -109,8 +111,7 @@ impl<'a> AccountKey<'a> {
 }
 
 /// A JWK's members (lexicographic order, as RFC 7638 hashes them), serialized as the object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Jwk<'a> {
     /// An EC key.
     Ec {
@@ -132,6 +133,20 @@ pub enum Jwk<'a> {
         /// The modulus, base64url.
         n: &'a str,
     },
+}
+
+impl Jwk<'_> {
+    /// Writes the JWK as a JSON object, members in lexicographic order, no whitespace.
+    pub fn write(&self, w: &mut Writer<'_>) {
+        w.raw(b"{");
+        match self {
+            Self::Ec { crv, kty, x, y } => {
+                w.name("crv", true).str(crv).name("kty", false).str(kty).name("x", false).str(x).name("y", false).str(y)
+            }
+            Self::Rsa { e, kty, n } => w.name("e", true).str(e).name("kty", false).str(kty).name("n", false).str(n),
+        };
+        w.raw(b"}");
+    }
 }
 
 /// base64url without padding (RFC 7515 section 2) of `data` into `out`.

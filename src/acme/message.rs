@@ -1,87 +1,32 @@
 //! The ACME objects the client reads (RFC 8555 section 7.1) and the problem documents
-//! (RFC 7807, RFC 8555 section 6.7), parsed with `serde-json-core` (no allocator, zero-copy):
-//! strings borrow from the response body, unknown fields are ignored, lists have fixed
+//! (RFC 7807, RFC 8555 section 6.7), read with [`super::json`] (no allocator, zero-copy):
+//! strings borrow from the response body, unknown members are ignored, lists have fixed
 //! bounds ([`MAX_AUTHORIZATIONS`], [`MAX_CHALLENGES`]) and nesting is bounded
-//! ([`MAX_DEPTH`]) before the parser sees the body, so that no reply can exhaust the stack.
+//! ([`MAX_DEPTH`]) while reading, so that no reply can exhaust the stack.
 
+use super::json::Object;
+pub use super::json::{JsonError, MAX_DEPTH, plain};
 use crate::time::UnixTime;
-use serde::Deserialize;
-use serde::Serialize;
-use serde_json_core::str::EscapedStr;
 
 /// The most authorizations an order may list (one per identifier).
 pub const MAX_AUTHORIZATIONS: usize = 8;
 /// The most challenges an authorization may offer.
 pub const MAX_CHALLENGES: usize = 6;
-/// The deepest nesting of objects and arrays accepted in a reply.
-pub const MAX_DEPTH: usize = 8;
 
-/// Why a reply's JSON was refused.
-#[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum JsonError {
-    /// Objects or arrays nest deeper than [`MAX_DEPTH`].
-    TooDeep,
-    /// Not the JSON object expected (syntax, a missing member, a wrong type, a list longer
-    /// than its bound).
-    Malformed,
-    /// A URL or token carries JSON escapes (they are used as they are, so none is accepted).
-    Escaped,
+/// An ACME object read from a reply's JSON.
+pub trait FromJson<'a>: Sized {
+    /// Reads the object from `o` (a missing or mistyped member: [`JsonError::Malformed`]).
+    fn from_object(o: Object<'a>) -> Result<Self, JsonError>;
 }
 
-impl core::fmt::Display for JsonError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(match self {
-            Self::TooDeep => "the JSON nests deeper than the client accepts",
-            Self::Malformed => "the JSON is not the object expected (syntax, a missing or mistyped member, or a list over its bound)",
-            Self::Escaped => "a URL or token in the JSON carries escapes",
-        })
-    }
-}
-
-/// Checks that objects and arrays nest at most `max` deep (strings skipped, escapes honoured).
-pub fn check_depth(body: &[u8], max: usize) -> Result<(), JsonError> {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for &b in body {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' => {
-                depth = depth.saturating_add(1);
-                if depth > max {
-                    return Err(JsonError::TooDeep);
-                }
-            }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-/// Parses `body` as `T` after the depth check.
-pub fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, JsonError> {
-    check_depth(body, MAX_DEPTH)?;
-    serde_json_core::from_slice::<T>(body).map(|(v, _)| v).map_err(|_| JsonError::Malformed)
-}
-
-/// A string used as is (URL, token, status): refused when it carries escapes.
-pub fn plain(s: &str) -> Result<&str, JsonError> {
-    if s.contains('\\') { Err(JsonError::Escaped) } else { Ok(s) }
+/// Parses `body` as `T`: the whole body is checked as JSON (nesting at most [`MAX_DEPTH`])
+/// before `T` reads its members.
+pub fn parse<'a, T: FromJson<'a>>(body: &'a [u8]) -> Result<T, JsonError> {
+    T::from_object(Object::parse(body)?)
 }
 
 /// The directory (RFC 8555 section 7.1.1).
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct Directory<'a> {
     /// newNonce URL.
     pub new_nonce: &'a str,
@@ -95,70 +40,108 @@ pub struct Directory<'a> {
     pub key_change: Option<&'a str>,
     /// renewalInfo URL (RFC 9773), when the server offers ARI.
     pub renewal_info: Option<&'a str>,
-    /// The server's metadata.
-    pub meta: Option<DirectoryMeta>,
-}
-
-/// The directory's `meta` members the client acts on.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DirectoryMeta {
-    /// Whether newAccount needs External Account Binding.
+    /// `meta.externalAccountRequired`: whether newAccount needs External Account Binding.
     pub external_account_required: Option<bool>,
 }
 
+impl<'a> FromJson<'a> for Directory<'a> {
+    fn from_object(o: Object<'a>) -> Result<Self, JsonError> {
+        let meta = o.opt_object("meta")?;
+        Ok(Self {
+            new_nonce: o.str("newNonce")?,
+            new_account: o.str("newAccount")?,
+            new_order: o.str("newOrder")?,
+            revoke_cert: o.opt_str("revokeCert")?,
+            key_change: o.opt_str("keyChange")?,
+            renewal_info: o.opt_str("renewalInfo")?,
+            external_account_required: match meta {
+                Some(m) => m.opt("externalAccountRequired", super::json::Value::as_bool)?,
+                None => None,
+            },
+        })
+    }
+}
+
 /// An account object (RFC 8555 section 7.1.2): its status.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct Account<'a> {
     /// "valid", "deactivated" or "revoked".
     pub status: &'a str,
 }
 
+impl<'a> FromJson<'a> for Account<'a> {
+    fn from_object(o: Object<'a>) -> Result<Self, JsonError> {
+        Ok(Self { status: o.str("status")? })
+    }
+}
+
 /// An order object (RFC 8555 section 7.1.3).
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct Order<'a> {
     /// "pending", "ready", "processing", "valid" or "invalid".
     pub status: &'a str,
     /// The authorization URLs.
-    #[serde(borrow)]
     pub authorizations: heapless::Vec<&'a str, MAX_AUTHORIZATIONS>,
     /// The finalize URL.
     pub finalize: &'a str,
     /// The certificate URL, once valid.
     pub certificate: Option<&'a str>,
     /// Why the order became invalid.
-    #[serde(borrow)]
     pub error: Option<ProblemDocument<'a>>,
 }
 
+impl<'a> FromJson<'a> for Order<'a> {
+    fn from_object(o: Object<'a>) -> Result<Self, JsonError> {
+        Ok(Self {
+            status: o.str("status")?,
+            authorizations: o.list("authorizations", |v| v.as_str().ok_or(JsonError::Malformed))?,
+            finalize: o.str("finalize")?,
+            certificate: o.opt_str("certificate")?,
+            error: problem_member(o)?,
+        })
+    }
+}
+
+/// The `error` member (a problem document) of an order or a challenge.
+fn problem_member<'a>(o: Object<'a>) -> Result<Option<ProblemDocument<'a>>, JsonError> {
+    o.opt_object("error")?.map(ProblemDocument::from_object).transpose()
+}
+
 /// An identifier (RFC 8555 section 9.7.7; IP: RFC 8738).
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy)]
 pub struct IdentifierObject<'a> {
     /// "dns" or "ip".
-    #[serde(rename = "type")]
     pub kind: &'a str,
     /// The name or address.
     pub value: &'a str,
 }
 
 /// An authorization object (RFC 8555 section 7.1.4).
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct Authorization<'a> {
     /// "pending", "valid", "invalid", "deactivated", "expired" or "revoked".
     pub status: &'a str,
     /// What it authorizes.
-    #[serde(borrow)]
     pub identifier: IdentifierObject<'a>,
     /// The challenges offered.
-    #[serde(borrow)]
     pub challenges: heapless::Vec<Challenge<'a>, MAX_CHALLENGES>,
 }
 
+impl<'a> FromJson<'a> for Authorization<'a> {
+    fn from_object(o: Object<'a>) -> Result<Self, JsonError> {
+        let id = o.opt_object("identifier")?.ok_or(JsonError::Malformed)?;
+        Ok(Self {
+            status: o.str("status")?,
+            identifier: IdentifierObject { kind: id.str("type")?, value: id.str("value")? },
+            challenges: o.list("challenges", |v| Challenge::from_object(v.as_object().ok_or(JsonError::Malformed)?))?,
+        })
+    }
+}
+
 /// A challenge object (RFC 8555 section 8).
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct Challenge<'a> {
     /// "http-01", "dns-01", "tls-alpn-01", ...
-    #[serde(rename = "type")]
     pub kind: &'a str,
     /// Where to answer it.
     pub url: &'a str,
@@ -167,21 +150,37 @@ pub struct Challenge<'a> {
     /// The token (the kinds this client answers all have one).
     pub token: Option<&'a str>,
     /// Why it failed.
-    #[serde(borrow)]
     pub error: Option<ProblemDocument<'a>>,
 }
 
-/// A renewalInfo reply (RFC 9773 section 4.2).
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+impl<'a> FromJson<'a> for Challenge<'a> {
+    fn from_object(o: Object<'a>) -> Result<Self, JsonError> {
+        Ok(Self {
+            kind: o.str("type")?,
+            url: o.str("url")?,
+            status: o.str("status")?,
+            token: o.opt_str("token")?,
+            error: problem_member(o)?,
+        })
+    }
+}
+
+/// A renewalInfo reply (RFC 9773 section 4.2): its `suggestedWindow`.
+#[derive(Debug)]
 pub struct RenewalInfo<'a> {
     /// When the server suggests renewing.
-    #[serde(borrow)]
     pub suggested_window: Window<'a>,
 }
 
+impl<'a> FromJson<'a> for RenewalInfo<'a> {
+    fn from_object(o: Object<'a>) -> Result<Self, JsonError> {
+        let w = o.opt_object("suggestedWindow")?.ok_or(JsonError::Malformed)?;
+        Ok(Self { suggested_window: Window { start: w.str("start")?, end: w.str("end")? } })
+    }
+}
+
 /// A suggested renewal window (RFC 3339 times).
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct Window<'a> {
     /// Its start.
     pub start: &'a str,
@@ -234,16 +233,20 @@ pub fn parse_rfc3339(s: &str) -> Option<UnixTime> {
 }
 
 /// A problem document (RFC 7807) as sent.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct ProblemDocument<'a> {
     /// The problem type URI.
-    #[serde(rename = "type")]
     pub kind: Option<&'a str>,
-    /// The server's explanation (JSON escapes kept; see [`Problem`]).
-    #[serde(borrow)]
-    pub detail: Option<EscapedStr<'a>>,
+    /// The server's explanation, JSON escapes kept (see [`Problem`]).
+    pub detail: Option<&'a str>,
     /// The HTTP status.
     pub status: Option<u16>,
+}
+
+impl<'a> FromJson<'a> for ProblemDocument<'a> {
+    fn from_object(o: Object<'a>) -> Result<Self, JsonError> {
+        Ok(Self { kind: o.opt_str("type")?, detail: o.opt_str("detail")?, status: o.opt("status", super::json::Value::as_u16)? })
+    }
 }
 
 /// The ACME error types (RFC 8555 section 6.7, `urn:ietf:params:acme:error:`).
@@ -356,19 +359,9 @@ impl Problem {
     /// The problem in a document (`status`: the reply's, when the document has none).
     pub fn from_document(doc: &ProblemDocument<'_>, status: u16) -> Self {
         let mut detail = heapless::String::new();
-        if let Some(d) = &doc.detail {
-            for fragment in d.fragments() {
-                let mut buf = [0u8; 4];
-                let piece = match fragment {
-                    Ok(serde_json_core::str::EscapedStringFragment::NotEscaped(s)) => s,
-                    Ok(serde_json_core::str::EscapedStringFragment::Escaped(c)) => c.encode_utf8(&mut buf),
-                    Err(_) => break,
-                };
-                for c in piece.chars() {
-                    if detail.push(if c.is_control() { ' ' } else { c }).is_err() {
-                        break;
-                    }
-                }
+        for c in super::json::unescape(doc.detail.unwrap_or("")) {
+            if detail.push(if c.is_control() { ' ' } else { c }).is_err() {
+                break;
             }
         }
         Self { kind: doc.kind.map_or(ProblemKind::Other, ProblemKind::from_type), status: doc.status.unwrap_or(status), detail }
@@ -390,13 +383,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn nesting_is_bounded_before_parsing() {
+    fn nesting_is_bounded() {
         let mut deep = std::vec::Vec::new();
         deep.extend_from_slice(br#"{"status":"valid","x":"#);
         deep.extend(core::iter::repeat_n(b'[', 10_000));
         assert_eq!(parse::<Account<'_>>(&deep).unwrap_err(), JsonError::TooDeep);
         // Brackets inside strings do not count.
-        assert!(check_depth(br#"{"a":"[[[[[[[[[[[[[[[[[[[[\"[[[["}"#, 2).is_ok());
+        assert!(parse::<Account<'_>>(br#"{"status":"valid","a":"[[[[[[[[[[[[[[[[[[[[\"[[[["}"#).is_ok());
     }
 
     #[test]
