@@ -948,8 +948,7 @@ impl<'a, 'b> Client<'a, 'b> {
         self.post(url, payload, key)
     }
 
-    /// The account URL in the arena (the server's), if there is one there.
-    #[cfg_attr(not(feature = "acme-manage"), allow(dead_code))]
+    /// The account URL in the arena (the server's, or the configured one kept at directory time), if there is one.
     fn account_span(&self) -> Option<Span> {
         (!self.kept.account.is_empty()).then_some(self.kept.account)
     }
@@ -988,7 +987,7 @@ impl<'a, 'b> Client<'a, 'b> {
     /// written after the HTTP head into `io`; [`Self::finish_jws`] fills the signature in.
     fn post(&mut self, url: Span, payload: Payload, key: JwsKey) -> Result<(), ClientError> {
         let what = Request::Phase(self.phase);
-        let account_url = self.account_url_span();
+        let account_url = self.account_span();
         let signer = match (key, self.operation) {
             #[cfg(feature = "acme-manage")]
             (JwsKey::Certificate, Operation::Revoke { certificate, .. }) => CertificateRef::parse(certificate)
@@ -1010,10 +1009,7 @@ impl<'a, 'b> Client<'a, 'b> {
         let (jwk_buf, rest) = rest.split_at_mut(rest.len().min(720));
         let kid = match (payload, key, account_url) {
             (Payload::NewAccount, _, _) | (_, JwsKey::Certificate, _) => None,
-            (_, _, Some(AccountUrl::Kept(span))) => {
-                Some(core::str::from_utf8(span.get(arena_bytes)).map_err(|_| ClientError::UnexpectedCall)?)
-            }
-            (_, _, Some(AccountUrl::Configured)) => config.account_url,
+            (_, _, Some(span)) => Some(core::str::from_utf8(span.get(arena_bytes)).map_err(|_| ClientError::UnexpectedCall)?),
             (_, _, None) => None,
         };
         let jwk = if kid.is_none() { Some(signer.jwk(jwk_buf).map_err(enc("work"))?) } else { None };
@@ -1029,15 +1025,6 @@ impl<'a, 'b> Client<'a, 'b> {
         let role = if key == JwsKey::Certificate { KeyRole::Certificate } else { KeyRole::Account };
         self.stage = Stage::Signing { digest, at, what, role, sig_len: signer.signature_len() };
         Ok(())
-    }
-
-    /// Where the `kid` comes from, once there is an account.
-    fn account_url_span(&self) -> Option<AccountUrl> {
-        if !self.kept.account.is_empty() {
-            Some(AccountUrl::Kept(self.kept.account))
-        } else {
-            self.config.account_url.map(|_| AccountUrl::Configured)
-        }
     }
 
     /// Puts the JWS signature into the request.
@@ -1062,14 +1049,13 @@ impl<'a, 'b> Client<'a, 'b> {
         let Operation::KeyChange { new_key } = self.operation else { return Err(ClientError::UnexpectedCall) };
         let new_key =
             AccountKey::from_spki(new_key).map_err(|_| ClientError::Config("the new account key (P-256 or RSA SubjectPublicKeyInfo)"))?;
-        let account_url = self.account_url_span();
-        let Self { config, bufs, kept, arena, key, .. } = self;
+        let account_url = self.account_span();
+        let Self { bufs, kept, arena, key, .. } = self;
         let (arena_bytes, scratch) = bufs.work.split_at_mut(*arena);
         let arena_bytes: &[u8] = arena_bytes;
         let url = core::str::from_utf8(kept.key_change.get(arena_bytes)).map_err(|_| ClientError::UnexpectedCall)?;
         let account = match account_url {
-            Some(AccountUrl::Kept(span)) => core::str::from_utf8(span.get(arena_bytes)).map_err(|_| ClientError::UnexpectedCall)?,
-            Some(AccountUrl::Configured) => config.account_url.unwrap_or(""),
+            Some(span) => core::str::from_utf8(span.get(arena_bytes)).map_err(|_| ClientError::UnexpectedCall)?,
             None => return Err(ClientError::UnexpectedCall),
         };
         let room = scratch.len();
@@ -1556,13 +1542,6 @@ impl<'a, 'b> Client<'a, 'b> {
         self.stage = Stage::Done(outcome);
         Ok(())
     }
-}
-
-/// Where the `kid` is.
-#[derive(Clone, Copy)]
-enum AccountUrl {
-    Kept(Span),
-    Configured,
 }
 
 /// Writes a request's JSON payload into `out`; its length.
