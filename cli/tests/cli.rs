@@ -1,0 +1,499 @@
+//! The `enroll` binary without a real peer: help on every level, usage errors (exit 2 naming
+//! the option), completions and man page, and the outcome lines against canned servers
+//! (python3 on 127.0.0.1, ports 15000-15099, TLS certificates made with openssl).
+//! Each bullet of issue 17's problem list has a test here that the old example failed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_enroll");
+
+struct Run {
+    code: i32,
+    out: String,
+    err: String,
+}
+
+impl Run {
+    /// The last line of stdout: the outcome line.
+    fn last(&self) -> &str {
+        self.out.lines().last().unwrap_or_default()
+    }
+}
+
+fn run(args: &[&str]) -> Run {
+    let out = Command::new(BIN).args(args).output().expect("the enroll binary");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        out: String::from_utf8_lossy(&out.stdout).into_owned(),
+        err: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+const COMMANDS: &[(&str, &[&str])] = &[
+    ("scep", &["getcaps", "getca", "getnextca", "enroll", "renew", "poll", "getcert", "getcrl"]),
+    ("est", &["cacerts", "csrattrs", "enroll", "reenroll", "serverkeygen"]),
+    ("acme", &["account", "order", "renew", "revoke"]),
+];
+
+#[test]
+fn help_on_every_level() {
+    let r = run(&["--help"]);
+    assert_eq!(r.code, 0);
+    assert!(r.out.contains("Exit codes:") && r.out.contains("3  still pending"), "{}", r.out);
+    let r = run(&[]);
+    assert_eq!(r.code, 2, "no command: usage, exit 2");
+    for (proto, cmds) in COMMANDS {
+        let r = run(&[proto, "--help"]);
+        assert_eq!(r.code, 0, "enroll {proto} --help: {}", r.err);
+        for cmd in *cmds {
+            assert!(r.out.contains(cmd), "{proto} --help lists {cmd}");
+            let r = run(&[proto, cmd, "--help"]);
+            assert_eq!(r.code, 0, "{proto} {cmd} --help: {}", r.err);
+            assert!(r.out.contains(&format!("Usage: enroll {proto} {cmd}")), "{}", r.out);
+            for common in ["--json", "--verbose", "--timeout", "--max-wait"] {
+                assert!(r.out.contains(common), "{proto} {cmd} --help names {common}");
+            }
+            let r = run(&["help", proto, cmd]);
+            assert_eq!(r.code, 0);
+        }
+    }
+}
+
+#[test]
+fn unknown_and_misplaced_options_exit_2_naming_them() {
+    let fp = "00".repeat(32);
+    for (args, name) in [
+        (&["scep", "getcaps", "--url", "http://127.0.0.1:9/scep", "--fingerprint", &fp, "--bogus-option", "5"][..], "--bogus-option"),
+        (
+            &["est", "enroll", "--url", "https://x:9", "--tls-ca", "t", "--key", "k", "--subject", "CN=a", "--max-polls", "3"][..],
+            "--max-polls",
+        ),
+        (&["est", "cacerts", "--url", "https://x:9", "--tls-ca", "t", "--challenge", "x"][..], "--challenge"),
+        (&["acme", "revoke", "--url", "https://x:9/dir", "--tls-ca", "t", "--cert", "c", "--cert-key", "k", "--force"][..], "--force"),
+        (&["scep", "getca", "--url", "http://x/scep", "--fingerprint", &fp, "--key", "k"][..], "--key"),
+        (&["frobnicate"][..], "frobnicate"),
+        (&["scep", "frobnicate"][..], "frobnicate"),
+    ] {
+        let r = run(args);
+        assert_eq!(r.code, 2, "{args:?}: {}{}", r.out, r.err);
+        assert!(r.err.contains(name), "{args:?}: {name} not named in {}", r.err);
+    }
+}
+
+#[test]
+fn required_options_are_required_and_shown_so() {
+    // The old CLI marked --subject required but defaulted it to CN=device.
+    let fp = "00".repeat(32);
+    let r = run(&["scep", "enroll", "--url", "http://127.0.0.1:9/scep", "--fingerprint", &fp, "--key", "k"]);
+    assert_eq!(r.code, 2);
+    assert!(r.err.contains("--subject"), "{}", r.err);
+    // The old CLI showed the pin as optional for getcaps and refused to run without it.
+    let r = run(&["scep", "getcaps", "--help"]);
+    assert!(r.out.contains("<--fingerprint <HEX>|--ca <FILE>>"), "the pin is shown required: {}", r.out);
+    let r = run(&["scep", "getcaps", "--url", "http://127.0.0.1:9/scep"]);
+    assert_eq!(r.code, 2);
+    assert!(r.err.contains("--fingerprint") && r.err.contains("--ca"), "{}", r.err);
+    // --no-wait works and is in the help (it was hidden); it needs --state.
+    assert!(run(&["scep", "enroll", "--help"]).out.contains("--no-wait"));
+    let r = run(&["scep", "enroll", "--url", "http://x/scep", "--fingerprint", &fp, "--key", "k", "--subject", "CN=a", "--no-wait"]);
+    assert_eq!(r.code, 2);
+    assert!(r.err.contains("--state"), "{}", r.err);
+    // --insecure-bootstrap needs the pin and excludes --tls-ca.
+    let r = run(&["est", "cacerts", "--url", "https://x:9", "--insecure-bootstrap"]);
+    assert_eq!(r.code, 2);
+    assert!(r.err.contains("--fingerprint"), "{}", r.err);
+    // Legacy algorithms are named, not implied.
+    let r = run(&["scep", "enroll", "--help"]);
+    assert!(r.out.contains("--allow-legacy") && r.out.contains("3des-sha1"), "{}", r.out);
+    let r = run(&["scep", "getcaps", "--url", "http://x/scep", "--fingerprint", &fp, "--allow-legacy", "rc4"]);
+    assert_eq!(r.code, 2);
+    assert!(r.err.contains("rc4"), "{}", r.err);
+}
+
+#[test]
+fn configuration_errors_exit_2_with_the_reason() {
+    let fp = "00".repeat(32);
+    for (args, why) in [
+        (&["scep", "getcaps", "--url", "http://127.0.0.1:9/scep", "--fingerprint", "abcd"][..], "32 bytes"),
+        (&["est", "cacerts", "--url", "http://localhost:9", "--tls-ca", "x"][..], "https://"),
+        (
+            &["scep", "enroll", "--url", "http://127.0.0.1:9/scep", "--fingerprint", &fp, "--key", "/nonexistent", "--subject", "CN=a"][..],
+            "/nonexistent",
+        ),
+        (
+            &["scep", "enroll", "--url", "http://127.0.0.1:9/scep", "--fingerprint", &fp, "--key", "/nonexistent", "--subject", "XX=a"][..],
+            "/nonexistent",
+        ),
+    ] {
+        let r = run(args);
+        assert_eq!(r.code, 2, "{args:?}: {}{}", r.out, r.err);
+        assert!(r.err.contains(why), "{args:?}: {}", r.err);
+    }
+    let r = run(&["scep", "enroll", "--url", "http://127.0.0.1:9/scep", "--json"]);
+    assert_eq!(r.code, 2);
+    assert!(r.out.starts_with("{\"outcome\":\"BadUsage\",\"exit\":2,\"message\":\"usage: "), "{}", r.out);
+}
+
+#[test]
+fn completions_and_man_page_come_from_the_definitions() {
+    for shell in ["bash", "zsh", "fish"] {
+        let r = run(&["completions", shell]);
+        assert_eq!(r.code, 0, "{shell}");
+        assert!(r.out.contains("enroll") && r.out.contains("max-wait") && r.out.contains("key-usage"), "{shell}: {}", &r.out[..200]);
+    }
+    let r = run(&["man"]);
+    assert_eq!(r.code, 0);
+    assert!(r.out.contains(".TH enroll") && r.out.contains("Exit codes"), "{}", &r.out[..300]);
+}
+
+#[test]
+fn a_refused_connection_says_so_exit_5() {
+    // Port 9 (discard) on loopback: nothing listens there.
+    let fp = "00".repeat(32);
+    let r = run(&["scep", "getcaps", "--url", "http://127.0.0.1:9/scep", "--fingerprint", &fp]);
+    assert_eq!(r.code, 5, "{}{}", r.out, r.err);
+    assert!(r.last().starts_with("unreachable: no connection to 127.0.0.1:9"), "the outcome line is last: {}", r.out);
+    assert!(r.err.contains("transport error"), "progress on stderr: {}", r.err);
+    let r = run(&["scep", "getcaps", "--url", "http://127.0.0.1:9/scep", "--fingerprint", &fp, "--json"]);
+    assert_eq!(r.code, 5);
+    assert!(r.out.starts_with("{\"outcome\":\"Transport\",\"exit\":5,\"message\":\"unreachable: "), "{}", r.out);
+    assert_eq!(r.out.lines().count(), 1, "one JSON object: {}", r.out);
+}
+
+// ---- canned servers ----
+
+/// A server on 127.0.0.1:`port` answering every request with `response` (raw HTTP), over TLS
+/// when `tls` gives the certificate and key files. At most 20 connections, 30 s of idle.
+struct Canned(Child);
+
+const SERVER: &str = r#"
+import socket, ssl, sys
+port, resp = int(sys.argv[1]), open(sys.argv[2], 'rb').read()
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', port)); s.listen(5); s.settimeout(30)
+ctx = None
+if len(sys.argv) > 4:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(sys.argv[3], sys.argv[4])
+print('ready', flush=True)
+for _ in range(20):
+    try:
+        c, _ = s.accept()
+        c.settimeout(5)
+        if ctx: c = ctx.wrap_socket(c, server_side=True)
+        data = b''
+        while b'\r\n\r\n' not in data:
+            d = c.recv(65536)
+            if not d: break
+            data += d
+        head, _, body = data.partition(b'\r\n\r\n')
+        n = 0
+        for line in head.split(b'\r\n'):
+            if line.lower().startswith(b'content-length:'): n = int(line.split(b':')[1])
+        while len(body) < n:
+            d = c.recv(65536)
+            if not d: break
+            body += d
+        c.sendall(resp); c.close()
+    except Exception:
+        pass
+"#;
+
+impl Canned {
+    fn start(dir: &Path, port: u16, response: &[u8], tls: Option<(&Path, &Path)>) -> Self {
+        let file = dir.join(format!("response-{port}"));
+        std::fs::write(&file, response).unwrap();
+        let mut cmd = Command::new("python3");
+        cmd.args(["-c", SERVER, &port.to_string(), file.to_str().unwrap()]);
+        if let Some((cert, key)) = tls {
+            cmd.args([cert, key]);
+        }
+        let mut child = cmd.stdout(Stdio::piped()).spawn().expect("python3");
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().unwrap()), &mut line).unwrap();
+        assert_eq!(line.trim(), "ready");
+        Self(child)
+    }
+}
+
+impl Drop for Canned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn openssl(args: &[&str]) {
+    let out = Command::new("openssl").args(args).output().unwrap();
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// A TLS CA, a server certificate from it for `name` (DNS and IP SAN) and a P-256 device key.
+struct Pki {
+    dir: tempfile::TempDir,
+}
+
+impl Pki {
+    fn new(server_name: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let (ca, ca_key, key, csr, cert, ext) =
+            (d.join("tls-ca.pem"), d.join("tls-ca.key"), d.join("server.key"), d.join("server.csr"), d.join("server.pem"), d.join("ext"));
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            p(&ca_key),
+            "-out",
+            p(&ca),
+            "-subj",
+            "/CN=Test TLS CA",
+            "-days",
+            "30",
+        ]);
+        openssl(&[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            p(&key),
+            "-out",
+            p(&csr),
+            "-subj",
+            "/CN=server",
+        ]);
+        let san = if server_name.parse::<std::net::IpAddr>().is_ok() { format!("IP:{server_name}") } else { format!("DNS:{server_name}") };
+        std::fs::write(&ext, format!("subjectAltName={san}\nextendedKeyUsage=serverAuth\n")).unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            p(&csr),
+            "-CA",
+            p(&ca),
+            "-CAkey",
+            p(&ca_key),
+            "-CAcreateserial",
+            "-out",
+            p(&cert),
+            "-days",
+            "30",
+            "-extfile",
+            p(&ext),
+        ]);
+        openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", p(&d.join("device.key"))]);
+        Self { dir }
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+    fn tls(&self) -> (PathBuf, PathBuf) {
+        (self.path("server.pem"), self.path("server.key"))
+    }
+}
+
+fn http(status: &str, headers: &[&str], body: &[u8]) -> Vec<u8> {
+    let mut r = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+    for h in headers {
+        r.push_str(h);
+        r.push_str("\r\n");
+    }
+    r.push_str("\r\n");
+    let mut r = r.into_bytes();
+    r.extend_from_slice(body);
+    r
+}
+
+const HTML: &[u8] = b"<html><head><title>Hotel WiFi</title></head><body>Please log in</body></html>";
+
+#[test]
+fn a_captive_portal_page_is_reported_as_html_not_as_a_decoding_error() {
+    let pki = Pki::new("127.0.0.1");
+    let (cert, key) = pki.tls();
+    let _server = Canned::start(pki.dir.path(), 15001, &http("200 OK", &["Content-Type: text/html"], HTML), Some((&cert, &key)));
+    let r = run(&["est", "cacerts", "--url", "https://127.0.0.1:15001", "--tls-ca", p(&pki.path("tls-ca.pem"))]);
+    assert_eq!(r.code, 6, "{}{}", r.out, r.err);
+    assert!(r.last().starts_with("invalid: 127.0.0.1:15001 answered with an HTML page (Content-Type: text/html)"), "{}", r.out);
+    assert!(r.last().contains("captive portal"), "{}", r.out);
+    // SCEP (plain HTTP) likewise.
+    let _scep = Canned::start(pki.dir.path(), 15002, &http("200 OK", &["Content-Type: text/html"], HTML), None);
+    let r = run(&["scep", "getca", "--url", "http://127.0.0.1:15002/scep", "--fingerprint", &"00".repeat(32)]);
+    assert_eq!(r.code, 6, "{}{}", r.out, r.err);
+    assert!(r.last().contains("an HTML page"), "{}", r.out);
+}
+
+#[test]
+fn an_empty_cacerts_is_empty_not_untrusted() {
+    let pki = Pki::new("127.0.0.1");
+    let (cert, key) = pki.tls();
+    let _server =
+        Canned::start(pki.dir.path(), 15003, &http("200 OK", &["Content-Type: application/pkcs7-mime"], b""), Some((&cert, &key)));
+    let r = run(&["est", "cacerts", "--url", "https://127.0.0.1:15003", "--tls-ca", p(&pki.path("tls-ca.pem"))]);
+    assert_eq!(r.code, 6, "{}{}", r.out, r.err);
+    assert!(r.last().starts_with("invalid: the /cacerts reply is empty"), "{}", r.out);
+    assert!(!r.out.contains("untrusted"), "{}", r.out);
+}
+
+#[test]
+fn a_tls_name_mismatch_names_the_certificate_s_names() {
+    let pki = Pki::new("wrong.example");
+    let (cert, key) = pki.tls();
+    let _server = Canned::start(pki.dir.path(), 15004, &http("200 OK", &[], b""), Some((&cert, &key)));
+    let r = run(&["est", "cacerts", "--url", "https://127.0.0.1:15004", "--tls-ca", p(&pki.path("tls-ca.pem")), "--verbose"]);
+    assert_eq!(r.code, 5, "{}{}", r.out, r.err);
+    assert!(r.last().starts_with("refused: the server's certificate is for wrong.example, not 127.0.0.1"), "{}", r.out);
+    assert!(!r.out.contains("Transport("), "no Debug dump on stdout: {}", r.out);
+    assert!(r.err.contains("cause: "), "--verbose: the cause chain on stderr: {}", r.err);
+}
+
+#[test]
+fn scep_http_errors_show_the_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let _server =
+        Canned::start(dir.path(), 15005, &http("500 Internal Server Error", &["Content-Type: text/plain"], b"database is down"), None);
+    let r = run(&["scep", "getca", "--url", "http://127.0.0.1:15005/scep", "--fingerprint", &"00".repeat(32)]);
+    assert_eq!(r.code, 4, "{}{}", r.out, r.err);
+    assert_eq!(r.last(), "refused: the server answered HTTP 500: \"database is down\"", "{}", r.out);
+}
+
+/// An EST enrollment against a canned reply: the CSR is sent, the reply is `response`.
+fn est_enroll(pki: &Pki, port: u16, response: &[u8], extra: &[&str]) -> Run {
+    let (cert, key) = pki.tls();
+    let _server = Canned::start(pki.dir.path(), port, response, Some((&cert, &key)));
+    let url = format!("https://127.0.0.1:{port}");
+    let tls_ca = pki.path("tls-ca.pem");
+    let mut args = vec!["est", "enroll", "--url", &url, "--tls-ca", p(&tls_ca), "--key"];
+    let device = pki.path("device.key");
+    args.extend([p(&device), "--subject", "CN=dev"]);
+    args.extend(extra);
+    run(&args)
+}
+
+#[test]
+fn a_401_without_challenge_suggests_preemptive_basic() {
+    let pki = Pki::new("127.0.0.1");
+    let r = est_enroll(&pki, 15006, &http("401 Unauthorized", &[], b""), &["--user", "u", "--password", "p"]);
+    assert_eq!(r.code, 4, "{}{}", r.out, r.err);
+    assert!(r.last().contains("offered no challenge; try --basic-preemptive"), "{}", r.out);
+}
+
+#[test]
+fn est_ca_s_400_on_a_wrapped_csr_suggests_one_line() {
+    let pki = Pki::new("127.0.0.1");
+    let body = b"could not parse certificate signing request";
+    let r = est_enroll(&pki, 15007, &http("400 Bad Request", &["Content-Type: text/plain"], body), &[]);
+    assert_eq!(r.code, 4, "{}{}", r.out, r.err);
+    assert!(r.last().contains("could not parse certificate signing request") && r.last().ends_with("try --one-line"), "{}", r.out);
+}
+
+/// The PKCS#7 certs-only reply (base64) carrying a certificate for the device key issued by a
+/// CA of its own ("rogue"), which is neither the TLS anchor nor --ca.
+fn rogue_reply(pki: &Pki) -> Vec<u8> {
+    let d = pki.dir.path();
+    let (rogue, rogue_key, csr, cert, p7) =
+        (d.join("rogue.pem"), d.join("rogue.key"), d.join("dev.csr"), d.join("dev.pem"), d.join("dev.p7"));
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        p(&rogue_key),
+        "-out",
+        p(&rogue),
+        "-subj",
+        "/CN=Rogue CA",
+        "-days",
+        "30",
+    ]);
+    openssl(&["req", "-new", "-key", p(&pki.path("device.key")), "-out", p(&csr), "-subj", "/CN=dev"]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        p(&csr),
+        "-CA",
+        p(&rogue),
+        "-CAkey",
+        p(&rogue_key),
+        "-CAcreateserial",
+        "-out",
+        p(&cert),
+        "-days",
+        "30",
+    ]);
+    openssl(&["crl2pkcs7", "-nocrl", "-certfile", p(&cert), "-outform", "DER", "-out", p(&p7)]);
+    let out = Command::new("openssl").args(["base64", "-in", p(&p7)]).output().unwrap();
+    http("200 OK", &["Content-Type: application/pkcs7-mime; smime-type=certs-only", "Content-Transfer-Encoding: base64"], &out.stdout)
+}
+
+#[test]
+fn a_certificate_from_an_unpinned_ca_is_refused_unless_accepted() {
+    let pki = Pki::new("127.0.0.1");
+    let reply = rogue_reply(&pki);
+    let out = pki.path("dev-issued.pem");
+    let r = est_enroll(&pki, 15008, &reply, &["--out", p(&out)]);
+    assert_eq!(r.code, 4, "{}{}", r.out, r.err);
+    assert!(r.last().starts_with("refused: the issued certificate (from CN=Rogue CA) does not chain to --tls-ca"), "{}", r.out);
+    assert!(!out.exists(), "nothing written");
+    let r = est_enroll(&pki, 15009, &reply, &["--out", p(&out), "--accept-unverified-ca", "--json"]);
+    assert_eq!(r.code, 0, "{}{}", r.out, r.err);
+    assert!(r.out.contains("\"warning\":\"the certificate does not chain"), "{}", r.out);
+    assert!(out.exists());
+}
+
+#[test]
+fn csr_options_are_in_the_request_shown_by_dry_run() {
+    let pki = Pki::new("127.0.0.1");
+    let r = est_enroll(
+        &pki,
+        15010,
+        &http("500 Internal Server Error", &[], b""),
+        &[
+            "--dry-run",
+            "--key-usage",
+            "digitalSignature,keyEncipherment",
+            "--ext-key-usage",
+            "clientAuth,1.3.6.1.5.5.7.3.17",
+            "--dns",
+            "dev.example",
+            "--ip",
+            "192.0.2.7",
+            "--uri",
+            "urn:dev:7",
+            "--email",
+            "ops@example.com",
+            "--one-line",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.out, r.err);
+    assert!(r.out.contains("this request is NOT sent"), "{}", r.out);
+    assert_eq!(r.last(), "dry run: the request above was not sent");
+    assert!(r.out.contains("csr_san: DNS:dev.example, IP:192.0.2.7, URI:urn:dev:7, email:ops@example.com"), "{}", r.out);
+    // The CSR itself, read back by openssl.
+    let body = r.out.split("\n\n").nth(1).unwrap().lines().next().unwrap().trim();
+    let csr = pki.path("shown.csr");
+    std::fs::write(&csr, format!("-----BEGIN CERTIFICATE REQUEST-----\n{body}\n-----END CERTIFICATE REQUEST-----\n")).unwrap();
+    let text = Command::new("openssl").args(["req", "-in", p(&csr), "-noout", "-text"]).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("Digital Signature, Key Encipherment"), "{text}");
+    assert!(text.contains("TLS Web Client Authentication, ipsec Internet Key Exchange"), "{text}");
+    assert!(text.contains("DNS:dev.example") && text.contains("IP Address:192.0.2.7") && text.contains("URI:urn:dev:7"), "{text}");
+    assert!(text.contains("email:ops@example.com"), "{text}");
+}
