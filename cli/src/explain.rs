@@ -31,7 +31,7 @@ pub fn transport(why: &TransportFailure, ctx: &Ctx<'_>) -> (u8, String, Option<S
         | TransportFailure::TlsHandshake
         | TransportFailure::ServerRefused(_)
         | TransportFailure::ServerNotAuthenticated => {
-            let (msg, hint) = tls_words(&tls, ctx.host);
+            let (msg, hint) = tls_words(&tls, ctx.addr, ctx.host);
             let msg = if msg.is_empty() { format!("refused: the TLS handshake with {} failed ({why})", ctx.addr) } else { msg };
             (TRANSPORT, msg, Some(hint))
         }
@@ -39,38 +39,36 @@ pub fn transport(why: &TransportFailure, ctx: &Ctx<'_>) -> (u8, String, Option<S
     }
 }
 
-/// A rustls error in words: the server's certificate names, an unknown issuer, an alert.
-fn tls_words(tls: &str, host: &str) -> (String, String) {
+/// A rustls error in words: the names of a certificate for another host, an unknown issuer, an
+/// expired certificate.
+fn tls_words(tls: &str, addr: &str, host: &str) -> (String, String) {
     if tls.is_empty() {
         return (String::new(), "check --tls-ca and the host name in --url".into());
     }
-    if tls.contains("NotValidForName") || tls.contains("not valid for name") {
-        // rustls: "... certificate not valid for name \"127.0.0.1\"; certificate is only valid for DnsName(\"wrong.example\") ..."
-        let names: Vec<String> = tls
-            .split("only valid for")
-            .nth(1)
-            .map(|rest| rest.split('"').skip(1).step_by(2).map(str::to_string).filter(|n| !n.is_empty()).collect::<Vec<_>>())
-            .unwrap_or_default();
-        let names = if names.is_empty() { "another name".to_string() } else { names.join(", ") };
+    // rustls wraps the crate verifier's words: "invalid peer certificate: Other(OtherError(refused
+    // by the crate's verifier: ...))".
+    let words = tls.split("verifier: ").nth(1).map_or(tls, |w| w.trim_end_matches(')'));
+    if tls.contains("does not name the host") || tls.contains("NotValidForName") {
+        let names = crate::peek::server_names(addr, host).map_or("another name".to_string(), |n| n.join(", "));
         return (
             format!("refused: the server's certificate is for {names}, not {host}"),
             "use a host name in --url that the certificate names".into(),
         );
     }
-    if tls.contains("UnknownIssuer") || tls.contains("unknown issuer") || tls.contains("BadSignature") {
+    if tls.contains("xpired") || tls.contains("not yet valid") || tls.contains("NotValidYet") {
         return (
-            format!("refused: the server's certificate is not signed by --tls-ca ({tls})"),
-            "give the anchor of the server's TLS certificate as --tls-ca".into(),
-        );
-    }
-    if tls.contains("Expired") || tls.contains("expired") || tls.contains("NotValidYet") {
-        return (
-            format!("refused: the server's certificate is out of its validity ({tls})"),
+            format!("refused: the server's certificate is out of its validity ({words})"),
             "check the server's certificate and this host's clock".into(),
         );
     }
+    if tls.contains("chain was refused") || tls.contains("UnknownIssuer") {
+        return (
+            format!("refused: the server's certificate does not chain to --tls-ca ({words})"),
+            "give the anchor of the server's TLS certificate as --tls-ca".into(),
+        );
+    }
     (
-        format!("refused: the TLS handshake with {host} failed: {tls}"),
+        format!("refused: the TLS handshake with {host} failed: {words}"),
         "check --tls-ca, the host name in --url and the TLS versions (--tls12)".into(),
     )
 }

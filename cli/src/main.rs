@@ -19,6 +19,7 @@ mod common;
 mod csr;
 mod est_cmd;
 mod explain;
+mod peek;
 mod scep_cmd;
 
 use clap::{ArgMatches, CommandFactory};

@@ -497,3 +497,136 @@ fn csr_options_are_in_the_request_shown_by_dry_run() {
     assert!(text.contains("DNS:dev.example") && text.contains("IP Address:192.0.2.7") && text.contains("URI:urn:dev:7"), "{text}");
     assert!(text.contains("email:ops@example.com"), "{text}");
 }
+
+#[test]
+fn server_generated_keys_are_written_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let pki = Pki::new("127.0.0.1");
+    let d = pki.dir.path();
+    // The server's key and a certificate for it from the TLS CA (so it chains to --tls-ca).
+    let (key, csr, cert, p7) = (d.join("skg.key"), d.join("skg.csr"), d.join("skg.pem"), d.join("skg.p7"));
+    openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", p(&key)]);
+    openssl(&["req", "-new", "-key", p(&key), "-out", p(&csr), "-subj", "/CN=dev"]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        p(&csr),
+        "-CA",
+        p(&pki.path("tls-ca.pem")),
+        "-CAkey",
+        p(&pki.path("tls-ca.key")),
+        "-CAcreateserial",
+        "-out",
+        p(&cert),
+        "-days",
+        "30",
+    ]);
+    openssl(&["crl2pkcs7", "-nocrl", "-certfile", p(&cert), "-outform", "DER", "-out", p(&p7)]);
+    let b64 = |args: &[&str]| String::from_utf8(Command::new("openssl").args(args).output().unwrap().stdout).unwrap();
+    let key_der = d.join("skg.der");
+    openssl(&["pkcs8", "-topk8", "-nocrypt", "-in", p(&key), "-outform", "DER", "-out", p(&key_der)]);
+    let key_b64 = b64(&["base64", "-in", p(&key_der)]);
+    let p7_b64 = b64(&["base64", "-in", p(&p7)]);
+    let body = format!(
+        "--b1\r\nContent-Type: application/pkcs8\r\nContent-Transfer-Encoding: base64\r\n\r\n{key_b64}\r\n--b1\r\n\
+         Content-Type: application/pkcs7-mime; smime-type=certs-only\r\nContent-Transfer-Encoding: base64\r\n\r\n{p7_b64}\r\n--b1--\r\n"
+    );
+    let (tls_cert, tls_key) = pki.tls();
+    let _server = Canned::start(
+        d,
+        15011,
+        &http("200 OK", &["Content-Type: multipart/mixed; boundary=b1"], body.as_bytes()),
+        Some((&tls_cert, &tls_key)),
+    );
+    let (out, key_out) = (d.join("skg-issued.pem"), d.join("skg-key.der"));
+    // An existing world-readable file is made private too.
+    std::fs::write(&key_out, b"old").unwrap();
+    std::fs::set_permissions(&key_out, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let r = run(&[
+        "est",
+        "serverkeygen",
+        "--url",
+        "https://127.0.0.1:15011",
+        "--tls-ca",
+        p(&pki.path("tls-ca.pem")),
+        "--key",
+        p(&pki.path("device.key")),
+        "--subject",
+        "CN=dev",
+        "--out",
+        p(&out),
+        "--key-out",
+        p(&key_out),
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.out, r.err);
+    assert!(r.last().starts_with("issued: certificate for CN=dev from CN=Test TLS CA"), "{}", r.out);
+    let mode = std::fs::metadata(&key_out).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the private key is written 0600, not {mode:o}");
+    assert_eq!(std::fs::read(&key_out).unwrap(), std::fs::read(&key_der).unwrap(), "the server's key, as sent");
+}
+
+#[test]
+fn a_wrong_tls_anchor_says_so() {
+    let pki = Pki::new("127.0.0.1");
+    let other = Pki::new("127.0.0.1");
+    let (cert, key) = pki.tls();
+    let _server = Canned::start(pki.dir.path(), 15012, &http("200 OK", &[], b""), Some((&cert, &key)));
+    let r = run(&["est", "cacerts", "--url", "https://127.0.0.1:15012", "--tls-ca", p(&other.path("tls-ca.pem"))]);
+    assert_eq!(r.code, 5, "{}{}", r.out, r.err);
+    assert!(r.last().starts_with("refused: the server's certificate does not chain to --tls-ca"), "{}", r.out);
+    assert!(r.last().ends_with("give the anchor of the server's TLS certificate as --tls-ca"), "{}", r.out);
+}
+
+/// The outcome lines of the failures above, compared with tests/golden/outcomes.txt
+/// (`UPDATE_GOLDEN=1` rewrites it).
+#[test]
+fn golden_outcome_lines() {
+    let pki = Pki::new("127.0.0.1");
+    let wrong = Pki::new("wrong.example");
+    let (cert, key) = pki.tls();
+    let (wcert, wkey) = wrong.tls();
+    let tls_ca = pki.path("tls-ca.pem");
+    let d = pki.dir.path();
+    let fp = "00".repeat(32);
+    let _a = Canned::start(d, 15020, &http("200 OK", &["Content-Type: text/html"], HTML), Some((&cert, &key)));
+    let _b = Canned::start(d, 15021, &http("200 OK", &["Content-Type: application/pkcs7-mime"], b""), Some((&cert, &key)));
+    let _c = Canned::start(wrong.dir.path(), 15022, &http("200 OK", &[], b""), Some((&wcert, &wkey)));
+    let _e = Canned::start(d, 15023, &http("503 Service Unavailable", &["Content-Type: text/plain"], b"CA offline\nfor maintenance"), None);
+    let _f = Canned::start(d, 15024, &http("401 Unauthorized", &[], b""), Some((&cert, &key)));
+    let _g = Canned::start(d, 15025, &http("400 Bad Request", &[], b"could not parse certificate signing request"), Some((&cert, &key)));
+    let _h = Canned::start(d, 15026, &http("404 Not Found", &["Content-Type: text/plain"], b"no such CA"), None);
+    let wca = wrong.path("tls-ca.pem");
+    let dev = pki.path("device.key");
+    let enroll = |port: &str, extra: &[&str]| {
+        let url = format!("https://127.0.0.1:{port}");
+        let mut a = vec!["est".to_string(), "enroll".into(), "--url".into(), url, "--tls-ca".into(), p(&tls_ca).into(), "--key".into()];
+        a.extend([p(&dev).to_string(), "--subject".into(), "CN=dev".into()]);
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let cases: Vec<Vec<String>> = vec![
+        ["scep", "getcaps", "--url", "http://127.0.0.1:9/scep", "--fingerprint", &fp].iter().map(|s| s.to_string()).collect(),
+        ["est", "cacerts", "--url", "https://127.0.0.1:15020", "--tls-ca", p(&tls_ca)].iter().map(|s| s.to_string()).collect(),
+        ["est", "cacerts", "--url", "https://127.0.0.1:15021", "--tls-ca", p(&tls_ca)].iter().map(|s| s.to_string()).collect(),
+        ["est", "cacerts", "--url", "https://127.0.0.1:15022", "--tls-ca", p(&wca)].iter().map(|s| s.to_string()).collect(),
+        ["scep", "getca", "--url", "http://127.0.0.1:15023/scep", "--fingerprint", &fp].iter().map(|s| s.to_string()).collect(),
+        ["scep", "getca", "--url", "http://127.0.0.1:15026/scep", "--fingerprint", &fp].iter().map(|s| s.to_string()).collect(),
+        enroll("15024", &["--user", "u", "--password", "p"]),
+        enroll("15024", &[]),
+        enroll("15025", &[]),
+    ];
+    let mut text = String::new();
+    for args in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let r = run(&args);
+        let shown: Vec<&str> = args.iter().map(|a| if a.starts_with('/') { "FILE" } else { a }).collect();
+        text.push_str(&format!("$ enroll {}\nexit {}\n{}\n\n", shown.join(" "), r.code, r.last()));
+    }
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/outcomes.txt");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, &text).unwrap();
+    }
+    let want = std::fs::read_to_string(&golden).unwrap_or_default();
+    assert_eq!(text, want, "the outcome lines changed (UPDATE_GOLDEN=1 to accept):\n{text}");
+}
