@@ -140,6 +140,27 @@ fn enroll_against_est_ca() {
     assert_eq!(r.code, 0, "{}{}", r.out, r.err);
     assert!(openssl_verify(&ca, &renewed));
 
+    // --bind: TLS 1.3 has the tls-exporter binding; TLS 1.2 here has none, so nothing is sent.
+    let bound = peer.path("bound.pem");
+    let r = cmd(&["est", "enroll"], &[&cred[..], &["--one-line", "--ca", s(&ca), "--bind", "--out", s(&bound)]].concat());
+    assert_eq!(r.code, 0, "{}{}", r.out, r.err);
+    let r = cmd(&["est", "enroll"], &[&cred[..], &["--one-line", "--ca", s(&ca), "--bind", "--tls12", "--json"]].concat());
+    assert_eq!(r.code, 2, "{}{}", r.out, r.err);
+    assert!(r.out.starts_with("{\"outcome\":\"NoChannelBinding\",\"exit\":2,"), "{}", r.out);
+    assert!(!r.err.contains("<- "), "no reply: the request was not sent: {}", r.err);
+
+    // /csrattrs --out writes the reply (est-ca's is empty: the file too).
+    let attrs = peer.path("attrs.der");
+    let r = cmd(&["est", "csrattrs"], &["--user", "device", "--password", "secret", "--out", s(&attrs)]);
+    assert_eq!(r.code, 0, "{}{}", r.out, r.err);
+    assert!(attrs.exists(), "--out written");
+
+    // --csrattrs with --dry-run: /csrattrs asked, the enrollment shown and not sent.
+    let r = cmd(&["est", "enroll"], &[&cred[..], &["--one-line", "--ca", s(&ca), "--csrattrs", "--dry-run"]].concat());
+    assert_eq!(r.code, 0, "{}{}", r.out, r.err);
+    assert!(r.err.contains("GET /.well-known/est/csrattrs") && r.out.contains("this request is NOT sent"), "{}{}", r.out, r.err);
+    assert_eq!(r.last(), "dry run: the request above was not sent");
+
     // A wrong password: refused, 4.
     let r = cmd(&["est", "enroll"], &["--key", s(&key), "--subject", "CN=x", "--user", "device", "--password", "wrong", "--one-line"]);
     assert_eq!(r.code, 4, "{}{}", r.out, r.err);
