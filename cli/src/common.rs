@@ -228,6 +228,9 @@ pub fn json_str(s: &str) -> String {
     o
 }
 
+/// The result fields that can occur more than once: arrays in the JSON (also with one item).
+const REPEATED: [&str; 3] = ["certificate", "next_ca", "attribute"];
+
 /// The result of a command: the outcome (a stable name), the exit code, the outcome line
 /// (`message`, and `hint`: what to do), the causes (`--verbose`) and the result fields.
 pub struct Report {
@@ -283,7 +286,20 @@ impl Report {
             if verbose && !self.causes.is_empty() {
                 parts.push(format!("\"causes\":[{}]", self.causes.iter().map(|c| json_str(c)).collect::<Vec<_>>().join(",")));
             }
-            parts.extend(self.fields.iter().map(|(k, v)| format!("{}:{}", json_str(k), json_str(v))));
+            // One name, one member: the names that can repeat are always arrays.
+            let mut done: Vec<&str> = Vec::new();
+            for (k, v) in &self.fields {
+                if REPEATED.contains(&k.as_str()) {
+                    if done.contains(&k.as_str()) {
+                        continue;
+                    }
+                    done.push(k);
+                    let all: Vec<String> = self.fields.iter().filter(|(k2, _)| k2 == k).map(|(_, v)| json_str(v)).collect();
+                    parts.push(format!("{}:[{}]", json_str(k), all.join(",")));
+                } else {
+                    parts.push(format!("{}:{}", json_str(k), json_str(v)));
+                }
+            }
             println!("{{{}}}", parts.join(","));
         } else if self.code == crate::USAGE && self.outcome == "BadConfiguration" {
             // Usage and configuration errors go to stderr, as clap's own do.

@@ -196,7 +196,17 @@ pub fn run(args: &Opts) -> Result<Report, String> {
                 }
                 None => String::new(),
             };
-            Report::new(name, OK, format!("fetched: {kept} CA certificate(s){to}"))
+            if matches!(trust, CaCertsTrust::TlsAuthenticated) {
+                // Nothing pinned: the certificates are taken on the TLS server's word.
+                fields.push((
+                    "warning".into(),
+                    "no CA pinned: the certificates are trusted because the TLS server is (--tls-ca), not checked against a CA".into(),
+                ));
+                Report::new(name, OK, format!("fetched: {kept} CA certificate(s){to}, unchecked (only the TLS server vouches for them)"))
+                    .hint(Some("compare their SHA-256 with the CA's out of band, or pin it with --fingerprint or --ca".into()))
+            } else {
+                Report::new(name, OK, format!("fetched: {kept} CA certificate(s){to}, checked against the pin"))
+            }
         }
         Outcome::CsrAttrs => {
             let der = client.csr_attributes().unwrap_or_default().to_vec();

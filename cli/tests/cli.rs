@@ -164,11 +164,12 @@ fn a_refused_connection_says_so_exit_5() {
 // ---- canned servers ----
 
 /// A server on 127.0.0.1:`port` answering every request with `response` (raw HTTP), over TLS
-/// when `tls` gives the certificate and key files. At most 20 connections, 30 s of idle.
+/// when `tls` gives the certificate and key files; an empty `response`: no answer for 10 s.
+/// At most 20 connections, 30 s of idle.
 struct Canned(Child);
 
 const SERVER: &str = r#"
-import socket, ssl, sys
+import socket, ssl, sys, time
 port, resp = int(sys.argv[1]), open(sys.argv[2], 'rb').read()
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(('127.0.0.1', port)); s.listen(5); s.settimeout(30)
@@ -194,6 +195,8 @@ for _ in range(20):
             d = c.recv(65536)
             if not d: break
             body += d
+        if not resp:
+            time.sleep(10)  # a server that never answers
         c.sendall(resp); c.close()
     except Exception:
         pass
@@ -455,6 +458,9 @@ fn a_certificate_from_an_unpinned_ca_is_refused_unless_accepted() {
     let r = est_enroll(&pki, 15009, &reply, &["--out", p(&out), "--accept-unverified-ca", "--json"]);
     assert_eq!(r.code, 0, "{}{}", r.out, r.err);
     assert!(r.out.contains("\"warning\":\"the certificate does not chain"), "{}", r.out);
+    // Dates in RFC 3339 (UTC), not Unix seconds.
+    let after = r.out.split("\"not_after\":\"").nth(1).unwrap().split('"').next().unwrap();
+    assert!(after.len() == 20 && after.as_bytes()[4] == b'-' && after.as_bytes()[10] == b'T' && after.ends_with('Z'), "{after}");
     assert!(out.exists());
 }
 
@@ -629,4 +635,87 @@ fn golden_outcome_lines() {
     }
     let want = std::fs::read_to_string(&golden).unwrap_or_default();
     assert_eq!(text, want, "the outcome lines changed (UPDATE_GOLDEN=1 to accept):\n{text}");
+}
+
+#[test]
+fn timeout_bounds_an_exchange_and_max_wait_the_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let fp = "00".repeat(32);
+    let _silent = Canned::start(dir.path(), 15013, b"", None);
+    let start = std::time::Instant::now();
+    let r = run(&["scep", "getcaps", "--url", "http://127.0.0.1:15013/scep", "--fingerprint", &fp, "--timeout", "1"]);
+    assert_eq!(r.code, 5, "{}{}", r.out, r.err);
+    assert_eq!(r.last(), "timed out: 127.0.0.1:15013 did not answer within 1 s; raise --timeout if the server is slow", "{}", r.out);
+    assert!(start.elapsed() < std::time::Duration::from_secs(5), "{:?}", start.elapsed());
+
+    // EST 202 with Retry-After: 1, again and again: --max-wait 2 ends it (exit 3), not the old hour.
+    let pki = Pki::new("127.0.0.1");
+    let start = std::time::Instant::now();
+    let r = est_enroll(&pki, 15014, &http("202 Accepted", &["Retry-After: 1"], b""), &["--max-wait", "2"]);
+    assert_eq!(r.code, 3, "{}{}", r.out, r.err);
+    assert!(r.last().starts_with("pending: "), "{}", r.out);
+    assert!(start.elapsed() < std::time::Duration::from_secs(10), "{:?}", start.elapsed());
+    // The interactive default is 10 minutes, on every command.
+    for (proto, cmds) in COMMANDS {
+        for cmd in *cmds {
+            assert!(run(&[proto, cmd, "--help"]).out.contains("[default: 600]"), "{proto} {cmd}");
+        }
+    }
+}
+
+/// A PKCS#7 certs-only reply (base64) with two unrelated self-signed roots, A and B.
+fn two_roots(pki: &Pki) -> Vec<u8> {
+    let d = pki.dir.path();
+    for n in ["A", "B"] {
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            p(&d.join(format!("{n}.key"))),
+            "-out",
+            p(&d.join(format!("{n}.pem"))),
+            "-subj",
+            &format!("/CN=Root {n}"),
+            "-days",
+            "30",
+        ]);
+    }
+    let p7 = d.join("roots.p7");
+    openssl(&[
+        "crl2pkcs7",
+        "-nocrl",
+        "-certfile",
+        p(&d.join("A.pem")),
+        "-certfile",
+        p(&d.join("B.pem")),
+        "-outform",
+        "DER",
+        "-out",
+        p(&p7),
+    ]);
+    let b64 = Command::new("openssl").args(["base64", "-in", p(&p7)]).output().unwrap().stdout;
+    http("200 OK", &["Content-Type: application/pkcs7-mime", "Content-Transfer-Encoding: base64"], &b64)
+}
+
+#[test]
+fn unpinned_cacerts_are_flagged_and_a_pin_filters_them() {
+    let pki = Pki::new("127.0.0.1");
+    let (cert, key) = pki.tls();
+    let _server = Canned::start(pki.dir.path(), 15015, &two_roots(&pki), Some((&cert, &key)));
+    let tls_ca = pki.path("tls-ca.pem");
+    let base = ["est", "cacerts", "--url", "https://127.0.0.1:15015", "--tls-ca", p(&tls_ca)];
+    let r = run(&[&base[..], &["--json"]].concat());
+    assert_eq!(r.code, 0, "{}{}", r.out, r.err);
+    assert!(r.out.contains("\"message\":\"fetched: 2 CA certificate(s), unchecked"), "{}", r.out);
+    assert!(r.out.contains("\"warning\":\"no CA pinned"), "{}", r.out);
+    assert!(r.out.contains("\"certificate\":[\"CN=Root A (SHA-256 ") && r.out.matches("CN=Root").count() == 2, "one array: {}", r.out);
+    let r = run(&[&base[..], &["--ca", p(&pki.path("A.pem"))]].concat());
+    assert_eq!(r.code, 0, "{}{}", r.out, r.err);
+    assert_eq!(r.last(), "fetched: 1 CA certificate(s), checked against the pin", "{}", r.out);
+    assert!(r.out.contains("left_out: 1 certificate(s)") && !r.out.contains("Root B"), "{}", r.out);
 }
