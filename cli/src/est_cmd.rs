@@ -24,6 +24,31 @@ fn chains_to(der: &[u8], anchors: &[&[u8]]) -> Result<(), String> {
     path::validate(&cert, &none[..], anchors, &opts).map(|_| ()).map_err(|e| format!("{e:?}"))
 }
 
+/// What /csrattrs asked for and what of it went into the CSR, in words.
+fn attribute_words(r: &est::client::AttributeReport) -> String {
+    let mut w = Vec::new();
+    if r.challenge_password {
+        w.push("challengePassword asked (the channel binding goes in it)".to_string());
+    }
+    w.push(format!("{} extension(s) applied from the template", r.applied_extensions));
+    if r.kept_own_extensions > 0 {
+        w.push(format!("{} of this request's own kept", r.kept_own_extensions));
+    }
+    if r.to_fill > 0 {
+        w.push(format!("{} left to fill (not added)", r.to_fill));
+    }
+    if r.key_mismatch {
+        w.push("the server asks for another key type than --key".into());
+    }
+    if r.other_hash {
+        w.push("the server asks for another hash than SHA-256 (not applied)".into());
+    }
+    if r.not_understood > 0 {
+        w.push(format!("{} item(s) not understood", r.not_understood));
+    }
+    w.join("; ")
+}
+
 pub fn run(args: &Opts) -> Result<Report, String> {
     use est::client::{Buffers, ChannelBinding, Client, Config, Credentials, Operation, Outcome};
     let (addr, host, path) = split_url(args.need("--url")?, true)?;
@@ -111,7 +136,13 @@ pub fn run(args: &Opts) -> Result<Report, String> {
     );
     let mut fields = parts.summary.clone();
     if let Some(r) = client.attribute_report() {
-        fields.push(("csr_attributes".into(), format!("{r:?}")));
+        fields.push(("csr_attributes".into(), attribute_words(&r)));
+        if dry && r.challenge_password {
+            fields.push((
+                "note".into(),
+                "the channel binding comes from the connection that sends the CSR; a dry run opens none, so the CSR shown lacks it".into(),
+            ));
+        }
     }
     let tls_error = connect.inner.last_error.as_ref().map(ToString::to_string);
     if let Some(e) = &tls_error {

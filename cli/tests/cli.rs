@@ -171,6 +171,9 @@ struct Canned(Child);
 const SERVER: &str = r#"
 import socket, ssl, sys, time
 port, resp = int(sys.argv[1]), open(sys.argv[2], 'rb').read()
+routes = []
+if resp.startswith(b'ROUTES\n'):  # lines "PATH-PART FILE": the first whose part is in the request line
+    routes = [l.split(b' ', 1) for l in resp.split(b'\n')[1:] if l]
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(('127.0.0.1', port)); s.listen(5); s.settimeout(30)
 ctx = None
@@ -195,9 +198,13 @@ for _ in range(20):
             d = c.recv(65536)
             if not d: break
             body += d
-        if not resp:
+        answer = resp
+        for part, f in routes:
+            if part in head.split(b'\r\n')[0]:
+                answer = open(f, 'rb').read(); break
+        if not answer:
             time.sleep(10)  # a server that never answers
-        c.sendall(resp); c.close()
+        c.sendall(answer); c.close()
     except Exception:
         pass
 "#;
@@ -718,4 +725,43 @@ fn unpinned_cacerts_are_flagged_and_a_pin_filters_them() {
     assert_eq!(r.code, 0, "{}{}", r.out, r.err);
     assert_eq!(r.last(), "fetched: 1 CA certificate(s), checked against the pin", "{}", r.out);
     assert!(r.out.contains("left_out: 1 certificate(s)") && !r.out.contains("Root B"), "{}", r.out);
+}
+
+#[test]
+fn the_csrattrs_template_is_applied_and_shown_by_dry_run() {
+    let pki = Pki::new("127.0.0.1");
+    let d = pki.dir.path();
+    // /csrattrs: challengePassword, and an extensionRequest fixing extendedKeyUsage to serverAuth.
+    let conf = d.join("attrs.cnf");
+    std::fs::write(
+        &conf,
+        "asn1 = SEQUENCE:attrs\n[attrs]\ncp = OID:challengePassword\nreq = SEQUENCE:extreq\n\
+         [extreq]\ntype = OID:extReq\nvals = SET:exts\n[exts]\nseq = SEQUENCE:extlist\n[extlist]\neku = SEQUENCE:eku\n\
+         [eku]\nid = OID:extendedKeyUsage\nval = OCTWRAP,SEQUENCE:ekuval\n[ekuval]\np = OID:serverAuth\n",
+    )
+    .unwrap();
+    let der = d.join("attrs.der");
+    openssl(&["asn1parse", "-genconf", p(&conf), "-out", p(&der), "-noout"]);
+    let b64 = Command::new("openssl").args(["base64", "-in", p(&der)]).output().unwrap().stdout;
+    let attrs = d.join("attrs.http");
+    std::fs::write(&attrs, http("200 OK", &["Content-Type: application/csrattrs", "Content-Transfer-Encoding: base64"], &b64)).unwrap();
+    let routes = format!("ROUTES\n/csrattrs {}\n", p(&attrs));
+    let r = est_enroll(&pki, 15016, routes.as_bytes(), &["--csrattrs", "--dry-run", "--one-line"]);
+    assert_eq!(r.code, 0, "{}{}", r.out, r.err);
+    assert!(r.err.contains("GET /.well-known/est/csrattrs"), "{}", r.err);
+    assert!(
+        r.out
+            .contains("csr_attributes: challengePassword asked (the channel binding goes in it); 1 extension(s) applied from the template"),
+        "{}",
+        r.out
+    );
+    let body = r.out.split("\n\n").nth(1).unwrap().lines().next().unwrap().trim();
+    let csr = d.join("shown.csr");
+    std::fs::write(&csr, format!("-----BEGIN CERTIFICATE REQUEST-----\n{body}\n-----END CERTIFICATE REQUEST-----\n")).unwrap();
+    let text = Command::new("openssl").args(["req", "-in", p(&csr), "-noout", "-text"]).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("TLS Web Server Authentication"), "the template's extension is in the CSR shown: {text}");
+    // The binding comes from the connection that sends the CSR: a dry run has none, and says so.
+    assert!(!text.contains("challengePassword"), "{text}");
+    assert!(r.out.contains("note: the channel binding comes from the connection that sends the CSR"), "{}", r.out);
 }
