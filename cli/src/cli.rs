@@ -12,7 +12,7 @@ use std::path::PathBuf;
 pub const AFTER_HELP: &str = "\
 Output: progress goes to stderr; stdout carries the result fields (`  name: value`), a PEM when
 there is no --out, and LAST the outcome line, `<outcome>: <what happened>[; <what to do>]`, e.g.
-  issued: certificate for CN=router-7 from CN=Example CA written to router-7.pem
+  issued: certificate for CN=router-7 from CN=Example CA, valid until 2027-12-07T10:00:00Z, written to r7.pem
   refused: the server answered HTTP 401 and offered no challenge; try --basic-preemptive
 With --verbose the causes (the library's error chain) follow on stderr. With --json stdout is one
 JSON object: outcome, exit, message, hint (when there is one) and the fields by name (see the
@@ -624,6 +624,27 @@ pub enum AcmeCmd {
         #[command(flatten)]
         common: Common,
     },
+}
+
+/// The exit codes, short, under every command's help (the top level has them in full).
+const EXIT_CODES: &str = "Exit codes: 0 done, 2 usage or configuration, 3 pending, 4 refused, 5 transport, 6 invalid reply \
+(`enroll --help` says more). The outcome line is the last line of stdout.";
+
+/// The command line: [`Cli`] with the exit codes under every command's help.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let mut root = Cli::command();
+    for proto in ["scep", "est", "acme"] {
+        root = root.mut_subcommand(proto, |p| {
+            let names: Vec<String> = p.get_subcommands().map(|c| c.get_name().to_string()).collect();
+            let mut p = p.after_help(EXIT_CODES);
+            for n in names {
+                p = p.mut_subcommand(n, |c| c.after_help(EXIT_CODES));
+            }
+            p
+        });
+    }
+    root
 }
 
 /// The flags (ArgAction::SetTrue) of the whole tool: read with `Opts::flag`.

@@ -22,7 +22,7 @@ mod explain;
 mod peek;
 mod scep_cmd;
 
-use clap::{ArgMatches, CommandFactory};
+use clap::ArgMatches;
 use common::Report;
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -80,14 +80,16 @@ impl Opts {
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
     let json = argv.iter().any(|a| a == "--json");
-    let matches = match cli::Cli::command().try_get_matches_from(&argv) {
+    let matches = match cli::command().try_get_matches_from(&argv) {
         Ok(m) => m,
         Err(e) => {
             let code = e.exit_code();
             if json && code != 0 {
-                let text = e.kind().as_str().map(str::to_string).unwrap_or_else(|| e.to_string().lines().next().unwrap_or_default().into());
-                let first = e.render().to_string();
-                let first = first.lines().next().unwrap_or(&text).trim_start_matches("error: ");
+                // clap's first line, without its "error: " prefix.
+                let rendered = e.render().to_string();
+                let head = rendered.split("\n\n").next().unwrap_or_default();
+                let first = head.split_whitespace().collect::<Vec<_>>().join(" ");
+                let first = first.trim_start_matches("error: ");
                 println!("{{\"outcome\":\"BadUsage\",\"exit\":2,\"message\":{}}}", common::json_str(&format!("usage: {first}")));
             }
             let _ = e.print();
@@ -98,12 +100,12 @@ fn main() -> ExitCode {
     match proto {
         "completions" => {
             if let Some(shell) = pm.get_one::<clap_complete::Shell>("shell") {
-                clap_complete::generate(*shell, &mut cli::Cli::command(), "enroll", &mut std::io::stdout());
+                clap_complete::generate(*shell, &mut cli::command(), "enroll", &mut std::io::stdout());
             }
             return ExitCode::SUCCESS;
         }
         "man" => {
-            return match clap_mangen::Man::new(cli::Cli::command()).render(&mut std::io::stdout()) {
+            return match clap_mangen::Man::new(cli::command()).render(&mut std::io::stdout()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("enroll: {e}");
@@ -114,7 +116,7 @@ fn main() -> ExitCode {
         _ => {}
     }
     let Some((cmd, lm)) = pm.subcommand() else { return ExitCode::from(USAGE) };
-    let root = cli::Cli::command();
+    let root = cli::command();
     let Some(def) = root.find_subcommand(proto).and_then(|p| p.find_subcommand(cmd)) else { return ExitCode::from(USAGE) };
     let args = Opts::from_matches(proto, cmd, def, lm);
     let r = match proto {

@@ -51,6 +51,7 @@ fn help_on_every_level() {
             let r = run(&[proto, cmd, "--help"]);
             assert_eq!(r.code, 0, "{proto} {cmd} --help: {}", r.err);
             assert!(r.out.contains(&format!("Usage: enroll {proto} {cmd}")), "{}", r.out);
+            assert!(r.out.contains("Exit codes: 0 done, 2 usage"), "{proto} {cmd} --help: the exit codes");
             for common in ["--json", "--verbose", "--timeout", "--max-wait"] {
                 assert!(r.out.contains(common), "{proto} {cmd} --help names {common}");
             }
@@ -133,6 +134,7 @@ fn configuration_errors_exit_2_with_the_reason() {
     let r = run(&["scep", "enroll", "--url", "http://127.0.0.1:9/scep", "--json"]);
     assert_eq!(r.code, 2);
     assert!(r.out.starts_with("{\"outcome\":\"BadUsage\",\"exit\":2,\"message\":\"usage: "), "{}", r.out);
+    assert!(r.out.contains("--key <FILE> --subject <DN>"), "the missing options named: {}", r.out);
 }
 
 #[test]
