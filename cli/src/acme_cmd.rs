@@ -405,6 +405,20 @@ fn acme_report(args: &Opts, run: AcmeRun, mut fields: Vec<(String, String)>) -> 
             Some("check the --dns01-hook command (it must exit 0 on add) or that --http01-port is free".to_string()),
         ),
         O::TimedOut => ("pending: the order did not finish within --max-wait".to_string(), Some("raise --max-wait".to_string())),
+        O::Problem(p) | O::AuthorizationFailed(Some(p)) | O::OrderInvalid(Some(p)) => {
+            let hint = match format!("{:?}", p.kind).as_str() {
+                "ExternalAccountRequired" => Some("the CA needs External Account Binding: give --eab-kid and --eab-hmac (from the CA)"),
+                "AccountDoesNotExist" => Some("no account for this key: leave out --only-existing to create one"),
+                "AlreadyRevoked" => Some("nothing to do: it was revoked before"),
+                "BadNonce" | "RateLimited" => Some("try again later"),
+                "Unauthorized" | "Connection" | "Dns" | "IncorrectResponse" => {
+                    Some("the CA could not validate the challenge: check that it can reach the responder or see the DNS record")
+                }
+                "RejectedIdentifier" | "UnsupportedIdentifier" => Some("the CA will not issue for a name asked for: check --name and --ip"),
+                _ => None,
+            };
+            (format!("refused: {outcome}"), hint.map(str::to_string))
+        }
         _ if code == REFUSED => (format!("refused: {outcome}"), None),
         _ => (format!("invalid: {outcome}"), Some("--verbose shows the cause".to_string())),
     };

@@ -340,6 +340,10 @@ fn acme_account_with_external_account_binding() {
     let r = run(&[&base[..], &["--json"]].concat());
     assert_eq!(r.code, 4, "{}{}", r.out, r.err);
     assert_eq!(json_field(&r.out, "problem").as_deref(), Some("ExternalAccountRequired"), "{}", r.out);
+    assert_eq!(
+        json_field(&r.out, "hint").as_deref(),
+        Some("the CA needs External Account Binding: give --eab-kid and --eab-hmac (from the CA)")
+    );
     let r = run(&[&base[..], &["--eab-kid", kid, "--eab-hmac", hmac, "--json"]].concat());
     assert_eq!(r.code, 0, "{}{}", r.out, r.err);
     assert!(json_field(&r.out, "account_url").is_some_and(|u| u.starts_with(&format!("https://localhost:{port}/"))), "{}", r.out);
