@@ -179,6 +179,9 @@ pub struct ScepEnrollOptions {
     /// Show the request that would be sent (GetCACaps and GetCACert still run) and send nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Keep an issued certificate that does not chain to the pinned CA; it is refused otherwise.
+    #[arg(long)]
+    pub accept_unverified_ca: bool,
 }
 
 /// SCEP PENDING polling.
@@ -263,6 +266,9 @@ pub enum ScepCmd {
         /// Do not wait: poll once, exit 3 if still pending (the state is kept).
         #[arg(long)]
         no_wait: bool,
+        /// Keep an issued certificate that does not chain to the pinned CA.
+        #[arg(long)]
+        accept_unverified_ca: bool,
         #[command(flatten)]
         legacy: Legacy,
         #[command(flatten)]

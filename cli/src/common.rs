@@ -596,3 +596,14 @@ pub fn retry_policy(args: &Opts, mut policy: embedded_enroll::retry::RetryPolicy
     policy.max_delay = policy.max_delay.min(embedded_enroll::time::Duration::from_secs(max_wait.max(1)));
     Ok(policy)
 }
+
+/// Whether the certificate `der` chains to one of `anchors` at the current time (strict by
+/// default: an issued certificate must, unless `--accept-unverified-ca`).
+pub fn chains_to(der: &[u8], anchors: &[&[u8]], allow_sha1: bool) -> Result<(), String> {
+    use embedded_enroll::asn1::path::{self, Options, Usage, ValidationTime};
+    let cert = CertificateRef::parse(der).map_err(|e| e.to_string())?;
+    let none: [&[u8]; 0] = [];
+    let mut opts = Options::new(Usage::EndEntity, ValidationTime::At(wall_time()));
+    opts.allow_sha1 = allow_sha1;
+    path::validate(&cert, &none[..], anchors, &opts).map(|_| ()).map_err(|e| format!("{e:?}"))
+}

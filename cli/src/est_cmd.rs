@@ -9,20 +9,11 @@ use crate::csr::CsrParts;
 use crate::explain::{self, Ctx};
 use crate::{INVALID, OK, PENDING, REFUSED, TRANSPORT};
 use embedded_enroll::asn1::cert::CertificateRef;
-use embedded_enroll::asn1::path::{self, Options, Usage, ValidationTime};
 use embedded_enroll::est::{self, client::CaCertsTrust};
 use embedded_enroll::hal::soft::SoftP256Key;
 use embedded_enroll::http::base64::LineStyle;
 use embedded_enroll::transport::blocking::{DriveError, run_est_with};
 use embedded_enroll::transport::host_tls::{RustlsConnector, TlsVersions};
-
-/// Whether `der` chains to one of `anchors` (strict by default: an issued certificate must).
-fn chains_to(der: &[u8], anchors: &[&[u8]]) -> Result<(), String> {
-    let cert = CertificateRef::parse(der).map_err(|e| e.to_string())?;
-    let none: [&[u8]; 0] = [];
-    let opts = Options::new(Usage::EndEntity, ValidationTime::At(wall_time()));
-    path::validate(&cert, &none[..], anchors, &opts).map(|_| ()).map_err(|e| format!("{e:?}"))
-}
 
 /// What /csrattrs asked for and what of it went into the CSR, in words.
 fn attribute_words(r: &est::client::AttributeReport) -> String {
@@ -167,7 +158,7 @@ pub fn run(args: &Opts) -> Result<Report, String> {
             // Strict: the certificate must chain to --ca (checked by the client already) or
             // to the TLS anchor, unless --accept-unverified-ca.
             let anchors: Vec<&[u8]> = ca.as_deref().into_iter().chain(tls_anchor.as_deref()).collect();
-            if let Err(why) = chains_to(&der, &anchors) {
+            if let Err(why) = crate::common::chains_to(&der, &anchors, false) {
                 if !args.flag("--accept-unverified-ca") {
                     let c = CertificateRef::parse(&der).map_err(|e| e.to_string())?;
                     return Ok(Report::new(

@@ -146,6 +146,26 @@ pub fn run(args: &Opts) -> Result<Report, String> {
         Outcome::Issued | Outcome::Certificate => {
             let der = client.certificate().unwrap_or_default().to_vec();
             certificate_fields(&der, &mut fields);
+            // Strict: the certificate must chain to the pinned CA, unless --accept-unverified-ca.
+            let ca_der = client.ca_certificates().map(|set| set.issuing_ca().as_der().to_vec()).unwrap_or_default();
+            let sha1 = !args.all("--allow-legacy").is_empty();
+            if let Err(why) = crate::common::chains_to(&der, &[ca_der.as_slice()], sha1) {
+                if !args.flag("--accept-unverified-ca") {
+                    let c = CertificateRef::parse(&der).map_err(|e| e.to_string())?;
+                    return Ok(Report::new(
+                        "UnverifiedCa",
+                        REFUSED,
+                        format!("refused: the certificate (from {}) does not chain to the pinned CA", c.issuer()),
+                    )
+                    .hint(Some("check the pin (--fingerprint, --ca), or --accept-unverified-ca to keep it anyway".into()))
+                    .cause(why)
+                    .fields(fields));
+                }
+                fields.push((
+                    "warning".into(),
+                    format!("the certificate does not chain to the pinned CA ({why}); kept (--accept-unverified-ca)"),
+                ));
+            }
             let to = write_out(args, "CERTIFICATE", &der, &mut fields)?;
             let c = CertificateRef::parse(&der).map_err(|e| e.to_string())?;
             let verb = if matches!(outcome, Outcome::Issued) { "issued" } else { "fetched" };
@@ -247,8 +267,12 @@ pub fn run(args: &Opts) -> Result<Report, String> {
                 Report::new(name, code, msg).hint(hint)
             } else {
                 let code = if matches!(outcome, Outcome::Http(_)) { TRANSPORT } else { INVALID };
-                Report::new(name, code, format!("invalid: {outcome}"))
-                    .hint(Some("the reply was refused as it is; --verbose shows why".into()))
+                let hint = if cause.contains("AlgorithmNotAllowed") {
+                    "this server needs a legacy algorithm: if you accept it, name it with --allow-legacy 3des-sha1 (or des for single-DES replies)"
+                } else {
+                    "the reply was refused as it is; --verbose shows why"
+                };
+                Report::new(name, code, format!("invalid: {outcome}")).hint(Some(hint.into()))
             }
         }
     };

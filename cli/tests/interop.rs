@@ -197,6 +197,7 @@ fn enroll_against_micromdm() {
     // micromdm answers with single DES: refused unless named.
     let r = run(&[&enroll[..], &["--challenge", "secret"]].concat());
     assert_eq!(r.code, 6, "{}{}", r.out, r.err);
+    assert!(r.last().contains("name it with --allow-legacy"), "{}", r.out);
     let r = run(
         &[&enroll[..], &["--challenge", "secret", "--allow-legacy", "des", "--key-usage", "digitalSignature,keyEncipherment"]].concat()
     );
