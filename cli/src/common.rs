@@ -607,3 +607,22 @@ pub fn chains_to(der: &[u8], anchors: &[&[u8]], allow_sha1: bool) -> Result<(), 
     opts.allow_sha1 = allow_sha1;
     path::validate(&cert, &none[..], anchors, &opts).map(|_| ()).map_err(|e| format!("{e:?}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::write_file;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn private_files_are_0600_new_or_existing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (new, old) = (dir.path().join("new"), dir.path().join("old"));
+        std::fs::write(&old, b"x").unwrap();
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+        for p in [&new, &old] {
+            write_file(p.to_str().unwrap(), b"secret", true).unwrap();
+            assert_eq!(std::fs::metadata(p).unwrap().permissions().mode() & 0o777, 0o600, "{}", p.display());
+            assert_eq!(std::fs::read(p).unwrap(), b"secret");
+        }
+    }
+}
