@@ -259,53 +259,7 @@ fn est_ca_interop_over_embedded_tls_and_rustls() {
         let client = client.map(|(cert, _, k)| (vec![cert.to_vec()], SoftP256Key::from_bytes(&k).unwrap()));
         RustlsConnector::new(&addr, "localhost", Some(&anchor), TlsVersions::Both, client).unwrap()
     });
-    // The host CLI (examples/enroll.rs) against the same server.
-    {
-        let exe = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("examples/enroll");
-        let url = format!("https://localhost:{}", peer.port);
-        let dir = tempfile::tempdir().unwrap();
-        let key = dir.path().join("cli.key");
-        openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", s(&key)]);
-        let run = |args: &[&str]| {
-            let out = Command::new(&exe).args(args).output().unwrap();
-            (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
-        };
-        let tls_ca = peer.path("tls-ca.pem");
-        let cert = dir.path().join("cli.pem");
-        let (code, text) =
-            run(&["est", "enroll", "--url", &url, "--tls-ca", s(&tls_ca), "--key", s(&key), "--user", "device", "--password", "secret"]
-                .iter()
-                .copied()
-                .chain(["--one-line", "--ca", s(&peer.path("ca.pem")), "--out", s(&cert)])
-                .collect::<Vec<_>>());
-        assert_eq!(code, Some(0), "CLI est enroll: {text}");
-        assert!(openssl_verify(&peer.path("ca.pem"), &cert_der(&cert)));
-        let (code, text) =
-            run(&["est", "reenroll", "--url", &url, "--tls-ca", s(&tls_ca), "--key", s(&key), "--cert", s(&cert), "--one-line"]
-                .iter()
-                .copied()
-                .chain(["--out", s(&dir.path().join("re.pem"))])
-                .collect::<Vec<_>>());
-        assert_eq!(code, Some(0), "CLI est reenroll: {text}");
-        assert!(openssl_verify(&peer.path("ca.pem"), &cert_der(&dir.path().join("re.pem"))));
-        let (code, _) = run(&[
-            "est",
-            "enroll",
-            "--url",
-            &url,
-            "--tls-ca",
-            s(&tls_ca),
-            "--key",
-            s(&key),
-            "--user",
-            "device",
-            "--password",
-            "wrong",
-            "--one-line",
-        ]);
-        assert_eq!(code, Some(4), "a refused enrollment exits 4");
-        report.push("enroll CLI: est enroll (Basic), est reenroll (mutual TLS): issued, openssl verify OK; wrong password exits 4".into());
-    }
+    // The CLI (cli/, binary enroll) against est-ca: cli/tests/interop.rs.
     drop(peer);
 
     // An RSA TLS server: RSA PKCS#1 v1.5 chain, RSA-PSS CertificateVerify, on embedded-tls.

@@ -151,46 +151,7 @@ fn micromdm_interop_with_our_client_scepclient_and_strongswan() {
     }
     assert!(bad.certificate.is_none());
 
-    // The host CLI (examples/enroll.rs) against the same server.
-    {
-        let dir = tempfile::tempdir().unwrap();
-        let key = dir.path().join("cli.key");
-        openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", s(&key)]);
-        let fp: String = peer.fingerprint().iter().map(|b| format!("{b:02x}")).collect();
-        let url = format!("http://{}/scep", peer.addr);
-        let cert = dir.path().join("cli.pem");
-        let exe = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("examples/enroll");
-        let out = Command::new(&exe)
-            .args(["scep", "enroll", "--url", &url, "--fingerprint", &fp, "--key", s(&key), "--subject", "CN=cli-device,O=embedded-enroll"])
-            .args(["--challenge", "secret", "--allow-des", "--out", s(&cert), "--json"])
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(out.status.code(), Some(0), "CLI scep enroll: {stdout}{}", String::from_utf8_lossy(&out.stderr));
-        assert!(stdout.contains("\"outcome\":\"Issued\""), "{stdout}");
-        assert!(common::openssl_ok(&["verify", "-CAfile", s(&peer.ca_pem()), s(&cert)]));
-        let out = Command::new(&exe)
-            .args([
-                "scep",
-                "renew",
-                "--url",
-                &url,
-                "--fingerprint",
-                &fp,
-                "--key",
-                s(&key),
-                "--cert",
-                s(&cert),
-                "--subject",
-                "CN=cli-device,O=embedded-enroll",
-            ])
-            .args(["--challenge", "secret", "--allow-des", "--get", "--out", s(&dir.path().join("renewed.pem"))])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(0), "CLI scep renew: {}", String::from_utf8_lossy(&out.stderr));
-        assert!(common::openssl_ok(&["verify", "-CAfile", s(&peer.ca_pem()), s(&dir.path().join("renewed.pem"))]));
-        report.push("enroll CLI: scep enroll (POST) and scep renew (GET): issued, openssl verify OK".into());
-    }
+    // The CLI (cli/, binary enroll) against micromdm: cli/tests/interop.rs.
 
     // Second clients against the same server.
     let dir = tempfile::tempdir().unwrap();

@@ -1,4 +1,4 @@
-//! The host CLI's ACME commands (`enroll acme account|order|renew|revoke`, examples/enroll.rs).
+//! The CLI's ACME commands (`enroll acme account|order|renew|revoke`).
 //!
 //! Without a server: every option is checked (an unknown one exits 2 naming it) and each
 //! missing piece is named. Against pebble 2.4.0 + pebble-challtestsrv (`tests/peers/pebble.sh`,
@@ -8,37 +8,13 @@
 //! forced, with `replaces`), revocations by the account key and by the certificate's key, and an
 //! account with External Account Binding.
 //!
-//! The tests run the example binary cargo built: `cargo test` without a target selection
-//! builds it, `cargo test --test cli_acme` does not (build it first with
-//! `cargo build --example enroll --features ...`). Run with
-//! `cargo test --features scep,est,acme,csrattrs,serverkeygen,http-digest,soft-keys,legacy-crypto,sha512,std,host-tls --test cli_acme -- --ignored`.
-#![cfg(all(
-    feature = "scep",
-    feature = "est",
-    feature = "acme",
-    feature = "csrattrs",
-    feature = "serverkeygen",
-    feature = "http-digest",
-    feature = "soft-keys",
-    feature = "legacy-crypto",
-    feature = "sha512",
-    feature = "std",
-    feature = "host-tls"
-))]
+//! Run with `cargo test --test cli_acme -- --ignored --test-threads 1` in cli/.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The example binary cargo built next to this test; refuses one older than its source.
 fn enroll_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("examples").join("enroll");
-    let built = std::fs::metadata(&bin)
-        .and_then(|m| m.modified())
-        .unwrap_or_else(|e| panic!("{}: {e} (build it: cargo build --example enroll with the features of this test)", bin.display()));
-    let source = std::fs::metadata(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/enroll.rs")).unwrap().modified().unwrap();
-    assert!(built >= source, "{} is older than examples/enroll.rs: rebuild it (cargo build --example enroll ...)", bin.display());
-    bin
+    PathBuf::from(env!("CARGO_BIN_EXE_enroll"))
 }
 
 struct Run {
@@ -47,8 +23,15 @@ struct Run {
     err: String,
 }
 
+impl Run {
+    /// The outcome line: the last line of stdout.
+    fn last(&self) -> &str {
+        self.out.lines().last().unwrap_or_default()
+    }
+}
+
 fn run(args: &[&str]) -> Run {
-    let out = Command::new(enroll_bin()).args(args).output().expect("the enroll example");
+    let out = Command::new(enroll_bin()).args(args).output().expect("the enroll binary");
     let r = Run {
         code: out.status.code().unwrap_or(-1),
         out: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -59,7 +42,7 @@ fn run(args: &[&str]) -> Run {
 }
 
 fn vector(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/acme/pebble-2.4.0").join(name).to_str().unwrap().to_string()
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/acme/pebble-2.4.0").join(name).to_str().unwrap().to_string()
 }
 
 /// The value of `"key":"..."` in the CLI's one-line JSON.
@@ -74,10 +57,12 @@ fn acme_help_and_usage_errors_exit_2_naming_what_is_wrong() {
     for cmd in ["account", "order", "renew", "revoke"] {
         let r = run(&["acme", cmd, "--help"]);
         assert_eq!(r.code, 0, "acme {cmd} --help");
-        assert!(r.out.starts_with(&format!("enroll acme {cmd} --url URL --tls-ca FILE")), "{}", r.out);
+        assert!(r.out.contains(&format!("Usage: enroll acme {cmd} [OPTIONS] --url <URL> --tls-ca <FILE>")), "{}", r.out);
     }
-    let r = run(&["--help"]);
-    assert!(r.out.contains("enroll acme <account|order|renew|revoke>"), "{}", r.out);
+    let r = run(&["acme", "--help"]);
+    for cmd in ["account", "order", "renew", "revoke"] {
+        assert!(r.out.contains(cmd), "{}", r.out);
+    }
 
     let (key, cert) = (vector("account-key.pem"), vector("issued-chain.pem"));
     let url = "https://localhost:9/dir";
@@ -85,9 +70,18 @@ fn acme_help_and_usage_errors_exit_2_naming_what_is_wrong() {
     let cases: &[(&str, &[&str], &str)] = &[
         ("account", &["--account-key", "/nonexistent"], "/nonexistent"),
         ("account", &["--account-key", "KEY", "--eab-kid", "kid"], "--eab-hmac"),
-        ("order", &["--account-key", "KEY", "--key", "KEY"], "--name"),
-        ("order", &["--account-key", "KEY", "--key", "KEY", "--name", "a.example"], "--http01-port PORT or --dns01-hook"),
-        ("order", &["--account-key", "KEY", "--key", "KEY", "--ip", "1.2.3", "--http01-port", "1"], "--ip \"1.2.3\""),
+        ("order", &["--account-key", "KEY", "--key", "KEY", "--http01-port", "1"], "--name"),
+        (
+            "order",
+            &["--account-key", "KEY", "--key", "KEY", "--name", "a.example", "--http01-port", "1", "--dns01-hook", "x"],
+            "cannot be used with",
+        ),
+        ("order", &["--account-key", "KEY", "--key", "KEY", "--name", "a.example"], "<--http01-port <PORT>|--dns01-hook <CMD>>"),
+        (
+            "order",
+            &["--account-key", "KEY", "--key", "KEY", "--ip", "1.2.3", "--http01-port", "1"],
+            "invalid value '1.2.3' for '--ip <ADDR>'",
+        ),
         ("order", &["--account-key", "KEY", "--key", "KEY", "--name", "a.example", "--http01-port", "http"], "--http01-port"),
         (
             "order",
@@ -95,12 +89,12 @@ fn acme_help_and_usage_errors_exit_2_naming_what_is_wrong() {
             "not a certificate",
         ),
         ("renew", &["--account-key", "KEY", "--key", "KEY"], "--cert"),
-        ("renew", &["--account-key", "KEY", "--key", "KEY", "--cert", "KEY"], "not a certificate"),
-        ("revoke", &["--cert", "CERT"], "--account-key FILE or --cert-key FILE"),
-        ("revoke", &["--cert", "CERT", "--account-key", "KEY", "--cert-key", "KEY"], "not both"),
+        ("renew", &["--account-key", "KEY", "--key", "KEY", "--cert", "KEY", "--http01-port", "1"], "not a certificate"),
+        ("revoke", &["--cert", "CERT"], "--account-key <FILE>"),
+        ("revoke", &["--cert", "CERT", "--account-key", "KEY", "--cert-key", "KEY"], "cannot be used with"),
         ("revoke", &["--cert", "CERT", "--account-key", "KEY", "--reason", "7"], "--reason"),
-        ("revoke", &["--cert", "CERT", "--cert-key", "KEY", "--force"], "unknown option --force"),
-        ("account", &["--account-key", "KEY", "--challenge", "x"], "unknown option --challenge"),
+        ("revoke", &["--cert", "CERT", "--cert-key", "KEY", "--force"], "unexpected argument '--force'"),
+        ("account", &["--account-key", "KEY", "--challenge", "x"], "unexpected argument '--challenge'"),
     ];
     for (cmd, extra, why) in cases {
         let file = |a: &&str| match *a {
@@ -115,11 +109,11 @@ fn acme_help_and_usage_errors_exit_2_naming_what_is_wrong() {
         assert!(r.err.contains(why), "{args:?}: {why:?} not in {}", r.err);
     }
     for (args, why) in [
-        (&["acme", "frobnicate"][..], "unknown command"),
-        (&["acme", "order", "--frobnicate"][..], "unknown option --frobnicate"),
-        (&["acme", "account"][..], "--url"),
-        (&["acme", "account", "--url", "http://localhost:9/dir"][..], "https://"),
-        (&["acme", "account", "--url", url][..], "--tls-ca"),
+        (&["acme", "frobnicate"][..], "unrecognized subcommand 'frobnicate'"),
+        (&["acme", "order", "--frobnicate"][..], "unexpected argument '--frobnicate'"),
+        (&["acme", "account"][..], "--url <URL>"),
+        (&["acme", "account", "--url", "http://localhost:9/dir", "--tls-ca", &cert, "--account-key", &key][..], "https://"),
+        (&["acme", "account", "--url", url][..], "--tls-ca <FILE>"),
     ] {
         let r = run(args);
         assert_eq!(r.code, 2, "{args:?}: {}{}", r.out, r.err);
@@ -164,7 +158,7 @@ impl Drop for Pebble {
 }
 
 fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/pebble.sh")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/peers/pebble.sh")
 }
 
 /// A P-256 key in PKCS#8 PEM, as `openssl genpkey` writes it.
@@ -218,7 +212,7 @@ fn acme_commands_against_pebble() {
     assert!(account_url.starts_with(&format!("https://localhost:{port}/")), "{account_url}");
     let r = cmd("account", &["--account-key", &account_key, "--only-existing"]);
     assert_eq!(r.code, 0, "{}", r.err);
-    assert!(r.out.starts_with("Account\n") && r.out.contains(&format!("account_url: {account_url}")), "{}", r.out);
+    assert!(r.last().starts_with("done: account ") && r.out.contains(&format!("account_url: {account_url}")), "{}", r.out);
     let r = cmd("account", &["--account-key", &other_key, "--only-existing", "--json"]);
     assert_eq!(r.code, 4, "refused by the server: {}{}", r.out, r.err);
     assert_eq!(json_field(&r.out, "problem").as_deref(), Some("AccountDoesNotExist"), "{}", r.out);
@@ -251,7 +245,7 @@ fn acme_commands_against_pebble() {
         ],
     );
     assert_eq!(r.code, 0, "{}{}", r.out, r.err);
-    assert!(r.out.starts_with("Issued\n"), "{}", r.out);
+    assert!(r.last().starts_with("issued: certificate for DNS:cli-1.example"), "{}", r.out);
     assert!(r.out.contains("san: DNS:cli-1.example, DNS:cli-1b.example, IP:127.0.0.1"), "{}", r.out);
     assert_eq!(r.err.matches("http-01: answering for").count(), 3, "one challenge per identifier: {}", r.err);
     assert!(r.err.contains("\"GET /.well-known/acme-challenge/") && r.err.contains(": 200"), "pebble fetched the answers: {}", r.err);
@@ -304,7 +298,7 @@ esac
     let renew = ["--account-key", &account_key, "--key", &device_key, "--cert", &first, "--http01-port", &http_port, "--out", &renewed];
     let r = cmd("renew", &renew);
     assert_eq!(r.code, 0, "{}{}", r.out, r.err);
-    assert!(r.out.starts_with("NotDue\n") && r.out.contains("window_start: 20") && r.out.contains("decision: not renewing"), "{}", r.out);
+    assert!(r.last().starts_with("not due: not renewing") && r.out.contains("window_start: 20"), "{}", r.out);
     assert!(r.out.contains("the server offers no ARI"), "{}", r.out);
     assert!(!Path::new(&renewed).exists(), "nothing written when not due");
     let r = cmd("renew", &[&renew[..], &["--force", "--json"]].concat());
@@ -323,13 +317,13 @@ esac
     // 5. Revocation by the account key (with a reason), again (pebble: alreadyRevoked, 4), and
     // of the renewed certificate by its own key.
     let r = cmd("revoke", &["--cert", &first, "--account-key", &account_key, "--reason", "4"]);
-    assert_eq!((r.code, r.out.lines().next()), (0, Some("Revoked")), "{}{}", r.out, r.err);
+    assert_eq!((r.code, r.last()), (0, "revoked: the certificate is revoked"), "{}{}", r.out, r.err);
     let r = cmd("revoke", &["--cert", &first, "--account-key", &account_key, "--account-url", &account_url, "--json"]);
     assert_eq!(r.code, 4, "{}{}", r.out, r.err);
     assert_eq!(json_field(&r.out, "problem").as_deref(), Some("AlreadyRevoked"), "{}", r.out);
     let r = cmd("revoke", &["--cert", &renewed, "--cert-key", &device_key, "--json"]);
     assert_eq!(r.code, 0, "{}{}", r.out, r.err);
-    assert_eq!(r.out.trim(), "{\"outcome\":\"Revoked\",\"exit\":0}");
+    assert!(r.out.trim().starts_with("{\"outcome\":\"Revoked\",\"exit\":0,\"message\":\"revoked: "), "{}", r.out);
 }
 
 #[test]
@@ -346,6 +340,10 @@ fn acme_account_with_external_account_binding() {
     let r = run(&[&base[..], &["--json"]].concat());
     assert_eq!(r.code, 4, "{}{}", r.out, r.err);
     assert_eq!(json_field(&r.out, "problem").as_deref(), Some("ExternalAccountRequired"), "{}", r.out);
+    assert_eq!(
+        json_field(&r.out, "hint").as_deref(),
+        Some("the CA needs External Account Binding: give --eab-kid and --eab-hmac (from the CA)")
+    );
     let r = run(&[&base[..], &["--eab-kid", kid, "--eab-hmac", hmac, "--json"]].concat());
     assert_eq!(r.code, 0, "{}{}", r.out, r.err);
     assert!(json_field(&r.out, "account_url").is_some_and(|u| u.starts_with(&format!("https://localhost:{port}/"))), "{}", r.out);
