@@ -6,29 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_enroll");
-
-struct Run {
-    code: i32,
-    out: String,
-    err: String,
-}
-
-impl Run {
-    /// The last line of stdout: the outcome line.
-    fn last(&self) -> &str {
-        self.out.lines().last().unwrap_or_default()
-    }
-}
-
-fn run(args: &[&str]) -> Run {
-    let out = Command::new(BIN).args(args).output().expect("the enroll binary");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        out: String::from_utf8_lossy(&out.stdout).into_owned(),
-        err: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
+mod common;
+use common::{Run, run_quiet as run};
 
 const COMMANDS: &[(&str, &[&str])] = &[
     ("scep", &["getcaps", "getca", "getnextca", "enroll", "renew", "poll", "getcert", "getcrl"]),

@@ -13,33 +13,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn enroll_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_enroll"))
-}
-
-struct Run {
-    code: i32,
-    out: String,
-    err: String,
-}
-
-impl Run {
-    /// The outcome line: the last line of stdout.
-    fn last(&self) -> &str {
-        self.out.lines().last().unwrap_or_default()
-    }
-}
-
-fn run(args: &[&str]) -> Run {
-    let out = Command::new(enroll_bin()).args(args).output().expect("the enroll binary");
-    let r = Run {
-        code: out.status.code().unwrap_or(-1),
-        out: String::from_utf8_lossy(&out.stdout).into_owned(),
-        err: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    eprintln!("$ enroll {}\n-> exit {}\n{}", args.join(" "), r.code, r.out);
-    r
-}
+mod common;
+use common::{Run, run_echoed as run};
 
 fn vector(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/acme/pebble-2.4.0").join(name).to_str().unwrap().to_string()

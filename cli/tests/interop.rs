@@ -7,7 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_enroll");
+mod common;
+use common::run_echoed as run;
 
 fn peers() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/peers")
@@ -15,29 +16,6 @@ fn peers() -> PathBuf {
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-struct Run {
-    code: i32,
-    out: String,
-    err: String,
-}
-
-impl Run {
-    fn last(&self) -> &str {
-        self.out.lines().last().unwrap_or_default()
-    }
-}
-
-fn run(args: &[&str]) -> Run {
-    let out = Command::new(BIN).args(args).output().unwrap();
-    let r = Run {
-        code: out.status.code().unwrap_or(-1),
-        out: String::from_utf8_lossy(&out.stdout).into_owned(),
-        err: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    eprintln!("$ enroll {}\n-> exit {}\n{}", args.join(" "), r.code, r.out);
-    r
 }
 
 fn openssl(args: &[&str]) -> Vec<u8> {
