@@ -10,7 +10,9 @@
 set -euo pipefail
 cmd=${1:?start|stop}
 dir=${2:?state directory}
-ns="enroll-$(basename "$dir" | tr -c 'a-zA-Z0-9' '-' | cut -c1-20)"
+# The namespace is named after DIR's full path (its last part, and a hash of the whole), so two
+# runs whose directories share a last part (…/scep) do not take each other's namespace.
+ns="enroll-$(basename "$dir" | tr -c 'a-zA-Z0-9' '-' | cut -c1-12)-$(realpath -m "$dir" | sha256sum | cut -c1-8)"
 
 case "$cmd" in
 start)
