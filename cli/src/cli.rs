@@ -179,7 +179,9 @@ pub struct ScepEnrollOptions {
     /// Show the request that would be sent (GetCACaps and GetCACert still run) and send nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Keep an issued certificate that does not chain to the pinned CA; it is refused otherwise.
+    /// Keep an issued certificate that the pinned CA signed but whose path does not validate
+    /// (validity, key usage, a SHA-1 signature); it is refused otherwise. A certificate another
+    /// CA signed is always refused.
     #[arg(long)]
     pub accept_unverified_ca: bool,
 }
@@ -266,7 +268,8 @@ pub enum ScepCmd {
         /// Do not wait: poll once, exit 3 if still pending (the state is kept).
         #[arg(long)]
         no_wait: bool,
-        /// Keep an issued certificate that does not chain to the pinned CA.
+        /// Keep an issued certificate that the pinned CA signed but whose path does not
+        /// validate; one another CA signed is always refused.
         #[arg(long)]
         accept_unverified_ca: bool,
         #[command(flatten)]
