@@ -617,6 +617,107 @@ fn channel_binding_goes_into_the_csr_as_libest_expects() {
     assert_eq!(CsrRef::parse(&csr).unwrap().challenge_password(), Some(b64.as_str()));
 }
 
+/// The async driver's held connection (`Action::Connect`), with libest's capture: the
+/// binding of the connection the driver opened goes into the CSR, the CSR is signed, and the
+/// request goes on that same connection, the only one opened. The blocking driver's twin runs
+/// over rustls in `fixture_tls13_exporter_binding_is_accepted_and_its_absence_refused`.
+#[cfg(feature = "async")]
+#[test]
+fn async_driver_sends_the_bound_csr_on_the_connection_it_bound() {
+    use embedded_enroll::transport::asynch::{AsyncConnect, run_est};
+    use embedded_enroll::transport::blocking::EcDevice;
+    use embedded_enroll::transport::host::StdTimer;
+    use std::cell::RefCell;
+
+    /// One in-memory connection: what was written to it, the reply it reads back.
+    struct Conn<'a> {
+        id: usize,
+        reply: &'a [u8],
+        at: usize,
+        log: &'a RefCell<Vec<(usize, Vec<u8>)>>,
+    }
+    impl embedded_io_async::ErrorType for Conn<'_> {
+        type Error = core::convert::Infallible;
+    }
+    impl embedded_io_async::Read for Conn<'_> {
+        async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+            let rest = &self.reply[self.at..];
+            let n = rest.len().min(buf.len());
+            buf[..n].copy_from_slice(&rest[..n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+    impl embedded_io_async::Write for Conn<'_> {
+        async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+            let mut log = self.log.borrow_mut();
+            match log.last_mut() {
+                Some((id, bytes)) if *id == self.id => bytes.extend_from_slice(buf),
+                _ => log.push((self.id, buf.to_vec())),
+            }
+            Ok(buf.len())
+        }
+        async fn flush(&mut self) -> Result<(), Self::Error> {
+            Ok(())
+        }
+    }
+    /// Connection `n` has the binding `[n; 12]`, and every one replies with `reply`.
+    struct Connector<'a> {
+        opened: usize,
+        reply: &'a [u8],
+        log: &'a RefCell<Vec<(usize, Vec<u8>)>>,
+    }
+    impl AsyncConnect for Connector<'_> {
+        type Connection<'c>
+            = Conn<'c>
+        where
+            Self: 'c;
+        type Error = ();
+        async fn connect(&mut self) -> Result<Conn<'_>, ()> {
+            self.opened += 1;
+            Ok(Conn { id: self.opened, reply: self.reply, at: 0, log: self.log })
+        }
+        fn channel_binding(connection: &Conn<'_>, out: &mut [u8]) -> usize {
+            out[..12].fill(connection.id as u8);
+            12
+        }
+        fn authenticates_server(&self) -> bool {
+            true
+        }
+    }
+
+    let mut key = device_key("libest/simpleenroll-pop-tls-unique");
+    let spki = spki(&mut key);
+    let mut config = Config::new("127.0.0.1", CaCertsTrust::TlsAuthenticated, &spki);
+    config.channel_binding = ChannelBinding::Always;
+    config.credentials = Some(Credentials { user: "estuser", password: "estpwd", preemptive_basic: true });
+    let mut st = Storage::new();
+    let mut client = Client::new(config, enroll(), st.buffers(), rand::rngs::OsRng).unwrap();
+    let reply = case("libest/simpleenroll-pop-tls-unique", "response.http");
+    let log = RefCell::new(Vec::new());
+    let mut connector = Connector { opened: 0, reply: &reply, log: &log };
+    let mut progress = Vec::new();
+    let outcome = futures_lite::future::block_on(run_est(
+        &mut client,
+        &mut connector,
+        &mut EcDevice(&mut key),
+        &mut StdTimer::default(),
+        |p: embedded_enroll::transport::blocking::Progress<'_>| progress.push(format!("{p:?}")),
+    ))
+    .unwrap();
+    assert_eq!(outcome, Outcome::Issued, "{progress:?}");
+    assert_eq!(connector.opened, 1, "one connection, opened for the binding and used for the request");
+    let log = log.into_inner();
+    assert_eq!(log.len(), 1, "one request");
+    assert_eq!(log[0].0, 1, "sent on the connection that was bound");
+    assert!(log[0].1.starts_with(b"POST /.well-known/est/simpleenroll HTTP/1.1\r\n"));
+    let csr = request_csr(&log[0].1);
+    let (ok, b64) = common::openssl_stdin(&["base64", "-A"], &[1u8; 12]);
+    assert!(ok);
+    assert_eq!(CsrRef::parse(&csr).unwrap().challenge_password(), Some(b64.trim()));
+    assert!(progress.iter().any(|p| p.contains("sign")), "the CSR was signed through the device key: {progress:?}");
+}
+
 // ------------------------------------------------------------------ fixtures (ours)
 
 fn http(status: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {

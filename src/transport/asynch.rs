@@ -27,10 +27,10 @@ pub use super::blocking::{DeviceKeys, DriveError, DriveOptions, Progress};
 use super::blocking::{MAX_STEPS, ResponseSink, abandon, conclude};
 #[cfg(any(feature = "scep", feature = "est", feature = "acme"))]
 use super::blocking::{logged, stopped};
-#[cfg(feature = "est")]
-use super::driven::bind;
 #[cfg(any(feature = "scep", feature = "est", feature = "acme"))]
 use super::driven::{Action, Driven, key_step, request_line};
+#[cfg(feature = "est")]
+use super::driven::{bind, until_held_request};
 #[cfg(any(feature = "scep", feature = "est", feature = "acme"))]
 use crate::ClientError;
 use crate::time::Instant;
@@ -246,22 +246,10 @@ async fn drive<D: Driven, C: AsyncConnect, K: DeviceKeys, T: AsyncTimer>(
                     }
                 };
                 bind(client, |out| C::channel_binding(&conn, out), now)?;
-                for _ in 0..4 {
-                    let t = timer.now();
-                    match client.action(t).map_err(DriveError::Client)? {
-                        Action::Key => key_step(client, keys, t, &mut progress)?,
-                        Action::Send { request, credentials } => {
-                            if credentials && !authenticated {
-                                return Err(stopped(DriveError::UnauthenticatedServer));
-                            }
-                            progress(Progress::Request(request_line(request)));
-                            let conn = write_request(&mut conn, request, timer, deadline).await.map(|()| &mut conn);
-                            deliver(client, conn, &mut chunk, timer, (now, deadline), &mut progress).await?;
-                            break;
-                        }
-                        _ => break,
-                    }
-                }
+                let Some(t) = until_held_request(client, keys, || timer.now(), authenticated, &mut progress)? else { continue };
+                let Action::Send { request, .. } = client.action(t).map_err(DriveError::Client)? else { continue };
+                let conn = write_request(&mut conn, request, timer, deadline).await.map(|()| &mut conn);
+                deliver(client, conn, &mut chunk, timer, (now, deadline), &mut progress).await?;
             }
             Action::Send { request, credentials } => {
                 if credentials && !connect.authenticates_server() {

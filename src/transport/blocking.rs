@@ -26,10 +26,10 @@
 //! [`MAX_STEPS`] steps.
 
 use super::TransportFailure;
-#[cfg(feature = "est")]
-use super::driven::bind;
 #[cfg(any(feature = "scep", feature = "est", feature = "acme"))]
 use super::driven::{Action, Driven, key_step, request_line};
+#[cfg(feature = "est")]
+use super::driven::{bind, until_held_request};
 #[cfg(any(feature = "scep", feature = "est", feature = "acme"))]
 use crate::ClientError;
 use crate::crypto::Digest;
@@ -736,22 +736,10 @@ fn send_held<D: Driven, C: Connect, K: DeviceKeys, T: Timer>(
     deadline: Instant,
     progress: &mut impl FnMut(Progress<'_>),
 ) -> Result<(), DriveError<ClientError>> {
-    for _ in 0..4 {
-        let t = timer.now();
-        match client.action(t).map_err(DriveError::Client)? {
-            Action::Key => key_step(client, keys, t, progress)?,
-            Action::Send { request, credentials } => {
-                if credentials && !authenticated {
-                    return Err(stopped(DriveError::UnauthenticatedServer));
-                }
-                progress(Progress::Request(request_line(request)));
-                let conn = write_within::<C, T>(conn, request, timer, deadline).map(|()| conn);
-                return deliver(client, conn, C::set_io_timeout, timer, now, deadline, progress);
-            }
-            _ => return Ok(()),
-        }
-    }
-    Ok(())
+    let Some(t) = until_held_request(client, keys, || timer.now(), authenticated, progress)? else { return Ok(()) };
+    let Action::Send { request, .. } = client.action(t).map_err(DriveError::Client)? else { return Ok(()) };
+    let conn = write_within::<C, T>(conn, request, timer, deadline).map(|()| conn);
+    deliver(client, conn, C::set_io_timeout, timer, now, deadline, progress)
 }
 
 #[cfg(any(feature = "scep", feature = "est", feature = "acme"))]

@@ -134,6 +134,36 @@ pub(crate) fn bind<D: Driven>(
     client.bound(now, value.get(..n).unwrap_or(&[])).map_err(DriveError::Client)
 }
 
+/// On the connection [`Action::Connect`] opened (its binding handed over): the client's key
+/// steps until its request (a CSR that carries the binding is signed now), in both drivers.
+/// `Ok(Some(t))`: the request is next, checked against `authenticated` and shown to
+/// `progress` (`client.action(t)` gives it); `Ok(None)`: the client wants something else,
+/// and the connection goes unused.
+#[cfg(feature = "est")]
+pub(crate) fn until_held_request<D: Driven, K: DeviceKeys>(
+    client: &mut D,
+    keys: &mut K,
+    mut now: impl FnMut() -> Instant,
+    authenticated: bool,
+    progress: &mut impl FnMut(Progress<'_>),
+) -> Result<Option<Instant>, DriveError<ClientError>> {
+    for _ in 0..4 {
+        let t = now();
+        match client.action(t).map_err(DriveError::Client)? {
+            Action::Key => key_step(client, keys, t, progress)?,
+            Action::Send { request, credentials } => {
+                if credentials && !authenticated {
+                    return Err(super::blocking::stopped(DriveError::UnauthenticatedServer));
+                }
+                progress(Progress::Request(request_line(request)));
+                return Ok(Some(t));
+            }
+            _ => return Ok(None),
+        }
+    }
+    Ok(None)
+}
+
 /// A client's `handle_response_*` and `handle_transport_failure` as the drivers'
 /// [`ResponseSink`] (`$this => $client`: where the client is, from `self`).
 macro_rules! sink_through {
