@@ -1002,7 +1002,8 @@ impl<'a, 'b> Client<'a, 'b> {
         let url = core::str::from_utf8(url.get(arena_bytes)).map_err(|_| ClientError::UnexpectedCall)?;
         let path = path_of(config.host, config.port, url).ok_or(ClientError::UnexpectedCall)?;
         // 1. The payload JSON.
-        let p_len = write_payload(payload, config, operation, &signer, kept, arena_bytes, scratch)?;
+        let from = PayloadFrom { config, operation, key: &signer, kept, arena: arena_bytes };
+        let p_len = write_payload(payload, &from, scratch)?;
         let (p_json, rest) = scratch.split_at_mut(p_len);
         // 2. The protected header: the JWK for newAccount and a certificate-key revocation,
         // the account URL (kid) otherwise.
@@ -1544,16 +1545,20 @@ impl<'a, 'b> Client<'a, 'b> {
     }
 }
 
+/// What a request's payload is made from: the client's settings and what it kept.
+struct PayloadFrom<'x, 'c> {
+    config: &'x Config<'c>,
+    operation: &'x Operation<'c>,
+    /// The key that signs the request (its JWK for newAccount and the EAB).
+    key: &'x AccountKey<'x>,
+    kept: &'x Kept,
+    /// The arena the spans in `kept` point into.
+    arena: &'x [u8],
+}
+
 /// Writes a request's JSON payload into `out`; its length.
-fn write_payload(
-    payload: Payload,
-    config: &Config<'_>,
-    operation: &Operation<'_>,
-    key: &AccountKey<'_>,
-    kept: &Kept,
-    arena: &[u8],
-    out: &mut [u8],
-) -> Result<usize, ClientError> {
+fn write_payload(payload: Payload, from: &PayloadFrom<'_, '_>, out: &mut [u8]) -> Result<usize, ClientError> {
+    let PayloadFrom { config, operation, kept, arena, .. } = *from;
     let room = out.len();
     match payload {
         Payload::Empty => Ok(0),
@@ -1621,20 +1626,14 @@ fn write_payload(
             close.copy_from_slice(b"\"}");
             Ok(n.saturating_add(10))
         }
-        Payload::NewAccount => new_account_payload(config, operation, key, kept, arena, out),
+        Payload::NewAccount => new_account_payload(from, out),
         #[cfg(not(feature = "acme-manage"))]
         Payload::Revoke | Payload::Inner | Payload::Deactivate => Err(ClientError::UnexpectedCall),
     }
 }
 
-fn new_account_payload(
-    config: &Config<'_>,
-    operation: &Operation<'_>,
-    key: &AccountKey<'_>,
-    kept: &Kept,
-    arena: &[u8],
-    out: &mut [u8],
-) -> Result<usize, ClientError> {
+fn new_account_payload(from: &PayloadFrom<'_, '_>, out: &mut [u8]) -> Result<usize, ClientError> {
+    let PayloadFrom { config, operation, key, kept, arena } = *from;
     let room = out.len();
     let too_small = |_| ClientError::BufferTooSmall { buffer: "work", needed: room.saturating_add(1) };
     // Revocation, key change and deactivation need the account as it is: found, not made.
