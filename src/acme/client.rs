@@ -1684,19 +1684,28 @@ fn keep_url(work: &mut [u8], arena: &mut usize, host: &str, port: u16, url: &str
     }
 }
 
-/// The path of `url` when it is on `https://host:port` (port omitted when 443), else `None`.
+/// The path of `url` when it is on `https://host:port` (port omitted when 443; the host
+/// compared without case, an IPv6 literal in brackets), else `None`. The port is 1 to 5
+/// digits.
 fn path_of<'u>(host: &str, port: u16, url: &'u str) -> Option<&'u str> {
     let rest = url.strip_prefix("https://")?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, "/"),
-    };
-    let (h, p) = match authority.rsplit_once(':') {
+    let cut = rest.bytes().position(|b| b == b'/').unwrap_or(rest.len());
+    let (authority, path) = (rest.get(..cut)?, rest.get(cut..)?);
+    let (h, p) = match authority.bytes().rposition(|b| b == b':') {
         // A bracketed IPv6 literal without a port has its colons inside the brackets.
-        Some((h, p)) if !p.ends_with(']') => (h, p.parse::<u16>().ok()?),
+        Some(i) if !authority.ends_with(']') => (authority.get(..i)?, decimal_port(authority.get(i.saturating_add(1)..)?)?),
         _ => (authority, 443),
     };
-    (h.trim_start_matches('[').trim_end_matches(']').eq_ignore_ascii_case(host) && p == port && path.starts_with('/')).then_some(path)
+    let h = h.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(h);
+    (h.eq_ignore_ascii_case(host) && p == port).then_some(if path.is_empty() { "/" } else { path })
+}
+
+/// A port number: 1 to 5 ASCII digits, at most 65535.
+fn decimal_port(digits: &str) -> Option<u16> {
+    if digits.is_empty() || digits.len() > 5 {
+        return None;
+    }
+    digits.bytes().try_fold(0u16, |n, b| n.checked_mul(10)?.checked_add(u16::from(b.checked_sub(b'0').filter(|d| *d <= 9)?)))
 }
 
 /// The first position of `needle` in `hay`.
@@ -1746,5 +1755,41 @@ impl<R: Responder + ?Sized> Responder for &mut R {
     }
     fn withdraw(&mut self, task: &ChallengeTask<'_>) {
         (**self).withdraw(task)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_of;
+
+    #[test]
+    fn path_of_keeps_only_urls_on_the_configured_origin() {
+        let ok = [
+            ("acme.example", 443, "https://acme.example/dir", "/dir"),
+            ("acme.example", 443, "https://ACME.example", "/"),
+            ("acme.example", 14000, "https://acme.example:14000/a/b?c", "/a/b?c"),
+            ("::1", 443, "https://[::1]/x", "/x"),
+            ("::1", 8443, "https://[::1]:8443/x", "/x"),
+            ("acme.example", 443, "https://acme.example:00443/x", "/x"),
+        ];
+        for (host, port, url, path) in ok {
+            assert_eq!(path_of(host, port, url), Some(path), "{url}");
+        }
+        let refused = [
+            ("acme.example", 443, "http://acme.example/dir"),
+            ("acme.example", 443, "https://other.example/dir"),
+            ("acme.example", 443, "https://acme.example:8443/dir"),
+            ("acme.example", 443, "https://acme.example:+443/dir"),
+            ("acme.example", 443, "https://acme.example:/dir"),
+            ("acme.example", 443, "https://acme.example:443443/dir"),
+            ("acme.example", 443, "https://acme.example:65979/dir"),
+            ("acme.example", 443, "https://acme.example.evil/dir"),
+            ("acme.example", 443, "https://user@acme.example/dir"),
+            ("::1", 443, "https://[::2]/x"),
+            ("acme.example", 443, "https://acme.exampl\u{e9}/x"),
+        ];
+        for (host, port, url) in refused {
+            assert_eq!(path_of(host, port, url), None, "{url}");
+        }
     }
 }
