@@ -8,7 +8,9 @@ use super::json::Writer;
 use crate::asn1::spki::{PublicKey, SpkiRef};
 use crate::crypto::KeyType;
 use crate::error::{DecodeError, EncodeError};
-use base64ct::{Base64UrlUnpadded, Encoding};
+#[cfg(test)]
+use base64ct::Base64UrlUnpadded;
+use base64ct::{Base64, Encoding};
 
 /// The account key's public half, as a JWK (RFC 7517) and its JWS algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,7 +153,28 @@ impl Jwk<'_> {
 
 /// base64url without padding (RFC 7515 section 2) of `data` into `out`.
 pub fn b64url<'o>(data: &[u8], out: &'o mut [u8]) -> Result<&'o str, EncodeError> {
-    Base64UrlUnpadded::encode(data, out).map_err(|_| EncodeError::BufferTooSmall { needed: b64url_len(data.len()) })
+    // base64ct's standard alphabet (linked already for PEM and EST) with its two differing
+    // characters swapped and no padding, rather than a second copy of the encoder.
+    let needed = b64url_len(data.len());
+    let too_small = EncodeError::BufferTooSmall { needed };
+    let whole = data.len() - data.len() % 3;
+    let (head, tail) = data.split_at_checked(whole).ok_or(too_small)?;
+    let out = out.get_mut(..needed).ok_or(too_small)?;
+    let (head_out, tail_out) = out.split_at_mut_checked(whole / 3 * 4).ok_or(too_small)?;
+    Base64::encode(head, head_out).map_err(|_| too_small)?;
+    let mut last = [0u8; 4];
+    if !tail.is_empty() {
+        let enc = Base64::encode(tail, &mut last).map_err(|_| too_small)?;
+        tail_out.copy_from_slice(enc.as_bytes().get(..tail_out.len()).ok_or(too_small)?);
+    }
+    for b in out.iter_mut() {
+        *b = match *b {
+            b'+' => b'-',
+            b'/' => b'_',
+            b => b,
+        };
+    }
+    core::str::from_utf8(out).map_err(|_| too_small)
 }
 
 /// The length of `len` bytes in base64url without padding.
@@ -180,6 +203,27 @@ pub fn hs256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn b64url_is_base64cts_url_alphabet_without_padding() {
+        let data: std::vec::Vec<u8> = (0u32..300).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let mut out = [0u8; 400];
+        let mut expected = [0u8; 400];
+        for len in 0..=data.len() {
+            let want = Base64UrlUnpadded::encode(&data[..len], &mut expected).unwrap();
+            assert_eq!(b64url(&data[..len], &mut out).unwrap(), want, "{len} bytes");
+            assert_eq!(b64url_len(len), want.len());
+            // One byte short: refused with the size needed, nothing panics.
+            let short = want.len().saturating_sub(1);
+            if len > 0 {
+                assert_eq!(b64url(&data[..len], &mut out[..short]), Err(EncodeError::BufferTooSmall { needed: want.len() }));
+            }
+        }
+        // Every byte value, so that '+' and '/' (62 and 63) are met.
+        let all: std::vec::Vec<u8> = (0..=255u8).collect();
+        let mut big = [0u8; 400];
+        assert_eq!(b64url(&all, &mut out).unwrap(), Base64UrlUnpadded::encode(&all, &mut big).unwrap());
+    }
 
     #[test]
     fn the_rfc_7638_example_thumbprint() {
