@@ -10,7 +10,7 @@ use embedded_enroll::hal::soft::SoftP256Key;
 use embedded_enroll::hal::{Decrypter, ErrorKind, KeyAgreement, KeyRole, Signer};
 use embedded_enroll::http::base64::{self, LineStyle};
 use embedded_enroll::time::{Instant, UnixTime};
-use embedded_enroll::transport::blocking::{Connect, DeviceKeys, Progress, Timer};
+use embedded_enroll::transport::blocking::{Connect, DeviceKeys, DriveError, Progress, Timer};
 use embedded_enroll::transport::host::StdTimer;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -326,6 +326,50 @@ pub fn certificate_fields(der: &[u8], out: &mut Vec<(String, String)>) {
         out.push(("not_before".into(), c.not_before().to_string()));
         out.push(("not_after".into(), c.not_after().to_string()));
     }
+}
+
+/// A driver's outcome, named for the report.
+pub struct Named<O> {
+    pub outcome: O,
+    /// The outcome's stable name: its variant's, from its Debug text.
+    pub name: String,
+    /// Its whole Debug text: the report's cause (`--verbose`).
+    pub cause: String,
+    /// The certificate the outcome carries (DER; empty when none), its fields already reported.
+    pub certificate: Vec<u8>,
+}
+
+/// The start of a SCEP or EST command's report, from its driver's result.
+///
+/// - `Ok(Err(report))`: the run ended in a driver error; `report` ends the command, with the
+///   `fields` so far (taken). `stopped` makes it when the timer declined to wait (`--no-wait`,
+///   `--max-wait`: pending); any other error is "DriverError" (exit `TRANSPORT`).
+/// - `Ok(Ok(named))`: the run ended in an outcome ([`Named`]). When `certificate` gives one
+///   for it (an issuing outcome), the certificate's fields are added to `fields`.
+/// - `Err(_)`: what `stopped` failed with.
+pub fn outcome_report<'c, O: std::fmt::Debug, E: std::fmt::Display + std::fmt::Debug>(
+    result: Result<O, DriveError<E>>,
+    fields: &mut Vec<(String, String)>,
+    stopped: impl FnOnce(Vec<(String, String)>) -> Result<Report, String>,
+    certificate: impl FnOnce(&O) -> Option<&'c [u8]>,
+) -> Result<Result<Named<O>, Report>, String> {
+    let outcome = match result {
+        Err(DriveError::Stopped) => return stopped(std::mem::take(fields)).map(Err),
+        Err(e) => {
+            return Ok(Err(Report::new("DriverError", crate::TRANSPORT, format!("failed: {e}"))
+                .cause(format!("{e:?}"))
+                .fields(std::mem::take(fields))));
+        }
+        Ok(o) => o,
+    };
+    let cause = format!("{outcome:?}");
+    let name = cause.split(['(', ' ', '{']).next().unwrap_or_default().to_string();
+    let certificate = certificate(&outcome).map(<[u8]>::to_vec);
+    if let Some(der) = &certificate {
+        certificate_fields(der, fields);
+    }
+    let certificate = certificate.unwrap_or_default();
+    Ok(Ok(Named { outcome, name, cause, certificate }))
 }
 
 /// Writes `data` to `path`, created with mode 0600 when `private` (and made 0600 if it existed).

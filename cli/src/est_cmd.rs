@@ -2,7 +2,7 @@
 
 use crate::Opts;
 use crate::common::{
-    CliTimer, DryRun, Key, Keys, Report, certificate_fields, drive_options, fingerprint, hex, load_key, pem, progress, read_der,
+    CliTimer, DryRun, Key, Keys, Named, Report, drive_options, fingerprint, hex, load_key, outcome_report, pem, progress, read_der,
     retry_policy, split_url, wall_time, write_file, write_out,
 };
 use crate::csr::CsrParts;
@@ -12,7 +12,7 @@ use embedded_enroll::asn1::cert::CertificateRef;
 use embedded_enroll::est::{self, client::CaCertsTrust};
 use embedded_enroll::hal::soft::SoftP256Key;
 use embedded_enroll::http::base64::LineStyle;
-use embedded_enroll::transport::blocking::{DriveError, run_est_with};
+use embedded_enroll::transport::blocking::run_est_with;
 use embedded_enroll::transport::host_tls::{RustlsConnector, TlsVersions};
 
 /// What /csrattrs asked for and what of it went into the CSR, in words.
@@ -140,21 +140,18 @@ pub fn run(args: &Opts) -> Result<Report, String> {
         fields.push(("tls".into(), e.clone()));
     }
     let ctx = Ctx { addr: &addr, host: &host, timeout: args.secs("--timeout"), tls_error, last: &connect.last };
-    let outcome = match r {
-        Err(DriveError::Stopped) => {
-            return Ok(Report::new("Pending", PENDING, "pending: the server answered 202 (try later)")
-                .hint(Some("run the command again later, or raise --max-wait".into()))
-                .fields(fields));
-        }
-        Err(e) => return Ok(Report::new("DriverError", TRANSPORT, format!("failed: {e}")).cause(format!("{e:?}")).fields(fields)),
-        Ok(o) => o,
+    let stopped = |fields| {
+        Ok(Report::new("Pending", PENDING, "pending: the server answered 202 (try later)")
+            .hint(Some("run the command again later, or raise --max-wait".into()))
+            .fields(fields))
     };
-    let cause = format!("{outcome:?}");
-    let name = cause.split(['(', ' ', '{']).next().unwrap_or_default().to_string();
+    let issued = |o: &Outcome| matches!(o, Outcome::Issued | Outcome::ServerKeyGenerated).then(|| client.certificate().unwrap_or_default());
+    let Named { outcome, name, cause, certificate: der } = match outcome_report(r, &mut fields, stopped, issued)? {
+        Ok(named) => named,
+        Err(report) => return Ok(report),
+    };
     let report = match &outcome {
         Outcome::Issued | Outcome::ServerKeyGenerated => {
-            let der = client.certificate().unwrap_or_default().to_vec();
-            certificate_fields(&der, &mut fields);
             // Strict: the certificate must chain to --ca (checked by the client already) or
             // to the TLS anchor, unless --accept-unverified-ca.
             let anchors: Vec<&[u8]> = ca.as_deref().into_iter().chain(tls_anchor.as_deref()).collect();

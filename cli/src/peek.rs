@@ -32,7 +32,7 @@ impl ServerCertVerifier for Record {
         _: &CertificateDer<'_>,
         _: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("not trusted".into()))
+        refuse_signature()
     }
     fn verify_tls13_signature(
         &self,
@@ -40,11 +40,16 @@ impl ServerCertVerifier for Record {
         _: &CertificateDer<'_>,
         _: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("not trusted".into()))
+        refuse_signature()
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         rustls::crypto::ring::default_provider().signature_verification_algorithms.supported_schemes()
     }
+}
+
+/// The handshake signature check of [`Record`], TLS 1.2 and 1.3 alike: no signature is trusted.
+fn refuse_signature() -> Result<HandshakeSignatureValid, rustls::Error> {
+    Err(rustls::Error::General("not trusted".into()))
 }
 
 /// The DNS names and IP addresses the certificate of the TLS server at `addr` is for (its CN

@@ -2,7 +2,7 @@
 
 use crate::Opts;
 use crate::common::{
-    CliTimer, DryRun, Key, Keys, Report, certificate_fields, drive_options, fingerprint, hex, load_key, pem, progress, read_der,
+    CliTimer, DryRun, Key, Keys, Named, Report, drive_options, fingerprint, hex, load_key, outcome_report, pem, progress, read_der,
     retry_policy, split_url, wall_time, write_file, write_out,
 };
 use crate::csr::CsrParts;
@@ -14,7 +14,7 @@ use embedded_enroll::hal::soft::SoftP256Key;
 use embedded_enroll::scep::ca::CaTrust;
 use embedded_enroll::scep::{self, AlgorithmPolicy};
 use embedded_enroll::time::Instant;
-use embedded_enroll::transport::blocking::{DriveError, run_scep_with};
+use embedded_enroll::transport::blocking::run_scep_with;
 use embedded_enroll::transport::host::TcpConnector;
 
 /// The algorithm policy: no legacy algorithm unless `--allow-legacy` names it.
@@ -113,39 +113,35 @@ pub fn run(args: &Opts) -> Result<Report, String> {
         fields.push(("algorithms".into(), format!("{:?} {:?} {}", c.cipher, c.hash, if c.post { "POST" } else { "GET" })));
     }
     let ctx = Ctx { addr: &addr, host: &host, timeout: args.secs("--timeout"), tls_error: None, last: &connect.last };
-    let outcome = match r {
-        Err(DriveError::Stopped) => {
-            let mut rec = [0u8; scep::snapshot::MAX_SNAPSHOT_LEN];
-            let saved = match (state, client.snapshot(&mut rec)) {
-                (Some(path), Ok(Some(r))) => {
-                    write_file(path, r, true)?;
-                    fields.push(("state".into(), path.to_string()));
-                    Some(path.to_string())
-                }
-                _ => None,
-            };
-            fields.push(("transaction".into(), client.transaction_id().to_string()));
-            let (msg, hint) = match saved {
-                Some(p) => (
-                    format!("pending: the CA has not decided yet; the transaction is saved in {p}"),
-                    format!("resume with `enroll scep poll --state {p} ...`"),
-                ),
-                None => (
-                    "pending: the CA has not decided yet".to_string(),
-                    "give --state FILE to resume later, or raise --max-wait".to_string(),
-                ),
-            };
-            return Ok(Report::new("Pending", PENDING, msg).hint(Some(hint)).fields(fields));
-        }
-        Err(e) => return Ok(Report::new("DriverError", TRANSPORT, format!("failed: {e}")).cause(format!("{e:?}")).fields(fields)),
-        Ok(o) => o,
+    let stopped = |mut fields: Vec<(String, String)>| {
+        let mut rec = [0u8; scep::snapshot::MAX_SNAPSHOT_LEN];
+        let saved = match (state, client.snapshot(&mut rec)) {
+            (Some(path), Ok(Some(r))) => {
+                write_file(path, r, true)?;
+                fields.push(("state".into(), path.to_string()));
+                Some(path.to_string())
+            }
+            _ => None,
+        };
+        fields.push(("transaction".into(), client.transaction_id().to_string()));
+        let (msg, hint) = match saved {
+            Some(p) => (
+                format!("pending: the CA has not decided yet; the transaction is saved in {p}"),
+                format!("resume with `enroll scep poll --state {p} ...`"),
+            ),
+            None => {
+                ("pending: the CA has not decided yet".to_string(), "give --state FILE to resume later, or raise --max-wait".to_string())
+            }
+        };
+        Ok(Report::new("Pending", PENDING, msg).hint(Some(hint)).fields(fields))
     };
-    let cause = format!("{outcome:?}");
-    let name = cause.split(['(', ' ', '{']).next().unwrap_or_default().to_string();
+    let issued = |o: &Outcome| matches!(o, Outcome::Issued | Outcome::Certificate).then(|| client.certificate().unwrap_or_default());
+    let Named { outcome, name, cause, certificate: der } = match outcome_report(r, &mut fields, stopped, issued)? {
+        Ok(named) => named,
+        Err(report) => return Ok(report),
+    };
     let report = match &outcome {
         Outcome::Issued | Outcome::Certificate => {
-            let der = client.certificate().unwrap_or_default().to_vec();
-            certificate_fields(&der, &mut fields);
             // Strict: the certificate must chain to the pinned CA, unless --accept-unverified-ca.
             let ca_der = client.ca_certificates().map(|set| set.issuing_ca().as_der().to_vec()).unwrap_or_default();
             let sha1 = !args.all("--allow-legacy").is_empty();

@@ -223,6 +223,30 @@ fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
+/// A self-signed CA made by openssl in `dir`: a P-256 key `NAME.key` and a certificate
+/// `NAME.pem` for `subject` (e.g. "/CN=Test CA"), valid for 30 days; returns (certificate, key).
+fn self_signed_ca(dir: &Path, name: &str, subject: &str) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join(format!("{name}.pem")), dir.join(format!("{name}.key")));
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        p(&key),
+        "-out",
+        p(&cert),
+        "-subj",
+        subject,
+        "-days",
+        "30",
+    ]);
+    (cert, key)
+}
+
 /// A TLS CA, a server certificate from it for `name` (DNS and IP SAN) and a P-256 device key.
 struct Pki {
     dir: tempfile::TempDir,
@@ -232,25 +256,8 @@ impl Pki {
     fn new(server_name: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        let (ca, ca_key, key, csr, cert, ext) =
-            (d.join("tls-ca.pem"), d.join("tls-ca.key"), d.join("server.key"), d.join("server.csr"), d.join("server.pem"), d.join("ext"));
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            p(&ca_key),
-            "-out",
-            p(&ca),
-            "-subj",
-            "/CN=Test TLS CA",
-            "-days",
-            "30",
-        ]);
+        let (ca, ca_key) = self_signed_ca(d, "tls-ca", "/CN=Test TLS CA");
+        let (key, csr, cert, ext) = (d.join("server.key"), d.join("server.csr"), d.join("server.pem"), d.join("ext"));
         openssl(&[
             "req",
             "-new",
@@ -394,25 +401,8 @@ fn est_ca_s_400_on_a_wrapped_csr_suggests_one_line() {
 /// CA of its own ("rogue"), which is neither the TLS anchor nor --ca.
 fn rogue_reply(pki: &Pki) -> Vec<u8> {
     let d = pki.dir.path();
-    let (rogue, rogue_key, csr, cert, p7) =
-        (d.join("rogue.pem"), d.join("rogue.key"), d.join("dev.csr"), d.join("dev.pem"), d.join("dev.p7"));
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        p(&rogue_key),
-        "-out",
-        p(&rogue),
-        "-subj",
-        "/CN=Rogue CA",
-        "-days",
-        "30",
-    ]);
+    let (rogue, rogue_key) = self_signed_ca(d, "rogue", "/CN=Rogue CA");
+    let (csr, cert, p7) = (d.join("dev.csr"), d.join("dev.pem"), d.join("dev.p7"));
     openssl(&["req", "-new", "-key", p(&pki.path("device.key")), "-out", p(&csr), "-subj", "/CN=dev"]);
     openssl(&[
         "x509",
@@ -655,23 +645,7 @@ fn timeout_bounds_an_exchange_and_max_wait_the_waiting() {
 fn two_roots(pki: &Pki) -> Vec<u8> {
     let d = pki.dir.path();
     for n in ["A", "B"] {
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            p(&d.join(format!("{n}.key"))),
-            "-out",
-            p(&d.join(format!("{n}.pem"))),
-            "-subj",
-            &format!("/CN=Root {n}"),
-            "-days",
-            "30",
-        ]);
+        self_signed_ca(d, n, &format!("/CN=Root {n}"));
     }
     let p7 = d.join("roots.p7");
     openssl(&[

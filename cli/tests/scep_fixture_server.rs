@@ -88,27 +88,7 @@ fn rogue() -> Reply {
         if !ca.exists() {
             openssl_self_signed_rsa(&key, &ca, "/O=Elsewhere/CN=Rogue CA");
         }
-        let (csr, out) = (fx.path("rogue-req.der"), fx.path("rogue-issued.pem"));
-        std::fs::write(&csr, &seen.content).unwrap();
-        openssl(&[
-            "x509",
-            "-req",
-            "-inform",
-            "DER",
-            "-in",
-            s(&csr),
-            "-CA",
-            s(&ca),
-            "-CAkey",
-            s(&key),
-            "-set_serial",
-            "77",
-            "-days",
-            "30",
-            "-out",
-            s(&out),
-        ]);
-        let issued = cert_der(&out);
+        let issued = fx.issue_by(&seen.content, &ca, &key, 77, "rogue");
         let rogue_ca = cert_der(&ca);
         let env = fx.ktri_to_signer(seen, &[&rogue_ca, &issued], &[]);
         fx.certrep(seen, "0", &env, &[], None)

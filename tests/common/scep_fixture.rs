@@ -228,7 +228,9 @@ impl Fixture {
         http_chunked("application/x-pki-message", &msg)
     }
 
-    /// Issues a certificate with OpenSSL for the CSR in `seen` (PKCSReq/RenewalReq).
+    /// Issues a certificate with OpenSSL for the CSR in `seen` (PKCSReq/RenewalReq), from this
+    /// CA: [`Fixture::issue_by`] with `ca.pem`, `ca.key` and the files named after `serial`
+    /// (`req-SERIAL.der`, `issued-SERIAL.pem`).
     pub fn issue(&self, seen: &Seen, serial: u32) -> Vec<u8> {
         // A CertPoll names the transaction: the CSR is the one its PKCSReq/RenewalReq sent.
         let request = self
@@ -236,9 +238,18 @@ impl Fixture {
             .iter()
             .find(|r| r.transaction_id == seen.transaction_id && (r.message_type == "19" || r.message_type == "17"))
             .expect("the transaction's request");
-        let csr = self.path(&format!("req-{serial}.der"));
-        std::fs::write(&csr, &request.content).unwrap();
-        let out = self.path(&format!("issued-{serial}.pem"));
+        self.issue_by(&request.content, &self.path("ca.pem"), &self.path("ca.key"), serial, &serial.to_string())
+    }
+
+    /// Issues a certificate with OpenSSL (`openssl x509 -req`, valid for 30 days) for the DER
+    /// CSR `csr_der`, signed by the CA certificate `ca_pem` with its key `ca_key` (PEM files;
+    /// any CA, not only this fixture's), with serial number `serial`. The CSR is written to
+    /// `req-NAME.der` and the certificate to `issued-NAME.pem` in the fixture's directory;
+    /// returns the certificate's DER.
+    pub fn issue_by(&self, csr_der: &[u8], ca_pem: &Path, ca_key: &Path, serial: u32, name: &str) -> Vec<u8> {
+        let csr = self.path(&format!("req-{name}.der"));
+        std::fs::write(&csr, csr_der).unwrap();
+        let out = self.path(&format!("issued-{name}.pem"));
         openssl(&[
             "x509",
             "-req",
@@ -247,9 +258,9 @@ impl Fixture {
             "-in",
             s(&csr),
             "-CA",
-            s(&self.path("ca.pem")),
+            s(ca_pem),
             "-CAkey",
-            s(&self.path("ca.key")),
+            s(ca_key),
             "-set_serial",
             &serial.to_string(),
             "-days",
