@@ -70,8 +70,14 @@ pub enum Top {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) to stdout: `enroll man > enroll.1`.
-    Man,
+    /// Print the man page (roff) to stdout: `enroll man > enroll.1`; with `--dir`, write one page
+    /// per command there (enroll.1, enroll-scep.1, enroll-scep-enroll.1, ...).
+    Man {
+        /// Write every command's page into this directory (made if missing), not the top
+        /// level's to stdout.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 // ---- SCEP ----

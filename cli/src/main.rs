@@ -105,10 +105,16 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         "man" => {
-            return match clap_mangen::Man::new(cli::command()).render(&mut std::io::stdout()) {
+            let written = match pm.get_one::<std::path::PathBuf>("dir") {
+                Some(dir) => std::fs::create_dir_all(dir).and_then(|()| clap_mangen::generate_to(cli::command(), dir)).map(|()| {
+                    println!("man pages written to {}", dir.display());
+                }),
+                None => clap_mangen::Man::new(cli::command()).render(&mut std::io::stdout()),
+            };
+            return match written {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("enroll: {e}");
+                    eprintln!("enroll: man: {e}");
                     ExitCode::from(USAGE)
                 }
             };

@@ -126,6 +126,22 @@ fn completions_and_man_page_come_from_the_definitions() {
     let r = run(&["man"]);
     assert_eq!(r.code, 0);
     assert!(r.out.contains(".TH enroll") && r.out.contains("Exit codes"), "{}", &r.out[..300]);
+    // One page per command, each with its own options.
+    let dir = tempfile::tempdir().unwrap();
+    let pages = dir.path().join("man1");
+    let r = run(&["man", "--dir", pages.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.out, r.err);
+    for (page, option) in [
+        ("enroll.1", "completions"),
+        ("enroll-scep-enroll.1", r"\-\-fingerprint"),
+        ("enroll-est-reenroll.1", r"\-\-cert"),
+        ("enroll-acme-order.1", r"\-\-http01\-port"),
+        ("enroll-acme-revoke.1", r"\-\-reason"),
+    ] {
+        let text = std::fs::read_to_string(pages.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(text.contains(".TH"), "{page} is roff");
+        assert!(text.contains(option), "{page} names {option}");
+    }
 }
 
 #[test]
