@@ -601,9 +601,8 @@ fn channel_binding_goes_into_the_csr_as_libest_expects() {
 
     let mut key = device_key("libest/simpleenroll-pop-tls-unique");
     let spki = spki(&mut key);
-    let mut config = Config::new("127.0.0.1", CaCertsTrust::TlsAuthenticated, &spki);
+    let mut config = libest_basic_config(&spki);
     config.channel_binding = ChannelBinding::Always;
-    config.credentials = Some(Credentials { user: "estuser", password: "estpwd", preemptive_basic: true });
     let mut st = Storage::new();
     let mut client = Client::new(config, enroll(), st.buffers(), rand::rngs::OsRng).unwrap();
     let mut script = Script {
@@ -688,9 +687,8 @@ fn async_driver_sends_the_bound_csr_on_the_connection_it_bound() {
 
     let mut key = device_key("libest/simpleenroll-pop-tls-unique");
     let spki = spki(&mut key);
-    let mut config = Config::new("127.0.0.1", CaCertsTrust::TlsAuthenticated, &spki);
+    let mut config = libest_basic_config(&spki);
     config.channel_binding = ChannelBinding::Always;
-    config.credentials = Some(Credentials { user: "estuser", password: "estpwd", preemptive_basic: true });
     let mut st = Storage::new();
     let mut client = Client::new(config, enroll(), st.buffers(), rand::rngs::OsRng).unwrap();
     let reply = case("libest/simpleenroll-pop-tls-unique", "response.http");
