@@ -620,7 +620,7 @@ fn channel_binding_goes_into_the_csr_as_libest_expects() {
 /// binding of the connection the driver opened goes into the CSR, the CSR is signed, and the
 /// request goes on that same connection, the only one opened. The blocking driver's twin runs
 /// over rustls in `fixture_tls13_exporter_binding_is_accepted_and_its_absence_refused`.
-#[cfg(feature = "async")]
+#[cfg(all(feature = "async", feature = "std"))]
 #[test]
 fn async_driver_sends_the_bound_csr_on_the_connection_it_bound() {
     use embedded_enroll::transport::asynch::{AsyncConnect, run_est};
